@@ -1,0 +1,45 @@
+//! The three custom resources of `secureapi.dev/v1alpha1`, their condition vocabulary and the
+//! schema pieces they share.
+//!
+//! This module holds types only (serde + schemars + kube derive). It imports nothing else from
+//! the crate, so the CRDs can be generated and read without pulling in controller code.
+
+pub mod conditions;
+pub mod gateway_config;
+mod schema;
+pub mod secret_ref;
+pub mod secure_api_service;
+
+pub use conditions::{Condition, ConditionStatus};
+pub use gateway_config::{GatewayConfig, GatewayConfigSpec, GatewayConfigStatus};
+pub use secret_ref::{SecretRef, SecretRefSpec, SecretRefStatus};
+pub use secure_api_service::{SecureApiService, SecureApiServiceSpec, SecureApiServiceStatus};
+
+/// API group of every kind this operator defines.
+pub const GROUP: &str = "secureapi.dev";
+/// API version of every kind this operator defines.
+pub const VERSION: &str = "v1alpha1";
+/// Category under which `kubectl get secureapi` lists all three kinds.
+pub const CATEGORY: &str = "secureapi";
+/// Finalizer the controllers put on objects whose deletion needs clean-up.
+pub const FINALIZER: &str = "secureapi.dev/cleanup";
+/// Label set on everything the operator creates.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "secure-api-operator";
+/// Annotation whose change (to any new value) asks for an immediate re-check of a SecretRef.
+pub const REFRESH_ANNOTATION: &str = "secureapi.dev/refresh";
+/// Pod-template annotation written on a SecretRef's rollout targets: `<secretref>=<version>`.
+pub const SECRET_VERSION_ANNOTATION: &str = "secureapi.dev/secret-version";
+/// Pod-template annotation of a SecureApiService revision: `<ref>=<version>,...`.
+pub const SECRET_VERSIONS_ANNOTATION: &str = "secureapi.dev/secret-versions";
+
+/// Label key `secureapi.dev/<kind>` that names the owning object on everything created for it.
+pub fn owner_label_key(kind: &str) -> String {
+    format!("{GROUP}/{}", kind.to_ascii_lowercase())
+}
+
+/// Server-side apply field manager of one controller: `secure-api-operator/<controller>`.
+pub fn field_manager(controller: &str) -> String {
+    format!("{MANAGED_BY_VALUE}/{controller}")
+}

@@ -1,0 +1,394 @@
+//! `SecureApiService`: a Cloud-Run-like API workload whose pods get secrets from SecretRefs,
+//! each revision pinned to exact secret versions.
+
+use super::conditions::Condition;
+use super::schema::{
+    DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, IntOrString, SECRET_KEY_PATTERN,
+    int_or_percent, quantity,
+};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A declared API workload: ServiceAccount, hardened Deployment, Service (and HPA / PDB on
+/// request). Secrets reach its pods through immutable snapshots pinned to exact versions.
+// Repeated `type_ = ...` keys in separate printcolumn(...) groups are not duplicates.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "secureapi.dev",
+    version = "v1alpha1",
+    kind = "SecureApiService",
+    namespaced,
+    status = "SecureApiServiceStatus",
+    shortname = "sas",
+    category = "secureapi",
+    derive = "PartialEq",
+    doc = "SecureApiService runs an API workload whose pods get secrets from SecretRefs; every change of a secret version rolls out one new revision pinned to exactly that version.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
+        description = "Whether every replica runs the current revision"
+    ),
+    printcolumn(
+        name = "Revision",
+        type_ = "string",
+        json_path = ".status.revision",
+        description = "Current revision of the pod template"
+    ),
+    printcolumn(
+        name = "Replicas",
+        type_ = "integer",
+        json_path = ".status.readyReplicas",
+        description = "Ready replicas"
+    ),
+    printcolumn(name = "URL", type_ = "string", json_path = ".status.url", description = "In-cluster URL"),
+    printcolumn(
+        name = "Secrets",
+        type_ = "string",
+        json_path = ".status.secretVersionsSummary",
+        description = "Secret versions of the current revision",
+        priority = 1
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!(has(self.replicas) && has(self.autoscaling))",
+        "message": "set either replicas or autoscaling, not both",
+    },
+    {
+        "rule": "!has(self.env) || !has(self.secretEnv) || self.secretEnv.all(s, !self.env.exists(e, e.name == s.name))",
+        "message": "an environment variable is declared in both env and secretEnv",
+    },
+]))]
+pub struct SecureApiServiceSpec {
+    /// Container image of the API, e.g. `example.com/secure-api:1.0`.
+    #[schemars(length(min = 1, max = 1024), pattern(r"^\S+$"))]
+    pub image: String,
+
+    /// Port the container listens on.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+
+    /// Fixed number of replicas (default 1). Mutually exclusive with `autoscaling`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: Option<i32>,
+
+    /// Horizontal autoscaling on CPU; creates a HorizontalPodAutoscaler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+
+    /// CPU and memory for the API container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+
+    /// Plain environment variables (not secret).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub env: Vec<EnvVar>,
+
+    /// Environment variables whose values come from a SecretRef's synced data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub secret_env: Vec<SecretEnvVar>,
+
+    /// SecretRefs mounted as files, one file per key, read-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["mountPath"]))]
+    pub secret_files: Vec<SecretFiles>,
+
+    /// Kubernetes ServiceAccount of the pods, and the Google service account it acts as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccountSpec>,
+
+    /// HTTP health check used for readiness and liveness probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+
+    /// How the API is exposed.
+    #[serde(default)]
+    pub expose: Expose,
+
+    /// Rolling-update behaviour.
+    #[serde(default)]
+    pub rollout: Rollout,
+
+    /// A PodDisruptionBudget for the pods; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption_budget: Option<DisruptionBudget>,
+
+    /// How many previous revisions (and their secret snapshots) are kept for rollback.
+    #[serde(default = "default_revision_history_limit")]
+    #[schemars(range(min = 0, max = 50))]
+    pub revision_history_limit: i32,
+}
+
+fn default_port() -> i32 {
+    8080
+}
+
+fn default_revision_history_limit() -> i32 {
+    3
+}
+
+/// Horizontal autoscaling on CPU utilisation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.minReplicas <= self.maxReplicas",
+    "message": "minReplicas must not exceed maxReplicas",
+}]))]
+pub struct Autoscaling {
+    /// Lower bound of replicas.
+    #[serde(default = "default_min_replicas")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: i32,
+    /// Upper bound of replicas.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Average CPU utilisation (percent of requests) the autoscaler aims for.
+    #[serde(default = "default_target_cpu", rename = "targetCPUUtilizationPercentage")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: i32,
+}
+
+fn default_min_replicas() -> i32 {
+    1
+}
+
+fn default_target_cpu() -> i32 {
+    80
+}
+
+/// Resource requests and limits of the API container.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    /// Guaranteed resources, used for scheduling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ComputeResources>,
+    /// Hard caps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ComputeResources>,
+}
+
+/// CPU and memory amounts.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComputeResources {
+    /// CPU, in cores (`1`, `0.5`) or millicores (`500m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity")]
+    pub cpu: Option<IntOrString>,
+    /// Memory, e.g. `512Mi`, `1Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity")]
+    pub memory: Option<IntOrString>,
+}
+
+/// A plain environment variable.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    /// Variable name.
+    #[schemars(length(min = 1, max = 256), pattern(ENV_NAME_PATTERN))]
+    pub name: String,
+    /// Variable value.
+    #[serde(default)]
+    #[schemars(length(max = 32768))]
+    pub value: String,
+}
+
+/// An environment variable from a SecretRef's synced data.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretEnvVar {
+    /// Variable name.
+    #[schemars(length(min = 1, max = 256), pattern(ENV_NAME_PATTERN))]
+    pub name: String,
+    /// Name of a SecretRef in the same namespace.
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub secret_ref: String,
+    /// Key in that SecretRef's target Secret.
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_PATTERN))]
+    pub key: String,
+}
+
+/// A SecretRef's keys mounted as files.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretFiles {
+    /// Name of a SecretRef in the same namespace.
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub secret_ref: String,
+    /// Absolute directory in the container; each key becomes a file in it.
+    #[schemars(length(min = 2, max = 1024), pattern(r"^/[^:]*[^/:]$"))]
+    pub mount_path: String,
+}
+
+/// ServiceAccount settings of the pods.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountSpec {
+    /// Name of the Kubernetes ServiceAccount to create and use. Defaults to the service's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub name: Option<String>,
+    /// Google service account the pods act as through GKE Workload Identity
+    /// (annotation `iam.gke.io/gcp-service-account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 254), pattern(GCP_SERVICE_ACCOUNT_PATTERN))]
+    pub gcp_service_account: Option<String>,
+}
+
+/// HTTP health check.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// Path answered with 2xx when the API is healthy, e.g. `/health`.
+    #[schemars(length(min = 1, max = 1024), pattern(r"^/\S*$"))]
+    pub path: String,
+    /// Seconds between checks.
+    #[serde(default = "default_period_seconds")]
+    #[schemars(range(min = 1, max = 300))]
+    pub period_seconds: i32,
+    /// Seconds before the first liveness check.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
+    pub initial_delay_seconds: i32,
+}
+
+fn default_period_seconds() -> i32 {
+    10
+}
+
+/// How the API is exposed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Expose {
+    /// Service type: `ClusterIP` (default) or `LoadBalancer`.
+    #[serde(default, rename = "type")]
+    pub type_: ExposeType,
+    /// Port of the Service (defaults to 80).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Public URL of the API when it is reached through something the operator does not manage
+    /// (an Ingress, a Cloud Run domain). Overrides the LoadBalancer address in `status.externalUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(r"^https?://[^\s/]+(/\S*)?$"))]
+    pub external_url: Option<String>,
+}
+
+/// Kubernetes Service types the operator creates.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ExposeType {
+    #[default]
+    ClusterIP,
+    LoadBalancer,
+}
+
+/// Rolling-update behaviour.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    /// Pods created above the desired count during a rollout: a number or a percentage.
+    #[serde(default = "default_max_surge")]
+    #[schemars(schema_with = "int_or_percent")]
+    pub max_surge: IntOrString,
+    /// Pods that may be unavailable during a rollout: a number or a percentage.
+    #[serde(default = "default_max_unavailable")]
+    #[schemars(schema_with = "int_or_percent")]
+    pub max_unavailable: IntOrString,
+    /// Seconds a rollout may go without progress before it counts as stalled.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(range(min = 30, max = 3600))]
+    pub progress_deadline_seconds: i32,
+    /// Restore the previous revision (template and secret snapshots) when a rollout stalls.
+    #[serde(default)]
+    pub auto_rollback: bool,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Self {
+            max_surge: default_max_surge(),
+            max_unavailable: default_max_unavailable(),
+            progress_deadline_seconds: default_progress_deadline(),
+            auto_rollback: false,
+        }
+    }
+}
+
+fn default_max_surge() -> IntOrString {
+    IntOrString::String("25%".into())
+}
+
+fn default_max_unavailable() -> IntOrString {
+    IntOrString::Int(0)
+}
+
+fn default_progress_deadline() -> i32 {
+    600
+}
+
+/// PodDisruptionBudget: exactly one of the two fields.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.minAvailable) != has(self.maxUnavailable)",
+    "message": "set exactly one of minAvailable and maxUnavailable",
+}]))]
+pub struct DisruptionBudget {
+    /// Pods that must stay available during voluntary disruptions: a number or a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "int_or_percent")]
+    pub min_available: Option<IntOrString>,
+    /// Pods that may be down during voluntary disruptions: a number or a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "int_or_percent")]
+    pub max_unavailable: Option<IntOrString>,
+}
+
+/// Observed state of a SecureApiService.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecureApiServiceStatus {
+    /// In-cluster URL, `http://<name>.<namespace>.svc:<port>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Public URL: `expose.externalUrl`, or the LoadBalancer's ingress address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// Name of the current revision: the service name and a short hash of its pod template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Secret version of each referenced SecretRef in the current revision.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_versions: BTreeMap<String, String>,
+    /// The same versions in one line, `db=7,keys=3` (the pod-template annotation's value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_versions_summary: Option<String>,
+    /// Desired replicas seen on the Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Replicas that are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Replicas that run the current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    /// The `metadata.generation` last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Conditions, `Ready` first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
