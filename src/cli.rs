@@ -1,0 +1,111 @@
+//! The command line (a contract: scripts and docs depend on these names). Every flag of `run`
+//! also reads an environment variable `SECUREAPI_<FLAG_IN_CAPS>`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Kubernetes operator: Google Cloud Secret Manager secrets into workloads, exact-version
+/// rollouts on rotation, and Google Cloud API Gateway from declared routes.
+#[derive(Parser, Debug)]
+#[command(name = "secure-api-operator", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SECUREAPI_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Log filter in tracing's env-filter syntax, e.g. `info` or `info,secure_api_operator=debug`.
+    /// The default silences kube's per-request failure log: the operator reports each failure
+    /// itself, with context.
+    #[arg(long, global = true, default_value = DEFAULT_LOG_FILTER, env = "SECUREAPI_LOG_FILTER")]
+    pub log_filter: String,
+}
+
+/// Default of `--log-filter`.
+pub const DEFAULT_LOG_FILTER: &str = "info,kube_client::client::builder=off";
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as YAML (pipe into `kubectl apply --server-side -f -`).
+    Crds(CrdsArgs),
+    /// Run the operator against the cluster of the current kubeconfig, or in-cluster.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CrdsArgs {
+    /// Write one file per CRD into this directory (`<plural>.<group>.yaml`) instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Kubeconfig file to use. Default: `$KUBECONFIG`, `~/.kube/config`, or the in-cluster
+    /// service account when running in a pod.
+    #[arg(long, value_name = "FILE", env = "SECUREAPI_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use. Default: the current context.
+    #[arg(long, value_name = "NAME", env = "SECUREAPI_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Watch only this namespace. Default: all namespaces (needs cluster-wide RBAC).
+    #[arg(long, value_name = "NS", env = "SECUREAPI_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Address of the HTTP server for `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", env = "SECUREAPI_METRICS_ADDR")]
+    pub metrics_addr: SocketAddr,
+
+    /// Seconds to wait for the Kubernetes API server at start-up before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600), env = "SECUREAPI_STARTUP_TIMEOUT")]
+    pub startup_timeout: u64,
+}
+
+/// Output format of the logs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_is_described_and_run_flags_read_the_environment() {
+        let command = Cli::command();
+        let mut stack = vec![command];
+        while let Some(cmd) = stack.pop() {
+            assert!(cmd.get_about().is_some(), "subcommand {} has no description", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let described = arg.get_help().map(|h| h.to_string().len() > 10).unwrap_or(false);
+                assert!(described, "flag --{id} of `{}` has no description", cmd.get_name());
+                if cmd.get_name() == "run" && !arg.is_global_set() {
+                    let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                    assert_eq!(
+                        env,
+                        Some(format!("SECUREAPI_{}", id.to_ascii_uppercase())),
+                        "flag --{id} of `run` must read SECUREAPI_<FLAG>"
+                    );
+                }
+            }
+            stack.extend(cmd.get_subcommands().cloned());
+        }
+    }
+}

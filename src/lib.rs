@@ -1,0 +1,12 @@
+//! secure-api-operator: Google Cloud Secret Manager secrets into Kubernetes workloads, exact-version
+//! rollouts on rotation, and Google Cloud API Gateway from declared routes.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library so that tests drive the same code.
+
+pub mod api;
+pub mod cli;
+pub mod crdgen;
+pub mod metrics;
+pub mod operator;
+pub mod server;
+pub mod telemetry;

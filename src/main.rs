@@ -1,0 +1,50 @@
+//! `secure-api-operator`: see `secure-api-operator --help`.
+
+use clap::Parser;
+use secure_api_operator::cli::{Cli, Command, CrdsArgs};
+use secure_api_operator::{crdgen, operator, telemetry};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // One line on stderr that says what is wrong; nothing else on failure.
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Crds(args) => crds(args),
+        Command::Run(args) => {
+            telemetry::init(cli.log_format, &cli.log_filter)?;
+            runtime()?.block_on(operator::run(args)).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn crds(args: CrdsArgs) -> Result<(), String> {
+    let Some(dir) = args.output_dir else {
+        let yaml = crdgen::all_yaml().map_err(|e| format!("cannot render the CRDs: {e}"))?;
+        return std::io::stdout().write_all(yaml.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"));
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for crd in crdgen::all() {
+        let path = dir.join(crdgen::file_name(&crd));
+        let yaml = crdgen::to_yaml(&crd).map_err(|e| format!("cannot render {}: {e}", path.display()))?;
+        std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}

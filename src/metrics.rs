@@ -1,0 +1,169 @@
+//! Prometheus metrics. Every label comes from a fixed set (controller, error category) — never an
+//! object name or anything read from a payload — so the series count stays bounded.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Instant;
+
+/// The controllers of the operator; their names are the `controller` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Controller {
+    SecretRef,
+    SecureApiService,
+    GatewayConfig,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 3] = [Self::SecretRef, Self::SecureApiService, Self::GatewayConfig];
+
+    /// Label value, also used in field managers (`secure-api-operator/<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecretRef => "secretref",
+            Self::SecureApiService => "secureapiservice",
+            Self::GatewayConfig => "gatewayconfig",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControllerLabels {
+    controller: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    controller: &'static str,
+    category: &'static str,
+}
+
+#[derive(Clone)]
+struct DurationBuckets;
+
+impl MetricConstructor<Histogram> for DurationBuckets {
+    fn new_metric(&self) -> Histogram {
+        // 1 ms .. ~16 s: a reconcile that waits on GCP can take seconds, most take milliseconds.
+        Histogram::new(exponential_buckets(0.001, 2.0, 15))
+    }
+}
+
+/// The operator's metrics and the registry that encodes them.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ControllerLabels, Counter>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    reconcile_duration: Family<ControllerLabels, Histogram, DurationBuckets>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("secureapi");
+        let reconciles = Family::<ControllerLabels, Counter>::default();
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        let reconcile_duration = Family::new_with_constructor(DurationBuckets);
+        registry.register("reconciles", "Reconciles run, by controller", reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by controller and error category",
+            reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconcile, by controller",
+            reconcile_duration.clone(),
+        );
+        let metrics = Self { registry, reconciles, reconcile_errors, reconcile_duration };
+        // Series exist from the start, so dashboards and alerts see zeros rather than gaps.
+        for controller in Controller::ALL {
+            let labels = ControllerLabels { controller: controller.as_str() };
+            let _ = metrics.reconciles.get_or_create(&labels);
+            let _ = metrics.reconcile_duration.get_or_create(&labels);
+        }
+        metrics
+    }
+
+    /// Starts timing one reconcile; the returned guard records it when finished.
+    pub fn reconcile(&self, controller: Controller) -> ReconcileTimer<'_> {
+        ReconcileTimer { metrics: self, controller, started: Instant::now() }
+    }
+
+    /// Records a failed reconcile; `category` is the error's fixed category string.
+    pub fn reconcile_failed(&self, controller: Controller, category: &'static str) {
+        self.reconcile_errors.get_or_create(&ErrorLabels { controller: controller.as_str(), category }).inc();
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail; an empty page is the only possible degradation.
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Measures one reconcile from creation to [`ReconcileTimer::finish`] (or drop).
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    controller: Controller,
+    started: Instant,
+}
+
+impl ReconcileTimer<'_> {
+    /// Records the reconcile and, for an error, its category.
+    pub fn finish(self, error_category: Option<&'static str>) {
+        if let Some(category) = error_category {
+            self.metrics.reconcile_failed(self.controller, category);
+        }
+    }
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        let labels = ControllerLabels { controller: self.controller.as_str() };
+        self.metrics.reconciles.get_or_create(&labels).inc();
+        self.metrics.reconcile_duration.get_or_create(&labels).observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconcile_is_counted_and_timed() {
+        let metrics = Metrics::new();
+        metrics.reconcile(Controller::SecretRef).finish(None);
+        metrics.reconcile(Controller::SecretRef).finish(Some("permission_denied"));
+        let text = metrics.encode();
+        assert!(text.contains(r#"secureapi_reconciles_total{controller="secretref"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"secureapi_reconcile_errors_total{controller="secretref",category="permission_denied"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"secureapi_reconcile_duration_seconds_count{controller="secretref"} 2"#), "{text}");
+    }
+
+    #[test]
+    fn every_controller_has_series_from_the_start() {
+        let text = Metrics::new().encode();
+        for controller in Controller::ALL {
+            let series = format!(r#"secureapi_reconciles_total{{controller="{}"}} 0"#, controller.as_str());
+            assert!(text.contains(&series), "missing {series} in {text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

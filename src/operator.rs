@@ -1,0 +1,202 @@
+//! `secure-api-operator run`: connect, check the cluster, serve health and metrics, run until
+//! SIGTERM or SIGINT.
+//!
+//! Start-up fails fast, with one line that says what is wrong and what to do, when the
+//! kubeconfig cannot be loaded, the API server does not answer, or the CRDs are not installed.
+
+use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
+use crate::cli::RunArgs;
+use crate::metrics::Metrics;
+use crate::server::{self, Health};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config, Resource};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why the operator could not start. Each variant displays as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot load the Kubernetes client configuration: {0}")]
+    Config(String),
+    #[error("cannot reach the Kubernetes API server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the Kubernetes API server at {url} refused the operator's credentials: {reason}")]
+    Unauthorized { url: String, reason: String },
+    #[error(
+        "the CustomResourceDefinitions {} are not installed; install them with `secure-api-operator crds | kubectl apply --server-side -f -`",
+        .0.join(", ")
+    )]
+    CrdsMissing(Vec<String>),
+    #[error("cannot serve metrics and health on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+}
+
+/// Runs the operator until a shutdown signal arrives.
+pub async fn run(args: RunArgs) -> Result<(), StartupError> {
+    let config = load_config(&args).await?;
+    let url = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| StartupError::Config(one_line(&e)))?;
+    let startup_timeout = Duration::from_secs(args.startup_timeout);
+
+    let version = tokio::time::timeout(startup_timeout, client.apiserver_version())
+        .await
+        .map_err(|_| StartupError::Unreachable {
+            url: url.clone(),
+            reason: format!("no answer within {}s", args.startup_timeout),
+        })?
+        .map_err(|error| classify(&url, &error))?;
+    let resources = tokio::time::timeout(startup_timeout, client.list_api_group_resources(&group_version()))
+        .await
+        .map_err(|_| StartupError::Unreachable {
+            url: url.clone(),
+            reason: format!("discovery did not answer within {}s", args.startup_timeout),
+        })?;
+    let missing = match resources {
+        Ok(list) => missing_crds(&list),
+        Err(kube::Error::Api(status)) if status.code == 404 => expected_crds(),
+        Err(error) => return Err(classify(&url, &error)),
+    };
+    if !missing.is_empty() {
+        return Err(StartupError::CrdsMissing(missing));
+    }
+
+    let listener = server::bind(args.metrics_addr)
+        .await
+        .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::new(metrics);
+    let shutdown = CancellationToken::new();
+    let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
+
+    tracing::info!(
+        server = %url,
+        kubernetes = %version.git_version,
+        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        metrics = %args.metrics_addr,
+        "secure-api-operator started"
+    );
+    health.set_ready(true);
+
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received; stopping");
+    health.set_ready(false);
+    shutdown.cancel();
+    if let Err(error) = http.await {
+        tracing::warn!(%error, "the metrics server stopped abnormally");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {
+    let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+    let loaded = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .map_err(|e| StartupError::Config(format!("{}: {}", path.display(), one_line(&e))))?;
+            Config::from_custom_kubeconfig(kubeconfig, &options).await
+        }
+        None if args.context.is_some() => Config::from_kubeconfig(&options).await,
+        None => {
+            return Config::infer().await.map_err(|e| {
+                StartupError::Config(format!("{} (set --kubeconfig or KUBECONFIG, or run in a pod)", one_line(&e)))
+            });
+        }
+    };
+    loaded.map_err(|e| StartupError::Config(one_line(&e)))
+}
+
+fn classify(url: &str, error: &kube::Error) -> StartupError {
+    match error {
+        kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+            StartupError::Unauthorized { url: url.to_owned(), reason: status.message.clone() }
+        }
+        _ => StartupError::Unreachable { url: url.to_owned(), reason: one_line(error) },
+    }
+}
+
+/// The error and its sources on one line: `client error (Connect): tcp connect error: ...`.
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+fn group_version() -> String {
+    format!("{GROUP}/{VERSION}")
+}
+
+/// `<plural>.<group>` of every CRD the operator needs.
+fn expected_crds() -> Vec<String> {
+    [SecretRef::plural(&()), SecureApiService::plural(&()), GatewayConfig::plural(&())]
+        .into_iter()
+        .map(|plural| format!("{plural}.{GROUP}"))
+        .collect()
+}
+
+/// The expected CRDs that the API server's discovery document does not list.
+fn missing_crds(list: &APIResourceList) -> Vec<String> {
+    expected_crds()
+        .into_iter()
+        .filter(|crd| {
+            let plural = crd.split('.').next().unwrap_or_default();
+            !list.resources.iter().any(|resource| resource.name == plural)
+        })
+        .collect()
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the operator");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResource;
+
+    fn resource(name: &str) -> APIResource {
+        APIResource { name: name.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn discovery_without_our_kinds_reports_each_missing_crd() {
+        let list = APIResourceList {
+            group_version: group_version(),
+            resources: vec![resource("secretrefs"), resource("secretrefs/status")],
+        };
+        assert_eq!(missing_crds(&list), ["secureapiservices.secureapi.dev", "gatewayconfigs.secureapi.dev"]);
+    }
+
+    #[test]
+    fn startup_errors_are_one_line() {
+        let error = StartupError::CrdsMissing(expected_crds());
+        let text = error.to_string();
+        assert!(!text.contains('\n'));
+        assert!(text.contains("secretrefs.secureapi.dev"));
+        assert!(text.contains("kubectl apply --server-side"));
+    }
+}
