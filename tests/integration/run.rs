@@ -1,0 +1,94 @@
+//! `secure-api-operator run` against a stand-in API server: the CRD check, the health and
+//! metrics endpoints, and a graceful stop on SIGTERM.
+
+use crate::support::{free_port, http_get, operator_bin, start_discovery_server, wait_for, write_kubeconfig};
+use hyper::StatusCode;
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn spawn_run(kubeconfig: &std::path::Path, metrics: SocketAddr) -> Child {
+    Command::new(operator_bin())
+        .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
+        .args(["--startup-timeout", "10"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning run: {e}"))
+}
+
+async fn exit_of(child: &mut Child) -> ExitStatus {
+    wait_for("the operator to exit", DEADLINE, || {
+        let status = child.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut text);
+    }
+    text
+}
+
+#[tokio::test]
+async fn run_without_the_crds_names_them_and_how_to_install_them() {
+    let api = start_discovery_server(&["secretrefs", "secretrefs/status"]).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &format!("http://{api}"));
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+
+    let mut child = spawn_run(&kubeconfig, metrics);
+    let status = exit_of(&mut child).await;
+    let stderr = stderr_of(&mut child);
+    assert!(!status.success());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {lines:#?}");
+    assert!(
+        lines[0].contains("secureapiservices.secureapi.dev, gatewayconfigs.secureapi.dev are not installed"),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[0].contains("secretrefs.secureapi.dev"), "{}", lines[0]);
+    assert!(lines[0].contains("secure-api-operator crds | kubectl apply --server-side -f -"), "{}", lines[0]);
+}
+
+#[tokio::test]
+async fn run_serves_health_and_metrics_and_stops_on_sigterm() {
+    let api = start_discovery_server(&["secretrefs", "secureapiservices", "gatewayconfigs"]).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &format!("http://{api}"));
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+
+    let mut child = spawn_run(&kubeconfig, metrics);
+    wait_for("/readyz to answer 200", DEADLINE, || async {
+        http_get(metrics, "/readyz").await.filter(|(status, _)| *status == StatusCode::OK)
+    })
+    .await;
+    let (status, _) = http_get(metrics, "/healthz").await.unwrap_or_else(|| panic!("/healthz did not answer"));
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = http_get(metrics, "/metrics").await.unwrap_or_else(|| panic!("/metrics did not answer"));
+    assert_eq!(status, StatusCode::OK);
+    for series in [
+        r#"secureapi_reconciles_total{controller="secretref"} 0"#,
+        r#"secureapi_reconcile_duration_seconds_count{controller="gatewayconfig"} 0"#,
+    ] {
+        assert!(body.contains(series), "no {series} in:\n{body}");
+    }
+
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
+    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    let status = exit_of(&mut child).await;
+    let stderr = stderr_of(&mut child);
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{stderr}");
+    assert!(stderr.contains("shutdown signal received"), "{stderr}");
+}
