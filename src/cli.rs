@@ -33,6 +33,33 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Run the operator against the cluster of the current kubeconfig, or in-cluster.
     Run(RunArgs),
+    /// Run the in-memory Kubernetes API emulator on 127.0.0.1 until interrupted (a test bed for
+    /// kubectl and the operator; nothing is persisted).
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EmulatorArgs {
+    /// Address of the Kubernetes API emulator (plain HTTP); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub kube_listen: SocketAddr,
+
+    /// Write a kubeconfig for the emulator to this file (for kubectl and `run --kubeconfig`).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+
+    /// Simulated Deployment controller: `off`, `complete` (rollouts finish at once) or `stall`
+    /// (rollouts never progress).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = DeploymentMode::Off)]
+    pub deployments: DeploymentMode,
+}
+
+/// Behaviour of the emulator's simulated Deployment controller.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeploymentMode {
+    Off,
+    Complete,
+    Stall,
 }
 
 #[derive(Args, Debug)]

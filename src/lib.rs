@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod crdgen;
+pub mod emulator;
 pub mod metrics;
 pub mod operator;
 pub mod server;

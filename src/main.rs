@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use secure_api_operator::cli::{Cli, Command, CrdsArgs};
-use secure_api_operator::{crdgen, operator, telemetry};
+use secure_api_operator::{crdgen, emulator, operator, telemetry};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -24,6 +24,10 @@ fn dispatch(cli: Cli) -> Result<(), String> {
         Command::Run(args) => {
             telemetry::init(cli.log_format, &cli.log_filter)?;
             runtime()?.block_on(operator::run(args)).map_err(|e| e.to_string())
+        }
+        Command::Emulator(args) => {
+            telemetry::init(cli.log_format, &cli.log_filter)?;
+            runtime()?.block_on(emulator::serve::run(args))
         }
     }
 }

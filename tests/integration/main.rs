@@ -2,5 +2,11 @@
 
 mod cli;
 mod crds;
+mod emulator_api;
+mod emulator_crd;
+mod emulator_hooks;
+mod emulator_patch;
+mod emulator_runtime;
+mod harness;
 mod run;
 mod support;

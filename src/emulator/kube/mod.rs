@@ -1,0 +1,186 @@
+//! An in-memory Kubernetes API server: our envtest. One store, two front doors — a tower
+//! `Service` handed to `kube::Client::new` (no sockets) and an HTTP/1.1 listener on 127.0.0.1
+//! for kubectl — plus test hooks (faults, counters, dropped watches) and an optional simulated
+//! Deployment controller.
+//!
+//! It implements what the operator, kube-rs's runtime and kubectl use; see README ("Kubernetes
+//! API emulator") for what is deliberately left out (CEL rules, authentication, pods).
+
+pub mod apply;
+mod deployments;
+mod discovery;
+mod fieldset;
+mod handlers;
+mod hooks;
+mod lifecycle;
+mod managed;
+mod objects;
+pub mod patch;
+mod request;
+mod resources;
+pub mod schema;
+mod schema_errors;
+pub mod selector;
+mod service;
+mod status;
+mod store;
+mod strategy;
+pub mod table;
+mod watch;
+
+pub use deployments::DeploymentSimulation;
+pub use hooks::Fault;
+pub use service::Listener;
+
+use hooks::Hooks;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::{State, StoreLimits};
+use tokio::sync::watch as signal;
+
+/// Tunables of an emulator instance.
+#[derive(Clone, Copy, Debug)]
+pub struct EmulatorOptions {
+    /// Changes kept for watches to resume from; older versions get 410 Gone.
+    pub history: usize,
+    /// Events buffered per watch before the watch is closed for falling behind.
+    pub watch_buffer: usize,
+    /// How often watches that allow bookmarks get one.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        let limits = StoreLimits::default();
+        Self { history: limits.history, watch_buffer: limits.watch_buffer, bookmark_interval: Duration::from_secs(10) }
+    }
+}
+
+/// A running emulator. Cheap to clone; every clone is the same server.
+#[derive(Clone)]
+pub struct KubeEmulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Arc<Mutex<State>>,
+    hooks: Hooks,
+    options: EmulatorOptions,
+    deployments: signal::Sender<DeploymentSimulation>,
+    deployments_started: Mutex<bool>,
+}
+
+impl Default for KubeEmulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KubeEmulator {
+    /// An emulator with the default namespaces (`default`, `kube-system`, `kube-public`,
+    /// `kube-node-lease`).
+    pub fn new() -> Self {
+        Self::with_options(EmulatorOptions::default())
+    }
+
+    pub fn with_options(options: EmulatorOptions) -> Self {
+        let mut state = State::new(StoreLimits { history: options.history, watch_buffer: options.watch_buffer });
+        service::create_default_namespaces(&mut state);
+        let (deployments, _) = signal::channel(DeploymentSimulation::Off);
+        Self {
+            inner: Arc::new(Inner {
+                state: Arc::new(Mutex::new(state)),
+                hooks: Hooks::default(),
+                options,
+                deployments,
+                deployments_started: Mutex::new(false),
+            }),
+        }
+    }
+
+    /// A client whose requests are served in-process.
+    pub fn client(&self) -> kube::Client {
+        service::client(self.clone())
+    }
+
+    /// Serves HTTP/1.1 on `addr` (use port 0 for any free port) until the listener is dropped
+    /// or shut down.
+    pub async fn listen(&self, addr: std::net::SocketAddr) -> std::io::Result<Listener> {
+        service::listen(self.clone(), addr).await
+    }
+
+    /// A kubeconfig (context `emulator`, no credentials) for a listener at `server`
+    /// (`http://127.0.0.1:PORT`).
+    pub fn kubeconfig(server: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: {server}\n\
+             contexts:\n- name: emulator\n  context:\n    cluster: emulator\n    namespace: default\n    user: emulator\n\
+             current-context: emulator\nusers:\n- name: emulator\n  user: {{}}\n"
+        )
+    }
+
+    /// Injects a fault into matching requests (both front doors).
+    pub fn inject_fault(&self, fault: Fault) {
+        self.inner.hooks.inject(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.inner.hooks.clear_faults();
+    }
+
+    /// Requests of `verb` on `resource` (`secrets`, `secretrefs/status`) so far.
+    pub fn count(&self, verb: &str, resource: &str) -> u64 {
+        self.inner.hooks.count(verb, resource)
+    }
+
+    /// Mutating requests on `resource` so far.
+    pub fn writes(&self, resource: &str) -> u64 {
+        self.inner.hooks.writes(resource)
+    }
+
+    /// Every request counter, by (verb, resource).
+    pub fn counts(&self) -> BTreeMap<(String, String), u64> {
+        self.inner.hooks.counts()
+    }
+
+    pub fn reset_counts(&self) {
+        self.inner.hooks.reset_counts();
+    }
+
+    /// Closes every open watch; clients must resume from their last resourceVersion.
+    pub fn drop_watches(&self) {
+        self.state().drop_watches();
+    }
+
+    /// Forgets the change history: resuming any earlier watch gets 410 Gone.
+    pub fn compact_history(&self) {
+        self.state().compact();
+    }
+
+    /// Watches currently open.
+    pub fn open_watches(&self) -> usize {
+        self.state().open_watches()
+    }
+
+    /// The store's latest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.state().resource_version()
+    }
+
+    /// Switches the simulated Deployment controller. Must be called inside a tokio runtime.
+    pub fn set_deployment_simulation(&self, mode: DeploymentSimulation) {
+        self.inner.deployments.send_replace(mode);
+        let mut started = self.inner.deployments_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*started && mode != DeploymentSimulation::Off {
+            *started = true;
+            let state = Arc::downgrade(&self.inner.state);
+            tokio::spawn(deployments::run(state, self.inner.deployments.subscribe()));
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panicking test thread must not wedge the emulator for the others.
+        self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

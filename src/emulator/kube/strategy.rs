@@ -1,0 +1,268 @@
+//! Per-kind rules of kube-apiserver that the operator and kubectl can observe: defaults the
+//! server fills in, fields that cannot change, and how a CRD becomes Established.
+
+use super::resources::parse_crd;
+use super::status::ApiError;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value, json};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Defaults and checks on create. `now` stamps conditions the server sets itself.
+pub fn on_create(group: &str, plural: &str, object: &mut Value, now: &str) -> Result<(), ApiError> {
+    match (group, plural) {
+        ("", "namespaces") => {
+            object["spec"]["finalizers"] = json!(["kubernetes"]);
+            object["status"] = json!({ "phase": "Active" });
+            Ok(())
+        }
+        ("", "secrets") => normalize_secret(object),
+        ("", "services") => {
+            default_service(object);
+            Ok(())
+        }
+        ("apps", "deployments") => {
+            default_deployment(object);
+            Ok(())
+        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => establish_crd(object, None, now),
+        _ => Ok(()),
+    }
+}
+
+/// Defaults and checks on update of `old`.
+pub fn on_update(group: &str, plural: &str, old: &Value, object: &mut Value, now: &str) -> Result<(), ApiError> {
+    match (group, plural) {
+        ("", "secrets") => {
+            normalize_secret(object)?;
+            check_immutable_data(old, object, &["data", "type"])
+        }
+        ("", "configmaps") => check_immutable_data(old, object, &["data", "binaryData"]),
+        ("", "namespaces") => {
+            if object["status"]["phase"].is_null() {
+                object["status"] = old["status"].clone();
+            }
+            Ok(())
+        }
+        ("", "services") => {
+            if object["spec"]["clusterIP"].is_null() {
+                object["spec"]["clusterIP"] = old["spec"]["clusterIP"].clone();
+            }
+            default_service(object);
+            Ok(())
+        }
+        ("apps", "deployments") => {
+            default_deployment(object);
+            Ok(())
+        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => establish_crd(object, Some(old), now),
+        _ => Ok(()),
+    }
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError { code: 422, reason: "Invalid", message, details: None }
+}
+
+/// `stringData` folds into `data` (base64), every `data` value must be base64, type defaults to Opaque.
+fn normalize_secret(secret: &mut Value) -> Result<(), ApiError> {
+    let name = secret["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    if let Some(Value::Object(string_data)) = secret.as_object_mut().and_then(|o| o.remove("stringData")) {
+        let data = secret["data"].as_object().cloned().unwrap_or_default();
+        let mut merged: Map<String, Value> = data;
+        for (key, value) in string_data {
+            let text = value.as_str().unwrap_or_default();
+            merged.insert(key, Value::String(STANDARD.encode(text)));
+        }
+        secret["data"] = Value::Object(merged);
+    }
+    if let Some(data) = secret["data"].as_object() {
+        for (key, value) in data {
+            let valid = value.as_str().is_some_and(|v| STANDARD.decode(v).is_ok());
+            if !valid {
+                return Err(invalid(format!(
+                    "Secret \"{name}\" is invalid: data[{key}]: Invalid value: \"<secret contents redacted>\": illegal base64 data"
+                )));
+            }
+        }
+    }
+    if secret["type"].is_null() {
+        secret["type"] = json!("Opaque");
+    }
+    Ok(())
+}
+
+/// `immutable: true` Secrets and ConfigMaps keep their data, and stay immutable.
+fn check_immutable_data(old: &Value, new: &Value, fields: &[&str]) -> Result<(), ApiError> {
+    if old["immutable"] != Value::Bool(true) {
+        return Ok(());
+    }
+    let kind = old["kind"].as_str().unwrap_or("Object");
+    let name = old["metadata"]["name"].as_str().unwrap_or_default();
+    if new["immutable"] != Value::Bool(true) {
+        return Err(invalid(format!(
+            "{kind} \"{name}\" is invalid: immutable: Forbidden: field is immutable when `immutable` is set"
+        )));
+    }
+    for field in fields {
+        if old[field] != new[field] {
+            return Err(invalid(format!(
+                "{kind} \"{name}\" is invalid: {field}: Forbidden: field is immutable when `immutable` is set"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A stable cluster IP in 10.96.0.0/16 derived from namespace and name.
+fn cluster_ip(service: &Value) -> String {
+    let mut hasher = DefaultHasher::new();
+    service["metadata"]["namespace"].as_str().hash(&mut hasher);
+    service["metadata"]["name"].as_str().hash(&mut hasher);
+    let n = hasher.finish();
+    format!("10.96.{}.{}", (n >> 8) & 0xff, (n & 0xfe) + 1)
+}
+
+fn default_service(service: &mut Value) {
+    let spec = &mut service["spec"];
+    if spec["type"].is_null() {
+        spec["type"] = json!("ClusterIP");
+    }
+    if spec["sessionAffinity"].is_null() {
+        spec["sessionAffinity"] = json!("None");
+    }
+    if let Some(ports) = spec["ports"].as_array_mut() {
+        for port in ports {
+            if port["protocol"].is_null() {
+                port["protocol"] = json!("TCP");
+            }
+            if port["targetPort"].is_null() {
+                port["targetPort"] = port["port"].clone();
+            }
+        }
+    }
+    if service["spec"]["clusterIP"].is_null() && service["spec"]["type"] != "ExternalName" {
+        let ip = cluster_ip(service);
+        service["spec"]["clusterIP"] = json!(ip);
+        service["spec"]["clusterIPs"] = json!([ip]);
+    }
+}
+
+/// The defaults kube-apiserver fills into a Deployment, so clients see what a real server returns.
+fn default_deployment(deployment: &mut Value) {
+    let spec = &mut deployment["spec"];
+    for (field, value) in [
+        ("replicas", json!(1)),
+        ("revisionHistoryLimit", json!(10)),
+        ("progressDeadlineSeconds", json!(600)),
+        (
+            "strategy",
+            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" } }),
+        ),
+    ] {
+        if spec[field].is_null() {
+            spec[field] = value;
+        }
+    }
+    let pod = &mut spec["template"]["spec"];
+    for (field, value) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("schedulerName", json!("default-scheduler")),
+        ("securityContext", json!({})),
+    ] {
+        if pod[field].is_null() {
+            pod[field] = value;
+        }
+    }
+    if let Some(containers) = pod["containers"].as_array_mut() {
+        for container in containers {
+            let latest = container["image"].as_str().is_some_and(|i| i.ends_with(":latest") || !i.contains(':'));
+            for (field, value) in [
+                ("imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" })),
+                ("terminationMessagePath", json!("/dev/termination-log")),
+                ("terminationMessagePolicy", json!("File")),
+            ] {
+                if container[field].is_null() {
+                    container[field] = value;
+                }
+            }
+            if let Some(ports) = container["ports"].as_array_mut() {
+                for port in ports.iter_mut().filter(|p| p["protocol"].is_null()) {
+                    port["protocol"] = json!("TCP");
+                }
+            }
+        }
+    }
+}
+
+/// Validates a CRD and reports it Established with its accepted names (the real server does this
+/// asynchronously, within milliseconds).
+fn establish_crd(crd: &mut Value, old: Option<&Value>, now: &str) -> Result<(), ApiError> {
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    parse_crd(crd)
+        .map_err(|e| invalid(format!("CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {e}")))?;
+    let since = old
+        .and_then(|o| o["status"]["conditions"].as_array())
+        .and_then(|c| c.iter().find(|c| c["type"] == "Established"))
+        .and_then(|c| c["lastTransitionTime"].as_str())
+        .unwrap_or(now)
+        .to_owned();
+    let stored: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"] == Value::Bool(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    let condition = |type_: &str, reason: &str, message: &str| json!({ "type": type_, "status": "True", "reason": reason, "message": message, "lastTransitionTime": since });
+    crd["status"] = json!({
+        "acceptedNames": crd["spec"]["names"].clone(),
+        "storedVersions": stored,
+        "conditions": [
+            condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+            condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        ],
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_string_data_folds_into_base64_data() {
+        let mut secret = json!({"metadata": {"name": "s"}, "stringData": {"a": "hello"}, "data": {"b": "eA=="}});
+        assert!(normalize_secret(&mut secret).is_ok());
+        assert_eq!(secret["data"]["a"], "aGVsbG8=");
+        assert_eq!(secret["data"]["b"], "eA==");
+        assert_eq!(secret["type"], "Opaque");
+        assert!(secret.get("stringData").is_none());
+    }
+
+    #[test]
+    fn secret_data_must_be_base64_and_the_error_hides_the_value() {
+        let mut secret = json!({"metadata": {"name": "s"}, "data": {"a": "not base64!"}});
+        let error = normalize_secret(&mut secret).err();
+        assert!(error.as_ref().is_some_and(|e| e.code == 422 && !e.message.contains("not base64")));
+    }
+
+    #[test]
+    fn immutable_secret_data_cannot_change() {
+        let old = json!({"kind": "Secret", "metadata": {"name": "s"}, "immutable": true, "data": {"a": "eA=="}});
+        let mut new = old.clone();
+        new["data"]["a"] = json!("eQ==");
+        assert!(check_immutable_data(&old, &new, &["data"]).is_err_and(|e| e.code == 422));
+        assert!(check_immutable_data(&old, &old, &["data"]).is_ok());
+    }
+
+    #[test]
+    fn deployments_get_the_servers_defaults() {
+        let mut deployment = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        default_deployment(&mut deployment);
+        assert_eq!(deployment["spec"]["replicas"], 1);
+        assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+    }
+}

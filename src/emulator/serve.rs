@@ -1,0 +1,47 @@
+//! `secure-api-operator emulator`: the emulators as a standalone process for kubectl, gcloud and
+//! a locally run operator.
+
+use super::kube::{DeploymentSimulation, KubeEmulator};
+use crate::cli::{DeploymentMode, EmulatorArgs};
+use crate::operator::shutdown_signal;
+use std::io::Write;
+
+impl From<DeploymentMode> for DeploymentSimulation {
+    fn from(mode: DeploymentMode) -> Self {
+        match mode {
+            DeploymentMode::Off => Self::Off,
+            DeploymentMode::Complete => Self::Complete,
+            DeploymentMode::Stall => Self::Stall,
+        }
+    }
+}
+
+/// Serves the emulators until SIGTERM or SIGINT.
+pub async fn run(args: EmulatorArgs) -> Result<(), String> {
+    if !args.kube_listen.ip().is_loopback() {
+        return Err(format!(
+            "--kube-listen {} is not a loopback address; the emulator has no authentication",
+            args.kube_listen
+        ));
+    }
+    let kube = KubeEmulator::new();
+    kube.set_deployment_simulation(args.deployments.into());
+    let listener =
+        kube.listen(args.kube_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.kube_listen))?;
+    let mut out = format!("Kubernetes API emulator: {}\n", listener.url());
+    if let Some(path) = &args.kubeconfig_out {
+        std::fs::write(path, KubeEmulator::kubeconfig(&listener.url()))
+            .map_err(|e| format!("cannot write the kubeconfig to {}: {e}", path.display()))?;
+        out.push_str(&format!("kubeconfig: {}\n  export KUBECONFIG={}\n", path.display(), path.display()));
+    }
+    out.push_str("Stop with Ctrl-C.\n");
+    let mut stdout = std::io::stdout();
+    // The first lines are the contract scripts read: flush them before serving.
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    shutdown_signal().await;
+    listener.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! The Kubernetes API semantics the emulator must share with kube-apiserver, one test per
+//! behaviour. They run against a real cluster too when `SECUREAPI_E2E_KUBECONFIG` is set.
+
+use crate::harness::{DEADLINE, TestCluster, wait_for};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::core::Status;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+fn config_map(name: &str, labels: Value, data: Value) -> ConfigMap {
+    serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels }, "data": data }))
+        .unwrap_or_else(|e| panic!("config map: {e}"))
+}
+
+fn deployment(name: &str, image: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": image }] },
+            },
+        },
+    }))
+    .unwrap_or_else(|e| panic!("deployment: {e}"))
+}
+
+fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+fn rv(meta: &kube::api::ObjectMeta) -> u64 {
+    meta.resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no resourceVersion"))
+}
+
+async fn create(api: &Api<ConfigMap>, name: &str, labels: Value) -> ConfigMap {
+    api.create(&PostParams::default(), &config_map(name, labels, json!({ "k": "v" })))
+        .await
+        .unwrap_or_else(|e| panic!("creating {name}: {e}"))
+}
+
+#[tokio::test]
+async fn create_get_list_update_delete_round_trip() {
+    let cluster = TestCluster::start("crud").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let created = create(&api, "a", json!({})).await;
+    assert!(created.metadata.uid.is_some(), "uid is set");
+    assert!(created.metadata.creation_timestamp.is_some(), "creationTimestamp is set");
+
+    let mut fetched = api.get("a").await.unwrap_or_else(|e| panic!("get: {e}"));
+    assert_eq!(fetched.data, created.data);
+    fetched.data = Some([("k".to_string(), "w".to_string())].into());
+    let updated = api.replace("a", &PostParams::default(), &fetched).await.unwrap_or_else(|e| panic!("replace: {e}"));
+    assert!(rv(&updated.metadata) > rv(&created.metadata));
+
+    let names: Vec<_> = api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("list: {e}")).items;
+    assert_eq!(names.len(), 1);
+    api.delete("a", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete: {e}"));
+    assert_eq!(api_error(api.get("a").await).code, 404);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn resource_versions_increase_monotonically_across_kinds() {
+    let cluster = TestCluster::start("rv").await;
+    let maps: Api<ConfigMap> = cluster.api();
+    let deployments: Api<Deployment> = cluster.api();
+    let a = create(&maps, "a", json!({})).await;
+    let d = deployments
+        .create(&PostParams::default(), &deployment("web", "nginx:1"))
+        .await
+        .unwrap_or_else(|e| panic!("deployment: {e}"));
+    let b = create(&maps, "b", json!({})).await;
+    assert!(rv(&a.metadata) < rv(&d.metadata) && rv(&d.metadata) < rv(&b.metadata));
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn creating_an_existing_name_is_409_already_exists() {
+    let cluster = TestCluster::start("exists").await;
+    let api: Api<ConfigMap> = cluster.api();
+    create(&api, "a", json!({})).await;
+    let error = api_error(api.create(&PostParams::default(), &config_map("a", json!({}), json!({}))).await);
+    assert_eq!((error.code, error.reason.as_str()), (409, "AlreadyExists"));
+    assert!(error.message.contains("\"a\" already exists"), "{}", error.message);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stale_resource_version_is_409_conflict() {
+    let cluster = TestCluster::start("stale").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let stale = create(&api, "a", json!({})).await;
+    let mut newer = stale.clone();
+    newer.data = Some([("k".to_string(), "1".to_string())].into());
+    api.replace("a", &PostParams::default(), &newer).await.unwrap_or_else(|e| panic!("first replace: {e}"));
+    let error = api_error(api.replace("a", &PostParams::default(), &stale).await);
+    assert_eq!((error.code, error.reason.as_str()), (409, "Conflict"));
+    assert!(error.message.contains("the object has been modified"), "{}", error.message);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn errors_carry_status_bodies_404_400_422() {
+    let cluster = TestCluster::start("errors").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let missing = api_error(api.get("nope").await);
+    assert_eq!((missing.code, missing.reason.as_str()), (404, "NotFound"));
+    assert_eq!(missing.message, "configmaps \"nope\" not found");
+
+    let bad_selector = api_error(api.list(&ListParams::default().labels("a in (b")).await);
+    assert_eq!((bad_selector.code, bad_selector.reason.as_str()), (400, "BadRequest"));
+
+    let invalid = api_error(api.create(&PostParams::default(), &config_map("Not_Valid", json!({}), json!({}))).await);
+    assert_eq!((invalid.code, invalid.reason.as_str()), (422, "Invalid"));
+    assert!(invalid.message.contains("metadata.name"), "{}", invalid.message);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn namespaces_must_exist_and_the_defaults_do() {
+    let cluster = TestCluster::start("ns").await;
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    for name in ["default", "kube-system", "kube-public"] {
+        assert!(namespaces.get(name).await.is_ok(), "namespace {name} exists");
+    }
+    let nowhere: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "does-not-exist");
+    let error = api_error(nowhere.create(&PostParams::default(), &config_map("a", json!({}), json!({}))).await);
+    assert_eq!(error.code, 404);
+    assert_eq!(error.message, "namespaces \"does-not-exist\" not found");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn generation_moves_only_on_spec_changes() {
+    let cluster = TestCluster::start("generation").await;
+    let api: Api<Deployment> = cluster.api();
+    let created =
+        api.create(&PostParams::default(), &deployment("web", "nginx:1")).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.metadata.generation, Some(1));
+    let labelled = api
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "labels": { "x": "y" } } })))
+        .await
+        .unwrap_or_else(|e| panic!("label: {e}"));
+    assert_eq!(labelled.metadata.generation, Some(1), "metadata writes keep the generation");
+    let status = api
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({ "status": { "replicas": 3 } })))
+        .await
+        .unwrap_or_else(|e| panic!("status: {e}"));
+    assert_eq!(status.metadata.generation, Some(1), "status writes keep the generation");
+    let scaled = api
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "replicas": 4 } })))
+        .await
+        .unwrap_or_else(|e| panic!("scale: {e}"));
+    assert_eq!(scaled.metadata.generation, Some(2), "spec writes bump the generation");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn status_subresource_endpoints_ignore_each_others_part() {
+    let cluster = TestCluster::start("status").await;
+    let api: Api<Deployment> = cluster.api();
+    api.create(&PostParams::default(), &deployment("web", "nginx:1")).await.unwrap_or_else(|e| panic!("{e}"));
+    let via_main = api
+        .patch("web", &PatchParams::default(), &Patch::Merge(json!({ "status": { "replicas": 7 } })))
+        .await
+        .unwrap_or_else(|e| panic!("main: {e}"));
+    assert_ne!(via_main.status.and_then(|s| s.replicas), Some(7), "the main endpoint ignores status");
+    let via_status = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "replicas": 9 }, "status": { "replicas": 5 } })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("status: {e}"));
+    assert_eq!(via_status.status.and_then(|s| s.replicas), Some(5));
+    assert_ne!(via_status.spec.and_then(|s| s.replicas), Some(9), "the status endpoint ignores spec");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn list_limit_and_continue_page_through_everything() {
+    let cluster = TestCluster::start("paging").await;
+    let api: Api<ConfigMap> = cluster.api();
+    for i in 0..7 {
+        create(&api, &format!("cm-{i}"), json!({})).await;
+    }
+    let mut seen = BTreeSet::new();
+    let mut params = ListParams::default().limit(3);
+    let mut pages = 0;
+    loop {
+        let page = api.list(&params).await.unwrap_or_else(|e| panic!("page: {e}"));
+        pages += 1;
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().filter_map(|c| c.metadata.name));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = ListParams::default().limit(3).continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 7);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn label_selectors_match_equality_and_set_based_requirements() {
+    let cluster = TestCluster::start("labels").await;
+    let api: Api<ConfigMap> = cluster.api();
+    create(&api, "a", json!({ "tier": "web", "env": "prod" })).await;
+    create(&api, "b", json!({ "tier": "db", "env": "prod" })).await;
+    create(&api, "c", json!({ "tier": "web" })).await;
+    let names = |selector: &'static str| {
+        let api = api.clone();
+        async move {
+            let list =
+                api.list(&ListParams::default().labels(selector)).await.unwrap_or_else(|e| panic!("{selector}: {e}"));
+            list.items.into_iter().filter_map(|c| c.metadata.name).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names("tier=web").await, ["a", "c"]);
+    assert_eq!(names("tier!=web").await, ["b"]);
+    assert_eq!(names("tier in (db,cache),env").await, ["b"]);
+    assert_eq!(names("tier notin (db),!env").await, ["c"]);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn field_selectors_match_name_and_namespace() {
+    let cluster = TestCluster::start("fields").await;
+    let api: Api<ConfigMap> = cluster.api();
+    create(&api, "a", json!({})).await;
+    create(&api, "b", json!({})).await;
+    let list = api.list(&ListParams::default().fields("metadata.name=b")).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(list.items.len(), 1);
+    let all: Api<ConfigMap> = Api::all(cluster.client.clone());
+    let selector = format!("metadata.namespace={},metadata.name!=a", cluster.namespace);
+    let list = all.list(&ListParams::default().fields(&selector)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(list.items.iter().filter_map(|c| c.metadata.name.as_deref()).collect::<Vec<_>>(), ["b"]);
+    let error = api_error(api.list(&ListParams::default().fields("data.k=v")).await);
+    assert_eq!(error.code, 400);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn watch_from_a_resource_version_replays_later_changes_in_order() {
+    let cluster = TestCluster::start("watch").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let first = create(&api, "a", json!({})).await;
+    create(&api, "b", json!({})).await;
+    api.delete("a", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let events: Vec<String> = api
+        .watch(&WatchParams::default().timeout(2), &rv(&first.metadata).to_string())
+        .await
+        .unwrap_or_else(|e| panic!("watch: {e}"))
+        .take(2)
+        .map_ok(|event| match event {
+            WatchEvent::Added(c) => format!("ADDED {}", c.metadata.name.unwrap_or_default()),
+            WatchEvent::Deleted(c) => format!("DELETED {}", c.metadata.name.unwrap_or_default()),
+            other => format!("{other:?}"),
+        })
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("events: {e}"));
+    assert_eq!(events, ["ADDED b", "DELETED a"]);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn watch_reports_objects_leaving_a_label_selector_as_deleted() {
+    let cluster = TestCluster::start("leave").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let created = create(&api, "a", json!({ "keep": "yes" })).await;
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "labels": { "keep": null } } })))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = api
+        .watch(&WatchParams::default().labels("keep=yes").timeout(2), &rv(&created.metadata).to_string())
+        .await
+        .unwrap_or_else(|e| panic!("watch: {e}"))
+        .boxed();
+    let event = stream.try_next().await.unwrap_or_else(|e| panic!("event: {e}"));
+    assert!(matches!(event, Some(WatchEvent::Deleted(_))), "{event:?}");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn watch_timeout_seconds_ends_the_stream() {
+    let cluster = TestCluster::start("timeout").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let created = create(&api, "a", json!({})).await;
+    let started = std::time::Instant::now();
+    let stream = api
+        .watch(&WatchParams::default().timeout(1), &rv(&created.metadata).to_string())
+        .await
+        .unwrap_or_else(|e| panic!("watch: {e}"));
+    let events: Vec<_> = stream.collect().await;
+    assert!(events.is_empty(), "no changes, no events: {events:?}");
+    assert!(started.elapsed() < DEADLINE, "the stream ended on its own");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_the_last_is_removed() {
+    let cluster = TestCluster::start("finalizers").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let mut object = config_map("held", json!({}), json!({}));
+    object.metadata.finalizers = Some(vec!["secureapi.dev/test".into()]);
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    api.delete("held", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete: {e}"));
+    let held = api.get("held").await.unwrap_or_else(|e| panic!("still there: {e}"));
+    assert!(held.metadata.deletion_timestamp.is_some());
+    api.patch("held", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "finalizers": null } })))
+        .await
+        .unwrap_or_else(|e| panic!("release: {e}"));
+    wait_for("the object to go", DEADLINE, || async {
+        api.get_opt("held").await.ok().flatten().is_none().then_some(())
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+async fn owner_and_child(api: &Api<ConfigMap>) -> (ConfigMap, ConfigMap) {
+    let owner = create(api, "owner", json!({})).await;
+    let mut child = config_map("child", json!({}), json!({}));
+    child.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: "owner".into(),
+        uid: owner.metadata.uid.clone().unwrap_or_default(),
+        ..Default::default()
+    }]);
+    let child = api.create(&PostParams::default(), &child).await.unwrap_or_else(|e| panic!("child: {e}"));
+    (owner, child)
+}
+
+#[tokio::test]
+async fn owner_deletion_garbage_collects_dependents_in_the_background() {
+    let cluster = TestCluster::start("gc").await;
+    let api: Api<ConfigMap> = cluster.api();
+    owner_and_child(&api).await;
+    api.delete("owner", &DeleteParams::background()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the dependent to be collected", DEADLINE, || async {
+        api.get_opt("child").await.ok().flatten().is_none().then_some(())
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
+    let cluster = TestCluster::start("orphan").await;
+    let api: Api<ConfigMap> = cluster.api();
+    owner_and_child(&api).await;
+    api.delete("owner", &DeleteParams::orphan()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the owner to go and the child to lose its reference", DEADLINE, || async {
+        let owner_gone = api.get_opt("owner").await.ok().flatten().is_none();
+        let child = api.get_opt("child").await.ok().flatten()?;
+        (owner_gone && child.metadata.owner_references.unwrap_or_default().is_empty()).then_some(())
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deletecollection_deletes_only_matching_objects() {
+    let cluster = TestCluster::start("deletecollection").await;
+    let api: Api<ConfigMap> = cluster.api();
+    create(&api, "a", json!({ "drop": "yes" })).await;
+    create(&api, "b", json!({ "drop": "yes" })).await;
+    create(&api, "c", json!({})).await;
+    api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("drop=yes"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("only c to remain", DEADLINE, || async {
+        let list = api.list(&ListParams::default()).await.ok()?;
+        let names: Vec<_> = list.items.into_iter().filter_map(|c| c.metadata.name).collect();
+        (names == ["c"]).then_some(())
+    })
+    .await;
+    cluster.cleanup().await;
+}

@@ -1,0 +1,110 @@
+//! The test cluster: the in-process Kubernetes API emulator by default, or a real cluster when
+//! `SECUREAPI_E2E_KUBECONFIG` points at one. Tests that need the emulator's hooks (faults,
+//! counters) skip themselves against a real cluster.
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use secure_api_operator::emulator::kube::KubeEmulator;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub use crate::support::wait_for;
+
+/// How long a test waits for a condition before failing.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A cluster for one test, with a namespace of its own.
+pub struct TestCluster {
+    pub client: Client,
+    pub namespace: String,
+    emulator: Option<KubeEmulator>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl TestCluster {
+    /// Starts an emulator (or connects to the real cluster) and creates a fresh namespace.
+    pub async fn start(test: &str) -> Self {
+        let (client, emulator) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
+            Ok(path) if !path.is_empty() => (real_cluster(&path).await, None),
+            _ => {
+                let emulator = KubeEmulator::new();
+                (emulator.client(), Some(emulator))
+            }
+        };
+        let namespace =
+            format!("t-{}-{}-{}", short(test), std::process::id() % 10_000, NEXT.fetch_add(1, Ordering::Relaxed));
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let object = serde_json::from_value(serde_json::json!({ "metadata": { "name": namespace } }))
+            .unwrap_or_else(|e| panic!("namespace object: {e}"));
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("creating {namespace}: {e}"));
+        Self { client, namespace, emulator }
+    }
+
+    /// The emulator, or `None` on a real cluster (then the caller skips its emulator-only part).
+    pub fn emulator(&self) -> Option<&KubeEmulator> {
+        if self.emulator.is_none() {
+            eprintln!("skipped: needs the emulator's test hooks (SECUREAPI_E2E_KUBECONFIG is set)");
+        }
+        self.emulator.as_ref()
+    }
+
+    /// Namespaced API in the test's namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Installs the operator's CRDs (server-side apply) and waits until they are Established.
+    pub async fn install_crds(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        for crd in secure_api_operator::crdgen::all() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crds.patch(&name, &PatchParams::apply("secureapi-tests").force(), &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+            wait_for(&format!("CRD {name} Established"), DEADLINE, || {
+                let crds = crds.clone();
+                let name = name.clone();
+                async move {
+                    let crd = crds.get(&name).await.ok()?;
+                    let conditions = crd.status?.conditions?;
+                    conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Deletes the test namespace (best effort; an emulator simply goes away).
+    pub async fn cleanup(self) {
+        if self.emulator.is_none() {
+            let namespaces: Api<Namespace> = Api::all(self.client.clone());
+            let _ = namespaces.delete(&self.namespace, &DeleteParams::default()).await;
+        }
+    }
+}
+
+async fn real_cluster(path: &str) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"));
+    Client::try_from(config).unwrap_or_else(|e| panic!("client for {path}: {e}"))
+}
+
+fn short(test: &str) -> String {
+    test.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>().to_ascii_lowercase()
+}
