@@ -51,8 +51,6 @@ async fn create_get_list_update_delete_round_trip() {
     let cluster = TestCluster::start("crud").await;
     let api: Api<ConfigMap> = cluster.api();
     let created = create(&api, "a", json!({})).await;
-    assert!(created.metadata.uid.is_some(), "uid is set");
-    assert!(created.metadata.creation_timestamp.is_some(), "creationTimestamp is set");
 
     let mut fetched = api.get("a").await.unwrap_or_else(|e| panic!("get: {e}"));
     assert_eq!(fetched.data, created.data);
@@ -64,6 +62,20 @@ async fn create_get_list_update_delete_round_trip() {
     assert_eq!(names.len(), 1);
     api.delete("a", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete: {e}"));
     assert_eq!(api_error(api.get("a").await).code, 404);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn uid_and_creation_timestamp_are_set_by_the_server() {
+    let cluster = TestCluster::start("uid").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let mut object = config_map("a", json!({}), json!({}));
+    object.metadata.uid = Some("client-chosen".into());
+    let a = api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    let b = create(&api, "b", json!({})).await;
+    let (uid_a, uid_b) = (a.metadata.uid.unwrap_or_default(), b.metadata.uid.unwrap_or_default());
+    assert!(uid_a != "client-chosen" && uid_a.len() == 36 && uid_a != uid_b, "{uid_a} {uid_b}");
+    assert!(a.metadata.creation_timestamp.is_some());
     cluster.cleanup().await;
 }
 

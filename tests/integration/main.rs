@@ -8,5 +8,6 @@ mod emulator_hooks;
 mod emulator_patch;
 mod emulator_runtime;
 mod harness;
+mod kubectl;
 mod run;
 mod support;

@@ -92,3 +92,34 @@ async fn run_serves_health_and_metrics_and_stops_on_sigterm() {
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{stderr}");
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
 }
+
+#[tokio::test]
+async fn emulator_command_writes_a_kubeconfig_serves_it_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Command::new(operator_bin())
+        .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning emulator: {e}"));
+    let text = wait_for("the kubeconfig", DEADLINE, || {
+        let text = std::fs::read_to_string(&kubeconfig).ok();
+        async move { text }
+    })
+    .await;
+    let parsed = kube::config::Kubeconfig::from_yaml(&text).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+    let config = kube::Config::from_custom_kubeconfig(parsed, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let list = namespaces.list(&Default::default()).await.unwrap_or_else(|e| panic!("list: {e}"));
+    assert!(list.items.iter().any(|n| n.metadata.name.as_deref() == Some("default")));
+
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
+    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    let status = exit_of(&mut child).await;
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));
+}

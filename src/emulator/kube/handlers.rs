@@ -192,7 +192,13 @@ fn manager<'a>(request: &'a ResourceRequest<'_>) -> &'a str {
 }
 
 fn context<'a>(rt: &'a ResourceType, request: &'a ResourceRequest<'_>) -> WriteContext<'a> {
-    WriteContext { rt, subresource: request.path.subresource.as_deref(), manager: manager(request), now: request.now }
+    WriteContext {
+        rt,
+        subresource: request.path.subresource.as_deref(),
+        manager: manager(request),
+        now: request.now,
+        strict: request.query.get("fieldValidation") == Some("Strict"),
+    }
 }
 
 /// Namespaced objects need an existing namespace that is not being deleted.

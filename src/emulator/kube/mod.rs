@@ -15,6 +15,7 @@ mod hooks;
 mod lifecycle;
 mod managed;
 mod objects;
+mod openapi;
 pub mod patch;
 mod request;
 mod resources;

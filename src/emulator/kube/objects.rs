@@ -15,6 +15,8 @@ pub struct WriteContext<'a> {
     pub subresource: Option<&'a str>,
     pub manager: &'a str,
     pub now: &'a str,
+    /// `fieldValidation=Strict`: unknown fields fail the request instead of being dropped.
+    pub strict: bool,
 }
 
 /// Metadata the server owns: never taken from a request body on update.
@@ -213,7 +215,21 @@ impl WriteContext<'_> {
     /// Custom resources: defaults, pruning and schema validation (CEL rules are not evaluated).
     fn apply_schema(&self, object: &mut Value, name: &str) -> Result<(), ApiError> {
         let Some(schema) = &self.rt.schema else { return Ok(()) };
+        let before = self.strict.then(|| object.clone());
         schema.prune(object);
+        if let Some(before) = before {
+            let mut unknown = vec![];
+            dropped_fields(&before, object, "", &mut unknown);
+            if !unknown.is_empty() {
+                let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    fields.join(", "),
+                    kind = self.rt.kind,
+                    version = self.rt.version,
+                )));
+            }
+        }
         schema.apply_defaults(object);
         let errors = schema.validate(object);
         if errors.is_empty() {
@@ -231,6 +247,27 @@ impl WriteContext<'_> {
     fn record(&self, old: Option<&Value>, object: &mut Value) {
         let api_version = self.rt.api_version();
         record_update(old, object, self.manager, &api_version, self.now, self.scope(), self.rt.list_types.as_ref());
+    }
+}
+
+/// Paths present in `before` but not in `after` (what pruning removed), like `spec.bogus`.
+fn dropped_fields(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (key, value) in b {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                match a.get(key) {
+                    Some(kept) => dropped_fields(value, kept, &path, out),
+                    None => out.push(path),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (value, kept)) in b.iter().zip(a).enumerate() {
+                dropped_fields(value, kept, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -301,7 +338,7 @@ mod tests {
     }
 
     fn context(rt: &ResourceType) -> WriteContext<'_> {
-        WriteContext { rt, subresource: None, manager: "test", now: "2026-01-01T00:00:00Z" }
+        WriteContext { rt, subresource: None, manager: "test", now: "2026-01-01T00:00:00Z", strict: false }
     }
 
     #[test]

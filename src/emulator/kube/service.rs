@@ -8,7 +8,7 @@ use super::resources::StorageKey;
 use super::status::ApiError;
 use super::store::State;
 use super::watch::{WatchPlan, error_line};
-use super::{KubeEmulator, discovery};
+use super::{KubeEmulator, discovery, openapi};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -98,8 +98,7 @@ pub async fn respond(
             Route::Groups => Ok(discovery::group_list(&state.registry)),
             Route::Group(group) => discovery::group(&state.registry, group),
             Route::GroupVersion { group, version } => discovery::resource_list(&state.registry, group, version),
-            // Not served: kubectl needs `--validate=false` (README, "Kubernetes API emulator").
-            Route::OpenApi(_) => Err(ApiError::no_route()),
+            Route::OpenApi(rest) => openapi::document(&state.registry, rest),
             Route::Health => Ok(json!("ok")),
             Route::Resource(_) => Err(ApiError::no_route()),
         }
