@@ -47,7 +47,7 @@ pub fn handle(state: &mut State, request: &ResourceRequest<'_>) -> Result<Reply,
     match (request.method, &path.name) {
         ("GET", Some(name)) => ok(table_or(request, &rt, vec![get(state, &rt, path, name)?], json!({}))),
         ("GET", None) if path.legacy_watch || request.query.flag("watch") => {
-            open_watch(state, rt, path, request.query, request.wants_table, request.now).map(Reply::Watch)
+            open_watch(state, rt, path, request.query, request.wants_table).map(Reply::Watch)
         }
         ("GET", None) => list(state, &rt, request),
         ("POST", None) => create(state, &rt, request).map(|o| Reply::Object(201, o)),
@@ -167,7 +167,13 @@ fn list(state: &State, rt: &ResourceType, request: &ResourceRequest<'_>) -> Resu
     }
     Ok(Reply::Object(
         200,
-        json!({ "kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": metadata, "items": page }),
+        // `Value::Array` moves the page in; `json!` would copy every item once more.
+        json!({
+            "kind": format!("{}List", rt.kind),
+            "apiVersion": rt.api_version(),
+            "metadata": metadata,
+            "items": Value::Array(page),
+        }),
     ))
 }
 
@@ -442,6 +448,6 @@ fn delete_collection(state: &mut State, rt: &ResourceType, request: &ResourceReq
         "kind": format!("{}List", rt.kind),
         "apiVersion": rt.api_version(),
         "metadata": { "resourceVersion": state.resource_version().to_string() },
-        "items": deleted,
+        "items": Value::Array(deleted),
     }))
 }

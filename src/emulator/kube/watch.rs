@@ -42,7 +42,6 @@ pub fn open_watch(
     path: &ResourcePath,
     query: &Query,
     wants_table: bool,
-    _now: &str,
 ) -> Result<WatchPlan, ApiError> {
     let (labels, fields) = selectors(&rt, query)?;
     let send_initial = query.flag("sendInitialEvents");
@@ -164,7 +163,10 @@ impl WatchPlan {
 }
 
 async fn line(out: &mpsc::Sender<Bytes>, type_: &str, object: Value) -> bool {
-    let mut bytes = serde_json::to_vec(&json!({ "type": type_, "object": object })).unwrap_or_default();
+    let mut event = serde_json::Map::new();
+    event.insert("type".into(), Value::String(type_.into()));
+    event.insert("object".into(), object);
+    let mut bytes = serde_json::to_vec(&event).unwrap_or_default();
     bytes.push(b'\n');
     out.send(Bytes::from(bytes)).await.is_ok()
 }
