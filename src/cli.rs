@@ -88,6 +88,36 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", env = "SECUREAPI_METRICS_ADDR")]
     pub metrics_addr: SocketAddr,
 
+    /// Objects each controller reconciles in parallel.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256), env = "SECUREAPI_CONCURRENCY")]
+    pub concurrency: u16,
+
+    /// Google Cloud project of secrets given by id (SecretRef `spec.projectId` overrides it).
+    #[arg(long, value_name = "PROJECT", env = "SECUREAPI_GCP_PROJECT")]
+    pub gcp_project: Option<String>,
+
+    /// Secret Manager endpoint override, e.g. `http://127.0.0.1:8085` for an emulator.
+    /// Default: `https://secretmanager.googleapis.com` (regional secrets: their regional endpoint).
+    #[arg(long, value_name = "URL", env = "SECUREAPI_SECRET_MANAGER_ENDPOINT")]
+    pub secret_manager_endpoint: Option<String>,
+
+    /// Send no credentials to Google Cloud (for emulators). Default: application-default
+    /// credentials (GOOGLE_APPLICATION_CREDENTIALS, GKE Workload Identity, gcloud).
+    #[arg(long, env = "SECUREAPI_GCP_NO_AUTH")]
+    pub gcp_no_auth: bool,
+
+    /// Google Cloud requests in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024), env = "SECUREAPI_GCP_MAX_CONCURRENCY")]
+    pub gcp_max_concurrency: u32,
+
+    /// Google Cloud requests per second at most (keep it under the project's quota).
+    #[arg(long, value_name = "RATE", default_value_t = 50.0, env = "SECUREAPI_GCP_REQUESTS_PER_SECOND")]
+    pub gcp_requests_per_second: f64,
+
+    /// Seconds one Google Cloud request may take before it is retried.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300), env = "SECUREAPI_GCP_TIMEOUT")]
+    pub gcp_timeout: u64,
+
     /// Seconds to wait for the Kubernetes API server at start-up before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600), env = "SECUREAPI_STARTUP_TIMEOUT")]
     pub startup_timeout: u64,

@@ -5,8 +5,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod controllers;
 pub mod crdgen;
 pub mod emulator;
+pub mod gcp;
 pub mod metrics;
 pub mod operator;
 pub mod server;

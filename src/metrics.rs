@@ -40,6 +40,19 @@ struct ErrorLabels {
     category: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    service: &'static str,
+    method: &'static str,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    service: &'static str,
+    method: &'static str,
+}
+
 #[derive(Clone)]
 struct DurationBuckets;
 
@@ -56,6 +69,8 @@ pub struct Metrics {
     reconciles: Family<ControllerLabels, Counter>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     reconcile_duration: Family<ControllerLabels, Histogram, DurationBuckets>,
+    gcp_requests: Family<CallLabels, Counter>,
+    gcp_duration: Family<MethodLabels, Histogram, DurationBuckets>,
 }
 
 impl Default for Metrics {
@@ -81,7 +96,19 @@ impl Metrics {
             "Time spent in one reconcile, by controller",
             reconcile_duration.clone(),
         );
-        let metrics = Self { registry, reconciles, reconcile_errors, reconcile_duration };
+        let gcp_requests = Family::<CallLabels, Counter>::default();
+        let gcp_duration = Family::new_with_constructor(DurationBuckets);
+        registry.register(
+            "gcp_requests",
+            "HTTP requests to Google Cloud APIs, by service, REST method and outcome (HTTP code, timeout, connect_error)",
+            gcp_requests.clone(),
+        );
+        registry.register(
+            "gcp_request_duration_seconds",
+            "Duration of one HTTP request to a Google Cloud API, by service and REST method",
+            gcp_duration.clone(),
+        );
+        let metrics = Self { registry, reconciles, reconcile_errors, reconcile_duration, gcp_requests, gcp_duration };
         // Series exist from the start, so dashboards and alerts see zeros rather than gaps.
         for controller in Controller::ALL {
             let labels = ControllerLabels { controller: controller.as_str() };
@@ -109,6 +136,15 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+impl crate::gcp::CallObserver for Metrics {
+    fn observe(&self, service: &'static str, method: &'static str, outcome: &str, elapsed: std::time::Duration) {
+        // Outcomes are HTTP codes or a few fixed words, so the label set stays bounded.
+        let labels = CallLabels { service, method, outcome: outcome.to_owned() };
+        self.gcp_requests.get_or_create(&labels).inc();
+        self.gcp_duration.get_or_create(&MethodLabels { service, method }).observe(elapsed.as_secs_f64());
     }
 }
 

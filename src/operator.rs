@@ -6,6 +6,9 @@
 
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
+use crate::controllers::secret_ref::{self, provider::GcpSecretManager, provider::SecretProvider};
+use crate::controllers::{Context, Settings};
+use crate::gcp::{CallObserver, GcpConfig, SecretManager};
 use crate::metrics::Metrics;
 use crate::server::{self, Health};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
@@ -31,6 +34,12 @@ pub enum StartupError {
     CrdsMissing(Vec<String>),
     #[error("cannot serve metrics and health on {addr}: {reason}")]
     Bind { addr: String, reason: String },
+    #[error(
+        "cannot set up Google Cloud access: {0} (use GOOGLE_APPLICATION_CREDENTIALS, GKE Workload Identity or gcloud credentials; --gcp-no-auth for emulators)"
+    )]
+    Gcp(String),
+    #[error("invalid setting: {0}")]
+    Setting(String),
 }
 
 /// Runs the operator until a shutdown signal arrives.
@@ -66,9 +75,13 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
         .await
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
     let metrics = Arc::new(Metrics::new());
-    let health = Health::new(metrics);
+    let provider = secret_provider(&args, metrics.clone()).await?;
+    let health = Health::new(metrics.clone());
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
+    let settings = Settings { namespace: args.namespace.clone(), concurrency: args.concurrency, ..Settings::default() };
+    let ctx = Context::new(client.clone(), metrics, settings, provider);
+    let controllers = tokio::spawn(secret_ref::run(ctx, shutdown.clone().cancelled_owned()));
 
     tracing::info!(
         server = %url,
@@ -83,11 +96,36 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
     tracing::info!("shutdown signal received; stopping");
     health.set_ready(false);
     shutdown.cancel();
+    if let Err(error) = controllers.await {
+        tracing::warn!(%error, "a controller stopped abnormally");
+    }
     if let Err(error) = http.await {
         tracing::warn!(%error, "the metrics server stopped abnormally");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Secret Manager through the GCP client, configured from the command line.
+async fn secret_provider(args: &RunArgs, metrics: Arc<Metrics>) -> Result<Arc<dyn SecretProvider>, StartupError> {
+    if !args.gcp_requests_per_second.is_finite() || args.gcp_requests_per_second <= 0.0 {
+        return Err(StartupError::Setting(format!(
+            "--gcp-requests-per-second {} must be above 0",
+            args.gcp_requests_per_second
+        )));
+    }
+    let config = GcpConfig {
+        default_project: args.gcp_project.clone(),
+        secret_manager_endpoint: args.secret_manager_endpoint.clone(),
+        no_auth: args.gcp_no_auth,
+        request_timeout: Duration::from_secs(args.gcp_timeout),
+        max_concurrency: args.gcp_max_concurrency as usize,
+        requests_per_second: args.gcp_requests_per_second,
+        ..GcpConfig::default()
+    };
+    let observer: Arc<dyn CallObserver> = metrics;
+    let client = SecretManager::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
+    Ok(Arc::new(GcpSecretManager::new(client, args.gcp_project.clone())))
 }
 
 async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {

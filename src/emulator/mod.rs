@@ -2,5 +2,6 @@
 //! not the product, but they behave like the real services for everything the operator and the
 //! official clients (kubectl, gcloud) use.
 
+pub mod gcp;
 pub mod kube;
 pub mod serve;

@@ -1,8 +1,10 @@
-//! `secure-api-operator run` against a stand-in API server: the CRD check, the health and
-//! metrics endpoints, and a graceful stop on SIGTERM.
+//! The binary against the emulator over TCP: `run`'s CRD check, health and metrics endpoints and
+//! graceful stop on SIGTERM, and the `emulator` command itself.
 
-use crate::support::{free_port, http_get, operator_bin, start_discovery_server, wait_for, write_kubeconfig};
+use crate::support::{free_port, http_get, operator_bin, wait_for, write_kubeconfig};
 use hyper::StatusCode;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use secure_api_operator::emulator::kube::{KubeEmulator, Listener};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -12,7 +14,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 fn spawn_run(kubeconfig: &std::path::Path, metrics: SocketAddr) -> Child {
     Command::new(operator_bin())
         .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
-        .args(["--startup-timeout", "10"])
+        .args(["--startup-timeout", "10", "--gcp-no-auth", "--secret-manager-endpoint", "http://127.0.0.1:1"])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -37,12 +39,25 @@ fn stderr_of(child: &mut Child) -> String {
     text
 }
 
+/// An emulator on TCP with only the given CRDs installed, and a kubeconfig for it.
+async fn emulator_with_crds(plurals: &[&str], dir: &std::path::Path) -> (KubeEmulator, Listener, std::path::PathBuf) {
+    let emulator = KubeEmulator::new();
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(emulator.client());
+    for crd in
+        secure_api_operator::crdgen::all().into_iter().filter(|c| plurals.contains(&c.spec.names.plural.as_str()))
+    {
+        crds.create(&Default::default(), &crd).await.unwrap_or_else(|e| panic!("installing a CRD: {e}"));
+    }
+    let listener = emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
+    let kubeconfig = dir.join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &listener.url());
+    (emulator, listener, kubeconfig)
+}
+
 #[tokio::test]
 async fn run_without_the_crds_names_them_and_how_to_install_them() {
-    let api = start_discovery_server(&["secretrefs", "secretrefs/status"]).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &format!("http://{api}"));
+    let (_emulator, _listener, kubeconfig) = emulator_with_crds(&["secretrefs"], dir.path()).await;
     let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
 
     let mut child = spawn_run(&kubeconfig, metrics);
@@ -62,10 +77,9 @@ async fn run_without_the_crds_names_them_and_how_to_install_them() {
 
 #[tokio::test]
 async fn run_serves_health_and_metrics_and_stops_on_sigterm() {
-    let api = start_discovery_server(&["secretrefs", "secureapiservices", "gatewayconfigs"]).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &format!("http://{api}"));
+    let (_emulator, _listener, kubeconfig) =
+        emulator_with_crds(&["secretrefs", "secureapiservices", "gatewayconfigs"], dir.path()).await;
     let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
 
     let mut child = spawn_run(&kubeconfig, metrics);

@@ -1,15 +1,13 @@
-//! Shared test helpers: waiting on conditions with deadlines, a small HTTP client, and a stand-in
-//! Kubernetes API server that answers only the start-up checks of `run`.
+//! Shared test helpers: waiting on conditions with deadlines, a small HTTP client, kubeconfigs.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Path of the operator binary under test.
 pub fn operator_bin() -> &'static str {
@@ -60,54 +58,4 @@ pub fn write_kubeconfig(path: &Path, server: &str) {
          users:\n- name: test\n  user: {{}}\n"
     );
     std::fs::write(path, kubeconfig).unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
-}
-
-/// A stand-in API server that answers `/version` and the discovery document of
-/// `secureapi.dev/v1alpha1` (listing `installed` plurals, or 404 when empty). It serves until the
-/// test's runtime ends.
-pub async fn start_discovery_server(installed: &'static [&'static str]) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("local_addr: {e}"));
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| async move {
-                Ok::<_, Infallible>(discovery_response(request.uri().path(), installed))
-            });
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
-    });
-    addr
-}
-
-fn discovery_response(path: &str, installed: &[&str]) -> Response<Full<Bytes>> {
-    let (status, body) = match path {
-        "/version" => (
-            StatusCode::OK,
-            serde_json::json!({
-                "major": "1", "minor": "33", "gitVersion": "v1.33.0", "gitCommit": "test",
-                "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.24",
-                "compiler": "gc", "platform": "linux/amd64",
-            }),
-        ),
-        "/apis/secureapi.dev/v1alpha1" if !installed.is_empty() => (
-            StatusCode::OK,
-            serde_json::json!({
-                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "secureapi.dev/v1alpha1",
-                "resources": installed.iter().map(|name| serde_json::json!({
-                    "name": name, "singularName": "", "namespaced": true, "kind": "X", "verbs": ["get", "list", "watch"],
-                })).collect::<Vec<_>>(),
-            }),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            serde_json::json!({
-                "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                "message": "the server could not find the requested resource", "code": 404,
-            }),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
-    response
 }

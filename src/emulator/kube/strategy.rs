@@ -35,7 +35,14 @@ pub fn on_update(group: &str, plural: &str, old: &Value, object: &mut Value, now
     match (group, plural) {
         ("", "secrets") => {
             normalize_secret(object)?;
-            check_immutable_data(old, object, &["data", "type"])
+            if old["type"] != object["type"] {
+                let name = old["metadata"]["name"].as_str().unwrap_or_default();
+                return Err(invalid(format!(
+                    "Secret \"{name}\" is invalid: type: Invalid value: {}: field is immutable",
+                    object["type"]
+                )));
+            }
+            check_immutable_data(old, object, &["data"])
         }
         ("", "configmaps") => check_immutable_data(old, object, &["data", "binaryData"]),
         ("", "namespaces") => {

@@ -1,0 +1,85 @@
+//! Durations as users write them (`30s`, `5m`, `1h30m`, `250ms`, `1.5h`), jitter, and backoff.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+/// Parses a Go-style duration: one or more `<number><unit>` with units `ms`, `s`, `m`, `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration like 30s, 5m or 1h30m");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+        rest = &rest[number_len..];
+        let (seconds, unit_len) = match rest {
+            r if r.starts_with("ms") => (0.001, 2),
+            r if r.starts_with('s') => (1.0, 1),
+            r if r.starts_with('m') => (60.0, 1),
+            r if r.starts_with('h') => (3600.0, 1),
+            _ => return Err(invalid()),
+        };
+        total += number * seconds;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+}
+
+/// A random number in [0, 1) (not cryptographic: spreads timers, nothing more).
+fn unit_random() -> f64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `base` moved by up to ±`fraction` of itself, so periodic checks of many objects spread out.
+pub fn jittered(base: Duration, fraction: f64) -> Duration {
+    let factor = 1.0 + fraction * (2.0 * unit_random() - 1.0);
+    base.mul_f64(factor.max(0.0))
+}
+
+/// Exponential backoff after `failures` consecutive failures: `initial · 2^(failures-1)`, capped,
+/// with full jitter in its upper half (so retries of many objects do not line up).
+pub fn backoff(failures: u32, initial: Duration, cap: Duration) -> Duration {
+    let exponent = failures.saturating_sub(1).min(20);
+    let ceiling = initial.saturating_mul(1 << exponent).min(cap);
+    ceiling.mul_f64(0.5 + 0.5 * unit_random())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_kubernetes_users_write_them() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(100), 0.1);
+            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cap = Duration::from_secs(60);
+        assert!(backoff(1, Duration::from_secs(1), cap) <= Duration::from_secs(1));
+        assert!(backoff(4, Duration::from_secs(1), cap) >= Duration::from_secs(4));
+        assert!(backoff(30, Duration::from_secs(1), cap) <= cap);
+    }
+}

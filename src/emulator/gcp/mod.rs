@@ -1,0 +1,426 @@
+//! In-memory Google Cloud emulators behind one HTTP front door: [`GcpEmulator`] serves
+//! `/v1/projects/...` and routes each request to the service that owns it (Secret Manager now),
+//! chosen by the `Host` header (`secretmanager.googleapis.com`) or by the collection in the path
+//! (`.../secrets/...`). Same JSON shapes, states and `google.rpc.Status` errors as the real APIs,
+//! plus test hooks: per-method counters, injected faults and direct seeding helpers.
+
+mod hooks;
+pub mod rpc;
+mod secret_manager;
+
+pub use hooks::GcpFault;
+pub use secret_manager::VersionState;
+
+use bytes::Bytes;
+use hooks::{Hooks, lock};
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
+use hyper_util::rt::TokioIo;
+use rpc::RpcError;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The body of every answer: one JSON document.
+pub type Body = Full<Bytes>;
+
+/// The GCP emulators. Cheap to clone: clones share state, counters and faults.
+#[derive(Clone, Debug, Default)]
+pub struct GcpEmulator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    hooks: Hooks,
+    // Locked only around synchronous store work, never across an await.
+    secret_manager: Mutex<secret_manager::Store>,
+}
+
+/// The emulated services. Another one plugs in as a variant here, a branch in
+/// [`Service::from_host`] and [`Service::from_path`], and one in [`Routed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    SecretManager,
+}
+
+impl Service {
+    /// By the API host a client was pointed at: `secretmanager.googleapis.com` or a regional
+    /// `secretmanager.LOCATION.rep.googleapis.com`.
+    fn from_host(host: &str) -> Option<Self> {
+        match host.split('.').next() {
+            Some("secretmanager") => Some(Self::SecretManager),
+            _ => None,
+        }
+    }
+
+    /// By the first collection under `projects/P[/locations/L]/`, for clients pointed at the
+    /// emulator's own address.
+    fn from_path(path: &str) -> Option<Self> {
+        let mut segments = path.split('/');
+        let (Some("projects"), Some(_)) = (segments.next(), segments.next()) else { return None };
+        let mut collection = segments.next()?;
+        if collection == "locations" {
+            segments.next()?;
+            collection = segments.next()?;
+        }
+        match collection.split(':').next() {
+            Some("secrets") => Some(Self::SecretManager),
+            _ => None,
+        }
+    }
+}
+
+/// A request matched to one method of one service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Routed {
+    SecretManager(secret_manager::Call),
+}
+
+impl Routed {
+    fn method_id(&self) -> &'static str {
+        match self {
+            Self::SecretManager(call) => call.method_id(),
+        }
+    }
+
+    fn resource(&self) -> String {
+        match self {
+            Self::SecretManager(call) => call.resource(),
+        }
+    }
+}
+
+impl GcpEmulator {
+    /// An emulator with no resources, counters or faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and serves HTTP/1.1 until the listener is shut
+    /// down or dropped.
+    pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<GcpListener> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(self.clone(), listener, shutdown.clone()));
+        Ok(GcpListener { addr, shutdown, task: Some(task) })
+    }
+
+    /// Serves one request: routes it, counts it, applies faults, and answers JSON.
+    pub async fn respond(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+        let routed = match route(method, uri, headers) {
+            Ok(routed) => routed,
+            Err(error) => return error_response(&error),
+        };
+        let injected = self.inner.hooks.on_request(routed.method_id(), &routed.resource());
+        if let Some(delay) = injected.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(status) = injected.status {
+            return error_response(&injected_error(status, &routed));
+        }
+        let query = secret_manager::Query::parse(uri.query());
+        let answer = match &routed {
+            Routed::SecretManager(call) => {
+                secret_manager::handle(&mut lock(&self.inner.secret_manager), call, &query, &body)
+            }
+        };
+        match answer {
+            Ok(mut value) => {
+                if injected.wrong_checksum {
+                    secret_manager::corrupt_checksum(&mut value);
+                }
+                json_response(StatusCode::OK, &value)
+            }
+            Err(error) => error_response(&error),
+        }
+    }
+
+    /// How many requests of `method` (e.g. `secretmanager.versions.access`) arrived.
+    pub fn count(&self, method: &str) -> u64 {
+        self.inner.hooks.count(method)
+    }
+
+    /// Requests of `method` on resources whose name contains `resource`
+    /// (e.g. `projects/p/secrets/db/`).
+    pub fn count_for(&self, method: &str, resource: &str) -> u64 {
+        self.inner.hooks.count_for(method, resource)
+    }
+
+    /// Every method's request count.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.inner.hooks.counts()
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_counts(&self) {
+        self.inner.hooks.reset_counts();
+    }
+
+    /// Adds a fault; faults apply in the order they were added.
+    pub fn inject_fault(&self, fault: GcpFault) {
+        self.inner.hooks.inject(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.inner.hooks.clear_faults();
+    }
+
+    /// Creates the global secret `projects/{project}/secrets/{id}` with automatic replication.
+    /// Fails like `secrets.create` (`ALREADY_EXISTS`, `INVALID_ARGUMENT` for a bad id).
+    pub fn create_secret(&self, project: &str, id: &str) -> Result<(), RpcError> {
+        secret_manager::create_secret(&mut lock(&self.inner.secret_manager), project, id)
+    }
+
+    /// Adds an enabled version and returns its number, creating the secret when it is missing.
+    /// No API checks (size, id): tests may seed anything.
+    pub fn add_version(&self, project: &str, id: &str, data: &[u8]) -> u64 {
+        secret_manager::add_version(&mut lock(&self.inner.secret_manager), project, id, data)
+    }
+
+    /// Enables, disables or destroys a version, with the API's rules (a destroyed version
+    /// stays destroyed).
+    pub fn set_version_state(
+        &self,
+        project: &str,
+        id: &str,
+        version: u64,
+        state: VersionState,
+    ) -> Result<(), RpcError> {
+        secret_manager::set_version_state(&mut lock(&self.inner.secret_manager), project, id, version, state)
+    }
+
+    /// Points the alias `alias` of a secret at an existing version.
+    pub fn set_alias(&self, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
+        secret_manager::set_alias(&mut lock(&self.inner.secret_manager), project, id, alias, version)
+    }
+}
+
+/// The method a request calls, from its host or path; 404 when none.
+fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcError> {
+    let no_route = || RpcError::no_route(method.as_str(), uri.path());
+    let path = uri.path().strip_prefix("/v1/").ok_or_else(no_route)?;
+    let path = percent_decode(path).ok_or_else(no_route)?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.host()).unwrap_or_default();
+    let service = Service::from_host(host).or_else(|| Service::from_path(&path)).ok_or_else(no_route)?;
+    let routed = match service {
+        Service::SecretManager => secret_manager::Call::parse(method, &path).map(Routed::SecretManager),
+    };
+    routed.ok_or_else(no_route)
+}
+
+/// Decodes `%XX` escapes (clients may escape `:` and `/` in names); `None` for bad escapes.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn injected_error(status: u16, routed: &Routed) -> RpcError {
+    let code = rpc::Code::from_http_status(status).name();
+    RpcError::with_http_status(
+        status,
+        format!("Injected fault: {code} for {} on [{}].", routed.method_id(), routed.resource()),
+    )
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    let content_type = header::HeaderValue::from_static("application/json; charset=UTF-8");
+    response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+fn error_response(error: &RpcError) -> Response<Body> {
+    let status = StatusCode::from_u16(error.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &error.to_json())
+}
+
+/// A running HTTP listener. Dropping it stops accepting and closes open connections.
+#[derive(Debug)]
+pub struct GcpListener {
+    /// The bound address (with the picked port).
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl GcpListener {
+    /// `http://127.0.0.1:PORT`, the value for `CLOUDSDK_API_ENDPOINT_OVERRIDES_*` (with a `/`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the connections to close.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for GcpListener {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn accept_loop(emulator: GcpEmulator, listener: TcpListener, shutdown: CancellationToken) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        connections.spawn(serve_connection(emulator.clone(), stream, shutdown.clone()));
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection(emulator: GcpEmulator, stream: tokio::net::TcpStream, shutdown: CancellationToken) {
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let emulator = emulator.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let answer = match body.collect().await {
+                Ok(collected) => {
+                    emulator.respond(&parts.method, &parts.uri, &parts.headers, collected.to_bytes()).await
+                }
+                Err(error) => {
+                    error_response(&RpcError::invalid_argument(format!("Cannot read the request body: {error}")))
+                }
+            };
+            Ok::<_, Infallible>(answer)
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn uri(text: &str) -> Uri {
+        text.parse().unwrap_or_else(|e| panic!("bad uri {text}: {e}"))
+    }
+
+    async fn call(emulator: &GcpEmulator, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+        let response = emulator.respond(&method, &uri(path), &HeaderMap::new(), Bytes::from(body.to_owned())).await;
+        let status = response.status();
+        let bytes = match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        };
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON: {e}"));
+        (status, value)
+    }
+
+    #[test]
+    fn the_service_is_chosen_by_host_or_by_collection() {
+        assert_eq!(Service::from_host("secretmanager.googleapis.com"), Some(Service::SecretManager));
+        assert_eq!(Service::from_host("secretmanager.us-east1.rep.googleapis.com"), Some(Service::SecretManager));
+        assert_eq!(Service::from_host("127.0.0.1:8080"), None);
+        assert_eq!(Service::from_path("projects/p/secrets/s:addVersion"), Some(Service::SecretManager));
+        assert_eq!(Service::from_path("projects/p/locations/l/secrets"), Some(Service::SecretManager));
+        assert_eq!(Service::from_path("projects/p/locations/global/apis"), None);
+    }
+
+    #[test]
+    fn escaped_colons_in_paths_are_decoded() {
+        assert_eq!(
+            percent_decode("projects/p/secrets/s/versions/1%3Aaccess").as_deref(),
+            Some("projects/p/secrets/s/versions/1:access")
+        );
+        assert_eq!(percent_decode("bad%zz"), None);
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_are_404_not_found_status_bodies_and_not_counted() {
+        let emulator = GcpEmulator::new();
+        let (status, body) = call(&emulator, Method::GET, "/v1/projects/p/topics", "").await;
+        assert_eq!((status, body["error"]["status"].clone()), (StatusCode::NOT_FOUND, json!("NOT_FOUND")));
+        let (status, _) = call(&emulator, Method::GET, "/v2/projects/p/secrets", "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(emulator.counts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_seeded_version_is_accessed_over_respond_and_counted() {
+        let emulator = GcpEmulator::new();
+        assert_eq!(emulator.add_version("p", "db", b"pw"), 1);
+        let (status, body) =
+            call(&emulator, Method::GET, "/v1/projects/p/secrets/db/versions/latest:access?alt=json", "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["name"], "projects/p/secrets/db/versions/1");
+        assert_eq!(body["payload"]["data"], "cHc=");
+        assert_eq!(emulator.count("secretmanager.versions.access"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_injected_status_answers_the_matching_rpc_code_once() {
+        let emulator = GcpEmulator::new();
+        emulator.add_version("p", "db", b"pw");
+        emulator.inject_fault(GcpFault::status("secretmanager.versions.access", 429).times(1));
+        let path = "/v1/projects/p/secrets/db/versions/1:access";
+        let (status, body) = call(&emulator, Method::GET, path, "").await;
+        assert_eq!((status.as_u16(), body["error"]["status"].clone()), (429, json!("RESOURCE_EXHAUSTED")));
+        assert_eq!(call(&emulator, Method::GET, path, "").await.0, StatusCode::OK);
+        assert_eq!(emulator.count("secretmanager.versions.access"), 2);
+    }
+
+    #[tokio::test]
+    async fn the_wrong_checksum_fault_corrupts_only_the_checksum() {
+        let emulator = GcpEmulator::new();
+        emulator.add_version("p", "db", b"pw");
+        emulator.inject_fault(GcpFault { wrong_checksum: true, ..GcpFault::default() });
+        let (_, body) = call(&emulator, Method::GET, "/v1/projects/p/secrets/db/versions/1:access", "").await;
+        assert_eq!(body["payload"]["data"], "cHc=");
+        assert_ne!(body["payload"]["dataCrc32c"], json!(crc32c::crc32c(b"pw").to_string()));
+    }
+
+    #[tokio::test]
+    async fn regional_secrets_are_served_with_the_same_semantics() {
+        let emulator = GcpEmulator::new();
+        let (status, created) =
+            call(&emulator, Method::POST, "/v1/projects/p/locations/us-east1/secrets?secretId=r", "{}").await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        assert!(created.get("replication").is_none());
+        let body = r#"{"payload":{"data":"eA=="}}"#;
+        let (_, version) =
+            call(&emulator, Method::POST, "/v1/projects/p/locations/us-east1/secrets/r:addVersion", body).await;
+        assert_eq!(version["name"], "projects/p/locations/us-east1/secrets/r/versions/1");
+        assert_eq!(emulator.count("secretmanager.secrets.addVersion"), 1);
+    }
+}

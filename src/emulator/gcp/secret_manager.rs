@@ -1,0 +1,94 @@
+//! Google Cloud Secret Manager v1 over REST: secrets, versions, aliases, `latest`, payload
+//! CRC32C, states and etags, for global (`projects/P/secrets/S`) and regional
+//! (`projects/P/locations/L/secrets/S`) secrets alike.
+//!
+//! - [`names`]: resource names and which REST method a request calls;
+//! - [`store`]: the resource model and the rules of the real API;
+//! - [`wire`]: the JSON of requests and resources;
+//! - [`routes`]: one handler per method.
+//!
+//! Nothing here logs or prints: payloads only leave as the base64 of an `:access` answer.
+
+mod names;
+mod routes;
+mod store;
+mod wire;
+
+use super::rpc::{self, RpcError};
+use serde_json::Value;
+
+pub(super) use names::Call;
+pub(super) use routes::Query;
+pub(super) use store::Store;
+pub use store::VersionState;
+
+use names::SecretName;
+use store::{Payload, Replication, SecretFields};
+
+/// Serves one call on the store.
+pub(super) fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+    routes::handle(store, call, query, body)
+}
+
+/// Applies the `wrong_checksum` fault to an answer (only `:access` answers carry a checksum).
+pub(super) fn corrupt_checksum(answer: &mut Value) {
+    wire::corrupt_checksum(answer);
+}
+
+/// Creates a global secret with automatic replication, as `secrets.create` would.
+pub(super) fn create_secret(store: &mut Store, project: &str, id: &str) -> Result<(), RpcError> {
+    let name = SecretName::global(project, id);
+    store.create_secret(name, Some(Replication::automatic()), SecretFields::default()).map(|_| ())
+}
+
+/// Adds an enabled version, creating the secret (automatic replication) when it is missing. No
+/// API validation: tests may seed any id and payload size.
+pub(super) fn add_version(store: &mut Store, project: &str, id: &str, data: &[u8]) -> u64 {
+    store.seed_version(SecretName::global(project, id), Payload::new(data.to_vec()))
+}
+
+/// Moves a version to `state` with the rules of `:enable`, `:disable` and `:destroy`.
+pub(super) fn set_version_state(
+    store: &mut Store,
+    project: &str,
+    id: &str,
+    version: u64,
+    state: VersionState,
+) -> Result<(), RpcError> {
+    let transition = match state {
+        VersionState::Enabled => names::Transition::Enable,
+        VersionState::Disabled => names::Transition::Disable,
+        VersionState::Destroyed => names::Transition::Destroy,
+    };
+    let name = SecretName::global(project, id).version(version);
+    store.change_version(&name, transition, None).map(|_| ())
+}
+
+/// Points `alias` at `version`, as a `versionAliases` patch would.
+pub(super) fn set_alias(store: &mut Store, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
+    store.set_alias(&SecretName::global(project, id), alias, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_a_version_creates_the_secret_and_numbers_from_one() {
+        let mut store = Store::default();
+        assert_eq!(add_version(&mut store, "p", "db", b"one"), 1);
+        assert_eq!(add_version(&mut store, "p", "db", b"two"), 2);
+        assert_eq!(create_secret(&mut store, "p", "db").map_err(|e| e.code), Err(rpc::Code::AlreadyExists));
+    }
+
+    #[test]
+    fn seeded_state_and_alias_follow_the_api_rules() {
+        let mut store = Store::default();
+        add_version(&mut store, "p", "db", b"one");
+        assert_eq!(set_alias(&mut store, "p", "db", "current", 1), Ok(()));
+        assert_eq!(set_version_state(&mut store, "p", "db", 1, VersionState::Destroyed), Ok(()));
+        let enable = set_version_state(&mut store, "p", "db", 1, VersionState::Enabled);
+        assert_eq!(enable.map_err(|e| e.code), Err(rpc::Code::FailedPrecondition));
+        assert_eq!(set_alias(&mut store, "p", "db", "next", 2).map_err(|e| e.code), Err(rpc::Code::InvalidArgument));
+    }
+}

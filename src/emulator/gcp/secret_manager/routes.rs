@@ -1,0 +1,365 @@
+//! The handlers: one REST call, its query and body, applied to the store and answered as JSON.
+
+use super::names::{Call, Parent, SecretName, Transition, VersionName};
+use super::rpc::RpcError;
+use super::store::{SecretUpdate, Store, VersionState};
+use super::wire::{self, ChangeVersionBody, SecretBody};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+/// The most items one list page holds, as the real API caps `pageSize`.
+const MAX_PAGE_SIZE: usize = 25_000;
+
+/// The query parameters of a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Decodes `a=1&b=2`; a missing query has no parameters.
+    pub fn parse(query: Option<&str>) -> Self {
+        let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+        Self { pairs }
+    }
+
+    /// A parameter by its JSON name (`pageSize`) or its proto name (`page_size`); the last wins.
+    pub fn get(&self, json_name: &str) -> Option<&str> {
+        let proto_name = snake_case(json_name);
+        let found = self.pairs.iter().rev().find(|(key, _)| key == json_name || *key == proto_name);
+        found.map(|(_, value)| value.as_str())
+    }
+}
+
+/// Serves one call.
+pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+    match call {
+        Call::CreateSecret(parent) => create_secret(store, parent, query, body),
+        Call::ListSecrets(parent) => list_secrets(store, parent, query),
+        Call::GetSecret(name) => store.secret(name).map(wire::secret_json),
+        Call::PatchSecret(name) => patch_secret(store, name, query, body),
+        Call::DeleteSecret(name) => store.delete_secret(name, query.get("etag")).map(|()| json!({})),
+        Call::AddVersion(name) => add_version(store, name, body),
+        Call::ListVersions(name) => list_versions(store, name, query),
+        Call::GetVersion(name) => store.version(name).map(wire::version_json),
+        Call::AccessVersion(name) => store.access(name).map(|(version, payload)| wire::access_json(version, payload)),
+        Call::ChangeVersion(name, transition) => change_version(store, name, *transition, body),
+    }
+}
+
+fn create_secret(store: &mut Store, parent: &Parent, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+    let id = query.get("secretId").filter(|id| !id.is_empty());
+    let id = id.ok_or_else(|| RpcError::invalid_argument("secret_id is required."))?;
+    let mut secret: SecretBody = wire::parse_body(body)?;
+    let replication = secret.replication.take();
+    let name = SecretName { parent: parent.clone(), secret: id.to_owned() };
+    store.create_secret(name, replication, secret.into_fields()?).map(wire::secret_json)
+}
+
+fn list_secrets(store: &Store, parent: &Parent, query: &Query) -> Result<Value, RpcError> {
+    // `filter` is accepted and not applied: the operator never filters secrets.
+    let secrets: Vec<Value> = store.secrets(parent).into_iter().map(wire::secret_json).collect();
+    list_json("secrets", secrets, query)
+}
+
+fn patch_secret(store: &mut Store, name: &SecretName, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+    let mask = query.get("updateMask").unwrap_or_default();
+    let secret: SecretBody = wire::parse_body(body)?;
+    let update = build_update(mask, &secret)?;
+    store.update_secret(name, update, secret.etag.as_deref()).map(wire::secret_json)
+}
+
+/// The change an update mask asks for, read from the body.
+fn build_update(mask: &str, body: &SecretBody) -> Result<SecretUpdate, RpcError> {
+    let paths: Vec<String> = mask.split(',').map(str::trim).filter(|p| !p.is_empty()).map(camel_case).collect();
+    if paths.is_empty() {
+        return Err(RpcError::invalid_argument("update_mask is required."));
+    }
+    let mut update = SecretUpdate::default();
+    for path in paths {
+        match path.as_str() {
+            "labels" => update.labels = Some(body.labels.clone().unwrap_or_default()),
+            "annotations" => update.annotations = Some(body.annotations.clone().unwrap_or_default()),
+            "topics" => update.topics = Some(body.topic_names()),
+            "versionAliases" => update.version_aliases = Some(body.aliases()?),
+            "replication" => update.replication = Some(body.replication.clone().unwrap_or_default()),
+            "rotation" => update.echoed.push((path, body.rotation.clone())),
+            "expireTime" => update.echoed.push((path, body.expire_time.clone())),
+            "versionDestroyTtl" => update.echoed.push((path, body.version_destroy_ttl.clone())),
+            "customerManagedEncryption" => update.echoed.push((path, body.customer_managed_encryption.clone())),
+            "ttl" => {
+                let expire = body.ttl.as_deref().map(wire::expire_time_after).transpose()?;
+                update.echoed.push(("expireTime".to_owned(), expire.map(Value::String)));
+            }
+            other => return Err(RpcError::invalid_argument(format!("Invalid update_mask path: {other}."))),
+        }
+    }
+    Ok(update)
+}
+
+fn add_version(store: &mut Store, name: &SecretName, body: &[u8]) -> Result<Value, RpcError> {
+    let (payload, client_checksum) = wire::parse_add_version(body)?;
+    store.add_version(name, payload, client_checksum).map(wire::version_json)
+}
+
+fn list_versions(store: &Store, name: &SecretName, query: &Query) -> Result<Value, RpcError> {
+    let state = state_filter(query.get("filter"))?;
+    let secret = store.secret(name)?;
+    let newest_first = secret.versions.values().rev();
+    let versions: Vec<Value> =
+        newest_first.filter(|v| state.is_none_or(|s| v.state == s)).map(wire::version_json).collect();
+    list_json("versions", versions, query)
+}
+
+/// The state a version list is filtered on: the `state:ENABLED` (or `state=ENABLED`) term of
+/// `filter`; other terms are accepted and not applied.
+fn state_filter(filter: Option<&str>) -> Result<Option<VersionState>, RpcError> {
+    let term = filter.unwrap_or_default().split_whitespace().find_map(|term| {
+        let (field, value) = term.split_once(':').or_else(|| term.split_once('='))?;
+        field.eq_ignore_ascii_case("state").then(|| value.trim_matches('"'))
+    });
+    match term {
+        None => Ok(None),
+        Some(value) => VersionState::parse(value)
+            .map(Some)
+            .ok_or_else(|| RpcError::invalid_argument(format!("Invalid filter: unknown state [{value}]."))),
+    }
+}
+
+fn change_version(
+    store: &mut Store,
+    name: &VersionName,
+    transition: Transition,
+    body: &[u8],
+) -> Result<Value, RpcError> {
+    let request: ChangeVersionBody = wire::parse_body(body)?;
+    store.change_version(name, transition, request.etag.as_deref()).map(wire::version_json)
+}
+
+/// A list answer, `{"<field>":[...],"totalSize":n,"nextPageToken":"..."}`, with empty fields
+/// left out as proto3 JSON does.
+fn list_json(field: &str, items: Vec<Value>, query: &Query) -> Result<Value, RpcError> {
+    let total = items.len();
+    let (page, next) = page(items, query.get("pageSize"), query.get("pageToken"))?;
+    let mut object = Map::new();
+    if !page.is_empty() {
+        object.insert(field.to_owned(), Value::Array(page));
+    }
+    if let Some(token) = next {
+        object.insert("nextPageToken".into(), json!(token));
+    }
+    if total > 0 {
+        object.insert("totalSize".into(), json!(total));
+    }
+    Ok(Value::Object(object))
+}
+
+/// One page of `items` and the token of the next one, if any.
+fn page<T>(items: Vec<T>, page_size: Option<&str>, token: Option<&str>) -> Result<(Vec<T>, Option<String>), RpcError> {
+    let size = match page_size.filter(|s| !s.is_empty()).map(str::parse::<i64>) {
+        None => MAX_PAGE_SIZE,
+        Some(Ok(0)) => MAX_PAGE_SIZE,
+        Some(Ok(n)) if n > 0 => usize::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
+        _ => return Err(RpcError::invalid_argument("page_size must be a positive number.")),
+    };
+    let offset = match token.filter(|t| !t.is_empty()) {
+        Some(token) => parse_page_token(token)?,
+        None => 0,
+    };
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(offset).take(size).collect();
+    let end = offset.saturating_add(page.len());
+    Ok((page, (end < total).then(|| page_token(end))))
+}
+
+/// Tokens are opaque to clients; this one carries the offset of the next page.
+fn page_token(offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn parse_page_token(token: &str) -> Result<usize, RpcError> {
+    let decoded = URL_SAFE_NO_PAD.decode(token).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+    let offset = decoded.as_deref().and_then(|text| text.strip_prefix("offset:")).and_then(|n| n.parse().ok());
+    offset.ok_or_else(|| RpcError::invalid_argument("Invalid page_token."))
+}
+
+/// `versionAliases` from `version_aliases` (update masks accept either).
+fn camel_case(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper = false;
+    for c in path.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `page_size` from `pageSize` (query parameters accept either).
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::store::{Payload, Replication, SecretFields};
+    use super::*;
+    use hyper::Method;
+
+    fn call(method: Method, path: &str, query: &str, body: &str, store: &mut Store) -> Result<Value, RpcError> {
+        let Some(call) = Call::parse(&method, path) else { panic!("no route for {method} {path}") };
+        handle(store, &call, &Query::parse(Some(query)), body.as_bytes())
+    }
+
+    fn seeded(versions: u64) -> Store {
+        let mut store = Store::default();
+        let name = SecretName::global("p", "db");
+        store.insert_secret(name.clone(), Some(Replication::automatic()), SecretFields::default());
+        for n in 1..=versions {
+            assert!(store.add_version(&name, Payload::new(format!("v{n}").into_bytes()), false).is_ok());
+        }
+        store
+    }
+
+    #[test]
+    fn create_needs_a_secret_id_and_replication() {
+        let mut store = Store::default();
+        let body = r#"{"replication":{"automatic":{}}}"#;
+        let missing_id = call(Method::POST, "projects/p/secrets", "", body, &mut store);
+        assert_eq!(missing_id.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"));
+        let missing_replication = call(Method::POST, "projects/p/secrets", "secretId=s", "{}", &mut store);
+        assert_eq!(missing_replication.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"));
+        let created = call(Method::POST, "projects/p/secrets", "secretId=s", body, &mut store);
+        assert_eq!(created.map(|s| s["name"].clone()), Ok(json!("projects/p/secrets/s")));
+        let again = call(Method::POST, "projects/p/secrets", "secretId=s", body, &mut store);
+        assert_eq!(again.map_err(|e| (e.http_status, e.code.name())), Err((409, "ALREADY_EXISTS")));
+    }
+
+    #[test]
+    fn patch_applies_only_the_fields_in_the_update_mask() {
+        let mut store = seeded(1);
+        let body = r#"{"labels":{"a":"b"},"annotations":{"x":"y"},"versionAliases":{"current":"1"}}"#;
+        let patched =
+            call(Method::PATCH, "projects/p/secrets/db", "updateMask=labels,version_aliases", body, &mut store);
+        let Ok(patched) = patched else { panic!("{patched:?}") };
+        assert_eq!(patched["labels"], json!({"a": "b"}));
+        assert_eq!(patched["versionAliases"], json!({"current": "1"}));
+        assert!(patched.get("annotations").is_none());
+    }
+
+    #[test]
+    fn patch_without_a_mask_or_with_an_unknown_path_is_invalid() {
+        let mut store = seeded(0);
+        let no_mask = call(Method::PATCH, "projects/p/secrets/db", "", "{}", &mut store);
+        assert_eq!(no_mask.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"));
+        let unknown = call(Method::PATCH, "projects/p/secrets/db", "updateMask=name", "{}", &mut store);
+        assert_eq!(unknown.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"));
+    }
+
+    #[test]
+    fn patch_with_a_stale_etag_is_aborted() {
+        let mut store = seeded(0);
+        let stale =
+            call(Method::PATCH, "projects/p/secrets/db", "updateMask=labels", r#"{"etag":"\"1\""}"#, &mut store);
+        assert_eq!(stale.map_err(|e| (e.http_status, e.code.name())), Err((409, "ABORTED")));
+    }
+
+    #[test]
+    fn delete_answers_an_empty_object_and_checks_the_etag_parameter() {
+        let mut store = seeded(1);
+        let stale = call(Method::DELETE, "projects/p/secrets/db", "etag=%22nope%22", "", &mut store);
+        assert_eq!(stale.map_err(|e| e.code.name()), Err("ABORTED"));
+        assert_eq!(call(Method::DELETE, "projects/p/secrets/db", "", "", &mut store), Ok(json!({})));
+        let gone = call(Method::GET, "projects/p/secrets/db", "", "", &mut store);
+        assert_eq!(gone.map_err(|e| e.http_status), Err(404));
+    }
+
+    #[test]
+    fn versions_are_listed_newest_first_with_total_size() {
+        let mut store = seeded(3);
+        let Ok(listed) = call(Method::GET, "projects/p/secrets/db/versions", "", "", &mut store) else { panic!() };
+        let names: Vec<&str> =
+            listed["versions"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "projects/p/secrets/db/versions/3",
+                "projects/p/secrets/db/versions/2",
+                "projects/p/secrets/db/versions/1"
+            ]
+        );
+        assert_eq!(listed["totalSize"], json!(3));
+        assert!(listed.get("nextPageToken").is_none());
+    }
+
+    #[test]
+    fn version_list_filters_on_state() {
+        let mut store = seeded(2);
+        assert!(call(Method::POST, "projects/p/secrets/db/versions/1:disable", "", "{}", &mut store).is_ok());
+        let listed = call(Method::GET, "projects/p/secrets/db/versions", "filter=state%3AENABLED", "", &mut store);
+        assert_eq!(listed.map(|l| l["totalSize"].clone()), Ok(json!(1)));
+    }
+
+    #[test]
+    fn pages_follow_the_next_page_token_to_the_end() {
+        let items: Vec<u32> = (0..5).collect();
+        let first = page(items.clone(), Some("2"), None);
+        let Ok((first, Some(token))) = first else { panic!("{first:?}") };
+        assert_eq!(first, [0, 1]);
+        let second = page(items.clone(), Some("2"), Some(&token));
+        let Ok((second, Some(token))) = second else { panic!("{second:?}") };
+        assert_eq!(second, [2, 3]);
+        assert_eq!(page(items.clone(), Some("2"), Some(&token)), Ok((vec![4], None)));
+        assert!(page(items.clone(), Some("-1"), None).is_err());
+        assert!(page(items, None, Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn an_empty_list_is_an_empty_object() {
+        let mut store = Store::default();
+        assert_eq!(call(Method::GET, "projects/p/secrets", "", "", &mut store), Ok(json!({})));
+    }
+
+    #[test]
+    fn enabling_a_destroyed_version_is_a_failed_precondition() {
+        let mut store = seeded(1);
+        let destroyed = call(Method::POST, "projects/p/secrets/db/versions/1:destroy", "", "", &mut store);
+        assert_eq!(
+            destroyed.map(|v| (v["state"].clone(), v.get("destroyTime").is_some())),
+            Ok((json!("DESTROYED"), true))
+        );
+        let enabled = call(Method::POST, "projects/p/secrets/db/versions/1:enable", "", "{}", &mut store);
+        assert_eq!(enabled.map_err(|e| (e.http_status, e.code.name())), Err((400, "FAILED_PRECONDITION")));
+    }
+
+    #[test]
+    fn add_version_on_a_missing_secret_is_not_found() {
+        let mut store = Store::default();
+        let body = r#"{"payload":{"data":"eA=="}}"#;
+        let added = call(Method::POST, "projects/p/secrets/nope:addVersion", "", body, &mut store);
+        assert_eq!(added.map_err(|e| e.http_status), Err(404));
+    }
+
+    #[test]
+    fn query_parameters_are_read_by_json_or_proto_name() {
+        let query = Query::parse(Some("page_size=3&pageToken=x&alt=json"));
+        assert_eq!((query.get("pageSize"), query.get("pageToken"), query.get("filter")), (Some("3"), Some("x"), None));
+        assert_eq!(camel_case("version_aliases"), "versionAliases");
+        assert_eq!(snake_case("secretId"), "secret_id");
+    }
+}

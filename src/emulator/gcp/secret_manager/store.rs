@@ -1,0 +1,679 @@
+//! The resource model: secrets, their numbered versions and aliases, and the rules the real API
+//! enforces on them (states, etags, `latest`).
+
+use super::names::{Parent, SecretName, Transition, VersionName, is_valid_secret_id};
+use super::rpc::RpcError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The largest payload the API accepts.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The state of a secret version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VersionState {
+    /// Readable with `:access`.
+    Enabled,
+    /// Kept, but `:access` fails until it is enabled again.
+    Disabled,
+    /// The payload is gone for good.
+    Destroyed,
+}
+
+impl VersionState {
+    /// The enum name in JSON, e.g. `ENABLED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "ENABLED",
+            Self::Disabled => "DISABLED",
+            Self::Destroyed => "DESTROYED",
+        }
+    }
+
+    /// Parses `ENABLED`, `DISABLED` or `DESTROYED` in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Enabled, Self::Disabled, Self::Destroyed]
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// Secret bytes. `Debug` shows only their length, so a payload never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload(Vec<u8>);
+
+impl Payload {
+    /// Wraps the bytes of a version.
+    pub fn new(data: Vec<u8>) -> Self {
+        Self(data)
+    }
+
+    /// The bytes, for `:access` answers only.
+    pub fn data(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Payload(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// A replication policy: `{"automatic":{}}` or `{"userManaged":{"replicas":[{"location":...}]}}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replication {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic: Option<Automatic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_managed: Option<UserManaged>,
+}
+
+/// Google chooses where the secret is stored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Automatic {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_managed_encryption: Option<Value>,
+}
+
+/// The caller lists the locations.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserManaged {
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+}
+
+/// One location of a user-managed policy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replica {
+    #[serde(default)]
+    pub location: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_managed_encryption: Option<Value>,
+}
+
+impl Replication {
+    /// The automatic policy gcloud sends by default.
+    pub fn automatic() -> Self {
+        Self { automatic: Some(Automatic::default()), user_managed: None }
+    }
+
+    /// Exactly one policy, and a user-managed one lists at least one location.
+    pub fn validate(&self) -> Result<(), RpcError> {
+        match (&self.automatic, &self.user_managed) {
+            (Some(_), None) => Ok(()),
+            (None, Some(managed)) if managed.replicas.is_empty() => {
+                Err(RpcError::invalid_argument("Secret.replication.user_managed.replicas must not be empty."))
+            }
+            (None, Some(managed)) if managed.replicas.iter().any(|r| r.location.is_empty()) => {
+                Err(RpcError::invalid_argument("Secret.replication.user_managed.replicas.location is required."))
+            }
+            (None, Some(_)) => Ok(()),
+            _ => {
+                Err(RpcError::invalid_argument("Secret.replication must set exactly one of automatic or user_managed."))
+            }
+        }
+    }
+}
+
+/// The fields a caller sets on a secret (on create, or through an update mask).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SecretFields {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Pub/Sub topic names, `projects/P/topics/T`.
+    pub topics: Vec<String>,
+    pub version_aliases: BTreeMap<String, u64>,
+    /// Fields kept and echoed as given (`rotation`, `expireTime`, `versionDestroyTtl`,
+    /// `customerManagedEncryption`), keyed by their JSON name.
+    pub echoed: Map<String, Value>,
+}
+
+/// A change through an update mask: `Some` for each field named in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SecretUpdate {
+    pub labels: Option<BTreeMap<String, String>>,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub topics: Option<Vec<String>>,
+    pub version_aliases: Option<BTreeMap<String, u64>>,
+    /// A new policy for versions added from now on.
+    pub replication: Option<Replication>,
+    /// Echoed fields to set (`Some`) or clear (`None`).
+    pub echoed: Vec<(String, Option<Value>)>,
+}
+
+/// One secret version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    pub number: u64,
+    /// The full name with the number, `.../versions/N`.
+    pub name: String,
+    pub create_time: String,
+    pub state: VersionState,
+    pub destroy_time: Option<String>,
+    pub etag: String,
+    /// `None` once destroyed.
+    pub payload: Option<Payload>,
+    /// Whether the version was added with a `dataCrc32c`.
+    pub client_checksum: bool,
+    /// The secret's policy when the version was added (none for regional secrets).
+    pub replication: Option<Replication>,
+}
+
+/// One secret with its versions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Secret {
+    pub name: SecretName,
+    pub replication: Option<Replication>,
+    pub create_time: String,
+    pub etag: String,
+    pub fields: SecretFields,
+    pub versions: BTreeMap<u64, Version>,
+}
+
+impl Secret {
+    /// The number that `version` names: a number, `latest` (the most recently created version,
+    /// whatever its state) or one of the secret's aliases.
+    pub fn resolve(&self, version: &str) -> Option<u64> {
+        let number = match version {
+            "latest" => return self.versions.keys().next_back().copied(),
+            _ if version.bytes().all(|b| b.is_ascii_digit()) => version.parse().ok()?,
+            alias => *self.fields.version_aliases.get(alias)?,
+        };
+        self.versions.contains_key(&number).then_some(number)
+    }
+}
+
+/// Every secret of the emulator.
+#[derive(Debug, Default)]
+pub struct Store {
+    secrets: BTreeMap<SecretName, Secret>,
+    etags: EtagClock,
+}
+
+impl Store {
+    /// Creates a secret, checking the id, the replication policy and that it is new.
+    pub fn create_secret(
+        &mut self,
+        name: SecretName,
+        replication: Option<Replication>,
+        fields: SecretFields,
+    ) -> Result<&Secret, RpcError> {
+        if !is_valid_secret_id(&name.secret) {
+            return Err(RpcError::invalid_argument(format!(
+                "Secret id [{}] is invalid: it must be 1 to 255 characters from [a-zA-Z0-9_-].",
+                name.secret
+            )));
+        }
+        validate_replication(&name.parent, replication.as_ref())?;
+        if !fields.version_aliases.is_empty() {
+            return Err(RpcError::invalid_argument("Secret.version_aliases cannot name versions of a new secret."));
+        }
+        if self.secrets.contains_key(&name) {
+            return Err(RpcError::already_exists(format!("Secret [{name}] already exists.")));
+        }
+        Ok(self.insert_secret(name, replication, fields))
+    }
+
+    /// Inserts a secret without checks (the direct helpers seed state with it).
+    pub fn insert_secret(
+        &mut self,
+        name: SecretName,
+        replication: Option<Replication>,
+        fields: SecretFields,
+    ) -> &mut Secret {
+        let secret = Secret {
+            name: name.clone(),
+            replication,
+            create_time: now(),
+            etag: self.etags.next(),
+            fields,
+            versions: BTreeMap::new(),
+        };
+        self.secrets.entry(name).or_insert(secret)
+    }
+
+    /// The secret `name`, or `NOT_FOUND`.
+    pub fn secret(&self, name: &SecretName) -> Result<&Secret, RpcError> {
+        self.secrets.get(name).ok_or_else(|| secret_not_found(name))
+    }
+
+    /// The secrets of `parent`, ordered by name.
+    pub fn secrets(&self, parent: &Parent) -> Vec<&Secret> {
+        self.secrets.values().filter(|secret| &secret.name.parent == parent).collect()
+    }
+
+    /// Applies the fields of an update mask, after the etag precondition.
+    pub fn update_secret(
+        &mut self,
+        name: &SecretName,
+        mut update: SecretUpdate,
+        etag: Option<&str>,
+    ) -> Result<&Secret, RpcError> {
+        let secret = self.secrets.get_mut(name).ok_or_else(|| secret_not_found(name))?;
+        check_etag(etag, &secret.etag)?;
+        if let Some(aliases) = &update.version_aliases {
+            validate_aliases(secret, aliases)?;
+        }
+        if let Some(replication) = update.replication.take() {
+            validate_replication(&name.parent, Some(&replication))?;
+            secret.replication = Some(replication);
+        }
+        apply_update(&mut secret.fields, update);
+        secret.etag = self.etags.next();
+        Ok(secret)
+    }
+
+    /// Deletes a secret and all its versions, after the etag precondition.
+    pub fn delete_secret(&mut self, name: &SecretName, etag: Option<&str>) -> Result<(), RpcError> {
+        let secret = self.secret(name)?;
+        check_etag(etag, &secret.etag)?;
+        self.secrets.remove(name);
+        Ok(())
+    }
+
+    /// Adds an enabled version with the next number.
+    pub fn add_version(
+        &mut self,
+        name: &SecretName,
+        payload: Payload,
+        client_checksum: bool,
+    ) -> Result<&Version, RpcError> {
+        let secret = self.secrets.get_mut(name).ok_or_else(|| secret_not_found(name))?;
+        Ok(push_version(secret, self.etags.next(), payload, client_checksum))
+    }
+
+    /// Adds an enabled version, creating the secret (automatic replication) when it is missing;
+    /// no checks (the direct helpers seed state with it). Returns the version number.
+    pub fn seed_version(&mut self, name: SecretName, payload: Payload) -> u64 {
+        let etag = self.etags.next();
+        let secret = self.insert_secret(name, Some(Replication::automatic()), SecretFields::default());
+        push_version(secret, etag, payload, false).number
+    }
+
+    /// The version `name` resolves to, in any state.
+    pub fn version(&self, name: &VersionName) -> Result<&Version, RpcError> {
+        let secret = self.secrets.get(&name.secret).ok_or_else(|| no_versions(&name.secret))?;
+        let number = resolve_or_not_found(secret, name)?;
+        secret.versions.get(&number).ok_or_else(|| version_not_found(name))
+    }
+
+    /// The payload of the version `name` resolves to; only an enabled version can be read.
+    pub fn access(&self, name: &VersionName) -> Result<(&Version, &Payload), RpcError> {
+        let version = self.version(name)?;
+        match (&version.state, &version.payload) {
+            (VersionState::Enabled, Some(payload)) => Ok((version, payload)),
+            _ => Err(wrong_state(version)),
+        }
+    }
+
+    /// Enables, disables or destroys a version, after the etag precondition. A destroyed
+    /// version cannot change any more.
+    pub fn change_version(
+        &mut self,
+        name: &VersionName,
+        transition: Transition,
+        etag: Option<&str>,
+    ) -> Result<&Version, RpcError> {
+        let secret = self.secrets.get_mut(&name.secret).ok_or_else(|| no_versions(&name.secret))?;
+        let number = resolve_or_not_found(secret, name)?;
+        let version = secret.versions.get_mut(&number).ok_or_else(|| version_not_found(name))?;
+        check_etag(etag, &version.etag)?;
+        if version.state == VersionState::Destroyed {
+            return Err(wrong_state(version));
+        }
+        let target = match transition {
+            Transition::Enable => VersionState::Enabled,
+            Transition::Disable => VersionState::Disabled,
+            Transition::Destroy => VersionState::Destroyed,
+        };
+        if version.state != target {
+            set_state(version, target);
+            version.etag = self.etags.next();
+        }
+        Ok(version)
+    }
+
+    /// Points `alias` at an existing version.
+    pub fn set_alias(&mut self, name: &SecretName, alias: &str, number: u64) -> Result<(), RpcError> {
+        let secret = self.secrets.get_mut(name).ok_or_else(|| secret_not_found(name))?;
+        let aliases = BTreeMap::from([(alias.to_owned(), number)]);
+        validate_aliases(secret, &aliases)?;
+        secret.fields.version_aliases.extend(aliases);
+        secret.etag = self.etags.next();
+        Ok(())
+    }
+}
+
+/// Adds an enabled version with the next number: numbers are never reused, and versions are
+/// never removed.
+fn push_version(secret: &mut Secret, etag: String, payload: Payload, client_checksum: bool) -> &Version {
+    let number = secret.versions.keys().next_back().map_or(1, |last| last + 1);
+    let version = Version {
+        number,
+        name: secret.name.version(number).to_string(),
+        create_time: now(),
+        state: VersionState::Enabled,
+        destroy_time: None,
+        etag,
+        payload: Some(payload),
+        client_checksum,
+        replication: secret.replication.clone(),
+    };
+    secret.versions.entry(number).or_insert(version)
+}
+
+/// Global secrets need a replication policy; regional ones are stored in their location.
+fn validate_replication(parent: &Parent, replication: Option<&Replication>) -> Result<(), RpcError> {
+    match replication {
+        Some(_) if parent.is_regional() => {
+            Err(RpcError::invalid_argument("Secret.replication cannot be set on a regional secret."))
+        }
+        Some(replication) => replication.validate(),
+        None if parent.is_regional() => Ok(()),
+        None => Err(RpcError::invalid_argument("Secret.replication is required.")),
+    }
+}
+
+fn validate_aliases(secret: &Secret, aliases: &BTreeMap<String, u64>) -> Result<(), RpcError> {
+    for (alias, number) in aliases {
+        let well_formed = !alias.is_empty()
+            && alias.len() <= 63
+            && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && !alias.bytes().all(|b| b.is_ascii_digit())
+            && alias != "latest";
+        if !well_formed {
+            return Err(RpcError::invalid_argument(format!("Version alias [{alias}] is invalid.")));
+        }
+        if !secret.versions.contains_key(number) {
+            return Err(RpcError::invalid_argument(format!(
+                "Version alias [{alias}] points to Secret Version [{}], which does not exist.",
+                secret.name.version(number)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn apply_update(fields: &mut SecretFields, update: SecretUpdate) {
+    if let Some(labels) = update.labels {
+        fields.labels = labels;
+    }
+    if let Some(annotations) = update.annotations {
+        fields.annotations = annotations;
+    }
+    if let Some(topics) = update.topics {
+        fields.topics = topics;
+    }
+    if let Some(aliases) = update.version_aliases {
+        fields.version_aliases = aliases;
+    }
+    for (field, value) in update.echoed {
+        match value {
+            Some(value) => fields.echoed.insert(field, value),
+            None => fields.echoed.remove(&field),
+        };
+    }
+}
+
+fn set_state(version: &mut Version, state: VersionState) {
+    version.state = state;
+    if state == VersionState::Destroyed {
+        version.payload = None;
+        version.destroy_time = Some(now());
+    }
+}
+
+fn resolve_or_not_found(secret: &Secret, name: &VersionName) -> Result<u64, RpcError> {
+    match secret.resolve(&name.version) {
+        Some(number) => Ok(number),
+        None if name.version == "latest" => Err(no_versions(&name.secret)),
+        None => Err(version_not_found(name)),
+    }
+}
+
+/// A set etag must equal the current one (the surrounding quotes are optional).
+fn check_etag(given: Option<&str>, current: &str) -> Result<(), RpcError> {
+    match given.filter(|etag| !etag.is_empty()) {
+        Some(etag) if etag.trim_matches('"') != current.trim_matches('"') => Err(RpcError::aborted(format!(
+            "etag mismatch: the request's etag {etag} does not match the current etag {current}."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn secret_not_found(name: &SecretName) -> RpcError {
+    RpcError::not_found(format!("Secret [{name}] not found."))
+}
+
+fn no_versions(name: &SecretName) -> RpcError {
+    RpcError::not_found(format!("Secret [{name}] not found or has no versions."))
+}
+
+fn version_not_found(name: &VersionName) -> RpcError {
+    RpcError::not_found(format!("Secret Version [{name}] not found."))
+}
+
+fn wrong_state(version: &Version) -> RpcError {
+    RpcError::failed_precondition(format!("Secret Version [{}] is in {} state.", version.name, version.state.as_str()))
+}
+
+/// The server clock as the API writes it: RFC 3339 UTC with microseconds.
+pub fn now() -> String {
+    format!("{:.6}", jiff::Timestamp::now())
+}
+
+/// Etags like the real API's (`"\"<hex>\""`), from a clock that never repeats a value.
+#[derive(Debug, Default)]
+struct EtagClock {
+    last: i64,
+}
+
+impl EtagClock {
+    fn next(&mut self) -> String {
+        self.last = jiff::Timestamp::now().as_microsecond().max(self.last + 1);
+        format!("\"{:x}\"", self.last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rpc::Code;
+    use super::*;
+
+    fn db() -> SecretName {
+        SecretName::global("p", "db")
+    }
+
+    fn store_with_versions(count: u64) -> Store {
+        let mut store = Store::default();
+        store.insert_secret(db(), Some(Replication::automatic()), SecretFields::default());
+        for n in 0..count {
+            if let Err(error) = store.add_version(&db(), Payload::new(format!("v{n}").into_bytes()), false) {
+                panic!("add_version: {error}");
+            }
+        }
+        store
+    }
+
+    fn change(store: &mut Store, version: &str, transition: Transition) -> Result<VersionState, RpcError> {
+        store.change_version(&db().version(version), transition, None).map(|v| v.state)
+    }
+
+    fn version_number(store: &Store, version: &str) -> Result<u64, RpcError> {
+        store.version(&db().version(version)).map(|v| v.number)
+    }
+
+    #[test]
+    fn latest_resolves_to_the_newest_version_whatever_its_state() {
+        let mut store = store_with_versions(3);
+        assert_eq!(change(&mut store, "3", Transition::Disable), Ok(VersionState::Disabled));
+        assert_eq!(version_number(&store, "latest"), Ok(3));
+    }
+
+    #[test]
+    fn access_of_latest_fails_when_the_newest_version_is_disabled() {
+        let mut store = store_with_versions(2);
+        assert!(change(&mut store, "2", Transition::Disable).is_ok());
+        let error = store.access(&db().version("latest")).err();
+        assert_eq!(
+            error,
+            Some(RpcError::failed_precondition(
+                "Secret Version [projects/p/secrets/db/versions/2] is in DISABLED state."
+            ))
+        );
+    }
+
+    #[test]
+    fn access_of_a_destroyed_version_fails_with_destroyed_state() {
+        let mut store = store_with_versions(1);
+        assert_eq!(change(&mut store, "1", Transition::Destroy), Ok(VersionState::Destroyed));
+        let error = store.access(&db().version("1")).err().map(|e| (e.code, e.message));
+        assert_eq!(
+            error,
+            Some((
+                Code::FailedPrecondition,
+                "Secret Version [projects/p/secrets/db/versions/1] is in DESTROYED state.".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn an_alias_resolves_to_its_version_number() {
+        let mut store = store_with_versions(3);
+        assert_eq!(store.set_alias(&db(), "current", 2), Ok(()));
+        let accessed = store.access(&db().version("current")).map(|(v, p)| (v.name.clone(), p.data().to_vec()));
+        assert_eq!(accessed, Ok(("projects/p/secrets/db/versions/2".to_owned(), b"v1".to_vec())));
+    }
+
+    #[test]
+    fn an_alias_cannot_point_at_a_missing_version_or_look_like_a_number() {
+        let mut store = store_with_versions(1);
+        assert_eq!(store.set_alias(&db(), "current", 9).map_err(|e| e.code), Err(Code::InvalidArgument));
+        assert_eq!(store.set_alias(&db(), "12", 1).map_err(|e| e.code), Err(Code::InvalidArgument));
+        assert_eq!(store.set_alias(&db(), "latest", 1).map_err(|e| e.code), Err(Code::InvalidArgument));
+    }
+
+    #[test]
+    fn missing_secret_and_missing_version_are_not_found_with_the_real_messages() {
+        let store = store_with_versions(1);
+        let missing_secret = store.access(&SecretName::global("p", "nope").version("latest")).err();
+        assert_eq!(
+            missing_secret.map(|e| e.message),
+            Some("Secret [projects/p/secrets/nope] not found or has no versions.".into())
+        );
+        let missing_version = store.access(&db().version("7")).err();
+        assert_eq!(
+            missing_version.map(|e| e.message),
+            Some("Secret Version [projects/p/secrets/db/versions/7] not found.".into())
+        );
+        let empty = store_with_versions(0);
+        assert_eq!(version_number(&empty, "latest").map_err(|e| e.code), Err(Code::NotFound));
+    }
+
+    #[test]
+    fn version_numbers_start_at_one_and_never_repeat() {
+        let mut store = store_with_versions(2);
+        assert!(change(&mut store, "2", Transition::Destroy).is_ok());
+        let added = store.add_version(&db(), Payload::new(b"x".to_vec()), true).map(|v| v.number);
+        assert_eq!(added, Ok(3));
+        assert_eq!(version_number(&store, "1"), Ok(1));
+    }
+
+    #[test]
+    fn destroy_drops_the_payload_and_sets_destroy_time() {
+        let mut store = store_with_versions(1);
+        assert!(change(&mut store, "1", Transition::Destroy).is_ok());
+        let version = store.version(&db().version("1"));
+        assert!(matches!(version, Ok(v) if v.payload.is_none() && v.destroy_time.is_some()));
+    }
+
+    #[test]
+    fn a_destroyed_version_cannot_be_enabled_or_disabled() {
+        let mut store = store_with_versions(1);
+        assert!(change(&mut store, "1", Transition::Destroy).is_ok());
+        assert_eq!(change(&mut store, "1", Transition::Enable).map_err(|e| e.code), Err(Code::FailedPrecondition));
+        assert_eq!(change(&mut store, "1", Transition::Disable).map_err(|e| e.code), Err(Code::FailedPrecondition));
+    }
+
+    #[test]
+    fn etag_changes_on_every_modification_and_a_stale_one_is_aborted() {
+        let mut store = store_with_versions(1);
+        let first = store.version(&db().version("1")).map(|v| v.etag.clone());
+        let disabled = store.change_version(&db().version("1"), Transition::Disable, None).map(|v| v.etag.clone());
+        assert_ne!(first, disabled);
+        let stale = first.as_deref().ok();
+        let error = store.change_version(&db().version("1"), Transition::Enable, stale).err().map(|e| e.code);
+        assert_eq!(error, Some(Code::Aborted));
+        let current = disabled.as_deref().ok();
+        assert!(store.change_version(&db().version("1"), Transition::Enable, current).is_ok());
+    }
+
+    #[test]
+    fn updating_a_secret_changes_its_etag() {
+        let mut store = store_with_versions(0);
+        let before = store.secret(&db()).map(|s| s.etag.clone());
+        let update = SecretUpdate { labels: Some(BTreeMap::from([("a".into(), "b".into())])), ..Default::default() };
+        let after = store.update_secret(&db(), update, None).map(|s| (s.etag.clone(), s.fields.labels.len()));
+        assert!(matches!((&before, &after), (Ok(b), Ok((a, 1))) if a != b));
+    }
+
+    #[test]
+    fn etags_are_quoted_and_never_repeat() {
+        let mut clock = EtagClock::default();
+        let (a, b) = (clock.next(), clock.next());
+        assert!(a.starts_with('"') && a.ends_with('"') && a.len() > 2, "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_duplicate_or_badly_named_secret_is_rejected() {
+        let mut store = store_with_versions(0);
+        let again = store.create_secret(db(), Some(Replication::automatic()), SecretFields::default());
+        assert_eq!(again.err().map(|e| e.code), Some(Code::AlreadyExists));
+        let bad = store.create_secret(
+            SecretName::global("p", "a.b"),
+            Some(Replication::automatic()),
+            SecretFields::default(),
+        );
+        assert_eq!(bad.err().map(|e| e.code), Some(Code::InvalidArgument));
+    }
+
+    #[test]
+    fn a_global_secret_needs_replication_and_a_regional_one_does_not() {
+        let mut store = Store::default();
+        let global = store.create_secret(SecretName::global("p", "g"), None, SecretFields::default());
+        assert_eq!(global.err().map(|e| e.code), Some(Code::InvalidArgument));
+        let parent = Parent { project: "p".into(), location: Some("us-east1".into()) };
+        let regional = SecretName { parent, secret: "r".into() };
+        assert!(store.create_secret(regional, None, SecretFields::default()).is_ok());
+    }
+
+    #[test]
+    fn replication_must_set_exactly_one_policy_with_locations() {
+        assert!(Replication::automatic().validate().is_ok());
+        assert!(Replication::default().validate().is_err());
+        let empty = Replication { automatic: None, user_managed: Some(UserManaged::default()) };
+        assert!(empty.validate().is_err());
+    }
+
+    #[test]
+    fn payload_debug_never_shows_the_bytes() {
+        let text = format!("{:?}", Payload::new(b"hunter2".to_vec()));
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("7 bytes"), "{text}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let time = now();
+        assert!(time.ends_with('Z') && time.len() == "2024-01-01T00:00:00.000000Z".len(), "{time}");
+        assert!(time.parse::<jiff::Timestamp>().is_ok(), "{time}");
+    }
+}

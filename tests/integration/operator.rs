@@ -1,0 +1,71 @@
+//! The operator's controllers running in-process against the test cluster and the GCP emulator,
+//! scoped to the test's namespace.
+
+use crate::harness::TestCluster;
+use secure_api_operator::controllers::secret_ref::{self, provider::GcpSecretManager};
+use secure_api_operator::controllers::{Context, Settings};
+use secure_api_operator::emulator::gcp::{GcpEmulator, GcpListener};
+use secure_api_operator::gcp::{CallObserver, GcpConfig, SecretManager};
+use secure_api_operator::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The project the tests' secrets live in.
+pub const PROJECT: &str = "demo-project";
+
+/// A running operator with its GCP emulator.
+pub struct Operator {
+    pub gcp: GcpEmulator,
+    pub metrics: Arc<Metrics>,
+    _listener: GcpListener,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Operator {
+    /// Starts the SecretRef controller for `cluster`'s namespace against a fresh GCP emulator,
+    /// with short backoffs so retries happen within a test's patience.
+    pub async fn start(cluster: &TestCluster) -> Self {
+        let gcp = GcpEmulator::new();
+        let listener = gcp.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("gcp listen: {e}"));
+        let metrics = Arc::new(Metrics::new());
+        let config = GcpConfig {
+            default_project: Some(PROJECT.into()),
+            secret_manager_endpoint: Some(listener.url()),
+            no_auth: true,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ..GcpConfig::default()
+        };
+        let observer: Arc<dyn CallObserver> = metrics.clone();
+        let client = SecretManager::new(config, Some(observer)).await.unwrap_or_else(|e| panic!("gcp client: {e}"));
+        let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
+        let settings = Settings {
+            namespace: Some(cluster.namespace.clone()),
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(500),
+            permanent_retry: Duration::from_secs(2),
+            ..Settings::default()
+        };
+        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(secret_ref::run(ctx, shutdown.clone().cancelled_owned()));
+        Self { gcp, metrics, _listener: listener, shutdown, task: Some(task) }
+    }
+
+    /// Stops the controllers and waits for them.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

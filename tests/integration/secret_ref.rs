@@ -1,0 +1,329 @@
+//! The SecretRef controller against the emulators: sync, rotation, pinned versions, failures that
+//! leave the last good Secret alone, drift repair, rollout targets, steady state, and no secret
+//! value in any output.
+
+use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::operator::{Operator, PROJECT};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use secure_api_operator::api::SecretRef;
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const ACCESS: &str = "secretmanager.versions.access";
+
+fn secret_ref(name: &str, spec: Value) -> SecretRef {
+    serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("secretref {name}: {e}"))
+}
+
+async fn create(cluster: &TestCluster, name: &str, spec: Value) {
+    let api: Api<SecretRef> = cluster.api();
+    api.create(&PostParams::default(), &secret_ref(name, spec))
+        .await
+        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+}
+
+/// Waits until the SecretRef's Ready condition has `status` and `reason`; returns the SecretRef.
+async fn wait_ready(cluster: &TestCluster, name: &str, status: &str, reason: &str) -> SecretRef {
+    let api: Api<SecretRef> = cluster.api();
+    wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
+        let matches = serde_json::to_value(ready.status).ok()? == json!(status) && ready.reason == reason;
+        matches.then_some(object)
+    })
+    .await
+}
+
+async fn wait_synced(cluster: &TestCluster, name: &str, version: &str) -> SecretRef {
+    let api: Api<SecretRef> = cluster.api();
+    wait_for(&format!("{name} synced to version {version}"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        (object.status.as_ref()?.synced_version.as_deref() == Some(version)).then_some(object)
+    })
+    .await
+}
+
+async fn secret_data(cluster: &TestCluster, name: &str) -> Option<BTreeMap<String, String>> {
+    let api: Api<Secret> = cluster.api();
+    let secret = api.get_opt(name).await.ok()??;
+    Some(secret.data?.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect())
+}
+
+fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[tokio::test]
+async fn secretrefs_sync_raw_json_and_dotenv_payloads() {
+    let cluster = TestCluster::start("sref-formats").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "raw", b"s3cr3t");
+    operator.gcp.add_version(PROJECT, "api-config-db", br#"{"host":"db.example.com","port":5432,"password":"pw"}"#);
+    operator.gcp.add_version(PROJECT, "env", b"DB_USER=api_user\nexport DB_PASS=\"p w\"\n");
+
+    create(&cluster, "raw", json!({ "secret": "raw" })).await;
+    create(
+        &cluster,
+        "db",
+        json!({ "secret": "api-config-db", "format": "json",
+                "keys": [{ "key": "DB_HOST", "property": "host" }, { "key": "DB_PORT", "property": "port" }] }),
+    )
+    .await;
+    create(&cluster, "env", json!({ "secret": format!("projects/{PROJECT}/secrets/env"), "format": "dotenv" })).await;
+
+    for name in ["raw", "db", "env"] {
+        let synced = wait_ready(&cluster, name, "True", "Synced").await;
+        assert_eq!(synced.status.and_then(|s| s.synced_version).as_deref(), Some("1"));
+    }
+    assert_eq!(secret_data(&cluster, "raw").await, Some(data(&[("value", "s3cr3t")])));
+    assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("DB_HOST", "db.example.com"), ("DB_PORT", "5432")])));
+    assert_eq!(secret_data(&cluster, "env").await, Some(data(&[("DB_PASS", "p w"), ("DB_USER", "api_user")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn latest_moves_to_a_new_version_after_one_refresh() {
+    let cluster = TestCluster::start("sref-latest").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "token", b"one");
+    create(&cluster, "token", json!({ "secret": "token", "refreshInterval": "1s" })).await;
+    wait_synced(&cluster, "token", "1").await;
+
+    operator.gcp.add_version(PROJECT, "token", b"two");
+    let moved = wait_synced(&cluster, "token", "2").await;
+    assert_eq!(secret_data(&cluster, "token").await, Some(data(&[("value", "two")])));
+    let status = moved.status.unwrap_or_default();
+    assert_eq!(status.content_hash.map(|h| h.len()), Some(64));
+    assert!(status.last_sync_time.is_some());
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// Waits until `witness` (a floating SecretRef with a 1 s refresh) has been read `periods` more
+/// times: proof that that many refresh periods went by.
+async fn wait_refresh_periods(operator: &Operator, witness: &str, periods: u64) {
+    let resource = format!("projects/{PROJECT}/secrets/{witness}/");
+    let start = operator.gcp.count_for(ACCESS, &resource);
+    wait_for(&format!("{periods} refreshes of {witness}"), DEADLINE, || async {
+        (operator.gcp.count_for(ACCESS, &resource) >= start + periods).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pinned_version_is_not_read_again_over_several_refresh_periods() {
+    let cluster = TestCluster::start("sref-pinned").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    for id in ["pinned", "witness"] {
+        operator.gcp.add_version(PROJECT, id, b"v1");
+    }
+    create(&cluster, "pinned", json!({ "secret": "pinned", "version": "1", "refreshInterval": "1s" })).await;
+    create(&cluster, "witness", json!({ "secret": "witness", "refreshInterval": "1s" })).await;
+    wait_synced(&cluster, "pinned", "1").await;
+    wait_synced(&cluster, "witness", "1").await;
+    operator.gcp.add_version(PROJECT, "pinned", b"v2");
+    let reads = operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/pinned/"));
+
+    wait_refresh_periods(&operator, "witness", 3).await;
+    assert_eq!(operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/pinned/")), reads);
+    assert_eq!(secret_data(&cluster, "pinned").await, Some(data(&[("value", "v1")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret() {
+    let cluster = TestCluster::start("sref-disabled").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"version-one");
+    create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
+    wait_synced(&cluster, "db", "1").await;
+
+    let two = operator.gcp.add_version(PROJECT, "db", b"version-two");
+    operator.gcp.set_version_state(PROJECT, "db", two, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
+    let failed = wait_ready(&cluster, "db", "False", "VersionDisabled").await;
+    assert_eq!(failed.status.and_then(|s| s.synced_version).as_deref(), Some("1"));
+    assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "version-one")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouched() {
+    let cluster = TestCluster::start("sref-crc").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"good");
+    create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
+    wait_synced(&cluster, "db", "1").await;
+    let secrets: Api<Secret> = cluster.api();
+    let before = secrets.get("db").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
+
+    operator.gcp.inject_fault(GcpFault { method: Some(ACCESS.into()), wrong_checksum: true, ..GcpFault::default() });
+    operator.gcp.add_version(PROJECT, "db", b"corrupted in transit");
+    wait_ready(&cluster, "db", "False", "ChecksumMismatch").await;
+    let after = secrets.get("db").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
+    assert_eq!(before, after, "the Secret was not written");
+    assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "good")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write() {
+    let cluster = TestCluster::start("sref-retry").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    operator.gcp.inject_fault(GcpFault {
+        method: Some(ACCESS.into()),
+        status: Some(429),
+        times: Some(4),
+        ..GcpFault::default()
+    });
+    operator.gcp.inject_fault(GcpFault {
+        method: Some(ACCESS.into()),
+        status: Some(503),
+        times: Some(4),
+        ..GcpFault::default()
+    });
+    create(&cluster, "db", json!({ "secret": "db" })).await;
+    wait_ready(&cluster, "db", "True", "Synced").await;
+    assert!(operator.gcp.count(ACCESS) >= 5, "the faults were met and retried");
+    assert_eq!(kube.writes("secrets"), 1, "exactly one Secret write");
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_steady_state_makes_no_writes() {
+    let cluster = TestCluster::start("sref-steady").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
+    wait_ready(&cluster, "db", "True", "Synced").await;
+    wait_refresh_periods(&operator, "db", 1).await;
+    kube.reset_counts();
+
+    wait_refresh_periods(&operator, "db", 3).await;
+    assert_eq!(kube.writes("secrets"), 0, "no Secret writes: {:?}", kube.counts());
+    assert_eq!(kube.writes("secretrefs/status"), 0, "no status writes: {:?}", kube.counts());
+    assert_eq!(kube.writes("secretrefs"), 0, "no SecretRef writes: {:?}", kube.counts());
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn an_edited_or_deleted_target_secret_is_restored() {
+    let cluster = TestCluster::start("sref-drift").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"original");
+    create(&cluster, "db", json!({ "secret": "db", "version": "1" })).await;
+    wait_ready(&cluster, "db", "True", "Synced").await;
+    let secrets: Api<Secret> = cluster.api();
+
+    secrets
+        .patch("db", &PatchParams::default(), &Patch::Merge(json!({ "data": { "value": "ZWRpdGVk" } })))
+        .await
+        .unwrap_or_else(|e| panic!("editing: {e}"));
+    wait_for("the edit to be repaired", DEADLINE, || async {
+        (secret_data(&cluster, "db").await? == data(&[("value", "original")])).then_some(())
+    })
+    .await;
+
+    secrets.delete("db", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("deleting: {e}"));
+    wait_for("the deletion to be repaired", DEADLINE, || async {
+        (secret_data(&cluster, "db").await? == data(&[("value", "original")])).then_some(())
+    })
+    .await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+fn deployment(name: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": { "selector": { "matchLabels": { "app": name } },
+                  "template": { "metadata": { "labels": { "app": name } }, "spec": { "containers": [{ "name": "app", "image": "api:1" }] } } },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_rollout_target_gets_exactly_one_template_change_per_new_version() {
+    let cluster = TestCluster::start("sref-rollout").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    let deployments: Api<Deployment> = cluster.api();
+    deployments.create(&PostParams::default(), &deployment("api")).await.unwrap_or_else(|e| panic!("{e}"));
+    operator.gcp.add_version(PROJECT, "db", b"one");
+    create(
+        &cluster,
+        "db",
+        json!({ "secret": "db", "refreshInterval": "1s", "rolloutTargets": [{ "kind": "Deployment", "name": "api" }] }),
+    )
+    .await;
+    let annotation = |d: &Deployment| {
+        d.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?.get("secureapi.dev/secret-version").cloned()
+    };
+    wait_for("the first version on the template", DEADLINE, || async {
+        (annotation(&deployments.get("api").await.ok()?)? == "db=1").then_some(())
+    })
+    .await;
+    let generation = deployments.get("api").await.ok().and_then(|d| d.metadata.generation);
+    assert_eq!(generation, Some(2), "one template change for version 1");
+
+    operator.gcp.add_version(PROJECT, "db", b"two");
+    wait_for("the second version on the template", DEADLINE, || async {
+        (annotation(&deployments.get("api").await.ok()?)? == "db=2").then_some(())
+    })
+    .await;
+    wait_refresh_periods(&operator, "db", 3).await;
+    let generation = deployments.get("api").await.ok().and_then(|d| d.metadata.generation);
+    assert_eq!(generation, Some(3), "exactly one more template change for version 2");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
+    let cluster = TestCluster::start("sref-scope").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    let secrets: Api<Secret> = cluster.api();
+    let foreign: Secret =
+        serde_json::from_value(json!({ "metadata": { "name": "taken" }, "stringData": { "mine": "keep" } }))
+            .unwrap_or_else(|e| panic!("{e}"));
+    secrets.create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
+
+    create(&cluster, "db", json!({ "secret": "db", "target": { "name": "db-creds" } })).await;
+    create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
+    let synced = wait_ready(&cluster, "db", "True", "Synced").await;
+    assert_eq!(synced.status.and_then(|s| s.target_name).as_deref(), Some("db-creds"));
+    let created = secrets.get("db-creds").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.metadata.namespace.as_deref(), Some(cluster.namespace.as_str()));
+    let all: Api<Secret> = Api::all(cluster.client.clone());
+    let elsewhere = all.list(&Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let copies = elsewhere.items.iter().filter(|s| s.metadata.name.as_deref() == Some("db-creds")).count();
+    assert_eq!(copies, 1, "no Secret outside the SecretRef's namespace");
+
+    wait_ready(&cluster, "grab", "False", "TargetConflict").await;
+    assert_eq!(secret_data(&cluster, "taken").await, Some(data(&[("mine", "keep")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}

@@ -1,0 +1,135 @@
+//! A planted payload value must never appear in logs, Events, status or metrics — on success and
+//! on every failure path. (Runs in its own process under nextest, so it can own the global
+//! tracing subscriber.)
+
+use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::operator::{Operator, PROJECT};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use secure_api_operator::api::SecretRef;
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+    }
+}
+
+async fn reason_of(api: &Api<SecretRef>, name: &str) -> Option<String> {
+    let object = api.get(name).await.ok()?;
+    Some(find_condition(&object.status?.conditions, types::READY)?.reason.clone())
+}
+
+async fn wait_reason(api: &Api<SecretRef>, name: &str, reason: &str) {
+    wait_for(&format!("{name} reason {reason}"), DEADLINE, || async {
+        (reason_of(api, name).await.as_deref() == Some(reason)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter("trace,hyper=debug,hyper_util=debug,h2=debug,rustls=debug")
+        .with_writer(move || writer.clone())
+        .try_init();
+    assert!(installed.is_ok(), "this test needs its own process to capture every log line (run it with nextest)");
+
+    let sentinel = format!("SENTINEL-{}-do-not-leak", std::process::id());
+    let cluster = TestCluster::start("sentinel").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    let gcp = &operator.gcp;
+    let api: Api<SecretRef> = cluster.api();
+    let payload = json!({ "password": sentinel, "host": "db.example.com" }).to_string();
+    gcp.add_version(PROJECT, "db", payload.as_bytes());
+
+    // Success.
+    let spec = json!({ "secret": "db", "format": "json", "refreshInterval": "1s" });
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "db", "Synced").await;
+
+    // Missing property: the payload is read but cannot be mapped.
+    api.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "keys": [{ "key": "user", "property": "username" }] } })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "db", "InvalidPayload").await;
+    api.patch("db", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "keys": null } })))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "db", "Synced").await;
+
+    // Wrong checksum.
+    gcp.inject_fault(GcpFault {
+        method: Some("secretmanager.versions.access".into()),
+        wrong_checksum: true,
+        ..GcpFault::default()
+    });
+    gcp.add_version(PROJECT, "db", payload.as_bytes());
+    wait_reason(&api, "db", "ChecksumMismatch").await;
+    gcp.clear_faults();
+    wait_reason(&api, "db", "Synced").await;
+
+    // Quota exceeded, until it is not.
+    gcp.inject_fault(GcpFault {
+        method: Some("secretmanager.versions.access".into()),
+        status: Some(429),
+        ..GcpFault::default()
+    });
+    gcp.add_version(PROJECT, "db", payload.as_bytes());
+    wait_reason(&api, "db", "QuotaExceeded").await;
+    gcp.clear_faults();
+    wait_reason(&api, "db", "Synced").await;
+
+    // Disabled newest version.
+    let newest = gcp.add_version(PROJECT, "db", payload.as_bytes());
+    gcp.set_version_state(PROJECT, "db", newest, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "db", "VersionDisabled").await;
+
+    let status =
+        serde_json::to_string(&api.get("db").await.unwrap_or_else(|e| panic!("{e}")).status).unwrap_or_default();
+    let events: Api<Event> = cluster.api();
+    let events =
+        serde_json::to_string(&events.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
+            .unwrap_or_default();
+    let metrics = operator.metrics.encode();
+    let logs = logs.text();
+    assert!(events.contains("Synced") && events.contains("ChecksumMismatch"), "events were recorded: {events}");
+    assert!(logs.contains("sync failed"), "logs were captured");
+    // The value as it sits in the Secret (base64) must not show up either.
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sentinel);
+    for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
+        assert!(!text.contains("SENTINEL"), "the payload leaked into {what}");
+        assert!(!text.contains(&encoded), "the base64 payload leaked into {what}");
+    }
+    operator.stop().await;
+    cluster.cleanup().await;
+}
