@@ -33,8 +33,8 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Run the operator against the cluster of the current kubeconfig, or in-cluster.
     Run(RunArgs),
-    /// Run the in-memory Kubernetes API emulator on 127.0.0.1 until interrupted (a test bed for
-    /// kubectl and the operator; nothing is persisted).
+    /// Run the in-memory Kubernetes API and Google Cloud emulators on 127.0.0.1 until interrupted
+    /// (a test bed for kubectl, gcloud and the operator; nothing is persisted).
     Emulator(EmulatorArgs),
 }
 
@@ -43,6 +43,11 @@ pub struct EmulatorArgs {
     /// Address of the Kubernetes API emulator (plain HTTP); port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub kube_listen: SocketAddr,
+
+    /// Address of the Google Cloud emulators (Secret Manager REST, plain HTTP); port 0 picks a free
+    /// port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub gcp_listen: SocketAddr,
 
     /// Write a kubeconfig for the emulator to this file (for kubectl and `run --kubeconfig`).
     #[arg(long, value_name = "FILE")]

@@ -1,6 +1,7 @@
 //! `secure-api-operator emulator`: the emulators as a standalone process for kubectl, gcloud and
 //! a locally run operator.
 
+use super::gcp::GcpEmulator;
 use super::kube::{DeploymentSimulation, KubeEmulator};
 use crate::cli::{DeploymentMode, EmulatorArgs};
 use crate::operator::shutdown_signal;
@@ -28,7 +29,14 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
     kube.set_deployment_simulation(args.deployments.into());
     let listener =
         kube.listen(args.kube_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.kube_listen))?;
+    let gcp = GcpEmulator::new();
+    let gcp_listener =
+        gcp.listen(args.gcp_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.gcp_listen))?;
+    let gcp_url = gcp_listener.url();
     let mut out = format!("Kubernetes API emulator: {}\n", listener.url());
+    out.push_str(&format!(
+        "Secret Manager emulator: {gcp_url}\n  gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp_url}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator\n  operator: run --secret-manager-endpoint {gcp_url} --gcp-no-auth\n"
+    ));
     if let Some(path) = &args.kubeconfig_out {
         std::fs::write(path, KubeEmulator::kubeconfig(&listener.url()))
             .map_err(|e| format!("cannot write the kubeconfig to {}: {e}", path.display()))?;
@@ -43,5 +51,6 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     shutdown_signal().await;
     listener.shutdown().await;
+    gcp_listener.shutdown().await;
     Ok(())
 }

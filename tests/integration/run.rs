@@ -111,8 +111,10 @@ async fn run_serves_health_and_metrics_and_stops_on_sigterm() {
 async fn emulator_command_writes_a_kubeconfig_serves_it_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let kubeconfig = dir.path().join("kubeconfig");
+    let gcp: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut child = Command::new(operator_bin())
         .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
+        .args(["--gcp-listen", &gcp.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -130,6 +132,9 @@ async fn emulator_command_writes_a_kubeconfig_serves_it_and_stops_on_sigterm() {
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
     let list = namespaces.list(&Default::default()).await.unwrap_or_else(|e| panic!("list: {e}"));
     assert!(list.items.iter().any(|n| n.metadata.name.as_deref() == Some("default")));
+    let (status, body) =
+        wait_for("the Secret Manager emulator", DEADLINE, || http_get(gcp, "/v1/projects/demo-project/secrets")).await;
+    assert_eq!((status, body.trim()), (StatusCode::OK, "{}"));
 
     let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
     // SAFETY: sending a signal to our own child process has no memory-safety preconditions.

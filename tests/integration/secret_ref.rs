@@ -327,3 +327,90 @@ async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
     operator.stop().await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn regional_secrets_and_version_aliases_resolve_to_a_version_number() {
+    let cluster = TestCluster::start("sref-regional").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    let regional = format!("projects/{PROJECT}/locations/us-central1/secrets/eu-db");
+    operator.gcp.add_version(PROJECT, "aliased", b"first");
+    let two = operator.gcp.add_version(PROJECT, "aliased", b"second");
+    operator.gcp.set_alias(PROJECT, "aliased", "stable", two).unwrap_or_else(|e| panic!("{e}"));
+    operator.gcp.add_version(PROJECT, "aliased", b"third");
+    create(&cluster, "aliased", json!({ "secret": "aliased", "version": "stable" })).await;
+    wait_synced(&cluster, "aliased", "2").await;
+    assert_eq!(secret_data(&cluster, "aliased").await, Some(data(&[("value", "second")])));
+
+    // Regional secrets go through the REST API: the seeding helpers know global ones only.
+    let post = |path: String, body: String| {
+        let gcp = operator.gcp.clone();
+        async move {
+            let uri: hyper::Uri = path.parse().unwrap_or_else(|e| panic!("{e}"));
+            gcp.respond(&hyper::Method::POST, &uri, &hyper::HeaderMap::new(), bytes::Bytes::from(body)).await.status()
+        }
+    };
+    let created =
+        post(format!("/v1/projects/{PROJECT}/locations/us-central1/secrets?secretId=eu-db"), "{}".into()).await;
+    assert!(created.is_success(), "regional secret created: {created}");
+    let version = json!({ "payload": { "data": "cmVnaW9uYWw=" } }).to_string();
+    let added = post(format!("/v1/{regional}:addVersion"), version).await;
+    assert!(added.is_success(), "regional version added: {added}");
+    create(&cluster, "regional", json!({ "secret": regional })).await;
+    wait_synced(&cluster, "regional", "1").await;
+    assert_eq!(secret_data(&cluster, "regional").await, Some(data(&[("value", "regional")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_refresh_annotation_triggers_one_immediate_read() {
+    let cluster = TestCluster::start("sref-refresh").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"one");
+    create(&cluster, "db", json!({ "secret": "db", "version": "1" })).await;
+    wait_ready(&cluster, "db", "True", "Synced").await;
+    let reads = operator.gcp.count(ACCESS);
+    let api: Api<SecretRef> = cluster.api();
+    let annotate = json!({ "metadata": { "annotations": { "secureapi.dev/refresh": "auth-failed-1" } } });
+    api.patch("db", &PatchParams::default(), &Patch::Merge(annotate)).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the refresh to be acted on", DEADLINE, || async {
+        let status = api.get("db").await.ok()?.status?;
+        (status.observed_refresh.as_deref() == Some("auth-failed-1")).then_some(())
+    })
+    .await;
+    assert_eq!(operator.gcp.count(ACCESS), reads + 1, "one read for one refresh request");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned() {
+    let cluster = TestCluster::start("sref-deletion").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    create(&cluster, "gone", json!({ "secret": "db" })).await;
+    create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
+    wait_ready(&cluster, "gone", "True", "Synced").await;
+    wait_ready(&cluster, "kept", "True", "Synced").await;
+    let api: Api<SecretRef> = cluster.api();
+    for name in ["gone", "kept"] {
+        api.delete(name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let secrets: Api<Secret> = cluster.api();
+    wait_for("both SecretRefs to go", DEADLINE, || async {
+        let left = api.list(&Default::default()).await.ok()?.items.len();
+        (left == 0).then_some(())
+    })
+    .await;
+    wait_for("the Delete policy's Secret to go", DEADLINE, || async {
+        secrets.get_opt("gone").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let kept = secrets.get("kept").await.unwrap_or_else(|e| panic!("the Retain policy keeps the Secret: {e}"));
+    assert!(kept.metadata.owner_references.unwrap_or_default().is_empty(), "no owner left to collect it");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
