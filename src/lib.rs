@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod crdgen;
 pub mod emulator;
 pub mod gcp;
+pub mod http_listener;
 pub mod metrics;
 pub mod operator;
 pub mod server;

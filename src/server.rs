@@ -4,15 +4,11 @@
 use crate::metrics::{self, Metrics};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// State the endpoints report.
@@ -43,40 +39,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves the endpoints until `shutdown` is cancelled, then lets open requests finish.
 pub async fn serve(listener: TcpListener, health: Arc<Health>, shutdown: CancellationToken) {
-    let mut connections = JoinSet::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a metrics connection failed");
-                    continue;
-                }
-            },
-        };
+    let handler = move |request: Request<Bytes>| {
         let health = health.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let health = health.clone();
-                async move { Ok::<_, Infallible>(respond(&health, &request)) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
-    }
-    while connections.join_next().await.is_some() {}
+        async move { respond(&health, &request) }
+    };
+    crate::http_listener::serve(listener, handler, shutdown).await;
 }
 
-fn respond(health: &Health, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(health: &Health, request: &Request<Bytes>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }

@@ -3,7 +3,8 @@
 //! accessing a disabled `latest` and of a payload whose checksum does not match. Everything talks
 //! to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may name the binary.
 
-use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault, GcpListener};
+use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
+use secure_api_operator::http_listener::Listener;
 use serde_json::Value;
 use std::fs::File;
 use std::io::Write;
@@ -39,7 +40,7 @@ struct Gcloud {
 }
 
 impl Gcloud {
-    fn new(listener: &GcpListener) -> Result<Self, String> {
+    fn new(listener: &Listener) -> Result<Self, String> {
         let home = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         Ok(Self { endpoint: format!("{}/", listener.url()), home })
     }
@@ -112,7 +113,7 @@ fn run_bounded(mut command: Command, stdin: Option<Vec<u8>>, dir: &Path) -> Resu
     Ok(Run { status, stdout: read(&stdout_path)?, stderr: read(&stderr_path)? })
 }
 
-async fn start() -> Result<(GcpEmulator, GcpListener, Gcloud), String> {
+async fn start() -> Result<(GcpEmulator, Listener, Gcloud), String> {
     let emulator = GcpEmulator::new();
     let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
     let listener = emulator.listen(addr).await.map_err(|e| format!("listen: {e}"))?;

@@ -4,8 +4,9 @@
 use crate::harness::TestCluster;
 use secure_api_operator::controllers::secret_ref::{self, provider::GcpSecretManager};
 use secure_api_operator::controllers::{Context, Settings};
-use secure_api_operator::emulator::gcp::{GcpEmulator, GcpListener};
+use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::gcp::{CallObserver, GcpConfig, SecretManager};
+use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ pub const PROJECT: &str = "demo-project";
 pub struct Operator {
     pub gcp: GcpEmulator,
     pub metrics: Arc<Metrics>,
-    _listener: GcpListener,
+    _listener: Listener,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }

@@ -11,20 +11,16 @@ mod secret_manager;
 pub use hooks::GcpFault;
 pub use secret_manager::VersionState;
 
+use crate::http_listener::{Listener, listen};
 use bytes::Bytes;
 use hooks::{Hooks, lock};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
-use hyper_util::rt::TokioIo;
 use rpc::RpcError;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// The body of every answer: one JSON document.
 pub type Body = Full<Bytes>;
@@ -104,12 +100,16 @@ impl GcpEmulator {
 
     /// Binds `addr` (port 0 picks a free port) and serves HTTP/1.1 until the listener is shut
     /// down or dropped.
-    pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<GcpListener> {
-        let listener = TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(accept_loop(self.clone(), listener, shutdown.clone()));
-        Ok(GcpListener { addr, shutdown, task: Some(task) })
+    pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<Listener> {
+        let emulator = self.clone();
+        listen(addr, move |request: Request<Bytes>| {
+            let emulator = emulator.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                emulator.respond(&parts.method, &parts.uri, &parts.headers, body).await
+            }
+        })
+        .await
     }
 
     /// Serves one request: routes it, counts it, applies faults, and answers JSON.
@@ -255,81 +255,10 @@ fn error_response(error: &RpcError) -> Response<Body> {
     json_response(status, &error.to_json())
 }
 
-/// A running HTTP listener. Dropping it stops accepting and closes open connections.
-#[derive(Debug)]
-pub struct GcpListener {
-    /// The bound address (with the picked port).
-    pub addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
-}
-
-impl GcpListener {
-    /// `http://127.0.0.1:PORT`, the value for `CLOUDSDK_API_ENDPOINT_OVERRIDES_*` (with a `/`).
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, lets requests in flight finish, and waits for the connections to close.
-    pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for GcpListener {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn accept_loop(emulator: GcpEmulator, listener: TcpListener, shutdown: CancellationToken) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
-        connections.spawn(serve_connection(emulator.clone(), stream, shutdown.clone()));
-    }
-    while connections.join_next().await.is_some() {}
-}
-
-async fn serve_connection(emulator: GcpEmulator, stream: tokio::net::TcpStream, shutdown: CancellationToken) {
-    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        let emulator = emulator.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let answer = match body.collect().await {
-                Ok(collected) => {
-                    emulator.respond(&parts.method, &parts.uri, &parts.headers, collected.to_bytes()).await
-                }
-                Err(error) => {
-                    error_response(&RpcError::invalid_argument(format!("Cannot read the request body: {error}")))
-                }
-            };
-            Ok::<_, Infallible>(answer)
-        }
-    });
-    let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
     use serde_json::json;
 
     fn uri(text: &str) -> Uri {

@@ -29,9 +29,9 @@ mod strategy;
 pub mod table;
 mod watch;
 
+pub use crate::http_listener::Listener;
 pub use deployments::DeploymentSimulation;
 pub use hooks::Fault;
-pub use service::Listener;
 
 use hooks::Hooks;
 use std::collections::BTreeMap;

@@ -9,20 +9,17 @@ use super::status::ApiError;
 use super::store::State;
 use super::watch::{WatchPlan, error_line};
 use super::{KubeEmulator, discovery, openapi};
+use crate::http_listener::Listener;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::{HeaderMap, Method, Request, Response, Uri, header};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// Response body: a whole document, or a watch stream.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -187,71 +184,14 @@ pub fn client(emulator: KubeEmulator) -> kube::Client {
     kube::Client::new(service, "default")
 }
 
-/// A running TCP listener. Dropping it stops accepting and closes open connections.
-pub struct Listener {
-    pub addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Listener {
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops serving and waits for open connections to close.
-    pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
 /// Binds `addr` and serves the emulator over HTTP/1.1.
 pub async fn listen(emulator: KubeEmulator, addr: SocketAddr) -> std::io::Result<Listener> {
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(accept_loop(emulator, listener, shutdown.clone()));
-    Ok(Listener { addr, shutdown, task: Some(task) })
-}
-
-async fn accept_loop(emulator: KubeEmulator, listener: TcpListener, shutdown: CancellationToken) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
+    crate::http_listener::listen(addr, move |request: Request<Bytes>| {
         let emulator = emulator.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let emulator = emulator.clone();
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                    Ok::<_, Infallible>(respond(&emulator, &parts.method, &parts.uri, &parts.headers, bytes).await)
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
-            }
-        });
-    }
-    connections.abort_all();
+        async move {
+            let (parts, body) = request.into_parts();
+            respond(&emulator, &parts.method, &parts.uri, &parts.headers, body).await
+        }
+    })
+    .await
 }

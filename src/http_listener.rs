@@ -1,0 +1,121 @@
+//! A small HTTP/1.1 server on a TCP listener with graceful shutdown, shared by the operator's
+//! health/metrics endpoint and the emulators' front doors. Handlers get the request with its body
+//! already read.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// A running listener. Dropping it stops accepting and closes open connections.
+#[derive(Debug)]
+pub struct Listener {
+    /// The bound address (with the port picked for port 0).
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the connections to close.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Binds `addr` and serves `handler` until the returned listener is shut down or dropped.
+pub async fn listen<H, F, B>(addr: SocketAddr, handler: H) -> std::io::Result<Listener>
+where
+    H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(listener, handler, shutdown.clone()));
+    Ok(Listener { addr, shutdown, task: Some(task) })
+}
+
+/// Serves `handler` on an already bound listener until `shutdown` is cancelled, then lets open
+/// requests finish.
+pub async fn serve<H, F, B>(listener: TcpListener, handler: H, shutdown: CancellationToken)
+where
+    H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::debug!(%error, "accepting a connection failed");
+                    continue;
+                }
+            },
+        };
+        let handler = handler.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let handler = handler.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    match body.collect().await {
+                        Ok(body) => Ok::<_, Infallible>(
+                            handler(Request::from_parts(parts, body.to_bytes()))
+                                .await
+                                .map(|b| b.map_err(Into::into).boxed_unsync()),
+                        ),
+                        Err(_) => Ok(unreadable_body()),
+                    }
+                }
+            });
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+type BoxedBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+fn unreadable_body() -> Response<BoxedBody> {
+    let body = Full::new(Bytes::from_static(b"the request body could not be read\n")).map_err(|never| match never {});
+    let mut response = Response::new(body.boxed_unsync());
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}
