@@ -7,7 +7,7 @@
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
 use crate::controllers::secret_ref::{self, provider::GcpSecretManager, provider::SecretProvider};
-use crate::controllers::{Context, Settings};
+use crate::controllers::{Context, Settings, secure_api_service};
 use crate::gcp::{CallObserver, GcpConfig, SecretManager};
 use crate::metrics::Metrics;
 use crate::server::{self, Health};
@@ -81,7 +81,13 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
     let settings = Settings { namespace: args.namespace.clone(), concurrency: args.concurrency, ..Settings::default() };
     let ctx = Context::new(client.clone(), metrics, settings, provider);
-    let controllers = tokio::spawn(secret_ref::run(ctx, shutdown.clone().cancelled_owned()));
+    let stop = shutdown.clone();
+    let controllers = tokio::spawn(async move {
+        tokio::join!(
+            secret_ref::run(ctx.clone(), stop.clone().cancelled_owned()),
+            secure_api_service::run(ctx, stop.cancelled_owned()),
+        );
+    });
 
     tracing::info!(
         server = %url,

@@ -384,6 +384,15 @@ pub struct SecureApiServiceStatus {
     /// Replicas that run the current revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_replicas: Option<i32>,
+    /// A revision whose rollout stalled and was rolled back; it is not applied again until the
+    /// spec or a secret version changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_revision: Option<String>,
+    /// Revisions applied, newest first, at most `revisionHistoryLimit` + 1: their secret versions
+    /// and the snapshot Secrets they use (kept while a revision is in this list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 51))]
+    pub history: Vec<RevisionRecord>,
     /// The `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -391,4 +400,18 @@ pub struct SecureApiServiceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// One applied revision of a SecureApiService.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionRecord {
+    /// Revision name: the service name and a short hash of its pod template.
+    pub revision: String,
+    /// Secret version of each referenced SecretRef in this revision.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_versions: BTreeMap<String, String>,
+    /// Snapshot Secrets this revision mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<String>,
 }

@@ -1,7 +1,9 @@
 //! The controllers, one folder per kind, and what they share: the context (clients, metrics,
 //! event recorder, settings) and per-object memory (failure counts for backoff, next checks).
 
+pub mod children;
 pub mod secret_ref;
+pub mod secure_api_service;
 pub mod timing;
 
 use crate::metrics::Metrics;

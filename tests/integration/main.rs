@@ -15,5 +15,6 @@ mod kubectl;
 mod operator;
 mod run;
 mod secret_ref;
+mod secure_api_service;
 mod sentinel;
 mod support;

@@ -3,6 +3,7 @@
 
 use crate::harness::TestCluster;
 use secure_api_operator::controllers::secret_ref::{self, provider::GcpSecretManager};
+use secure_api_operator::controllers::secure_api_service;
 use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::gcp::{CallObserver, GcpConfig, SecretManager};
@@ -26,7 +27,7 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts the SecretRef controller for `cluster`'s namespace against a fresh GCP emulator,
+    /// Starts the controllers for `cluster`'s namespace against a fresh GCP emulator,
     /// with short backoffs so retries happen within a test's patience.
     pub async fn start(cluster: &TestCluster) -> Self {
         let gcp = GcpEmulator::new();
@@ -52,7 +53,13 @@ impl Operator {
         };
         let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(secret_ref::run(ctx, shutdown.clone().cancelled_owned()));
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            tokio::join!(
+                secret_ref::run(ctx.clone(), stop.clone().cancelled_owned()),
+                secure_api_service::run(ctx, stop.cancelled_owned()),
+            );
+        });
         Self { gcp, metrics, _listener: listener, shutdown, task: Some(task) }
     }
 

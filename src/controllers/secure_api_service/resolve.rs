@@ -1,0 +1,75 @@
+//! Resolving the SecretRefs a SecureApiService uses, in its own namespace only: each must exist,
+//! be Ready, and its Secret must hold exactly the content its status reports.
+
+use crate::api::conditions::{find_condition, reasons, types};
+use crate::api::{SecretRef, SecureApiService};
+use crate::controllers::secret_ref::desired::{content_hash, live_data};
+use crate::workload::ResolvedSecret;
+use crate::workload::snapshot::referenced_secret_refs;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use std::collections::BTreeMap;
+
+/// Why the secrets cannot be used yet (the current revision stays as it is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    /// Condition reason: the SecretRef's own reason when it is not Ready.
+    pub reason: String,
+    pub message: String,
+}
+
+/// Everything resolved, or why not; Kubernetes API failures are errors.
+pub async fn resolve(
+    client: &kube::Client,
+    service: &SecureApiService,
+) -> Result<Result<BTreeMap<String, ResolvedSecret>, Unresolved>, kube::Error> {
+    let namespace = service.namespace().unwrap_or_default();
+    let refs: Api<SecretRef> = Api::namespaced(client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let mut resolved = BTreeMap::new();
+    for name in referenced_secret_refs(&service.spec) {
+        let Some(secret_ref) = refs.get_opt(&name).await? else {
+            return Ok(Err(Unresolved {
+                reason: reasons::SECRET_REF_NOT_FOUND.into(),
+                message: format!("SecretRef {name} does not exist in namespace {namespace}"),
+            }));
+        };
+        let status = secret_ref.status.clone().unwrap_or_default();
+        let ready = find_condition(&status.conditions, types::READY);
+        let (Some(version), Some(hash), Some(target), Some(true)) = (
+            status.synced_version.clone(),
+            status.content_hash.clone(),
+            status.target_name.clone(),
+            ready.map(|c| c.is_true(types::READY)),
+        ) else {
+            let (reason, why) = ready
+                .map(|c| (c.reason.clone(), c.message.clone()))
+                .unwrap_or_else(|| (reasons::SECRET_REF_NOT_READY.into(), "not synced yet".into()));
+            return Ok(Err(Unresolved { reason, message: format!("SecretRef {name} is not Ready: {why}") }));
+        };
+        let data = secrets.get_opt(&target).await?.map(|s| live_data(&s));
+        let Some(data) = data.filter(|d| content_hash(d) == hash) else {
+            return Ok(Err(Unresolved {
+                reason: reasons::SECRET_REF_NOT_READY.into(),
+                message: format!("SecretRef {name}'s Secret {target} does not hold version {version} yet"),
+            }));
+        };
+        resolved.insert(name, ResolvedSecret { version, content_hash: hash, data });
+    }
+    if let Some(missing) = missing_key(service, &resolved) {
+        return Ok(Err(missing));
+    }
+    Ok(Ok(resolved))
+}
+
+/// A `secretEnv` key that the SecretRef's data does not have.
+fn missing_key(service: &SecureApiService, resolved: &BTreeMap<String, ResolvedSecret>) -> Option<Unresolved> {
+    service.spec.secret_env.iter().find_map(|env| {
+        let has_key = resolved.get(&env.secret_ref).is_some_and(|s| s.data.contains_key(&env.key));
+        (!has_key).then(|| Unresolved {
+            reason: reasons::SECRET_KEY_NOT_FOUND.into(),
+            message: format!("SecretRef {} has no key {:?} (used by {})", env.secret_ref, env.key, env.name),
+        })
+    })
+}

@@ -1,0 +1,183 @@
+//! SecureApiService status from what was applied and what the Deployment reports (pure).
+
+use crate::api::conditions::{Condition, ConditionStatus, reasons, set_condition, types};
+use crate::api::secure_api_service::RevisionRecord;
+use crate::api::{SecureApiService, SecureApiServiceStatus};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// Where the Deployment's rollout stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    Complete,
+    InProgress,
+    /// `Progressing=False` with `ProgressDeadlineExceeded` for the current generation.
+    Stalled,
+}
+
+/// Reads the rollout state the way `kubectl rollout status` does.
+pub fn rollout(deployment: &Deployment) -> Rollout {
+    let Some(status) = &deployment.status else { return Rollout::InProgress };
+    let current = status.observed_generation == deployment.metadata.generation;
+    let stalled = status.conditions.iter().flatten().any(|c| {
+        c.type_ == "Progressing" && c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if current && stalled {
+        return Rollout::Stalled;
+    }
+    let wanted = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let done = current
+        && status.updated_replicas.unwrap_or(0) >= wanted
+        && status.ready_replicas.unwrap_or(0) >= wanted
+        && status.available_replicas.unwrap_or(0) >= wanted
+        && status.replicas.unwrap_or(0) <= wanted;
+    if done { Rollout::Complete } else { Rollout::InProgress }
+}
+
+/// Public URL: `expose.externalUrl`, else the LoadBalancer's first ingress address.
+pub fn external_url(service: &SecureApiService, live: Option<&Service>) -> Option<String> {
+    if let Some(url) = &service.spec.expose.external_url {
+        return Some(url.clone());
+    }
+    let ingress = live?.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?.clone();
+    let host = ingress.hostname.or(ingress.ip)?;
+    let port = service.spec.expose.port.unwrap_or(80);
+    Some(if port == 80 { format!("http://{host}") } else { format!("http://{host}:{port}") })
+}
+
+/// What one reconcile learned, for the status.
+pub struct Facts<'a> {
+    pub url: String,
+    pub external_url: Option<String>,
+    /// The revision now on the Deployment, with its secret versions and snapshots.
+    pub live: Option<&'a RevisionRecord>,
+    /// The revision that should be live (newest first in history once applied).
+    pub desired: Option<&'a RevisionRecord>,
+    pub deployment: Option<&'a Deployment>,
+    pub history_limit: usize,
+    pub failed_revision: Option<String>,
+    /// SecretsResolved: `None` when resolved, else (reason, message).
+    pub unresolved: Option<(String, String)>,
+    pub rolled_back: bool,
+}
+
+/// The new status: history gains the desired revision, conditions follow the facts.
+pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureApiServiceStatus {
+    let mut status = service.status.clone().unwrap_or_default();
+    let generation = service.metadata.generation;
+    status.observed_generation = generation;
+    status.url = Some(facts.url.clone());
+    status.external_url = facts.external_url.clone();
+    status.failed_revision = facts.failed_revision.clone();
+    if let Some(desired) = facts.desired
+        && status.history.first().map(|r| &r.revision) != Some(&desired.revision)
+    {
+        status.history.retain(|r| r.revision != desired.revision);
+        status.history.insert(0, desired.clone());
+    }
+    status.history.truncate(facts.history_limit + 1);
+    if let Some(live) = facts.live {
+        status.revision = Some(live.revision.clone());
+        status.secret_versions = live.secret_versions.clone();
+        let summary: Vec<String> = live.secret_versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        status.secret_versions_summary = (!summary.is_empty()).then(|| summary.join(","));
+    }
+    let deployment_status = facts.deployment.and_then(|d| d.status.as_ref());
+    status.replicas = deployment_status.and_then(|s| s.replicas);
+    status.ready_replicas = deployment_status.and_then(|s| s.ready_replicas);
+    status.updated_replicas = deployment_status.and_then(|s| s.updated_replicas);
+
+    let secrets = match &facts.unresolved {
+        None => draft(true, reasons::SECRETS_READY, "every SecretRef is Ready".into()),
+        Some((reason, message)) => draft(false, reason, message.clone()),
+    };
+    let rollout_state = facts.deployment.map(rollout);
+    let revision = facts.live.map(|r| r.revision.as_str()).unwrap_or("-");
+    let rolled = match (facts.rolled_back, rollout_state) {
+        (true, _) => draft(
+            false,
+            reasons::ROLLED_BACK,
+            format!("revision {} stalled; {revision} was restored", facts.failed_revision.as_deref().unwrap_or("-")),
+        ),
+        (_, Some(Rollout::Complete)) => {
+            draft(true, reasons::ROLLOUT_COMPLETE, format!("revision {revision} runs on every replica"))
+        }
+        (_, Some(Rollout::Stalled)) => draft(
+            false,
+            reasons::PROGRESS_DEADLINE_EXCEEDED,
+            format!("revision {revision} exceeded its progress deadline"),
+        ),
+        _ => draft(false, reasons::ROLLOUT_IN_PROGRESS, format!("rolling out revision {revision}")),
+    };
+    let ready = facts.unresolved.is_none() && rolled.status == ConditionStatus::True;
+    let (ready_reason, ready_message) = if ready {
+        (rolled.reason.clone(), rolled.message.clone())
+    } else if facts.unresolved.is_some() {
+        (secrets.reason.clone(), secrets.message.clone())
+    } else {
+        (rolled.reason.clone(), rolled.message.clone())
+    };
+    for (type_, ok, reason, message) in [
+        (types::READY, ready, ready_reason, ready_message),
+        (types::SECRETS_RESOLVED, secrets.status == ConditionStatus::True, secrets.reason, secrets.message),
+        (types::ROLLOUT_COMPLETE, rolled.status == ConditionStatus::True, rolled.reason, rolled.message),
+    ] {
+        let status_value = if ok { ConditionStatus::True } else { ConditionStatus::False };
+        set_condition(
+            &mut status.conditions,
+            Condition::new(type_, status_value, &reason, message, generation, now.clone()),
+        );
+    }
+    status
+}
+
+struct Draft {
+    status: ConditionStatus,
+    reason: String,
+    message: String,
+}
+
+fn draft(ok: bool, reason: &str, message: String) -> Draft {
+    Draft { status: if ok { ConditionStatus::True } else { ConditionStatus::False }, reason: reason.into(), message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(generation: i64, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "api", "generation": generation },
+            "spec": { "replicas": 2, "selector": {}, "template": {} },
+            "status": status,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_rollout_is_complete_when_every_replica_is_updated_ready_and_available() {
+        let done = deployment(
+            3,
+            json!({ "observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2 }),
+        );
+        assert_eq!(rollout(&done), Rollout::Complete);
+        let old_generation = deployment(
+            4,
+            json!({ "observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2 }),
+        );
+        assert_eq!(rollout(&old_generation), Rollout::InProgress);
+    }
+
+    #[test]
+    fn a_progress_deadline_exceeded_for_this_generation_is_a_stall() {
+        let stalled = deployment(
+            2,
+            json!({ "observedGeneration": 2, "conditions": [
+            { "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded" }
+        ] }),
+        );
+        assert_eq!(rollout(&stalled), Rollout::Stalled);
+    }
+}

@@ -1,0 +1,230 @@
+//! ServiceAccount, Service, HorizontalPodAutoscaler and PodDisruptionBudget of a
+//! SecureApiService, and its in-cluster URL.
+
+use super::deployment::PORT_NAME;
+use super::{Inputs, child_metadata, int_or_string, object_labels, selector_labels, service_name};
+use crate::api::secure_api_service::ExposeType;
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServicePort, ServiceSpec};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+
+/// ServiceAccount annotation naming the Google service account (GKE Workload Identity).
+pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+/// Service port when `expose.port` is not set.
+pub const DEFAULT_SERVICE_PORT: i32 = 80;
+
+/// Name of the pods' ServiceAccount: `spec.serviceAccount.name`, or the service's name.
+pub fn service_account_name(inputs: &Inputs<'_>) -> String {
+    let configured = inputs.service.spec.service_account.as_ref().and_then(|sa| sa.name.clone());
+    configured.unwrap_or_else(|| service_name(inputs))
+}
+
+/// The pods' ServiceAccount, annotated for Workload Identity when `gcpServiceAccount` is set.
+pub fn service_account(inputs: &Inputs<'_>) -> ServiceAccount {
+    let mut metadata = child_metadata(inputs, service_account_name(inputs), object_labels(&service_name(inputs)));
+    let gcp = inputs.service.spec.service_account.as_ref().and_then(|sa| sa.gcp_service_account.clone());
+    metadata.annotations = gcp.map(|gcp| BTreeMap::from([(GCP_SERVICE_ACCOUNT_ANNOTATION.to_string(), gcp)]));
+    ServiceAccount { metadata, ..ServiceAccount::default() }
+}
+
+/// Port of the Service: `expose.port`, or 80.
+pub fn service_port(inputs: &Inputs<'_>) -> i32 {
+    inputs.service.spec.expose.port.unwrap_or(DEFAULT_SERVICE_PORT)
+}
+
+/// The Service in front of the pods: `ClusterIP` or `LoadBalancer`, one TCP port named `http`
+/// that targets the container port by name.
+pub fn service(inputs: &Inputs<'_>) -> Service {
+    let name = service_name(inputs);
+    let type_ = match inputs.service.spec.expose.type_ {
+        ExposeType::ClusterIP => "ClusterIP",
+        ExposeType::LoadBalancer => "LoadBalancer",
+    };
+    Service {
+        metadata: child_metadata(inputs, name.clone(), object_labels(&name)),
+        spec: Some(ServiceSpec {
+            type_: Some(type_.into()),
+            selector: Some(selector_labels(&name)),
+            ports: Some(vec![ServicePort {
+                name: Some(PORT_NAME.into()),
+                port: service_port(inputs),
+                target_port: Some(IntOrString::String(PORT_NAME.into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// An autoscaling/v2 HorizontalPodAutoscaler on average CPU utilisation of the Deployment,
+/// when `autoscaling` is set.
+pub fn horizontal_pod_autoscaler(inputs: &Inputs<'_>) -> Option<HorizontalPodAutoscaler> {
+    let autoscaling = inputs.service.spec.autoscaling.as_ref()?;
+    let name = service_name(inputs);
+    let cpu = MetricSpec {
+        type_: "Resource".into(),
+        resource: Some(ResourceMetricSource {
+            name: "cpu".into(),
+            target: MetricTarget {
+                type_: "Utilization".into(),
+                average_utilization: Some(autoscaling.target_cpu_utilization_percentage),
+                ..MetricTarget::default()
+            },
+        }),
+        ..MetricSpec::default()
+    };
+    Some(HorizontalPodAutoscaler {
+        metadata: child_metadata(inputs, name.clone(), object_labels(&name)),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name,
+            },
+            min_replicas: Some(autoscaling.min_replicas),
+            max_replicas: autoscaling.max_replicas,
+            metrics: Some(vec![cpu]),
+            behavior: None,
+        }),
+        status: None,
+    })
+}
+
+/// A policy/v1 PodDisruptionBudget over the pods, when `disruptionBudget` is set.
+pub fn pod_disruption_budget(inputs: &Inputs<'_>) -> Option<PodDisruptionBudget> {
+    let budget = inputs.service.spec.disruption_budget.as_ref()?;
+    let name = service_name(inputs);
+    Some(PodDisruptionBudget {
+        metadata: child_metadata(inputs, name.clone(), object_labels(&name)),
+        spec: Some(PodDisruptionBudgetSpec {
+            selector: Some(LabelSelector { match_labels: Some(selector_labels(&name)), ..LabelSelector::default() }),
+            min_available: budget.min_available.as_ref().map(int_or_string),
+            max_unavailable: budget.max_unavailable.as_ref().map(int_or_string),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        status: None,
+    })
+}
+
+/// `http://<service>.<namespace>.svc:<service port>`; the port is always written, even 80.
+pub fn in_cluster_url(inputs: &Inputs<'_>) -> String {
+    let namespace = inputs.service.namespace().unwrap_or_else(|| "default".into());
+    format!("http://{}.{namespace}.svc:{}", service_name(inputs), service_port(inputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{inputs, seed_secrets, seed_service, seed_service_patched};
+    use super::*;
+    use crate::api::SecureApiService;
+    use serde_json::json;
+
+    fn with<T>(service: &SecureApiService, build: impl Fn(&Inputs<'_>) -> T) -> T {
+        let secrets = seed_secrets();
+        build(&inputs(service, &secrets))
+    }
+
+    fn assert_owned_and_labelled(metadata: &kube::api::ObjectMeta) {
+        assert_eq!(metadata.namespace.as_deref(), Some("demo"));
+        assert_eq!(metadata.labels, Some(object_labels("secure-api")));
+        let owners = metadata.owner_references.clone().unwrap_or_default();
+        assert!(matches!(owners.as_slice(), [o] if o.controller == Some(true) && o.uid == "uid-1"));
+    }
+
+    #[test]
+    fn the_service_account_carries_the_workload_identity_annotation() {
+        let sa = with(&seed_service(), service_account);
+        assert_eq!(sa.metadata.name.as_deref(), Some("secure-api"));
+        assert_owned_and_labelled(&sa.metadata);
+        let annotations = sa.metadata.annotations.unwrap_or_default();
+        assert_eq!(
+            annotations.get("iam.gke.io/gcp-service-account").map(String::as_str),
+            Some("secure-api-sa@demo-project.iam.gserviceaccount.com")
+        );
+    }
+
+    #[test]
+    fn a_named_service_account_without_gcp_identity_has_no_annotation() {
+        let service = seed_service_patched(json!({ "serviceAccount": { "name": "api-runner" } }));
+        let sa = with(&service, service_account);
+        assert_eq!(sa.metadata.name.as_deref(), Some("api-runner"));
+        assert!(sa.metadata.annotations.is_none());
+    }
+
+    #[test]
+    fn the_service_targets_the_named_port_of_the_selected_pods() {
+        let svc = with(&seed_service(), service);
+        assert_eq!(svc.metadata.name.as_deref(), Some("secure-api"));
+        assert_owned_and_labelled(&svc.metadata);
+        let spec = svc.spec.unwrap_or_default();
+        assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+        assert_eq!(spec.selector, Some(selector_labels("secure-api")));
+        let port = ServicePort {
+            name: Some("http".into()),
+            port: 80,
+            target_port: Some(IntOrString::String("http".into())),
+            protocol: Some("TCP".into()),
+            ..ServicePort::default()
+        };
+        assert_eq!(spec.ports, Some(vec![port]));
+    }
+
+    #[test]
+    fn a_load_balancer_service_uses_the_declared_port() {
+        let exposed = seed_service_patched(json!({ "expose": { "type": "LoadBalancer", "port": 8443 } }));
+        let spec = with(&exposed, service).spec.unwrap_or_default();
+        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+        assert_eq!(spec.ports.unwrap_or_default().first().map(|p| p.port), Some(8443));
+        assert_eq!(with(&exposed, in_cluster_url), "http://secure-api.demo.svc:8443");
+    }
+
+    #[test]
+    fn the_in_cluster_url_always_names_the_port() {
+        assert_eq!(with(&seed_service(), in_cluster_url), "http://secure-api.demo.svc:80");
+    }
+
+    #[test]
+    fn autoscaling_yields_a_cpu_autoscaler_for_the_deployment() {
+        assert!(with(&seed_service(), horizontal_pod_autoscaler).is_none());
+        let scaled = seed_service_patched(json!({
+            "replicas": null,
+            "autoscaling": { "minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 70 },
+        }));
+        let Some(hpa) = with(&scaled, horizontal_pod_autoscaler) else { panic!("autoscaling is set") };
+        assert_owned_and_labelled(&hpa.metadata);
+        let spec = hpa.spec.unwrap_or_default();
+        let target = &spec.scale_target_ref;
+        assert_eq!(
+            (target.api_version.as_deref(), target.kind.as_str(), target.name.as_str()),
+            (Some("apps/v1"), "Deployment", "secure-api")
+        );
+        assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
+        let metrics = spec.metrics.unwrap_or_default();
+        let Some(resource) = metrics.first().and_then(|m| m.resource.clone()) else { panic!("a resource metric") };
+        assert_eq!((metrics[0].type_.as_str(), resource.name.as_str()), ("Resource", "cpu"));
+        assert_eq!((resource.target.type_.as_str(), resource.target.average_utilization), ("Utilization", Some(70)));
+    }
+
+    #[test]
+    fn a_disruption_budget_exists_only_when_asked() {
+        assert!(with(&seed_service(), pod_disruption_budget).is_none());
+        let budgeted = seed_service_patched(json!({ "disruptionBudget": { "minAvailable": 1 } }));
+        let Some(pdb) = with(&budgeted, pod_disruption_budget) else { panic!("disruptionBudget is set") };
+        assert_owned_and_labelled(&pdb.metadata);
+        let spec = pdb.spec.unwrap_or_default();
+        assert_eq!(spec.selector.and_then(|s| s.match_labels), Some(selector_labels("secure-api")));
+        assert_eq!((spec.min_available, spec.max_unavailable), (Some(IntOrString::Int(1)), None));
+        let percent = seed_service_patched(json!({ "disruptionBudget": { "maxUnavailable": "50%" } }));
+        let spec = with(&percent, pod_disruption_budget).and_then(|p| p.spec).unwrap_or_default();
+        assert_eq!((spec.min_available, spec.max_unavailable), (None, Some(IntOrString::String("50%".into()))));
+    }
+}

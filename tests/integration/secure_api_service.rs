@@ -1,0 +1,324 @@
+//! The SecureApiService controller against the emulators, on the seed's service: hardened
+//! workloads fed by immutable snapshots, one rollout per rotation, rollback of a stalled rollout,
+//! steady state, and clean deletion.
+
+use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::operator::{Operator, PROJECT};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use kube::api::{Api, DeleteParams, PostParams};
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::{SecretRef, SecureApiService};
+use secure_api_operator::emulator::gcp::VersionState;
+use secure_api_operator::emulator::kube::DeploymentSimulation;
+use serde_json::{Value, json};
+
+const DB_V1: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-1"}"#;
+const DB_V2: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-2"}"#;
+const DB_V3: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-3"}"#;
+
+/// The seed's secrets and SecretRefs, and the seed's service (optionally with autoRollback).
+async fn seed(cluster: &TestCluster, operator: &Operator, auto_rollback: bool) {
+    operator.gcp.add_version(PROJECT, "api-config-db", DB_V1.as_bytes());
+    operator.gcp.add_version(
+        PROJECT,
+        "api-config-keys",
+        br#"{"external_api_key":"k","jwt_secret":"j","encryption_key":"e"}"#,
+    );
+    operator.gcp.add_version(
+        PROJECT,
+        "api-config-config",
+        br#"{"debug_mode":false,"rate_limit":1000,"cache_ttl":3600,"log_level":"INFO"}"#,
+    );
+    let refs: Api<SecretRef> = cluster.api();
+    for (name, secret) in [("db", "api-config-db"), ("keys", "api-config-keys"), ("config", "api-config-config")] {
+        let object: SecretRef = serde_json::from_value(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name },
+            "spec": { "secret": secret, "format": "json", "refreshInterval": "1s" },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        refs.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let service: SecureApiService = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
+        "spec": {
+            "image": "example.com/secure-api:1.0", "port": 8080, "replicas": 2,
+            "resources": { "requests": { "cpu": "1", "memory": "512Mi" }, "limits": { "cpu": "1", "memory": "512Mi" } },
+            "healthCheck": { "path": "/health" },
+            "serviceAccount": { "gcpServiceAccount": "secure-api-sa@demo-project.iam.gserviceaccount.com" },
+            "secretEnv": [
+                { "name": "DB_HOST", "secretRef": "db", "key": "host" },
+                { "name": "DB_PORT", "secretRef": "db", "key": "port" },
+                { "name": "DB_USER", "secretRef": "db", "key": "username" },
+                { "name": "DB_PASSWORD", "secretRef": "db", "key": "password" },
+            ],
+            "secretFiles": [
+                { "secretRef": "keys", "mountPath": "/secrets/keys" },
+                { "secretRef": "config", "mountPath": "/etc/secure-api/config" },
+            ],
+            "rollout": { "autoRollback": auto_rollback, "progressDeadlineSeconds": 30 },
+        },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let services: Api<SecureApiService> = cluster.api();
+    services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("service: {e}"));
+}
+
+async fn condition(cluster: &TestCluster, type_: &str) -> Option<(String, String)> {
+    let api: Api<SecureApiService> = cluster.api();
+    let status = api.get("secure-api").await.ok()?.status?;
+    let c = find_condition(&status.conditions, type_)?;
+    Some((serde_json::to_value(c.status).ok()?.as_str()?.to_owned(), c.reason.clone()))
+}
+
+async fn wait_condition(cluster: &TestCluster, type_: &str, status: &str, reason: &str) {
+    wait_for(&format!("{type_}={status} ({reason})"), DEADLINE, || async {
+        (condition(cluster, type_).await? == (status.to_owned(), reason.to_owned())).then_some(())
+    })
+    .await;
+}
+
+async fn deployment(cluster: &TestCluster) -> Deployment {
+    let api: Api<Deployment> = cluster.api();
+    wait_for("the Deployment", DEADLINE, || async { api.get_opt("secure-api").await.ok().flatten() }).await
+}
+
+fn template_annotation(d: &Deployment) -> Option<String> {
+    d.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?.get("secureapi.dev/secret-versions").cloned()
+}
+
+async fn wait_template(cluster: &TestCluster, versions: &str) -> Deployment {
+    let api: Api<Deployment> = cluster.api();
+    wait_for(&format!("the template at {versions}"), DEADLINE, || async {
+        let d = api.get("secure-api").await.ok()?;
+        (template_annotation(&d)? == versions).then_some(d)
+    })
+    .await
+}
+
+fn as_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
+    let cluster = TestCluster::start("sas-seed").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    let d = wait_template(&cluster, "config=1,db=1,keys=1").await;
+    let spec = as_json(&d.spec);
+    assert_eq!(spec["replicas"], 2);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let containers = pod["containers"].as_array().cloned().unwrap_or_default();
+    assert!(!containers.is_empty());
+    for container in &containers {
+        let sc = &container["securityContext"];
+        assert_eq!(sc["allowPrivilegeEscalation"], false);
+        assert_eq!(sc["readOnlyRootFilesystem"], true);
+        assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+        assert_eq!(container["resources"]["requests"], json!({ "cpu": "1", "memory": "512Mi" }));
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/health");
+    }
+    let env = &containers[0]["env"];
+    let db_snapshot = env[0]["valueFrom"]["secretKeyRef"]["name"].as_str().unwrap_or_default().to_owned();
+    assert!(db_snapshot.starts_with("secure-api-db-"), "{env}");
+    let volumes: Vec<String> = pod["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["secret"]["secretName"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        volumes.iter().any(|v| v.starts_with("secure-api-keys-"))
+            && volumes.iter().any(|v| v.starts_with("secure-api-config-")),
+        "{volumes:?}"
+    );
+
+    let secrets: Api<Secret> = cluster.api();
+    let snapshot = secrets.get(&db_snapshot).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snapshot.immutable, Some(true));
+    let accounts: Api<ServiceAccount> = cluster.api();
+    let account = accounts.get("secure-api").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        account.metadata.annotations.unwrap_or_default().get("iam.gke.io/gcp-service-account").map(String::as_str),
+        Some("secure-api-sa@demo-project.iam.gserviceaccount.com")
+    );
+    let services: Api<Service> = cluster.api();
+    let service = services.get("secure-api").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(service.spec.and_then(|s| s.ports).unwrap_or_default().iter().any(|p| p.port == 80));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot() {
+    let cluster = TestCluster::start("sas-rotate").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    let before = deployment(&cluster).await;
+    let old_snapshot =
+        as_json(&before.spec)["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"]
+            .clone();
+
+    operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
+    let after = wait_template(&cluster, "config=1,db=2,keys=1").await;
+    assert_eq!(after.metadata.generation, before.metadata.generation.map(|g| g + 1), "exactly one template change");
+    let new_snapshot = as_json(&after.spec)["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
+        ["name"]
+        .clone();
+    assert_ne!(old_snapshot, new_snapshot);
+    let secrets: Api<Secret> = cluster.api();
+    assert!(
+        secrets.get_opt(old_snapshot.as_str().unwrap_or_default()).await.ok().flatten().is_some(),
+        "the previous snapshot is kept"
+    );
+
+    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    let api: Api<SecureApiService> = cluster.api();
+    let status = api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    assert_eq!(status.secret_versions.get("db").map(String::as_str), Some("2"));
+    assert_eq!(status.secret_versions_summary.as_deref(), Some("config=1,db=2,keys=1"));
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn two_quick_rotations_make_at_most_two_template_changes_ending_on_the_newest() {
+    let cluster = TestCluster::start("sas-twice").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    let before = wait_template(&cluster, "config=1,db=1,keys=1").await;
+    operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
+    operator.gcp.add_version(PROJECT, "api-config-db", DB_V3.as_bytes());
+    let after = wait_template(&cluster, "config=1,db=3,keys=1").await;
+    let changes = after.metadata.generation.unwrap_or(0) - before.metadata.generation.unwrap_or(0);
+    assert!((1..=2).contains(&changes), "{changes} template changes");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
+    let cluster = TestCluster::start("sas-notready").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    let before = wait_template(&cluster, "config=1,db=1,keys=1").await;
+    let two = operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
+    operator
+        .gcp
+        .set_version_state(PROJECT, "api-config-db", two, VersionState::Disabled)
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_condition(&cluster, types::SECRETS_RESOLVED, "False", "VersionDisabled").await;
+    let after = deployment(&cluster).await;
+    assert_eq!(template_annotation(&after), template_annotation(&before));
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template() {
+    let cluster = TestCluster::start("sas-rollback").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, true).await;
+    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+
+    let before = deployment(&cluster).await;
+    kube.set_deployment_simulation(DeploymentSimulation::Stall);
+    operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
+    wait_condition(&cluster, types::ROLLOUT_COMPLETE, "False", "RolledBack").await;
+    let restored = wait_template(&cluster, "config=1,db=1,keys=1").await;
+    let changes = restored.metadata.generation.unwrap_or(0) - before.metadata.generation.unwrap_or(0);
+    assert_eq!(changes, 2, "one change to the new revision, one back");
+    let api: Api<SecureApiService> = cluster.api();
+    let status = api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    let failed = status.failed_revision.unwrap_or_default();
+    assert!(
+        status
+            .history
+            .iter()
+            .any(|r| r.revision == failed && r.secret_versions.get("db").map(String::as_str) == Some("2"))
+    );
+    assert_eq!(status.secret_versions.get("db").map(String::as_str), Some("1"), "status reports the restored revision");
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_steady_service_makes_no_writes() {
+    let cluster = TestCluster::start("sas-steady").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    let witness = format!("projects/{PROJECT}/secrets/api-config-db/");
+    let reads = operator.gcp.count_for("secretmanager.versions.access", &witness);
+    wait_for("one refresh period", DEADLINE, || async {
+        (operator.gcp.count_for("secretmanager.versions.access", &witness) > reads).then_some(())
+    })
+    .await;
+    kube.reset_counts();
+    let reads = operator.gcp.count_for("secretmanager.versions.access", &witness);
+    wait_for("three refresh periods", DEADLINE, || async {
+        (operator.gcp.count_for("secretmanager.versions.access", &witness) >= reads + 3).then_some(())
+    })
+    .await;
+    for resource in [
+        "deployments",
+        "services",
+        "serviceaccounts",
+        "secrets",
+        "secureapiservices",
+        "secureapiservices/status",
+        "secretrefs/status",
+    ] {
+        assert_eq!(kube.writes(resource), 0, "writes to {resource}: {:?}", kube.counts());
+    }
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alone() {
+    let cluster = TestCluster::start("sas-delete").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    wait_template(&cluster, "config=1,db=1,keys=1").await;
+    let services: Api<SecureApiService> = cluster.api();
+    services.delete("secure-api", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let secrets: Api<Secret> = cluster.api();
+    wait_for("everything the service created to go", DEADLINE, || async {
+        let deployment_gone = cluster.api::<Deployment>().get_opt("secure-api").await.ok()?.is_none();
+        let service_gone = cluster.api::<Service>().get_opt("secure-api").await.ok()?.is_none();
+        let account_gone = cluster.api::<ServiceAccount>().get_opt("secure-api").await.ok()?.is_none();
+        let snapshots = secrets
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .iter()
+            .filter(|s| s.metadata.name.as_deref().is_some_and(|n| n.starts_with("secure-api-")))
+            .count();
+        (deployment_gone && service_gone && account_gone && snapshots == 0).then_some(())
+    })
+    .await;
+    let refs: Api<SecretRef> = cluster.api();
+    for name in ["db", "keys", "config"] {
+        assert!(refs.get_opt(name).await.ok().flatten().is_some(), "SecretRef {name} is left alone");
+        assert!(secrets.get_opt(name).await.ok().flatten().is_some(), "Secret {name} is left alone");
+    }
+    operator.stop().await;
+    cluster.cleanup().await;
+}
