@@ -322,3 +322,42 @@ async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alon
     operator.stop().await;
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn snapshots_beyond_the_revision_history_limit_are_removed() {
+    let cluster = TestCluster::start("sas-prune").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    seed(&cluster, &operator, false).await;
+    let services: Api<SecureApiService> = cluster.api();
+    services
+        .patch(
+            "secure-api",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": { "revisionHistoryLimit": 1 } })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_template(&cluster, "config=1,db=1,keys=1").await;
+    for (payload, versions) in [(DB_V2, "config=1,db=2,keys=1"), (DB_V3, "config=1,db=3,keys=1")] {
+        operator.gcp.add_version(PROJECT, "api-config-db", payload.as_bytes());
+        wait_template(&cluster, versions).await;
+    }
+    let secrets: Api<Secret> = cluster.api();
+    let db_snapshots = || async {
+        let list = secrets.list(&Default::default()).await.ok()?;
+        Some(
+            list.items
+                .iter()
+                .filter_map(|s| s.metadata.name.clone())
+                .filter(|n| n.starts_with("secure-api-db-"))
+                .count(),
+        )
+    };
+    wait_for("db snapshots of the current and the previous revision only", DEADLINE, || async {
+        (db_snapshots().await? == 2).then_some(())
+    })
+    .await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
