@@ -33,9 +33,23 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Run the operator against the cluster of the current kubeconfig, or in-cluster.
     Run(RunArgs),
+    /// Render a GatewayConfig's OpenAPI 2.0 document (what API Gateway receives) on stdout.
+    Render(RenderArgs),
     /// Run the in-memory Kubernetes API and Google Cloud emulators on 127.0.0.1 until interrupted
     /// (a test bed for kubectl, gcloud and the operator; nothing is persisted).
     Emulator(EmulatorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// A YAML file holding a GatewayConfig (the first one in the file is rendered).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// URL of a backend SecureApiService, as `SERVICE=URL` (repeatable); the cluster would take it
+    /// from the service's `status.externalUrl`.
+    #[arg(long = "backend", value_name = "SERVICE=URL")]
+    pub backends: Vec<String>,
 }
 
 #[derive(Args, Debug)]

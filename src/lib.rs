@@ -8,6 +8,7 @@ pub mod cli;
 pub mod controllers;
 pub mod crdgen;
 pub mod emulator;
+pub mod gateway;
 pub mod gcp;
 pub mod http_listener;
 pub mod metrics;

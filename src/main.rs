@@ -1,8 +1,10 @@
 //! `secure-api-operator`: see `secure-api-operator --help`.
 
 use clap::Parser;
-use secure_api_operator::cli::{Cli, Command, CrdsArgs};
-use secure_api_operator::{crdgen, emulator, operator, telemetry};
+use secure_api_operator::api::GatewayConfig;
+use secure_api_operator::cli::{Cli, Command, CrdsArgs, RenderArgs};
+use secure_api_operator::{crdgen, emulator, gateway, operator, telemetry};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -25,6 +27,7 @@ fn dispatch(cli: Cli) -> Result<(), String> {
             telemetry::init(cli.log_format, &cli.log_filter)?;
             runtime()?.block_on(operator::run(args)).map_err(|e| e.to_string())
         }
+        Command::Render(args) => render(args),
         Command::Emulator(args) => {
             telemetry::init(cli.log_format, &cli.log_filter)?;
             runtime()?.block_on(emulator::serve::run(args))
@@ -51,4 +54,20 @@ fn crds(args: CrdsArgs) -> Result<(), String> {
         std::fs::write(&path, yaml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+fn render(args: RenderArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let gateway: GatewayConfig = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("{} is not a GatewayConfig: {}", args.file.display(), e.to_string().replace('\n', " ")))?;
+    let mut backends = BTreeMap::new();
+    for entry in &args.backends {
+        let (service, url) =
+            entry.split_once('=').ok_or_else(|| format!("--backend {entry:?}: expected SERVICE=URL"))?;
+        backends.insert(service.to_owned(), url.to_owned());
+    }
+    let name = gateway.metadata.name.clone().unwrap_or_else(|| "gateway".into());
+    let yaml = gateway::render_yaml(&name, &gateway.spec, &backends)
+        .map_err(|e| format!("{e} (give backend URLs with --backend SERVICE=URL)"))?;
+    std::io::stdout().write_all(yaml.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"))
 }

@@ -13,6 +13,7 @@ mod gcp_stub;
 mod harness;
 mod kubectl;
 mod operator;
+mod render;
 mod run;
 mod secret_ref;
 mod secure_api_service;
