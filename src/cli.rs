@@ -58,8 +58,8 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub kube_listen: SocketAddr,
 
-    /// Address of the Google Cloud emulators (Secret Manager REST, plain HTTP); port 0 picks a free
-    /// port.
+    /// Address of the Google Cloud emulators (Secret Manager and API Gateway REST, plain HTTP);
+    /// port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub gcp_listen: SocketAddr,
 
@@ -119,6 +119,11 @@ pub struct RunArgs {
     /// Default: `https://secretmanager.googleapis.com` (regional secrets: their regional endpoint).
     #[arg(long, value_name = "URL", env = "SECUREAPI_SECRET_MANAGER_ENDPOINT")]
     pub secret_manager_endpoint: Option<String>,
+
+    /// API Gateway endpoint override, e.g. `http://127.0.0.1:8085` for an emulator.
+    /// Default: `https://apigateway.googleapis.com`.
+    #[arg(long, value_name = "URL", env = "SECUREAPI_API_GATEWAY_ENDPOINT")]
+    pub api_gateway_endpoint: Option<String>,
 
     /// Send no credentials to Google Cloud (for emulators). Default: application-default
     /// credentials (GOOGLE_APPLICATION_CREDENTIALS, GKE Workload Identity, gcloud).

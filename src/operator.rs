@@ -7,8 +7,8 @@
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
 use crate::controllers::secret_ref::{self, provider::GcpSecretManager, provider::SecretProvider};
-use crate::controllers::{Context, Settings, secure_api_service};
-use crate::gcp::{CallObserver, GcpConfig, SecretManager};
+use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
+use crate::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
 use crate::metrics::Metrics;
 use crate::server::{self, Health};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
@@ -75,17 +75,23 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
         .await
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
     let metrics = Arc::new(Metrics::new());
-    let provider = secret_provider(&args, metrics.clone()).await?;
+    let (provider, api_gateway) = gcp_clients(&args, metrics.clone()).await?;
     let health = Health::new(metrics.clone());
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
-    let settings = Settings { namespace: args.namespace.clone(), concurrency: args.concurrency, ..Settings::default() };
-    let ctx = Context::new(client.clone(), metrics, settings, provider);
+    let settings = Settings {
+        namespace: args.namespace.clone(),
+        gcp_project: args.gcp_project.clone(),
+        concurrency: args.concurrency,
+        ..Settings::default()
+    };
+    let ctx = Context::new(client.clone(), metrics, settings, provider, Some(api_gateway));
     let stop = shutdown.clone();
     let controllers = tokio::spawn(async move {
         tokio::join!(
             secret_ref::run(ctx.clone(), stop.clone().cancelled_owned()),
-            secure_api_service::run(ctx, stop.cancelled_owned()),
+            secure_api_service::run(ctx.clone(), stop.clone().cancelled_owned()),
+            gateway_config::run(ctx, stop.cancelled_owned()),
         );
     });
 
@@ -112,8 +118,11 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// Secret Manager through the GCP client, configured from the command line.
-async fn secret_provider(args: &RunArgs, metrics: Arc<Metrics>) -> Result<Arc<dyn SecretProvider>, StartupError> {
+/// Secret Manager (as the SecretRef provider) and API Gateway, configured from the command line.
+async fn gcp_clients(
+    args: &RunArgs,
+    metrics: Arc<Metrics>,
+) -> Result<(Arc<dyn SecretProvider>, ApiGateway), StartupError> {
     if !args.gcp_requests_per_second.is_finite() || args.gcp_requests_per_second <= 0.0 {
         return Err(StartupError::Setting(format!(
             "--gcp-requests-per-second {} must be above 0",
@@ -123,6 +132,7 @@ async fn secret_provider(args: &RunArgs, metrics: Arc<Metrics>) -> Result<Arc<dy
     let config = GcpConfig {
         default_project: args.gcp_project.clone(),
         secret_manager_endpoint: args.secret_manager_endpoint.clone(),
+        api_gateway_endpoint: args.api_gateway_endpoint.clone(),
         no_auth: args.gcp_no_auth,
         request_timeout: Duration::from_secs(args.gcp_timeout),
         max_concurrency: args.gcp_max_concurrency as usize,
@@ -130,8 +140,11 @@ async fn secret_provider(args: &RunArgs, metrics: Arc<Metrics>) -> Result<Arc<dy
         ..GcpConfig::default()
     };
     let observer: Arc<dyn CallObserver> = metrics;
-    let client = SecretManager::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
-    Ok(Arc::new(GcpSecretManager::new(client, args.gcp_project.clone())))
+    let secrets = SecretManager::new(config.clone(), Some(observer.clone()))
+        .await
+        .map_err(|e| StartupError::Gcp(e.to_string()))?;
+    let gateway = ApiGateway::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
+    Ok((Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone())), gateway))
 }
 
 async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {

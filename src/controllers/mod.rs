@@ -2,10 +2,12 @@
 //! event recorder, settings) and per-object memory (failure counts for backoff, next checks).
 
 pub mod children;
+pub mod gateway_config;
 pub mod secret_ref;
 pub mod secure_api_service;
 pub mod timing;
 
+use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, Resource};
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant};
 pub struct Settings {
     /// Watch only this namespace (`None`: all namespaces).
     pub namespace: Option<String>,
+    /// Google Cloud project of objects that name none.
+    pub gcp_project: Option<String>,
     /// Objects reconciled in parallel, per controller.
     pub concurrency: u16,
     /// First retry delay after a transient failure; doubles per failure up to `max_backoff`.
@@ -32,6 +36,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             namespace: None,
+            gcp_project: None,
             concurrency: 8,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
@@ -47,6 +52,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub settings: Settings,
     pub secrets: Arc<dyn SecretProvider>,
+    /// API Gateway, when configured (GatewayConfigs wait with a clear condition otherwise).
+    pub api_gateway: Option<ApiGateway>,
     memory: Mutex<Memory>,
 }
 
@@ -63,11 +70,12 @@ impl Context {
         metrics: Arc<Metrics>,
         settings: Settings,
         secrets: Arc<dyn SecretProvider>,
+        api_gateway: Option<ApiGateway>,
     ) -> Arc<Self> {
         let reporter =
             Reporter { controller: crate::api::MANAGED_BY_VALUE.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Self { client, metrics, recorder, settings, secrets, memory: Mutex::default() })
+        Arc::new(Self { client, metrics, recorder, settings, secrets, api_gateway, memory: Mutex::default() })
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -114,8 +122,36 @@ impl Context {
     }
 }
 
+/// A merge patch from status `current` to `next`: fields `next` no longer has are set to null
+/// (a merge patch leaves out-of-patch fields alone, so a cleared field must be named).
+pub fn status_patch<T: serde::Serialize>(current: &T, next: &T) -> serde_json::Value {
+    let mut next = serde_json::to_value(next).unwrap_or_default();
+    if let (Some(next), Ok(serde_json::Value::Object(current))) = (next.as_object_mut(), serde_json::to_value(current))
+    {
+        for key in current.keys() {
+            next.entry(key.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": next })
+}
+
 /// `namespace/name` of an object, the key of per-object memory.
 pub fn object_key<K: Resource>(object: &K) -> String {
     let meta = object.meta();
     format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::GatewayConfigStatus;
+
+    #[test]
+    fn a_cleared_status_field_is_nulled_in_the_patch() {
+        let current = GatewayConfigStatus { pending_operation: Some("op".into()), ..Default::default() };
+        let next = GatewayConfigStatus::default();
+        let patch = status_patch(&current, &next);
+        assert_eq!(patch["status"]["pendingOperation"], serde_json::Value::Null);
+        assert!(patch["status"].as_object().is_some_and(|s| s.contains_key("pendingOperation")));
+    }
 }

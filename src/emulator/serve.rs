@@ -35,7 +35,7 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
     let gcp_url = gcp_listener.url();
     let mut out = format!("Kubernetes API emulator: {}\n", listener.url());
     out.push_str(&format!(
-        "Secret Manager emulator: {gcp_url}\n  gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp_url}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator\n  operator: run --secret-manager-endpoint {gcp_url} --gcp-no-auth\n"
+        "Google Cloud emulators (Secret Manager, API Gateway): {gcp_url}\n  gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp_url}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator\n  operator: run --secret-manager-endpoint {gcp_url} --api-gateway-endpoint {gcp_url} --gcp-no-auth\n"
     ));
     if let Some(path) = &args.kubeconfig_out {
         std::fs::write(path, KubeEmulator::kubeconfig(&listener.url()))

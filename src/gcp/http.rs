@@ -1,10 +1,15 @@
 //! The request executor: per-attempt timeout, retries with backoff, concurrency and rate
 //! limits, and observation of every attempt. It returns raw bodies; callers decode them.
+//!
+//! Reads are retried on every transient error. Writes (POST, PATCH, DELETE) are retried only
+//! when the request is known not to have been applied: HTTP 429 and 503, a connection that could
+//! not be opened, or no access token; never after a timeout or a broken connection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use secrecy::zeroize::Zeroizing;
 use tokio::sync::Semaphore;
 use tracing::debug;
@@ -20,7 +25,7 @@ const MAX_BODY: usize = 1 << 20;
 
 /// Observes every HTTP attempt, e.g. for Prometheus metrics. Never receives names or payloads.
 pub trait CallObserver: Send + Sync {
-    /// `service` like "secretmanager", `method` like "secretmanager.versions.access", `outcome` the
+    /// `service` like "secretmanager" or "apigateway", `method` like "secretmanager.versions.access", `outcome` the
     /// HTTP status code ("200", "429") or "timeout", "connect_error", "auth_error"; `elapsed` is the
     /// attempt's duration without time spent waiting for the concurrency or rate limits.
     fn observe(&self, service: &'static str, method: &'static str, outcome: &str, elapsed: Duration);
@@ -33,6 +38,43 @@ pub(super) struct Call<'a> {
     /// Resource name shown in errors and logs.
     pub(super) resource: &'a str,
     pub(super) url: &'a str,
+}
+
+/// The HTTP method of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// Whether the call changes state on the server (and so is not blindly retried).
+    pub(super) fn is_mutating(self) -> bool {
+        !matches!(self, Verb::Get)
+    }
+
+    fn method(self) -> reqwest::Method {
+        match self {
+            Verb::Get => reqwest::Method::GET,
+            Verb::Post => reqwest::Method::POST,
+            Verb::Patch => reqwest::Method::PATCH,
+            Verb::Delete => reqwest::Method::DELETE,
+        }
+    }
+}
+
+/// What to send: the method and, for writes, a JSON body (cheap to clone for retries).
+#[derive(Clone, Debug)]
+pub(super) struct Request {
+    pub(super) verb: Verb,
+    pub(super) json: Option<Bytes>,
+}
+
+impl Request {
+    /// A GET without body.
+    pub(super) const GET: Request = Request { verb: Verb::Get, json: None };
 }
 
 /// A successful answer; the body is wiped on drop because it may carry a secret.
@@ -73,16 +115,34 @@ impl Outcome {
     }
 }
 
-/// A failed attempt and the server's requested pause, if any.
+/// A failed attempt, the server's requested pause, and whether the request surely never left.
+#[derive(Debug)]
 struct Failure {
     error: GcpError,
     retry_after: Option<Duration>,
+    /// The request was not sent (no token, connection refused): safe to send again even if it writes.
+    unsent: bool,
 }
 
-impl From<GcpError> for Failure {
-    fn from(error: GcpError) -> Self {
-        Self { error, retry_after: None }
+impl Failure {
+    /// A failure after which the request may have reached the server.
+    fn maybe_sent(error: GcpError) -> Self {
+        Self { error, retry_after: None, unsent: false }
     }
+
+    /// A failure before the request could leave.
+    fn unsent(error: GcpError) -> Self {
+        Self { error, retry_after: None, unsent: true }
+    }
+}
+
+/// Whether a failed attempt of a `verb` call may be repeated. Reads: any transient error.
+/// Writes: only when the request surely was not applied (429, 503, or never sent).
+fn may_retry(verb: Verb, failure: &Failure) -> bool {
+    if !failure.error.is_transient() {
+        return false;
+    }
+    !verb.is_mutating() || failure.unsent || matches!(failure.error.http_code, Some(429 | 503))
 }
 
 enum BodyError {
@@ -91,6 +151,16 @@ enum BodyError {
 }
 
 impl Executor {
+    /// Initialises the token source `config` asks for, then builds the executor: the common
+    /// constructor of all clients.
+    pub(super) async fn from_config(
+        config: &GcpConfig,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Result<Self, GcpError> {
+        let auth = Auth::from_config(config).await?;
+        Self::new(config, auth, observer)
+    }
+
     /// Builds the HTTP client and limits from `config`.
     pub(super) fn new(
         config: &GcpConfig,
@@ -120,14 +190,20 @@ impl Executor {
 
     /// GETs `call.url`, retrying transient failures up to the configured number of attempts.
     pub(super) async fn get(&self, call: &Call<'_>) -> Result<Success, GcpError> {
+        self.execute(call, &Request::GET).await
+    }
+
+    /// Sends `request` to `call.url`, retrying as [`may_retry`] allows up to the configured number
+    /// of attempts.
+    pub(super) async fn execute(&self, call: &Call<'_>, request: &Request) -> Result<Success, GcpError> {
         let mut rng = XorShift::seeded();
         let mut attempt = 1;
         loop {
-            let failure = match self.attempt(call).await {
+            let failure = match self.attempt(call, request).await {
                 Ok(success) => return Ok(success),
                 Err(failure) => failure,
             };
-            if attempt >= self.max_attempts || !failure.error.is_transient() {
+            if attempt >= self.max_attempts || !may_retry(request.verb, &failure) {
                 return Err(failure.error);
             }
             let delay = self.backoff.delay(attempt - 1, failure.retry_after, &mut rng);
@@ -146,18 +222,18 @@ impl Executor {
     }
 
     /// One attempt within the limits and the timeout, reported to the observer.
-    async fn attempt(&self, call: &Call<'_>) -> Result<Success, Failure> {
+    async fn attempt(&self, call: &Call<'_>, request: &Request) -> Result<Success, Failure> {
         self.rate.acquire().await;
         // The semaphore is never closed; the error arm only exists to avoid a panic path.
         let Ok(_slot) = self.slots.acquire().await else {
-            return Err(GcpError::new(call.method, call.resource, Code::Internal, None).into());
+            return Err(Failure::unsent(GcpError::new(call.method, call.resource, Code::Internal, None)));
         };
         let started = Instant::now();
-        let (outcome, result) = match tokio::time::timeout(self.timeout, self.send(call)).await {
+        let (outcome, result) = match tokio::time::timeout(self.timeout, self.send(call, request)).await {
             Ok(sent) => sent,
             Err(_elapsed) => {
                 let error = GcpError::new(call.method, call.resource, Code::DeadlineExceeded, Some(Detail::Timeout));
-                (Outcome::Timeout, Err(error.into()))
+                (Outcome::Timeout, Err(Failure::maybe_sent(error)))
             }
         };
         if let Some(observer) = &self.observer {
@@ -166,17 +242,28 @@ impl Executor {
         result
     }
 
-    /// Sends the request and reads the whole body.
-    async fn send(&self, call: &Call<'_>) -> (Outcome, Result<Success, Failure>) {
-        let mut request = self.client.get(call.url).header(ACCEPT, "application/json");
-        match self.auth.header().await {
-            Ok(Some(value)) => request = request.header(AUTHORIZATION, value),
-            Ok(None) => {}
-            Err(failure) => return (Outcome::Auth, Err(token_error(call.method, call.resource, failure).into())),
+    /// The request of one attempt, with the `Authorization` header when there is a token.
+    async fn build(&self, call: &Call<'_>, request: &Request) -> Result<reqwest::RequestBuilder, Failure> {
+        let mut builder = self.client.request(request.verb.method(), call.url).header(ACCEPT, "application/json");
+        if let Some(json) = &request.json {
+            builder = builder.header(CONTENT_TYPE, "application/json").body(json.clone());
         }
-        let response = match request.send().await {
+        match self.auth.header().await {
+            Ok(Some(value)) => Ok(builder.header(AUTHORIZATION, value)),
+            Ok(None) => Ok(builder),
+            Err(failure) => Err(Failure::unsent(token_error(call.method, call.resource, failure))),
+        }
+    }
+
+    /// Sends the request and reads the whole body.
+    async fn send(&self, call: &Call<'_>, request: &Request) -> (Outcome, Result<Success, Failure>) {
+        let builder = match self.build(call, request).await {
+            Ok(builder) => builder,
+            Err(failure) => return (Outcome::Auth, Err(failure)),
+        };
+        let response = match builder.send().await {
             Ok(response) => response,
-            Err(error) => return (Outcome::Connect, Err(transport_error(call, &error).into())),
+            Err(error) => return (Outcome::Connect, Err(transport_failure(call, &error))),
         };
         let http_code = response.status().as_u16();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
@@ -185,7 +272,7 @@ impl Executor {
             Ok(body) => body,
             Err(BodyError::Transport) => {
                 let error = GcpError::new(call.method, call.resource, Code::Unavailable, Some(Detail::Connect));
-                return (Outcome::Connect, Err(error.into()));
+                return (Outcome::Connect, Err(Failure::maybe_sent(error)));
             }
             // An oversized error body is classified from the HTTP code alone.
             Err(BodyError::TooLarge) if !success => Zeroizing::new(Vec::new()),
@@ -193,7 +280,7 @@ impl Executor {
                 let mut error =
                     GcpError::new(call.method, call.resource, Code::Unknown, Some(Detail::MalformedResponse));
                 error.http_code = Some(http_code);
-                return (Outcome::Status(http_code), Err(error.into()));
+                return (Outcome::Status(http_code), Err(Failure::maybe_sent(error)));
             }
         };
         let outcome = Outcome::Status(http_code);
@@ -201,19 +288,33 @@ impl Executor {
             return (outcome, Ok(Success { http_code, body }));
         }
         let error = GcpError::from_response(call.method, call.resource, http_code, &body);
-        (outcome, Err(Failure { error, retry_after }))
+        (outcome, Err(Failure { error, retry_after, unsent: false }))
     }
 }
 
-/// A request that got no answer: timeouts are DEADLINE_EXCEEDED, the rest UNAVAILABLE.
-fn transport_error(call: &Call<'_>, error: &reqwest::Error) -> GcpError {
+/// A request that got no answer: timeouts are DEADLINE_EXCEEDED, the rest UNAVAILABLE. Only a
+/// connection that could not be opened proves that the request never left.
+fn transport_failure(call: &Call<'_>, error: &reqwest::Error) -> Failure {
     // reqwest errors name the URL (a resource name) but never carry bodies.
     debug!(method = call.method, resource = call.resource, error = %error, "GCP request failed without an answer");
     if error.is_timeout() {
-        GcpError::new(call.method, call.resource, Code::DeadlineExceeded, Some(Detail::Timeout))
+        Failure::maybe_sent(GcpError::new(call.method, call.resource, Code::DeadlineExceeded, Some(Detail::Timeout)))
+    } else if error.is_connect() {
+        Failure::unsent(GcpError::new(call.method, call.resource, Code::Unavailable, Some(Detail::Connect)))
     } else {
-        GcpError::new(call.method, call.resource, Code::Unavailable, Some(Detail::Connect))
+        Failure::maybe_sent(GcpError::new(call.method, call.resource, Code::Unavailable, Some(Detail::Connect)))
     }
+}
+
+/// An `http(s)://host[:port][/prefix]` endpoint override, returned without trailing slash;
+/// `setting` names the configuration field in the error.
+pub(super) fn check_endpoint(endpoint: &str, setting: &'static str) -> Result<String, GcpError> {
+    let valid = reqwest::Url::parse(endpoint)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some() && url.query().is_none());
+    if !valid {
+        return Err(GcpError::new("config", setting, Code::InvalidArgument, Some(Detail::InvalidRequest)));
+    }
+    Ok(endpoint.trim_end_matches('/').to_owned())
 }
 
 /// Reads at most `MAX_BODY` bytes into a buffer sized from Content-Length, so that the secret
@@ -232,7 +333,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<Zeroizing<Vec<u8>>
 
 #[cfg(test)]
 mod tests {
-    use super::Outcome;
+    use super::{Code, Detail, Failure, GcpError, Outcome, Verb, check_endpoint, may_retry};
 
     #[test]
     fn outcome_labels() {
@@ -240,5 +341,64 @@ mod tests {
         assert_eq!(Outcome::Timeout.label(), "timeout");
         assert_eq!(Outcome::Connect.label(), "connect_error");
         assert_eq!(Outcome::Auth.label(), "auth_error");
+    }
+
+    fn answered(http_code: u16) -> Failure {
+        Failure::maybe_sent(GcpError::from_response("m", "r", http_code, b""))
+    }
+
+    fn timeout() -> Failure {
+        Failure::maybe_sent(GcpError::new("m", "r", Code::DeadlineExceeded, Some(Detail::Timeout)))
+    }
+
+    fn refused() -> Failure {
+        Failure::unsent(GcpError::new("m", "r", Code::Unavailable, Some(Detail::Connect)))
+    }
+
+    fn broken() -> Failure {
+        Failure::maybe_sent(GcpError::new("m", "r", Code::Unavailable, Some(Detail::Connect)))
+    }
+
+    #[test]
+    fn reads_retry_every_transient_error() {
+        for failure in [answered(429), answered(500), answered(503), answered(504), timeout(), refused(), broken()] {
+            assert!(may_retry(Verb::Get, &failure), "{failure:?}");
+        }
+        for failure in [answered(400), answered(403), answered(404)] {
+            assert!(!may_retry(Verb::Get, &failure), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn writes_retry_only_when_surely_not_applied() {
+        for verb in [Verb::Post, Verb::Patch, Verb::Delete] {
+            for failure in [answered(429), answered(503), refused()] {
+                assert!(may_retry(verb, &failure), "{verb:?} {failure:?}");
+            }
+            for failure in [answered(500), answered(502), answered(504), answered(409), timeout(), broken()] {
+                assert!(!may_retry(verb, &failure), "{verb:?} {failure:?}");
+            }
+            assert!(!may_retry(verb, &answered(404)));
+        }
+    }
+
+    #[test]
+    fn missing_tokens_are_retried_only_when_transient() {
+        let transient = Failure::unsent(GcpError::new("m", "r", Code::Unavailable, Some(Detail::Token)));
+        let permanent = Failure::unsent(GcpError::new("m", "r", Code::Unauthenticated, Some(Detail::Token)));
+        assert!(may_retry(Verb::Post, &transient));
+        assert!(!may_retry(Verb::Post, &permanent));
+    }
+
+    #[test]
+    fn endpoints_are_checked_and_trimmed() {
+        assert_eq!(check_endpoint("http://127.0.0.1:9000/", "x").ok().as_deref(), Some("http://127.0.0.1:9000"));
+        for bad in ["127.0.0.1:9000", "ftp://x", "http://x/?q=1", ""] {
+            let error = check_endpoint(bad, "some_endpoint").err();
+            assert_eq!(
+                error.map(|e| e.to_string()).as_deref(),
+                Some("config some_endpoint: INVALID_ARGUMENT (invalid request)")
+            );
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! Google Cloud client layer: authentication, a bounded and observable HTTP executor, and the
-//! Secret Manager client.
+//! Secret Manager and API Gateway clients.
 //!
 //! Nothing here ever logs or formats a secret payload or a server's free-text error message:
 //! payloads live in [`SecretBytes`] and errors are reduced to [`GcpError`].
 
+mod api_gateway;
 mod auth;
 mod error;
 mod http;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use api_gateway::{Api, ApiConfig, ApiGateway, Gateway, Operation, OperationError};
 pub use error::{Code, Detail, GcpError};
 pub use http::CallObserver;
 pub use payload::SecretBytes;
@@ -35,6 +37,9 @@ pub struct GcpConfig {
     /// `None`: `https://secretmanager.googleapis.com`, and for regional secrets
     /// `https://secretmanager.LOCATION.rep.googleapis.com`. An override receives regional requests too.
     pub secret_manager_endpoint: Option<String>,
+    /// Override of the API Gateway endpoint (emulators), e.g. "http://127.0.0.1:9000".
+    /// `None`: `https://apigateway.googleapis.com`.
+    pub api_gateway_endpoint: Option<String>,
     /// No authentication (emulators): no `Authorization` header, no token source initialised.
     pub no_auth: bool,
     /// A fixed bearer token (like gcloud's `CLOUDSDK_AUTH_ACCESS_TOKEN`) used instead of the
@@ -61,6 +66,7 @@ impl Default for GcpConfig {
         Self {
             default_project: None,
             secret_manager_endpoint: None,
+            api_gateway_endpoint: None,
             no_auth: false,
             access_token: None,
             request_timeout: Duration::from_secs(10),

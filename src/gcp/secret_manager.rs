@@ -14,9 +14,8 @@ use secrecy::zeroize::{Zeroize as _, Zeroizing};
 use serde::{Deserialize, Deserializer};
 
 use super::GcpConfig;
-use super::auth::Auth;
 use super::error::{Code, Detail, GcpError};
-use super::http::{Call, CallObserver, Executor};
+use super::http::{Call, CallObserver, Executor, check_endpoint};
 use super::payload::SecretBytes;
 use super::secret_name::{SecretName, is_version};
 
@@ -79,9 +78,12 @@ impl SecretManager {
     /// # Errors
     /// An invalid endpoint override (INVALID_ARGUMENT) or no usable Google credentials (UNAUTHENTICATED).
     pub async fn new(config: GcpConfig, observer: Option<Arc<dyn CallObserver>>) -> Result<Self, GcpError> {
-        let endpoint = config.secret_manager_endpoint.as_deref().map(check_endpoint).transpose()?;
-        let auth = Auth::from_config(&config).await?;
-        let executor = Executor::new(&config, auth, observer)?;
+        let endpoint = config
+            .secret_manager_endpoint
+            .as_deref()
+            .map(|endpoint| check_endpoint(endpoint, "secret_manager_endpoint"))
+            .transpose()?;
+        let executor = Executor::from_config(&config, observer).await?;
         let inner = Inner {
             executor,
             endpoint,
@@ -183,21 +185,6 @@ fn lock(map: &Mutex<HashMap<String, InFlight>>) -> MutexGuard<'_, HashMap<String
     map.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An `http(s)://host[:port][/prefix]` endpoint without trailing slash.
-fn check_endpoint(endpoint: &str) -> Result<String, GcpError> {
-    let valid = reqwest::Url::parse(endpoint)
-        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some() && url.query().is_none());
-    if !valid {
-        return Err(GcpError::new(
-            "config",
-            "secret_manager_endpoint",
-            Code::InvalidArgument,
-            Some(Detail::InvalidRequest),
-        ));
-    }
-    Ok(endpoint.trim_end_matches('/').to_owned())
-}
-
 #[derive(Deserialize)]
 struct AccessResponse {
     #[serde(default)]
@@ -285,9 +272,7 @@ fn decode_base64(text: &str) -> Option<SecretBytes> {
 mod tests {
     use std::sync::Arc;
 
-    use super::{
-        AccessedVersion, Code, Detail, GcpConfig, SecretBytes, SecretManager, SecretName, check_endpoint, decode_access,
-    };
+    use super::{AccessedVersion, Code, Detail, GcpConfig, SecretBytes, SecretManager, SecretName, decode_access};
 
     const NAME: &str = "projects/p/secrets/db/versions/latest";
 
@@ -362,11 +347,15 @@ mod tests {
         assert!(!format!("{version:?}").contains("data: [") && format!("{version:?}").contains("<redacted>"));
     }
 
-    #[test]
-    fn endpoints_are_checked_and_trimmed() {
-        assert_eq!(check_endpoint("http://127.0.0.1:9000/").ok().as_deref(), Some("http://127.0.0.1:9000"));
-        for bad in ["127.0.0.1:9000", "ftp://x", "http://x/?q=1", ""] {
-            assert!(check_endpoint(bad).is_err(), "{bad}");
+    #[tokio::test]
+    async fn invalid_endpoints_are_rejected() {
+        let config =
+            GcpConfig { no_auth: true, secret_manager_endpoint: Some("ftp://x".into()), ..GcpConfig::default() };
+        match SecretManager::new(config, None).await {
+            Ok(client) => panic!("accepted {client:?}"),
+            Err(error) => {
+                assert_eq!(error.to_string(), "config secret_manager_endpoint: INVALID_ARGUMENT (invalid request)")
+            }
         }
     }
 

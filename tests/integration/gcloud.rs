@@ -3,121 +3,16 @@
 //! accessing a disabled `latest` and of a payload whose checksum does not match. Everything talks
 //! to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may name the binary.
 
+use crate::gcloud_cli::{Gcloud, PROJECT};
 use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
 use secure_api_operator::http_listener::Listener;
 use serde_json::Value;
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-const PROJECT: &str = "demo-project";
-
-/// What one gcloud run printed.
-#[derive(Debug)]
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn success(self) -> Result<Self, String> {
-        if self.status.success() { Ok(self) } else { Err(format!("gcloud failed ({}): {}", self.status, self.stderr)) }
-    }
-
-    fn json(&self) -> Result<Value, String> {
-        serde_json::from_str(&self.stdout).map_err(|e| format!("gcloud printed no JSON ({e}): {}", self.stdout))
-    }
-}
-
-/// gcloud pointed at the emulator, with a fresh configuration directory.
-struct Gcloud {
-    endpoint: String,
-    home: tempfile::TempDir,
-}
-
-impl Gcloud {
-    fn new(listener: &Listener) -> Result<Self, String> {
-        let home = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        Ok(Self { endpoint: format!("{}/", listener.url()), home })
-    }
-
-    fn dir(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(std::env::var("GCLOUD").unwrap_or_else(|_| "gcloud".to_owned()));
-        // A clean environment: no proxies, no user configuration, no metadata-server probe.
-        command.env_clear().args(args).current_dir(self.dir());
-        for (name, value) in [
-            ("PATH", std::env::var("PATH").unwrap_or_default()),
-            ("HOME", self.dir().display().to_string()),
-            ("LANG", "C.UTF-8".to_owned()),
-            ("CLOUDSDK_CONFIG", self.dir().join("gcloud-config").display().to_string()),
-            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", self.endpoint.clone()),
-            ("CLOUDSDK_AUTH_ACCESS_TOKEN", "test-token".to_owned()),
-            ("CLOUDSDK_CORE_PROJECT", PROJECT.to_owned()),
-            ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1".to_owned()),
-            ("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true".to_owned()),
-            ("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true".to_owned()),
-            ("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false".to_owned()),
-            ("NO_GCE_CHECK", "True".to_owned()),
-        ] {
-            command.env(name, value);
-        }
-        command
-    }
-
-    /// Runs gcloud to completion (or kills it after [`COMMAND_TIMEOUT`]), off the async runtime.
-    async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Run, String> {
-        let command = self.command(args);
-        let stdin = stdin.map(<[u8]>::to_vec);
-        let dir = self.dir().to_path_buf();
-        let label = args.join(" ");
-        tokio::task::spawn_blocking(move || run_bounded(command, stdin, &dir))
-            .await
-            .map_err(|e| format!("gcloud {label}: {e}"))?
-            .map_err(|e| format!("gcloud {label}: {e}"))
-    }
-}
-
-/// Output goes to files, so a chatty command never blocks on a full pipe.
-fn run_bounded(mut command: Command, stdin: Option<Vec<u8>>, dir: &Path) -> Result<Run, String> {
-    let stdout_path = dir.join("stdout");
-    let stderr_path = dir.join("stderr");
-    let stdout = File::create(&stdout_path).map_err(|e| e.to_string())?;
-    let stderr = File::create(&stderr_path).map_err(|e| e.to_string())?;
-    command.stdout(stdout).stderr(stderr);
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = command.spawn().map_err(|e| format!("cannot start gcloud: {e}"))?;
-    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(&data).map_err(|e| format!("writing stdin: {e}"))?;
-    }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > COMMAND_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("timed out after {COMMAND_TIMEOUT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| e.to_string());
-    Ok(Run { status, stdout: read(&stdout_path)?, stderr: read(&stderr_path)? })
-}
 
 async fn start() -> Result<(GcpEmulator, Listener, Gcloud), String> {
     let emulator = GcpEmulator::new();
     let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
     let listener = emulator.listen(addr).await.map_err(|e| format!("listen: {e}"))?;
-    let gcloud = Gcloud::new(&listener)?;
+    let gcloud = Gcloud::new(&listener.url())?;
     Ok((emulator, listener, gcloud))
 }
 
@@ -135,7 +30,7 @@ async fn gcloud_creates_rotates_reads_lists_disables_and_describes_a_secret() ->
     std::fs::write(&data_file, "postgres://first").map_err(|e| format!("data file: {e}"))?;
     let data_arg = format!("--data-file={}", data_file.display());
 
-    let created = gcloud.run(&["secrets", "create", "api-config-db", &data_arg, "--format=json"], None).await?;
+    let created = gcloud.run(&["secrets", "create", "api-config-db", &data_arg, "--format=json"]).await?;
     let created = created.success()?.json()?;
     assert_eq!(created["name"], name.as_str());
     assert_eq!(created["replication"], serde_json::json!({"automatic": {}}));
@@ -146,40 +41,40 @@ async fn gcloud_creates_rotates_reads_lists_disables_and_describes_a_secret() ->
     );
 
     let args = ["secrets", "versions", "add", "api-config-db", "--data-file=-", "--format=json"];
-    let added = gcloud.run(&args, Some(b"postgres://second")).await?.success()?.json()?;
+    let added = gcloud.run_with_input(&args, Some(b"postgres://second")).await?.success()?.json()?;
     assert_eq!(added["name"], format!("{name}/versions/2").as_str());
     assert_eq!(added["state"], "ENABLED");
     assert_eq!(added["clientSpecifiedPayloadChecksum"], true);
 
-    let latest = gcloud.run(&["secrets", "versions", "access", "latest", "--secret=api-config-db"], None).await?;
+    let latest = gcloud.run(&["secrets", "versions", "access", "latest", "--secret=api-config-db"]).await?;
     assert_eq!(latest.success()?.stdout, "postgres://second");
 
-    let listed = gcloud.run(&["secrets", "versions", "list", "api-config-db", "--format=json"], None).await?;
+    let listed = gcloud.run(&["secrets", "versions", "list", "api-config-db", "--format=json"]).await?;
     let listed = versions_of(&listed.success()?.json()?);
     let expected = [(format!("{name}/versions/2"), "ENABLED"), (format!("{name}/versions/1"), "ENABLED")];
     assert_eq!(listed, expected.map(|(n, s)| (n, s.to_owned())));
 
     let args = ["secrets", "versions", "disable", "2", "--secret=api-config-db", "--format=json"];
-    let disabled = gcloud.run(&args, None).await?.success()?.json()?;
+    let disabled = gcloud.run(&args).await?.success()?.json()?;
     assert_eq!(
         (disabled["name"].as_str(), disabled["state"].as_str()),
         (Some(format!("{name}/versions/2").as_str()), Some("DISABLED"))
     );
 
-    let described = gcloud.run(&["secrets", "describe", "api-config-db", "--format=json"], None).await?;
+    let described = gcloud.run(&["secrets", "describe", "api-config-db", "--format=json"]).await?;
     let described = described.success()?.json()?;
     assert_eq!(described["name"], name.as_str());
     assert!(described["etag"].as_str().is_some_and(|etag| etag.len() > 2 && etag.starts_with('"')), "{described}");
     assert!(described["createTime"].as_str().is_some_and(|t| t.ends_with('Z')), "{described}");
 
     // `latest` is version 2 whatever its state, so reading it now fails.
-    let refused = gcloud.run(&["secrets", "versions", "access", "latest", "--secret=api-config-db"], None).await?;
+    let refused = gcloud.run(&["secrets", "versions", "access", "latest", "--secret=api-config-db"]).await?;
     assert!(!refused.status.success(), "access of a disabled latest succeeded: {}", refused.stdout);
     assert!(refused.stdout.is_empty(), "a refused access printed data");
     let message = format!("FAILED_PRECONDITION: Secret Version [{name}/versions/2] is in DISABLED state.");
     assert!(refused.stderr.contains(&message), "{}", refused.stderr);
 
-    let first = gcloud.run(&["secrets", "versions", "access", "1", "--secret=api-config-db"], None).await?;
+    let first = gcloud.run(&["secrets", "versions", "access", "1", "--secret=api-config-db"]).await?;
     assert_eq!(first.success()?.stdout, "postgres://first");
     assert_eq!(emulator.count("secretmanager.versions.access"), 3);
     listener.shutdown().await;
@@ -197,12 +92,12 @@ async fn gcloud_rejects_an_access_answer_whose_checksum_does_not_match() -> Resu
         ..GcpFault::default()
     });
     let args = ["secrets", "versions", "access", "latest", "--secret=token"];
-    let corrupted = gcloud.run(&args, None).await?;
+    let corrupted = gcloud.run(&args).await?;
     assert!(!corrupted.status.success(), "gcloud accepted a wrong checksum");
     assert!(corrupted.stderr.contains("An incorrect data_crc32c was calculated"), "{}", corrupted.stderr);
     assert!(!corrupted.stdout.contains("s3cr3t") && !corrupted.stderr.contains("s3cr3t"));
     // The fault was for one request only.
-    assert_eq!(gcloud.run(&args, None).await?.success()?.stdout, "s3cr3t");
+    assert_eq!(gcloud.run(&args).await?.success()?.stdout, "s3cr3t");
     listener.shutdown().await;
     Ok(())
 }
@@ -210,7 +105,7 @@ async fn gcloud_rejects_an_access_answer_whose_checksum_does_not_match() -> Resu
 #[tokio::test(flavor = "multi_thread")]
 async fn gcloud_reports_missing_secrets_and_injected_errors_by_their_status() -> Result<(), String> {
     let (emulator, listener, gcloud) = start().await?;
-    let missing = gcloud.run(&["secrets", "describe", "nope"], None).await?;
+    let missing = gcloud.run(&["secrets", "describe", "nope"]).await?;
     assert!(!missing.status.success());
     assert!(missing.stderr.contains("NOT_FOUND"), "{}", missing.stderr);
     assert!(
@@ -221,7 +116,7 @@ async fn gcloud_reports_missing_secrets_and_injected_errors_by_their_status() ->
 
     emulator.add_version(PROJECT, "db", b"pw");
     emulator.inject_fault(GcpFault::status("secretmanager.versions.access", 403).times(1));
-    let denied = gcloud.run(&["secrets", "versions", "access", "1", "--secret=db"], None).await?;
+    let denied = gcloud.run(&["secrets", "versions", "access", "1", "--secret=db"]).await?;
     assert!(!denied.status.success());
     assert!(denied.stderr.contains("PERMISSION_DENIED"), "{}", denied.stderr);
     listener.shutdown().await;

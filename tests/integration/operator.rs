@@ -3,10 +3,10 @@
 
 use crate::harness::TestCluster;
 use secure_api_operator::controllers::secret_ref::{self, provider::GcpSecretManager};
-use secure_api_operator::controllers::secure_api_service;
 use secure_api_operator::controllers::{Context, Settings};
+use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::gcp::{CallObserver, GcpConfig, SecretManager};
+use secure_api_operator::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub const PROJECT: &str = "demo-project";
 pub struct Operator {
     pub gcp: GcpEmulator,
     pub metrics: Arc<Metrics>,
-    _listener: Listener,
+    listener: Listener,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -36,31 +36,43 @@ impl Operator {
         let config = GcpConfig {
             default_project: Some(PROJECT.into()),
             secret_manager_endpoint: Some(listener.url()),
+            api_gateway_endpoint: Some(listener.url()),
             no_auth: true,
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(200),
             ..GcpConfig::default()
         };
         let observer: Arc<dyn CallObserver> = metrics.clone();
-        let client = SecretManager::new(config, Some(observer)).await.unwrap_or_else(|e| panic!("gcp client: {e}"));
+        let client = SecretManager::new(config.clone(), Some(observer.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("gcp client: {e}"));
+        let gateway =
+            ApiGateway::new(config, Some(observer)).await.unwrap_or_else(|e| panic!("api gateway client: {e}"));
         let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
         let settings = Settings {
             namespace: Some(cluster.namespace.clone()),
+            gcp_project: Some(PROJECT.into()),
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(500),
             permanent_retry: Duration::from_secs(2),
             ..Settings::default()
         };
-        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider);
+        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider, Some(gateway));
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             tokio::join!(
                 secret_ref::run(ctx.clone(), stop.clone().cancelled_owned()),
-                secure_api_service::run(ctx, stop.cancelled_owned()),
+                secure_api_service::run(ctx.clone(), stop.clone().cancelled_owned()),
+                gateway_config::run(ctx, stop.cancelled_owned()),
             );
         });
-        Self { gcp, metrics, _listener: listener, shutdown, task: Some(task) }
+        Self { gcp, metrics, listener, shutdown, task: Some(task) }
+    }
+
+    /// URL of the GCP emulators (for gcloud).
+    pub fn gcp_url(&self) -> String {
+        self.listener.url()
     }
 
     /// Stops the controllers and waits for them.

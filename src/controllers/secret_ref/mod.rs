@@ -206,7 +206,7 @@ async fn write_status(
         return Ok(());
     }
     let api: Api<SecretRef> = Api::namespaced(ctx.client.clone(), &secret_ref.namespace().unwrap_or_default());
-    let patch = serde_json::json!({ "status": next });
+    let patch = super::status_patch(current, &next);
     api.patch_status(&secret_ref.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(())
 }

@@ -184,7 +184,7 @@ async fn sync(service: &SecureApiService, ctx: &Context) -> Result<Action, Error
     let after = api::<Deployment>(ctx, service).get_opt(&name).await?;
     prune_snapshots(ctx, service, &next.history, after.as_ref()).await?;
     if next != current {
-        let patch = serde_json::json!({ "status": next });
+        let patch = super::status_patch(&current, &next);
         api::<SecureApiService>(ctx, service)
             .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;

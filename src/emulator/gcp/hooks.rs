@@ -1,5 +1,6 @@
 //! Test hooks shared by every emulated service: request counters keyed by the REST method id, and
-//! injected faults (an error status, latency or a corrupted checksum for matching requests).
+//! injected faults (an error status, latency, a corrupted checksum or a failed long-running
+//! operation for matching requests).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -18,6 +19,12 @@ pub struct GcpFault {
     pub delay: Option<Duration>,
     /// Answer `access` with a `dataCrc32c` that does not match the data.
     pub wrong_checksum: bool,
+    /// Serve the call, but make the long-running operation it starts complete with this error
+    /// message and code 13 `INTERNAL` (a failure of the service, not of the request; a create
+    /// then leaves its resource `FAILED`, an update or delete leaves it as it was). A fault with
+    /// this set only matches calls that start an operation (API Gateway creates, patches and
+    /// deletes), so reads in between do not use it up.
+    pub fail_operation: Option<String>,
     /// How many matching requests to affect; `None` for all until cleared. Every request the
     /// fault matches uses one, whatever the fault does to it.
     pub times: Option<usize>,
@@ -34,6 +41,12 @@ impl GcpFault {
         Self { method: Some(method.to_owned()), delay: Some(delay), ..Self::default() }
     }
 
+    /// Makes the operation of every call of `method` (e.g. `apigateway.apiConfigs.create`) fail
+    /// with `message`; combine with [`GcpFault::times`] for the next one only.
+    pub fn fail_operation(method: &str, message: &str) -> Self {
+        Self { method: Some(method.to_owned()), fail_operation: Some(message.to_owned()), ..Self::default() }
+    }
+
     /// Only requests whose resource name contains `text`.
     pub fn on_resource(mut self, text: &str) -> Self {
         self.resource_contains = Some(text.to_owned());
@@ -46,18 +59,20 @@ impl GcpFault {
         self
     }
 
-    fn matches(&self, method: &str, resource: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method)
+    fn matches(&self, method: &str, resource: &str, starts_operation: bool) -> bool {
+        (starts_operation || self.fail_operation.is_none())
+            && self.method.as_deref().is_none_or(|m| m == method)
             && self.resource_contains.as_deref().is_none_or(|text| resource.contains(text))
     }
 }
 
 /// What the faults do to one request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Injected {
     pub status: Option<u16>,
     pub delay: Option<Duration>,
     pub wrong_checksum: bool,
+    pub fail_operation: Option<String>,
 }
 
 /// Counters and faults of one emulator.
@@ -71,16 +86,18 @@ pub(super) struct Hooks {
 
 impl Hooks {
     /// Counts a request and returns what the faults do to it; the first matching fault wins
-    /// for status and delay.
-    pub fn on_request(&self, method: &str, resource: &str) -> Injected {
+    /// for status, delay and operation failure. `starts_operation` tells whether the call
+    /// starts a long-running operation.
+    pub fn on_request(&self, method: &str, resource: &str, starts_operation: bool) -> Injected {
         *lock(&self.counts).entry(method.to_owned()).or_default() += 1;
         *lock(&self.by_resource).entry((method.to_owned(), resource.to_owned())).or_default() += 1;
         let mut faults = lock(&self.faults);
         let mut injected = Injected::default();
-        for fault in faults.iter_mut().filter(|f| f.matches(method, resource)) {
+        for fault in faults.iter_mut().filter(|f| f.matches(method, resource, starts_operation)) {
             injected.status = injected.status.or(fault.status);
             injected.delay = injected.delay.or(fault.delay);
             injected.wrong_checksum |= fault.wrong_checksum;
+            injected.fail_operation = injected.fail_operation.take().or_else(|| fault.fail_operation.clone());
             if let Some(times) = fault.times.as_mut() {
                 *times = times.saturating_sub(1);
             }
@@ -136,9 +153,9 @@ mod tests {
     #[test]
     fn requests_are_counted_per_method() {
         let hooks = Hooks::default();
-        hooks.on_request(ACCESS, VERSION);
-        hooks.on_request(ACCESS, VERSION);
-        hooks.on_request("secretmanager.secrets.get", "projects/p/secrets/db");
+        hooks.on_request(ACCESS, VERSION, false);
+        hooks.on_request(ACCESS, VERSION, false);
+        hooks.on_request("secretmanager.secrets.get", "projects/p/secrets/db", false);
         assert_eq!(hooks.count(ACCESS), 2);
         assert_eq!(hooks.counts().len(), 2);
         hooks.reset_counts();
@@ -149,18 +166,18 @@ mod tests {
     fn a_fault_with_times_expires_after_that_many_matches() {
         let hooks = Hooks::default();
         hooks.inject(GcpFault::status(ACCESS, 503).times(2));
-        assert_eq!(hooks.on_request(ACCESS, VERSION).status, Some(503));
-        assert_eq!(hooks.on_request(ACCESS, VERSION).status, Some(503));
-        assert_eq!(hooks.on_request(ACCESS, VERSION).status, None);
+        assert_eq!(hooks.on_request(ACCESS, VERSION, false).status, Some(503));
+        assert_eq!(hooks.on_request(ACCESS, VERSION, false).status, Some(503));
+        assert_eq!(hooks.on_request(ACCESS, VERSION, false).status, None);
     }
 
     #[test]
     fn a_fault_matches_only_its_method_and_resource() {
         let hooks = Hooks::default();
         hooks.inject(GcpFault::status(ACCESS, 429).on_resource("secrets/db/"));
-        assert_eq!(hooks.on_request("secretmanager.secrets.get", "projects/p/secrets/db").status, None);
-        assert_eq!(hooks.on_request(ACCESS, "projects/p/secrets/other/versions/1").status, None);
-        assert_eq!(hooks.on_request(ACCESS, VERSION).status, Some(429));
+        assert_eq!(hooks.on_request("secretmanager.secrets.get", "projects/p/secrets/db", false).status, None);
+        assert_eq!(hooks.on_request(ACCESS, "projects/p/secrets/other/versions/1", false).status, None);
+        assert_eq!(hooks.on_request(ACCESS, VERSION, false).status, Some(429));
     }
 
     #[test]
@@ -168,9 +185,31 @@ mod tests {
         let hooks = Hooks::default();
         hooks.inject(GcpFault::delay(ACCESS, Duration::from_millis(5)));
         hooks.inject(GcpFault { wrong_checksum: true, ..GcpFault::default() });
-        let injected = hooks.on_request(ACCESS, VERSION);
-        assert_eq!(injected, Injected { status: None, delay: Some(Duration::from_millis(5)), wrong_checksum: true });
+        let injected = hooks.on_request(ACCESS, VERSION, false);
+        let expected = Injected { delay: Some(Duration::from_millis(5)), wrong_checksum: true, ..Injected::default() };
+        assert_eq!(injected, expected);
         hooks.clear_faults();
-        assert_eq!(hooks.on_request(ACCESS, VERSION), Injected::default());
+        assert_eq!(hooks.on_request(ACCESS, VERSION, false), Injected::default());
+    }
+
+    #[test]
+    fn an_operation_fault_is_used_only_by_calls_that_start_an_operation() {
+        const CREATE: &str = "apigateway.apiConfigs.create";
+        let hooks = Hooks::default();
+        hooks.inject(GcpFault::fail_operation(CREATE, "rollout failed").on_resource("configs/v2").times(1));
+        hooks.inject(GcpFault { fail_operation: Some("any".into()), ..GcpFault::default() }.times(1));
+        // A read matches neither fault and uses neither up.
+        assert_eq!(
+            hooks.on_request("apigateway.apiConfigs.get", "projects/p/locations/global/apis/a/configs/v2", false),
+            Injected::default()
+        );
+        let v1 = hooks.on_request(CREATE, "projects/p/locations/global/apis/a/configs/v1", true);
+        assert_eq!(v1.fail_operation.as_deref(), Some("any"));
+        let v2 = hooks.on_request(CREATE, "projects/p/locations/global/apis/a/configs/v2", true);
+        assert_eq!(v2.fail_operation.as_deref(), Some("rollout failed"));
+        assert_eq!(
+            hooks.on_request(CREATE, "projects/p/locations/global/apis/a/configs/v2", true),
+            Injected::default()
+        );
     }
 }

@@ -1,10 +1,14 @@
 //! In-memory Google Cloud emulators behind one HTTP front door: [`GcpEmulator`] serves
-//! `/v1/projects/...` and routes each request to the service that owns it (Secret Manager now),
-//! chosen by the `Host` header (`secretmanager.googleapis.com`) or by the collection in the path
-//! (`.../secrets/...`). Same JSON shapes, states and `google.rpc.Status` errors as the real APIs,
-//! plus test hooks: per-method counters, injected faults and direct seeding helpers.
+//! `/v1/projects/...` and routes each request to the service that owns it (Secret Manager and
+//! API Gateway), chosen by the `Host` header (`secretmanager.googleapis.com`,
+//! `apigateway.googleapis.com`) or by the collection in the path (`.../secrets/...`;
+//! `.../locations/L/apis|gateways|operations/...`). Same JSON shapes, states and
+//! `google.rpc.Status` errors as the real APIs, plus test hooks: per-method counters, injected
+//! faults, direct seeding and inspection helpers.
 
+mod api_gateway;
 mod hooks;
+mod rest;
 pub mod rpc;
 mod secret_manager;
 
@@ -21,6 +25,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The body of every answer: one JSON document.
 pub type Body = Full<Bytes>;
@@ -36,6 +41,7 @@ struct Inner {
     hooks: Hooks,
     // Locked only around synchronous store work, never across an await.
     secret_manager: Mutex<secret_manager::Store>,
+    api_gateway: Mutex<api_gateway::Store>,
 }
 
 /// The emulated services. Another one plugs in as a variant here, a branch in
@@ -43,6 +49,7 @@ struct Inner {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
     SecretManager,
+    ApiGateway,
 }
 
 impl Service {
@@ -51,22 +58,26 @@ impl Service {
     fn from_host(host: &str) -> Option<Self> {
         match host.split('.').next() {
             Some("secretmanager") => Some(Self::SecretManager),
+            Some("apigateway") => Some(Self::ApiGateway),
             _ => None,
         }
     }
 
     /// By the first collection under `projects/P[/locations/L]/`, for clients pointed at the
-    /// emulator's own address.
+    /// emulator's own address. API Gateway's collections only exist under a location.
     fn from_path(path: &str) -> Option<Self> {
         let mut segments = path.split('/');
         let (Some("projects"), Some(_)) = (segments.next(), segments.next()) else { return None };
         let mut collection = segments.next()?;
+        let mut located = false;
         if collection == "locations" {
             segments.next()?;
             collection = segments.next()?;
+            located = true;
         }
         match collection.split(':').next() {
             Some("secrets") => Some(Self::SecretManager),
+            Some("apis" | "gateways" | "operations") if located => Some(Self::ApiGateway),
             _ => None,
         }
     }
@@ -76,18 +87,28 @@ impl Service {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Routed {
     SecretManager(secret_manager::Call),
+    ApiGateway(api_gateway::Call),
 }
 
 impl Routed {
     fn method_id(&self) -> &'static str {
         match self {
             Self::SecretManager(call) => call.method_id(),
+            Self::ApiGateway(call) => call.method_id(),
         }
     }
 
     fn resource(&self) -> String {
         match self {
             Self::SecretManager(call) => call.resource(),
+            Self::ApiGateway(call) => call.resource(),
+        }
+    }
+
+    fn starts_operation(&self) -> bool {
+        match self {
+            Self::SecretManager(_) => false,
+            Self::ApiGateway(call) => call.starts_operation(),
         }
     }
 }
@@ -118,17 +139,21 @@ impl GcpEmulator {
             Ok(routed) => routed,
             Err(error) => return error_response(&error),
         };
-        let injected = self.inner.hooks.on_request(routed.method_id(), &routed.resource());
+        let injected = self.inner.hooks.on_request(routed.method_id(), &routed.resource(), routed.starts_operation());
         if let Some(delay) = injected.delay {
             tokio::time::sleep(delay).await;
         }
         if let Some(status) = injected.status {
             return error_response(&injected_error(status, &routed));
         }
-        let query = secret_manager::Query::parse(uri.query());
+        let query = rest::Query::parse(uri.query());
         let answer = match &routed {
             Routed::SecretManager(call) => {
                 secret_manager::handle(&mut lock(&self.inner.secret_manager), call, &query, &body)
+            }
+            Routed::ApiGateway(call) => {
+                let fail_operation = injected.fail_operation.as_deref();
+                api_gateway::handle(&mut lock(&self.inner.api_gateway), call, &query, &body, fail_operation)
             }
         };
         match answer {
@@ -201,6 +226,35 @@ impl GcpEmulator {
     pub fn set_alias(&self, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
         secret_manager::set_alias(&mut lock(&self.inner.secret_manager), project, id, alias, version)
     }
+
+    /// How long API Gateway operations started from now on take to complete (100 ms by
+    /// default; zero completes them at the next request).
+    pub fn set_operation_delay(&self, delay: Duration) {
+        api_gateway::set_operation_delay(&mut lock(&self.inner.api_gateway), delay);
+    }
+
+    /// The ids of the API Gateway APIs of `project`, in any state, by id.
+    pub fn apis(&self, project: &str) -> Vec<String> {
+        api_gateway::apis(&mut lock(&self.inner.api_gateway), project)
+    }
+
+    /// The configs of an API as (id, state) pairs by id; states are the API's names
+    /// (`CREATING`, `ACTIVE`, `FAILED`, `UPDATING`, `DELETING`).
+    pub fn configs(&self, project: &str, api: &str) -> Vec<(String, String)> {
+        api_gateway::configs(&mut lock(&self.inner.api_gateway), project, api)
+    }
+
+    /// A gateway as (`apiConfig` full name, state, `defaultHostname`), `None` when it does not
+    /// exist (or is gone).
+    pub fn gateway(&self, project: &str, region: &str, id: &str) -> Option<(String, String, String)> {
+        api_gateway::gateway(&mut lock(&self.inner.api_gateway), project, region, id)
+    }
+
+    /// The full names of the API Gateway resources deleted so far, in the order their delete
+    /// operations completed (gateways, configs and APIs alike).
+    pub fn deletions(&self) -> Vec<String> {
+        api_gateway::deletions(&mut lock(&self.inner.api_gateway))
+    }
 }
 
 /// The method a request calls, from its host or path; 404 when none.
@@ -212,6 +266,11 @@ fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcE
     let service = Service::from_host(host).or_else(|| Service::from_path(&path)).ok_or_else(no_route)?;
     let routed = match service {
         Service::SecretManager => secret_manager::Call::parse(method, &path).map(Routed::SecretManager),
+        Service::ApiGateway => {
+            // A create names its new resource in the query (`apiId`, ...), which the counters use.
+            let query = rest::Query::parse(uri.query());
+            api_gateway::Call::parse(method, &path, &query).map(Routed::ApiGateway)
+        }
     };
     routed.ok_or_else(no_route)
 }
@@ -283,7 +342,11 @@ mod tests {
         assert_eq!(Service::from_host("127.0.0.1:8080"), None);
         assert_eq!(Service::from_path("projects/p/secrets/s:addVersion"), Some(Service::SecretManager));
         assert_eq!(Service::from_path("projects/p/locations/l/secrets"), Some(Service::SecretManager));
-        assert_eq!(Service::from_path("projects/p/locations/global/apis"), None);
+        assert_eq!(Service::from_host("apigateway.googleapis.com"), Some(Service::ApiGateway));
+        assert_eq!(Service::from_path("projects/p/locations/global/apis"), Some(Service::ApiGateway));
+        assert_eq!(Service::from_path("projects/p/locations/us-east1/gateways/g"), Some(Service::ApiGateway));
+        assert_eq!(Service::from_path("projects/p/locations/global/operations/operation-1"), Some(Service::ApiGateway));
+        assert_eq!(Service::from_path("projects/p/apis"), None);
     }
 
     #[test]

@@ -64,6 +64,28 @@ impl Code {
         }
     }
 
+    /// The number of the code in `google.rpc.Code` (what an operation's `error.code` holds).
+    pub fn number(self) -> i32 {
+        match self {
+            Self::Cancelled => 1,
+            Self::Unknown => 2,
+            Self::InvalidArgument => 3,
+            Self::DeadlineExceeded => 4,
+            Self::NotFound => 5,
+            Self::AlreadyExists => 6,
+            Self::PermissionDenied => 7,
+            Self::ResourceExhausted => 8,
+            Self::FailedPrecondition => 9,
+            Self::Aborted => 10,
+            Self::OutOfRange => 11,
+            Self::Unimplemented => 12,
+            Self::Internal => 13,
+            Self::Unavailable => 14,
+            Self::DataLoss => 15,
+            Self::Unauthenticated => 16,
+        }
+    }
+
     /// The HTTP status Google's front ends answer for this code.
     pub fn http_status(self) -> u16 {
         match self {
@@ -150,6 +172,11 @@ impl RpcError {
         Self::new(Code::Aborted, message)
     }
 
+    /// 500 `INTERNAL`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, message)
+    }
+
     /// 404 for a path that names no method, as Google's front ends answer it.
     pub fn no_route(method: &str, path: &str) -> Self {
         Self::not_found(format!("Method {method} {path} is not served by this emulator."))
@@ -158,6 +185,12 @@ impl RpcError {
     /// The response body: `{"error":{"code":404,"message":"...","status":"NOT_FOUND"}}`.
     pub fn to_json(&self) -> Value {
         json!({ "error": { "code": self.http_status, "message": self.message, "status": self.code.name() } })
+    }
+
+    /// The bare `google.rpc.Status` with the numeric code, as a failed long-running operation
+    /// carries it in `error`: `{"code":3,"message":"..."}`.
+    pub fn to_status(&self) -> Value {
+        json!({ "code": self.code.number(), "message": self.message })
     }
 }
 
@@ -210,6 +243,13 @@ mod tests {
             let error = RpcError::with_http_status(status, "injected");
             assert_eq!((error.http_status, error.code.name()), (status, name));
         }
+    }
+
+    #[test]
+    fn an_operation_error_carries_the_numeric_code() {
+        assert_eq!(RpcError::invalid_argument("bad").to_status(), json!({"code": 3, "message": "bad"}));
+        assert_eq!(RpcError::internal("x").to_status()["code"], 13);
+        assert_eq!((Code::FailedPrecondition.number(), Code::Unauthenticated.number()), (9, 16));
     }
 
     #[test]

@@ -14,11 +14,11 @@ mod routes;
 mod store;
 mod wire;
 
+use super::rest::{self, Query};
 use super::rpc::{self, RpcError};
 use serde_json::Value;
 
 pub(super) use names::Call;
-pub(super) use routes::Query;
 pub(super) use store::Store;
 pub use store::VersionState;
 

@@ -1,36 +1,11 @@
 //! The handlers: one REST call, its query and body, applied to the store and answered as JSON.
 
 use super::names::{Call, Parent, SecretName, Transition, VersionName};
+use super::rest::{Query, page, parse_body};
 use super::rpc::RpcError;
 use super::store::{SecretUpdate, Store, VersionState};
 use super::wire::{self, ChangeVersionBody, SecretBody};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-
-/// The most items one list page holds, as the real API caps `pageSize`.
-const MAX_PAGE_SIZE: usize = 25_000;
-
-/// The query parameters of a request.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Query {
-    pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    /// Decodes `a=1&b=2`; a missing query has no parameters.
-    pub fn parse(query: Option<&str>) -> Self {
-        let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-        Self { pairs }
-    }
-
-    /// A parameter by its JSON name (`pageSize`) or its proto name (`page_size`); the last wins.
-    pub fn get(&self, json_name: &str) -> Option<&str> {
-        let proto_name = snake_case(json_name);
-        let found = self.pairs.iter().rev().find(|(key, _)| key == json_name || *key == proto_name);
-        found.map(|(_, value)| value.as_str())
-    }
-}
 
 /// Serves one call.
 pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
@@ -51,7 +26,7 @@ pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Res
 fn create_secret(store: &mut Store, parent: &Parent, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
     let id = query.get("secretId").filter(|id| !id.is_empty());
     let id = id.ok_or_else(|| RpcError::invalid_argument("secret_id is required."))?;
-    let mut secret: SecretBody = wire::parse_body(body)?;
+    let mut secret: SecretBody = parse_body(body)?;
     let replication = secret.replication.take();
     let name = SecretName { parent: parent.clone(), secret: id.to_owned() };
     store.create_secret(name, replication, secret.into_fields()?).map(wire::secret_json)
@@ -64,15 +39,13 @@ fn list_secrets(store: &Store, parent: &Parent, query: &Query) -> Result<Value, 
 }
 
 fn patch_secret(store: &mut Store, name: &SecretName, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
-    let mask = query.get("updateMask").unwrap_or_default();
-    let secret: SecretBody = wire::parse_body(body)?;
-    let update = build_update(mask, &secret)?;
+    let secret: SecretBody = parse_body(body)?;
+    let update = build_update(query.update_mask(), &secret)?;
     store.update_secret(name, update, secret.etag.as_deref()).map(wire::secret_json)
 }
 
-/// The change an update mask asks for, read from the body.
-fn build_update(mask: &str, body: &SecretBody) -> Result<SecretUpdate, RpcError> {
-    let paths: Vec<String> = mask.split(',').map(str::trim).filter(|p| !p.is_empty()).map(camel_case).collect();
+/// The change an update mask (paths in their JSON spelling) asks for, read from the body.
+fn build_update(paths: Vec<String>, body: &SecretBody) -> Result<SecretUpdate, RpcError> {
     if paths.is_empty() {
         return Err(RpcError::invalid_argument("update_mask is required."));
     }
@@ -133,7 +106,7 @@ fn change_version(
     transition: Transition,
     body: &[u8],
 ) -> Result<Value, RpcError> {
-    let request: ChangeVersionBody = wire::parse_body(body)?;
+    let request: ChangeVersionBody = parse_body(body)?;
     store.change_version(name, transition, request.etag.as_deref()).map(wire::version_json)
 }
 
@@ -153,66 +126,6 @@ fn list_json(field: &str, items: Vec<Value>, query: &Query) -> Result<Value, Rpc
         object.insert("totalSize".into(), json!(total));
     }
     Ok(Value::Object(object))
-}
-
-/// One page of `items` and the token of the next one, if any.
-fn page<T>(items: Vec<T>, page_size: Option<&str>, token: Option<&str>) -> Result<(Vec<T>, Option<String>), RpcError> {
-    let size = match page_size.filter(|s| !s.is_empty()).map(str::parse::<i64>) {
-        None => MAX_PAGE_SIZE,
-        Some(Ok(0)) => MAX_PAGE_SIZE,
-        Some(Ok(n)) if n > 0 => usize::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
-        _ => return Err(RpcError::invalid_argument("page_size must be a positive number.")),
-    };
-    let offset = match token.filter(|t| !t.is_empty()) {
-        Some(token) => parse_page_token(token)?,
-        None => 0,
-    };
-    let total = items.len();
-    let page: Vec<T> = items.into_iter().skip(offset).take(size).collect();
-    let end = offset.saturating_add(page.len());
-    Ok((page, (end < total).then(|| page_token(end))))
-}
-
-/// Tokens are opaque to clients; this one carries the offset of the next page.
-fn page_token(offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
-}
-
-fn parse_page_token(token: &str) -> Result<usize, RpcError> {
-    let decoded = URL_SAFE_NO_PAD.decode(token).ok().and_then(|bytes| String::from_utf8(bytes).ok());
-    let offset = decoded.as_deref().and_then(|text| text.strip_prefix("offset:")).and_then(|n| n.parse().ok());
-    offset.ok_or_else(|| RpcError::invalid_argument("Invalid page_token."))
-}
-
-/// `versionAliases` from `version_aliases` (update masks accept either).
-fn camel_case(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut upper = false;
-    for c in path.chars() {
-        match c {
-            '_' => upper = true,
-            c if upper => {
-                out.push(c.to_ascii_uppercase());
-                upper = false;
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `page_size` from `pageSize` (query parameters accept either).
-fn snake_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -316,20 +229,6 @@ mod tests {
     }
 
     #[test]
-    fn pages_follow_the_next_page_token_to_the_end() {
-        let items: Vec<u32> = (0..5).collect();
-        let first = page(items.clone(), Some("2"), None);
-        let Ok((first, Some(token))) = first else { panic!("{first:?}") };
-        assert_eq!(first, [0, 1]);
-        let second = page(items.clone(), Some("2"), Some(&token));
-        let Ok((second, Some(token))) = second else { panic!("{second:?}") };
-        assert_eq!(second, [2, 3]);
-        assert_eq!(page(items.clone(), Some("2"), Some(&token)), Ok((vec![4], None)));
-        assert!(page(items.clone(), Some("-1"), None).is_err());
-        assert!(page(items, None, Some("garbage")).is_err());
-    }
-
-    #[test]
     fn an_empty_list_is_an_empty_object() {
         let mut store = Store::default();
         assert_eq!(call(Method::GET, "projects/p/secrets", "", "", &mut store), Ok(json!({})));
@@ -353,13 +252,5 @@ mod tests {
         let body = r#"{"payload":{"data":"eA=="}}"#;
         let added = call(Method::POST, "projects/p/secrets/nope:addVersion", "", body, &mut store);
         assert_eq!(added.map_err(|e| e.http_status), Err(404));
-    }
-
-    #[test]
-    fn query_parameters_are_read_by_json_or_proto_name() {
-        let query = Query::parse(Some("page_size=3&pageToken=x&alt=json"));
-        assert_eq!((query.get("pageSize"), query.get("pageToken"), query.get("filter")), (Some("3"), Some("x"), None));
-        assert_eq!(camel_case("version_aliases"), "versionAliases");
-        assert_eq!(snake_case("secretId"), "secret_id");
     }
 }

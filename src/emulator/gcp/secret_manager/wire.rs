@@ -1,13 +1,13 @@
 //! The JSON of the REST API: request bodies in, resources out (camelCase, int64 as strings, bytes
 //! as base64, empty fields left out as proto3 JSON does).
 
+use super::rest::{decode_bytes, parse_body};
 use super::rpc::RpcError;
 use super::store::{MAX_PAYLOAD_BYTES, Payload, Replication, Secret, SecretFields, Version};
 use base64::Engine;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -148,21 +148,12 @@ pub struct ChangeVersionBody {
     pub etag: Option<String>,
 }
 
-/// Parses a JSON request body; an empty body reads as `{}`.
-pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RpcError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|error| {
-        // serde_json's messages name fields and positions, never the values of strings.
-        RpcError::invalid_argument(format!("Invalid JSON payload received. {error}"))
-    })
-}
-
 /// The payload of an `:addVersion` body, and whether the client sent a checksum. The data must
 /// be base64, at most 64 KiB, and match `dataCrc32c` when one is given.
 pub fn parse_add_version(body: &[u8]) -> Result<(Payload, bool), RpcError> {
     let request: AddVersionBody = parse_body(body)?;
     let payload = request.payload.ok_or_else(|| RpcError::invalid_argument("Secret Payload is required."))?;
-    let data = decode_base64(payload.data.as_deref().unwrap_or_default())?;
+    let data = decode_bytes(payload.data.as_deref().unwrap_or_default(), "payload.data")?;
     if data.len() > MAX_PAYLOAD_BYTES {
         return Err(RpcError::invalid_argument(format!(
             "Secret Payload cannot be larger than {MAX_PAYLOAD_BYTES} bytes; it has {} bytes.",
@@ -176,17 +167,6 @@ pub fn parse_add_version(body: &[u8]) -> Result<(Payload, bool), RpcError> {
         ));
     }
     Ok((Payload::new(data), true))
-}
-
-/// Standard or URL-safe base64, padded or not, as proto3 JSON accepts bytes.
-fn decode_base64(text: &str) -> Result<Vec<u8>, RpcError> {
-    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
-    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
-    // The decoder's error names the offending byte, so it is not passed on.
-    standard.decode(text).or_else(|_| url_safe.decode(text)).map_err(|_| {
-        RpcError::invalid_argument("Invalid value at 'payload.data' (TYPE_BYTES), Base64 decoding failed.")
-    })
 }
 
 /// The CRC32C (Castagnoli) of `data` as the API writes it: a decimal int64 in a string.

@@ -1,0 +1,251 @@
+//! The GatewayConfig controller against the emulators: the seed's API provisioned once, route
+//! changes as new configs, a steady state without mutating calls, failed operations retried,
+//! ordered deletion (or none with Retain), and gcloud reading what the operator created.
+
+use crate::gcloud_cli::Gcloud;
+use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::operator::{Operator, PROJECT};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::{GatewayConfig, SecureApiService};
+use secure_api_operator::emulator::gcp::GcpFault;
+use serde_json::{Value, json};
+
+/// The seed's routes (SCENARIO.md), all on the `secure-api` service.
+fn seed_routes() -> Value {
+    let route = |path: &str, id: &str, auth: &str| json!({ "path": path, "methods": ["GET"], "operationId": id, "auth": auth, "backend": { "service": "secure-api" } });
+    json!([
+        route("/health", "healthCheck", "none"),
+        route("/config", "getConfig", "apiKey"),
+        route("/database/status", "databaseStatus", "apiKey"),
+        route("/api/data", "getSecureData", "apiKey"),
+    ])
+}
+
+async fn backend_service(cluster: &TestCluster) {
+    let service: SecureApiService = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
+        "spec": { "image": "example.com/secure-api:1.0", "expose": { "externalUrl": "https://secure-api.example.com" } },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<SecureApiService>().create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn create_gateway(cluster: &TestCluster, name: &str, extra: Value) {
+    let mut spec = json!({
+        "projectId": PROJECT, "location": "us-central1",
+        "auth": { "apiKey": { "in": "query", "name": "key" } },
+        "routes": seed_routes(),
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    let object: GatewayConfig = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig", "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<GatewayConfig>().create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn wait_condition(cluster: &TestCluster, name: &str, type_: &str, status: &str, reason: &str) -> GatewayConfig {
+    let api: Api<GatewayConfig> = cluster.api();
+    wait_for(&format!("{name} {type_}={status} ({reason})"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        let c = find_condition(&object.status.as_ref()?.conditions, type_)?;
+        (serde_json::to_value(c.status).ok()? == json!(status) && c.reason == reason).then_some(object)
+    })
+    .await
+}
+
+async fn wait_ready(cluster: &TestCluster, name: &str) -> GatewayConfig {
+    wait_condition(cluster, name, types::READY, "True", "GatewayActive").await
+}
+
+fn mutating_calls(operator: &Operator) -> u64 {
+    operator
+        .gcp
+        .counts()
+        .iter()
+        .filter(|(m, _)| m.starts_with("apigateway.") && !m.ends_with(".get") && !m.ends_with(".list"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn the_seed_api_is_provisioned_with_one_create_each_and_reports_its_url() {
+    let cluster = TestCluster::start("gw-seed").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    create_gateway(&cluster, "secure-api", json!({})).await;
+    wait_condition(&cluster, "secure-api", types::BACKENDS_RESOLVED, "False", "BackendNotReady").await;
+    backend_service(&cluster).await;
+    let ready = wait_ready(&cluster, "secure-api").await;
+    let status = ready.status.unwrap_or_default();
+    assert!(status.gateway_url.as_deref().is_some_and(|u| u.starts_with("https://secure-api-")), "{status:?}");
+    assert!(status.api_config_id.as_deref().is_some_and(|c| c.starts_with("secure-api-")));
+    assert!(status.managed_service.is_some());
+    for method in ["apigateway.apis.create", "apigateway.apiConfigs.create", "apigateway.gateways.create"] {
+        assert_eq!(operator.gcp.count(method), 1, "{method}: {:?}", operator.gcp.counts());
+    }
+
+    // The real gcloud reads what the operator created.
+    let gcloud = Gcloud::new(&operator.gcp_url()).unwrap_or_else(|e| panic!("{e}"));
+    let config_id = status.api_config_id.clone().unwrap_or_default();
+    let apis = gcloud.run(&["api-gateway", "apis", "list", "--format=json"]).await.and_then(|r| r.success()?.json());
+    let apis = apis.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        apis.as_array().is_some_and(|a| a
+            .iter()
+            .any(|api| api["name"] == "projects/demo-project/locations/global/apis/secure-api")),
+        "{apis}"
+    );
+    let described = gcloud
+        .run(&["api-gateway", "api-configs", "describe", &config_id, "--api=secure-api", "--format=json"])
+        .await
+        .and_then(|r| r.success()?.json())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(described["state"], "ACTIVE", "{described}");
+    let gateway = gcloud
+        .run(&["api-gateway", "gateways", "describe", "secure-api", "--location=us-central1", "--format=json"])
+        .await
+        .and_then(|r| r.success()?.json())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(gateway["apiConfig"].as_str().is_some_and(|c| c.ends_with(&config_id)), "{gateway}");
+    assert_eq!(status.gateway_url, gateway["defaultHostname"].as_str().map(|h| format!("https://{h}")));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+async fn change_route(cluster: &TestCluster, name: &str, path: &str) {
+    let mut routes = seed_routes();
+    routes[0]["path"] = json!(path);
+    cluster
+        .api::<GatewayConfig>()
+        .patch(name, &PatchParams::default(), &Patch::Merge(json!({ "spec": { "routes": routes } })))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn wait_config(cluster: &TestCluster, name: &str, not: &str) -> String {
+    let api: Api<GatewayConfig> = cluster.api();
+    wait_for("a new config on a Ready gateway", DEADLINE, || async {
+        let status = api.get(name).await.ok()?.status?;
+        let ready = find_condition(&status.conditions, types::READY)?.is_true(types::READY);
+        let config = status.api_config_id?;
+        (ready && config != not).then_some(config)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_config_before_the_previous() {
+    let cluster = TestCluster::start("gw-change").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    backend_service(&cluster).await;
+    create_gateway(&cluster, "secure-api", json!({})).await;
+    let first = wait_ready(&cluster, "secure-api").await.status.and_then(|s| s.api_config_id).unwrap_or_default();
+    change_route(&cluster, "secure-api", "/healthz").await;
+    let second = wait_config(&cluster, "secure-api", &first).await;
+    assert_eq!(operator.gcp.count("apigateway.gateways.patch"), 1);
+    change_route(&cluster, "secure-api", "/ping").await;
+    let third = wait_config(&cluster, "secure-api", &second).await;
+    wait_for("only the current and the previous config to remain", DEADLINE, || async {
+        let ids: Vec<String> = operator.gcp.configs(PROJECT, "secure-api").into_iter().map(|(id, _)| id).collect();
+        (ids.len() == 2 && ids.contains(&second) && ids.contains(&third) && !ids.contains(&first)).then_some(())
+    })
+    .await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes() {
+    let cluster = TestCluster::start("gw-steady").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    backend_service(&cluster).await;
+    create_gateway(&cluster, "secure-api", json!({})).await;
+    wait_ready(&cluster, "secure-api").await;
+    let mutating = mutating_calls(&operator);
+    kube.reset_counts();
+    let reconciles = || {
+        let text = operator.metrics.encode();
+        text.lines()
+            .find(|l| l.starts_with(r#"secureapi_reconciles_total{controller="gatewayconfig"}"#))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = reconciles();
+    // Touching an annotation makes the controller reconcile without changing what it provisions.
+    for round in 0..3 {
+        let touch = json!({ "metadata": { "annotations": { "example.com/touched": round.to_string() } } });
+        cluster
+            .api::<GatewayConfig>()
+            .patch("secure-api", &PatchParams::default(), &Patch::Merge(touch))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        wait_for("a reconcile", DEADLINE, || async { (reconciles() > before + round).then_some(()) }).await;
+    }
+    assert_eq!(mutating_calls(&operator), mutating, "no mutating API Gateway calls: {:?}", operator.gcp.counts());
+    assert_eq!(kube.writes("gatewayconfigs/status"), 0, "no status writes: {:?}", kube.counts());
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success() {
+    let cluster = TestCluster::start("gw-failed").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    backend_service(&cluster).await;
+    operator.gcp.inject_fault(GcpFault {
+        method: Some("apigateway.apiConfigs.create".into()),
+        fail_operation: Some("injected: the service config could not be rolled out".into()),
+        times: Some(1),
+        ..GcpFault::default()
+    });
+    create_gateway(&cluster, "secure-api", json!({})).await;
+    let failed = wait_condition(&cluster, "secure-api", types::CONFIG_ACTIVE, "False", "OperationFailed").await;
+    let message =
+        failed.status.and_then(|s| find_condition(&s.conditions, types::CONFIG_ACTIVE).map(|c| c.message.clone()));
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains("the service config could not be rolled out")),
+        "{message:?}"
+    );
+    wait_ready(&cluster, "secure-api").await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained() {
+    let cluster = TestCluster::start("gw-delete").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    backend_service(&cluster).await;
+    create_gateway(&cluster, "gone", json!({})).await;
+    create_gateway(&cluster, "kept", json!({ "deletionPolicy": "Retain" })).await;
+    wait_ready(&cluster, "gone").await;
+    wait_ready(&cluster, "kept").await;
+    let api: Api<GatewayConfig> = cluster.api();
+    for name in ["gone", "kept"] {
+        api.delete(name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    wait_for("both GatewayConfigs to go", DEADLINE, || async {
+        (api.list(&Default::default()).await.ok()?.items.is_empty()).then_some(())
+    })
+    .await;
+    let deletions = operator.gcp.deletions();
+    let position = |needle: &str| deletions.iter().position(|d| d.contains(needle));
+    let gateway = position("/gateways/gone");
+    let config = position("/apis/gone/configs/");
+    let api_deleted = deletions.iter().position(|d| d.ends_with("/apis/gone"));
+    assert!(gateway.is_some() && config.is_some() && api_deleted.is_some(), "{deletions:?}");
+    assert!(gateway < config && config < api_deleted, "gateway, configs, API in that order: {deletions:?}");
+    assert!(!deletions.iter().any(|d| d.contains("/kept")), "Retain leaves everything: {deletions:?}");
+    assert!(operator.gcp.gateway(PROJECT, "us-central1", "kept").is_some());
+    operator.stop().await;
+    cluster.cleanup().await;
+}
