@@ -90,3 +90,19 @@ fn run_with_a_missing_kubeconfig_names_the_file() {
         lines[0]
     );
 }
+
+#[test]
+fn every_run_flag_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap_or_default();
+    let help = String::from_utf8_lossy(&operator(&["run", "--help"]).stdout).into_owned();
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .map(|word| word.trim_end_matches([',', '.']))
+        .filter(|flag| *flag != "--help" && *flag != "--version")
+        .collect();
+    assert!(flags.len() > 10, "{help}");
+    for flag in flags {
+        assert!(readme.contains(&format!("`{flag}")), "README.md does not document {flag}");
+    }
+}
