@@ -9,7 +9,9 @@ pub mod timing;
 
 use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
 use secret_ref::provider::SecretProvider;
 use std::collections::HashMap;
@@ -109,6 +111,12 @@ impl Context {
         memory.next_checks.remove(key);
     }
 
+    /// After one more consecutive failure of `key`: when to retry (exponential backoff, jitter).
+    pub fn retry_after_failure(&self, key: &str) -> Action {
+        let failures = self.record_failure(key);
+        Action::requeue(timing::backoff(failures, self.settings.initial_backoff, self.settings.max_backoff))
+    }
+
     /// An Api in the watched scope: one namespace, or all.
     pub fn scoped<K>(&self) -> Api<K>
     where
@@ -120,6 +128,21 @@ impl Context {
             None => Api::all(self.client.clone()),
         }
     }
+}
+
+/// The objects of `store` in `namespace` that `uses` says depend on a changed object: the
+/// reconcile requests a watch on that other kind maps to.
+pub fn referencing<K>(store: &Store<K>, namespace: Option<String>, uses: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|object| object.meta().namespace == namespace && uses(object))
+        .map(|object| ObjectRef::from_obj(object.as_ref()))
+        .collect()
 }
 
 /// A merge patch from status `current` to `next`: fields `next` no longer has are set to null

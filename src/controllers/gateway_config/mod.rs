@@ -9,7 +9,7 @@
 
 pub mod plan;
 
-use super::{Context, object_key};
+use super::{Context, object_key, referencing};
 use crate::api::conditions::{Condition, ConditionStatus, reasons, set_condition, types};
 use crate::api::secret_ref::DeletionPolicy;
 use crate::api::{FINALIZER, GatewayConfig, GatewayConfigStatus, SecureApiService};
@@ -21,7 +21,6 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use plan::Plan;
@@ -96,15 +95,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
     controller
         // A backend service's URL appearing or changing re-renders the gateways that use it.
         .watches(ctx.scoped::<SecureApiService>(), watcher::Config::default(), move |service| {
-            let namespace = service.namespace();
             let name = service.name_any();
-            gateways
-                .state()
-                .into_iter()
-                .filter(|g| g.namespace() == namespace)
-                .filter(|g| g.spec.routes.iter().any(|r| r.backend.service.as_deref() == Some(name.as_str())))
-                .map(|g| ObjectRef::from_obj(g.as_ref()))
-                .collect::<Vec<_>>()
+            referencing(&gateways, service.namespace(), |g| {
+                g.spec.routes.iter().any(|r| r.backend.service.as_deref() == Some(name.as_str()))
+            })
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
         .graceful_shutdown_on(shutdown)
@@ -121,8 +115,7 @@ fn error_policy(gateway: Arc<GatewayConfig>, error: &Error, ctx: Arc<Context>) -
     if matches!(error, Error::Waiting(_)) {
         return Action::requeue(POLL);
     }
-    let failures = ctx.record_failure(&object_key(gateway.as_ref()));
-    Action::requeue(super::timing::backoff(failures, ctx.settings.initial_backoff, ctx.settings.max_backoff))
+    ctx.retry_after_failure(&object_key(gateway.as_ref()))
 }
 
 async fn reconcile(gateway: Arc<GatewayConfig>, ctx: Arc<Context>) -> Result<Action, Error> {

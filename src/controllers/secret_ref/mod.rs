@@ -12,7 +12,7 @@ pub mod provider;
 pub mod rollout;
 pub mod status;
 
-use super::timing::{backoff, jittered, parse_duration};
+use super::timing::{jittered, parse_duration};
 use super::{Context, object_key};
 use crate::api::conditions::{find_condition, types};
 use crate::api::secret_ref::DeletionPolicy;
@@ -91,10 +91,8 @@ async fn reconcile(secret_ref: Arc<SecretRef>, ctx: Arc<Context>) -> Result<Acti
 }
 
 fn error_policy(secret_ref: Arc<SecretRef>, error: &Error, ctx: Arc<Context>) -> Action {
-    let failures = ctx.record_failure(&object_key(secret_ref.as_ref()));
-    let delay = backoff(failures, ctx.settings.initial_backoff, ctx.settings.max_backoff);
-    tracing::debug!(secretref = %object_key(secret_ref.as_ref()), %error, failures, ?delay, "retrying");
-    Action::requeue(delay)
+    tracing::debug!(secretref = %object_key(secret_ref.as_ref()), %error, "retrying");
+    ctx.retry_after_failure(&object_key(secret_ref.as_ref()))
 }
 
 /// The parts of the spec a sync needs, checked (pure).

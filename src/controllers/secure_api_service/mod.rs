@@ -9,7 +9,7 @@ pub mod resolve;
 pub mod status;
 
 use super::children::{apply_if_changed, delete_if_ours, names};
-use super::{Context, object_key};
+use super::{Context, object_key, referencing};
 use crate::api::conditions::reasons;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, field_manager, owner_label_key};
@@ -24,7 +24,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -64,15 +63,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
         .owns(ctx.scoped::<Service>(), owned())
         // A SecretRef's new version rolls every SecureApiService of its namespace that uses it.
         .watches(ctx.scoped::<SecretRef>(), watcher::Config::default(), move |secret_ref| {
-            let namespace = secret_ref.namespace();
             let name = secret_ref.name_any();
-            services
-                .state()
-                .into_iter()
-                .filter(|s| s.namespace() == namespace)
-                .filter(|s| workload::snapshot::referenced_secret_refs(&s.spec).contains(&name))
-                .map(|s| ObjectRef::from_obj(s.as_ref()))
-                .collect::<Vec<_>>()
+            referencing(&services, secret_ref.namespace(), |s| {
+                workload::snapshot::referenced_secret_refs(&s.spec).contains(&name)
+            })
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
         .graceful_shutdown_on(shutdown)
@@ -86,9 +80,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
 }
 
 fn error_policy(service: Arc<SecureApiService>, error: &Error, ctx: Arc<Context>) -> Action {
-    let failures = ctx.record_failure(&object_key(service.as_ref()));
-    tracing::debug!(service = %object_key(service.as_ref()), %error, failures, "retrying");
-    Action::requeue(super::timing::backoff(failures, ctx.settings.initial_backoff, ctx.settings.max_backoff))
+    tracing::debug!(service = %object_key(service.as_ref()), %error, "retrying");
+    ctx.retry_after_failure(&object_key(service.as_ref()))
 }
 
 async fn reconcile(service: Arc<SecureApiService>, ctx: Arc<Context>) -> Result<Action, Error> {

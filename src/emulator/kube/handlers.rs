@@ -247,6 +247,7 @@ fn store_new(
     }
     let stored = state.insert(&rt.storage_key(), &namespace, &name, object);
     register_if_crd(state, rt, &stored)?;
+    state.collect_if_dangling(&rt.storage_key(), &namespace, &name, request.now);
     Ok(view(rt, &stored))
 }
 
@@ -288,6 +289,7 @@ fn store_update(
     let stored = state.replace(&key, namespace, name, new);
     register_if_crd(state, rt, &stored)?;
     let settled = state.settle_deletion(&key, namespace, name, request.now);
+    state.collect_if_dangling(&key, namespace, name, request.now);
     Ok(view(rt, settled.as_ref().unwrap_or(&stored)))
 }
 

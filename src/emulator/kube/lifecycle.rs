@@ -239,6 +239,25 @@ impl State {
         }
     }
 
+    /// The garbage collector's view of a written object: when every owner it names is gone (a
+    /// writer raced the owner's deletion), it is garbage and is deleted in the background.
+    pub fn collect_if_dangling(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) {
+        let Some(object) = self.get(key, namespace, name) else { return };
+        let owners: Vec<String> = object["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["uid"].as_str().map(str::to_owned))
+            .collect();
+        if owners.is_empty() || is_deleting(object) {
+            return;
+        }
+        let live = self.live_uids();
+        if owners.iter().all(|owner| !live.contains(owner)) {
+            self.delete_object(key, namespace, name, Propagation::Background, now);
+        }
+    }
+
     fn orphan_dependents(&mut self, uid: &str) {
         for (key, namespace, name, object) in self.dependents_of(uid) {
             self.strip_owner(&key, &namespace, &name, object, uid);
@@ -306,6 +325,14 @@ mod tests {
         assert!(state.get(&cm(), "default", "child").is_none());
         let shared = state.get(&cm(), "default", "shared").cloned().unwrap_or_default();
         assert_eq!(shared["metadata"]["ownerReferences"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn an_object_whose_owners_are_all_gone_is_collected() {
+        let mut state = State::new(StoreLimits::default());
+        state.insert(&cm(), "default", "late", object("late", "l1", &["deleted-owner"], &[]));
+        state.collect_if_dangling(&cm(), "default", "late", NOW);
+        assert!(state.get(&cm(), "default", "late").is_none());
     }
 
     #[test]
