@@ -9,8 +9,9 @@ pub mod timing;
 
 use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
 use secret_ref::provider::SecretProvider;
@@ -117,6 +118,21 @@ impl Context {
         Action::requeue(timing::backoff(failures, self.settings.initial_backoff, self.settings.max_backoff))
     }
 
+    /// Records an Event about `object` (best effort: a lost Event never fails a reconcile).
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::debug!(%error, "event not recorded");
+        }
+    }
+
     /// An Api in the watched scope: one namespace, or all.
     pub fn scoped<K>(&self) -> Api<K>
     where
@@ -156,6 +172,28 @@ pub fn status_patch<T: serde::Serialize>(current: &T, next: &T) -> serde_json::V
         }
     }
     serde_json::json!({ "status": next })
+}
+
+/// The time for status fields that record a change (never a per-reconcile tick).
+pub fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// The reconcile error inside a finalizer error, or the finalizer's own failure.
+pub fn flatten_finalizer<E>(
+    error: kube::runtime::finalizer::Error<E>,
+    kube: impl FnOnce(kube::Error) -> E,
+    other: impl FnOnce(String) -> E,
+) -> E
+where
+    E: std::error::Error + 'static,
+{
+    use kube::runtime::finalizer::Error as F;
+    match error {
+        F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+        F::AddFinalizer(e) | F::RemoveFinalizer(e) => kube(e),
+        other_error => other(other_error.to_string()),
+    }
 }
 
 /// `namespace/name` of an object, the key of per-object memory.

@@ -9,20 +9,19 @@
 
 pub mod plan;
 
-use super::{Context, object_key, referencing};
-use crate::api::conditions::{Condition, ConditionStatus, reasons, set_condition, types};
+use super::{Context, now, object_key, referencing};
+use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
 use crate::api::secret_ref::DeletionPolicy;
 use crate::api::{FINALIZER, GatewayConfig, GatewayConfigStatus, SecureApiService};
 use crate::gcp::{ApiGateway, GcpError, Operation};
 use crate::metrics::Controller as ControllerKind;
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use plan::Plan;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,12 +78,7 @@ impl Error {
 
 impl From<kube::runtime::finalizer::Error<Error>> for Error {
     fn from(error: kube::runtime::finalizer::Error<Error>) -> Self {
-        use kube::runtime::finalizer::Error as F;
-        match error {
-            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
-            F::AddFinalizer(e) | F::RemoveFinalizer(e) => Self::Kube(e),
-            other => Self::Finalizer(other.to_string()),
-        }
+        super::flatten_finalizer(error, Self::Kube, Self::Finalizer)
     }
 }
 
@@ -146,10 +140,6 @@ async fn reconcile(gateway: Arc<GatewayConfig>, ctx: Arc<Context>) -> Result<Act
             Err(error)
         }
     }
-}
-
-fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
 }
 
 fn client(ctx: &Context) -> Result<&ApiGateway, Error> {
@@ -215,7 +205,14 @@ async fn sync(gateway: &GatewayConfig, ctx: &Context) -> Result<Action, Error> {
             };
             let gateway_condition = (types::GATEWAY_READY, false, reason, message.clone());
             let ready = (types::READY, false, reason, message);
-            conditions(&mut next, gateway, &[ready, backends, config, gateway_condition]);
+            // A failed operation stays reported (with its message) until a config is ACTIVE again.
+            let failure_reported = find_condition(&current.conditions, types::CONFIG_ACTIVE)
+                .is_some_and(|c| c.reason == reasons::OPERATION_FAILED);
+            if failure_reported && !config_active {
+                conditions(&mut next, gateway, &[ready, backends, gateway_condition]);
+            } else {
+                conditions(&mut next, gateway, &[ready, backends, config, gateway_condition]);
+            }
             Action::requeue(POLL)
         }
         Step::Done { managed_service, hostname } => {
@@ -410,16 +407,7 @@ async fn report_failure(gateway: &GatewayConfig, ctx: &Context, error: &Error) {
         return;
     }
     tracing::warn!(gateway = %object_key(gateway), reason = error.reason(), error = %message, "gateway sync failed");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: error.reason().into(),
-        note: Some(message),
-        action: "Provision".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &gateway.object_ref(&())).await {
-        tracing::debug!(error = %e, "event not recorded");
-    }
+    ctx.publish(gateway, EventType::Warning, error.reason(), "Provision", message).await;
     let mut patch = serde_json::json!({ "status": { "conditions": next.conditions } });
     if failed_operation {
         patch["status"]["pendingOperation"] = serde_json::Value::Null;

@@ -83,11 +83,6 @@ impl Error {
 
 impl From<kube::runtime::finalizer::Error<Error>> for Error {
     fn from(error: kube::runtime::finalizer::Error<Error>) -> Self {
-        use kube::runtime::finalizer::Error as F;
-        match error {
-            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
-            F::AddFinalizer(e) | F::RemoveFinalizer(e) => Self::Kube(e),
-            other => Self::Finalizer(other.to_string()),
-        }
+        crate::controllers::flatten_finalizer(error, Self::Kube, Self::Finalizer)
     }
 }

@@ -13,7 +13,7 @@ pub mod rollout;
 pub mod status;
 
 use super::timing::{jittered, parse_duration};
-use super::{Context, object_key};
+use super::{Context, now, object_key};
 use crate::api::conditions::{find_condition, types};
 use crate::api::secret_ref::DeletionPolicy;
 use crate::api::{FINALIZER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus, field_manager};
@@ -24,14 +24,13 @@ use desired::{
 use error::Error;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,10 +114,6 @@ fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
     Ok(Plan { target: target_name(secret_ref), refresh, pinned: spec.version.chars().all(|c| c.is_ascii_digit()) })
 }
 
-fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
-}
-
 async fn sync(secret_ref: &SecretRef, ctx: &Context) -> Result<Action, Error> {
     let plan = plan(secret_ref)?;
     let key = object_key(secret_ref);
@@ -174,7 +169,7 @@ async fn sync(secret_ref: &SecretRef, ctx: &Context) -> Result<Action, Error> {
     let next = status::synced(secret_ref, &synced, now());
     if current.content_hash.as_deref() != Some(hash.as_str()) {
         let note = format!("Secret {} now holds version {}", plan.target, fetched.version);
-        publish(ctx, secret_ref, EventType::Normal, "Synced", note).await;
+        ctx.publish(secret_ref, EventType::Normal, "Synced", "Sync", note).await;
     }
     write_status(ctx, secret_ref, &current, next).await?;
     Ok(next_action(ctx, &key, &plan))
@@ -217,17 +212,10 @@ async fn report_failure(secret_ref: &SecretRef, ctx: &Context, error: &Error) {
     let was = find_condition(&current.conditions, types::READY).map(|c| (c.reason.clone(), c.message.clone()));
     if was != Some((error.reason().to_owned(), message.clone())) {
         tracing::warn!(secretref = %object_key(secret_ref), reason = error.reason(), error = %message, "sync failed");
-        publish(ctx, secret_ref, EventType::Warning, error.reason(), message).await;
+        ctx.publish(secret_ref, EventType::Warning, error.reason(), "Sync", message).await;
     }
     if let Err(write_error) = write_status(ctx, secret_ref, &current, next).await {
         tracing::debug!(secretref = %object_key(secret_ref), error = %write_error, "status not written");
-    }
-}
-
-async fn publish(ctx: &Context, secret_ref: &SecretRef, type_: EventType, reason: &str, note: String) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Sync".into(), secondary: None };
-    if let Err(error) = ctx.recorder.publish(&event, &secret_ref.object_ref(&())).await {
-        tracing::debug!(%error, "event not recorded");
     }
 }
 

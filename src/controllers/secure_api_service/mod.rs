@@ -9,7 +9,7 @@ pub mod resolve;
 pub mod status;
 
 use super::children::{apply_if_changed, delete_if_ours, names};
-use super::{Context, object_key, referencing};
+use super::{Context, now, object_key, referencing};
 use crate::api::conditions::reasons;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, field_manager, owner_label_key};
@@ -20,10 +20,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -100,10 +99,6 @@ async fn reconcile(service: Arc<SecureApiService>, ctx: Arc<Context>) -> Result<
     result
 }
 
-fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
-}
-
 fn api<K>(ctx: &Context, service: &SecureApiService) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
@@ -151,7 +146,7 @@ async fn sync(service: &SecureApiService, ctx: &Context) -> Result<Action, Error
         live_revision_now = Some(previous);
         let note =
             format!("revision {} exceeded its progress deadline; the previous revision was restored", desired.revision);
-        publish(ctx, service, EventType::Warning, reasons::ROLLED_BACK, note).await;
+        ctx.publish(service, EventType::Warning, reasons::ROLLED_BACK, "Rollout", note).await;
     }
     let rolled_back = rolled_back || (failed_revision.is_some() && failed_revision != live_revision_now);
 
@@ -316,11 +311,4 @@ async fn prune_snapshots(
         }
     }
     Ok(())
-}
-
-async fn publish(ctx: &Context, service: &SecureApiService, type_: EventType, reason: &str, note: String) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: "Rollout".into(), secondary: None };
-    if let Err(error) = ctx.recorder.publish(&event, &service.object_ref(&())).await {
-        tracing::debug!(%error, "event not recorded");
-    }
 }
