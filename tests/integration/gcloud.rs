@@ -3,18 +3,9 @@
 //! accessing a disabled `latest` and of a payload whose checksum does not match. Everything talks
 //! to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may name the binary.
 
-use crate::gcloud_cli::{Gcloud, PROJECT};
-use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
-use secure_api_operator::http_listener::Listener;
+use crate::gcloud_cli::{PROJECT, start};
+use secure_api_operator::emulator::gcp::GcpFault;
 use serde_json::Value;
-
-async fn start() -> Result<(GcpEmulator, Listener, Gcloud), String> {
-    let emulator = GcpEmulator::new();
-    let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
-    let listener = emulator.listen(addr).await.map_err(|e| format!("listen: {e}"))?;
-    let gcloud = Gcloud::new(&listener.url())?;
-    Ok((emulator, listener, gcloud))
-}
 
 fn versions_of(list: &Value) -> Vec<(String, String)> {
     let entries = list.as_array().into_iter().flatten();

@@ -4,7 +4,7 @@
 //! delete. Everything talks to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may
 //! name the binary.
 
-use crate::gcloud_cli::{Gcloud, PROJECT};
+use crate::gcloud_cli::{PROJECT, start};
 use crate::support::wait_for;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{HeaderMap, Method, StatusCode, Uri};
 use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
-use secure_api_operator::http_listener::Listener;
 use serde_json::{Value, json};
 
 use std::time::Duration;
@@ -36,14 +35,6 @@ paths:
         "200":
           description: OK
 "#;
-
-async fn start() -> Result<(GcpEmulator, Listener, Gcloud), String> {
-    let emulator = GcpEmulator::new();
-    let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
-    let listener = emulator.listen(addr).await.map_err(|e| format!("listen: {e}"))?;
-    let gcloud = Gcloud::new(&listener.url())?;
-    Ok((emulator, listener, gcloud))
-}
 
 /// One request to the emulator (in-process, as the operator's client would send it over HTTP);
 /// anything but 200 is an error.

@@ -1,6 +1,8 @@
 //! The real gcloud, pointed at the GCP emulators (Secret Manager and API Gateway endpoint
 //! overrides), with a fresh configuration directory and a bounded run time.
 
+use secure_api_operator::emulator::gcp::GcpEmulator;
+use secure_api_operator::http_listener::Listener;
 use serde_json::Value;
 use std::fs::File;
 use std::io::Write;
@@ -122,4 +124,13 @@ fn run_bounded(mut command: Command, stdin: Option<Vec<u8>>, dir: &Path) -> Resu
     };
     let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| e.to_string());
     Ok(Run { status, stdout: read(&stdout_path)?, stderr: read(&stderr_path)? })
+}
+
+/// A fresh GCP emulator on 127.0.0.1 and gcloud pointed at it.
+pub async fn start() -> Result<(GcpEmulator, Listener, Gcloud), String> {
+    let emulator = GcpEmulator::new();
+    let addr = "127.0.0.1:0".parse().map_err(|e| format!("address: {e}"))?;
+    let listener = emulator.listen(addr).await.map_err(|e| format!("listen: {e}"))?;
+    let gcloud = Gcloud::new(&listener.url())?;
+    Ok((emulator, listener, gcloud))
 }
