@@ -38,6 +38,34 @@ pub enum Command {
     /// Run the in-memory Kubernetes API and Google Cloud emulators on 127.0.0.1 until interrupted
     /// (a test bed for kubectl, gcloud and the operator; nothing is persisted).
     Emulator(EmulatorArgs),
+    /// A playground on this machine: the emulators and the operator in one process, driven with
+    /// kubectl and gcloud; `--demo` plays the seed scenario end to end and exits.
+    Dev(DevArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Play the seed scenario (secrets, examples, rotation) with a step-by-step report, then exit:
+    /// 0 when every step succeeded, 1 naming the step that failed.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Address of the Kubernetes API emulator (plain HTTP, loopback only); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub kube_listen: SocketAddr,
+
+    /// Address of the Google Cloud emulators (plain HTTP, loopback only); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub gcp_listen: SocketAddr,
+
+    /// Directory for the playground's kubeconfig and the operator's log.
+    /// Default: `secure-api-operator-dev` in the system's temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Google Cloud project of the playground's secrets.
+    #[arg(long, value_name = "PROJECT", default_value = "demo-project")]
+    pub gcp_project: String,
 }
 
 #[derive(Args, Debug)]
@@ -68,7 +96,7 @@ pub struct EmulatorArgs {
     pub kubeconfig_out: Option<PathBuf>,
 
     /// Simulated Deployment controller: `off`, `complete` (rollouts finish at once) or `stall`
-    /// (rollouts never progress).
+    /// (rollouts never progress). Unless `off`, LoadBalancer Services also get an address.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = DeploymentMode::Off)]
     pub deployments: DeploymentMode,
 }

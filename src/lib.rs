@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod controllers;
 pub mod crdgen;
+pub mod dev;
 pub mod emulator;
 pub mod gateway;
 pub mod gcp;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use secure_api_operator::api::GatewayConfig;
 use secure_api_operator::cli::{Cli, Command, CrdsArgs, RenderArgs};
-use secure_api_operator::{crdgen, emulator, gateway, operator, telemetry};
+use secure_api_operator::{crdgen, dev, emulator, gateway, operator, telemetry};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,6 +32,7 @@ fn dispatch(cli: Cli) -> Result<(), String> {
             telemetry::init(cli.log_format, &cli.log_filter)?;
             runtime()?.block_on(emulator::serve::run(args))
         }
+        Command::Dev(args) => runtime()?.block_on(dev::run(args, cli.log_format, &cli.log_filter)),
     }
 }
 

@@ -14,8 +14,10 @@ use crate::server::{self, Health};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, Resource};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Why the operator could not start. Each variant displays as one line.
@@ -44,6 +46,45 @@ pub enum StartupError {
 
 /// Runs the operator until a shutdown signal arrives.
 pub async fn run(args: RunArgs) -> Result<(), StartupError> {
+    let running = start(args).await?;
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received; stopping");
+    running.stop().await;
+    Ok(())
+}
+
+/// A started operator: controllers and the health/metrics server run in the background until
+/// [`Running::stop`].
+pub struct Running {
+    metrics_addr: SocketAddr,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+    controllers: JoinHandle<()>,
+    http: JoinHandle<()>,
+}
+
+impl Running {
+    /// Where `/healthz`, `/readyz` and `/metrics` answer (the bound port when 0 was asked for).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    /// Stops the controllers and the server and waits for them.
+    pub async fn stop(self) {
+        self.health.set_ready(false);
+        self.shutdown.cancel();
+        if let Err(error) = self.controllers.await {
+            tracing::warn!(%error, "a controller stopped abnormally");
+        }
+        if let Err(error) = self.http.await {
+            tracing::warn!(%error, "the metrics server stopped abnormally");
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Checks the cluster, then starts the health/metrics server and the controllers.
+pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
     let config = load_config(&args).await?;
     let url = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| StartupError::Config(one_line(&e)))?;
@@ -74,6 +115,7 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
     let listener = server::bind(args.metrics_addr)
         .await
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
+    let metrics_addr = listener.local_addr().unwrap_or(args.metrics_addr);
     let metrics = Arc::new(Metrics::new());
     let (provider, api_gateway) = gcp_clients(&args, metrics.clone()).await?;
     let health = Health::new(metrics.clone());
@@ -99,23 +141,11 @@ pub async fn run(args: RunArgs) -> Result<(), StartupError> {
         server = %url,
         kubernetes = %version.git_version,
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
-        metrics = %args.metrics_addr,
+        metrics = %metrics_addr,
         "secure-api-operator started"
     );
     health.set_ready(true);
-
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received; stopping");
-    health.set_ready(false);
-    shutdown.cancel();
-    if let Err(error) = controllers.await {
-        tracing::warn!(%error, "a controller stopped abnormally");
-    }
-    if let Err(error) = http.await {
-        tracing::warn!(%error, "the metrics server stopped abnormally");
-    }
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Running { metrics_addr, health, shutdown, controllers, http })
 }
 
 /// Secret Manager (as the SecretRef provider) and API Gateway, configured from the command line.

@@ -1,19 +1,33 @@
 //! Logging through `tracing`: an env-filter directive and a text or JSON format, on stderr (stdout
-//! stays clean for command output such as `crds`).
+//! stays clean for command output such as `crds`), or into a file for `dev`, whose stdout is a
+//! report for people.
 
 use crate::cli::LogFormat;
+use std::path::Path;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-/// Installs the global subscriber. `RUST_LOG`, when set, wins over `filter`.
+/// Installs the global subscriber writing to stderr. `RUST_LOG`, when set, wins over `filter`.
 pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
+    // Colours only for a person at a terminal, never into log files or pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    install(format, filter, BoxMakeWriter::new(std::io::stderr), ansi)
+}
+
+/// Installs the global subscriber appending to the file at `path` (created or truncated).
+pub fn init_to_file(format: LogFormat, filter: &str, path: &Path) -> Result<(), String> {
+    let file =
+        std::fs::File::create(path).map_err(|e| format!("cannot create the log file {}: {e}", path.display()))?;
+    install(format, filter, BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
+}
+
+fn install(format: LogFormat, filter: &str, writer: BoxMakeWriter, ansi: bool) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(&from_env),
         _ => EnvFilter::try_new(filter),
     }
     .map_err(|error| format!("invalid log filter: {error}"))?;
-    // Colours only for a person at a terminal, never into log files or pipes.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),

@@ -2,6 +2,7 @@
 
 mod cli;
 mod crds;
+mod dev;
 mod emulator_api;
 mod emulator_crd;
 mod emulator_hooks;

@@ -1,5 +1,7 @@
-//! An optional stand-in for the Deployment controller: it reports rollouts as complete (or as
-//! stalled), so status-driven logic can be tested without pods. Off by default.
+//! Optional stand-ins for the controllers a cluster runs: the Deployment controller reports
+//! rollouts as complete (or as stalled), and a cloud load-balancer controller gives each
+//! `LoadBalancer` Service an address, so status-driven logic can be tested without pods or a cloud.
+//! Off by default.
 
 use super::resources::StorageKey;
 use super::store::{Event, State, WatchScope};
@@ -7,7 +9,8 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{mpsc, watch};
 
-/// How the simulated Deployment controller behaves.
+/// How the simulated controllers behave. Whenever the mode is not `Off`, `LoadBalancer` Services
+/// also get an ingress address.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeploymentSimulation {
     /// Nothing writes Deployment status (like a cluster without controllers).
@@ -22,6 +25,21 @@ pub enum DeploymentSimulation {
 
 fn deployments() -> StorageKey {
     StorageKey { group: "apps".into(), plural: "deployments".into() }
+}
+
+fn services() -> StorageKey {
+    StorageKey { group: String::new(), plural: "services".into() }
+}
+
+/// The status a cloud controller would write for a `LoadBalancer` Service without an address, or
+/// `None`. Addresses come from 203.0.113.0/24 (TEST-NET-3, never routed), stable per Service.
+pub fn simulated_load_balancer(service: &Value) -> Option<Value> {
+    if service["spec"]["type"] != "LoadBalancer" || service["status"]["loadBalancer"]["ingress"].is_array() {
+        return None;
+    }
+    let uid = service["metadata"]["uid"].as_str().unwrap_or_default();
+    let host = 1 + crc32c::crc32c(uid.as_bytes()) % 254;
+    Some(json!({ "loadBalancer": { "ingress": [{ "ip": format!("203.0.113.{host}"), "ipMode": "VIP" }] } }))
 }
 
 /// The status the controller would write for `deployment`, or `None` when it is already there.
@@ -67,30 +85,39 @@ pub fn simulated_status(deployment: &Value, mode: DeploymentSimulation) -> Optio
     (deployment["status"] != status).then_some(status)
 }
 
-/// Writes the simulated status of one Deployment, if it differs.
-fn settle(state: &mut State, namespace: &str, name: &str, mode: DeploymentSimulation) {
-    let Some(deployment) = state.get(&deployments(), namespace, name) else { return };
-    if deployment["metadata"]["deletionTimestamp"].is_string() {
+/// Writes the simulated status of one object, if it differs.
+fn settle(state: &mut State, key: &StorageKey, namespace: &str, name: &str, mode: DeploymentSimulation) {
+    if mode == DeploymentSimulation::Off {
         return;
     }
-    if let Some(status) = simulated_status(deployment, mode) {
-        let mut updated = deployment.clone();
+    let Some(object) = state.get(key, namespace, name) else { return };
+    if object["metadata"]["deletionTimestamp"].is_string() {
+        return;
+    }
+    let status = if *key == deployments() { simulated_status(object, mode) } else { simulated_load_balancer(object) };
+    if let Some(status) = status {
+        let mut updated = object.clone();
         updated["status"] = status;
-        state.replace(&deployments(), namespace, name, updated);
+        state.replace(key, namespace, name, updated);
     }
 }
 
 fn settle_all(state: &mut State, mode: DeploymentSimulation) {
-    let names: Vec<(String, String)> = state
-        .list(&deployments(), None)
-        .iter()
-        .map(|d| {
-            let meta = &d["metadata"];
-            (meta["namespace"].as_str().unwrap_or_default().into(), meta["name"].as_str().unwrap_or_default().into())
-        })
-        .collect();
-    for (namespace, name) in names {
-        settle(state, &namespace, &name, mode);
+    for key in [deployments(), services()] {
+        let names: Vec<(String, String)> = state
+            .list(&key, None)
+            .iter()
+            .map(|o| {
+                let meta = &o["metadata"];
+                (
+                    meta["namespace"].as_str().unwrap_or_default().into(),
+                    meta["name"].as_str().unwrap_or_default().into(),
+                )
+            })
+            .collect();
+        for (namespace, name) in names {
+            settle(state, &key, &namespace, &name, mode);
+        }
     }
 }
 
@@ -98,10 +125,10 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn subscribe(state: &Weak<Mutex<State>>) -> Option<mpsc::Receiver<Arc<Event>>> {
+fn subscribe(state: &Weak<Mutex<State>>, key: StorageKey) -> Option<mpsc::Receiver<Arc<Event>>> {
     let strong = state.upgrade()?;
     let mut guard = lock(&strong);
-    guard.watch(WatchScope { key: deployments(), namespace: None }, None).ok().map(|(_, rx)| rx)
+    guard.watch(WatchScope { key, namespace: None }, None).ok().map(|(_, rx)| rx)
 }
 
 fn with_state(state: &Weak<Mutex<State>>, f: impl FnOnce(&mut State)) -> bool {
@@ -114,31 +141,41 @@ fn with_state(state: &Weak<Mutex<State>>, f: impl FnOnce(&mut State)) -> bool {
     }
 }
 
-/// Runs the simulated controller until the emulator is dropped. Mode changes arrive on `mode`.
+/// Runs the simulated controllers until the emulator is dropped. Mode changes arrive on `mode`.
 pub async fn run(state: Weak<Mutex<State>>, mut mode: watch::Receiver<DeploymentSimulation>) {
-    let Some(mut events) = subscribe(&state) else { return };
+    let (Some(mut deployment_events), Some(mut service_events)) =
+        (subscribe(&state, deployments()), subscribe(&state, services()))
+    else {
+        return;
+    };
     let mut current = *mode.borrow_and_update();
     with_state(&state, |s| settle_all(s, current));
     loop {
-        let alive = tokio::select! {
+        let (key, event) = tokio::select! {
             changed = mode.changed() => {
                 if changed.is_err() { return; }
                 current = *mode.borrow_and_update();
-                with_state(&state, |s| settle_all(s, current))
+                if with_state(&state, |s| settle_all(s, current)) { continue } else { return }
             }
-            event = events.recv() => match event {
-                Some(event) => {
-                    let name = event.object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-                    with_state(&state, |s| settle(s, &event.namespace, &name, current))
-                }
-                // The store dropped this watch (it fell behind): resubscribe and settle everything.
-                None => match subscribe(&state) {
-                    Some(rx) => {
-                        events = rx;
-                        with_state(&state, |s| settle_all(s, current))
+            event = deployment_events.recv() => (deployments(), event),
+            event = service_events.recv() => (services(), event),
+        };
+        let alive = match event {
+            Some(event) => {
+                let name = event.object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                with_state(&state, |s| settle(s, &key, &event.namespace, &name, current))
+            }
+            // The store dropped this watch (it fell behind): resubscribe and settle everything.
+            None => match subscribe(&state, key.clone()) {
+                Some(rx) => {
+                    if key == deployments() {
+                        deployment_events = rx;
+                    } else {
+                        service_events = rx;
                     }
-                    None => false,
-                },
+                    with_state(&state, |s| settle_all(s, current))
+                }
+                None => false,
             },
         };
         if !alive {
@@ -168,6 +205,20 @@ mod tests {
         let status = simulated_status(&deployment(2, 2), DeploymentSimulation::Stall).unwrap_or_default();
         assert_eq!(status["updatedReplicas"], 0);
         assert_eq!(status["conditions"][1]["reason"], "ProgressDeadlineExceeded");
+    }
+
+    #[test]
+    fn a_load_balancer_service_gets_one_stable_test_net_address() {
+        let service = json!({"metadata": {"name": "api", "uid": "u-1"}, "spec": {"type": "LoadBalancer"}});
+        let status = simulated_load_balancer(&service).unwrap_or_default();
+        let ip = status["loadBalancer"]["ingress"][0]["ip"].as_str().unwrap_or_default().to_owned();
+        assert!(ip.starts_with("203.0.113."), "{ip}");
+        assert_eq!(simulated_load_balancer(&service), Some(status.clone()));
+        let mut settled = service.clone();
+        settled["status"] = status;
+        assert!(simulated_load_balancer(&settled).is_none());
+        let cluster_ip = json!({"metadata": {"name": "api", "uid": "u-1"}, "spec": {"type": "ClusterIP"}});
+        assert!(simulated_load_balancer(&cluster_ip).is_none());
     }
 
     #[test]

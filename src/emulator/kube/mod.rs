@@ -169,7 +169,8 @@ impl KubeEmulator {
         self.state().resource_version()
     }
 
-    /// Switches the simulated Deployment controller. Must be called inside a tokio runtime.
+    /// Switches the simulated Deployment and load-balancer controllers. Must be called inside a
+    /// tokio runtime.
     pub fn set_deployment_simulation(&self, mode: DeploymentSimulation) {
         self.inner.deployments.send_replace(mode);
         let mut started = self.inner.deployments_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

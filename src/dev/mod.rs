@@ -1,0 +1,98 @@
+//! `secure-api-operator dev [--demo]`: the first thing a person runs. Emulated Kubernetes and
+//! Google Cloud with the operator, in one process on loopback; `--demo` plays the seed scenario and
+//! exits, otherwise the playground stays up for kubectl and gcloud until Ctrl-C.
+//!
+//! The operator's log goes to a file in the playground's directory: stdout is for people.
+
+pub mod demo;
+pub mod examples;
+pub mod playground;
+pub mod table;
+
+use crate::cli::{DevArgs, LogFormat};
+use crate::operator::shutdown_signal;
+use crate::telemetry;
+use demo::DemoOptions;
+use playground::{Playground, PlaygroundOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Runs the playground (and the demo). The error is the one line `main` prints.
+pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Result<(), String> {
+    let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join("secure-api-operator-dev"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let log = dir.join("operator.log");
+    telemetry::init_to_file(log_format, log_filter, &log)?;
+    let options = PlaygroundOptions {
+        kube_listen: args.kube_listen,
+        gcp_listen: args.gcp_listen,
+        dir,
+        gcp_project: args.gcp_project.clone(),
+    };
+    let playground = Playground::start(&options).await?;
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(banner(&playground, &log, args.demo).as_bytes());
+    let outcome = if args.demo {
+        let played = demo::play(&playground, &DemoOptions::default(), &mut stdout).await;
+        if played.is_ok() {
+            let _ = writeln!(stdout, "\nTo drive the playground yourself: secure-api-operator dev (without --demo).");
+        }
+        played.map_err(|failure| format!("{failure} (the operator's log: {})", log.display()))
+    } else {
+        let _ = stdout.write_all(instructions(&playground).as_bytes());
+        let _ = stdout.flush();
+        shutdown_signal().await;
+        Ok(())
+    };
+    playground.stop().await;
+    outcome
+}
+
+fn banner(playground: &Playground, log: &std::path::Path, demo: bool) -> String {
+    let title = if demo {
+        "secure-api-operator dev --demo: the seed scenario on emulated Kubernetes and Google Cloud"
+    } else {
+        "secure-api-operator dev: a playground of emulated Kubernetes and Google Cloud (nothing is persisted)"
+    };
+    format!(
+        "{title}\n\n  Kubernetes API   {}   (kubeconfig {})\n  Google Cloud     {}   (Secret Manager and API Gateway, project {})\n  operator         metrics http://{}/metrics, log {}\n",
+        playground.kube_url(),
+        playground.kubeconfig.display(),
+        playground.gcp_url(),
+        playground.gcp_project,
+        playground.metrics_addr(),
+        log.display(),
+    )
+}
+
+/// The commands to drive the playground from another terminal.
+fn instructions(playground: &Playground) -> String {
+    let gcp = playground.gcp_url();
+    let kubeconfig: PathBuf = playground.kubeconfig.clone();
+    let project = &playground.gcp_project;
+    format!(
+        r#"
+Drive it from another terminal:
+
+  export KUBECONFIG={kubeconfig}
+  export CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp}/
+  export CLOUDSDK_AUTH_ACCESS_TOKEN=emulator CLOUDSDK_CORE_PROJECT={project} CLOUDSDK_CONFIG=$(mktemp -d)
+
+  # the seed's secrets, then its SecretRefs, service and gateway
+  echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"change-me"}}' | gcloud secrets create api-config-db --data-file=-
+  echo -n '{{"external_api_key":"k1","jwt_secret":"j1","encryption_key":"e1"}}' | gcloud secrets create api-config-keys --data-file=-
+  echo -n '{{"debug_mode":false,"rate_limit":1000,"cache_ttl":3600,"log_level":"INFO"}}' | gcloud secrets create api-config-config --data-file=-
+  kubectl apply --server-side -f deploy/examples/
+  kubectl get secureapi
+
+  # rotate the database password: one new revision, pinned to version 2
+  echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"rotated"}}' | gcloud secrets versions add api-config-db --data-file=-
+  kubectl annotate secretref db secureapi.dev/refresh=$(date +%s) --overwrite
+  kubectl get secureapiservice secure-api -o yaml
+  gcloud api-gateway gateways describe secure-api --location us-central1
+
+Stop with Ctrl-C.
+"#,
+        kubeconfig = kubeconfig.display(),
+    )
+}

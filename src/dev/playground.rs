@@ -1,0 +1,153 @@
+//! The playground: the Kubernetes API emulator (with the simulated Deployment and load-balancer
+//! controllers), the Google Cloud emulators and the operator, all in this process and on loopback.
+//!
+//! The operator talks to the Kubernetes emulator over TCP through the same kubeconfig a person's
+//! kubectl uses, so the playground exercises the real client path.
+
+use crate::cli::RunArgs;
+use crate::emulator::gcp::GcpEmulator;
+use crate::emulator::kube::{DeploymentSimulation, KubeEmulator, Listener};
+use crate::operator::{self, Running};
+use clap::{Args, FromArgMatches};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the playground listens and keeps its files.
+#[derive(Clone, Debug)]
+pub struct PlaygroundOptions {
+    pub kube_listen: SocketAddr,
+    pub gcp_listen: SocketAddr,
+    /// Holds `kubeconfig` (and `operator.log` when the caller logs there).
+    pub dir: PathBuf,
+    pub gcp_project: String,
+}
+
+/// Running emulators and operator. Dropping it without [`Playground::stop`] leaves the listeners
+/// to the runtime's shutdown.
+pub struct Playground {
+    pub kube: KubeEmulator,
+    pub gcp: GcpEmulator,
+    pub gcp_project: String,
+    pub kubeconfig: PathBuf,
+    kube_listener: Listener,
+    gcp_listener: Listener,
+    operator: Running,
+}
+
+impl Playground {
+    /// Starts the emulators, installs the CRDs, writes the kubeconfig and starts the operator.
+    pub async fn start(options: &PlaygroundOptions) -> Result<Self, String> {
+        for (flag, addr) in [("--kube-listen", options.kube_listen), ("--gcp-listen", options.gcp_listen)] {
+            if !addr.ip().is_loopback() {
+                return Err(format!("{flag} {addr} is not a loopback address; the emulators have no authentication"));
+            }
+        }
+        std::fs::create_dir_all(&options.dir).map_err(|e| format!("cannot create {}: {e}", options.dir.display()))?;
+
+        let kube = KubeEmulator::new();
+        kube.set_deployment_simulation(DeploymentSimulation::Complete);
+        install_crds(&kube).await?;
+        let kube_listener = kube
+            .listen(options.kube_listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", options.kube_listen))?;
+        let kubeconfig = options.dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, KubeEmulator::kubeconfig(&kube_listener.url()))
+            .map_err(|e| format!("cannot write {}: {e}", kubeconfig.display()))?;
+
+        let gcp = GcpEmulator::new();
+        let gcp_listener = gcp
+            .listen(options.gcp_listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", options.gcp_listen))?;
+
+        let args = run_args(&kubeconfig, &gcp_listener.url(), &options.gcp_project)?;
+        let operator = operator::start(args).await.map_err(|e| format!("the operator did not start: {e}"))?;
+        Ok(Self {
+            kube,
+            gcp,
+            gcp_project: options.gcp_project.clone(),
+            kubeconfig,
+            kube_listener,
+            gcp_listener,
+            operator,
+        })
+    }
+
+    pub fn kube_url(&self) -> String {
+        self.kube_listener.url()
+    }
+
+    pub fn gcp_url(&self) -> String {
+        self.gcp_listener.url()
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.operator.metrics_addr()
+    }
+
+    /// A client of the Kubernetes emulator (in process: the playground's own checks need no TCP).
+    pub fn client(&self) -> kube::Client {
+        self.kube.client()
+    }
+
+    /// Stops the operator, then the emulators.
+    pub async fn stop(self) {
+        self.operator.stop().await;
+        self.kube_listener.shutdown().await;
+        self.gcp_listener.shutdown().await;
+    }
+}
+
+async fn install_crds(kube: &KubeEmulator) -> Result<(), String> {
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.client());
+    for crd in crate::crdgen::all() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.create(&PostParams::default(), &crd).await.map_err(|e| format!("cannot install the CRD {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `run`'s arguments for the playground: the defaults of `run` itself (not its environment
+/// variables: a `SECUREAPI_*` setting meant for a real cluster must not leak in), pointed at the
+/// emulators.
+fn run_args(kubeconfig: &Path, gcp_url: &str, project: &str) -> Result<RunArgs, String> {
+    let command = RunArgs::augment_args(clap::Command::new("run")).mut_args(|arg| arg.env(None));
+    let kubeconfig = kubeconfig.to_string_lossy();
+    let flags = [
+        "run",
+        "--kubeconfig",
+        &kubeconfig,
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--gcp-project",
+        project,
+        "--secret-manager-endpoint",
+        gcp_url,
+        "--api-gateway-endpoint",
+        gcp_url,
+        "--gcp-no-auth",
+        "--startup-timeout",
+        "10",
+    ];
+    let matches = command.try_get_matches_from(flags).map_err(|e| e.to_string())?;
+    RunArgs::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_runs_against_the_emulators_with_the_defaults_of_run() {
+        let args =
+            run_args(Path::new("/tmp/k"), "http://127.0.0.1:9", "demo-project").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(args.kubeconfig.as_deref(), Some(Path::new("/tmp/k")));
+        assert_eq!(args.secret_manager_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(args.api_gateway_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(args.gcp_no_auth);
+        assert_eq!(args.concurrency, 8);
+    }
+}

@@ -1,0 +1,217 @@
+//! `secure-api-operator dev`: the demo the README starts with, a failing step named as such, no
+//! secret value in the report, and the playground's printed commands run as printed.
+
+use crate::support::{operator_bin, wait_for};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use secure_api_operator::api::{GatewayConfig, SecureApiService};
+use secure_api_operator::dev::demo::{self, DemoOptions};
+use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
+use secure_api_operator::emulator::gcp::GcpFault;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Generous: the demo takes a few seconds, a loaded CI machine more.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Kills the child if the test fails before it exits.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn playground(dir: &Path) -> Playground {
+    let options = PlaygroundOptions {
+        kube_listen: ([127, 0, 0, 1], 0).into(),
+        gcp_listen: ([127, 0, 0, 1], 0).into(),
+        dir: dir.to_path_buf(),
+        gcp_project: "demo-project".into(),
+    };
+    Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"))
+}
+
+#[tokio::test]
+async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let stdout_path = dir.path().join("stdout");
+    let stdout = std::fs::File::create(&stdout_path).unwrap_or_else(|e| panic!("stdout file: {e}"));
+    let child = Command::new(operator_bin())
+        .args(["dev", "--demo", "--dir", &dir.path().to_string_lossy()])
+        .env_remove("RUST_LOG")
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning dev --demo: {e}"));
+    let mut guard = Guard(child);
+    let status = wait_for("dev --demo to exit", DEADLINE, || {
+        let status = guard.0.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await;
+    let report = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    assert!(status.success(), "dev --demo exited with {status:?}:\n{report}");
+    for step in 1..=8 {
+        assert!(report.contains(&format!("[{step}/8] ")), "no step {step} in:\n{report}");
+    }
+    assert_eq!(report.matches("\n      ok (").count(), 8, "{report}");
+    assert!(report.contains("All 8 steps succeeded"), "{report}");
+    assert!(report.contains("pinned to         config=1, db=2, keys=1"), "{report}");
+    assert!(report.contains("API Gateway calls that changed something during the rotation: 0"), "{report}");
+    let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
+    assert!(log.contains("secure-api-operator started"), "the operator's log is not in the playground's directory");
+}
+
+#[tokio::test]
+async fn a_failing_step_is_named_and_ends_the_demo() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let playground = playground(dir.path()).await;
+    let denied = GcpFault {
+        method: Some("secretmanager.versions.access".into()),
+        resource_contains: Some("secrets/api-config-keys/".into()),
+        status: Some(403),
+        ..GcpFault::default()
+    };
+    playground.gcp.inject_fault(denied);
+    let options = DemoOptions { step_deadline: Duration::from_secs(3), ..DemoOptions::default() };
+    let mut report = Vec::new();
+    let failure = demo::play(&playground, &options, &mut report).await.err();
+    let report = String::from_utf8_lossy(&report).into_owned();
+    playground.stop().await;
+
+    let failure = failure.unwrap_or_else(|| panic!("the demo succeeded despite the denied secret:\n{report}"));
+    assert_eq!((failure.step, failure.title), (3, "Wait for the SecretRefs to sync"), "{failure}");
+    assert!(failure.reason.contains("SecretRef keys: Ready=False (PermissionDenied"), "{failure}");
+    assert!(report.contains("[3/8] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
+    assert!(!report.contains("[4/8]"), "the demo went on after a failed step:\n{report}");
+}
+
+#[tokio::test]
+async fn the_demo_report_never_shows_a_secret_value() {
+    const SENTINEL: &str = "sentinel-7f3a9c";
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let playground = playground(dir.path()).await;
+    let options = DemoOptions { payload_prefix: SENTINEL.into(), ..DemoOptions::default() };
+    let mut report = Vec::new();
+    let played = demo::play(&playground, &options, &mut report).await;
+    let report = String::from_utf8_lossy(&report).into_owned();
+    let synced: Api<Secret> = Api::namespaced(playground.client(), "default");
+    let db = synced.get("db").await.unwrap_or_else(|e| panic!("the synced Secret db: {e}"));
+    playground.stop().await;
+
+    assert!(played.is_ok(), "{report}");
+    let password = db.data.unwrap_or_default().get("password").map(|v| String::from_utf8_lossy(&v.0).into_owned());
+    assert!(password.unwrap_or_default().starts_with(SENTINEL), "the sentinel was not planted in the payloads");
+    assert!(!report.contains(SENTINEL), "a secret value is in the demo's report:\n{report}");
+}
+
+/// The lines of the printed block that starts after `from` and ends before `to`.
+fn block(text: &str, from: &str, to: &str) -> String {
+    let start = text.find(from).unwrap_or_else(|| panic!("no {from:?} in:\n{text}"));
+    let end = text[start..].find(to).map(|i| start + i).unwrap_or_else(|| panic!("no {to:?} in:\n{text}"));
+    text[start..end].lines().map(str::trim).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs printed commands with bash, as a person would paste them (in the repository, with a
+/// clean environment: no proxies, no user gcloud configuration, no metadata-server probe).
+fn paste(script: &str, home: &Path) {
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(repo())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+        .env("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true")
+        .env("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true")
+        .env("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false")
+        .env("NO_GCE_CHECK", "True")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("bash: {e}"));
+    assert!(
+        output.status.success(),
+        "the printed commands failed:\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let child = Command::new(operator_bin())
+        .args(["dev", "--dir", &dir.path().to_string_lossy()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning dev: {e}"));
+    let mut guard = Guard(child);
+    let (lines, received) = mpsc::channel();
+    let stdout = guard.0.stdout.take().unwrap_or_else(|| panic!("no stdout pipe"));
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut printed = String::new();
+    wait_for("the playground's instructions", DEADLINE, || {
+        printed.extend(received.try_iter().map(|line| line + "\n"));
+        let done = printed.contains("Stop with Ctrl-C.");
+        async move { done.then_some(()) }
+    })
+    .await;
+
+    let exports = block(&printed, "export KUBECONFIG=", "\n\n");
+    let seed = block(&printed, "# the seed's secrets", "# rotate");
+    paste(&format!("{exports}\n{seed}"), dir.path());
+
+    let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    let services: Api<SecureApiService> = Api::namespaced(client.clone(), "default");
+    let gateways: Api<GatewayConfig> = Api::namespaced(client, "default");
+    let ready = |conditions: &[secure_api_operator::api::conditions::Condition]| {
+        conditions.iter().any(|c| c.is_true(secure_api_operator::api::conditions::types::READY))
+    };
+    wait_for("the seed's gateway Ready", DEADLINE, || async {
+        let status = gateways.get("secure-api").await.ok()?.status?;
+        ready(&status.conditions).then_some(())
+    })
+    .await;
+
+    let rotate = block(&printed, "# rotate", "Stop with Ctrl-C.");
+    paste(&format!("{exports}\n{rotate}"), dir.path());
+    wait_for("the service pinned to db version 2", DEADLINE, || async {
+        let status = services.get("secure-api").await.ok()?.status?;
+        (status.secret_versions.get("db").map(String::as_str) == Some("2") && ready(&status.conditions)).then_some(())
+    })
+    .await;
+
+    let pid = libc::pid_t::try_from(guard.0.id()).unwrap_or_else(|e| panic!("pid: {e}"));
+    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    let status = wait_for("dev to exit", DEADLINE, || {
+        let status = guard.0.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await;
+    assert!(status.success(), "dev exited with {status:?} after SIGTERM");
+}
