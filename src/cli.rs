@@ -114,6 +114,10 @@ pub struct CrdsArgs {
     /// Write one file per CRD into this directory (`<plural>.<group>.yaml`) instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+
+    /// Print a Markdown reference of every field (type, default, description) instead of YAML.
+    #[arg(long, conflicts_with = "output_dir")]
+    pub reference: bool,
 }
 
 #[derive(Args, Debug, Clone)]

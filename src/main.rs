@@ -44,6 +44,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn crds(args: CrdsArgs) -> Result<(), String> {
+    if args.reference {
+        let text = crdgen::reference::markdown(&crdgen::all());
+        return std::io::stdout().write_all(text.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"));
+    }
     let Some(dir) = args.output_dir else {
         let yaml = crdgen::all_yaml().map_err(|e| format!("cannot render the CRDs: {e}"))?;
         return std::io::stdout().write_all(yaml.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"));

@@ -30,6 +30,22 @@ fn crds_command_output_equals_the_checked_in_files() {
     );
 }
 
+#[test]
+fn the_crd_reference_in_docs_equals_a_fresh_rendering() {
+    let output = Command::new(operator_bin())
+        .args(["crds", "--reference"])
+        .output()
+        .unwrap_or_else(|e| panic!("running crds --reference: {e}"));
+    assert!(output.status.success(), "crds --reference failed: {}", String::from_utf8_lossy(&output.stderr));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/crd-reference.md");
+    let checked_in = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        output.stdout == checked_in,
+        "docs/crd-reference.md has drifted from the CRDs; regenerate with \
+         `cargo run -- crds --reference > docs/crd-reference.md`"
+    );
+}
+
 fn crd(plural: &str) -> Value {
     let crd = secure_api_operator::crdgen::all()
         .into_iter()

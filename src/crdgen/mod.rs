@@ -1,6 +1,9 @@
 //! The CustomResourceDefinitions as YAML, generated from the types in [`crate::api`].
 //!
-//! `crds/` holds the same output checked in (one file per CRD); a test fails when they drift.
+//! `crds/` holds the same output checked in (one file per CRD), and `docs/crd-reference.md` the
+//! field reference rendered from the same schemas; tests fail when either drifts.
+
+pub mod reference;
 
 use crate::api::{GatewayConfig, SecretRef, SecureApiService};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
