@@ -177,6 +177,35 @@ pub struct RunArgs {
     /// Seconds to wait for the Kubernetes API server at start-up before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600), env = "SECUREAPI_STARTUP_TIMEOUT")]
     pub startup_timeout: u64,
+
+    /// Take part in leader election on a coordination.k8s.io Lease: only the replica holding the
+    /// Lease reconciles, the others stand by and take over when it stops. Needed with more than
+    /// one replica.
+    #[arg(long, env = "SECUREAPI_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, value_name = "NAME", default_value = "secure-api-operator", env = "SECUREAPI_LEASE_NAME")]
+    pub lease_name: String,
+
+    /// Namespace of the leader-election Lease. Default: the pod's own namespace in a cluster,
+    /// else `--namespace`, else `default`.
+    #[arg(long, value_name = "NS", env = "SECUREAPI_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// Seconds a Lease stays valid without renewal: how long a standby waits before taking over
+    /// from a leader that died without releasing it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300), env = "SECUREAPI_LEASE_DURATION")]
+    pub lease_duration: u64,
+
+    /// Seconds between the leader's renewals of the Lease and a standby's attempts to take it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60), env = "SECUREAPI_LEASE_RETRY_PERIOD")]
+    pub lease_retry_period: u64,
+
+    /// Identity of this replica in the Lease. Default: the host name (the pod name in a cluster)
+    /// with a random suffix.
+    #[arg(long, value_name = "ID", env = "SECUREAPI_LEADER_IDENTITY")]
+    pub leader_identity: Option<String>,
 }
 
 /// Output format of the logs.

@@ -12,6 +12,7 @@ pub mod emulator;
 pub mod gateway;
 pub mod gcp;
 pub mod http_listener;
+pub mod leader;
 pub mod metrics;
 pub mod operator;
 pub mod server;

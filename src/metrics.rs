@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Instant;
@@ -71,6 +72,7 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram, DurationBuckets>,
     gcp_requests: Family<CallLabels, Counter>,
     gcp_duration: Family<MethodLabels, Histogram, DurationBuckets>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -108,7 +110,14 @@ impl Metrics {
             "Duration of one HTTP request to a Google Cloud API, by service and REST method",
             gcp_duration.clone(),
         );
-        let metrics = Self { registry, reconciles, reconcile_errors, reconcile_duration, gcp_requests, gcp_duration };
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica runs the controllers (it holds the leader-election Lease, or leader election is off), 0 while it stands by",
+            leader.clone(),
+        );
+        let metrics =
+            Self { registry, reconciles, reconcile_errors, reconcile_duration, gcp_requests, gcp_duration, leader };
         // Series exist from the start, so dashboards and alerts see zeros rather than gaps.
         for controller in Controller::ALL {
             let labels = ControllerLabels { controller: controller.as_str() };
@@ -126,6 +135,11 @@ impl Metrics {
     /// Records a failed reconcile; `category` is the error's fixed category string.
     pub fn reconcile_failed(&self, controller: Controller, category: &'static str) {
         self.reconcile_errors.get_or_create(&ErrorLabels { controller: controller.as_str(), category }).inc();
+    }
+
+    /// Whether this replica runs the controllers (`secureapi_leader`).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// The metrics in the Prometheus text exposition format.
@@ -201,5 +215,15 @@ mod tests {
             assert!(text.contains(&series), "missing {series} in {text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_leader_gauge_starts_at_zero_and_follows_leadership() {
+        let metrics = Metrics::new();
+        assert!(metrics.encode().contains("\nsecureapi_leader 0\n"));
+        metrics.set_leader(true);
+        assert!(metrics.encode().contains("\nsecureapi_leader 1\n"));
+        metrics.set_leader(false);
+        assert!(metrics.encode().contains("\nsecureapi_leader 0\n"));
     }
 }

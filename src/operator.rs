@@ -3,12 +3,17 @@
 //!
 //! Start-up fails fast, with one line that says what is wrong and what to do, when the
 //! kubeconfig cannot be loaded, the API server does not answer, or the CRDs are not installed.
+//!
+//! With `--leader-election` the controllers start only once this replica holds the Lease (see
+//! [`crate::leader`]); losing it ends `run` with an error, so the process exits non-zero and
+//! Kubernetes restarts it as a fresh standby, as controller-runtime does.
 
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
 use crate::controllers::secret_ref::{self, provider::GcpSecretManager, provider::SecretProvider};
 use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
 use crate::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
+use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
 use crate::server::{self, Health};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
@@ -17,6 +22,7 @@ use kube::{Client, Config, Resource};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -44,13 +50,30 @@ pub enum StartupError {
     Setting(String),
 }
 
-/// Runs the operator until a shutdown signal arrives.
-pub async fn run(args: RunArgs) -> Result<(), StartupError> {
-    let running = start(args).await?;
-    shutdown_signal().await;
-    tracing::info!("shutdown signal received; stopping");
-    running.stop().await;
-    Ok(())
+/// Why `run` failed. Each variant displays as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    LostLeadership(#[from] LostLeadership),
+}
+
+/// Runs the operator until a shutdown signal arrives, or until it loses leadership.
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    let mut running = start(args).await?;
+    tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("shutdown signal received; stopping");
+            running.stop().await;
+            Ok(())
+        }
+        lost = running.lost_leadership() => {
+            // The controllers are already dropped; exiting stops the rest without waiting.
+            running.shutdown.cancel();
+            Err(lost.into())
+        }
+    }
 }
 
 /// A started operator: controllers and the health/metrics server run in the background until
@@ -61,6 +84,8 @@ pub struct Running {
     shutdown: CancellationToken,
     controllers: JoinHandle<()>,
     http: JoinHandle<()>,
+    /// Fires when leadership is lost; never with leader election off.
+    lost: oneshot::Receiver<LostLeadership>,
 }
 
 impl Running {
@@ -81,10 +106,24 @@ impl Running {
         }
         tracing::info!("stopped");
     }
+
+    /// Resolves when the Lease is lost; pends forever otherwise (the sender is gone).
+    async fn lost_leadership(&mut self) -> LostLeadership {
+        match (&mut self.lost).await {
+            Ok(lost) => lost,
+            Err(_) => std::future::pending().await,
+        }
+    }
 }
 
-/// Checks the cluster, then starts the health/metrics server and the controllers.
+/// Checks the cluster, then starts the health/metrics server and the controllers (with
+/// `--leader-election`: a task that waits for the Lease, then runs them).
+///
+/// Readiness: a standby is healthy and ready, as in controller-runtime. `/readyz` says the process
+/// started and can take over, not that it reconciles (`secureapi_leader` says that). Otherwise a
+/// rolling update would wait forever for new pods that can only lead once the old leader is gone.
 pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
+    let election = election_config(&args)?;
     let config = load_config(&args).await?;
     let url = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| StartupError::Config(one_line(&e)))?;
@@ -127,25 +166,71 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         concurrency: args.concurrency,
         ..Settings::default()
     };
-    let ctx = Context::new(client.clone(), metrics, settings, provider, Some(api_gateway));
-    let stop = shutdown.clone();
-    let controllers = tokio::spawn(async move {
-        tokio::join!(
-            secret_ref::run(ctx.clone(), stop.clone().cancelled_owned()),
-            secure_api_service::run(ctx.clone(), stop.clone().cancelled_owned()),
-            gateway_config::run(ctx, stop.cancelled_owned()),
-        );
-    });
+    let ctx = Context::new(client.clone(), metrics.clone(), settings, provider, Some(api_gateway));
+    let (lost_tx, lost) = oneshot::channel();
+    let controllers = match election.clone() {
+        None => {
+            metrics.set_leader(true);
+            tokio::spawn(run_controllers(ctx, shutdown.clone()))
+        }
+        Some(config) => {
+            let elector = Elector::new(client.clone(), config);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(error) = lead(elector, ctx, stop).await {
+                    let _ = lost_tx.send(error);
+                }
+            })
+        }
+    };
 
     tracing::info!(
         server = %url,
         kubernetes = %version.git_version,
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
         metrics = %metrics_addr,
+        leader_election = if election.is_some() { "on" } else { "off" },
         "secure-api-operator started"
     );
     health.set_ready(true);
-    Ok(Running { metrics_addr, health, shutdown, controllers, http })
+    Ok(Running { metrics_addr, health, shutdown, controllers, http, lost })
+}
+
+/// The three controllers, until `shutdown` fires and they have drained.
+async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken) {
+    tokio::join!(
+        secret_ref::run(ctx.clone(), shutdown.clone().cancelled_owned()),
+        secure_api_service::run(ctx.clone(), shutdown.clone().cancelled_owned()),
+        gateway_config::run(ctx, shutdown.cancelled_owned()),
+    );
+}
+
+/// Waits for the Lease, then runs the controllers while renewing it; releases it after they
+/// drained on shutdown. On a lost Lease the controllers are dropped mid-flight.
+async fn lead(mut elector: Elector, ctx: Arc<Context>, shutdown: CancellationToken) -> Result<(), LostLeadership> {
+    if !elector.acquire(&shutdown).await {
+        return Ok(());
+    }
+    ctx.metrics.set_leader(true);
+    let result = elector.hold(run_controllers(ctx.clone(), shutdown)).await;
+    ctx.metrics.set_leader(false);
+    result
+}
+
+/// The leader-election settings, or `None` with `--leader-election` off.
+fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupError> {
+    if !args.leader_election {
+        return Ok(None);
+    }
+    let config = leader::Config {
+        namespace: leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.as_deref()),
+        name: args.lease_name.clone(),
+        identity: args.leader_identity.clone().unwrap_or_else(leader::default_identity),
+        lease_duration: Duration::from_secs(args.lease_duration),
+        retry_period: Duration::from_secs(args.lease_retry_period),
+    };
+    config.validate().map_err(StartupError::Setting)?;
+    Ok(Some(config))
 }
 
 /// Secret Manager (as the SecretRef provider) and API Gateway, configured from the command line.

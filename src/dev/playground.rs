@@ -148,6 +148,7 @@ mod tests {
         assert_eq!(args.secret_manager_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(args.api_gateway_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert!(args.gcp_no_auth);
+        assert!(!args.leader_election);
         assert_eq!(args.concurrency, 8);
     }
 }

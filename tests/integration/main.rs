@@ -17,6 +17,7 @@ mod gcp_client;
 mod gcp_stub;
 mod harness;
 mod kubectl;
+mod leader_election;
 mod operator;
 mod render;
 mod run;
