@@ -2,7 +2,7 @@
 //! hash of itself in an annotation, and a live object with the same hash is left alone. Server
 //! defaults on the live object therefore never cause a write.
 
-use crate::api::MANAGED_BY_LABEL;
+use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use ring::digest::{SHA256, digest};
@@ -45,7 +45,7 @@ where
     <K as Resource>::DynamicType: Default,
 {
     let Some(live) = api.get_opt(name).await? else { return Ok(false) };
-    if !live.labels().contains_key(MANAGED_BY_LABEL) {
+    if !is_ours(live.labels()) {
         return Ok(false);
     }
     match api.delete(name, &DeleteParams::default()).await {
@@ -53,6 +53,12 @@ where
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
         Err(error) => Err(error),
     }
+}
+
+/// Whether the operator's managed-by label is on an object (with our value: another tool's
+/// `managed-by: Helm` object of the same name is not ours to delete).
+fn is_ours(labels: &std::collections::BTreeMap<String, String>) -> bool {
+    labels.get(MANAGED_BY_LABEL).is_some_and(|value| value == MANAGED_BY_VALUE)
 }
 
 /// Names of our objects matching a label selector.
@@ -67,6 +73,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_objects_labelled_managed_by_us_are_ours() {
+        let labels = |value: &str| [(MANAGED_BY_LABEL.to_owned(), value.to_owned())].into_iter().collect();
+        assert!(is_ours(&labels(MANAGED_BY_VALUE)));
+        assert!(!is_ours(&labels("Helm")));
+        assert!(!is_ours(&Default::default()));
+    }
     use k8s_openapi::api::core::v1::ConfigMap;
 
     #[test]

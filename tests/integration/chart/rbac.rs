@@ -1,0 +1,132 @@
+//! The RBAC is the least the code needs: the exact (apiGroup, resource) → verbs table, no
+//! wildcards, a namespaced variant without cluster-scoped objects, and the leader-election Role.
+
+use super::combinations::{EXISTING_SERVICE_ACCOUNT, NAMESPACED, WATCH_NAMESPACE};
+use super::objects::{env_of, find, has_kind, lease_role, pod, strings};
+use super::tools::{render, template, text};
+use super::{NAMESPACE, RELEASE};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// (apiGroup, resource) → verbs, from a Role's or ClusterRole's rules.
+fn rule_table(role: &Value) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut table: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for rule in role["rules"].as_array().into_iter().flatten() {
+        assert!(rule.get("nonResourceURLs").is_none(), "no rule grants non-resource URLs: {rule}");
+        assert!(rule.get("resourceNames").is_none(), "the operator's rules name no objects: {rule}");
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                table.entry((group.clone(), resource)).or_default().extend(strings(&rule["verbs"]));
+            }
+        }
+    }
+    table
+}
+
+/// The least the code needs (see templates/_helpers.tpl for why each verb is there). Change it
+/// together with the chart, deliberately, when the operator's calls change.
+fn expected_rules() -> BTreeMap<(String, String), BTreeSet<String>> {
+    let table: &[(&str, &str, &[&str])] = &[
+        ("secureapi.dev", "secretrefs", &["get", "list", "watch", "patch"]),
+        ("secureapi.dev", "secretrefs/status", &["patch"]),
+        ("secureapi.dev", "secureapiservices", &["get", "list", "watch"]),
+        ("secureapi.dev", "secureapiservices/status", &["patch"]),
+        ("secureapi.dev", "secureapiservices/finalizers", &["update"]),
+        ("secureapi.dev", "gatewayconfigs", &["list", "watch", "patch"]),
+        ("secureapi.dev", "gatewayconfigs/status", &["patch"]),
+        ("", "secrets", &["get", "list", "watch", "create", "patch", "delete"]),
+        ("", "services", &["get", "list", "watch", "create", "patch"]),
+        ("", "serviceaccounts", &["get", "create", "patch"]),
+        ("apps", "deployments", &["get", "list", "watch", "create", "patch"]),
+        ("apps", "statefulsets", &["get", "patch"]),
+        ("apps", "daemonsets", &["get", "patch"]),
+        ("autoscaling", "horizontalpodautoscalers", &["get", "create", "patch", "delete"]),
+        ("policy", "poddisruptionbudgets", &["get", "create", "patch", "delete"]),
+        ("events.k8s.io", "events", &["create", "patch"]),
+    ];
+    table
+        .iter()
+        .map(|(group, resource, verbs)| {
+            ((group.to_string(), resource.to_string()), verbs.iter().map(|v| v.to_string()).collect())
+        })
+        .collect()
+}
+
+fn assert_no_wildcards(docs: &[Value]) {
+    for doc in docs.iter().filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole") {
+        for rule in doc["rules"].as_array().into_iter().flatten() {
+            for field in ["apiGroups", "resources", "verbs", "resourceNames"] {
+                let wildcard = rule[field].as_array().into_iter().flatten().any(|v| v.as_str() == Some("*"));
+                assert!(!wildcard, "{} {} grants `*` in {field}", doc["kind"], doc["metadata"]["name"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cluster_role_grants_exactly_the_verbs_the_code_uses() {
+    let docs = render("");
+    assert_no_wildcards(&docs);
+    let cluster_role = find(&docs, "ClusterRole", RELEASE);
+    assert_eq!(rule_table(cluster_role), expected_rules());
+    let binding = find(&docs, "ClusterRoleBinding", RELEASE);
+    assert_eq!(binding["roleRef"]["name"], RELEASE);
+    assert_eq!(binding["subjects"], json!([{ "kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE }]));
+
+    // Leader election: its own Role in the Lease's namespace; `create` (which cannot be limited
+    // to a name), then get and update of the one Lease.
+    assert_eq!(
+        lease_role(&docs)["rules"],
+        json!([
+            { "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"] },
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": ["secure-api-operator"],
+                "verbs": ["get", "update"]
+            },
+        ])
+    );
+    let lease_binding = find(&docs, "RoleBinding", &format!("{RELEASE}-leader-election"));
+    assert_eq!(lease_binding["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(lease_binding["subjects"][0]["name"], RELEASE);
+}
+
+#[test]
+fn namespaced_rbac_has_no_cluster_scoped_objects() {
+    for (values, watched) in [(NAMESPACED, NAMESPACE), (WATCH_NAMESPACE, "team-a")] {
+        let docs = render(values);
+        assert_no_wildcards(&docs);
+        let cluster_scoped: Vec<String> = docs
+            .iter()
+            .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
+            .map(|d| d["kind"].to_string())
+            .collect();
+        assert!(cluster_scoped.is_empty(), "namespaced values rendered {cluster_scoped:?}");
+        let role = find(&docs, "Role", RELEASE);
+        assert_eq!(role["metadata"]["namespace"], watched);
+        assert_eq!(rule_table(role), expected_rules());
+        let binding = find(&docs, "RoleBinding", RELEASE);
+        assert_eq!(binding["metadata"]["namespace"], watched);
+        assert_eq!(
+            binding["roleRef"],
+            json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE })
+        );
+        assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
+        assert_eq!(env_of(&docs, "SECUREAPI_NAMESPACE").as_deref(), Some(watched), "the operator gets --namespace");
+        // The Lease stays in the release namespace.
+        assert_eq!(lease_role(&docs)["metadata"]["namespace"], NAMESPACE);
+    }
+    let docs = render("rbac:\n  create: false\n");
+    assert!(!docs.iter().any(|d| d["kind"].as_str().is_some_and(|k| k.contains("Role"))), "rbac.create: false");
+}
+
+#[test]
+fn an_existing_service_account_is_bound_and_not_created() {
+    let docs = render(EXISTING_SERVICE_ACCOUNT);
+    assert!(!has_kind(&docs, "ServiceAccount"));
+    assert_eq!(find(&docs, "ClusterRoleBinding", RELEASE)["subjects"][0]["name"], "ops-operator");
+    assert_eq!(pod(&docs)["serviceAccountName"], "ops-operator");
+    let output = template("serviceAccount:\n  create: false\n", &[]);
+    assert!(!output.status.success() && text(&output).contains("serviceAccount.name"), "{}", text(&output));
+}
