@@ -260,8 +260,9 @@ impl Demo<'_> {
         ])
     }
 
+    /// Waits for the gateway Ready, and returns it.
     async fn gateway(&self) -> Result<GatewayConfig, String> {
-        let gateway = self.wait(|| async {
+        self.wait(|| async {
             let gateway =
                 self.api::<GatewayConfig>().get(GATEWAY).await.map_err(|e| format!("GatewayConfig {GATEWAY}: {e}"))?;
             let status = gateway.status.as_ref();
@@ -273,8 +274,8 @@ impl Demo<'_> {
                 conditions,
             )?;
             Ok(gateway)
-        });
-        gateway.await
+        })
+        .await
     }
 
     async fn gateway_ready(&mut self) -> Result<Vec<String>, String> {

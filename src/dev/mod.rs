@@ -15,7 +15,6 @@ use crate::telemetry;
 use demo::DemoOptions;
 use playground::{Playground, PlaygroundOptions};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Runs the playground (and the demo). The error is the one line `main` prints.
 pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Result<(), String> {
@@ -68,7 +67,7 @@ fn banner(playground: &Playground, log: &std::path::Path, demo: bool) -> String 
 /// The commands to drive the playground from another terminal.
 fn instructions(playground: &Playground) -> String {
     let gcp = playground.gcp_url();
-    let kubeconfig: PathBuf = playground.kubeconfig.clone();
+    let kubeconfig = playground.kubeconfig.display();
     let project = &playground.gcp_project;
     format!(
         r#"
@@ -92,7 +91,6 @@ Drive it from another terminal:
   gcloud api-gateway gateways describe secure-api --location us-central1
 
 Stop with Ctrl-C.
-"#,
-        kubeconfig = kubeconfig.display(),
+"#
     )
 }
