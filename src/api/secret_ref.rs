@@ -152,8 +152,9 @@ pub struct SecretTarget {
     #[serde(default)]
     pub creation_policy: CreationPolicy,
 
-    /// What happens to the Secret when the SecretRef is deleted: `Delete` (default) removes it,
-    /// `Retain` keeps it (and drops the owner reference so garbage collection keeps it too).
+    /// What happens to the Secret when the SecretRef is deleted, and to the previous Secret once a
+    /// changed `name` is written: `Delete` (default) removes it, `Retain` keeps it (and drops the
+    /// owner reference so garbage collection keeps it too).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }

@@ -1,12 +1,13 @@
 //! The SecretRef controller against the emulators: sync, rotation, pinned versions, failures that
-//! leave the last good Secret alone, drift repair, rollout targets, steady state, and no secret
-//! value in any output.
+//! leave the last good Secret alone, drift repair, rollout targets, steady state, target renames,
+//! and no secret value in any output.
 
 use crate::harness::{DEADLINE, TestCluster, wait_for};
 use crate::operator::{Operator, PROJECT};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
@@ -411,6 +412,145 @@ async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned()
     .await;
     let kept = secrets.get("kept").await.unwrap_or_else(|e| panic!("the Retain policy keeps the Secret: {e}"));
     assert!(kept.metadata.owner_references.unwrap_or_default().is_empty(), "no owner left to collect it");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// Points `name`'s `spec.target.name` at `target`.
+async fn retarget(cluster: &TestCluster, name: &str, target: &str) {
+    let api: Api<SecretRef> = cluster.api();
+    let patch = json!({ "spec": { "target": { "name": target } } });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+}
+
+/// Waits until `name`'s status says it wrote `target`; returns the SecretRef.
+async fn wait_target(cluster: &TestCluster, name: &str, target: &str) -> SecretRef {
+    let api: Api<SecretRef> = cluster.api();
+    wait_for(&format!("{name} to write {target}"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        (object.status.as_ref()?.target_name.as_deref() == Some(target)).then_some(object)
+    })
+    .await
+}
+
+/// Waits for an Event with `reason` about SecretRef `name`; returns its note.
+async fn wait_event(cluster: &TestCluster, name: &str, reason: &str) -> String {
+    let events: Api<Event> = cluster.api();
+    wait_for(&format!("a {reason} Event about {name}"), DEADLINE, || async {
+        let items = events.list(&ListParams::default()).await.ok()?.items;
+        items.into_iter().find_map(|event| {
+            let about = event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
+            (about && event.reason.as_deref() == Some(reason)).then(|| event.note.unwrap_or_default())
+        })
+    })
+    .await
+}
+
+async fn exists(cluster: &TestCluster, name: &str) -> bool {
+    let secrets: Api<Secret> = cluster.api();
+    secrets.get_opt(name).await.unwrap_or_else(|e| panic!("{name}: {e}")).is_some()
+}
+
+#[tokio::test]
+async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret_once() {
+    let cluster = TestCluster::start("sref-rename-delete").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    // Owned (the default) and orphan Secrets alike: the deletion policy decides.
+    create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
+    let orphan = json!({ "secret": "db", "refreshInterval": "1s", "target": { "creationPolicy": "Orphan" } });
+    create(&cluster, "plain", orphan).await;
+    for name in ["db", "plain"] {
+        wait_ready(&cluster, name, "True", "Synced").await;
+        assert!(exists(&cluster, name).await);
+        retarget(&cluster, name, &format!("{name}-credentials")).await;
+    }
+
+    for name in ["db", "plain"] {
+        let renamed = format!("{name}-credentials");
+        wait_target(&cluster, name, &renamed).await;
+        assert_eq!(secret_data(&cluster, &renamed).await, Some(data(&[("value", "value")])));
+        assert!(!exists(&cluster, name).await, "the old Secret {name} is gone");
+        let note = wait_event(&cluster, name, "PreviousTargetDeleted").await;
+        assert!(note.contains(&renamed), "{note}");
+    }
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    assert_eq!(kube.count("delete", "secrets"), 2, "one deletion per rename: {:?}", kube.counts());
+    wait_refresh_periods(&operator, "db", 1).await;
+    kube.reset_counts();
+    wait_refresh_periods(&operator, "db", 3).await;
+    assert_eq!(kube.writes("secrets"), 0, "no Secret writes: {:?}", kube.counts());
+    assert_eq!(kube.writes("secretrefs/status"), 0, "no status writes: {:?}", kube.counts());
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
+    let cluster = TestCluster::start("sref-rename-retain").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
+    let synced = wait_ready(&cluster, "kept", "True", "Synced").await;
+    let uid = synced.metadata.uid.unwrap_or_default();
+    retarget(&cluster, "kept", "kept-v2").await;
+    wait_target(&cluster, "kept", "kept-v2").await;
+    assert_eq!(secret_data(&cluster, "kept-v2").await, Some(data(&[("value", "value")])));
+
+    let secrets: Api<Secret> = cluster.api();
+    let old = secrets.get("kept").await.unwrap_or_else(|e| panic!("the Retain policy keeps the Secret: {e}"));
+    assert_eq!(secret_data(&cluster, "kept").await, Some(data(&[("value", "value")])));
+    let owners = old.metadata.owner_references.unwrap_or_default();
+    assert!(owners.iter().all(|o| o.uid != uid), "no owner reference to the SecretRef: {owners:?}");
+    let labels = old.metadata.labels.unwrap_or_default();
+    assert!(!labels.contains_key("app.kubernetes.io/managed-by"), "{labels:?}");
+    assert!(!labels.contains_key("secureapi.dev/secretref"), "{labels:?}");
+    wait_event(&cluster, "kept", "PreviousTargetReleased").await;
+
+    // Released means no longer the SecretRef's: its deletion leaves the old Secret alone.
+    let api: Api<SecretRef> = cluster.api();
+    api.delete("kept", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the SecretRef to go", DEADLINE, || async { api.get_opt("kept").await.ok()?.is_none().then_some(()) })
+        .await;
+    assert_eq!(secret_data(&cluster, "kept").await, Some(data(&[("value", "value")])));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_renamed_target_never_touches_a_foreign_secret_of_the_old_name() {
+    let cluster = TestCluster::start("sref-rename-foreign").await;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    operator.gcp.add_version(PROJECT, "db", b"value");
+    let secrets: Api<Secret> = cluster.api();
+    let foreign: Secret =
+        serde_json::from_value(json!({ "metadata": { "name": "taken" }, "stringData": { "mine": "keep" } }))
+            .unwrap_or_else(|e| panic!("{e}"));
+    secrets.create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
+    // `grab` never wrote its old target: it was someone else's all along.
+    create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
+    wait_ready(&cluster, "grab", "False", "TargetConflict").await;
+    // `db` wrote its old target, which someone else then took over (our labels and owner gone).
+    create(&cluster, "db", json!({ "secret": "db" })).await;
+    wait_ready(&cluster, "db", "True", "Synced").await;
+    let take_over = json!({ "metadata": { "labels": null, "ownerReferences": null } });
+    secrets.patch("db", &PatchParams::default(), &Patch::Merge(take_over)).await.unwrap_or_else(|e| panic!("{e}"));
+    let version_of = |name: &'static str| {
+        let secrets = secrets.clone();
+        async move { secrets.get(name).await.unwrap_or_else(|e| panic!("{name}: {e}")).metadata.resource_version }
+    };
+    let before = (version_of("taken").await, version_of("db").await);
+
+    retarget(&cluster, "grab", "grab-creds").await;
+    retarget(&cluster, "db", "db-creds").await;
+    wait_target(&cluster, "grab", "grab-creds").await;
+    wait_target(&cluster, "db", "db-creds").await;
+    assert_eq!(secret_data(&cluster, "grab-creds").await, Some(data(&[("value", "value")])));
+    assert_eq!(secret_data(&cluster, "db-creds").await, Some(data(&[("value", "value")])));
+    assert_eq!((version_of("taken").await, version_of("db").await), before, "foreign Secrets are not written");
+    assert_eq!(secret_data(&cluster, "taken").await, Some(data(&[("mine", "keep")])));
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -3,19 +3,20 @@
 //! resolve (spec, target Secret) → decide whether the store must be read (pinned versions are read
 //! again only when the spec or the target changed; floating ones every refresh interval) → access →
 //! verify CRC32C → map the payload → apply the Secret only if its content changed → roll the
-//! rollout targets → status and Events. Any failure leaves the last good Secret untouched.
+//! rollout targets → let go of the previous target if `target.name` changed → status and Events.
+//! Any failure leaves the last good Secret untouched.
 
 pub mod desired;
 pub mod error;
 pub mod mapping;
 pub mod provider;
+pub mod release;
 pub mod rollout;
 pub mod status;
 
 use super::timing::{jittered, parse_duration};
 use super::{Context, now, object_key};
 use crate::api::conditions::{find_condition, types};
-use crate::api::secret_ref::DeletionPolicy;
 use crate::api::{FINALIZER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus, field_manager};
 use crate::metrics::Controller as ControllerKind;
 use desired::{
@@ -25,12 +26,13 @@ use error::Error;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
+use release::{Cause, Disposal};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -161,6 +163,10 @@ async fn sync(secret_ref: &SecretRef, ctx: &Context) -> Result<Action, Error> {
             tracing::warn!(secretref = %key, kind = ?target.kind, workload = %target.name, "rollout target not found");
         }
     }
+    // Only now that the new target holds the data may the previous one go.
+    if let Some(previous) = release::previous_target(secret_ref, &plan.target) {
+        retire_previous(ctx, &secrets, secret_ref, &previous, &plan.target).await?;
+    }
     if !plan.pinned {
         ctx.schedule_check(&key, Instant::now() + jittered(plan.refresh, 0.1));
     }
@@ -219,30 +225,58 @@ async fn report_failure(secret_ref: &SecretRef, ctx: &Context, error: &Error) {
     }
 }
 
+/// After a target change: applies the deletion policy to the Secret written before, with a Normal
+/// Event. Done once: the status then names the new target, and a released Secret is no longer ours.
+async fn retire_previous(
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    secret_ref: &SecretRef,
+    previous: &str,
+    target: &str,
+) -> Result<(), Error> {
+    if let Some(done) = let_go(secrets, secret_ref, previous, Cause::Retargeted).await? {
+        let note = done.event_note(previous, target);
+        ctx.publish(secret_ref, EventType::Normal, done.event_reason(), "Sync", note).await;
+    }
+    Ok(())
+}
+
 /// On deletion: `Delete` removes the target Secret; `Retain` keeps it and drops our owner
-/// reference so garbage collection keeps it too.
+/// reference so garbage collection keeps it too. The previous target of a target change that
+/// never completed is still ours, and gets the same treatment.
 async fn cleanup(secret_ref: &SecretRef, ctx: &Context) -> Result<Action, Error> {
     let target = target_name(secret_ref);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret_ref.namespace().unwrap_or_default());
     ctx.forget(&object_key(secret_ref));
-    let Some(live) = secrets.get_opt(&target).await? else { return Ok(Action::await_change()) };
-    if !is_ours(&live, secret_ref) {
-        return Ok(Action::await_change());
-    }
-    match secret_ref.spec.target.deletion_policy {
-        DeletionPolicy::Delete => {
-            secrets.delete(&target, &DeleteParams::default()).await.map(|_| ()).or_else(ignore_not_found)?;
-        }
-        DeletionPolicy::Retain => {
-            let uid = secret_ref.uid();
-            let owners: Vec<_> =
-                live.owner_references().iter().filter(|o| Some(&o.uid) != uid.as_ref()).cloned().collect();
-            let patch = serde_json::json!({ "metadata": { "ownerReferences": owners, "resourceVersion": live.resource_version() } });
-            let params = PatchParams { field_manager: Some(field_manager(CONTROLLER)), ..PatchParams::default() };
-            secrets.patch(&target, &params, &Patch::Merge(&patch)).await?;
-        }
+    let previous = release::previous_target(secret_ref, &target);
+    for name in std::iter::once(target).chain(previous) {
+        let_go(&secrets, secret_ref, &name, Cause::Deleted).await?;
     }
     Ok(Action::await_change())
+}
+
+/// Deletes or releases Secret `name` as the deletion policy says, if it is ours; returns what was
+/// done. The write is pinned to the version checked, so a Secret replaced in between is spared.
+async fn let_go(
+    secrets: &Api<Secret>,
+    secret_ref: &SecretRef,
+    name: &str,
+    cause: Cause,
+) -> Result<Option<Disposal>, Error> {
+    let Some(live) = secrets.get_opt(name).await? else { return Ok(None) };
+    let Some(disposal) = release::disposal(&live, secret_ref, cause) else { return Ok(None) };
+    match &disposal {
+        Disposal::Delete => {
+            let checked = Preconditions { uid: live.uid(), resource_version: live.resource_version() };
+            let params = DeleteParams { preconditions: Some(checked), ..DeleteParams::default() };
+            secrets.delete(name, &params).await.map(|_| ()).or_else(ignore_not_found)?;
+        }
+        Disposal::Release(patch) => {
+            let params = PatchParams { field_manager: Some(field_manager(CONTROLLER)), ..PatchParams::default() };
+            secrets.patch(name, &params, &Patch::Merge(patch)).await?;
+        }
+    }
+    Ok(Some(disposal))
 }
 
 fn ignore_not_found(error: kube::Error) -> Result<(), kube::Error> {
