@@ -87,6 +87,8 @@ Drive it from another terminal:
   # rotate the database password: one new revision, pinned to version 2
   echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"rotated"}}' | gcloud secrets versions add api-config-db --data-file=-
   kubectl annotate secretref db secureapi.dev/refresh=$(date +%s) --overwrite
+  kubectl describe secretref db
+  kubectl get events
   kubectl get secureapiservice secure-api -o yaml
   gcloud api-gateway gateways describe secure-api --location us-central1
 

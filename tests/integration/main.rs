@@ -6,6 +6,7 @@ mod crds;
 mod dev;
 mod emulator_api;
 mod emulator_crd;
+mod emulator_events;
 mod emulator_hooks;
 mod emulator_patch;
 mod emulator_runtime;

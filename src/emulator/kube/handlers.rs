@@ -11,7 +11,7 @@ use super::resources::{ResourceType, StorageKey};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, success_status};
 use super::store::State;
-use super::table::{IncludeObject, to_table};
+use super::table::IncludeObject;
 use super::watch::{WatchPlan, open_watch};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -76,11 +76,10 @@ fn check_scope(rt: &ResourceType, path: &ResourcePath) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Reading through another version of the same resource shows that version's apiVersion.
+/// A stored object as the requested resource serves it (another version's apiVersion; an
+/// events.k8s.io/v1 Event converted from its stored core/v1 shape).
 pub fn view(rt: &ResourceType, object: &Value) -> Value {
-    let mut object = object.clone();
-    object["apiVersion"] = json!(rt.api_version());
-    object
+    rt.to_served(object)
 }
 
 fn parse_body(request: &ResourceRequest<'_>) -> Result<Value, ApiError> {
@@ -95,6 +94,8 @@ fn namespace_of(path: &ResourcePath) -> &str {
     path.namespace.as_deref().unwrap_or_default()
 }
 
+/// An object as the requested resource serves it. Writes start from this too: they work in the
+/// request's shape, and only what they store is converted to the stored shape.
 fn get(state: &State, rt: &ResourceType, path: &ResourcePath, name: &str) -> Result<Value, ApiError> {
     state
         .get(&rt.storage_key(), namespace_of(path), name)
@@ -112,7 +113,7 @@ fn table_or(request: &ResourceRequest<'_>, rt: &ResourceType, objects: Vec<Value
 fn table(request: &ResourceRequest<'_>, rt: &ResourceType, objects: &[Value], list_metadata: Value) -> Value {
     let include = IncludeObject::parse(request.query.get("includeObject")).unwrap_or(IncludeObject::Metadata);
     let now = request.now.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    to_table(objects, &rt.printer_columns, include, list_metadata, now)
+    rt.table(objects, include, list_metadata, now)
 }
 
 /// Label and field selectors of a list, watch or deletecollection.
@@ -125,9 +126,10 @@ pub fn selectors(rt: &ResourceType, query: &Query) -> Result<(LabelSelector, Fie
     Ok((labels, fields))
 }
 
-/// Whether an object passes a watch's or list's selectors.
-pub fn selected(object: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool {
-    labels.matches(object["metadata"]["labels"].as_object()) && fields.matches(object)
+/// Whether a stored object passes a watch's or list's selectors.
+pub fn selected(rt: &ResourceType, object: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool {
+    labels.matches(object["metadata"]["labels"].as_object())
+        && fields.matches_fields(|path| rt.selectable_field(object, path))
 }
 
 fn matching<'a>(
@@ -140,7 +142,7 @@ fn matching<'a>(
     Ok(state
         .list(&rt.storage_key(), path.namespace.as_deref())
         .into_iter()
-        .filter(|o| selected(o, &labels, &fields))
+        .filter(|o| selected(rt, o, &labels, &fields))
         .collect())
 }
 
@@ -245,7 +247,7 @@ fn store_new(
     if request.query.dry_run() {
         return Ok(object);
     }
-    let stored = state.insert(&rt.storage_key(), &namespace, &name, object);
+    let stored = state.insert(&rt.storage_key(), &namespace, &name, rt.to_stored(object));
     register_if_crd(state, rt, &stored)?;
     state.collect_if_dangling(&rt.storage_key(), &namespace, &name, request.now);
     Ok(view(rt, &stored))
@@ -258,21 +260,15 @@ fn register_if_crd(state: &mut State, rt: &ResourceType, crd: &Value) -> Result<
     Ok(())
 }
 
-fn live(state: &State, rt: &ResourceType, path: &ResourcePath, name: &str) -> Result<Value, ApiError> {
-    state
-        .get(&rt.storage_key(), namespace_of(path), name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&rt.plural, &rt.group, name))
-}
-
 fn update(state: &mut State, rt: &ResourceType, request: &ResourceRequest<'_>, name: &str) -> Result<Value, ApiError> {
-    let old = live(state, rt, request.path, name)?;
+    let old = get(state, rt, request.path, name)?;
     let body = parse_body(request)?;
     let new = context(rt, request).prepare_update(&old, body, true)?;
     store_update(state, rt, request, name, &old, new)
 }
 
 /// Stores an updated object unless nothing changed (then nothing is written and no event is sent).
+/// `old` and `new` are in the request's shape.
 fn store_update(
     state: &mut State,
     rt: &ResourceType,
@@ -282,11 +278,11 @@ fn store_update(
     new: Value,
 ) -> Result<Value, ApiError> {
     if new == *old || request.query.dry_run() {
-        return Ok(view(rt, &new));
+        return Ok(new);
     }
     let key = rt.storage_key();
     let namespace = namespace_of(request.path);
-    let stored = state.replace(&key, namespace, name, new);
+    let stored = state.replace(&key, namespace, name, rt.to_stored(new));
     register_if_crd(state, rt, &stored)?;
     let settled = state.settle_deletion(&key, namespace, name, request.now);
     state.collect_if_dangling(&key, namespace, name, request.now);
@@ -303,7 +299,7 @@ fn patch(
     if content_type == "application/apply-patch+yaml" {
         return server_side_apply(state, rt, request, name);
     }
-    let old = live(state, rt, request.path, name)?;
+    let old = get(state, rt, request.path, name)?;
     let body = parse_body(request)?;
     let patched = match content_type {
         "application/merge-patch+json" => merge_patch(&old, &body),
@@ -353,7 +349,7 @@ fn server_side_apply(
         ));
     };
     let config = parse_body(request)?;
-    let old = state.get(&rt.storage_key(), namespace_of(request.path), name).cloned();
+    let old = state.get(&rt.storage_key(), namespace_of(request.path), name).map(|o| view(rt, o));
     let ctx = context(rt, request);
     let api_version = rt.api_version();
     let applied = apply(ApplyRequest {
@@ -413,7 +409,7 @@ fn delete_options(request: &ResourceRequest<'_>) -> Result<DeleteOptions, ApiErr
 
 fn delete(state: &mut State, rt: &ResourceType, request: &ResourceRequest<'_>, name: &str) -> Result<Value, ApiError> {
     let options = delete_options(request)?;
-    let old = live(state, rt, request.path, name)?;
+    let old = get(state, rt, request.path, name)?;
     for (field, expected) in [("uid", &options.uid), ("resourceVersion", &options.resource_version)] {
         if let Some(expected) = expected
             && old["metadata"][field].as_str() != Some(expected.as_str())
@@ -425,7 +421,7 @@ fn delete(state: &mut State, rt: &ResourceType, request: &ResourceRequest<'_>, n
         }
     }
     if request.query.dry_run() {
-        return Ok(view(rt, &old));
+        return Ok(old);
     }
     let key = rt.storage_key();
     let after = state.delete_object(&key, namespace_of(request.path), name, options.propagation, request.now);

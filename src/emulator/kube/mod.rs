@@ -9,6 +9,8 @@
 pub mod apply;
 mod deployments;
 mod discovery;
+mod event_printer;
+mod events;
 mod fieldset;
 mod handlers;
 mod hooks;

@@ -1,10 +1,13 @@
 //! What the emulated API server serves: the built-in kinds, and the custom resources that appear
 //! when their CRD is created.
 
+use super::event_printer::event_table;
+use super::events;
 use super::patch::{BuiltinListTypes, ListTypes, SchemaListTypes};
 use super::schema::CrdSchema;
-use super::table::PrinterColumn;
-use serde_json::Value;
+use super::selector::field_text;
+use super::table::{IncludeObject, PrinterColumn, to_table};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Where objects of one resource live, whatever version they are read through.
@@ -12,6 +15,17 @@ use std::sync::Arc;
 pub struct StorageKey {
     pub group: String,
     pub plural: String,
+}
+
+/// kube-apiserver's rules for a resource beyond the generic ones, where clients can see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    Generic,
+    /// core/v1 Events: the stored shape of both Event APIs, with computed selectable fields and
+    /// their own printer.
+    CoreEvent,
+    /// events.k8s.io/v1 Events: stored with the core/v1 Events, converted on the way in and out.
+    EventsV1Event,
 }
 
 /// One served resource of one group/version.
@@ -36,6 +50,7 @@ pub struct ResourceType {
     pub schema: Option<Arc<CrdSchema>>,
     pub printer_columns: Vec<PrinterColumn>,
     pub list_types: Arc<dyn ListTypes + Send + Sync>,
+    pub flavor: Flavor,
 }
 
 impl ResourceType {
@@ -45,7 +60,50 @@ impl ResourceType {
     }
 
     pub fn storage_key(&self) -> StorageKey {
-        StorageKey { group: self.group.clone(), plural: self.plural.clone() }
+        match self.flavor {
+            Flavor::EventsV1Event => StorageKey { group: String::new(), plural: "events".into() },
+            Flavor::Generic | Flavor::CoreEvent => {
+                StorageKey { group: self.group.clone(), plural: self.plural.clone() }
+            }
+        }
+    }
+
+    /// A stored object as this resource serves it: with this version's apiVersion, or converted
+    /// (events.k8s.io/v1 Events).
+    pub fn to_served(&self, stored: &Value) -> Value {
+        match self.flavor {
+            Flavor::EventsV1Event => events::to_events_v1(stored),
+            Flavor::Generic | Flavor::CoreEvent => {
+                let mut object = stored.clone();
+                object["apiVersion"] = json!(self.api_version());
+                object
+            }
+        }
+    }
+
+    /// An object written through this resource, in the shape its storage keeps.
+    pub fn to_stored(&self, served: Value) -> Value {
+        match self.flavor {
+            Flavor::EventsV1Event => events::to_core(&served),
+            Flavor::Generic | Flavor::CoreEvent => served,
+        }
+    }
+
+    /// The value a field selector compares for `path` on a stored object.
+    pub fn selectable_field(&self, stored: &Value, path: &str) -> String {
+        match self.flavor {
+            Flavor::Generic => field_text(stored, path),
+            Flavor::CoreEvent | Flavor::EventsV1Event => events::selectable_field(stored, path),
+        }
+    }
+
+    /// Served objects as a `meta.k8s.io/v1` Table.
+    pub fn table(&self, served: &[Value], include: IncludeObject, list_metadata: Value, now: jiff::Timestamp) -> Value {
+        match self.flavor {
+            Flavor::Generic => to_table(served, &self.printer_columns, include, list_metadata, now),
+            Flavor::CoreEvent => event_table(served, true, include, list_metadata, now),
+            Flavor::EventsV1Event => event_table(served, false, include, list_metadata, now),
+        }
     }
 
     /// Whether a CRD defines this resource.
@@ -136,9 +194,13 @@ const BUILTINS: &[Builtin] = &[
             "involvedObject.name",
             "involvedObject.namespace",
             "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
             "reason",
-            "type",
+            "reportingComponent",
             "source",
+            "type",
         ],
     },
     Builtin {
@@ -155,7 +217,12 @@ const BUILTINS: &[Builtin] = &[
             "regarding.name",
             "regarding.namespace",
             "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
             "reason",
+            "reportingController",
+            "source",
             "type",
         ],
     },
@@ -277,6 +344,11 @@ impl Registry {
                     schema: None,
                     printer_columns: vec![],
                     list_types: list_types.clone(),
+                    flavor: match (b.group, b.plural) {
+                        ("", "events") => Flavor::CoreEvent,
+                        ("events.k8s.io", "events") => Flavor::EventsV1Event,
+                        _ => Flavor::Generic,
+                    },
                 })
             })
             .collect();
@@ -370,6 +442,7 @@ pub fn parse_crd(crd: &Value) -> Result<(String, Vec<Arc<ResourceType>>), String
                 .filter_map(PrinterColumn::from_crd)
                 .collect(),
             list_types: Arc::new(SchemaListTypes::new(open_api.clone())),
+            flavor: Flavor::Generic,
         }));
     }
     Ok((name.into(), types))
@@ -415,6 +488,25 @@ mod tests {
         let mut bad = crd();
         bad["metadata"]["name"] = json!("gadgets.example.com");
         assert!(parse_crd(&bad).is_err_and(|e| e.contains("metadata.name")));
+    }
+
+    #[test]
+    fn both_event_apis_share_one_store_and_convert_to_it() {
+        let registry = Registry::builtin();
+        let (Some(core), Some(events)) =
+            (registry.find("", "v1", "events"), registry.find("events.k8s.io", "v1", "events"))
+        else {
+            panic!("both Event APIs are served");
+        };
+        assert_eq!(core.storage_key(), events.storage_key());
+        let written =
+            json!({ "apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "n", "regarding": { "name": "db" } });
+        let stored = events.to_stored(written.clone());
+        assert_eq!((stored["apiVersion"].as_str(), stored["message"].as_str()), (Some("v1"), Some("n")));
+        assert_eq!(core.to_served(&stored), stored);
+        assert_eq!(events.to_served(&stored), written);
+        assert_eq!(events.selectable_field(&stored, "regarding.name"), "db");
+        assert_eq!(core.selectable_field(&stored, "involvedObject.name"), "db");
     }
 
     #[test]

@@ -280,7 +280,13 @@ impl FieldSelector {
 
     /// Evaluates against the whole object (dotted path lookup; a missing field compares as "").
     pub fn matches(&self, object: &Value) -> bool {
-        self.terms.iter().all(|term| (field_text(object, &term.path) == term.value) != term.negated)
+        self.matches_fields(|path| field_text(object, path))
+    }
+
+    /// Evaluates with `field` giving each path's value (for kinds whose selectable fields are
+    /// computed, like an Event's `source`).
+    pub fn matches_fields(&self, field: impl Fn(&str) -> String) -> bool {
+        self.terms.iter().all(|term| (field(&term.path) == term.value) != term.negated)
     }
 
     /// Whether the selector has no terms (and so matches everything).
@@ -344,7 +350,9 @@ fn unescape_field_value(value: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn field_text(object: &Value, path: &str) -> String {
+/// The text a field selector compares for a dotted `path` (a missing field is "", a non-string
+/// value its compact JSON).
+pub fn field_text(object: &Value, path: &str) -> String {
     match path.split('.').try_fold(object, |value, key| value.get(key)) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(text)) => text.clone(),

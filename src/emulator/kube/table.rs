@@ -105,6 +105,11 @@ pub fn to_table(
         json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0});
     let definitions: Vec<Value> = std::iter::once(name).chain(columns.iter().map(PrinterColumn::definition)).collect();
     let rows: Vec<Value> = objects.iter().map(|object| table_row(object, columns, include, now)).collect();
+    table(definitions, rows, list_metadata)
+}
+
+/// A Table of `rows` (see [`row`]) under column `definitions`.
+pub fn table(definitions: Vec<Value>, rows: Vec<Value>, list_metadata: Value) -> Value {
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_metadata,
            "columnDefinitions": definitions, "rows": rows})
 }
@@ -112,6 +117,11 @@ pub fn to_table(
 fn table_row(object: &Value, columns: &[PrinterColumn], include: IncludeObject, now: Timestamp) -> Value {
     let name = object.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
     let cells: Vec<Value> = std::iter::once(name).chain(columns.iter().map(|c| cell(object, c, now))).collect();
+    row(cells, object, include)
+}
+
+/// One row: its `cells`, and as much of `object` as `include` asks for.
+pub fn row(cells: Vec<Value>, object: &Value, include: IncludeObject) -> Value {
     let mut row = Map::new();
     row.insert("cells".to_string(), Value::Array(cells));
     if let Some(embedded) = row_object(object, include) {

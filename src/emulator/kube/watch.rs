@@ -8,7 +8,7 @@ use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Event, EventType, State, WatchScope};
-use super::table::{IncludeObject, to_table};
+use super::table::IncludeObject;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub fn open_watch(
         state
             .list(&rt.storage_key(), path.namespace.as_deref())
             .into_iter()
-            .filter(|o| selected(o, &labels, &fields))
+            .filter(|o| selected(&rt, o, &labels, &fields))
             .map(|o| view(&rt, o))
             .collect()
     } else {
@@ -128,8 +128,8 @@ impl WatchPlan {
 
     /// The event as this watch reports it, given its selectors.
     fn translate(&self, event: &Event) -> Option<(&'static str, Value)> {
-        let now_matches = selected(&event.object, &self.labels, &self.fields);
-        let was_matching = event.old.as_ref().is_some_and(|o| selected(o, &self.labels, &self.fields));
+        let now_matches = selected(&self.rt, &event.object, &self.labels, &self.fields);
+        let was_matching = event.old.as_ref().is_some_and(|o| selected(&self.rt, o, &self.labels, &self.fields));
         let type_ = match (event.type_, was_matching, now_matches) {
             (EventType::Added, _, true) => "ADDED",
             (EventType::Deleted, _, true) => "DELETED",
@@ -154,7 +154,7 @@ impl WatchPlan {
         let object = match self.table {
             Some(include) => {
                 let now = jiff::Timestamp::now();
-                to_table(&[object], &self.rt.printer_columns, include, json!({}), now)
+                self.rt.table(&[object], include, json!({}), now)
             }
             None => object,
         };
