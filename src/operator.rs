@@ -199,9 +199,9 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
 /// The three controllers, until `shutdown` fires and they have drained.
 async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken) {
     tokio::join!(
-        secret_ref::run(ctx.clone(), shutdown.clone().cancelled_owned()),
-        secure_api_service::run(ctx.clone(), shutdown.clone().cancelled_owned()),
-        gateway_config::run(ctx, shutdown.cancelled_owned()),
+        secret_ref::run(ctx.clone(), shutdown.clone()),
+        secure_api_service::run(ctx.clone(), shutdown.clone()),
+        gateway_config::run(ctx, shutdown),
     );
 }
 

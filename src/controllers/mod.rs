@@ -9,6 +9,7 @@ pub mod timing;
 
 use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
+use futures::FutureExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -16,8 +17,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
 use secret_ref::provider::SecretProvider;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Settings that shape every controller.
 #[derive(Clone, Debug)]
@@ -148,6 +151,28 @@ impl Context {
 
 /// The objects of `store` in `namespace` that `uses` says depend on a changed object: the
 /// reconcile requests a watch on that other kind maps to.
+/// Runs a controller's stream until it ends. kube-runtime 5 holds a controller's runner until its
+/// store has been listed once, and a graceful shutdown waits for that runner; a shutdown before
+/// the first list completes (SIGTERM during start-up, an API server that never answered) would
+/// wait forever. Nothing can have been reconciled then, so the stream is simply dropped.
+pub async fn drive<K>(controller: impl Future<Output = ()>, store: Store<K>, shutdown: CancellationToken)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let shut_before_listing = async {
+        shutdown.cancelled().await;
+        if store.wait_until_ready().now_or_never().is_some() {
+            // Listed: let the graceful shutdown drain the reconciles in flight.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = controller => {}
+        () = shut_before_listing => tracing::debug!("stopped before the first list completed"),
+    }
+}
+
 pub fn referencing<K>(store: &Store<K>, namespace: Option<String>, uses: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
 where
     K: Resource + Clone + 'static,

@@ -62,9 +62,9 @@ impl Operator {
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             tokio::join!(
-                secret_ref::run(ctx.clone(), stop.clone().cancelled_owned()),
-                secure_api_service::run(ctx.clone(), stop.clone().cancelled_owned()),
-                gateway_config::run(ctx, stop.cancelled_owned()),
+                secret_ref::run(ctx.clone(), stop.clone()),
+                secure_api_service::run(ctx.clone(), stop.clone()),
+                gateway_config::run(ctx, stop),
             );
         });
         Self { gcp, metrics, listener, shutdown, task: Some(task) }

@@ -4,7 +4,7 @@
 use crate::support::{free_port, http_get, operator_bin, wait_for, write_kubeconfig};
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use secure_api_operator::emulator::kube::{KubeEmulator, Listener};
+use secure_api_operator::emulator::kube::{Fault, KubeEmulator, Listener};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -105,6 +105,33 @@ async fn run_serves_health_and_metrics_and_stops_on_sigterm() {
     let stderr = stderr_of(&mut child);
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{stderr}");
     assert!(stderr.contains("shutdown signal received"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_before_the_first_list_completes_still_stops_the_operator() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (emulator, _listener, kubeconfig) =
+        emulator_with_crds(&["secretrefs", "secureapiservices", "gatewayconfigs"], dir.path()).await;
+    // The GatewayConfig controller's first list answers only long after the test's deadline.
+    let stalled = Fault {
+        verb: Some("list".into()),
+        resource: Some("gatewayconfigs".into()),
+        delay: Some(Duration::from_secs(600)),
+        ..Fault::default()
+    };
+    emulator.inject_fault(stalled);
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut child = spawn_run(&kubeconfig, metrics);
+    wait_for("/readyz to answer 200", DEADLINE, || async {
+        http_get(metrics, "/readyz").await.filter(|(status, _)| *status == StatusCode::OK)
+    })
+    .await;
+
+    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
+    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    let status = exit_of(&mut child).await;
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 
 pub mod plan;
 
-use super::{Context, now, object_key, referencing};
+use super::{Context, drive, now, object_key, referencing};
 use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
 use crate::api::secret_ref::DeletionPolicy;
 use crate::api::{FINALIZER, GatewayConfig, GatewayConfigStatus, SecureApiService};
@@ -25,6 +25,7 @@ use kube::runtime::watcher;
 use plan::Plan;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How often a pending operation is polled.
 const POLL: Duration = Duration::from_secs(1);
@@ -83,10 +84,11 @@ impl From<kube::runtime::finalizer::Error<Error>> for Error {
 }
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let controller = Controller::new(ctx.scoped::<GatewayConfig>(), watcher::Config::default());
     let gateways = controller.store();
-    controller
+    let store = gateways.clone();
+    let stream = controller
         // A backend service's URL appearing or changing re-renders the gateways that use it.
         .watches(ctx.scoped::<SecureApiService>(), watcher::Config::default(), move |service| {
             let name = service.name_any();
@@ -95,14 +97,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             })
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "gatewayconfig controller event");
             }
-        })
-        .await;
+        });
+    drive(stream, store, shutdown).await;
 }
 
 fn error_policy(gateway: Arc<GatewayConfig>, error: &Error, ctx: Arc<Context>) -> Action {

@@ -15,7 +15,7 @@ pub mod rollout;
 pub mod status;
 
 use super::timing::{jittered, parse_duration};
-use super::{Context, now, object_key};
+use super::{Context, drive, now, object_key};
 use crate::api::conditions::{find_condition, types};
 use crate::api::{FINALIZER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus, field_manager};
 use crate::metrics::Controller as ControllerKind;
@@ -35,13 +35,16 @@ use kube::runtime::watcher;
 use release::{Cause, Disposal};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 const CONTROLLER: &str = "secretref";
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{}", secretref_label());
-    Controller::new(ctx.scoped::<SecretRef>(), watcher::Config::default())
+    let controller = Controller::new(ctx.scoped::<SecretRef>(), watcher::Config::default());
+    let store = controller.store();
+    let stream = controller
         // Only Secrets we labelled — never all Secrets of the cluster — so edits are repaired.
         .watches(ctx.scoped::<Secret>(), watcher::Config::default().labels(&selector), |secret| {
             let owner = secret.labels().get(&secretref_label()).cloned();
@@ -50,14 +53,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             })
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "secretref controller event");
             }
-        })
-        .await;
+        });
+    drive(stream, store, shutdown).await;
 }
 
 async fn reconcile(secret_ref: Arc<SecretRef>, ctx: Arc<Context>) -> Result<Action, Error> {

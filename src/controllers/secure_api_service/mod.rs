@@ -9,7 +9,7 @@ pub mod resolve;
 pub mod status;
 
 use super::children::{apply_if_changed, delete_if_ours, names};
-use super::{Context, now, object_key, referencing};
+use super::{Context, drive, now, object_key, referencing};
 use crate::api::conditions::reasons;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, field_manager, owner_label_key};
@@ -28,6 +28,7 @@ use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 const CONTROLLER: &str = "secureapiservice";
 /// Deployment annotations that remember the revision and the one before it (for rollback).
@@ -53,11 +54,12 @@ impl Error {
 }
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let owned = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let controller = Controller::new(ctx.scoped::<SecureApiService>(), watcher::Config::default());
     let services = controller.store();
-    controller
+    let store = services.clone();
+    let stream = controller
         .owns(ctx.scoped::<Deployment>(), owned())
         .owns(ctx.scoped::<Service>(), owned())
         // A SecretRef's new version rolls every SecureApiService of its namespace that uses it.
@@ -68,14 +70,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = 
             })
         })
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "secureapiservice controller event");
             }
-        })
-        .await;
+        });
+    drive(stream, store, shutdown).await;
 }
 
 fn error_policy(service: Arc<SecureApiService>, error: &Error, ctx: Arc<Context>) -> Action {
