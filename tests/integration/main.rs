@@ -19,6 +19,7 @@ mod gcp_client;
 mod gcp_stub;
 mod harness;
 mod kubectl;
+mod kubectl_create;
 mod leader_election;
 mod operator;
 mod render;

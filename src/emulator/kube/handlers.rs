@@ -6,6 +6,7 @@ use super::apply::{ApplyRequest, apply, conflict_message};
 use super::lifecycle::Propagation;
 use super::objects::WriteContext;
 use super::patch::{json_patch, merge_patch, strategic_merge_patch};
+use super::protobuf;
 use super::request::{Query, ResourcePath};
 use super::resources::{ResourceType, StorageKey};
 use super::selector::{FieldSelector, LabelSelector};
@@ -83,6 +84,9 @@ pub fn view(rt: &ResourceType, object: &Value) -> Value {
 }
 
 fn parse_body(request: &ResourceRequest<'_>) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(request.content_type) {
+        return protobuf::decode(request.body).map_err(ApiError::from);
+    }
     if let Ok(value) = serde_json::from_slice::<Value>(request.body) {
         return Ok(value);
     }

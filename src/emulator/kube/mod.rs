@@ -19,6 +19,7 @@ mod managed;
 mod objects;
 mod openapi;
 pub mod patch;
+mod protobuf;
 mod request;
 mod resources;
 pub mod schema;

@@ -61,6 +61,11 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// 415: a body in an encoding (or with content) the server cannot decode.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
     /// 422: the object fails validation.
     pub fn invalid(kind: &str, group: &str, name: &str, message: String, causes: Vec<Value>) -> Self {
         Self {
@@ -85,6 +90,7 @@ impl ApiError {
             404 => "NotFound",
             409 => "Conflict",
             410 => "Expired",
+            415 => "UnsupportedMediaType",
             422 => "Invalid",
             429 => "TooManyRequests",
             503 => "ServiceUnavailable",
