@@ -4,6 +4,7 @@
 //! `SECUREAPI_E2E_KUBECONFIG` is set.
 
 use crate::harness::{DEADLINE, TestCluster};
+use crate::kubectl::Kubectl;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent};
 use k8s_openapi::api::events::v1::Event;
@@ -14,7 +15,6 @@ use secure_api_operator::api::SecretRef;
 use secure_api_operator::emulator::kube::KubeEmulator;
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 const CONTROLLER: &str = "secure-api-operator";
 
@@ -216,25 +216,6 @@ async fn a_core_v1_watch_sees_what_the_recorder_publishes() {
     cluster.cleanup().await;
 }
 
-/// Runs the real kubectl and returns stdout, failing the test with its stderr on error.
-fn kubectl(kubeconfig: &PathBuf, namespace: &str, args: &[&str]) -> String {
-    let output = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--namespace", namespace, "--request-timeout=20s"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("kubectl is required on PATH for this test: {e}"));
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_and_describe_show_what_the_recorder_published() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
@@ -261,7 +242,8 @@ async fn kubectl_get_and_describe_show_what_the_recorder_published() {
 
     let namespace = cluster.namespace.clone();
     let checks = move || {
-        let run = |args: &[&str]| kubectl(&kubeconfig, &namespace, args);
+        let kubectl = Kubectl::new(kubeconfig, &namespace);
+        let run = |args: &[&str]| kubectl.ok(args);
         let table = run(&["get", "events"]);
         let mut lines = table.lines();
         let header: Vec<&str> =

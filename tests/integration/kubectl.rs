@@ -6,12 +6,17 @@ use secure_api_operator::emulator::kube::KubeEmulator;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-struct Kubectl {
-    kubeconfig: PathBuf,
-    namespace: String,
+/// The real kubectl, for one kubeconfig and namespace (shared by the kubectl-driven test modules).
+pub struct Kubectl {
+    pub kubeconfig: PathBuf,
+    pub namespace: String,
 }
 
 impl Kubectl {
+    pub fn new(kubeconfig: impl Into<PathBuf>, namespace: &str) -> Self {
+        Self { kubeconfig: kubeconfig.into(), namespace: namespace.to_owned() }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("kubectl")
             .arg("--kubeconfig")
@@ -24,7 +29,7 @@ impl Kubectl {
     }
 
     /// Runs kubectl and returns stdout, failing the test with kubectl's stderr on error.
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args);
         assert!(
             output.status.success(),

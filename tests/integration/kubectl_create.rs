@@ -1,28 +1,13 @@
 //! The real kubectl's typed `kubectl create ...` commands against the emulator: they send
 //! protobuf bodies, which the emulator decodes (and answers in JSON).
 
+use crate::kubectl::Kubectl;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
 use secure_api_operator::emulator::kube::KubeEmulator;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let output = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--namespace", "default", "--request-timeout=20s"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("kubectl is required on PATH for this test: {e}"));
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "kubectl {args:?} failed: {stdout}{stderr}");
-    stdout.into_owned()
-}
 
 fn failed<T>(error: kube::Error) -> T {
     panic!("reading an object back: {error}")
@@ -57,11 +42,11 @@ async fn kubectl_create_sends_protobuf_that_the_emulator_decodes() {
     let path = kubeconfig.clone();
     tokio::task::spawn_blocking(move || {
         for (args, expected) in COMMANDS {
-            let printed = kubectl(&path, args);
+            let printed = Kubectl::new(&path, "default").ok(args);
             assert!(printed.contains(expected), "kubectl {args:?} printed {printed:?}");
         }
         // Typed `-o` output is decoded from the emulator's JSON answer.
-        let yaml = kubectl(&path, &["get", "configmap", "db", "-o", "yaml"]);
+        let yaml = Kubectl::new(&path, "default").ok(&["get", "configmap", "db", "-o", "yaml"]);
         assert!(yaml.contains("host: db.local"), "{yaml}");
     })
     .await

@@ -300,6 +300,14 @@ async fn a_rollout_target_gets_exactly_one_template_change_per_new_version() {
     cluster.cleanup().await;
 }
 
+/// A Secret someone else made (no labels or owner of ours), holding `mine: keep`.
+async fn create_foreign_secret(secrets: &Api<Secret>, name: &str) {
+    let foreign: Secret =
+        serde_json::from_value(json!({ "metadata": { "name": name }, "stringData": { "mine": "keep" } }))
+            .unwrap_or_else(|e| panic!("{e}"));
+    secrets.create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[tokio::test]
 async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
     let cluster = TestCluster::start("sref-scope").await;
@@ -307,10 +315,7 @@ async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
     let operator = Operator::start(&cluster).await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     let secrets: Api<Secret> = cluster.api();
-    let foreign: Secret =
-        serde_json::from_value(json!({ "metadata": { "name": "taken" }, "stringData": { "mine": "keep" } }))
-            .unwrap_or_else(|e| panic!("{e}"));
-    secrets.create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
+    create_foreign_secret(&secrets, "taken").await;
 
     create(&cluster, "db", json!({ "secret": "db", "target": { "name": "db-creds" } })).await;
     create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
@@ -525,10 +530,7 @@ async fn a_renamed_target_never_touches_a_foreign_secret_of_the_old_name() {
     let operator = Operator::start(&cluster).await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     let secrets: Api<Secret> = cluster.api();
-    let foreign: Secret =
-        serde_json::from_value(json!({ "metadata": { "name": "taken" }, "stringData": { "mine": "keep" } }))
-            .unwrap_or_else(|e| panic!("{e}"));
-    secrets.create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
+    create_foreign_secret(&secrets, "taken").await;
     // `grab` never wrote its old target: it was someone else's all along.
     create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
     wait_ready(&cluster, "grab", "False", "TargetConflict").await;
