@@ -15,6 +15,8 @@ pub mod http_listener;
 pub mod leader;
 pub mod metrics;
 pub mod operator;
+pub mod provider;
+pub mod secret_data;
 pub mod server;
 pub mod telemetry;
 pub mod workload;

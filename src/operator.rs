@@ -10,11 +10,12 @@
 
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
-use crate::controllers::secret_ref::{self, provider::GcpSecretManager, provider::SecretProvider};
+use crate::controllers::secret_ref;
 use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
 use crate::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
+use crate::provider::{GcpSecretManager, SecretProvider};
 use crate::server::{self, Health};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::config::{KubeConfigOptions, Kubeconfig};

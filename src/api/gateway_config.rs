@@ -2,8 +2,8 @@
 //! Gateway (API, immutable API configs rendered as OpenAPI 2.0, and a regional gateway).
 
 use super::conditions::Condition;
+use super::policy::DeletionPolicy;
 use super::schema::{DNS_SUBDOMAIN_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, PROJECT_ID_PATTERN};
-use super::secret_ref::DeletionPolicy;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

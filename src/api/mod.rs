@@ -6,12 +6,14 @@
 
 pub mod conditions;
 pub mod gateway_config;
+mod policy;
 mod schema;
 pub mod secret_ref;
 pub mod secure_api_service;
 
 pub use conditions::{Condition, ConditionStatus};
 pub use gateway_config::{GatewayConfig, GatewayConfigSpec, GatewayConfigStatus};
+pub use policy::DeletionPolicy;
 pub use secret_ref::{SecretRef, SecretRefSpec, SecretRefStatus};
 pub use secure_api_service::{SecureApiService, SecureApiServiceSpec, SecureApiServiceStatus};
 

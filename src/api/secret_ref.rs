@@ -1,6 +1,7 @@
 //! `SecretRef`: one Google Cloud Secret Manager secret, synced into one Kubernetes Secret.
 
 use super::conditions::Condition;
+use super::policy::DeletionPolicy;
 use super::schema::{DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN, PROJECT_ID_PATTERN, SECRET_KEY_PATTERN};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
@@ -165,14 +166,6 @@ pub enum CreationPolicy {
     #[default]
     Owner,
     Orphan,
-}
-
-/// What deleting the custom resource does to what it created.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum DeletionPolicy {
-    #[default]
-    Delete,
-    Retain,
 }
 
 /// How a payload is turned into Secret keys.

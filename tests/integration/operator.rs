@@ -2,13 +2,14 @@
 //! scoped to the test's namespace.
 
 use crate::harness::TestCluster;
-use secure_api_operator::controllers::secret_ref::{self, provider::GcpSecretManager};
+use secure_api_operator::controllers::secret_ref;
 use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
+use secure_api_operator::provider::GcpSecretManager;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;

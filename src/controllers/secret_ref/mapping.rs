@@ -7,8 +7,7 @@ use crate::api::secret_ref::{DEFAULT_RAW_KEY, KeyMapping, PayloadFormat};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Rendered Secret data: key → bytes, in key order.
-pub type SecretData = BTreeMap<String, Vec<u8>>;
+use crate::secret_data::SecretData;
 
 /// Why a payload cannot be mapped as the spec asks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
