@@ -3,8 +3,7 @@
 //! The Kubernetes emulator does not evaluate CEL and `secure-api-operator render` reads files
 //! that never met an API server, so the renderer must not trust that these rules held.
 
-use super::openapi::{API_KEY_DEFINITION, RenderError};
-use super::operations::method_key;
+use super::{API_KEY_DEFINITION, RenderError, method_key};
 use crate::api::gateway_config::{GatewayConfigSpec, JwtProvider, Route};
 use std::collections::BTreeSet;
 

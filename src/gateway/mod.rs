@@ -4,10 +4,29 @@
 //! immutable API configs, and `secure-api-operator render` prints it, so both see the same bytes.
 
 mod checks;
+mod error;
 pub mod openapi;
 mod operations;
 
-pub use openapi::{RenderError, render, render_yaml};
+use crate::api::gateway_config::HttpMethod;
+pub use error::RenderError;
+pub use openapi::{render, render_yaml};
+
+/// Name of the API-key security definition that `auth: apiKey` routes require.
+const API_KEY_DEFINITION: &str = "api_key";
+
+/// Lowercase method, as Swagger's path-item keys spell it.
+fn method_key(method: HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::GET => "get",
+        HttpMethod::POST => "post",
+        HttpMethod::PUT => "put",
+        HttpMethod::PATCH => "patch",
+        HttpMethod::DELETE => "delete",
+        HttpMethod::HEAD => "head",
+        HttpMethod::OPTIONS => "options",
+    }
+}
 
 /// Builders shared by the unit tests of this module.
 #[cfg(test)]

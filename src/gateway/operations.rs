@@ -2,7 +2,7 @@
 //! `x-google-quota`.
 
 use super::checks::RouteAuth;
-use super::openapi::{API_KEY_DEFINITION, RenderError};
+use super::{API_KEY_DEFINITION, RenderError, method_key};
 use crate::api::gateway_config::{Backend, GatewayConfigSpec, HttpMethod, PathTranslation, Route};
 use serde_json::{Map, Number, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,19 +27,6 @@ pub(super) fn paths(
         }
     }
     Ok(paths.into_iter().map(|(path, operations)| (path, Value::Object(operations))).collect())
-}
-
-/// Lowercase method, as Swagger's path-item keys spell it.
-pub(super) fn method_key(method: HttpMethod) -> &'static str {
-    match method {
-        HttpMethod::GET => "get",
-        HttpMethod::POST => "post",
-        HttpMethod::PUT => "put",
-        HttpMethod::PATCH => "patch",
-        HttpMethod::DELETE => "delete",
-        HttpMethod::HEAD => "head",
-        HttpMethod::OPTIONS => "options",
-    }
 }
 
 /// One operation object.
