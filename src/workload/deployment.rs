@@ -4,11 +4,10 @@
 //! template changes exactly when a referenced secret's content changes: one rollout per version.
 
 use super::quantity::canonical;
-use super::service::service_account_name;
 use super::snapshot::{referenced_secret_refs, snapshot_names};
 use super::{
-    Inputs, MissingSecret, child_metadata, hashed_name, int_or_string, object_labels, selector_labels, service_name,
-    sha256_hex, versions_line,
+    Inputs, PORT_NAME, child_metadata, hashed_name, int_or_string, object_labels, selector_labels,
+    service_account_name, service_name, sha256_hex, versions_line,
 };
 use crate::api::secure_api_service::{ComputeResources, HealthCheck, Rollout};
 use crate::api::{SECRET_VERSIONS_ANNOTATION, SecureApiServiceSpec};
@@ -26,8 +25,6 @@ use std::collections::BTreeMap;
 
 /// Name of the API container.
 pub const CONTAINER_NAME: &str = "api";
-/// Name of the container port, used by probes and the Service's `targetPort`.
-pub const PORT_NAME: &str = "http";
 /// Name of the writable `emptyDir` volume mounted at `/tmp`.
 pub const TMP_VOLUME: &str = "tmp";
 /// Hex characters of the template hash in a revision name.
@@ -38,15 +35,11 @@ const MAX_VOLUME_NAME_LEN: usize = 63;
 /// The Deployment of a SecureApiService.
 ///
 /// `replicas` is left out when `autoscaling` is set, so the HorizontalPodAutoscaler owns it.
-///
-/// # Errors
-/// Precondition: every SecretRef used by `secretEnv` or `secretFiles` is in
-/// [`Inputs::secrets`]; otherwise [`MissingSecret`] names the first missing one (by name).
-pub fn deployment(inputs: &Inputs<'_>) -> Result<Deployment, MissingSecret> {
+pub fn deployment(inputs: &Inputs<'_>) -> Deployment {
     let spec = &inputs.service.spec;
     let name = service_name(inputs);
-    let snapshots = snapshot_names(inputs)?;
-    Ok(Deployment {
+    let snapshots = snapshot_names(inputs);
+    Deployment {
         metadata: child_metadata(inputs, name.clone(), object_labels(&name)),
         spec: Some(DeploymentSpec {
             replicas: if spec.autoscaling.is_some() { None } else { Some(spec.replicas.unwrap_or(1)) },
@@ -58,7 +51,7 @@ pub fn deployment(inputs: &Inputs<'_>) -> Result<Deployment, MissingSecret> {
             ..DeploymentSpec::default()
         }),
         status: None,
-    })
+    }
 }
 
 /// 10 hex characters of the SHA-256 of the serialised pod template: stable because
@@ -258,6 +251,7 @@ fn runtime_default_seccomp() -> SeccompProfile {
 
 #[cfg(test)]
 mod tests {
+    use super::super::MissingSecret;
     use super::super::ResolvedSecret;
     use super::super::fixtures::{
         DNS_LABEL, db, inputs, seed_secrets, seed_service, seed_service_patched, service_with, valid,
@@ -269,7 +263,7 @@ mod tests {
     use serde_json::json;
 
     fn build(service: &SecureApiService, secrets: &BTreeMap<String, ResolvedSecret>) -> Deployment {
-        deployment(&inputs(service, secrets)).unwrap_or_else(|e| panic!("{e}"))
+        deployment(&inputs(service, secrets))
     }
 
     fn seed() -> Deployment {
@@ -538,6 +532,6 @@ mod tests {
     fn a_missing_secretref_is_named_instead_of_building() {
         let mut secrets = seed_secrets();
         secrets.remove("config");
-        assert_eq!(deployment(&inputs(&seed_service(), &secrets)), Err(MissingSecret("config".into())));
+        assert_eq!(Inputs::new(&seed_service(), &secrets).map(|_| ()), Err(MissingSecret("config".into())));
     }
 }

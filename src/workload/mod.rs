@@ -25,6 +25,8 @@ use std::fmt::{self, Write};
 
 /// Kubernetes' recommended label naming the application; part of the pod selector.
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// Name of the container port, used by probes and the Service's `targetPort`.
+pub const PORT_NAME: &str = "http";
 
 /// One SecretRef's synced data, as resolved by the controller.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,7 +50,8 @@ impl fmt::Debug for ResolvedSecret {
     }
 }
 
-/// Everything the builders need besides the spec.
+/// Everything the builders need besides the spec, checked: every SecretRef the spec references
+/// is resolved, so building cannot fail. Made only by [`Inputs::new`].
 ///
 /// Precondition: `service.metadata` has `name`, `namespace` and `uid` set (true for any object
 /// read from the API server). Without a uid the owner reference is left out; without a namespace
@@ -56,14 +59,36 @@ impl fmt::Debug for ResolvedSecret {
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
     /// The SecureApiService being built.
-    pub service: &'a SecureApiService,
+    service: &'a SecureApiService,
     /// Resolved data of SecretRefs, by SecretRef name. Entries the spec does not reference are
     /// ignored.
-    pub secrets: &'a BTreeMap<String, ResolvedSecret>,
+    secrets: &'a BTreeMap<String, ResolvedSecret>,
 }
 
-/// A SecretRef the spec references (in `secretEnv` or `secretFiles`) is missing from
-/// [`Inputs::secrets`]; the controller must resolve it before building.
+impl<'a> Inputs<'a> {
+    /// Checks that every SecretRef the spec uses (in `secretEnv` or `secretFiles`) is in
+    /// `secrets`; otherwise [`MissingSecret`] names the first missing one (by name).
+    pub fn new(
+        service: &'a SecureApiService,
+        secrets: &'a BTreeMap<String, ResolvedSecret>,
+    ) -> Result<Self, MissingSecret> {
+        match snapshot::referenced_secret_refs(&service.spec).into_iter().find(|name| !secrets.contains_key(name)) {
+            Some(missing) => Err(MissingSecret(missing)),
+            None => Ok(Self { service, secrets }),
+        }
+    }
+
+    pub fn service(&self) -> &'a SecureApiService {
+        self.service
+    }
+
+    pub fn secrets(&self) -> &'a BTreeMap<String, ResolvedSecret> {
+        self.secrets
+    }
+}
+
+/// A SecretRef the spec references (in `secretEnv` or `secretFiles`) is missing from the
+/// resolved secrets; the controller must resolve it before building.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("SecretRef {0:?} is referenced by the spec but was not resolved")]
 pub struct MissingSecret(pub String);
@@ -96,6 +121,12 @@ pub fn object_labels(service: &str) -> BTreeMap<String, String> {
     let mut labels = selector_labels(service);
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
     labels
+}
+
+/// Name of the pods' ServiceAccount: `spec.serviceAccount.name`, or the service's name.
+pub fn service_account_name(inputs: &Inputs<'_>) -> String {
+    let configured = inputs.service.spec.service_account.as_ref().and_then(|sa| sa.name.clone());
+    configured.unwrap_or_else(|| service_name(inputs))
 }
 
 /// The service's name (`metadata.name`).
@@ -253,9 +284,9 @@ pub(crate) mod fixtures {
         ])
     }
 
-    /// Inputs over borrowed fixtures.
+    /// Inputs over borrowed fixtures (every referenced SecretRef resolved).
     pub fn inputs<'a>(service: &'a SecureApiService, secrets: &'a BTreeMap<String, ResolvedSecret>) -> Inputs<'a> {
-        Inputs { service, secrets }
+        Inputs::new(service, secrets).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

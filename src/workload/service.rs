@@ -1,8 +1,11 @@
 //! ServiceAccount, Service, HorizontalPodAutoscaler and PodDisruptionBudget of a
 //! SecureApiService, and its in-cluster URL.
 
-use super::deployment::PORT_NAME;
-use super::{Inputs, child_metadata, int_or_string, object_labels, selector_labels, service_name};
+use super::{
+    Inputs, PORT_NAME, child_metadata, int_or_string, object_labels, selector_labels, service_account_name,
+    service_name,
+};
+use crate::api::SecureApiService;
 use crate::api::secure_api_service::ExposeType;
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
@@ -20,12 +23,6 @@ pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account
 /// Service port when `expose.port` is not set.
 pub const DEFAULT_SERVICE_PORT: i32 = 80;
 
-/// Name of the pods' ServiceAccount: `spec.serviceAccount.name`, or the service's name.
-pub fn service_account_name(inputs: &Inputs<'_>) -> String {
-    let configured = inputs.service.spec.service_account.as_ref().and_then(|sa| sa.name.clone());
-    configured.unwrap_or_else(|| service_name(inputs))
-}
-
 /// The pods' ServiceAccount, annotated for Workload Identity when `gcpServiceAccount` is set.
 pub fn service_account(inputs: &Inputs<'_>) -> ServiceAccount {
     let mut metadata = child_metadata(inputs, service_account_name(inputs), object_labels(&service_name(inputs)));
@@ -36,7 +33,11 @@ pub fn service_account(inputs: &Inputs<'_>) -> ServiceAccount {
 
 /// Port of the Service: `expose.port`, or 80.
 pub fn service_port(inputs: &Inputs<'_>) -> i32 {
-    inputs.service.spec.expose.port.unwrap_or(DEFAULT_SERVICE_PORT)
+    port_of(inputs.service)
+}
+
+fn port_of(service: &SecureApiService) -> i32 {
+    service.spec.expose.port.unwrap_or(DEFAULT_SERVICE_PORT)
 }
 
 /// The Service in front of the pods: `ClusterIP` or `LoadBalancer`, one TCP port named `http`
@@ -116,9 +117,9 @@ pub fn pod_disruption_budget(inputs: &Inputs<'_>) -> Option<PodDisruptionBudget>
 }
 
 /// `http://<service>.<namespace>.svc:<service port>`; the port is always written, even 80.
-pub fn in_cluster_url(inputs: &Inputs<'_>) -> String {
-    let namespace = inputs.service.namespace().unwrap_or_else(|| "default".into());
-    format!("http://{}.{namespace}.svc:{}", service_name(inputs), service_port(inputs))
+pub fn in_cluster_url(service: &SecureApiService) -> String {
+    let namespace = service.namespace().unwrap_or_else(|| "default".into());
+    format!("http://{}.{namespace}.svc:{}", service.name_any(), port_of(service))
 }
 
 #[cfg(test)]
@@ -184,12 +185,12 @@ mod tests {
         let spec = with(&exposed, service).spec.unwrap_or_default();
         assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
         assert_eq!(spec.ports.unwrap_or_default().first().map(|p| p.port), Some(8443));
-        assert_eq!(with(&exposed, in_cluster_url), "http://secure-api.demo.svc:8443");
+        assert_eq!(in_cluster_url(&exposed), "http://secure-api.demo.svc:8443");
     }
 
     #[test]
     fn the_in_cluster_url_always_names_the_port() {
-        assert_eq!(with(&seed_service(), in_cluster_url), "http://secure-api.demo.svc:80");
+        assert_eq!(in_cluster_url(&seed_service()), "http://secure-api.demo.svc:80");
     }
 
     #[test]

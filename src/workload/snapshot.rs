@@ -2,7 +2,7 @@
 //! hash, so each Deployment revision stays pinned to the exact data it was built with and a
 //! rollback brings the old values back.
 
-use super::{Inputs, MissingSecret, child_metadata, fit_name, service_label, service_name};
+use super::{Inputs, child_metadata, fit_name, service_label, service_name};
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecureApiServiceSpec, owner_label_key};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -69,27 +69,25 @@ pub fn snapshot_secret(inputs: &Inputs<'_>, secret_ref: &str) -> Option<Secret> 
 ///
 /// # Errors
 /// [`MissingSecret`] with the first (by name) referenced SecretRef absent from the inputs.
-pub fn snapshot_secrets(inputs: &Inputs<'_>) -> Result<Vec<Secret>, MissingSecret> {
-    referenced_secret_refs(&inputs.service.spec)
-        .into_iter()
-        .map(|name| snapshot_secret(inputs, &name).ok_or(MissingSecret(name)))
-        .collect()
+pub fn snapshot_secrets(inputs: &Inputs<'_>) -> Vec<Secret> {
+    referenced_secret_refs(&inputs.service.spec).into_iter().filter_map(|name| snapshot_secret(inputs, &name)).collect()
 }
 
 /// Snapshot name of every referenced SecretRef, by SecretRef name.
-pub(super) fn snapshot_names(inputs: &Inputs<'_>) -> Result<BTreeMap<String, String>, MissingSecret> {
+pub(super) fn snapshot_names(inputs: &Inputs<'_>) -> BTreeMap<String, String> {
     let service = service_name(inputs);
     referenced_secret_refs(&inputs.service.spec)
         .into_iter()
-        .map(|name| match inputs.secrets.get(&name) {
-            Some(resolved) => Ok((name.clone(), snapshot_name(&service, &name, &resolved.content_hash))),
-            None => Err(MissingSecret(name)),
+        .filter_map(|name| {
+            let resolved = inputs.secrets.get(&name)?;
+            Some((name.clone(), snapshot_name(&service, &name, &resolved.content_hash)))
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::MissingSecret;
     use super::super::fixtures::{DNS_SUBDOMAIN, inputs, seed_secrets, seed_service, service_with, valid};
     use super::*;
     use serde_json::json;
@@ -156,9 +154,9 @@ mod tests {
     #[test]
     fn all_snapshots_are_built_or_the_missing_secretref_is_named() {
         let (service, mut secrets) = (seed_service(), seed_secrets());
-        let all = snapshot_secrets(&inputs(&service, &secrets)).unwrap_or_else(|e| panic!("{e}"));
+        let all = snapshot_secrets(&inputs(&service, &secrets));
         assert_eq!(all.len(), 3);
         secrets.remove("keys");
-        assert_eq!(snapshot_secrets(&inputs(&service, &secrets)), Err(MissingSecret("keys".into())));
+        assert_eq!(Inputs::new(&service, &secrets).map(|_| ()), Err(MissingSecret("keys".into())));
     }
 }
