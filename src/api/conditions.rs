@@ -112,12 +112,24 @@ pub mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     /// Google Cloud denied the operator's identity access to a resource.
     pub const PERMISSION_DENIED: &str = "PermissionDenied";
-    /// A Google Cloud quota was exhausted (HTTP 429); retried with backoff.
+    /// A quota was exhausted: Google Cloud's (HTTP 429, retried with backoff), or a Kubernetes
+    /// ResourceQuota that refused a write (the message names it; retried slowly).
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
     /// Google Cloud was unreachable or answered with a server error; retried with backoff.
     pub const GCP_UNAVAILABLE: &str = "GcpUnavailable";
-    /// The Kubernetes API refused or failed a write; retried with backoff.
+    /// The Kubernetes API failed a call (unreachable, a server error, a timeout); retried with
+    /// backoff.
     pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    /// The Kubernetes API refused a write with 403 Forbidden: RBAC, Pod Security admission or an
+    /// admission webhook (the message carries the server's words); retried slowly.
+    pub const FORBIDDEN: &str = "Forbidden";
+    /// The Kubernetes API refused a write as invalid (HTTP 422); retried slowly.
+    pub const INVALID: &str = "Invalid";
+    /// The Kubernetes API rejected a write as a bad request (HTTP 400, e.g. an admission webhook's
+    /// denial); retried slowly.
+    pub const REJECTED: &str = "Rejected";
+    /// A write conflicted with another change (HTTP 409); retried with backoff.
+    pub const CONFLICT: &str = "Conflict";
 
     // SecretRef.
     /// The target Secret holds the resolved version's data.
@@ -134,6 +146,8 @@ pub mod reasons {
     pub const INVALID_PAYLOAD: &str = "InvalidPayload";
     /// The target Secret exists and is not managed by this SecretRef; it is left alone.
     pub const TARGET_CONFLICT: &str = "TargetConflict";
+    /// A rollout target does not exist (Warning Event; the Ready message names it).
+    pub const ROLLOUT_TARGET_NOT_FOUND: &str = "RolloutTargetNotFound";
 
     // SecureApiService.
     /// Every referenced SecretRef is Ready.

@@ -2,6 +2,7 @@
 //! hash of itself in an annotation, and a live object with the same hash is left alone. Server
 //! defaults on the live object therefore never cause a write.
 
+use super::refusal;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
@@ -19,39 +20,98 @@ pub fn hash_of<T: Serialize>(object: &T) -> String {
     digest(&SHA256, &bytes).as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A child object the API server would not read, write or delete, with what was being done: the
+/// message names the object and carries the server's answer (see [`refusal`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {kind} {name}: {}", refusal::describe(.source))]
+pub struct ChildError {
+    pub action: &'static str,
+    pub kind: String,
+    pub name: String,
+    #[source]
+    pub source: Box<kube::Error>,
+}
+
+impl ChildError {
+    pub fn of<K: Resource<DynamicType = ()>>(action: &'static str, name: &str) -> impl FnOnce(kube::Error) -> Self {
+        let (kind, name) = (K::kind(&()).into_owned(), name.to_owned());
+        move |source| Self { action, kind, name, source: Box::new(source) }
+    }
+
+    /// The condition reason: what the API server said (see [`refusal::reason`]).
+    pub fn reason(&self) -> &'static str {
+        refusal::reason(&self.source)
+    }
+
+    pub fn is_transient(&self) -> bool {
+        refusal::is_transient(&self.source)
+    }
+}
+
+/// Reads child `name`, if it exists.
+pub async fn get_child<K>(api: &Api<K>, name: &str) -> Result<Option<K>, ChildError>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+{
+    api.get_opt(name).await.map_err(ChildError::of::<K>("read", name))
+}
+
 /// Server-side applies `desired` unless the live object already carries its hash. Returns
 /// whether a write was made.
-pub async fn apply_if_changed<K>(api: &Api<K>, mut desired: K, field_manager: &str) -> Result<bool, kube::Error>
+pub async fn apply_if_changed<K>(api: &Api<K>, desired: K, field_manager: &str) -> Result<bool, ChildError>
 where
-    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
-    <K as Resource>::DynamicType: Default,
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let live = get_child(api, &desired.name_any()).await?;
+    let applied = apply_over(api, live.as_ref(), desired, field_manager).await?;
+    Ok(applied.written)
+}
+
+/// What [`apply_over`] left on the server.
+pub struct Applied<K> {
+    /// The object as the server now holds it.
+    pub object: K,
+    pub written: bool,
+}
+
+/// Server-side applies `desired` over `live` (read by the caller) unless `live` already carries
+/// its hash.
+pub async fn apply_over<K>(
+    api: &Api<K>,
+    live: Option<&K>,
+    mut desired: K,
+    field_manager: &str,
+) -> Result<Applied<K>, ChildError>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
 {
     let hash = hash_of(&desired);
     desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.into(), hash.clone());
-    let name = desired.name_any();
-    if let Some(live) = api.get_opt(&name).await?
+    if let Some(live) = live
         && live.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&hash)
     {
-        return Ok(false);
+        return Ok(Applied { object: live.clone(), written: false });
     }
-    api.patch(&name, &PatchParams::apply(field_manager).force(), &Patch::Apply(&desired)).await?;
-    Ok(true)
+    let name = desired.name_any();
+    let params = PatchParams::apply(field_manager).force();
+    let object =
+        api.patch(&name, &params, &Patch::Apply(&desired)).await.map_err(ChildError::of::<K>("apply", &name))?;
+    Ok(Applied { object, written: true })
 }
 
 /// Deletes the object if it exists and is ours (by the managed-by label). Returns whether it did.
-pub async fn delete_if_ours<K>(api: &Api<K>, name: &str) -> Result<bool, kube::Error>
+pub async fn delete_if_ours<K>(api: &Api<K>, name: &str) -> Result<bool, ChildError>
 where
-    K: Resource + DeserializeOwned + Clone + Debug,
-    <K as Resource>::DynamicType: Default,
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
-    let Some(live) = api.get_opt(name).await? else { return Ok(false) };
+    let Some(live) = get_child(api, name).await? else { return Ok(false) };
     if !is_ours(live.labels()) {
         return Ok(false);
     }
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(error) => Err(error),
+        Err(error) => Err(ChildError::of::<K>("delete", name)(error)),
     }
 }
 
@@ -62,12 +122,13 @@ fn is_ours(labels: &std::collections::BTreeMap<String, String>) -> bool {
 }
 
 /// Names of our objects matching a label selector.
-pub async fn names<K>(api: &Api<K>, selector: &str) -> Result<Vec<String>, kube::Error>
+pub async fn names<K>(api: &Api<K>, selector: &str) -> Result<Vec<String>, ChildError>
 where
-    K: Resource + DeserializeOwned + Clone + Debug,
-    <K as Resource>::DynamicType: Default,
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
-    Ok(api.list(&ListParams::default().labels(selector)).await?.items.into_iter().map(|o| o.name_any()).collect())
+    let list =
+        api.list(&ListParams::default().labels(selector)).await.map_err(ChildError::of::<K>("list", selector))?;
+    Ok(list.items.into_iter().map(|o| o.name_any()).collect())
 }
 
 #[cfg(test)]

@@ -3,19 +3,21 @@
 
 pub mod children;
 pub mod gateway_config;
+pub mod refusal;
 pub mod secret_ref;
 pub mod secure_api_service;
+pub mod skeleton;
 pub mod timing;
 
 use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
+use crate::provider::SecretProvider;
 use futures::FutureExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
-use secret_ref::provider::SecretProvider;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -68,6 +70,8 @@ pub struct Context {
 struct Memory {
     failures: HashMap<String, u32>,
     next_checks: HashMap<String, Instant>,
+    /// The (reason, message) of the last Warning Event published per object.
+    warnings: HashMap<String, (String, String)>,
 }
 
 impl Context {
@@ -113,6 +117,20 @@ impl Context {
         let mut memory = self.memory();
         memory.failures.remove(key);
         memory.next_checks.remove(key);
+        memory.warnings.remove(key);
+    }
+
+    /// The (reason, message) of the last Warning Event published about `key`.
+    pub fn last_warning(&self, key: &str) -> Option<(String, String)> {
+        self.memory().warnings.get(key).cloned()
+    }
+
+    pub fn remember_warning(&self, key: &str, warning: (String, String)) {
+        self.memory().warnings.insert(key.to_owned(), warning);
+    }
+
+    pub fn forget_warning(&self, key: &str) {
+        self.memory().warnings.remove(key);
     }
 
     /// After one more consecutive failure of `key`: when to retry (exponential backoff, jitter).
@@ -149,8 +167,6 @@ impl Context {
     }
 }
 
-/// The objects of `store` in `namespace` that `uses` says depend on a changed object: the
-/// reconcile requests a watch on that other kind maps to.
 /// Runs a controller's stream until it ends. kube-runtime 5 holds a controller's runner until its
 /// store has been listed once, and a graceful shutdown waits for that runner; a shutdown before
 /// the first list completes (SIGTERM during start-up, an API server that never answered) would
@@ -173,6 +189,8 @@ where
     }
 }
 
+/// The objects of `store` in `namespace` that `uses` says depend on a changed object: the
+/// reconcile requests a watch on that other kind maps to.
 pub fn referencing<K>(store: &Store<K>, namespace: Option<String>, uses: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
 where
     K: Resource + Clone + 'static,
@@ -186,58 +204,13 @@ where
         .collect()
 }
 
-/// A merge patch from status `current` to `next`: fields `next` no longer has are set to null
-/// (a merge patch leaves out-of-patch fields alone, so a cleared field must be named).
-pub fn status_patch<T: serde::Serialize>(current: &T, next: &T) -> serde_json::Value {
-    let mut next = serde_json::to_value(next).unwrap_or_default();
-    if let (Some(next), Ok(serde_json::Value::Object(current))) = (next.as_object_mut(), serde_json::to_value(current))
-    {
-        for key in current.keys() {
-            next.entry(key.clone()).or_insert(serde_json::Value::Null);
-        }
-    }
-    serde_json::json!({ "status": next })
-}
-
 /// The time for status fields that record a change (never a per-reconcile tick).
 pub fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::now())
-}
-
-/// The reconcile error inside a finalizer error, or the finalizer's own failure.
-pub fn flatten_finalizer<E>(
-    error: kube::runtime::finalizer::Error<E>,
-    kube: impl FnOnce(kube::Error) -> E,
-    other: impl FnOnce(String) -> E,
-) -> E
-where
-    E: std::error::Error + 'static,
-{
-    use kube::runtime::finalizer::Error as F;
-    match error {
-        F::ApplyFailed(e) | F::CleanupFailed(e) => e,
-        F::AddFinalizer(e) | F::RemoveFinalizer(e) => kube(e),
-        other_error => other(other_error.to_string()),
-    }
 }
 
 /// `namespace/name` of an object, the key of per-object memory.
 pub fn object_key<K: Resource>(object: &K) -> String {
     let meta = object.meta();
     format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::GatewayConfigStatus;
-
-    #[test]
-    fn a_cleared_status_field_is_nulled_in_the_patch() {
-        let current = GatewayConfigStatus { pending_operation: Some("op".into()), ..Default::default() };
-        let next = GatewayConfigStatus::default();
-        let patch = status_patch(&current, &next);
-        assert_eq!(patch["status"]["pendingOperation"], serde_json::Value::Null);
-        assert!(patch["status"].as_object().is_some_and(|s| s.contains_key("pendingOperation")));
-    }
 }

@@ -1,13 +1,11 @@
-//! What a GatewayConfig asks for in Google Cloud: names, the rendered document, and the config
-//! id derived from it. Backends resolve to SecureApiService URLs in the same namespace.
+//! What a GatewayConfig asks for in Google Cloud (pure): names, the rendered document, and the
+//! config id derived from it, from the backend URLs resolved before.
 
-use super::Error;
-use crate::api::{GatewayConfig, SecureApiService};
-use crate::controllers::Context;
+use super::error::Error;
+use crate::api::GatewayConfig;
 use crate::controllers::children::hash_of;
 use crate::gateway::render_yaml;
 use kube::ResourceExt;
-use kube::api::Api;
 use std::collections::BTreeMap;
 
 /// Path of the OpenAPI document inside an API config.
@@ -59,12 +57,12 @@ pub fn is_ours(labels: &BTreeMap<String, String>, owner: &BTreeMap<String, Strin
 }
 
 /// Project, location and ids (defaults: the operator's project, the object's name).
-pub fn names(gateway: &GatewayConfig, ctx: &Context) -> Result<Names, Error> {
+pub fn names(gateway: &GatewayConfig, default_project: Option<&str>) -> Result<Names, Error> {
     let spec = &gateway.spec;
     let project = spec
         .project_id
         .clone()
-        .or_else(|| ctx.settings.gcp_project.clone())
+        .or_else(|| default_project.map(str::to_owned))
         .ok_or_else(|| Error::InvalidSpec("no projectId, and the operator has no --gcp-project".into()))?;
     Ok(Names {
         project,
@@ -74,35 +72,16 @@ pub fn names(gateway: &GatewayConfig, ctx: &Context) -> Result<Names, Error> {
     })
 }
 
-/// The backend URL of every `backend.service`, or why one is missing.
-async fn backends(gateway: &GatewayConfig, ctx: &Context) -> Result<Result<BTreeMap<String, String>, String>, Error> {
-    let namespace = gateway.namespace().unwrap_or_default();
-    let services: Api<SecureApiService> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut urls = BTreeMap::new();
-    for name in gateway.spec.routes.iter().filter_map(|r| r.backend.service.clone()) {
-        if urls.contains_key(&name) {
-            continue;
-        }
-        let url = services.get_opt(&name).await?.and_then(|s| s.status?.external_url);
-        match url {
-            Some(url) => {
-                urls.insert(name, url);
-            }
-            None => return Ok(Err(format!("SecureApiService {name} has no external URL yet (or does not exist)"))),
-        }
-    }
-    Ok(Ok(urls))
-}
-
-/// The plan, or (when a backend is not ready) why not.
-pub async fn plan(gateway: &GatewayConfig, ctx: &Context) -> Result<Result<Plan, String>, Error> {
-    let names = names(gateway, ctx)?;
-    let urls = match backends(gateway, ctx).await? {
-        Ok(urls) => urls,
-        Err(why) => return Ok(Err(why)),
-    };
+/// The plan for the backend `urls` (by SecureApiService name); a spec the renderer refuses is
+/// invalid.
+pub fn plan(
+    gateway: &GatewayConfig,
+    default_project: Option<&str>,
+    urls: &BTreeMap<String, String>,
+) -> Result<Plan, Error> {
+    let names = names(gateway, default_project)?;
     let name = gateway.name_any();
-    let document = render_yaml(&name, &gateway.spec, &urls).map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let document = render_yaml(&name, &gateway.spec, urls).map_err(|e| Error::InvalidSpec(e.to_string()))?;
     let gateway_service_account = gateway.spec.gateway_service_account.clone();
     let config_id = format!("{}-{}", names.api_id, &hash_of(&(&document, &gateway_service_account))[..10]);
     let owner = BTreeMap::from([
@@ -110,7 +89,7 @@ pub async fn plan(gateway: &GatewayConfig, ctx: &Context) -> Result<Result<Plan,
         ("gatewayconfig".to_string(), label_value(&name)),
         ("namespace".to_string(), label_value(&gateway.namespace().unwrap_or_default())),
     ]);
-    Ok(Ok(Plan {
+    Ok(Plan {
         project: names.project,
         location: names.location,
         api_id: names.api_id,
@@ -121,5 +100,5 @@ pub async fn plan(gateway: &GatewayConfig, ctx: &Context) -> Result<Result<Plan,
         gateway_service_account,
         labels: owner.clone(),
         owner,
-    }))
+    })
 }

@@ -1,16 +1,17 @@
 //! The target Secret a SecretRef wants (pure: no I/O), its content hash, and whether a live
 //! Secret already is what we want.
 
-use super::mapping::SecretData;
+use super::error::Error;
+use super::mapping::map_payload;
 use crate::api::secret_ref::CreationPolicy;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, owner_label_key};
+use crate::provider::FetchedVersion;
+use crate::secret_data::{SecretData, content_hash, live_data};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
 use kube::{Resource, ResourceExt};
-use ring::digest::{SHA256, digest};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 /// Annotation on the target Secret: the Secret Manager version number it holds.
 pub const VERSION_ANNOTATION: &str = "secureapi.dev/version";
@@ -25,25 +26,21 @@ pub fn target_name(secret_ref: &SecretRef) -> String {
     secret_ref.spec.target.name.clone().unwrap_or_else(|| secret_ref.name_any())
 }
 
-/// SHA-256 of the rendered data (keys and values, length-prefixed so boundaries are unambiguous),
-/// as lowercase hex. Recorded in status instead of the data.
-pub fn content_hash(data: &SecretData) -> String {
-    let mut bytes = vec![];
-    for (key, value) in data {
-        bytes.extend_from_slice(&(key.len() as u64).to_be_bytes());
-        bytes.extend_from_slice(key.as_bytes());
-        bytes.extend_from_slice(&(value.len() as u64).to_be_bytes());
-        bytes.extend_from_slice(value);
-    }
-    digest(&SHA256, &bytes).as_ref().iter().fold(String::with_capacity(64), |mut hex, byte| {
-        let _ = write!(hex, "{byte:02x}");
-        hex
-    })
+/// The checked payload, rendered: the Secret to apply and the hash of its data.
+pub struct Built {
+    pub secret: Secret,
+    pub hash: String,
 }
 
-/// The data of a live Secret, in the same shape as rendered data.
-pub fn live_data(secret: &Secret) -> SecretData {
-    secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+/// Verifies the payload's CRC32C, maps it to Secret keys as the spec says and builds the target
+/// Secret (pure). Nothing is built from a payload that fails either check.
+pub fn build(secret_ref: &SecretRef, fetched: &FetchedVersion) -> Result<Built, Error> {
+    if fetched.crc32c.is_some_and(|sum| sum != crc32c::crc32c(fetched.data.expose())) {
+        return Err(Error::ChecksumMismatch { version: fetched.version.clone() });
+    }
+    let data = map_payload(fetched.data.expose(), secret_ref.spec.format, &secret_ref.spec.keys)
+        .map_err(|source| Error::InvalidPayload { version: fetched.version.clone(), source })?;
+    Ok(Built { hash: content_hash(&data), secret: desired_secret(secret_ref, &data, &fetched.version) })
 }
 
 /// The Secret to apply: our labels over the user's, the version annotation, the owner reference
@@ -125,15 +122,6 @@ mod tests {
 
     fn data() -> SecretData {
         BTreeMap::from([("password".to_string(), b"pw".to_vec())])
-    }
-
-    #[test]
-    fn the_content_hash_depends_on_keys_and_values_only() {
-        let a = content_hash(&data());
-        assert_eq!(a.len(), 64);
-        assert_eq!(a, content_hash(&data()));
-        let moved = BTreeMap::from([("passwor".to_string(), b"dpw".to_vec())]);
-        assert_ne!(a, content_hash(&moved), "length prefixes keep key/value boundaries");
     }
 
     #[test]

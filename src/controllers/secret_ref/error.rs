@@ -2,8 +2,11 @@
 //! and whether it is worth a quick retry. Display texts never contain payload data.
 
 use super::mapping::MappingError;
-use super::provider::{ProviderError, ProviderErrorKind};
 use crate::api::conditions::reasons;
+use crate::controllers::children::ChildError;
+use crate::controllers::refusal;
+use crate::controllers::skeleton::{Failure, FinalizerFailed};
+use crate::provider::{ProviderError, ProviderErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,15 +24,17 @@ pub enum Error {
     },
     #[error("Secret {0} exists and is not managed by this SecretRef; it is left untouched")]
     TargetConflict(String),
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API: {}", refusal::describe(.0))]
     Kube(#[from] kube::Error),
-    #[error("finalizer: {0}")]
-    Finalizer(String),
+    #[error("{0}")]
+    Child(#[from] ChildError),
+    #[error("{0}")]
+    Finalizer(#[from] FinalizerFailed),
 }
 
-impl Error {
+impl Failure for Error {
     /// Fixed label for metrics.
-    pub fn category(&self) -> &'static str {
+    fn category(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => "invalid_spec",
             Self::Provider(e) => match e.kind {
@@ -45,12 +50,12 @@ impl Error {
             Self::ChecksumMismatch { .. } => "checksum_mismatch",
             Self::InvalidPayload { .. } => "invalid_payload",
             Self::TargetConflict(_) => "target_conflict",
-            Self::Kube(_) | Self::Finalizer(_) => "kubernetes",
+            Self::Kube(_) | Self::Child(_) | Self::Finalizer(_) => "kubernetes",
         }
     }
 
     /// Reason of the `Ready=False` condition.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => reasons::INVALID_SPEC,
             Self::Provider(e) => match e.kind {
@@ -65,24 +70,22 @@ impl Error {
             Self::ChecksumMismatch { .. } => reasons::CHECKSUM_MISMATCH,
             Self::InvalidPayload { .. } => reasons::INVALID_PAYLOAD,
             Self::TargetConflict(_) => reasons::TARGET_CONFLICT,
-            Self::Kube(_) | Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
+            Self::Kube(e) => refusal::reason(e),
+            Self::Child(e) => e.reason(),
+            Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
         }
     }
 
     /// Transient failures are retried with exponential backoff; the others wait for a change
     /// (or the slow safety-net retry).
-    pub fn is_transient(&self) -> bool {
+    fn is_transient(&self) -> bool {
         match self {
             Self::Provider(e) => e.is_transient(),
+            Self::Kube(e) => refusal::is_transient(e),
+            Self::Child(e) => e.is_transient(),
             // A corrupted transfer is worth another read.
-            Self::ChecksumMismatch { .. } | Self::Kube(_) | Self::Finalizer(_) => true,
+            Self::ChecksumMismatch { .. } | Self::Finalizer(_) => true,
             Self::InvalidSpec(_) | Self::InvalidPayload { .. } | Self::TargetConflict(_) => false,
         }
-    }
-}
-
-impl From<kube::runtime::finalizer::Error<Error>> for Error {
-    fn from(error: kube::runtime::finalizer::Error<Error>) -> Self {
-        crate::controllers::flatten_finalizer(error, Self::Kube, Self::Finalizer)
     }
 }

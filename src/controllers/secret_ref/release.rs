@@ -7,7 +7,7 @@
 //! only way a SecretRef leaves a Secret behind.
 
 use super::desired::{is_ours, secretref_label};
-use crate::api::secret_ref::DeletionPolicy;
+use crate::api::DeletionPolicy;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;

@@ -24,7 +24,8 @@ pub fn refresh_requested(secret_ref: &SecretRef) -> bool {
 }
 
 /// Status after a successful sync.
-pub fn synced(secret_ref: &SecretRef, synced: &Synced<'_>, now: Time) -> SecretRefStatus {
+/// The Ready message names rollout targets that do not exist (`missing`, as `Kind/name`).
+pub fn synced(secret_ref: &SecretRef, synced: &Synced<'_>, missing: &[String], now: Time) -> SecretRefStatus {
     let mut status = secret_ref.status.clone().unwrap_or_default();
     let generation = secret_ref.metadata.generation;
     if status.content_hash.as_deref() != Some(synced.content_hash) || status.last_sync_time.is_none() {
@@ -35,7 +36,10 @@ pub fn synced(secret_ref: &SecretRef, synced: &Synced<'_>, now: Time) -> SecretR
     status.target_name = Some(synced.target.to_owned());
     status.observed_generation = generation;
     status.observed_refresh = refresh_value(secret_ref);
-    let message = format!("Secret {} holds version {}", synced.target, synced.version);
+    let mut message = format!("Secret {} holds version {}", synced.target, synced.version);
+    if !missing.is_empty() {
+        message.push_str(&format!("; rollout targets not found: {}", missing.join(", ")));
+    }
     let ready = Condition::new(types::READY, ConditionStatus::True, reasons::SYNCED, message, generation, now);
     set_condition(&mut status.conditions, ready);
     status
@@ -72,25 +76,28 @@ mod tests {
 
     #[test]
     fn an_unchanged_sync_keeps_every_timestamp() {
-        let first = synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, at(10));
+        let first =
+            synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, &[], at(10));
         let again_ref = secret_ref(serde_json::to_value(&first).unwrap_or_default());
-        let again = synced(&again_ref, &Synced { version: "7", content_hash: "h", target: "db" }, at(20));
+        let again = synced(&again_ref, &Synced { version: "7", content_hash: "h", target: "db" }, &[], at(20));
         assert_eq!(first, again, "re-syncing the same content writes nothing new");
         assert_eq!(again.observed_refresh.as_deref(), Some("r1"));
     }
 
     #[test]
     fn new_content_moves_last_sync_time() {
-        let first = synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, at(10));
+        let first =
+            synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, &[], at(10));
         let next_ref = secret_ref(serde_json::to_value(&first).unwrap_or_default());
-        let next = synced(&next_ref, &Synced { version: "8", content_hash: "h2", target: "db" }, at(20));
+        let next = synced(&next_ref, &Synced { version: "8", content_hash: "h2", target: "db" }, &[], at(20));
         assert_eq!(next.last_sync_time, Some(at(20)));
         assert_eq!(next.synced_version.as_deref(), Some("8"));
     }
 
     #[test]
     fn a_failure_keeps_the_last_good_sync() {
-        let good = synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, at(10));
+        let good =
+            synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, &[], at(10));
         let failing_ref = secret_ref(serde_json::to_value(&good).unwrap_or_default());
         let failed = failed(&failing_ref, reasons::VERSION_DISABLED, "version 8 is disabled", at(20));
         assert_eq!(failed.synced_version.as_deref(), Some("7"));

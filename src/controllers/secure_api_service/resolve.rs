@@ -1,11 +1,17 @@
-//! Resolving the SecretRefs a SecureApiService uses, in its own namespace only: each must exist,
-//! be Ready, and its Secret must hold exactly the content its status reports.
+//! What a SecureApiService reconcile reads: the SecretRefs it uses, in its own namespace only
+//! (each must exist, be Ready, and its Secret must hold exactly the content its status reports),
+//! and its live Deployment — read once; every later step works from this copy or from what the
+//! API server answered to a write.
 
+use super::error::Error;
 use crate::api::conditions::{find_condition, reasons, types};
 use crate::api::{SecretRef, SecureApiService};
-use crate::controllers::secret_ref::desired::{content_hash, live_data};
+use crate::controllers::Context;
+use crate::controllers::children::get_child;
+use crate::secret_data::{content_hash, live_data};
 use crate::workload::ResolvedSecret;
 use crate::workload::snapshot::referenced_secret_refs;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -19,17 +25,32 @@ pub struct Unresolved {
     pub message: String,
 }
 
-/// Everything resolved, or why not; Kubernetes API failures are errors.
-pub async fn resolve(
+/// What the cluster holds for one SecureApiService.
+pub struct World {
+    /// Every SecretRef resolved, by name, or why not.
+    pub secrets: Result<BTreeMap<String, ResolvedSecret>, Unresolved>,
+    pub deployment: Option<Deployment>,
+}
+
+/// Reads the SecretRefs (and their Secrets) and the Deployment; API failures are errors.
+pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World, Error> {
+    let secrets = secret_refs(&ctx.client, service).await?;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
+    let deployment = get_child(&deployments, &service.name_any()).await?;
+    Ok(World { secrets, deployment })
+}
+
+/// Every SecretRef resolved, or why not; Kubernetes API failures are errors.
+async fn secret_refs(
     client: &kube::Client,
     service: &SecureApiService,
-) -> Result<Result<BTreeMap<String, ResolvedSecret>, Unresolved>, kube::Error> {
+) -> Result<Result<BTreeMap<String, ResolvedSecret>, Unresolved>, Error> {
     let namespace = service.namespace().unwrap_or_default();
     let refs: Api<SecretRef> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let mut resolved = BTreeMap::new();
     for name in referenced_secret_refs(&service.spec) {
-        let Some(secret_ref) = refs.get_opt(&name).await? else {
+        let Some(secret_ref) = get_child(&refs, &name).await? else {
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_FOUND.into(),
                 message: format!("SecretRef {name} does not exist in namespace {namespace}"),
@@ -48,7 +69,7 @@ pub async fn resolve(
                 .unwrap_or_else(|| (reasons::SECRET_REF_NOT_READY.into(), "not synced yet".into()));
             return Ok(Err(Unresolved { reason, message: format!("SecretRef {name} is not Ready: {why}") }));
         };
-        let data = secrets.get_opt(&target).await?.map(|s| live_data(&s));
+        let data = get_child(&secrets, &target).await?.map(|s| live_data(&s));
         let Some(data) = data.filter(|d| content_hash(d) == hash) else {
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_READY.into(),

@@ -1,6 +1,10 @@
 //! SecureApiService status from what was applied and what the Deployment reports (pure).
 
-use crate::api::conditions::{Condition, ConditionStatus, reasons, set_condition, types};
+use super::apply::Applied;
+use super::desired::Desired;
+use super::resolve::Unresolved;
+use super::revision::revision_of;
+use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
 use crate::api::secure_api_service::RevisionRecord;
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -60,6 +64,66 @@ pub struct Facts<'a> {
     /// SecretsResolved: `None` when resolved, else (reason, message).
     pub unresolved: Option<(String, String)>,
     pub rolled_back: bool,
+}
+
+/// Whether the revision just built is live and stalled, and the spec asks for a rollback.
+pub fn must_roll_back(service: &SecureApiService, desired: &Desired, applied: &Applied) -> bool {
+    let Some(deployment) = &applied.deployment else { return false };
+    service.spec.rollout.auto_rollback
+        && revision_of(deployment).as_deref() == Some(desired.record.revision.as_str())
+        && rollout(deployment) == Rollout::Stalled
+}
+
+/// The facts of one reconcile: what was resolved, built and applied. `revision_before` is the
+/// revision the Deployment ran when the reconcile started.
+pub fn facts<'a>(
+    service: &SecureApiService,
+    current: &'a SecureApiServiceStatus,
+    unresolved: Option<&Unresolved>,
+    desired: Option<&'a Desired>,
+    applied: &'a Applied,
+    revision_before: Option<String>,
+) -> Facts<'a> {
+    let mut live_revision = applied.deployment.as_ref().and_then(revision_of).or(revision_before);
+    let mut failed_revision = match desired {
+        Some(desired) => desired.failed_revision.clone(),
+        None => current.failed_revision.clone(),
+    };
+    if let (Some(restored), Some(desired)) = (&applied.restored, desired) {
+        failed_revision = Some(desired.record.revision.clone());
+        live_revision = Some(restored.clone());
+    }
+    let rolled_back = applied.restored.is_some() || (failed_revision.is_some() && failed_revision != live_revision);
+    let desired_record = desired.map(|d| &d.record);
+    let live = desired_record
+        .filter(|d| Some(&d.revision) == live_revision.as_ref())
+        .or_else(|| current.history.iter().find(|r| Some(&r.revision) == live_revision.as_ref()));
+    Facts {
+        url: crate::workload::service::in_cluster_url(service),
+        external_url: external_url(service, applied.service.as_ref()),
+        live,
+        desired: desired_record,
+        deployment: applied.deployment.as_ref(),
+        history_limit: usize::try_from(service.spec.revision_history_limit).unwrap_or(0),
+        failed_revision,
+        unresolved: unresolved.map(|u| (u.reason.clone(), u.message.clone())),
+        rolled_back,
+    }
+}
+
+/// The failure a status reports, if any: `Ready=False` for any reason but a rollout in progress.
+pub fn failure(status: &SecureApiServiceStatus) -> Option<(&str, &str)> {
+    let ready = find_condition(&status.conditions, types::READY)?;
+    let failed = ready.status == ConditionStatus::False && ready.reason != reasons::ROLLOUT_IN_PROGRESS;
+    failed.then_some((ready.reason.as_str(), ready.message.as_str()))
+}
+
+/// Status after a failed reconcile: `Ready=False` with the error's reason; the rest stays.
+pub fn failed(service: &SecureApiService, reason: &str, message: &str, now: Time) -> SecureApiServiceStatus {
+    let mut status = service.status.clone().unwrap_or_default();
+    let ready = Condition::new(types::READY, ConditionStatus::False, reason, message, service.metadata.generation, now);
+    set_condition(&mut status.conditions, ready);
+    status
 }
 
 /// The new status: history gains the desired revision, conditions follow the facts.

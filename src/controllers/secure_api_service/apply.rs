@@ -1,0 +1,129 @@
+//! The writes of a SecureApiService reconcile, each only when its object changed: immutable
+//! snapshots first, then the ServiceAccount, Deployment, Service, HPA and PDB; the rollback of a
+//! stalled revision; and pruning the snapshots no retained revision uses.
+
+use super::desired::Desired;
+use super::error::Error;
+use super::revision;
+use crate::api::secure_api_service::RevisionRecord;
+use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecureApiService, owner_label_key};
+use crate::controllers::Context;
+use crate::controllers::children::{ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, names};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+
+/// The objects as the server holds them after the writes.
+pub struct Applied {
+    pub deployment: Option<Deployment>,
+    pub service: Option<Service>,
+    /// The revision a rollback restored in this reconcile.
+    pub restored: Option<String>,
+}
+
+fn api<K>(ctx: &Context, service: &SecureApiService) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default())
+}
+
+/// Applies what changed of `desired` (nothing while the secrets are unresolved: the current
+/// revision stays). `live` is the Deployment read at the start of the reconcile.
+pub async fn children(
+    ctx: &Context,
+    service: &SecureApiService,
+    desired: Option<&Desired>,
+    live: Option<Deployment>,
+    manager: &str,
+) -> Result<Applied, Error> {
+    let name = service.name_any();
+    let services: Api<Service> = api(ctx, service);
+    let live_service = get_child(&services, &name).await?;
+    let Some(desired) = desired else {
+        return Ok(Applied { deployment: live, service: live_service, restored: None });
+    };
+    let secrets: Api<Secret> = api(ctx, service);
+    for snapshot in &desired.snapshots {
+        apply_if_changed(&secrets, snapshot.clone(), manager).await?;
+    }
+    apply_if_changed(&api::<ServiceAccount>(ctx, service), desired.service_account.clone(), manager).await?;
+    let deployment = match &desired.deployment {
+        Some(wanted) => {
+            let deployments: Api<Deployment> = api(ctx, service);
+            Some(apply_over(&deployments, live.as_ref(), wanted.clone(), manager).await?.object)
+        }
+        None => live,
+    };
+    let applied_service = apply_over(&services, live_service.as_ref(), desired.service.clone(), manager).await?;
+    apply_optional::<HorizontalPodAutoscaler>(ctx, service, desired.autoscaler.clone(), manager).await?;
+    apply_optional::<PodDisruptionBudget>(ctx, service, desired.disruption_budget.clone(), manager).await?;
+    Ok(Applied { deployment, service: Some(applied_service.object), restored: None })
+}
+
+/// Applies an object the spec may or may not ask for; one no longer asked for is deleted if ours.
+async fn apply_optional<K>(
+    ctx: &Context,
+    service: &SecureApiService,
+    desired: Option<K>,
+    manager: &str,
+) -> Result<(), ChildError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+{
+    let objects: Api<K> = api(ctx, service);
+    match desired {
+        Some(desired) => apply_if_changed(&objects, desired, manager).await.map(drop),
+        None => delete_if_ours(&objects, &service.name_any()).await.map(drop),
+    }
+}
+
+/// Puts the previous pod template back, when the Deployment remembers one; records the restored
+/// revision in `applied`.
+pub async fn roll_back(
+    ctx: &Context,
+    service: &SecureApiService,
+    applied: &mut Applied,
+    manager: &str,
+) -> Result<(), Error> {
+    let Some((previous, patch)) = applied.deployment.as_ref().and_then(revision::rollback) else { return Ok(()) };
+    let name = service.name_any();
+    let params = PatchParams { field_manager: Some(manager.to_owned()), ..PatchParams::default() };
+    let deployments: Api<Deployment> = api(ctx, service);
+    let restored = deployments
+        .patch(&name, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(ChildError::of::<Deployment>("roll back", &name))?;
+    applied.deployment = Some(restored);
+    applied.restored = Some(previous);
+    Ok(())
+}
+
+/// Deletes our snapshot Secrets that no retained revision uses — never one that the live
+/// Deployment's template or its remembered previous template still uses.
+pub async fn prune_snapshots(
+    ctx: &Context,
+    service: &SecureApiService,
+    history: &[RevisionRecord],
+    live: Option<&Deployment>,
+) -> Result<(), Error> {
+    let mut keep: Vec<String> = history.iter().flat_map(|r| r.snapshots.iter().cloned()).collect();
+    keep.extend(live.iter().flat_map(|d| revision::secrets_in_use(d)));
+    let secrets: Api<Secret> = api(ctx, service);
+    let selector =
+        format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{}={}", owner_label_key("SecureApiService"), service.name_any());
+    for name in names(&secrets, &selector).await? {
+        if !keep.contains(&name) {
+            delete_if_ours(&secrets, &name).await?;
+        }
+    }
+    Ok(())
+}

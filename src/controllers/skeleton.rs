@@ -1,0 +1,247 @@
+//! The reconcile skeleton every controller runs on. A controller supplies its kind's pipeline
+//! (`apply`, and `cleanup` behind the finalizer) and a pure failed-status builder; the skeleton
+//! owns the boring parts, the same for all three:
+//!
+//! - the metrics timer and the error category,
+//! - the finalizer,
+//! - failure reporting: `Ready=False` with the error's fixed reason and a message free of secret
+//!   values, and one Warning Event per distinct failure,
+//! - retries: exponential backoff with jitter for transient errors, a slow jittered retry for
+//!   permanent ones,
+//! - status writes only when the status differs.
+
+use super::timing::jittered;
+use super::{Context, drive, now, object_key};
+use crate::api::FINALIZER;
+use crate::api::conditions::{Condition, ConditionStatus, find_condition, types};
+use crate::metrics::Controller as ControllerKind;
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalized, finalizer};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What the skeleton needs to know of a controller's error enum.
+pub trait Failure: std::error::Error + From<kube::Error> + From<FinalizerFailed> + Send + Sync + 'static {
+    /// Fixed metrics label (`secureapi_reconcile_errors_total{category}`).
+    fn category(&self) -> &'static str;
+    /// Fixed CamelCase reason of the `Ready=False` condition and the Warning Event.
+    fn reason(&self) -> &'static str;
+    /// Worth a quick retry (backoff); otherwise wait for a change or the slow retry.
+    fn is_transient(&self) -> bool;
+    /// Not a failure: work in progress that must keep the finalizer (a deletion step running).
+    /// The skeleton requeues after this delay and reports nothing.
+    fn waiting(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The finalizer helper's own failures that carry no Kubernetes error (an object without a name).
+#[derive(Debug, thiserror::Error)]
+#[error("finalizer: {0}")]
+pub struct FinalizerFailed(String);
+
+/// A kind one controller reconciles.
+pub trait Reconciler:
+    kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    type Status: Clone + PartialEq + Default + Serialize + Send + Sync;
+    type Error: Failure;
+
+    const CONTROLLER: ControllerKind;
+    /// The `action` of this controller's Events (`Sync`, `Rollout`, `Provision`).
+    const EVENT_ACTION: &'static str;
+    /// Whether deletion waits for [`Reconciler::cleanup`] behind the operator's finalizer.
+    const FINALIZED: bool;
+
+    fn status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &Self::Status) -> &[Condition];
+    /// The status after `error` (pure): `Ready=False` with `reason` and `message`, and whatever
+    /// else that failure changes; everything last synced is kept.
+    fn failed(&self, error: &Self::Error, message: &str, now: Time) -> Self::Status;
+
+    /// Brings the world in line with the object.
+    fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send;
+
+    /// Lets go of what the object created, once it is being deleted (only when `FINALIZED`).
+    fn cleanup(&self, _ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send {
+        std::future::ready(Ok(Action::await_change()))
+    }
+}
+
+/// Runs `controller` with the shared reconcile and error policy until `shutdown`.
+pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, shutdown: CancellationToken) {
+    let store = controller.store();
+    let stream = controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(controller = K::CONTROLLER.as_str(), %error, "controller event");
+            }
+        });
+    drive(stream, store, shutdown).await;
+}
+
+/// One reconcile: timed, behind the finalizer when the kind has one, failures reported.
+pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
+    let timer = ctx.metrics.reconcile(K::CONTROLLER);
+    let result = if K::FINALIZED {
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+        finalizer(&api, FINALIZER, object.clone(), |event| async {
+            match event {
+                Finalized::Apply(object) => object.apply(&ctx).await,
+                Finalized::Cleanup(object) => object.cleanup(&ctx).await,
+            }
+        })
+        .await
+        .map_err(flatten_finalizer)
+    } else {
+        object.apply(&ctx).await
+    };
+    let error = match result {
+        Ok(action) => {
+            ctx.clear_failures(&object_key(object.as_ref()));
+            return Ok(action);
+        }
+        Err(error) => error,
+    };
+    if let Some(after) = error.waiting() {
+        return Ok(Action::requeue(after));
+    }
+    timer.finish(Some(error.category()));
+    report_failure(object.as_ref(), &ctx, &error).await;
+    if error.is_transient() { Err(error) } else { Ok(Action::requeue(jittered(ctx.settings.permanent_retry, 0.1))) }
+}
+
+/// After a transient failure: exponential backoff with jitter, per object.
+pub fn error_policy<K: Reconciler>(object: Arc<K>, error: &K::Error, ctx: Arc<Context>) -> Action {
+    tracing::debug!(object = %object_key(object.as_ref()), %error, "retrying");
+    ctx.retry_after_failure(&object_key(object.as_ref()))
+}
+
+/// `Ready=False` with the error's reason and message, and a Warning Event when that changes.
+async fn report_failure<K: Reconciler>(object: &K, ctx: &Context, error: &K::Error) {
+    let message = error.to_string();
+    let current = object.status().cloned().unwrap_or_default();
+    let next = object.failed(error, &message, now());
+    warn_once(ctx, object, error.reason(), &message).await;
+    if let Err(write_error) = write_status(ctx, object, &current, &next).await {
+        tracing::debug!(object = %object_key(object), error = %write_error, "status not written");
+    }
+}
+
+/// A Warning Event (and a log line) for a failure, unless this very failure — same reason, same
+/// message — was the last one reported for the object. Controllers call it too for failures
+/// they report through status without an error (a SecretRef not Ready, a stalled rollout).
+pub async fn warn_once<K: Reconciler>(ctx: &Context, object: &K, reason: &str, message: &str) {
+    let key = object_key(object);
+    let failure = (reason.to_owned(), message.to_owned());
+    // Memory first: the object in hand may predate the status the last report wrote.
+    let last = ctx.last_warning(&key).or_else(|| {
+        let ready = find_condition(K::conditions(object.status()?), types::READY)?;
+        (ready.status == ConditionStatus::False).then(|| (ready.reason.clone(), ready.message.clone()))
+    });
+    if last.as_ref() == Some(&failure) {
+        return;
+    }
+    tracing::warn!(controller = K::CONTROLLER.as_str(), object = %key, reason, error = %message, "reconcile failed");
+    ctx.publish(object, EventType::Warning, reason, K::EVENT_ACTION, message.to_owned()).await;
+    ctx.remember_warning(&key, failure);
+}
+
+/// Writes `next` when it differs from `current` (a steady state makes no writes). A `Ready=True`
+/// status closes the failure episode: the next failure is reported again.
+pub async fn write_status<K: Reconciler>(
+    ctx: &Context,
+    object: &K,
+    current: &K::Status,
+    next: &K::Status,
+) -> Result<(), kube::Error> {
+    if find_condition(K::conditions(next), types::READY).is_some_and(|c| c.is_true(types::READY)) {
+        ctx.forget_warning(&object_key(object));
+    }
+    if current == next {
+        return Ok(());
+    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let patch = status_patch(current, next);
+    api.patch_status(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// A merge patch from status `current` to `next` holding only the top-level fields that
+/// changed; a field `next` no longer has is set to null (a merge patch leaves out-of-patch fields
+/// alone, so a cleared field must be named). Unchanged fields stay out of the patch, so a status
+/// written from an object older than the last write cannot undo what that write changed.
+pub fn status_patch<T: Serialize>(current: &T, next: &T) -> serde_json::Value {
+    let as_map = |value: &T| match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (current, next) = (as_map(current), as_map(next));
+    let mut changed = serde_json::Map::new();
+    for (key, value) in &next {
+        if current.get(key) != Some(value) {
+            changed.insert(key.clone(), value.clone());
+        }
+    }
+    for key in current.keys().filter(|key| !next.contains_key(*key)) {
+        changed.insert(key.clone(), serde_json::Value::Null);
+    }
+    serde_json::json!({ "status": changed })
+}
+
+/// The reconcile error inside a finalizer error, or the finalizer's own failure.
+fn flatten_finalizer<E: Failure>(error: FinalizerError<E>) -> E {
+    match error {
+        FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e) => e,
+        FinalizerError::AddFinalizer(e) | FinalizerError::RemoveFinalizer(e) => E::from(e),
+        other => E::from(FinalizerFailed(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::GatewayConfigStatus;
+
+    #[test]
+    fn a_cleared_status_field_is_nulled_in_the_patch() {
+        let current = GatewayConfigStatus { pending_operation: Some("op".into()), ..Default::default() };
+        let next = GatewayConfigStatus::default();
+        let patch = status_patch(&current, &next);
+        assert_eq!(patch["status"]["pendingOperation"], serde_json::Value::Null);
+        assert!(patch["status"].as_object().is_some_and(|s| s.contains_key("pendingOperation")));
+    }
+
+    #[test]
+    fn unchanged_status_fields_stay_out_of_the_patch() {
+        let current = GatewayConfigStatus {
+            pending_operation: Some("op".into()),
+            gateway_url: Some("https://a".into()),
+            ..Default::default()
+        };
+        let next = GatewayConfigStatus { gateway_url: Some("https://b".into()), ..current.clone() };
+        let patch = status_patch(&current, &next);
+        assert_eq!(patch, serde_json::json!({ "status": { "gatewayUrl": "https://b" } }));
+    }
+}
