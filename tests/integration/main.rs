@@ -26,5 +26,6 @@ mod render;
 mod run;
 mod secret_ref;
 mod secure_api_service;
+mod secure_api_service_failures;
 mod sentinel;
 mod support;

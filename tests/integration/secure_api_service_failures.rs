@@ -1,0 +1,140 @@
+//! SecureApiService failures reach its status and Events: a Deployment write the API server
+//! refuses shows as `Ready=False` with the server's reason, one Warning Event per distinct
+//! failure, and Ready again once the refusal is gone (the condition flips once).
+
+use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::operator::{Operator, PROJECT};
+use k8s_openapi::api::core::v1::{Event, ResourceQuota};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
+use secure_api_operator::api::{SecretRef, SecureApiService};
+use secure_api_operator::emulator::kube::{DeploymentSimulation, Fault};
+use serde_json::json;
+
+const SERVICE: &str = "refused-api";
+
+/// One SecretRef and a service that reads one key of it.
+async fn create_service(cluster: &TestCluster, operator: &Operator) {
+    operator.gcp.add_version(PROJECT, "refused-db", br#"{"password":"pw-1"}"#);
+    let secret_ref: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" },
+        "spec": { "secret": "refused-db", "format": "json", "refreshInterval": "1h" },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<SecretRef>().create(&PostParams::default(), &secret_ref).await.unwrap_or_else(|e| panic!("{e}"));
+    let service: SecureApiService = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": SERVICE },
+        "spec": {
+            "image": "example.com/secure-api:1.0", "port": 8080, "replicas": 1,
+            "secretEnv": [{ "name": "DB_PASSWORD", "secretRef": "db", "key": "password" }],
+        },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<SecureApiService>().create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Ready's (status, reason, message, lastTransitionTime).
+async fn ready(cluster: &TestCluster) -> Option<(ConditionStatus, String, String, Time)> {
+    let status = cluster.api::<SecureApiService>().get(SERVICE).await.ok()?.status?;
+    let c = find_condition(&status.conditions, types::READY)?;
+    Some((c.status, c.reason.clone(), c.message.clone(), c.last_transition_time.clone()))
+}
+
+async fn wait_ready(cluster: &TestCluster, status: ConditionStatus, reason: &str) -> (String, Time) {
+    wait_for(&format!("Ready={status:?} ({reason})"), DEADLINE, || async {
+        let (s, r, message, time) = ready(cluster).await?;
+        (s == status && r == reason).then_some((message, time))
+    })
+    .await
+}
+
+/// Warning Events about the service with `reason`.
+async fn warnings(cluster: &TestCluster, reason: &str) -> usize {
+    let events: Api<Event> = cluster.api();
+    let selector = format!("involvedObject.name={SERVICE},reason={reason},type=Warning");
+    events.list(&ListParams::default().fields(&selector)).await.map(|l| l.items.len()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure() {
+    let cluster = TestCluster::start("sas-refused").await;
+    let Some(kube) = cluster.emulator().cloned() else { return };
+    cluster.install_crds().await;
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    let operator = Operator::start(&cluster).await;
+    let refuse = |code| {
+        kube.clear_faults();
+        for verb in ["create", "patch"] {
+            kube.inject_fault(Fault::status(verb, "deployments", code));
+        }
+    };
+
+    let mut transition = None;
+    refuse(403);
+    create_service(&cluster, &operator).await;
+    for (code, reason) in [(403, "Forbidden"), (422, "Invalid")] {
+        refuse(code);
+        let (message, time) = wait_ready(&cluster, ConditionStatus::False, reason).await;
+        assert!(message.contains(&format!("HTTP {code}")) && message.contains("Deployment"), "{message}");
+        assert_eq!(*transition.get_or_insert(time.clone()), time, "Ready stays False through both failures");
+        // Two more refused writes (the slow retry) must not add a second Warning.
+        let attempts = kube.count("patch", "deployments");
+        wait_for("two more refused writes", DEADLINE, || async {
+            (kube.count("patch", "deployments") >= attempts + 2).then_some(())
+        })
+        .await;
+        wait_for(&format!("a {reason} Warning Event"), DEADLINE, || async {
+            (warnings(&cluster, reason).await >= 1).then_some(())
+        })
+        .await;
+        assert_eq!(warnings(&cluster, reason).await, 1, "exactly one {reason} Warning Event");
+    }
+
+    kube.clear_faults();
+    let (_, ready_since) = wait_ready(&cluster, ConditionStatus::True, "RolloutComplete").await;
+    assert_ne!(Some(ready_since.clone()), transition, "Ready's lastTransitionTime moves when it turns True");
+    // A later reconcile (an annotation touches the service) keeps Ready where it is: the
+    // transition happened once.
+    let patches = kube.count("patch", "secureapiservices/status");
+    let reads = kube.count("get", "secretrefs");
+    let touch = json!({ "metadata": { "annotations": { "example.com/touched": "1" } } });
+    let services: Api<SecureApiService> = cluster.api();
+    services.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("one more reconcile", DEADLINE, || async {
+        (kube.count("get", "secretrefs") > reads).then_some(())
+    })
+    .await;
+    let (_, _, _, still) = ready(&cluster).await.unwrap_or_else(|| panic!("no Ready condition"));
+    assert_eq!(still, ready_since);
+    assert!(kube.count("patch", "secureapiservices/status") <= patches + 1, "{:?}", kube.counts());
+    for reason in ["Forbidden", "Invalid"] {
+        assert_eq!(warnings(&cluster, reason).await, 1, "still one {reason} Warning Event");
+    }
+    operator.stop().await;
+}
+
+/// On a real cluster: a ResourceQuota that allows no Deployments is named in the status.
+/// (The emulator does not enforce ResourceQuotas; the test above injects the same refusal.)
+#[tokio::test]
+async fn a_resource_quota_that_allows_no_deployments_is_named_in_status() {
+    let cluster = TestCluster::start("sas-quota").await;
+    if cluster.emulator().is_some() {
+        eprintln!("skipped: needs a real cluster's ResourceQuota admission (set SECUREAPI_E2E_KUBECONFIG)");
+        return;
+    }
+    cluster.install_crds().await;
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": { "name": "no-deployments" },
+        "spec": { "hard": { "count/deployments.apps": "0" } },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<ResourceQuota>().create(&PostParams::default(), &quota).await.unwrap_or_else(|e| panic!("{e}"));
+    let operator = Operator::start(&cluster).await;
+    create_service(&cluster, &operator).await;
+    let (message, _) = wait_ready(&cluster, ConditionStatus::False, "QuotaExceeded").await;
+    assert!(message.contains("no-deployments"), "{message}");
+    assert_eq!(warnings(&cluster, "QuotaExceeded").await, 1);
+    operator.stop().await;
+    cluster.cleanup().await;
+}
