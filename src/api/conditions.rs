@@ -66,6 +66,11 @@ impl Condition {
     }
 }
 
+/// A status that carries conditions (every kind's does).
+pub trait HasConditions {
+    fn conditions(&self) -> &[Condition];
+}
+
 /// Puts `next` into `conditions`, replacing the condition of the same type. The previous
 /// `lastTransitionTime` is kept unless the status flipped, so re-asserting a condition never
 /// changes the status object. `Ready` is kept first.

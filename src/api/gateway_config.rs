@@ -317,3 +317,9 @@ pub struct GatewayConfigStatus {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
+
+impl super::conditions::HasConditions for GatewayConfigStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}

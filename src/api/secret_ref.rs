@@ -246,3 +246,9 @@ pub struct SecretRefStatus {
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
+
+impl super::conditions::HasConditions for SecretRefStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}

@@ -415,3 +415,9 @@ pub struct RevisionRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshots: Vec<String>,
 }
+
+impl super::conditions::HasConditions for SecureApiServiceStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}

@@ -13,13 +13,14 @@
 use super::timing::jittered;
 use super::{Context, drive, now, object_key};
 use crate::api::FINALIZER;
-use crate::api::conditions::{Condition, ConditionStatus, find_condition, types};
+use crate::api::conditions::{ConditionStatus, HasConditions, find_condition, types};
 use crate::metrics::Controller as ControllerKind;
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::object::HasStatus;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalized, finalizer};
@@ -54,6 +55,7 @@ pub struct FinalizerFailed(String);
 /// A kind one controller reconciles.
 pub trait Reconciler:
     kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + HasStatus<Status: Clone + PartialEq + Default + Serialize + HasConditions + Send + Sync>
     + Clone
     + Serialize
     + DeserializeOwned
@@ -62,7 +64,6 @@ pub trait Reconciler:
     + Sync
     + 'static
 {
-    type Status: Clone + PartialEq + Default + Serialize + Send + Sync;
     type Error: Failure;
 
     const CONTROLLER: ControllerKind;
@@ -71,8 +72,6 @@ pub trait Reconciler:
     /// Whether deletion waits for [`Reconciler::cleanup`] behind the operator's finalizer.
     const FINALIZED: bool;
 
-    fn status(&self) -> Option<&Self::Status>;
-    fn conditions(status: &Self::Status) -> &[Condition];
     /// The status after `error` (pure): `Ready=False` with `reason` and `message`, and whatever
     /// else that failure changes; everything last synced is kept.
     fn failed(&self, error: &Self::Error, message: &str, now: Time) -> Self::Status;
@@ -157,7 +156,7 @@ pub async fn warn_once<K: Reconciler>(ctx: &Context, object: &K, reason: &str, m
     let failure = (reason.to_owned(), message.to_owned());
     // Memory first: the object in hand may predate the status the last report wrote.
     let last = ctx.last_warning(&key).or_else(|| {
-        let ready = find_condition(K::conditions(object.status()?), types::READY)?;
+        let ready = find_condition(object.status()?.conditions(), types::READY)?;
         (ready.status == ConditionStatus::False).then(|| (ready.reason.clone(), ready.message.clone()))
     });
     if last.as_ref() == Some(&failure) {
@@ -176,7 +175,7 @@ pub async fn write_status<K: Reconciler>(
     current: &K::Status,
     next: &K::Status,
 ) -> Result<(), kube::Error> {
-    if find_condition(K::conditions(next), types::READY).is_some_and(|c| c.is_true(types::READY)) {
+    if find_condition(next.conditions(), types::READY).is_some_and(|c| c.is_true(types::READY)) {
         ctx.forget_warning(&object_key(object));
     }
     if current == next {

@@ -13,7 +13,6 @@ pub mod status;
 
 use super::skeleton::{self, Reconciler, write_status};
 use super::{Context, now, object_key, referencing};
-use crate::api::conditions::Condition;
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus, SecureApiService};
 use crate::gcp::ApiGateway;
 use crate::metrics::Controller as ControllerKind;
@@ -50,19 +49,10 @@ fn client(ctx: &Context) -> Result<&ApiGateway, Error> {
 }
 
 impl Reconciler for GatewayConfig {
-    type Status = GatewayConfigStatus;
     type Error = Error;
     const CONTROLLER: ControllerKind = ControllerKind::GatewayConfig;
     const EVENT_ACTION: &'static str = "Provision";
     const FINALIZED: bool = true;
-
-    fn status(&self) -> Option<&GatewayConfigStatus> {
-        self.status.as_ref()
-    }
-
-    fn conditions(status: &GatewayConfigStatus) -> &[Condition] {
-        &status.conditions
-    }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> GatewayConfigStatus {
         use skeleton::Failure;

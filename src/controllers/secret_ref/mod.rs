@@ -18,7 +18,6 @@ pub mod status;
 use super::skeleton::{self, Failure, Reconciler, write_status};
 use super::timing::jittered;
 use super::{Context, now, object_key};
-use crate::api::conditions::Condition;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus};
 use crate::metrics::Controller as ControllerKind;
 use desired::{secretref_label, target_name};
@@ -53,19 +52,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
 }
 
 impl Reconciler for SecretRef {
-    type Status = SecretRefStatus;
     type Error = Error;
     const CONTROLLER: ControllerKind = ControllerKind::SecretRef;
     const EVENT_ACTION: &'static str = "Sync";
     const FINALIZED: bool = true;
-
-    fn status(&self) -> Option<&SecretRefStatus> {
-        self.status.as_ref()
-    }
-
-    fn conditions(status: &SecretRefStatus) -> &[Condition] {
-        &status.conditions
-    }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecretRefStatus {
         status::failed(self, error.reason(), message, now)

@@ -16,7 +16,6 @@ pub mod status;
 
 use super::skeleton::{self, Failure, Reconciler, warn_once, write_status};
 use super::{Context, now, referencing};
-use crate::api::conditions::Condition;
 use crate::api::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, SecureApiServiceStatus, field_manager,
 };
@@ -56,20 +55,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
 }
 
 impl Reconciler for SecureApiService {
-    type Status = SecureApiServiceStatus;
     type Error = Error;
     const CONTROLLER: ControllerKind = ControllerKind::SecureApiService;
     const EVENT_ACTION: &'static str = "Rollout";
     // Children go with the service through their owner references.
     const FINALIZED: bool = false;
-
-    fn status(&self) -> Option<&SecureApiServiceStatus> {
-        self.status.as_ref()
-    }
-
-    fn conditions(status: &SecureApiServiceStatus) -> &[Condition] {
-        &status.conditions
-    }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecureApiServiceStatus {
         status::failed(self, error.reason(), message, now)
