@@ -52,6 +52,15 @@ pub trait Failure: std::error::Error + From<kube::Error> + From<FinalizerFailed>
 #[error("finalizer: {0}")]
 pub struct FinalizerFailed(String);
 
+/// How the skeleton runs one kind.
+pub struct Profile {
+    pub controller: ControllerKind,
+    /// The `action` of the controller's Events (`Sync`, `Rollout`, `Provision`).
+    pub event_action: &'static str,
+    /// Whether deletion waits for [`Reconciler::cleanup`] behind the operator's finalizer.
+    pub finalized: bool,
+}
+
 /// A kind one controller reconciles.
 pub trait Reconciler:
     kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -66,11 +75,7 @@ pub trait Reconciler:
 {
     type Error: Failure;
 
-    const CONTROLLER: ControllerKind;
-    /// The `action` of this controller's Events (`Sync`, `Rollout`, `Provision`).
-    const EVENT_ACTION: &'static str;
-    /// Whether deletion waits for [`Reconciler::cleanup`] behind the operator's finalizer.
-    const FINALIZED: bool;
+    const PROFILE: Profile;
 
     /// The status after `error` (pure): `Ready=False` with `reason` and `message`, and whatever
     /// else that failure changes; everything last synced is kept.
@@ -79,7 +84,7 @@ pub trait Reconciler:
     /// Brings the world in line with the object.
     fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send;
 
-    /// Lets go of what the object created, once it is being deleted (only when `FINALIZED`).
+    /// Lets go of what the object created, once it is being deleted (only when `PROFILE.finalized`).
     fn cleanup(&self, _ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send {
         std::future::ready(Ok(Action::await_change()))
     }
@@ -94,7 +99,7 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
-                tracing::debug!(controller = K::CONTROLLER.as_str(), %error, "controller event");
+                tracing::debug!(controller = K::PROFILE.controller.as_str(), %error, "controller event");
             }
         });
     drive(stream, store, shutdown).await;
@@ -102,8 +107,8 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
 
 /// One reconcile: timed, behind the finalizer when the kind has one, failures reported.
 pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
-    let timer = ctx.metrics.reconcile(K::CONTROLLER);
-    let result = if K::FINALIZED {
+    let timer = ctx.metrics.reconcile(K::PROFILE.controller);
+    let result = if K::PROFILE.finalized {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
         finalizer(&api, FINALIZER, object.clone(), |event| async {
             match event {
@@ -162,8 +167,8 @@ pub async fn warn_once<K: Reconciler>(ctx: &Context, object: &K, reason: &str, m
     if last.as_ref() == Some(&failure) {
         return;
     }
-    tracing::warn!(controller = K::CONTROLLER.as_str(), object = %key, reason, error = %message, "reconcile failed");
-    ctx.publish(object, EventType::Warning, reason, K::EVENT_ACTION, message.to_owned()).await;
+    tracing::warn!(controller = K::PROFILE.controller.as_str(), object = %key, reason, error = %message, "reconcile failed");
+    ctx.publish(object, EventType::Warning, reason, K::PROFILE.event_action, message.to_owned()).await;
     ctx.remember_warning(&key, failure);
 }
 

@@ -11,7 +11,7 @@ pub mod provision;
 pub mod resolve;
 pub mod status;
 
-use super::skeleton::{self, Reconciler, write_status};
+use super::skeleton::{self, Profile, Reconciler, write_status};
 use super::{Context, now, object_key, referencing};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus, SecureApiService};
 use crate::gcp::ApiGateway;
@@ -50,9 +50,8 @@ fn client(ctx: &Context) -> Result<&ApiGateway, Error> {
 
 impl Reconciler for GatewayConfig {
     type Error = Error;
-    const CONTROLLER: ControllerKind = ControllerKind::GatewayConfig;
-    const EVENT_ACTION: &'static str = "Provision";
-    const FINALIZED: bool = true;
+    const PROFILE: Profile =
+        Profile { controller: ControllerKind::GatewayConfig, event_action: "Provision", finalized: true };
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> GatewayConfigStatus {
         use skeleton::Failure;

@@ -15,7 +15,7 @@ pub mod resolve;
 pub mod rollout;
 pub mod status;
 
-use super::skeleton::{self, Failure, Reconciler, write_status};
+use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
 use super::{Context, now, object_key};
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus};
@@ -53,9 +53,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
 
 impl Reconciler for SecretRef {
     type Error = Error;
-    const CONTROLLER: ControllerKind = ControllerKind::SecretRef;
-    const EVENT_ACTION: &'static str = "Sync";
-    const FINALIZED: bool = true;
+    const PROFILE: Profile = Profile { controller: ControllerKind::SecretRef, event_action: "Sync", finalized: true };
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecretRefStatus {
         status::failed(self, error.reason(), message, now)

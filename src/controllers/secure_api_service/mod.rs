@@ -14,7 +14,7 @@ pub mod resolve;
 pub mod revision;
 pub mod status;
 
-use super::skeleton::{self, Failure, Reconciler, warn_once, write_status};
+use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use super::{Context, now, referencing};
 use crate::api::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, SecureApiServiceStatus, field_manager,
@@ -56,10 +56,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
 
 impl Reconciler for SecureApiService {
     type Error = Error;
-    const CONTROLLER: ControllerKind = ControllerKind::SecureApiService;
-    const EVENT_ACTION: &'static str = "Rollout";
     // Children go with the service through their owner references.
-    const FINALIZED: bool = false;
+    const PROFILE: Profile =
+        Profile { controller: ControllerKind::SecureApiService, event_action: "Rollout", finalized: false };
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecureApiServiceStatus {
         status::failed(self, error.reason(), message, now)
