@@ -16,5 +16,6 @@ pub mod leader;
 pub mod metrics;
 pub mod operator;
 pub mod server;
+pub mod shutdown;
 pub mod telemetry;
 pub mod workload;
