@@ -8,6 +8,9 @@
 #
 # The builder compiles the dependencies first, against a placeholder crate, in a layer that is
 # only rebuilt when Cargo.toml or Cargo.lock change; an edit under src/ recompiles this crate only.
+# Both builds leave out the `testbed` feature (emulators, `dev`, `emulator`): the image offers
+# `run`, `crds` and `render`, and the same flags in both keep the dependency layer a match. (A chart
+# test looks for `cargo build --release --locked --bin secure-api-operator`: keep that prefix.)
 
 # Bookworm, like the runtime below: the binary links glibc dynamically and must not need a newer
 # glibc than Debian 12's.
@@ -15,14 +18,16 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
-# Dependencies only: every target Cargo.toml declares gets a placeholder source file.
+# Dependencies only: every target Cargo.toml declares gets a placeholder source file (cargo looks
+# for the bench's file even though the bench, like the integration test, needs `testbed` and is
+# not built here).
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches tests/integration \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && echo 'fn main() {}' > benches/kube_emulator.rs \
     && touch tests/integration/main.rs \
-    && cargo build --release --locked --bin secure-api-operator \
+    && cargo build --release --locked --bin secure-api-operator --no-default-features \
     && rm -rf src benches tests
 
 # The crate itself. touch: COPY keeps the files' own times, which may be older than the
@@ -30,7 +35,7 @@ RUN mkdir -p src benches tests/integration \
 COPY src ./src
 COPY benches ./benches
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --bin secure-api-operator \
+    && cargo build --release --locked --bin secure-api-operator --no-default-features \
     && cp target/release/secure-api-operator /secure-api-operator
 
 # distroless/cc: glibc and libgcc for the dynamically linked binary, CA certificates for rustls'

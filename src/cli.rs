@@ -27,7 +27,10 @@ pub struct Cli {
 /// Default of `--log-filter`.
 pub const DEFAULT_LOG_FILTER: &str = "info,kube_client::client::builder=off";
 
+/// `emulator` and `dev` exist only with the Cargo feature `testbed` (the default); the image is
+/// built without it.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant, reason = "one value per process; without `dev` the `run` variant dwarfs the rest")]
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML (pipe into `kubectl apply --server-side -f -`).
     Crds(CrdsArgs),
@@ -37,12 +40,15 @@ pub enum Command {
     Render(RenderArgs),
     /// Run the in-memory Kubernetes API and Google Cloud emulators on 127.0.0.1 until interrupted
     /// (a test bed for kubectl, gcloud and the operator; nothing is persisted).
+    #[cfg(feature = "testbed")]
     Emulator(EmulatorArgs),
     /// A playground on this machine: the emulators and the operator in one process, driven with
     /// kubectl and gcloud; `--demo` plays the seed scenario end to end and exits.
+    #[cfg(feature = "testbed")]
     Dev(DevArgs),
 }
 
+#[cfg(feature = "testbed")]
 #[derive(Args, Debug)]
 pub struct DevArgs {
     /// Play the seed scenario (secrets, examples, rotation) with a step-by-step report, then exit:
@@ -80,6 +86,7 @@ pub struct RenderArgs {
     pub backends: Vec<String>,
 }
 
+#[cfg(feature = "testbed")]
 #[derive(Args, Debug)]
 pub struct EmulatorArgs {
     /// Address of the Kubernetes API emulator (plain HTTP); port 0 picks a free port.
@@ -102,6 +109,7 @@ pub struct EmulatorArgs {
 }
 
 /// Behaviour of the emulator's simulated Deployment controller.
+#[cfg(feature = "testbed")]
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeploymentMode {
     Off,
@@ -223,6 +231,28 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn subcommands() -> Vec<String> {
+        let mut names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|cmd| cmd.get_name().to_owned())
+            .filter(|name| name != "help")
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[cfg(feature = "testbed")]
+    #[test]
+    fn the_testbed_build_has_the_emulator_and_dev_subcommands() {
+        assert_eq!(subcommands(), ["crds", "dev", "emulator", "render", "run"]);
+    }
+
+    #[cfg(not(feature = "testbed"))]
+    #[test]
+    fn the_product_build_has_only_run_crds_and_render() {
+        assert_eq!(subcommands(), ["crds", "render", "run"]);
     }
 
     #[test]

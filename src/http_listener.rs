@@ -1,6 +1,9 @@
 //! A small HTTP/1.1 server on a TCP listener with graceful shutdown, shared by the operator's
-//! health/metrics endpoint and the emulators' front doors. Handlers get the request with its body
-//! already read.
+//! health/metrics endpoint ([`serve`]) and the emulators' front doors ([`listen`]). Handlers get
+//! the request with its body already read.
+//!
+//! [`listen`] and [`Listener`] serve only the test bed, so they exist only with the `testbed`
+//! feature: the product build carries no code it never calls.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -9,12 +12,16 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
+#[cfg(feature = "testbed")]
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+#[cfg(feature = "testbed")]
+use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// A running listener. Dropping it stops accepting and closes open connections.
+#[cfg(feature = "testbed")]
 #[derive(Debug)]
 pub struct Listener {
     /// The bound address (with the port picked for port 0).
@@ -23,6 +30,7 @@ pub struct Listener {
     task: Option<JoinHandle<()>>,
 }
 
+#[cfg(feature = "testbed")]
 impl Listener {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
@@ -38,6 +46,7 @@ impl Listener {
     }
 }
 
+#[cfg(feature = "testbed")]
 impl Drop for Listener {
     fn drop(&mut self) {
         self.shutdown.cancel();
@@ -45,6 +54,7 @@ impl Drop for Listener {
 }
 
 /// Binds `addr` and serves `handler` until the returned listener is shut down or dropped.
+#[cfg(feature = "testbed")]
 pub async fn listen<H, F, B>(addr: SocketAddr, handler: H) -> std::io::Result<Listener>
 where
     H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,

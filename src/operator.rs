@@ -17,6 +17,7 @@ use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
 use crate::provider::{GcpSecretManager, SecretProvider};
 use crate::server::{self, Health};
+use crate::shutdown::shutdown_signal;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, Resource};
@@ -326,25 +327,6 @@ fn missing_crds(list: &APIResourceList) -> Vec<String> {
             !list.resources.iter().any(|resource| resource.name == plural)
         })
         .collect()
-}
-
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the operator");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = terminate => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! report for people.
 
 use crate::cli::LogFormat;
+#[cfg(feature = "testbed")]
 use std::path::Path;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -14,7 +15,9 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
     install(format, filter, BoxMakeWriter::new(std::io::stderr), ansi)
 }
 
-/// Installs the global subscriber appending to the file at `path` (created or truncated).
+/// Installs the global subscriber appending to the file at `path` (created or truncated). Only
+/// `dev` logs to a file, so only the `testbed` build has it.
+#[cfg(feature = "testbed")]
 pub fn init_to_file(format: LogFormat, filter: &str, path: &Path) -> Result<(), String> {
     let file =
         std::fs::File::create(path).map_err(|e| format!("cannot create the log file {}: {e}", path.display()))?;

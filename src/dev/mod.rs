@@ -10,7 +10,7 @@ pub mod playground;
 pub mod table;
 
 use crate::cli::{DevArgs, LogFormat};
-use crate::operator::shutdown_signal;
+use crate::shutdown::shutdown_signal;
 use crate::telemetry;
 use demo::DemoOptions;
 use playground::{Playground, PlaygroundOptions};

@@ -4,7 +4,7 @@
 use super::gcp::GcpEmulator;
 use super::kube::{DeploymentSimulation, KubeEmulator};
 use crate::cli::{DeploymentMode, EmulatorArgs};
-use crate::operator::shutdown_signal;
+use crate::shutdown::shutdown_signal;
 use std::io::Write;
 
 impl From<DeploymentMode> for DeploymentSimulation {

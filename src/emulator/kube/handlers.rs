@@ -9,7 +9,7 @@ use super::patch::{json_patch, merge_patch, strategic_merge_patch};
 use super::protobuf;
 use super::request::{Query, ResourcePath};
 use super::resources::{ResourceType, StorageKey};
-use super::selector::{FieldSelector, LabelSelector};
+use super::served::{selected, selectors, view};
 use super::status::{ApiError, success_status};
 use super::store::State;
 use super::table::IncludeObject;
@@ -77,12 +77,6 @@ fn check_scope(rt: &ResourceType, path: &ResourcePath) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A stored object as the requested resource serves it (another version's apiVersion; an
-/// events.k8s.io/v1 Event converted from its stored core/v1 shape).
-pub fn view(rt: &ResourceType, object: &Value) -> Value {
-    rt.to_served(object)
-}
-
 fn parse_body(request: &ResourceRequest<'_>) -> Result<Value, ApiError> {
     if protobuf::is_protobuf(request.content_type) {
         return protobuf::decode(request.body).map_err(ApiError::from);
@@ -118,22 +112,6 @@ fn table(request: &ResourceRequest<'_>, rt: &ResourceType, objects: &[Value], li
     let include = IncludeObject::parse(request.query.get("includeObject")).unwrap_or(IncludeObject::Metadata);
     let now = request.now.parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     rt.table(objects, include, list_metadata, now)
-}
-
-/// Label and field selectors of a list, watch or deletecollection.
-pub fn selectors(rt: &ResourceType, query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())
-        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let supported: Vec<&str> = rt.field_selectors.iter().map(String::as_str).collect();
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default(), &supported)
-        .map_err(ApiError::bad_request)?;
-    Ok((labels, fields))
-}
-
-/// Whether a stored object passes a watch's or list's selectors.
-pub fn selected(rt: &ResourceType, object: &Value, labels: &LabelSelector, fields: &FieldSelector) -> bool {
-    labels.matches(object["metadata"]["labels"].as_object())
-        && fields.matches_fields(|path| rt.selectable_field(object, path))
 }
 
 fn matching<'a>(

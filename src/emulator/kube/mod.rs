@@ -25,6 +25,7 @@ mod resources;
 pub mod schema;
 mod schema_errors;
 pub mod selector;
+mod served;
 mod service;
 mod status;
 mod store;

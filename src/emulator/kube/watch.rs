@@ -2,10 +2,10 @@
 //! live feed), then streamed as one JSON event per line, with selector transitions
 //! (an object that stops matching is reported DELETED), bookmarks and a timeout.
 
-use super::handlers::{selected, selectors, view};
 use super::request::{Query, ResourcePath};
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
+use super::served::{selected, selectors, view};
 use super::status::ApiError;
 use super::store::{Event, EventType, State, WatchScope};
 use super::table::IncludeObject;

@@ -2,7 +2,7 @@
 //! same object: zero values of plain fields left out, unknown field numbers refused.
 
 use super::ProtoError;
-use super::schema::{Field, Kind, Message, one};
+use super::message::{Field, Kind, Message, one};
 use super::wire::{Payload, Reader};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -3,6 +3,7 @@
 //! `k8s\0` + `runtime.Unknown` envelope, then the object decoded to JSON by its schema.
 
 mod decode;
+mod message;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -10,6 +11,7 @@ mod wire;
 mod workloads;
 
 use super::status::ApiError;
+use message::Message;
 use serde_json::Value;
 use wire::{Payload, Reader};
 
@@ -61,7 +63,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     if api_version.is_empty() || kind.is_empty() {
         return Err(ProtoError::Malformed("the envelope names no apiVersion and kind".to_owned()));
     }
-    let schema = schema::object(&api_version, &kind).ok_or_else(|| {
+    let schema = object_schema(&api_version, &kind).ok_or_else(|| {
         ProtoError::Unsupported(format!("{kind} ({api_version}) is not in the emulator's protobuf schema"))
     })?;
     let mut object = serde_json::Map::new();
@@ -69,6 +71,21 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
     object.insert("kind".to_owned(), Value::String(kind));
     object.extend(decode::message(schema, unknown.raw)?);
     Ok(Value::Object(object))
+}
+
+/// The schema of a top-level object, by its typeMeta: every kind the emulator decodes, from
+/// `schema` (core) and `workloads`.
+fn object_schema(api_version: &str, kind: &str) -> Option<&'static Message> {
+    Some(match (api_version, kind) {
+        ("v1", "Namespace") => &schema::NAMESPACE,
+        ("v1", "ConfigMap") => &schema::CONFIG_MAP,
+        ("v1", "Secret") => &schema::SECRET,
+        ("v1", "ServiceAccount") => &schema::SERVICE_ACCOUNT,
+        ("v1", "Service") => &schema::SERVICE,
+        ("apps/v1", "Deployment") => &workloads::DEPLOYMENT,
+        ("policy/v1", "PodDisruptionBudget") => &workloads::POD_DISRUPTION_BUDGET,
+        _ => return None,
+    })
 }
 
 /// `runtime.Unknown`: typeMeta {apiVersion = 1, kind = 2} = 1, raw = 2, contentEncoding = 3,

@@ -1,82 +1,8 @@
-//! The protobuf schemas of the kinds `kubectl create` sends: field number → JSON name and kind,
-//! with numbers from k8s.io/api and k8s.io/apimachinery generated.proto (meta and core here,
-//! workloads in `workloads`).
+//! The protobuf schemas of meta/v1 and core/v1 that `kubectl create` sends: field number → JSON
+//! name and kind, with numbers from k8s.io/api and k8s.io/apimachinery generated.proto (workloads
+//! in `workloads`; the table of top-level kinds in the module root).
 
-use super::workloads::{DEPLOYMENT, POD_DISRUPTION_BUDGET};
-
-/// How a field's payload becomes JSON.
-#[derive(Debug)]
-pub enum Kind {
-    String,
-    /// base64, as JSON carries `[]byte`.
-    Bytes,
-    Int32,
-    Int64,
-    Bool,
-    Message(&'static Message),
-    /// `meta/v1.Time` {seconds = 1, nanos = 2} → RFC 3339.
-    Time,
-    /// `intstr.IntOrString` {type = 1, intVal = 2, strVal = 3} → a number or a string.
-    IntOrString,
-    /// `resource.Quantity` {string = 1} → its string.
-    Quantity,
-    /// `map<string, V>`: repeated entries {key = 1, value = 2}.
-    Map(&'static Kind),
-}
-
-/// One field of a message.
-#[derive(Debug)]
-pub struct Field {
-    pub number: u32,
-    pub name: &'static str,
-    pub kind: Kind,
-    pub repeated: bool,
-    /// A pointer in Go: present means set, even to a zero value. Other fields are always on the
-    /// wire and, zero, are left out (as `omitempty` leaves them out of JSON).
-    pub presence: bool,
-}
-
-/// A message type.
-#[derive(Debug)]
-pub struct Message {
-    pub name: &'static str,
-    pub fields: &'static [Field],
-}
-
-impl Message {
-    pub fn field(&self, number: u32) -> Option<&'static Field> {
-        self.fields.iter().find(|f| f.number == number)
-    }
-}
-
-pub const fn one(number: u32, name: &'static str, kind: Kind) -> Field {
-    Field { number, name, kind, repeated: false, presence: false }
-}
-
-/// A Go pointer field.
-pub const fn ptr(number: u32, name: &'static str, kind: Kind) -> Field {
-    Field { number, name, kind, repeated: false, presence: true }
-}
-
-pub const fn list(number: u32, name: &'static str, kind: Kind) -> Field {
-    Field { number, name, kind, repeated: true, presence: false }
-}
-
-pub const STRINGS: Kind = Kind::Map(&Kind::String);
-
-/// The schema of a top-level object, by its typeMeta.
-pub fn object(api_version: &str, kind: &str) -> Option<&'static Message> {
-    Some(match (api_version, kind) {
-        ("v1", "Namespace") => &NAMESPACE,
-        ("v1", "ConfigMap") => &CONFIG_MAP,
-        ("v1", "Secret") => &SECRET,
-        ("v1", "ServiceAccount") => &SERVICE_ACCOUNT,
-        ("v1", "Service") => &SERVICE,
-        ("apps/v1", "Deployment") => &DEPLOYMENT,
-        ("policy/v1", "PodDisruptionBudget") => &POD_DISRUPTION_BUDGET,
-        _ => return None,
-    })
-}
+use super::message::{Kind, Message, STRINGS, list, one, ptr};
 
 pub static OBJECT_META: Message = Message {
     name: "ObjectMeta",
@@ -123,7 +49,7 @@ static LABEL_SELECTOR_REQUIREMENT: Message = Message {
 pub static LOCAL_OBJECT_REFERENCE: Message =
     Message { name: "LocalObjectReference", fields: &[one(1, "name", Kind::String)] };
 
-static NAMESPACE: Message = Message {
+pub static NAMESPACE: Message = Message {
     name: "Namespace",
     fields: &[
         one(1, "metadata", Kind::Message(&OBJECT_META)),
@@ -136,7 +62,7 @@ static NAMESPACE_SPEC: Message = Message { name: "NamespaceSpec", fields: &[list
 
 static NAMESPACE_STATUS: Message = Message { name: "NamespaceStatus", fields: &[one(1, "phase", Kind::String)] };
 
-static CONFIG_MAP: Message = Message {
+pub static CONFIG_MAP: Message = Message {
     name: "ConfigMap",
     fields: &[
         one(1, "metadata", Kind::Message(&OBJECT_META)),
@@ -146,7 +72,7 @@ static CONFIG_MAP: Message = Message {
     ],
 };
 
-static SECRET: Message = Message {
+pub static SECRET: Message = Message {
     name: "Secret",
     fields: &[
         one(1, "metadata", Kind::Message(&OBJECT_META)),
@@ -157,7 +83,7 @@ static SECRET: Message = Message {
     ],
 };
 
-static SERVICE_ACCOUNT: Message = Message {
+pub static SERVICE_ACCOUNT: Message = Message {
     name: "ServiceAccount",
     fields: &[
         one(1, "metadata", Kind::Message(&OBJECT_META)),
@@ -180,7 +106,7 @@ static OBJECT_REFERENCE: Message = Message {
     ],
 };
 
-static SERVICE: Message = Message {
+pub static SERVICE: Message = Message {
     name: "Service",
     fields: &[
         one(1, "metadata", Kind::Message(&OBJECT_META)),

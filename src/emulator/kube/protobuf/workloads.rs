@@ -1,7 +1,8 @@
 //! The protobuf schemas of workloads: apps/v1 Deployment with its pod template (core/v1 PodSpec,
 //! Container) and policy/v1 PodDisruptionBudget.
 
-use super::schema::{Kind, LABEL_SELECTOR, LOCAL_OBJECT_REFERENCE, Message, OBJECT_META, STRINGS, list, one, ptr};
+use super::message::{Kind, Message, STRINGS, list, one, ptr};
+use super::schema::{LABEL_SELECTOR, LOCAL_OBJECT_REFERENCE, OBJECT_META};
 
 pub static DEPLOYMENT: Message = Message {
     name: "Deployment",
