@@ -101,10 +101,8 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     let touch = json!({ "metadata": { "annotations": { "example.com/touched": "1" } } });
     let services: Api<SecureApiService> = cluster.api();
     services.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_for("one more reconcile", DEADLINE, || async {
-        (kube.count("get", "secretrefs") > reads).then_some(())
-    })
-    .await;
+    wait_for("one more reconcile", DEADLINE, || async { (kube.count("get", "secretrefs") > reads).then_some(()) })
+        .await;
     let (_, _, _, still) = ready(&cluster).await.unwrap_or_else(|| panic!("no Ready condition"));
     assert_eq!(still, ready_since);
     assert!(kube.count("patch", "secureapiservices/status") <= patches + 1, "{:?}", kube.counts());
