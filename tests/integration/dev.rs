@@ -1,7 +1,8 @@
 //! `secure-api-operator dev`: the demo the README starts with, a failing step named as such, no
 //! secret value in the report, and the playground's printed commands run as printed.
 
-use crate::support::{operator_bin, wait_for};
+use crate::support::operator_bin;
+use crate::support::wait::wait_for;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use secure_api_operator::api::{GatewayConfig, SecureApiService};

@@ -1,7 +1,8 @@
 //! Custom resources follow their CRD: they appear and go with it, are defaulted, pruned and
 //! validated by its schema, and print with its columns.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::support::cluster::TestCluster;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};

@@ -3,8 +3,9 @@
 //! and a core/v1 Event reads through events.k8s.io/v1. They run against a real cluster too when
 //! `SECUREAPI_E2E_KUBECONFIG` is set.
 
-use crate::harness::{DEADLINE, TestCluster};
-use crate::kubectl::Kubectl;
+use crate::support::cluster::TestCluster;
+use crate::support::kubectl::Kubectl;
+use crate::support::wait::DEADLINE;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent};
 use k8s_openapi::api::events::v1::Event;

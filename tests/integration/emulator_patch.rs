@@ -1,6 +1,6 @@
 //! Patch flavours and server-side apply, as kube-apiserver implements them.
 
-use crate::harness::TestCluster;
+use crate::support::cluster::TestCluster;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};

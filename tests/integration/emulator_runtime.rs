@@ -1,7 +1,8 @@
 //! kube-rs's runtime over the emulator: a real `Controller` with `.owns()` and the finalizer
 //! helper, on a CRD from `crds/`, sees the whole life of an object in order.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::support::cluster::TestCluster;
+use crate::support::wait::{DEADLINE, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};

@@ -2,9 +2,11 @@
 //! changes as new configs, a steady state without mutating calls, failed operations retried,
 //! ordered deletion (or none with Retain), and gcloud reading what the operator created.
 
-use crate::gcloud_cli::Gcloud;
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::gcloud::Gcloud;
+use crate::support::operator::Operator;
+use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};

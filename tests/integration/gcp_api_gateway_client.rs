@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::gcp_stub::{Recorder, Reply, lock};
+use crate::support::gcp_stub::{Recorder, Reply, lock};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::gcp_stub::{Capture, Recorder, Reply, Stub};
+use crate::support::gcp_stub::{Capture, Recorder, Reply, Stub};
 use secure_api_operator::gcp::{
     AccessedVersion, CallObserver, Code, DEFAULT_USER_AGENT, Detail, GcpConfig, GcpError, SecretManager, SecretName,
 };

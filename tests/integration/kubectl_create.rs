@@ -1,7 +1,7 @@
 //! The real kubectl's typed `kubectl create ...` commands against the emulator: they send
 //! protobuf bodies, which the emulator decodes (and answers in JSON).
 
-use crate::kubectl::Kubectl;
+use crate::support::kubectl::Kubectl;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;

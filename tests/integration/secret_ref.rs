@@ -2,8 +2,10 @@
 //! leave the last good Secret alone, drift repair, rollout targets, steady state, target renames,
 //! and no secret value in any output.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::Operator;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;

@@ -2,8 +2,10 @@
 //! on every failure path. (Runs in its own process under nextest, so it can own the global
 //! tracing subscriber.)
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::Operator;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;

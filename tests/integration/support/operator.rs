@@ -1,7 +1,8 @@
 //! The operator's controllers running in-process against the test cluster and the GCP emulator,
 //! scoped to the test's namespace.
 
-use crate::harness::TestCluster;
+use super::PROJECT;
+use super::cluster::TestCluster;
 use secure_api_operator::controllers::secret_ref::{self, provider::GcpSecretManager};
 use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
@@ -13,9 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// The project the tests' secrets live in.
-pub const PROJECT: &str = "demo-project";
 
 /// A running operator with its GCP emulator.
 pub struct Operator {

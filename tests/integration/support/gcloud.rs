@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::PROJECT;
+
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// The project gcloud works in.
-pub const PROJECT: &str = "demo-project";
 
 /// What one gcloud run printed.
 #[derive(Debug)]
