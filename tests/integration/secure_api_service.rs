@@ -4,7 +4,7 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
-use crate::support::operator::Operator;
+use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
@@ -21,27 +21,23 @@ const DB_V3: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user
 
 /// A fresh cluster with the CRDs, the operator, and the seed (optionally with autoRollback).
 async fn seeded(test: &str, auto_rollback: bool) -> (TestCluster, Operator) {
-    let cluster = TestCluster::start(test).await;
-    let operator = seed(&cluster, auto_rollback).await;
+    let (cluster, operator) = cluster_with_operator(test).await;
+    seed(&cluster, &operator, auto_rollback).await;
     (cluster, operator)
 }
 
 /// On the emulator only (`None` on a real cluster, and the test skips): rollouts complete at once,
 /// and the seeded service (optionally with autoRollback) is Ready.
 async fn seeded_and_ready(test: &str, auto_rollback: bool) -> Option<(TestCluster, KubeEmulator, Operator)> {
-    let cluster = TestCluster::start(test).await;
-    let kube = cluster.emulator().cloned()?;
+    let (cluster, kube, operator) = emulator_with_operator(test).await?;
     kube.set_deployment_simulation(DeploymentSimulation::Complete);
-    let operator = seed(&cluster, auto_rollback).await;
+    seed(&cluster, &operator, auto_rollback).await;
     wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
     Some((cluster, kube, operator))
 }
 
-/// Installs the CRDs and starts the operator, then creates the seed's secrets and SecretRefs, and
-/// the seed's service (optionally with autoRollback).
-async fn seed(cluster: &TestCluster, auto_rollback: bool) -> Operator {
-    cluster.install_crds().await;
-    let operator = Operator::start(cluster).await;
+/// The seed's secrets and SecretRefs, and the seed's service (optionally with autoRollback).
+async fn seed(cluster: &TestCluster, operator: &Operator, auto_rollback: bool) {
     operator.gcp.add_version(PROJECT, "api-config-db", DB_V1.as_bytes());
     operator.gcp.add_version(
         PROJECT,
@@ -85,7 +81,6 @@ async fn seed(cluster: &TestCluster, auto_rollback: bool) -> Operator {
     .unwrap_or_else(|e| panic!("{e}"));
     let services: Api<SecureApiService> = cluster.api();
     services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("service: {e}"));
-    operator
 }
 
 async fn condition(cluster: &TestCluster, type_: &str) -> Option<(String, String)> {
