@@ -90,8 +90,7 @@ async fn apply(object: &SecretRef, ctx: &Ctx) -> Result<Action, TestError> {
 
 #[tokio::test]
 async fn a_controller_with_owns_and_a_finalizer_sees_the_whole_lifecycle_in_order() {
-    let cluster = TestCluster::start("runtime").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("runtime").await;
     let refs: Api<SecretRef> = cluster.api();
     let maps: Api<ConfigMap> = cluster.api();
     let ctx = Arc::new(Ctx { client: cluster.client.clone(), timeline: Mutex::new(vec![]) });

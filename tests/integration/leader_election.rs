@@ -38,8 +38,7 @@ struct Setup {
 
 impl Setup {
     async fn start(test: &str) -> Self {
-        let cluster = TestCluster::start(test).await;
-        cluster.install_crds().await;
+        let cluster = TestCluster::with_crds(test).await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let (kubeconfig, kube_listener) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
             Ok(path) if !path.is_empty() => (PathBuf::from(path), None),

@@ -44,6 +44,13 @@ impl TestCluster {
         Self { client, namespace, emulator }
     }
 
+    /// [`start`](Self::start), then [`install_crds`](Self::install_crds).
+    pub async fn with_crds(test: &str) -> Self {
+        let cluster = Self::start(test).await;
+        cluster.install_crds().await;
+        cluster
+    }
+
     /// The emulator, or `None` on a real cluster (then the caller skips its emulator-only part).
     pub fn emulator(&self) -> Option<&KubeEmulator> {
         if self.emulator.is_none() {

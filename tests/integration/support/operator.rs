@@ -19,8 +19,7 @@ use tokio_util::sync::CancellationToken;
 /// A fresh cluster for `test` (see [`TestCluster::start`]) with the CRDs installed and the
 /// operator running on it.
 pub async fn cluster_with_operator(test: &str) -> (TestCluster, Operator) {
-    let cluster = TestCluster::start(test).await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds(test).await;
     let operator = Operator::start(&cluster).await;
     (cluster, operator)
 }
