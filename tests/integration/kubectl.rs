@@ -1,7 +1,7 @@
 //! The real kubectl on the machine, driven against the emulator's TCP listener (or the real
 //! cluster of `SECUREAPI_E2E_KUBECONFIG`): every command the README shows must work.
 
-use crate::support::kubectl::Kubectl;
+use crate::support::kubectl::{Kubectl, serve_emulator};
 use crate::support::wait::{DEADLINE, wait_for};
 use secure_api_operator::emulator::kube::KubeEmulator;
 use std::path::{Path, PathBuf};
@@ -46,9 +46,7 @@ async fn kubectl_manages_crds_custom_resources_and_deployments() {
         Ok(path) if !path.is_empty() => (None, None, PathBuf::from(path), format!("kubectl-{}", std::process::id())),
         _ => {
             let emulator = KubeEmulator::new();
-            let listener = emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
-            let kubeconfig = dir.path().join("kubeconfig");
-            std::fs::write(&kubeconfig, KubeEmulator::kubeconfig(&listener.url())).unwrap_or_else(|e| panic!("{e}"));
+            let (kubeconfig, listener) = serve_emulator(&emulator, dir.path()).await;
             (Some(emulator), Some(listener), kubeconfig, "default".to_string())
         }
     };

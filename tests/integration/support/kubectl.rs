@@ -1,8 +1,19 @@
 //! The real kubectl on the machine, for one kubeconfig and namespace (shared by the kubectl-driven
 //! test modules).
 
-use std::path::PathBuf;
+use secure_api_operator::emulator::kube::KubeEmulator;
+use secure_api_operator::http_listener::Listener;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+/// Serves `emulator` on 127.0.0.1 and writes a kubeconfig for it to `dir`/kubeconfig: kubectl
+/// reaches the emulator there while the returned listener lives.
+pub async fn serve_emulator(emulator: &KubeEmulator, dir: &Path) -> (PathBuf, Listener) {
+    let listener = emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, KubeEmulator::kubeconfig(&listener.url())).unwrap_or_else(|e| panic!("{e}"));
+    (kubeconfig, listener)
+}
 
 /// The real kubectl, for one kubeconfig and namespace.
 pub struct Kubectl {
