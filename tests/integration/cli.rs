@@ -1,6 +1,7 @@
 //! The command line as a user meets it: help texts, and one clear line on start-up failures.
 
-use crate::support::{operator_bin, write_kubeconfig};
+use crate::support::cluster::write_kubeconfig;
+use crate::support::operator_bin;
 use std::process::{Command, Output};
 
 fn operator(args: &[&str]) -> Output {

@@ -1,7 +1,9 @@
 //! `secure-api-operator dev`: the demo the README starts with, a failing step named as such, no
 //! secret value in the report, and the playground's printed commands run as printed.
 
-use crate::support::{operator_bin, wait_for};
+use crate::support::gcloud::QUIET_ENV;
+use crate::support::operator_bin;
+use crate::support::wait::wait_for;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
@@ -132,11 +134,7 @@ fn paste(script: &str, home: &Path) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("TMPDIR", home)
-        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
-        .env("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true")
-        .env("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true")
-        .env("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false")
-        .env("NO_GCE_CHECK", "True")
+        .envs(QUIET_ENV)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("bash: {e}"));

@@ -1,7 +1,8 @@
 //! The Kubernetes API semantics the emulator must share with kube-apiserver, one test per
 //! behaviour. They run against a real cluster too when `SECUREAPI_E2E_KUBECONFIG` is set.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::support::cluster::TestCluster;
+use crate::support::wait::{DEADLINE, wait_for};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};

@@ -1,7 +1,8 @@
 //! Custom resources follow their CRD: they appear and go with it, are defaulted, pruned and
 //! validated by its schema, and print with its columns.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::support::cluster::TestCluster;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -43,8 +44,7 @@ fn invalid_message(result: Result<SecretRef, kube::Error>) -> String {
 
 #[tokio::test]
 async fn a_custom_resource_is_served_once_its_crd_is_established() {
-    let cluster = TestCluster::start("crd-serve").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-serve").await;
     let discovery = Discovery::new(cluster.client.clone()).run().await.unwrap_or_else(|e| panic!("discovery: {e}"));
     let served = discovery.groups().any(|g| g.name() == "secureapi.dev");
     assert!(served, "discovery lists secureapi.dev");
@@ -76,8 +76,7 @@ async fn deleting_a_crd_removes_its_resources() {
 
 #[tokio::test]
 async fn schema_defaults_fill_absent_fields() {
-    let cluster = TestCluster::start("crd-defaults").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-defaults").await;
     let created = create_raw(&cluster, json!({ "secret": "api-config-db" })).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.spec.version, "latest");
     assert_eq!(created.spec.refresh_interval, "1h");
@@ -86,8 +85,7 @@ async fn schema_defaults_fill_absent_fields() {
 
 #[tokio::test]
 async fn unknown_fields_are_pruned() {
-    let cluster = TestCluster::start("crd-prune").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-prune").await;
     let api: Api<DynamicObject> =
         Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &secretref_resource());
     let object: DynamicObject = serde_json::from_value(json!({
@@ -136,8 +134,7 @@ async fn preserve_unknown_fields_keeps_what_it_covers() {
 
 #[tokio::test]
 async fn a_missing_required_field_is_422_naming_it() {
-    let cluster = TestCluster::start("crd-required").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-required").await;
     let message = invalid_message(create_raw(&cluster, json!({ "version": "latest" })).await);
     assert!(message.contains("spec.secret: Required value"), "{message}");
     cluster.cleanup().await;
@@ -145,8 +142,7 @@ async fn a_missing_required_field_is_422_naming_it() {
 
 #[tokio::test]
 async fn a_pattern_mismatch_is_422_naming_the_field() {
-    let cluster = TestCluster::start("crd-pattern").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-pattern").await;
     let message =
         invalid_message(create_raw(&cluster, json!({ "secret": "api-config-db", "version": "not a version!" })).await);
     assert!(message.contains("spec.version"), "{message}");
@@ -156,8 +152,7 @@ async fn a_pattern_mismatch_is_422_naming_the_field() {
 
 #[tokio::test]
 async fn an_unsupported_enum_value_is_422_naming_the_field() {
-    let cluster = TestCluster::start("crd-enum").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-enum").await;
     let message = invalid_message(create_raw(&cluster, json!({ "secret": "api-config-db", "format": "xml" })).await);
     assert!(message.contains("spec.format: Unsupported value: \"xml\""), "{message}");
     cluster.cleanup().await;
@@ -165,8 +160,7 @@ async fn an_unsupported_enum_value_is_422_naming_the_field() {
 
 #[tokio::test]
 async fn a_wrong_type_is_422_naming_the_field() {
-    let cluster = TestCluster::start("crd-type").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-type").await;
     let message = invalid_message(create_raw(&cluster, json!({ "secret": 42 })).await);
     assert!(message.contains("spec.secret"), "{message}");
     assert!(message.contains("must be of type string"), "{message}");
@@ -175,8 +169,7 @@ async fn a_wrong_type_is_422_naming_the_field() {
 
 #[tokio::test]
 async fn numbers_outside_minimum_and_maximum_are_422() {
-    let cluster = TestCluster::start("crd-range").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-range").await;
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("secureapi.dev", "v1alpha1", "SecureApiService"));
     let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &resource);
     let object: DynamicObject = serde_json::from_value(json!({
@@ -197,8 +190,7 @@ async fn numbers_outside_minimum_and_maximum_are_422() {
 
 #[tokio::test]
 async fn strings_longer_than_max_length_are_422() {
-    let cluster = TestCluster::start("crd-length").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-length").await;
     let long = "a".repeat(600);
     let message = invalid_message(create_raw(&cluster, json!({ "secret": long })).await);
     assert!(message.contains("spec.secret: Too long"), "{message}");
@@ -207,8 +199,7 @@ async fn strings_longer_than_max_length_are_422() {
 
 #[tokio::test]
 async fn printer_columns_come_back_as_a_table() {
-    let cluster = TestCluster::start("crd-table").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("crd-table").await;
     let api: Api<SecretRef> = cluster.api();
     api.create(&PostParams::default(), &secret_ref(json!({ "secret": "api-config-db" })))
         .await

@@ -3,8 +3,9 @@
 //! and a core/v1 Event reads through events.k8s.io/v1. They run against a real cluster too when
 //! `SECUREAPI_E2E_KUBECONFIG` is set.
 
-use crate::harness::{DEADLINE, TestCluster};
-use crate::kubectl::Kubectl;
+use crate::support::cluster::TestCluster;
+use crate::support::kubectl::{Kubectl, serve_emulator};
+use crate::support::wait::DEADLINE;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent};
 use k8s_openapi::api::events::v1::Event;
@@ -12,7 +13,6 @@ use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::events::{Event as Record, EventType, Recorder, Reporter};
 use secure_api_operator::api::SecretRef;
-use secure_api_operator::emulator::kube::KubeEmulator;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -224,9 +224,7 @@ async fn kubectl_get_and_describe_show_what_the_recorder_published() {
         Ok(path) if !path.is_empty() => (PathBuf::from(path), None),
         _ => {
             let Some(emulator) = cluster.emulator() else { return };
-            let listener = emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
-            let kubeconfig = dir.path().join("kubeconfig");
-            std::fs::write(&kubeconfig, KubeEmulator::kubeconfig(&listener.url())).unwrap_or_else(|e| panic!("{e}"));
+            let (kubeconfig, listener) = serve_emulator(emulator, dir.path()).await;
             (kubeconfig, Some(listener))
         }
     };

@@ -1,7 +1,8 @@
 //! Emulator-only behaviour: test hooks (faults, counters, dropped watches), bookmarks, 410 Gone
 //! for an expired version, and the simulated Deployment controller. Skipped on a real cluster.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::support::cluster::TestCluster;
+use crate::support::wait::{DEADLINE, wait_for};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;

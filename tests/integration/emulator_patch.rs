@@ -1,6 +1,6 @@
 //! Patch flavours and server-side apply, as kube-apiserver implements them.
 
-use crate::harness::TestCluster;
+use crate::support::cluster::TestCluster;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -28,14 +28,18 @@ async fn create_deployment(api: &Api<Deployment>, containers: Value) {
     api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("create: {e}"));
 }
 
+/// Creates ConfigMap `a` with `data`.
+async fn create_config_map(api: &Api<ConfigMap>, data: Value) {
+    let object: ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "name": "a" }, "data": data })).unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[tokio::test]
 async fn json_merge_patch_merges_maps_and_null_deletes() {
     let cluster = TestCluster::start("merge").await;
     let api: Api<ConfigMap> = cluster.api();
-    let object: ConfigMap =
-        serde_json::from_value(json!({ "metadata": { "name": "a" }, "data": { "x": "1", "y": "2" } }))
-            .unwrap_or_else(|e| panic!("{e}"));
-    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    create_config_map(&api, json!({ "x": "1", "y": "2" })).await;
     let patched = api
         .patch("a", &PatchParams::default(), &Patch::Merge(json!({ "data": { "x": null, "z": "3" } })))
         .await
@@ -48,9 +52,7 @@ async fn json_merge_patch_merges_maps_and_null_deletes() {
 async fn json_patch_applies_operations_and_a_failed_test_changes_nothing() {
     let cluster = TestCluster::start("jsonpatch").await;
     let api: Api<ConfigMap> = cluster.api();
-    let object: ConfigMap = serde_json::from_value(json!({ "metadata": { "name": "a" }, "data": { "x": "1" } }))
-        .unwrap_or_else(|e| panic!("{e}"));
-    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    create_config_map(&api, json!({ "x": "1" })).await;
     let ops: json_patch::Patch = serde_json::from_value(json!([
         { "op": "test", "path": "/data/x", "value": "1" },
         { "op": "replace", "path": "/data/x", "value": "2" },

@@ -1,7 +1,8 @@
 //! kube-rs's runtime over the emulator: a real `Controller` with `.owns()` and the finalizer
 //! helper, on a CRD from `crds/`, sees the whole life of an object in order.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
+use crate::support::cluster::TestCluster;
+use crate::support::wait::{DEADLINE, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -89,8 +90,7 @@ async fn apply(object: &SecretRef, ctx: &Ctx) -> Result<Action, TestError> {
 
 #[tokio::test]
 async fn a_controller_with_owns_and_a_finalizer_sees_the_whole_lifecycle_in_order() {
-    let cluster = TestCluster::start("runtime").await;
-    cluster.install_crds().await;
+    let cluster = TestCluster::with_crds("runtime").await;
     let refs: Api<SecretRef> = cluster.api();
     let maps: Api<ConfigMap> = cluster.api();
     let ctx = Arc::new(Ctx { client: cluster.client.clone(), timeline: Mutex::new(vec![]) });

@@ -2,9 +2,11 @@
 //! changes as new configs, a steady state without mutating calls, failed operations retried,
 //! ordered deletion (or none with Retain), and gcloud reading what the operator created.
 
-use crate::gcloud_cli::Gcloud;
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::gcloud::Gcloud;
+use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
+use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
@@ -73,9 +75,7 @@ fn mutating_calls(operator: &Operator) -> u64 {
 
 #[tokio::test]
 async fn the_seed_api_is_provisioned_with_one_create_each_and_reports_its_url() {
-    let cluster = TestCluster::start("gw-seed").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("gw-seed").await;
     create_gateway(&cluster, "secure-api", json!({})).await;
     wait_condition(&cluster, "secure-api", types::BACKENDS_RESOLVED, "False", "BackendNotReady").await;
     backend_service(&cluster).await;
@@ -139,9 +139,7 @@ async fn wait_config(cluster: &TestCluster, name: &str, not: &str) -> String {
 
 #[tokio::test]
 async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_config_before_the_previous() {
-    let cluster = TestCluster::start("gw-change").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("gw-change").await;
     backend_service(&cluster).await;
     create_gateway(&cluster, "secure-api", json!({})).await;
     let first = wait_ready(&cluster, "secure-api").await.status.and_then(|s| s.api_config_id).unwrap_or_default();
@@ -161,10 +159,7 @@ async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_confi
 
 #[tokio::test]
 async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes() {
-    let cluster = TestCluster::start("gw-steady").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let Some((cluster, kube, operator)) = emulator_with_operator("gw-steady").await else { return };
     backend_service(&cluster).await;
     create_gateway(&cluster, "secure-api", json!({})).await;
     wait_ready(&cluster, "secure-api").await;
@@ -196,9 +191,7 @@ async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes
 
 #[tokio::test]
 async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success() {
-    let cluster = TestCluster::start("gw-failed").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("gw-failed").await;
     backend_service(&cluster).await;
     operator.gcp.inject_fault(GcpFault {
         method: Some("apigateway.apiConfigs.create".into()),
@@ -221,9 +214,7 @@ async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success
 
 #[tokio::test]
 async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained() {
-    let cluster = TestCluster::start("gw-delete").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("gw-delete").await;
     backend_service(&cluster).await;
     create_gateway(&cluster, "gone", json!({})).await;
     create_gateway(&cluster, "kept", json!({ "deletionPolicy": "Retain" })).await;

@@ -3,7 +3,8 @@
 //! accessing a disabled `latest` and of a payload whose checksum does not match. Everything talks
 //! to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may name the binary.
 
-use crate::gcloud_cli::{PROJECT, start};
+use crate::support::PROJECT;
+use crate::support::gcloud::start;
 use secure_api_operator::emulator::gcp::GcpFault;
 use serde_json::Value;
 

@@ -4,8 +4,9 @@
 //! delete. Everything talks to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may
 //! name the binary.
 
-use crate::gcloud_cli::{PROJECT, start};
-use crate::support::wait_for;
+use crate::support::PROJECT;
+use crate::support::gcloud::start;
+use crate::support::wait::wait_for;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;

@@ -1,122 +1,25 @@
-//! Integration tests of the API Gateway client against a stub server on 127.0.0.1 that records
-//! methods, queries and bodies (the shared `gcp_stub::Stub` only sees paths).
+//! Integration tests of the API Gateway client against the stub server on 127.0.0.1, whose
+//! responders here see each request's method, query and body.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use secure_api_operator::gcp::{
     ApiGateway, CallObserver, Code, Detail, GcpConfig, GcpError, Operation, OperationError,
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
-use crate::gcp_stub::{Recorder, Reply, lock};
+use crate::support::gcp_stub::{Recorder, Reply, Stub, config, expect_error};
+use crate::support::http::free_port;
+use crate::support::wait::within;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-const DEADLINE: Duration = Duration::from_secs(30);
 const API_NAME: &str = "projects/p/locations/global/apis/shop";
 const API: &str = "/v1/projects/p/locations/global/apis/shop";
 const CONFIG: &str = "projects/p/locations/global/apis/shop/configs/shop-1";
 const OPERATION: &str = "projects/p/locations/global/operations/op-1";
-
-async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(DEADLINE, future).await.unwrap_or_else(|_| panic!("test exceeded {DEADLINE:?}"))
-}
-
-/// One request as the stub saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    body: Value,
-}
-
-type Responder = dyn Fn(usize, &Seen) -> Reply + Send + Sync;
-
-struct State {
-    responder: Box<Responder>,
-    requests: AtomicUsize,
-    seen: Mutex<Vec<Seen>>,
-}
-
-/// A stub answering with `responder(index, request)`; stops accepting when dropped.
-struct GatewayStub {
-    addr: SocketAddr,
-    state: Arc<State>,
-    accept_loop: JoinHandle<()>,
-}
-
-impl GatewayStub {
-    async fn start(responder: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(State {
-            responder: Box::new(responder),
-            requests: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-        });
-        let accept_loop = tokio::spawn(accept(listener, Arc::clone(&state)));
-        Ok(Self { addr, state, accept_loop })
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn requests(&self) -> usize {
-        self.state.requests.load(Ordering::SeqCst)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        lock(&self.state.seen).clone()
-    }
-}
-
-impl Drop for GatewayStub {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-async fn accept(listener: TcpListener, state: Arc<State>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&state), request));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
-}
-
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let index = state.requests.fetch_add(1, Ordering::SeqCst);
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let bytes = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let seen = Seen { method, path, query, body };
-    lock(&state.seen).push(seen.clone());
-    let reply = (state.responder)(index, &seen);
-    tokio::time::sleep(reply.delay).await;
-    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Ok(response)
-}
 
 fn ok(body: Value) -> Reply {
     Reply { status: 200, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
@@ -126,31 +29,12 @@ fn operation(done: bool) -> Reply {
     ok(json!({"name": OPERATION, "done": done, "metadata": {"verb": "create"}}))
 }
 
-fn config(stub: &GatewayStub) -> GcpConfig {
-    GcpConfig {
-        api_gateway_endpoint: Some(stub.endpoint()),
-        no_auth: true,
-        request_timeout: Duration::from_secs(5),
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(20),
-        requests_per_second: 10_000.0,
-        ..GcpConfig::default()
-    }
-}
-
 async fn client(config: GcpConfig, recorder: &Arc<Recorder>) -> Result<ApiGateway, GcpError> {
     ApiGateway::new(config, Some(Arc::clone(recorder) as Arc<dyn CallObserver>)).await
 }
 
 fn labels() -> BTreeMap<String, String> {
     BTreeMap::from([("owner".to_owned(), "shop".to_owned())])
-}
-
-fn expect_error<T: std::fmt::Debug>(result: Result<T, GcpError>) -> GcpError {
-    match result {
-        Ok(value) => panic!("unexpected success: {value:?}"),
-        Err(error) => error,
-    }
 }
 
 /// Polls `name` until it is done, as a controller would across reconciles (bounded).
@@ -166,7 +50,7 @@ async fn wait_done(client: &ApiGateway, name: &str) -> Result<Operation, GcpErro
 
 #[tokio::test]
 async fn created_api_operation_is_polled_until_done() -> TestResult {
-    let stub = GatewayStub::start(|index, _| operation(index >= 3)).await?;
+    let stub = Stub::start_with(|index, _| operation(index >= 3)).await?;
     let recorder = Arc::new(Recorder::default());
     let gateway = client(config(&stub), &recorder).await?;
     let started = within(gateway.create_api("p", "shop", "Shop", &labels())).await?;
@@ -188,7 +72,7 @@ async fn created_api_operation_is_polled_until_done() -> TestResult {
 #[tokio::test]
 async fn failed_operation_carries_its_message() -> TestResult {
     let message = "Cannot convert to service config: paths./x missing operationId";
-    let stub = GatewayStub::start(move |_, _| {
+    let stub = Stub::start_with(move |_, _| {
         ok(json!({"name": OPERATION, "done": true, "error": {"code": 3, "message": message, "details": []}}))
     })
     .await?;
@@ -200,7 +84,7 @@ async fn failed_operation_carries_its_message() -> TestResult {
 
 #[tokio::test]
 async fn post_answered_503_or_429_is_retried() -> TestResult {
-    let stub = GatewayStub::start(|index, _| match index {
+    let stub = Stub::start_with(|index, _| match index {
         0 => Reply::error(503, "UNAVAILABLE", "backend unavailable"),
         1 => Reply::error(429, "RESOURCE_EXHAUSTED", "quota"),
         _ => operation(false),
@@ -226,7 +110,7 @@ async fn post_answered_503_or_429_is_retried() -> TestResult {
 
 #[tokio::test]
 async fn post_that_timed_out_is_not_retried() -> TestResult {
-    let stub = GatewayStub::start(|_, _| operation(false).delayed(Duration::from_secs(10))).await?;
+    let stub = Stub::start_with(|_, _| operation(false).delayed(Duration::from_secs(10))).await?;
     let recorder = Arc::new(Recorder::default());
     let gateway = client(GcpConfig { request_timeout: Duration::from_millis(200), ..config(&stub) }, &recorder).await?;
     let error = expect_error(within(gateway.create_gateway("p", "us-central1", "gw", CONFIG, "Shop", &labels())).await);
@@ -242,7 +126,7 @@ async fn post_that_timed_out_is_not_retried() -> TestResult {
 
 #[tokio::test]
 async fn write_answered_500_is_not_retried_but_a_read_is() -> TestResult {
-    let stub = GatewayStub::start(|index, seen| match (index, seen.method.as_str()) {
+    let stub = Stub::start_with(|index, seen| match (index, seen.method.as_str()) {
         (0, _) | (1, "GET") => Reply::error(500, "INTERNAL", "oops"),
         (_, "GET") => ok(json!({"name": API_NAME, "state": "ACTIVE"})),
         _ => operation(false),
@@ -262,7 +146,7 @@ async fn write_answered_500_is_not_retried_but_a_read_is() -> TestResult {
 #[tokio::test]
 async fn refused_connections_are_retried_for_writes() -> TestResult {
     // A port that was just free: nothing listens there any more.
-    let port = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?.local_addr()?.port();
+    let port = free_port();
     let recorder = Arc::new(Recorder::default());
     let config = GcpConfig {
         api_gateway_endpoint: Some(format!("http://127.0.0.1:{port}")),
@@ -281,7 +165,7 @@ async fn refused_connections_are_retried_for_writes() -> TestResult {
 
 #[tokio::test]
 async fn list_configs_follows_page_tokens() -> TestResult {
-    let stub = GatewayStub::start(|_, seen| {
+    let stub = Stub::start_with(|_, seen| {
         let config = |id: &str| json!({"name": format!("{API_NAME}/configs/{id}"), "state": "ACTIVE"});
         match seen.query.as_str() {
             "pageSize=100" => ok(json!({"apiConfigs": [config("a"), config("b")], "nextPageToken": "t/2+"})),
@@ -302,7 +186,7 @@ async fn list_configs_follows_page_tokens() -> TestResult {
 
 #[tokio::test]
 async fn missing_resources_are_none() -> TestResult {
-    let stub = GatewayStub::start(|_, _| Reply::error(404, "NOT_FOUND", "Resource not found")).await?;
+    let stub = Stub::start_with(|_, _| Reply::error(404, "NOT_FOUND", "Resource not found")).await?;
     let recorder = Arc::new(Recorder::default());
     let gateway = client(config(&stub), &recorder).await?;
     assert_eq!(within(gateway.get_api("p", "shop")).await?, None);
@@ -319,7 +203,7 @@ async fn missing_resources_are_none() -> TestResult {
 
 #[tokio::test]
 async fn gateway_is_read_and_moved_to_a_new_config() -> TestResult {
-    let stub = GatewayStub::start(|_, seen| match seen.method.as_str() {
+    let stub = Stub::start_with(|_, seen| match seen.method.as_str() {
         "GET" => ok(json!({
             "name": "projects/p/locations/us-central1/gateways/gw", "apiConfig": CONFIG, "state": "ACTIVE",
             "defaultHostname": "gw-1a2b.uc.gateway.dev",

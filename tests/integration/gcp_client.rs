@@ -1,35 +1,18 @@
 //! Integration tests of the Secret Manager client against a stub server on 127.0.0.1.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::gcp_stub::{Capture, Recorder, Reply, Stub};
+use crate::support::gcp_stub::{Capture, Recorder, Reply, Stub, config, expect_error};
+use crate::support::http::free_port;
+use crate::support::wait::within;
 use secure_api_operator::gcp::{
     AccessedVersion, CallObserver, Code, DEFAULT_USER_AGENT, Detail, GcpConfig, GcpError, SecretManager, SecretName,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Upper bound for every test: nothing waits forever.
-const DEADLINE: Duration = Duration::from_secs(30);
 const SECRET: &str = "projects/p/secrets/db";
-
-async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(DEADLINE, future).await.unwrap_or_else(|_| panic!("test exceeded {DEADLINE:?}"))
-}
-
-fn config(stub: &Stub) -> GcpConfig {
-    GcpConfig {
-        secret_manager_endpoint: Some(stub.endpoint()),
-        no_auth: true,
-        request_timeout: Duration::from_secs(5),
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(20),
-        requests_per_second: 10_000.0,
-        ..GcpConfig::default()
-    }
-}
 
 async fn client(config: GcpConfig, recorder: Option<&Arc<Recorder>>) -> Result<SecretManager, GcpError> {
     let observer = recorder.map(|recorder| Arc::clone(recorder) as Arc<dyn CallObserver>);
@@ -38,13 +21,6 @@ async fn client(config: GcpConfig, recorder: Option<&Arc<Recorder>>) -> Result<S
 
 fn secret(name: &str) -> SecretName {
     SecretName::parse(name, None).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn expect_error(result: Result<AccessedVersion, GcpError>) -> GcpError {
-    match result {
-        Ok(version) => panic!("unexpected success: {version:?}"),
-        Err(error) => error,
-    }
 }
 
 #[tokio::test]
@@ -141,7 +117,7 @@ async fn persistent_timeouts_become_deadline_exceeded() -> TestResult {
 #[tokio::test]
 async fn connection_errors_are_unavailable_and_retried() -> TestResult {
     // A port that was just free: nothing listens there any more.
-    let port = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?.local_addr()?.port();
+    let port = free_port();
     let stub = Stub::start(|_, path| Reply::version(path, 1, b"x")).await?;
     let recorder = Arc::new(Recorder::default());
     let config = GcpConfig {

@@ -1,45 +1,11 @@
 //! The real kubectl on the machine, driven against the emulator's TCP listener (or the real
 //! cluster of `SECUREAPI_E2E_KUBECONFIG`): every command the README shows must work.
 
-use crate::harness::{DEADLINE, wait_for};
+use crate::support::kubectl::{Kubectl, serve_emulator};
+use crate::support::wait::{DEADLINE, wait_for};
 use secure_api_operator::emulator::kube::KubeEmulator;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-/// The real kubectl, for one kubeconfig and namespace (shared by the kubectl-driven test modules).
-pub struct Kubectl {
-    pub kubeconfig: PathBuf,
-    pub namespace: String,
-}
-
-impl Kubectl {
-    pub fn new(kubeconfig: impl Into<PathBuf>, namespace: &str) -> Self {
-        Self { kubeconfig: kubeconfig.into(), namespace: namespace.to_owned() }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(["--namespace", &self.namespace, "--request-timeout=20s"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("kubectl is required on PATH for this test: {e}"))
-    }
-
-    /// Runs kubectl and returns stdout, failing the test with kubectl's stderr on error.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "kubectl {args:?} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
+use std::process::{Command, Stdio};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
@@ -80,9 +46,7 @@ async fn kubectl_manages_crds_custom_resources_and_deployments() {
         Ok(path) if !path.is_empty() => (None, None, PathBuf::from(path), format!("kubectl-{}", std::process::id())),
         _ => {
             let emulator = KubeEmulator::new();
-            let listener = emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
-            let kubeconfig = dir.path().join("kubeconfig");
-            std::fs::write(&kubeconfig, KubeEmulator::kubeconfig(&listener.url())).unwrap_or_else(|e| panic!("{e}"));
+            let (kubeconfig, listener) = serve_emulator(&emulator, dir.path()).await;
             (Some(emulator), Some(listener), kubeconfig, "default".to_string())
         }
     };

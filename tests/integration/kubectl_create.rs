@@ -1,7 +1,7 @@
 //! The real kubectl's typed `kubectl create ...` commands against the emulator: they send
 //! protobuf bodies, which the emulator decodes (and answers in JSON).
 
-use crate::kubectl::Kubectl;
+use crate::support::kubectl::{Kubectl, serve_emulator};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -36,9 +36,7 @@ const COMMANDS: &[(&[&str], &str)] = &[
 async fn kubectl_create_sends_protobuf_that_the_emulator_decodes() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let emulator = KubeEmulator::new();
-    let listener = emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, KubeEmulator::kubeconfig(&listener.url())).unwrap_or_else(|e| panic!("{e}"));
+    let (kubeconfig, listener) = serve_emulator(&emulator, dir.path()).await;
     let path = kubeconfig.clone();
     tokio::task::spawn_blocking(move || {
         for (args, expected) in COMMANDS {

@@ -4,9 +4,10 @@
 //! that cannot renew exits with one clear line. Against a real cluster too
 //! (`SECUREAPI_E2E_KUBECONFIG`), except the fault-injection case.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::PROJECT;
-use crate::support::{free_port, http_get, operator_bin, write_kubeconfig};
+use crate::support::cluster::{TestCluster, write_kubeconfig};
+use crate::support::http::{free_port, http_get};
+use crate::support::wait::{DEADLINE, wait_for};
+use crate::support::{PROJECT, operator_bin};
 use hyper::StatusCode;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -37,8 +38,7 @@ struct Setup {
 
 impl Setup {
     async fn start(test: &str) -> Self {
-        let cluster = TestCluster::start(test).await;
-        cluster.install_crds().await;
+        let cluster = TestCluster::with_crds(test).await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let (kubeconfig, kube_listener) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
             Ok(path) if !path.is_empty() => (PathBuf::from(path), None),

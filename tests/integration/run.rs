@@ -1,7 +1,10 @@
 //! The binary against the emulator over TCP: `run`'s CRD check, health and metrics endpoints and
 //! graceful stop on SIGTERM, and the `emulator` command itself.
 
-use crate::support::{free_port, http_get, operator_bin, wait_for, write_kubeconfig};
+use crate::support::cluster::write_kubeconfig;
+use crate::support::http::{free_port, http_get};
+use crate::support::operator_bin;
+use crate::support::wait::wait_for;
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use secure_api_operator::emulator::kube::{Fault, KubeEmulator, Listener};

@@ -2,8 +2,10 @@
 //! leave the last good Secret alone, drift repair, rollout targets, steady state, target renames,
 //! and no secret value in any output.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -63,9 +65,7 @@ fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn secretrefs_sync_raw_json_and_dotenv_payloads() {
-    let cluster = TestCluster::start("sref-formats").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-formats").await;
     operator.gcp.add_version(PROJECT, "raw", b"s3cr3t");
     operator.gcp.add_version(PROJECT, "api-config-db", br#"{"host":"db.example.com","port":5432,"password":"pw"}"#);
     operator.gcp.add_version(PROJECT, "env", b"DB_USER=api_user\nexport DB_PASS=\"p w\"\n");
@@ -93,9 +93,7 @@ async fn secretrefs_sync_raw_json_and_dotenv_payloads() {
 
 #[tokio::test]
 async fn latest_moves_to_a_new_version_after_one_refresh() {
-    let cluster = TestCluster::start("sref-latest").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-latest").await;
     operator.gcp.add_version(PROJECT, "token", b"one");
     create(&cluster, "token", json!({ "secret": "token", "refreshInterval": "1s" })).await;
     wait_synced(&cluster, "token", "1").await;
@@ -123,9 +121,7 @@ async fn wait_refresh_periods(operator: &Operator, witness: &str, periods: u64) 
 
 #[tokio::test]
 async fn a_pinned_version_is_not_read_again_over_several_refresh_periods() {
-    let cluster = TestCluster::start("sref-pinned").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-pinned").await;
     for id in ["pinned", "witness"] {
         operator.gcp.add_version(PROJECT, id, b"v1");
     }
@@ -145,9 +141,7 @@ async fn a_pinned_version_is_not_read_again_over_several_refresh_periods() {
 
 #[tokio::test]
 async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret() {
-    let cluster = TestCluster::start("sref-disabled").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-disabled").await;
     operator.gcp.add_version(PROJECT, "db", b"version-one");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
     wait_synced(&cluster, "db", "1").await;
@@ -163,9 +157,7 @@ async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret
 
 #[tokio::test]
 async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouched() {
-    let cluster = TestCluster::start("sref-crc").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-crc").await;
     operator.gcp.add_version(PROJECT, "db", b"good");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
     wait_synced(&cluster, "db", "1").await;
@@ -184,10 +176,7 @@ async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouc
 
 #[tokio::test]
 async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write() {
-    let cluster = TestCluster::start("sref-retry").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let Some((cluster, kube, operator)) = emulator_with_operator("sref-retry").await else { return };
     operator.gcp.add_version(PROJECT, "db", b"value");
     operator.gcp.inject_fault(GcpFault {
         method: Some(ACCESS.into()),
@@ -210,10 +199,7 @@ async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write() {
 
 #[tokio::test]
 async fn a_steady_state_makes_no_writes() {
-    let cluster = TestCluster::start("sref-steady").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let Some((cluster, kube, operator)) = emulator_with_operator("sref-steady").await else { return };
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
     wait_ready(&cluster, "db", "True", "Synced").await;
@@ -229,9 +215,7 @@ async fn a_steady_state_makes_no_writes() {
 
 #[tokio::test]
 async fn an_edited_or_deleted_target_secret_is_restored() {
-    let cluster = TestCluster::start("sref-drift").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-drift").await;
     operator.gcp.add_version(PROJECT, "db", b"original");
     create(&cluster, "db", json!({ "secret": "db", "version": "1" })).await;
     wait_ready(&cluster, "db", "True", "Synced").await;
@@ -266,9 +250,7 @@ fn deployment(name: &str) -> Deployment {
 
 #[tokio::test]
 async fn a_rollout_target_gets_exactly_one_template_change_per_new_version() {
-    let cluster = TestCluster::start("sref-rollout").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-rollout").await;
     let deployments: Api<Deployment> = cluster.api();
     deployments.create(&PostParams::default(), &deployment("api")).await.unwrap_or_else(|e| panic!("{e}"));
     operator.gcp.add_version(PROJECT, "db", b"one");
@@ -310,9 +292,7 @@ async fn create_foreign_secret(secrets: &Api<Secret>, name: &str) {
 
 #[tokio::test]
 async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
-    let cluster = TestCluster::start("sref-scope").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-scope").await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     let secrets: Api<Secret> = cluster.api();
     create_foreign_secret(&secrets, "taken").await;
@@ -336,9 +316,7 @@ async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
 
 #[tokio::test]
 async fn regional_secrets_and_version_aliases_resolve_to_a_version_number() {
-    let cluster = TestCluster::start("sref-regional").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-regional").await;
     let regional = format!("projects/{PROJECT}/locations/us-central1/secrets/eu-db");
     operator.gcp.add_version(PROJECT, "aliased", b"first");
     let two = operator.gcp.add_version(PROJECT, "aliased", b"second");
@@ -371,9 +349,7 @@ async fn regional_secrets_and_version_aliases_resolve_to_a_version_number() {
 
 #[tokio::test]
 async fn the_refresh_annotation_triggers_one_immediate_read() {
-    let cluster = TestCluster::start("sref-refresh").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-refresh").await;
     operator.gcp.add_version(PROJECT, "db", b"one");
     create(&cluster, "db", json!({ "secret": "db", "version": "1" })).await;
     wait_ready(&cluster, "db", "True", "Synced").await;
@@ -393,9 +369,7 @@ async fn the_refresh_annotation_triggers_one_immediate_read() {
 
 #[tokio::test]
 async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned() {
-    let cluster = TestCluster::start("sref-deletion").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-deletion").await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "gone", json!({ "secret": "db" })).await;
     create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
@@ -458,9 +432,7 @@ async fn exists(cluster: &TestCluster, name: &str) -> bool {
 
 #[tokio::test]
 async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret_once() {
-    let cluster = TestCluster::start("sref-rename-delete").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-rename-delete").await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     // Owned (the default) and orphan Secrets alike: the deletion policy decides.
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
@@ -492,9 +464,7 @@ async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret
 
 #[tokio::test]
 async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
-    let cluster = TestCluster::start("sref-rename-retain").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-rename-retain").await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
     let synced = wait_ready(&cluster, "kept", "True", "Synced").await;
@@ -525,9 +495,7 @@ async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
 
 #[tokio::test]
 async fn a_renamed_target_never_touches_a_foreign_secret_of_the_old_name() {
-    let cluster = TestCluster::start("sref-rename-foreign").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sref-rename-foreign").await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     let secrets: Api<Secret> = cluster.api();
     create_foreign_secret(&secrets, "taken").await;

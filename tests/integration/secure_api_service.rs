@@ -2,20 +2,39 @@
 //! workloads fed by immutable snapshots, one rollout per rotation, rollback of a stalled rollout,
 //! steady state, and clean deletion.
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
-use secure_api_operator::api::{SecretRef, SecureApiService};
+use secure_api_operator::api::{SecretRef, SecureApiService, SecureApiServiceStatus};
 use secure_api_operator::emulator::gcp::VersionState;
-use secure_api_operator::emulator::kube::DeploymentSimulation;
+use secure_api_operator::emulator::kube::{DeploymentSimulation, KubeEmulator};
 use serde_json::{Value, json};
 
 const DB_V1: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-1"}"#;
 const DB_V2: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-2"}"#;
 const DB_V3: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-3"}"#;
+
+/// A fresh cluster with the CRDs, the operator, and the seed (optionally with autoRollback).
+async fn seeded(test: &str, auto_rollback: bool) -> (TestCluster, Operator) {
+    let (cluster, operator) = cluster_with_operator(test).await;
+    seed(&cluster, &operator, auto_rollback).await;
+    (cluster, operator)
+}
+
+/// On the emulator only (`None` on a real cluster, and the test skips): rollouts complete at once,
+/// and the seeded service (optionally with autoRollback) is Ready.
+async fn seeded_and_ready(test: &str, auto_rollback: bool) -> Option<(TestCluster, KubeEmulator, Operator)> {
+    let (cluster, kube, operator) = emulator_with_operator(test).await?;
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    seed(&cluster, &operator, auto_rollback).await;
+    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    Some((cluster, kube, operator))
+}
 
 /// The seed's secrets and SecretRefs, and the seed's service (optionally with autoRollback).
 async fn seed(cluster: &TestCluster, operator: &Operator, auto_rollback: bool) {
@@ -100,12 +119,19 @@ fn as_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 
+/// The name of the db snapshot that the Deployment's first env var reads.
+fn db_snapshot(d: &Deployment) -> Value {
+    as_json(&d.spec)["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"].clone()
+}
+
+async fn service_status(cluster: &TestCluster) -> SecureApiServiceStatus {
+    let api: Api<SecureApiService> = cluster.api();
+    api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default()
+}
+
 #[tokio::test]
 async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
-    let cluster = TestCluster::start("sas-seed").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
+    let (cluster, operator) = seeded("sas-seed", false).await;
     let d = wait_template(&cluster, "config=1,db=1,keys=1").await;
     let spec = as_json(&d.spec);
     assert_eq!(spec["replicas"], 2);
@@ -155,24 +181,14 @@ async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
 
 #[tokio::test]
 async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot() {
-    let cluster = TestCluster::start("sas-rotate").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
-    cluster.install_crds().await;
-    kube.set_deployment_simulation(DeploymentSimulation::Complete);
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
-    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    let Some((cluster, _kube, operator)) = seeded_and_ready("sas-rotate", false).await else { return };
     let before = deployment(&cluster).await;
-    let old_snapshot =
-        as_json(&before.spec)["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"]
-            .clone();
+    let old_snapshot = db_snapshot(&before);
 
     operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
     let after = wait_template(&cluster, "config=1,db=2,keys=1").await;
     assert_eq!(after.metadata.generation, before.metadata.generation.map(|g| g + 1), "exactly one template change");
-    let new_snapshot = as_json(&after.spec)["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
-        ["name"]
-        .clone();
+    let new_snapshot = db_snapshot(&after);
     assert_ne!(old_snapshot, new_snapshot);
     let secrets: Api<Secret> = cluster.api();
     assert!(
@@ -181,8 +197,7 @@ async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot() {
     );
 
     wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
-    let api: Api<SecureApiService> = cluster.api();
-    let status = api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    let status = service_status(&cluster).await;
     assert_eq!(status.secret_versions.get("db").map(String::as_str), Some("2"));
     assert_eq!(status.secret_versions_summary.as_deref(), Some("config=1,db=2,keys=1"));
     operator.stop().await;
@@ -190,10 +205,7 @@ async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot() {
 
 #[tokio::test]
 async fn two_quick_rotations_make_at_most_two_template_changes_ending_on_the_newest() {
-    let cluster = TestCluster::start("sas-twice").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
+    let (cluster, operator) = seeded("sas-twice", false).await;
     let before = wait_template(&cluster, "config=1,db=1,keys=1").await;
     operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
     operator.gcp.add_version(PROJECT, "api-config-db", DB_V3.as_bytes());
@@ -206,10 +218,7 @@ async fn two_quick_rotations_make_at_most_two_template_changes_ending_on_the_new
 
 #[tokio::test]
 async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
-    let cluster = TestCluster::start("sas-notready").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
+    let (cluster, operator) = seeded("sas-notready", false).await;
     let before = wait_template(&cluster, "config=1,db=1,keys=1").await;
     let two = operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
     operator
@@ -226,13 +235,7 @@ async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
 
 #[tokio::test]
 async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template() {
-    let cluster = TestCluster::start("sas-rollback").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
-    cluster.install_crds().await;
-    kube.set_deployment_simulation(DeploymentSimulation::Complete);
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, true).await;
-    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    let Some((cluster, kube, operator)) = seeded_and_ready("sas-rollback", true).await else { return };
 
     let before = deployment(&cluster).await;
     kube.set_deployment_simulation(DeploymentSimulation::Stall);
@@ -241,8 +244,7 @@ async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template() {
     let restored = wait_template(&cluster, "config=1,db=1,keys=1").await;
     let changes = restored.metadata.generation.unwrap_or(0) - before.metadata.generation.unwrap_or(0);
     assert_eq!(changes, 2, "one change to the new revision, one back");
-    let api: Api<SecureApiService> = cluster.api();
-    let status = api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    let status = service_status(&cluster).await;
     let failed = status.failed_revision.unwrap_or_default();
     assert!(
         status
@@ -256,13 +258,7 @@ async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template() {
 
 #[tokio::test]
 async fn a_steady_service_makes_no_writes() {
-    let cluster = TestCluster::start("sas-steady").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
-    cluster.install_crds().await;
-    kube.set_deployment_simulation(DeploymentSimulation::Complete);
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
-    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    let Some((_cluster, kube, operator)) = seeded_and_ready("sas-steady", false).await else { return };
     let witness = format!("projects/{PROJECT}/secrets/api-config-db/");
     let reads = operator.gcp.count_for("secretmanager.versions.access", &witness);
     wait_for("one refresh period", DEADLINE, || async {
@@ -291,10 +287,7 @@ async fn a_steady_service_makes_no_writes() {
 
 #[tokio::test]
 async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alone() {
-    let cluster = TestCluster::start("sas-delete").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
+    let (cluster, operator) = seeded("sas-delete", false).await;
     wait_template(&cluster, "config=1,db=1,keys=1").await;
     let services: Api<SecureApiService> = cluster.api();
     services.delete("secure-api", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -325,10 +318,7 @@ async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alon
 
 #[tokio::test]
 async fn snapshots_beyond_the_revision_history_limit_are_removed() {
-    let cluster = TestCluster::start("sas-prune").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
-    seed(&cluster, &operator, false).await;
+    let (cluster, operator) = seeded("sas-prune", false).await;
     let services: Api<SecureApiService> = cluster.api();
     services
         .patch(

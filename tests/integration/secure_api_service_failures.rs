@@ -2,8 +2,10 @@
 //! refuses shows as `Ready=False` with the server's reason, one Warning Event per distinct
 //! failure, and Ready again once the refusal is gone (the condition flips once).
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::Operator;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::{Event, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};

@@ -2,8 +2,9 @@
 //! on every failure path. (Runs in its own process under nextest, so it can own the global
 //! tracing subscriber.)
 
-use crate::harness::{DEADLINE, TestCluster, wait_for};
-use crate::operator::{Operator, PROJECT};
+use crate::support::PROJECT;
+use crate::support::operator::cluster_with_operator;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
@@ -56,9 +57,7 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     assert!(installed.is_ok(), "this test needs its own process to capture every log line (run it with nextest)");
 
     let sentinel = format!("SENTINEL-{}-do-not-leak", std::process::id());
-    let cluster = TestCluster::start("sentinel").await;
-    cluster.install_crds().await;
-    let operator = Operator::start(&cluster).await;
+    let (cluster, operator) = cluster_with_operator("sentinel").await;
     let gcp = &operator.gcp;
     let api: Api<SecretRef> = cluster.api();
     let payload = json!({ "password": sentinel, "host": "db.example.com" }).to_string();

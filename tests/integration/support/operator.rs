@@ -1,11 +1,13 @@
 //! The operator's controllers running in-process against the test cluster and the GCP emulator,
 //! scoped to the test's namespace.
 
-use crate::harness::TestCluster;
+use super::PROJECT;
+use super::cluster::TestCluster;
 use secure_api_operator::controllers::secret_ref;
 use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
+use secure_api_operator::emulator::kube::KubeEmulator;
 use secure_api_operator::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
@@ -15,8 +17,23 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The project the tests' secrets live in.
-pub const PROJECT: &str = "demo-project";
+/// A fresh cluster for `test` (see [`TestCluster::start`]) with the CRDs installed and the
+/// operator running on it.
+pub async fn cluster_with_operator(test: &str) -> (TestCluster, Operator) {
+    let cluster = TestCluster::with_crds(test).await;
+    let operator = Operator::start(&cluster).await;
+    (cluster, operator)
+}
+
+/// The same for a test that needs the emulator's hooks: `None` on a real cluster (the caller
+/// skips), else the cluster, its emulator and the operator.
+pub async fn emulator_with_operator(test: &str) -> Option<(TestCluster, KubeEmulator, Operator)> {
+    let cluster = TestCluster::start(test).await;
+    let kube = cluster.emulator().cloned()?;
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    Some((cluster, kube, operator))
+}
 
 /// A running operator with its GCP emulator.
 pub struct Operator {

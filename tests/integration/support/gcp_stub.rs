@@ -1,9 +1,9 @@
-//! Test support: a tiny Secret Manager stub on 127.0.0.1, a recording call observer and a
-//! tracing subscriber that captures log output.
+//! The GCP client tests' stub: a tiny HTTP server on 127.0.0.1 that answers what a test's
+//! responder says and records every request (method, path, query, JSON body, auth headers), the
+//! client configuration pointed at it, a recording call observer and a tracing subscriber that
+//! captures log output.
 
-use std::convert::Infallible;
 use std::fmt::{Debug, Write as _};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -11,14 +11,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use secure_api_operator::gcp::CallObserver;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use secure_api_operator::gcp::{CallObserver, GcpConfig, GcpError};
+use secure_api_operator::http_listener::{Listener, listen};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, Subscriber, span};
 
@@ -70,12 +67,16 @@ impl Reply {
 /// One request as the stub saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
     pub path: String,
+    pub query: String,
+    /// The JSON body (`Null` when there is none).
+    pub body: Value,
     pub authorization: Option<String>,
     pub user_agent: Option<String>,
 }
 
-type Responder = dyn Fn(usize, &str) -> Reply + Send + Sync;
+type Responder = dyn Fn(usize, &Seen) -> Reply + Send + Sync;
 
 struct State {
     responder: Box<Responder>,
@@ -85,18 +86,22 @@ struct State {
     seen: Mutex<Vec<Seen>>,
 }
 
-/// The stub server; stops accepting when dropped (connections end with the test's runtime).
+/// The stub server (the product's HTTP listener); stops when dropped.
 pub struct Stub {
-    addr: SocketAddr,
     state: Arc<State>,
-    accept_loop: JoinHandle<()>,
+    listener: Listener,
 }
 
 impl Stub {
     /// Starts on 127.0.0.1:0. `responder` gets the 0-based request index and the URL path.
     pub async fn start(responder: impl Fn(usize, &str) -> Reply + Send + Sync + 'static) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        Self::start_with(move |index, seen| responder(index, &seen.path)).await
+    }
+
+    /// Starts on 127.0.0.1:0. `responder` gets the 0-based request index and the whole request.
+    pub async fn start_with(
+        responder: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
         let state = Arc::new(State {
             responder: Box::new(responder),
             requests: AtomicUsize::new(0),
@@ -104,12 +109,14 @@ impl Stub {
             max_in_flight: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
         });
-        let accept_loop = tokio::spawn(accept(listener, Arc::clone(&state)));
-        Ok(Self { addr, state, accept_loop })
+        let serving = Arc::clone(&state);
+        let handler = move |request| handle(Arc::clone(&serving), request);
+        let listener = listen(([127, 0, 0, 1], 0).into(), handler).await?;
+        Ok(Self { state, listener })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        self.listener.url()
     }
 
     pub fn requests(&self) -> usize {
@@ -125,20 +132,26 @@ impl Stub {
     }
 }
 
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
+/// A client configuration for `stub`: both services' endpoints there, no credentials, short
+/// timeouts and backoffs, and a rate limit that never bites.
+pub fn config(stub: &Stub) -> GcpConfig {
+    GcpConfig {
+        secret_manager_endpoint: Some(stub.endpoint()),
+        api_gateway_endpoint: Some(stub.endpoint()),
+        no_auth: true,
+        request_timeout: Duration::from_secs(5),
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(20),
+        requests_per_second: 10_000.0,
+        ..GcpConfig::default()
     }
 }
 
-async fn accept(listener: TcpListener, state: Arc<State>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&state), request));
-            // Connection errors (e.g. a client that timed out and hung up) are expected.
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
+/// The error of a call that had to fail.
+pub fn expect_error<T: Debug>(result: Result<T, GcpError>) -> GcpError {
+    match result {
+        Ok(value) => panic!("unexpected success: {value:?}"),
+        Err(error) => error,
     }
 }
 
@@ -151,18 +164,24 @@ impl Drop for InFlightGuard {
     }
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(state: Arc<State>, request: Request<Bytes>) -> Response<Full<Bytes>> {
     let index = state.requests.fetch_add(1, Ordering::SeqCst);
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let _guard = InFlightGuard(Arc::clone(&state));
     let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
-    let path = request.uri().path().to_owned();
-    let seen = Seen { path: path.clone(), authorization: header("authorization"), user_agent: header("user-agent") };
-    lock(&state.seen).push(seen);
-    let reply = (state.responder)(index, &path);
+    let seen = Seen {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        query: request.uri().query().unwrap_or_default().to_owned(),
+        body: serde_json::from_slice(request.body()).unwrap_or(Value::Null),
+        authorization: header("authorization"),
+        user_agent: header("user-agent"),
+    };
+    lock(&state.seen).push(seen.clone());
+    let reply = (state.responder)(index, &seen);
     tokio::time::sleep(reply.delay).await;
-    Ok(response(reply))
+    response(reply)
 }
 
 fn response(reply: Reply) -> Response<Full<Bytes>> {

@@ -10,9 +10,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::PROJECT;
+
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// The project gcloud works in.
-pub const PROJECT: &str = "demo-project";
+
+/// gcloud settings for a machine with no user and no metadata server: no prompts, no update
+/// check, no usage reporting, no GCE metadata probe.
+pub const QUIET_ENV: [(&str, &str); 5] = [
+    ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1"),
+    ("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true"),
+    ("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true"),
+    ("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false"),
+    ("NO_GCE_CHECK", "True"),
+];
 
 /// What one gcloud run printed.
 #[derive(Debug)]
@@ -74,14 +84,10 @@ impl Gcloud {
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY", self.endpoint.clone()),
             ("CLOUDSDK_AUTH_ACCESS_TOKEN", "test-token".to_owned()),
             ("CLOUDSDK_CORE_PROJECT", PROJECT.to_owned()),
-            ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1".to_owned()),
-            ("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true".to_owned()),
-            ("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true".to_owned()),
-            ("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false".to_owned()),
-            ("NO_GCE_CHECK", "True".to_owned()),
         ] {
             command.env(name, value);
         }
+        command.envs(QUIET_ENV);
         command
     }
 

@@ -1,6 +1,6 @@
 //! The test cluster: the in-process Kubernetes API emulator by default, or a real cluster when
 //! `SECUREAPI_E2E_KUBECONFIG` points at one. Tests that need the emulator's hooks (faults,
-//! counters) skip themselves against a real cluster.
+//! counters) skip themselves against a real cluster. Also kubeconfigs for the operator binary.
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -8,13 +8,10 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use secure_api_operator::emulator::kube::KubeEmulator;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
-pub use crate::support::wait_for;
-
-/// How long a test waits for a condition before failing.
-pub const DEADLINE: Duration = Duration::from_secs(30);
+use super::wait::{DEADLINE, wait_for};
 
 /// A cluster for one test, with a namespace of its own.
 pub struct TestCluster {
@@ -45,6 +42,13 @@ impl TestCluster {
             .await
             .unwrap_or_else(|e| panic!("creating {namespace}: {e}"));
         Self { client, namespace, emulator }
+    }
+
+    /// [`start`](Self::start), then [`install_crds`](Self::install_crds).
+    pub async fn with_crds(test: &str) -> Self {
+        let cluster = Self::start(test).await;
+        cluster.install_crds().await;
+        cluster
     }
 
     /// The emulator, or `None` on a real cluster (then the caller skips its emulator-only part).
@@ -107,4 +111,14 @@ async fn real_cluster(path: &str) -> Client {
 
 fn short(test: &str) -> String {
     test.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>().to_ascii_lowercase()
+}
+
+/// Writes a kubeconfig for `server` (no credentials) to `path`.
+pub fn write_kubeconfig(path: &Path, server: &str) {
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server}\n\
+         contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\n\
+         users:\n- name: test\n  user: {{}}\n"
+    );
+    std::fs::write(path, kubeconfig).unwrap_or_else(|error| panic!("writing {}: {error}", path.display()));
 }

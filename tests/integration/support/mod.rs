@@ -1,0 +1,19 @@
+//! Shared helpers of the integration tests, one submodule per job. Test modules import helpers
+//! from here only, never from one another.
+
+pub mod cluster;
+pub mod gcloud;
+pub mod gcp_stub;
+pub mod http;
+pub mod kubectl;
+pub mod operator;
+pub mod wait;
+
+/// The GCP project of the tests: the in-process operator's default project and gcloud's
+/// `core/project`.
+pub const PROJECT: &str = "demo-project";
+
+/// Path of the operator binary under test.
+pub fn operator_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_secure-api-operator")
+}

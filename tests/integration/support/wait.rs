@@ -1,0 +1,28 @@
+//! Waiting on conditions, always with a deadline (never a fixed sleep).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a condition before failing.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it returns `Some`, failing the test with `what` after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let give_up = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < give_up, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Runs `future`, failing the test if it takes longer than [`DEADLINE`].
+pub async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, future).await.unwrap_or_else(|_| panic!("test exceeded {DEADLINE:?}"))
+}
