@@ -167,7 +167,7 @@ pub async fn warn_once<K: Reconciler>(ctx: &Context, object: &K, reason: &str, m
     if last.as_ref() == Some(&failure) {
         return;
     }
-    tracing::warn!(controller = K::PROFILE.controller.as_str(), object = %key, reason, error = %message, "reconcile failed");
+    tracing::warn!(controller = K::PROFILE.controller.as_str(), object = %key, reason, error = %message, "sync failed");
     ctx.publish(object, EventType::Warning, reason, K::PROFILE.event_action, message.to_owned()).await;
     ctx.remember_warning(&key, failure);
 }
