@@ -5,7 +5,7 @@ use crate::support::cluster::TestCluster;
 use crate::support::wait::{DEADLINE, wait_for};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::Status;
 use serde_json::{Value, json};
@@ -103,6 +103,31 @@ async fn creating_an_existing_name_is_409_already_exists() {
     let error = api_error(api.create(&PostParams::default(), &config_map("a", json!({}), json!({}))).await);
     assert_eq!((error.code, error.reason.as_str()), (409, "AlreadyExists"));
     assert!(error.message.contains("\"a\" already exists"), "{}", error.message);
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_create_past_an_object_count_quota_is_403_exceeded_quota() {
+    let cluster = TestCluster::start("quota").await;
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": { "name": "one-deployment" },
+        "spec": { "hard": { "count/deployments.apps": "1" } },
+    }))
+    .unwrap_or_else(|e| panic!("quota: {e}"));
+    cluster.api::<ResourceQuota>().create(&PostParams::default(), &quota).await.unwrap_or_else(|e| panic!("{e}"));
+    let api: Api<Deployment> = cluster.api();
+    // A real cluster refuses creates until the quota controller has counted the namespace.
+    wait_for("the first Deployment admitted", DEADLINE, || async {
+        api.create(&PostParams::default(), &deployment("a", "nginx")).await.ok()
+    })
+    .await;
+    let refused = api_error(api.create(&PostParams::default(), &deployment("b", "nginx")).await);
+    assert_eq!((refused.code, refused.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        refused.message,
+        "deployments.apps \"b\" is forbidden: exceeded quota: one-deployment, requested: count/deployments.apps=1, \
+         used: count/deployments.apps=1, limited: count/deployments.apps=1"
+    );
     cluster.cleanup().await;
 }
 

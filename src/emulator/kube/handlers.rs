@@ -7,6 +7,7 @@ use super::lifecycle::Propagation;
 use super::objects::WriteContext;
 use super::patch::{json_patch, merge_patch, strategic_merge_patch};
 use super::protobuf;
+use super::quota;
 use super::request::{Query, ResourcePath};
 use super::resources::{ResourceType, StorageKey};
 use super::served::{selected, selectors, view};
@@ -226,6 +227,7 @@ fn store_new(
     if state.get(&rt.storage_key(), &namespace, &name).is_some() {
         return Err(ApiError::already_exists(&rt.plural, &rt.group, &name));
     }
+    quota::admit_create(state, rt, &namespace, &name)?;
     if request.query.dry_run() {
         return Ok(object);
     }

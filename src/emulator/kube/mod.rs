@@ -20,6 +20,7 @@ mod objects;
 mod openapi;
 pub mod patch;
 mod protobuf;
+mod quota;
 mod request;
 mod resources;
 pub mod schema;

@@ -172,6 +172,17 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         group: "",
         version: "v1",
+        kind: "ResourceQuota",
+        plural: "resourcequotas",
+        namespaced: true,
+        short_names: &["quota"],
+        categories: &[],
+        status: true,
+        field_selectors: &[],
+    },
+    Builtin {
+        group: "",
+        version: "v1",
         kind: "Service",
         plural: "services",
         namespaced: true,

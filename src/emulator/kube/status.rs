@@ -32,6 +32,11 @@ impl ApiError {
         Self::new(404, "NotFound", "the server could not find the requested resource")
     }
 
+    /// 403 from admission: the request is understood and refused for this object.
+    pub fn forbidden(message: String, name: &str, group: &str, resource: &str) -> Self {
+        Self::new(403, "Forbidden", message).with_details(name, group, resource)
+    }
+
     /// 405: the resource does not support the verb.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
