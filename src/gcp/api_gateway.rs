@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::GcpConfig;
+use super::caller::Caller;
 use super::error::{Code, GcpError};
 use super::http::{Call, CallObserver, Executor, check_endpoint};
 use model::{ConfigPage, decode, malformed};
@@ -30,6 +31,7 @@ const MAX_PAGES: usize = 100;
 #[derive(Clone)]
 pub struct ApiGateway {
     inner: Arc<Inner>,
+    caller: Caller,
 }
 
 struct Inner {
@@ -48,7 +50,12 @@ impl ApiGateway {
             None => DEFAULT_ENDPOINT.to_owned(),
         };
         let executor = Executor::from_config(&config, observer).await?;
-        Ok(Self { inner: Arc::new(Inner { executor, endpoint }) })
+        Ok(Self { inner: Arc::new(Inner { executor, endpoint }), caller: Caller::Operator })
+    }
+
+    /// The same client, calling as `caller` (the same connection pool and limits).
+    pub fn acting_as(&self, caller: Caller) -> Self {
+        Self { inner: Arc::clone(&self.inner), caller }
     }
 
     /// The API `projects/{project}/locations/global/apis/{api_id}`; `None` when it does not exist.
@@ -208,7 +215,8 @@ impl ApiGateway {
     /// Sends a planned call and decodes its answer.
     async fn fetch<T: DeserializeOwned>(&self, planned: &Planned) -> Result<T, GcpError> {
         let url = format!("{}{}", self.inner.endpoint, planned.path);
-        let call = Call { service: SERVICE, method: planned.method, resource: &planned.resource, url: &url };
+        let call =
+            Call { service: SERVICE, method: planned.method, resource: &planned.resource, url: &url, caller: &self.caller };
         let success = self.inner.executor.execute(&call, &planned.request).await?;
         decode(planned.method, &planned.resource, success.http_code, &success.body)
     }

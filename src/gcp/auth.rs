@@ -78,7 +78,7 @@ fn classify(error: &gcp_auth::Error) -> TokenFailure {
     }
 }
 
-fn bearer(token: &str) -> Result<HeaderValue, TokenFailure> {
+pub(super) fn bearer(token: &str) -> Result<HeaderValue, TokenFailure> {
     let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| TokenFailure::Permanent)?;
     // Keeps the token out of reqwest/hyper debug output.
     value.set_sensitive(true);

@@ -114,6 +114,8 @@ pub enum Detail {
     MalformedResponse,
     /// The request was rejected before sending (e.g. an invalid version string).
     InvalidRequest,
+    /// An OAuth error code from a token endpoint (STS): `invalid_grant`, `invalid_target`, ...
+    OAuth(&'static str),
 }
 
 impl Detail {
@@ -127,6 +129,7 @@ impl Detail {
             Detail::Token => "no access token",
             Detail::MalformedResponse => "malformed response",
             Detail::InvalidRequest => "invalid request",
+            Detail::OAuth(code) => code,
         }
     }
 }
@@ -170,6 +173,12 @@ impl GcpError {
     /// back to the HTTP code. The message is only inspected, never kept.
     pub fn from_response(method: &'static str, resource: impl Into<String>, http_code: u16, body: &[u8]) -> Self {
         let parsed = serde_json::from_slice::<ErrorEnvelope>(body).ok().map(|envelope| envelope.error);
+        if parsed.is_none()
+            && let Some(code) = oauth_error(body)
+        {
+            let status = Code::from_http(http_code);
+            return Self { method, resource: resource.into(), http_code: Some(http_code), status, detail: Some(code) };
+        }
         let status = parsed
             .as_ref()
             .and_then(|error| error.status.as_deref())
@@ -188,6 +197,28 @@ impl GcpError {
         matches!(self.http_code, Some(429 | 500..=599))
             || matches!(self.status, Code::Unavailable | Code::DeadlineExceeded | Code::Aborted)
     }
+}
+
+/// OAuth token endpoints (STS) answer `{"error": "invalid_grant", "error_description": ...}`:
+/// the code (from RFC 6749's fixed set) is kept, the description never.
+fn oauth_error(body: &[u8]) -> Option<Detail> {
+    #[derive(Deserialize)]
+    struct OAuthEnvelope {
+        error: String,
+    }
+    const CODES: [&str; 8] = [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_target",
+        "access_denied",
+    ];
+    let envelope: OAuthEnvelope = serde_json::from_slice(body).ok()?;
+    let code = CODES.iter().find(|code| **code == envelope.error).copied().unwrap_or("oauth_error");
+    Some(Detail::OAuth(code))
 }
 
 /// Secret Manager says "Secret Version [...] is in DISABLED state." (or DESTROYED).
@@ -269,6 +300,11 @@ mod tests {
         assert!(!from(403, "PERMISSION_DENIED").is_transient());
         assert!(!from(400, "FAILED_PRECONDITION").is_transient());
         assert!(GcpError::new(METHOD, RESOURCE, Code::DeadlineExceeded, Some(Detail::Timeout)).is_transient());
+        let oauth = GcpError::from_response(METHOD, RESOURCE, 400, br#"{"error":"invalid_grant","error_description":"x"}"#);
+        assert_eq!((oauth.status, oauth.detail), (Code::InvalidArgument, Some(Detail::OAuth("invalid_grant"))));
+        assert_eq!(oauth.to_string(), format!("{METHOD} {RESOURCE}: HTTP 400 INVALID_ARGUMENT (invalid_grant)"));
+        let odd = GcpError::from_response(METHOD, RESOURCE, 400, br#"{"error":"made-up <script>"}"#);
+        assert_eq!(odd.detail, Some(Detail::OAuth("oauth_error")));
         assert!(GcpError::new(METHOD, RESOURCE, Code::Unavailable, Some(Detail::Connect)).is_transient());
         assert!(!GcpError::new(METHOD, RESOURCE, Code::Unknown, Some(Detail::MalformedResponse)).is_transient());
     }

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroizing;
 use tokio::sync::Semaphore;
 use tracing::debug;
 
 use super::GcpConfig;
-use super::auth::{Auth, token_error};
+use super::auth::{Auth, bearer, token_error};
+use super::caller::Caller;
 use super::error::{Code, Detail, GcpError};
 use super::rate::RateLimiter;
 use super::retry::{Backoff, XorShift, parse_retry_after};
@@ -38,6 +40,8 @@ pub(super) struct Call<'a> {
     /// Resource name shown in errors and logs.
     pub(super) resource: &'a str,
     pub(super) url: &'a str,
+    /// Whose token goes into the `Authorization` header.
+    pub(super) caller: &'a Caller,
 }
 
 /// The HTTP method of a call.
@@ -70,11 +74,18 @@ impl Verb {
 pub(super) struct Request {
     pub(super) verb: Verb,
     pub(super) json: Option<Bytes>,
+    /// A form body (`application/x-www-form-urlencoded`) instead of JSON, as OAuth endpoints take.
+    pub(super) form: bool,
 }
 
 impl Request {
     /// A GET without body.
-    pub(super) const GET: Request = Request { verb: Verb::Get, json: None };
+    pub(super) const GET: Request = Request { verb: Verb::Get, json: None, form: false };
+
+    /// A request with a JSON body.
+    pub(super) fn json(verb: Verb, json: Bytes) -> Self {
+        Self { verb, json: Some(json), form: false }
+    }
 }
 
 /// A successful answer; the body is wiped on drop because it may carry a secret.
@@ -136,13 +147,13 @@ impl Failure {
     }
 }
 
-/// Whether a failed attempt of a `verb` call may be repeated. Reads: any transient error.
+/// Whether a failed attempt may be repeated. Reads (idempotent calls): any transient error.
 /// Writes: only when the request surely was not applied (429, 503, or never sent).
-fn may_retry(verb: Verb, failure: &Failure) -> bool {
+fn may_retry(idempotent: bool, failure: &Failure) -> bool {
     if !failure.error.is_transient() {
         return false;
     }
-    !verb.is_mutating() || failure.unsent || matches!(failure.error.http_code, Some(429 | 503))
+    idempotent || failure.unsent || matches!(failure.error.http_code, Some(429 | 503))
 }
 
 enum BodyError {
@@ -196,6 +207,16 @@ impl Executor {
     /// Sends `request` to `call.url`, retrying as [`may_retry`] allows up to the configured number
     /// of attempts.
     pub(super) async fn execute(&self, call: &Call<'_>, request: &Request) -> Result<Success, GcpError> {
+        self.run(call, request, !request.verb.is_mutating()).await
+    }
+
+    /// Like [`Self::execute`] for a POST that changes nothing on the server (a token exchange):
+    /// retried on every transient error, like a read.
+    pub(super) async fn execute_idempotent(&self, call: &Call<'_>, request: &Request) -> Result<Success, GcpError> {
+        self.run(call, request, true).await
+    }
+
+    async fn run(&self, call: &Call<'_>, request: &Request, idempotent: bool) -> Result<Success, GcpError> {
         let mut rng = XorShift::seeded();
         let mut attempt = 1;
         loop {
@@ -203,7 +224,7 @@ impl Executor {
                 Ok(success) => return Ok(success),
                 Err(failure) => failure,
             };
-            if attempt >= self.max_attempts || !may_retry(request.verb, &failure) {
+            if attempt >= self.max_attempts || !may_retry(idempotent, &failure) {
                 return Err(failure.error);
             }
             let delay = self.backoff.delay(attempt - 1, failure.retry_after, &mut rng);
@@ -245,10 +266,15 @@ impl Executor {
     /// The request of one attempt, with the `Authorization` header when there is a token.
     async fn build(&self, call: &Call<'_>, request: &Request) -> Result<reqwest::RequestBuilder, Failure> {
         let mut builder = self.client.request(request.verb.method(), call.url).header(ACCEPT, "application/json");
-        if let Some(json) = &request.json {
-            builder = builder.header(CONTENT_TYPE, "application/json").body(json.clone());
+        if let Some(body) = &request.json {
+            let content_type = if request.form { "application/x-www-form-urlencoded" } else { "application/json" };
+            builder = builder.header(CONTENT_TYPE, content_type).body(body.clone());
         }
-        match self.auth.header().await {
+        let header = match call.caller {
+            Caller::Operator => self.auth.header().await,
+            Caller::Delegated { token, .. } => bearer(token.expose_secret()).map(Some),
+        };
+        match header {
             Ok(Some(value)) => Ok(builder.header(AUTHORIZATION, value)),
             Ok(None) => Ok(builder),
             Err(failure) => Err(Failure::unsent(token_error(call.method, call.resource, failure))),
@@ -362,10 +388,10 @@ mod tests {
     #[test]
     fn reads_retry_every_transient_error() {
         for failure in [answered(429), answered(500), answered(503), answered(504), timeout(), refused(), broken()] {
-            assert!(may_retry(Verb::Get, &failure), "{failure:?}");
+            assert!(may_retry(true, &failure), "{failure:?}");
         }
         for failure in [answered(400), answered(403), answered(404)] {
-            assert!(!may_retry(Verb::Get, &failure), "{failure:?}");
+            assert!(!may_retry(true, &failure), "{failure:?}");
         }
     }
 
@@ -373,12 +399,12 @@ mod tests {
     fn writes_retry_only_when_surely_not_applied() {
         for verb in [Verb::Post, Verb::Patch, Verb::Delete] {
             for failure in [answered(429), answered(503), refused()] {
-                assert!(may_retry(verb, &failure), "{verb:?} {failure:?}");
+                assert!(may_retry(!verb.is_mutating(), &failure), "{verb:?} {failure:?}");
             }
             for failure in [answered(500), answered(502), answered(504), answered(409), timeout(), broken()] {
-                assert!(!may_retry(verb, &failure), "{verb:?} {failure:?}");
+                assert!(!may_retry(!verb.is_mutating(), &failure), "{verb:?} {failure:?}");
             }
-            assert!(!may_retry(verb, &answered(404)));
+            assert!(!may_retry(!verb.is_mutating(), &answered(404)));
         }
     }
 
@@ -386,8 +412,8 @@ mod tests {
     fn missing_tokens_are_retried_only_when_transient() {
         let transient = Failure::unsent(GcpError::new("m", "r", Code::Unavailable, Some(Detail::Token)));
         let permanent = Failure::unsent(GcpError::new("m", "r", Code::Unauthenticated, Some(Detail::Token)));
-        assert!(may_retry(Verb::Post, &transient));
-        assert!(!may_retry(Verb::Post, &permanent));
+        assert!(may_retry(false, &transient));
+        assert!(!may_retry(false, &permanent));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod api_gateway;
 mod auth;
+mod caller;
 mod error;
 mod http;
 mod payload;
@@ -13,17 +14,20 @@ mod rate;
 mod retry;
 mod secret_manager;
 mod secret_name;
+mod token_exchange;
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use caller::Caller;
 pub use api_gateway::{Api, ApiConfig, ApiGateway, Gateway, Operation, OperationError};
 pub use error::{Code, Detail, GcpError};
 pub use http::CallObserver;
 pub use payload::SecretBytes;
 pub use secret_manager::{AccessedVersion, SecretManager};
 pub use secret_name::SecretName;
+pub use token_exchange::{ExchangeEndpoints, IssuedToken, TokenExchange};
 
 /// Default `User-Agent` sent with every request.
 pub const DEFAULT_USER_AGENT: &str = concat!("secure-api-operator/", env!("CARGO_PKG_VERSION"));

@@ -14,6 +14,7 @@ use secrecy::zeroize::{Zeroize as _, Zeroizing};
 use serde::{Deserialize, Deserializer};
 
 use super::GcpConfig;
+use super::caller::Caller;
 use super::error::{Code, Detail, GcpError};
 use super::http::{Call, CallObserver, Executor, check_endpoint};
 use super::payload::SecretBytes;
@@ -56,16 +57,21 @@ type AccessFuture = BoxFuture<'static, Result<AccessedVersion, GcpError>>;
 #[derive(Clone)]
 pub struct SecretManager {
     inner: Arc<Inner>,
+    caller: Caller,
 }
 
 struct Inner {
     executor: Executor,
     endpoint: Option<String>,
     default_project: Option<String>,
-    /// In-flight accesses by full version name. Weak, so abandoned calls do not linger.
-    inflight: Mutex<HashMap<String, InFlight>>,
+    /// In-flight accesses by caller and full version name (callers share a read only with the
+    /// same identity). Weak, so abandoned calls do not linger.
+    inflight: Mutex<InFlightMap>,
     next_id: AtomicU64,
 }
+
+/// In-flight accesses keyed by (caller, full version name).
+type InFlightMap = HashMap<(String, String), InFlight>;
 
 struct InFlight {
     id: u64,
@@ -91,7 +97,12 @@ impl SecretManager {
             inflight: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         };
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self { inner: Arc::new(inner), caller: Caller::Operator })
+    }
+
+    /// The same client, calling as `caller` (the same connection pool, limits and coalescing).
+    pub fn acting_as(&self, caller: Caller) -> Self {
+        Self { inner: Arc::clone(&self.inner), caller }
     }
 
     /// The project used for bare secret ids (pass it to [`SecretName::parse`]).
@@ -114,25 +125,26 @@ impl SecretManager {
         self.shared_access(name, url).await
     }
 
-    /// Joins the in-flight access of `name`, or starts one that others can join.
+    /// Joins the in-flight access of `name` by the same caller, or starts one that others can join.
     fn shared_access(&self, name: String, url: String) -> Shared<AccessFuture> {
+        let key = (self.caller.key().to_owned(), name.clone());
         let mut inflight = lock(&self.inner.inflight);
-        if let Some(running) = inflight.get(&name).and_then(|entry| entry.future.upgrade()) {
+        if let Some(running) = inflight.get(&key).and_then(|entry| entry.future.upgrade()) {
             return running;
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let forget = Forget { inner: Arc::clone(&self.inner), key: name.clone(), id };
+        let forget = Forget { inner: Arc::clone(&self.inner), key: key.clone(), id };
         let inner = Arc::clone(&self.inner);
-        let resource = name.clone();
+        let caller = self.caller.clone();
         let future = async move {
             // Dropped on completion (or when every caller gave up): removes the map entry.
             let _forget = forget;
-            inner.fetch(&resource, &url).await
+            inner.fetch(&name, &url, &caller).await
         }
         .boxed()
         .shared();
         if let Some(weak) = future.downgrade() {
-            inflight.insert(name, InFlight { id, future: weak });
+            inflight.insert(key, InFlight { id, future: weak });
         }
         future
     }
@@ -157,8 +169,8 @@ impl Inner {
         }
     }
 
-    async fn fetch(&self, name: &str, url: &str) -> Result<AccessedVersion, GcpError> {
-        let call = Call { service: SERVICE, method: METHOD_ACCESS, resource: name, url };
+    async fn fetch(&self, name: &str, url: &str, caller: &Caller) -> Result<AccessedVersion, GcpError> {
+        let call = Call { service: SERVICE, method: METHOD_ACCESS, resource: name, url, caller };
         let success = self.executor.get(&call).await?;
         decode_access(name, success.http_code, &success.body)
     }
@@ -167,7 +179,7 @@ impl Inner {
 /// Removes its in-flight entry when dropped, unless a newer call already replaced it.
 struct Forget {
     inner: Arc<Inner>,
-    key: String,
+    key: (String, String),
     id: u64,
 }
 
@@ -180,7 +192,7 @@ impl Drop for Forget {
     }
 }
 
-fn lock(map: &Mutex<HashMap<String, InFlight>>) -> MutexGuard<'_, HashMap<String, InFlight>> {
+fn lock(map: &Mutex<InFlightMap>) -> MutexGuard<'_, InFlightMap> {
     // Map operations cannot leave it half-updated, so a poisoned lock is still usable.
     map.lock().unwrap_or_else(PoisonError::into_inner)
 }

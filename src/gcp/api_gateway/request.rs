@@ -50,7 +50,7 @@ impl Planned {
 
     fn delete(method: &'static str, resource: String) -> Self {
         let path = format!("/v1/{resource}");
-        Self { method, resource, path, request: Request { verb: Verb::Delete, json: None } }
+        Self { method, resource, path, request: Request { verb: Verb::Delete, json: None, form: false } }
     }
 
     fn write(
@@ -62,7 +62,7 @@ impl Planned {
     ) -> Result<Self, GcpError> {
         let json = serde_json::to_vec(body)
             .map_err(|_| GcpError::new(method, resource.as_str(), Code::Internal, Some(Detail::InvalidRequest)))?;
-        Ok(Self { method, resource, path, request: Request { verb, json: Some(Bytes::from(json)) } })
+        Ok(Self { method, resource, path, request: Request::json(verb, Bytes::from(json)) })
     }
 }
 
