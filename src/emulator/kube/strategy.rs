@@ -14,6 +14,7 @@ pub fn on_create(group: &str, plural: &str, object: &mut Value, now: &str) -> Re
         ("", "namespaces") => {
             object["spec"]["finalizers"] = json!(["kubernetes"]);
             object["status"] = json!({ "phase": "Active" });
+            label_namespace(object);
             Ok(())
         }
         ("", "secrets") => normalize_secret(object),
@@ -49,6 +50,7 @@ pub fn on_update(group: &str, plural: &str, old: &Value, object: &mut Value, now
             if object["status"]["phase"].is_null() {
                 object["status"] = old["status"].clone();
             }
+            label_namespace(object);
             Ok(())
         }
         ("", "services") => {
@@ -65,6 +67,16 @@ pub fn on_update(group: &str, plural: &str, old: &Value, object: &mut Value, now
         ("apiextensions.k8s.io", "customresourcedefinitions") => establish_crd(object, Some(old), now),
         _ => Ok(()),
     }
+}
+
+/// kube-apiserver keeps the label `kubernetes.io/metadata.name` equal to a namespace's name
+/// (selectable by name, as NetworkPolicies and our `--operator-identity-namespaces` do).
+fn label_namespace(namespace: &mut Value) {
+    let name = namespace["metadata"]["name"].clone();
+    if !namespace["metadata"]["labels"].is_object() {
+        namespace["metadata"]["labels"] = json!({});
+    }
+    namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
 }
 
 fn invalid(message: String) -> ApiError {
