@@ -170,6 +170,31 @@ pub struct RunArgs {
     #[arg(long, env = "SECUREAPI_GCP_NO_AUTH")]
     pub gcp_no_auth: bool,
 
+    /// Label selector of the namespaces whose objects may use the operator's own Google identity
+    /// when they name no ServiceAccount (e.g. `kubernetes.io/metadata.name in (ops)`). Empty: none
+    /// — every SecretRef and GatewayConfig must name a ServiceAccount of its namespace.
+    #[arg(long, value_name = "SELECTOR", default_value = "", env = "SECUREAPI_OPERATOR_IDENTITY_NAMESPACES")]
+    pub operator_identity_namespaces: String,
+
+    /// STS audience for ServiceAccount tokens: `//iam.googleapis.com/projects/NUMBER/locations/global/
+    /// workloadIdentityPools/POOL/providers/PROVIDER` outside GKE. Default (GKE):
+    /// `identitynamespace:PROJECT.svc.id.goog:ISSUER`, from `--gcp-project` and the tokens' issuer.
+    #[arg(long, value_name = "AUDIENCE", env = "SECUREAPI_WORKLOAD_IDENTITY_AUDIENCE")]
+    pub workload_identity_audience: Option<String>,
+
+    /// Audience of the ServiceAccount tokens the operator requests. Default: `PROJECT.svc.id.goog`
+    /// (GKE), or `https:` + the pool provider's audience.
+    #[arg(long, value_name = "AUDIENCE", env = "SECUREAPI_SERVICE_ACCOUNT_TOKEN_AUDIENCE")]
+    pub service_account_token_audience: Option<String>,
+
+    /// Security Token Service endpoint override (emulators). Default: `https://sts.googleapis.com`.
+    #[arg(long, value_name = "URL", env = "SECUREAPI_STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
+
+    /// IAM Credentials endpoint override (emulators). Default: `https://iamcredentials.googleapis.com`.
+    #[arg(long, value_name = "URL", env = "SECUREAPI_IAM_CREDENTIALS_ENDPOINT")]
+    pub iam_credentials_endpoint: Option<String>,
+
     /// Google Cloud requests in flight at most.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024), env = "SECUREAPI_GCP_MAX_CONCURRENCY")]
     pub gcp_max_concurrency: u32,

@@ -12,7 +12,8 @@ use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
 use crate::controllers::secret_ref;
 use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
-use crate::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
+use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
+use crate::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, TokenExchange};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
 use crate::provider::{GcpSecretManager, SecretProvider};
@@ -158,7 +159,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
     let metrics_addr = listener.local_addr().unwrap_or(args.metrics_addr);
     let metrics = Arc::new(Metrics::new());
-    let (provider, api_gateway) = gcp_clients(&args, metrics.clone()).await?;
+    let (provider, api_gateway, exchange) = gcp_clients(&args, metrics.clone()).await?;
     let health = Health::new(metrics.clone());
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
@@ -168,7 +169,23 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         concurrency: args.concurrency,
         ..Settings::default()
     };
-    let ctx = Context::new(client.clone(), metrics.clone(), settings, provider, Some(api_gateway));
+    let operator_namespaces =
+        OperatorNamespaces::watch(client.clone(), &args.operator_identity_namespaces, shutdown.clone())
+            .await
+            .map_err(|e| {
+                StartupError::Setting(format!(
+                    "--operator-identity-namespaces {:?}: {}",
+                    args.operator_identity_namespaces,
+                    one_line(&e)
+                ))
+            })?;
+    let audiences = Audiences {
+        sts: args.workload_identity_audience.clone(),
+        token: args.service_account_token_audience.clone(),
+        project: args.gcp_project.clone(),
+    };
+    let identities = Identities { operator_namespaces, tokens: TokenBroker::new(client.clone(), exchange, audiences) };
+    let ctx = Context::new(client.clone(), metrics.clone(), settings, provider, Some(api_gateway), identities);
     let (lost_tx, lost) = oneshot::channel();
     let controllers = match election.clone() {
         None => {
@@ -239,7 +256,7 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
 async fn gcp_clients(
     args: &RunArgs,
     metrics: Arc<Metrics>,
-) -> Result<(Arc<dyn SecretProvider>, ApiGateway), StartupError> {
+) -> Result<(Arc<dyn SecretProvider>, ApiGateway, TokenExchange), StartupError> {
     if !args.gcp_requests_per_second.is_finite() || args.gcp_requests_per_second <= 0.0 {
         return Err(StartupError::Setting(format!(
             "--gcp-requests-per-second {} must be above 0",
@@ -260,8 +277,12 @@ async fn gcp_clients(
     let secrets = SecretManager::new(config.clone(), Some(observer.clone()))
         .await
         .map_err(|e| StartupError::Gcp(e.to_string()))?;
+    let endpoints =
+        ExchangeEndpoints { sts: args.sts_endpoint.clone(), iam_credentials: args.iam_credentials_endpoint.clone() };
+    let exchange = TokenExchange::new(&config, &endpoints, Some(observer.clone()))
+        .map_err(|e| StartupError::Gcp(e.to_string()))?;
     let gateway = ApiGateway::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
-    Ok((Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone())), gateway))
+    Ok((Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone())), gateway, exchange))
 }
 
 async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {

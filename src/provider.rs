@@ -2,7 +2,7 @@
 //! providers plug in without touching the reconcile logic. Google Cloud Secret Manager is the
 //! provider today.
 
-use crate::gcp::{Code, Detail, GcpError, SecretBytes, SecretManager, SecretName};
+use crate::gcp::{Caller, Code, Detail, GcpError, SecretBytes, SecretManager, SecretName};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -50,12 +50,13 @@ impl ProviderError {
 /// Reads secret versions.
 pub trait SecretProvider: Send + Sync {
     /// Reads `version` (`latest`, a number, or an alias) of `secret` (an id, or a full resource
-    /// name), in `project` when the name does not carry one.
+    /// name), in `project` when the name does not carry one, as `caller`.
     fn fetch<'a>(
         &'a self,
         secret: &'a str,
         project: Option<&'a str>,
         version: &'a str,
+        caller: &'a Caller,
     ) -> BoxFuture<'a, Result<FetchedVersion, ProviderError>>;
 }
 
@@ -95,12 +96,13 @@ impl SecretProvider for GcpSecretManager {
         secret: &'a str,
         project: Option<&'a str>,
         version: &'a str,
+        caller: &'a Caller,
     ) -> BoxFuture<'a, Result<FetchedVersion, ProviderError>> {
         Box::pin(async move {
             let project = project.or(self.default_project.as_deref());
             let name = SecretName::parse(secret, project)
                 .map_err(|summary| ProviderError { kind: ProviderErrorKind::InvalidReference, summary })?;
-            let accessed = self.client.access(&name, version).await?;
+            let accessed = self.client.acting_as(caller.clone()).access(&name, version).await?;
             Ok(FetchedVersion { version: accessed.version, data: accessed.data, crc32c: accessed.data_crc32c })
         })
     }

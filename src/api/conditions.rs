@@ -115,8 +115,18 @@ pub mod reasons {
     pub const RECONCILING: &str = "Reconciling";
     /// The spec is invalid in a way the schema cannot express; the message says what to fix.
     pub const INVALID_SPEC: &str = "InvalidSpec";
-    /// Google Cloud denied the operator's identity access to a resource.
+    /// Google Cloud denied the object's identity access to a resource (IAM), or refused to let
+    /// its ServiceAccount act as the Google service account it names.
     pub const PERMISSION_DENIED: &str = "PermissionDenied";
+    /// `spec.serviceAccountName` names a ServiceAccount that does not exist in the object's
+    /// namespace; retried with backoff (it may be created shortly, e.g. by a SecureApiService).
+    pub const SERVICE_ACCOUNT_NOT_FOUND: &str = "ServiceAccountNotFound";
+    /// The object names no ServiceAccount and its namespace may not use the operator's own
+    /// identity (`--operator-identity-namespaces`); no Google call was made.
+    pub const IDENTITY_REQUIRED: &str = "IdentityRequired";
+    /// The ServiceAccount's token could not be exchanged for a Google token (TokenRequest or STS
+    /// refused; the message carries Google's error code, never a token).
+    pub const TOKEN_EXCHANGE_FAILED: &str = "TokenExchangeFailed";
     /// A quota was exhausted: Google Cloud's (HTTP 429, retried with backoff), or a Kubernetes
     /// ResourceQuota that refused a write (the message names it; retried slowly).
     pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";

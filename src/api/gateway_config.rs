@@ -89,6 +89,14 @@ pub struct GatewayConfigSpec {
     )]
     pub gateway_id: Option<String>,
 
+    /// Kubernetes ServiceAccount of this namespace whose Google identity makes every Google Cloud
+    /// call for this object (Workload Identity Federation; with the annotation
+    /// `iam.gke.io/gcp-service-account` it acts as that Google service account). Unset: the
+    /// operator's own identity, only in namespaces the operator allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub service_account_name: Option<String>,
+
     /// Google service account the gateway uses to call backends (and to sign backend JWTs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 254), pattern(GCP_SERVICE_ACCOUNT_PATTERN))]

@@ -25,6 +25,9 @@ pub const VERSION: &str = "v1alpha1";
 pub const CATEGORY: &str = "secureapi";
 /// Finalizer the controllers put on objects whose deletion needs clean-up.
 pub const FINALIZER: &str = "secureapi.dev/cleanup";
+/// ServiceAccount annotation naming the Google service account it acts as (GKE Workload
+/// Identity; the operator impersonates it for objects that name the ServiceAccount).
+pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 /// Label set on everything the operator creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].

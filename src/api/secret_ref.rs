@@ -70,6 +70,14 @@ pub struct SecretRefSpec {
     #[schemars(pattern(PROJECT_ID_PATTERN))]
     pub project_id: Option<String>,
 
+    /// Kubernetes ServiceAccount of this namespace whose Google identity makes every Google Cloud
+    /// call for this object (Workload Identity Federation; with the annotation
+    /// `iam.gke.io/gcp-service-account` it acts as that Google service account). Unset: the
+    /// operator's own identity, only in namespaces the operator allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub service_account_name: Option<String>,
+
     /// The Secret Manager secret: a secret id (`api-config-db`), a resource name
     /// (`projects/P/secrets/S`) or a regional resource name (`projects/P/locations/L/secrets/S`).
     #[schemars(

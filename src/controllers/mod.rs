@@ -3,6 +3,7 @@
 
 pub mod children;
 pub mod gateway_config;
+pub mod identity;
 pub mod refusal;
 pub mod secret_ref;
 pub mod secure_api_service;
@@ -10,6 +11,7 @@ pub mod skeleton;
 pub mod timing;
 
 use crate::gcp::ApiGateway;
+use identity::Identities;
 use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
 use futures::FutureExt;
@@ -62,6 +64,8 @@ pub struct Context {
     pub secrets: Arc<dyn SecretProvider>,
     /// API Gateway, when configured (GatewayConfigs wait with a clear condition otherwise).
     pub api_gateway: Option<ApiGateway>,
+    /// Whose Google identity each object's calls use, and the tokens for it.
+    pub identities: Identities,
     memory: Mutex<Memory>,
 }
 
@@ -81,11 +85,21 @@ impl Context {
         settings: Settings,
         secrets: Arc<dyn SecretProvider>,
         api_gateway: Option<ApiGateway>,
+        identities: Identities,
     ) -> Arc<Self> {
         let reporter =
             Reporter { controller: crate::api::MANAGED_BY_VALUE.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Self { client, metrics, recorder, settings, secrets, api_gateway, memory: Mutex::default() })
+        Arc::new(Self {
+            client,
+            metrics,
+            recorder,
+            settings,
+            secrets,
+            api_gateway,
+            identities,
+            memory: Mutex::default(),
+        })
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {

@@ -102,7 +102,7 @@ fn pod_template(inputs: &Inputs<'_>, snapshots: &BTreeMap<String, String>) -> Po
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: Some(service_account_name(inputs)),
+            service_account_name: Some(service_account_name(inputs.service())),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 seccomp_profile: Some(runtime_default_seccomp()),

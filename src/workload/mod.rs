@@ -124,9 +124,9 @@ pub fn object_labels(service: &str) -> BTreeMap<String, String> {
 }
 
 /// Name of the pods' ServiceAccount: `spec.serviceAccount.name`, or the service's name.
-pub fn service_account_name(inputs: &Inputs<'_>) -> String {
-    let configured = inputs.service.spec.service_account.as_ref().and_then(|sa| sa.name.clone());
-    configured.unwrap_or_else(|| service_name(inputs))
+pub fn service_account_name(service: &SecureApiService) -> String {
+    let configured = service.spec.service_account.as_ref().and_then(|sa| sa.name.clone());
+    configured.unwrap_or_else(|| service.name_any())
 }
 
 /// The service's name (`metadata.name`).
@@ -143,11 +143,15 @@ fn owner_references(service: &SecureApiService) -> Option<Vec<OwnerReference>> {
 
 /// Metadata of a child object: name, the service's namespace, labels and owner reference.
 fn child_metadata(inputs: &Inputs<'_>, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+    metadata_of_child(inputs.service, name, labels)
+}
+
+fn metadata_of_child(service: &SecureApiService, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
-        namespace: inputs.service.namespace(),
+        namespace: service.namespace(),
         labels: Some(labels),
-        owner_references: owner_references(inputs.service),
+        owner_references: owner_references(service),
         ..ObjectMeta::default()
     }
 }

@@ -2,8 +2,8 @@
 //! SecureApiService, and its in-cluster URL.
 
 use super::{
-    Inputs, PORT_NAME, child_metadata, int_or_string, object_labels, selector_labels, service_account_name,
-    service_name,
+    Inputs, PORT_NAME, child_metadata, int_or_string, metadata_of_child, object_labels, selector_labels,
+    service_account_name, service_name,
 };
 use crate::api::SecureApiService;
 use crate::api::secure_api_service::ExposeType;
@@ -18,15 +18,14 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
-/// ServiceAccount annotation naming the Google service account (GKE Workload Identity).
-pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+pub use crate::api::GCP_SERVICE_ACCOUNT_ANNOTATION;
 /// Service port when `expose.port` is not set.
 pub const DEFAULT_SERVICE_PORT: i32 = 80;
 
 /// The pods' ServiceAccount, annotated for Workload Identity when `gcpServiceAccount` is set.
-pub fn service_account(inputs: &Inputs<'_>) -> ServiceAccount {
-    let mut metadata = child_metadata(inputs, service_account_name(inputs), object_labels(&service_name(inputs)));
-    let gcp = inputs.service.spec.service_account.as_ref().and_then(|sa| sa.gcp_service_account.clone());
+pub fn service_account(service: &SecureApiService) -> ServiceAccount {
+    let mut metadata = metadata_of_child(service, service_account_name(service), object_labels(&service.name_any()));
+    let gcp = service.spec.service_account.as_ref().and_then(|sa| sa.gcp_service_account.clone());
     metadata.annotations = gcp.map(|gcp| BTreeMap::from([(GCP_SERVICE_ACCOUNT_ANNOTATION.to_string(), gcp)]));
     ServiceAccount { metadata, ..ServiceAccount::default() }
 }
@@ -143,7 +142,7 @@ mod tests {
 
     #[test]
     fn the_service_account_carries_the_workload_identity_annotation() {
-        let sa = with(&seed_service(), service_account);
+        let sa = service_account(&seed_service());
         assert_eq!(sa.metadata.name.as_deref(), Some("secure-api"));
         assert_owned_and_labelled(&sa.metadata);
         let annotations = sa.metadata.annotations.unwrap_or_default();
@@ -156,7 +155,7 @@ mod tests {
     #[test]
     fn a_named_service_account_without_gcp_identity_has_no_annotation() {
         let service = seed_service_patched(json!({ "serviceAccount": { "name": "api-runner" } }));
-        let sa = with(&service, service_account);
+        let sa = service_account(&service);
         assert_eq!(sa.metadata.name.as_deref(), Some("api-runner"));
         assert!(sa.metadata.annotations.is_none());
     }

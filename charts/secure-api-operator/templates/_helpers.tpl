@@ -173,6 +173,12 @@ patches), and the kube-runtime finalizer helper adds and removes finalizers with
 - apiGroups: [""]
   resources: ["serviceaccounts"]
   verbs: ["get", "create", "patch"]
+# Workload Identity per namespace: a short-lived token of the ServiceAccount a SecretRef or
+# GatewayConfig names (create on serviceaccounts/token), exchanged at Google's STS; its
+# `iam.gke.io/gcp-service-account` annotation is read with the get above.
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
 # A SecureApiService's Deployment: owned and watched (list, watch), applied and rolled back
 # (get, create, patch); SecretRef rollout targets get a pod-template annotation (get, patch).
 - apiGroups: ["apps"]

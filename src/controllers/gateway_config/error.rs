@@ -2,6 +2,7 @@
 
 use crate::api::conditions::reasons;
 use crate::controllers::refusal;
+use crate::controllers::identity::IdentityError;
 use crate::controllers::skeleton::{Failure, FinalizerFailed};
 use crate::gcp::{Code, GcpError};
 use std::time::Duration;
@@ -13,6 +14,8 @@ pub const POLL: Duration = Duration::from_secs(1);
 pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
     #[error("{0}")]
     Gcp(#[from] GcpError),
     #[error("operation {name} failed: {message}")]
@@ -32,6 +35,7 @@ impl Failure for Error {
     fn category(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => "invalid_spec",
+            Self::Identity(e) => e.category(),
             Self::Gcp(e) if e.is_transient() => "gcp_unavailable",
             Self::Gcp(_) => "gcp_error",
             Self::OperationFailed { .. } => "operation_failed",
@@ -44,6 +48,7 @@ impl Failure for Error {
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) | Self::NoClient => reasons::INVALID_SPEC,
+            Self::Identity(e) => e.reason(),
             Self::Gcp(e) if e.status == Code::PermissionDenied => reasons::PERMISSION_DENIED,
             Self::Gcp(e) if e.status == Code::ResourceExhausted => reasons::QUOTA_EXCEEDED,
             Self::Gcp(_) => reasons::GCP_UNAVAILABLE,
@@ -54,10 +59,13 @@ impl Failure for Error {
         }
     }
 
-    /// Every GatewayConfig failure is retried with backoff: Google Cloud's state moves on its
-    /// own (operations finish, quotas refill), and the retry re-reads it.
+    /// Every other GatewayConfig failure is retried with backoff: Google Cloud's state moves on
+    /// its own (operations finish, quotas refill), and the retry re-reads it. A missing identity waits for a change (or the slow retry) like in the other controllers.
     fn is_transient(&self) -> bool {
-        true
+        match self {
+            Self::Identity(e) => e.is_transient(),
+            _ => true,
+        }
     }
 
     fn waiting(&self) -> Option<Duration> {

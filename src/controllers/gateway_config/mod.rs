@@ -44,8 +44,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     skeleton::run(controller, ctx, shutdown).await;
 }
 
-fn client(ctx: &Context) -> Result<&ApiGateway, Error> {
-    ctx.api_gateway.as_ref().ok_or(Error::NoClient)
+/// The API Gateway client, calling with the identity this GatewayConfig may use.
+async fn client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiGateway, Error> {
+    let client = ctx.api_gateway.as_ref().ok_or(Error::NoClient)?;
+    let namespace = gateway.namespace().unwrap_or_default();
+    let caller = ctx.identities.caller(&namespace, gateway.spec.service_account_name.as_deref()).await?;
+    Ok(client.acting_as(caller))
 }
 
 impl Reconciler for GatewayConfig {
@@ -60,7 +64,6 @@ impl Reconciler for GatewayConfig {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Action, Error> {
-        let client = client(ctx)?;
         let current = self.status.clone().unwrap_or_default();
         // --- resolve: backend URLs
         let urls = match resolve::backends(self, ctx).await? {
@@ -72,7 +75,8 @@ impl Reconciler for GatewayConfig {
         };
         // --- plan (pure)
         let plan = plan::plan(self, ctx.settings.gcp_project.as_deref(), &urls)?;
-        // --- provision: finish the pending operation, then take the next step
+        // --- provision, as this object's identity: finish the pending operation, then take the next step
+        let client = &client(ctx, self).await?;
         if provision::poll_pending(client, &current).await?.is_some() {
             return Ok(Action::requeue(POLL));
         }
@@ -94,7 +98,7 @@ impl Reconciler for GatewayConfig {
         if self.spec.deletion_policy == DeletionPolicy::Retain {
             return Ok(Action::await_change());
         }
-        let client = client(ctx)?;
+        let client = &client(ctx, self).await?;
         let current = self.status.clone().unwrap_or_default();
         if provision::poll_pending(client, &current).await?.is_some() {
             return Err(Error::Waiting("a deletion operation".into()));

@@ -4,6 +4,7 @@
 use super::mapping::MappingError;
 use crate::api::conditions::reasons;
 use crate::controllers::children::ChildError;
+use crate::controllers::identity::IdentityError;
 use crate::controllers::refusal;
 use crate::controllers::skeleton::{Failure, FinalizerFailed};
 use crate::provider::{ProviderError, ProviderErrorKind};
@@ -12,6 +13,8 @@ use crate::provider::{ProviderError, ProviderErrorKind};
 pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
     #[error("{0}")]
     Provider(#[from] ProviderError),
     #[error("version {version}: the payload does not match its CRC32C checksum; nothing was written")]
@@ -37,6 +40,7 @@ impl Failure for Error {
     fn category(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => "invalid_spec",
+            Self::Identity(e) => e.category(),
             Self::Provider(e) => match e.kind {
                 ProviderErrorKind::InvalidReference => "invalid_spec",
                 ProviderErrorKind::NotFound => "secret_not_found",
@@ -58,6 +62,7 @@ impl Failure for Error {
     fn reason(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => reasons::INVALID_SPEC,
+            Self::Identity(e) => e.reason(),
             Self::Provider(e) => match e.kind {
                 ProviderErrorKind::InvalidReference => reasons::INVALID_SPEC,
                 ProviderErrorKind::NotFound => reasons::SECRET_NOT_FOUND,
@@ -80,6 +85,7 @@ impl Failure for Error {
     /// (or the slow safety-net retry).
     fn is_transient(&self) -> bool {
         match self {
+            Self::Identity(e) => e.is_transient(),
             Self::Provider(e) => e.is_transient(),
             Self::Kube(e) => refusal::is_transient(e),
             Self::Child(e) => e.is_transient(),

@@ -63,14 +63,16 @@ impl Reconciler for SecretRef {
         // --- validate (pure)
         let plan = resolve::plan(self)?;
         let key = object_key(self);
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default());
+        let namespace = self.namespace().unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
         // --- resolve: the target Secret, and the store only when it must be read
         let live = resolve::target(&secrets, self, &plan).await?;
         if !resolve::must_read(self, &plan, live.as_ref(), ctx.next_check(&key)) {
             return Ok(next_action(ctx, &key, &plan));
         }
         let spec = &self.spec;
-        let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version).await?;
+        let caller = ctx.identities.caller(&namespace, spec.service_account_name.as_deref()).await?;
+        let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version, &caller).await?;
         // --- build (pure)
         let built = desired::build(self, &fetched)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data

@@ -8,6 +8,7 @@ use super::revision;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecureApiService, owner_label_key};
 use crate::controllers::Context;
+use crate::workload;
 use crate::controllers::children::{ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, names};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -32,8 +33,9 @@ where
     Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default())
 }
 
-/// Applies what changed of `desired` (nothing while the secrets are unresolved: the current
-/// revision stays). `live` is the Deployment read at the start of the reconcile.
+/// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
+/// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
+/// `live` is the Deployment read at the start of the reconcile.
 pub async fn children(
     ctx: &Context,
     service: &SecureApiService,
@@ -44,6 +46,8 @@ pub async fn children(
     let name = service.name_any();
     let services: Api<Service> = api(ctx, service);
     let live_service = get_child(&services, &name).await?;
+    let account = workload::service::service_account(service);
+    apply_if_changed(&api::<ServiceAccount>(ctx, service), account, manager).await?;
     let Some(desired) = desired else {
         return Ok(Applied { deployment: live, service: live_service, restored: None });
     };
@@ -51,7 +55,6 @@ pub async fn children(
     for snapshot in &desired.snapshots {
         apply_if_changed(&secrets, snapshot.clone(), manager).await?;
     }
-    apply_if_changed(&api::<ServiceAccount>(ctx, service), desired.service_account.clone(), manager).await?;
     let deployment = match &desired.deployment {
         Some(wanted) => {
             let deployments: Api<Deployment> = api(ctx, service);

@@ -8,7 +8,7 @@ use crate::api::secure_api_service::RevisionRecord;
 use crate::workload::{self, Inputs};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
@@ -19,7 +19,6 @@ pub struct Desired {
     /// The revision that stalled and was rolled back, while it is still the one built.
     pub failed_revision: Option<String>,
     pub snapshots: Vec<Secret>,
-    pub service_account: ServiceAccount,
     /// `None` while the revision is held after a rollback (the live one stays).
     pub deployment: Option<Deployment>,
     pub service: Service,
@@ -45,7 +44,6 @@ pub fn build(inputs: &Inputs<'_>, live: Option<&Deployment>, current: &SecureApi
         record,
         failed_revision: held.then(|| revision.clone()),
         snapshots,
-        service_account: workload::service::service_account(inputs),
         deployment: (!held).then_some(deployment),
         service: workload::service::service(inputs),
         autoscaler: workload::service::horizontal_pod_autoscaler(inputs),

@@ -37,6 +37,7 @@ fn expected_rules() -> BTreeMap<(String, String), BTreeSet<String>> {
         ("", "secrets", &["get", "list", "watch", "create", "patch", "delete"]),
         ("", "services", &["get", "list", "watch", "create", "patch"]),
         ("", "serviceaccounts", &["get", "create", "patch"]),
+        ("", "serviceaccounts/token", &["create"]),
         ("apps", "deployments", &["get", "list", "watch", "create", "patch"]),
         ("apps", "statefulsets", &["get", "patch"]),
         ("apps", "daemonsets", &["get", "patch"]),
@@ -119,6 +120,27 @@ fn namespaced_rbac_has_no_cluster_scoped_objects() {
     }
     let docs = render("rbac:\n  create: false\n");
     assert!(!docs.iter().any(|d| d["kind"].as_str().is_some_and(|k| k.contains("Role"))), "rbac.create: false");
+}
+
+#[test]
+fn operator_identity_namespaces_add_only_list_and_watch_on_namespaces() {
+    let selector = "config:\n  operatorIdentityNamespaces: kubernetes.io/metadata.name in (ops)\n";
+    for values in [selector.to_owned(), format!("{selector}{NAMESPACED}")] {
+        let docs = render(&values);
+        assert_no_wildcards(&docs);
+        let role = find(&docs, "ClusterRole", &format!("{RELEASE}-namespaces"));
+        let expected: BTreeMap<(String, String), BTreeSet<String>> =
+            [(("".to_owned(), "namespaces".to_owned()), ["list", "watch"].map(String::from).into())].into();
+        assert_eq!(rule_table(role), expected);
+        let binding = find(&docs, "ClusterRoleBinding", &format!("{RELEASE}-namespaces"));
+        assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
+        assert_eq!(
+            env_of(&docs, "SECUREAPI_OPERATOR_IDENTITY_NAMESPACES").as_deref(),
+            Some("kubernetes.io/metadata.name in (ops)")
+        );
+    }
+    let docs = render("");
+    assert!(!docs.iter().any(|d| d["metadata"]["name"] == format!("{RELEASE}-namespaces")), "none by default");
 }
 
 #[test]

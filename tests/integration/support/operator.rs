@@ -8,7 +8,8 @@ use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
-use secure_api_operator::gcp::{ApiGateway, CallObserver, GcpConfig, SecretManager};
+use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
+use secure_api_operator::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, TokenExchange};
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
 use secure_api_operator::provider::GcpSecretManager;
@@ -65,7 +66,7 @@ impl Operator {
             .await
             .unwrap_or_else(|e| panic!("gcp client: {e}"));
         let gateway =
-            ApiGateway::new(config, Some(observer)).await.unwrap_or_else(|e| panic!("api gateway client: {e}"));
+            ApiGateway::new(config.clone(), Some(observer.clone())).await.unwrap_or_else(|e| panic!("api gateway client: {e}"));
         let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
         let settings = Settings {
             namespace: Some(cluster.namespace.clone()),
@@ -75,8 +76,21 @@ impl Operator {
             permanent_retry: Duration::from_secs(2),
             ..Settings::default()
         };
-        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider, Some(gateway));
         let shutdown = CancellationToken::new();
+        // The test's namespace may use the operator's own identity (the emulator's owner), so
+        // tests that are not about identity need no ServiceAccount.
+        let selector = format!("kubernetes.io/metadata.name={}", cluster.namespace);
+        let operator_namespaces = OperatorNamespaces::watch(cluster.client.clone(), &selector, shutdown.clone())
+            .await
+            .unwrap_or_else(|e| panic!("namespace watch: {e}"));
+        let endpoints = ExchangeEndpoints { sts: Some(listener.url()), iam_credentials: Some(listener.url()) };
+        let exchange = TokenExchange::new(&config, &endpoints, Some(observer.clone()))
+            .unwrap_or_else(|e| panic!("token exchange: {e}"));
+        let audiences = Audiences { project: Some(PROJECT.into()), ..Audiences::default() };
+        let identities =
+            Identities { operator_namespaces, tokens: TokenBroker::new(cluster.client.clone(), exchange, audiences) };
+        let ctx =
+            Context::new(cluster.client.clone(), metrics.clone(), settings, provider, Some(gateway), identities);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             tokio::join!(

@@ -1,0 +1,82 @@
+//! Why no Google identity could be had for an object. Texts name the namespace, the
+//! ServiceAccount and Google's error code — never a token.
+
+use crate::api::conditions::reasons;
+use crate::controllers::refusal;
+use crate::gcp::{Code, GcpError};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IdentityError {
+    #[error(
+        "namespace {namespace} may not use the operator's own Google identity: set spec.serviceAccountName to a ServiceAccount of this namespace"
+    )]
+    Required { namespace: String },
+    #[error("ServiceAccount {namespace}/{name} not found")]
+    ServiceAccountNotFound { namespace: String, name: String },
+    #[error("TokenRequest for ServiceAccount {namespace}/{name}: {message}")]
+    TokenRequest { namespace: String, name: String, message: String, transient: bool },
+    #[error("Workload Identity is not configured: {0}")]
+    NotConfigured(String),
+    #[error("token exchange for ServiceAccount {namespace}/{name}: {source}")]
+    Exchange {
+        namespace: String,
+        name: String,
+        #[source]
+        source: GcpError,
+    },
+    #[error("ServiceAccount {namespace}/{name} may not act as {service_account}: {source}")]
+    Impersonation {
+        namespace: String,
+        name: String,
+        service_account: String,
+        #[source]
+        source: GcpError,
+    },
+}
+
+impl IdentityError {
+    /// The TokenRequest call failed: the API server's refusal, with its HTTP status.
+    pub fn token_request(namespace: &str, name: &str, error: &kube::Error) -> Self {
+        Self::TokenRequest {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            message: refusal::describe(error),
+            transient: refusal::is_transient(error),
+        }
+    }
+
+    /// Reason of the `Ready=False` condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Required { .. } => reasons::IDENTITY_REQUIRED,
+            Self::ServiceAccountNotFound { .. } => reasons::SERVICE_ACCOUNT_NOT_FOUND,
+            Self::Impersonation { source, .. } if source.status == Code::PermissionDenied => {
+                reasons::PERMISSION_DENIED
+            }
+            Self::TokenRequest { .. } | Self::NotConfigured(_) | Self::Exchange { .. } | Self::Impersonation { .. } => {
+                reasons::TOKEN_EXCHANGE_FAILED
+            }
+        }
+    }
+
+    /// Fixed label for metrics.
+    pub fn category(&self) -> &'static str {
+        match self.reason() {
+            reasons::IDENTITY_REQUIRED => "identity_required",
+            reasons::SERVICE_ACCOUNT_NOT_FOUND => "service_account_not_found",
+            reasons::PERMISSION_DENIED => "permission_denied",
+            _ => "token_exchange_failed",
+        }
+    }
+
+    /// A missing ServiceAccount may appear any moment (a SecureApiService creates it), and
+    /// Google's or the API server's passing trouble is retried; refusals wait for a change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::ServiceAccountNotFound { .. } => true,
+            Self::TokenRequest { transient, .. } => *transient,
+            Self::Exchange { source, .. } | Self::Impersonation { source, .. } => source.is_transient(),
+            Self::Required { .. } | Self::NotConfigured(_) => false,
+        }
+    }
+}
