@@ -10,6 +10,7 @@ mod emulator_events;
 mod emulator_hooks;
 mod emulator_patch;
 mod emulator_runtime;
+mod emulator_tokens;
 mod gateway_config;
 mod gcloud;
 mod gcloud_api_gateway;

@@ -93,9 +93,25 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Result<
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if t.group.is_empty() && t.plural == "serviceaccounts" {
+            resources.push(token_subresource());
+        }
     }
     let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
     Ok(json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources }))
+}
+
+/// `serviceaccounts/token`, which takes an authentication.k8s.io/v1 TokenRequest.
+fn token_subresource() -> Value {
+    json!({
+        "name": "serviceaccounts/token",
+        "singularName": "",
+        "namespaced": true,
+        "group": "authentication.k8s.io",
+        "version": "v1",
+        "kind": "TokenRequest",
+        "verbs": ["create"],
+    })
 }
 
 fn resource_entry(t: &ResourceType) -> Value {
@@ -127,6 +143,7 @@ mod tests {
             list["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
         assert!(names.contains(&"secrets"));
         assert!(names.contains(&"namespaces/status"));
+        assert!(names.contains(&"serviceaccounts/token"));
         assert_eq!(list["groupVersion"], "v1");
     }
 

@@ -78,7 +78,7 @@ fn check_scope(rt: &ResourceType, path: &ResourcePath) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn parse_body(request: &ResourceRequest<'_>) -> Result<Value, ApiError> {
+pub fn parse_body(request: &ResourceRequest<'_>) -> Result<Value, ApiError> {
     if protobuf::is_protobuf(request.content_type) {
         return protobuf::decode(request.body).map_err(ApiError::from);
     }
@@ -193,7 +193,7 @@ fn context<'a>(rt: &'a ResourceType, request: &'a ResourceRequest<'_>) -> WriteC
 }
 
 /// Namespaced objects need an existing namespace that is not being deleted.
-fn check_namespace(state: &State, rt: &ResourceType, namespace: Option<&str>) -> Result<(), ApiError> {
+pub fn check_namespace(state: &State, rt: &ResourceType, namespace: Option<&str>) -> Result<(), ApiError> {
     let Some(ns) = namespace.filter(|_| rt.namespaced) else { return Ok(()) };
     let key = StorageKey { group: String::new(), plural: "namespaces".into() };
     match state.get(&key, "", ns) {

@@ -32,11 +32,14 @@ mod status;
 mod store;
 mod strategy;
 pub mod table;
+mod token_request;
+mod tokens;
 mod watch;
 
 pub use crate::http_listener::Listener;
 pub use deployments::DeploymentSimulation;
 pub use hooks::Fault;
+pub use tokens::DEFAULT_ISSUER;
 
 use hooks::Hooks;
 use std::collections::BTreeMap;
@@ -46,7 +49,7 @@ use store::{State, StoreLimits};
 use tokio::sync::watch as signal;
 
 /// Tunables of an emulator instance.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EmulatorOptions {
     /// Changes kept for watches to resume from; older versions get 410 Gone.
     pub history: usize,
@@ -54,12 +57,20 @@ pub struct EmulatorOptions {
     pub watch_buffer: usize,
     /// How often watches that allow bookmarks get one.
     pub bookmark_interval: Duration,
+    /// The service-account token issuer (`iss`, the default audience, the discovery document);
+    /// `None` for [`DEFAULT_ISSUER`], like kube-apiserver's `--service-account-issuer`.
+    pub issuer: Option<String>,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
         let limits = StoreLimits::default();
-        Self { history: limits.history, watch_buffer: limits.watch_buffer, bookmark_interval: Duration::from_secs(10) }
+        Self {
+            history: limits.history,
+            watch_buffer: limits.watch_buffer,
+            bookmark_interval: Duration::from_secs(10),
+            issuer: None,
+        }
     }
 }
 
@@ -73,6 +84,8 @@ struct Inner {
     state: Arc<Mutex<State>>,
     hooks: Hooks,
     options: EmulatorOptions,
+    /// The service-account issuer, `options.issuer` or the default.
+    issuer: String,
     deployments: signal::Sender<DeploymentSimulation>,
     deployments_started: Mutex<bool>,
 }
@@ -94,11 +107,13 @@ impl KubeEmulator {
         let mut state = State::new(StoreLimits { history: options.history, watch_buffer: options.watch_buffer });
         service::create_default_namespaces(&mut state);
         let (deployments, _) = signal::channel(DeploymentSimulation::Off);
+        let issuer = options.issuer.clone().unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
         Self {
             inner: Arc::new(Inner {
                 state: Arc::new(Mutex::new(state)),
                 hooks: Hooks::default(),
                 options,
+                issuer,
                 deployments,
                 deployments_started: Mutex::new(false),
             }),
@@ -124,6 +139,18 @@ impl KubeEmulator {
              contexts:\n- name: emulator\n  context:\n    cluster: emulator\n    namespace: default\n    user: emulator\n\
              current-context: emulator\nusers:\n- name: emulator\n  user: {{}}\n"
         )
+    }
+
+    /// The issuer of the service-account tokens this emulator signs: their `iss` claim, and what
+    /// `/.well-known/openid-configuration` names.
+    pub fn service_account_issuer(&self) -> String {
+        self.inner.issuer.clone()
+    }
+
+    /// The JSON Web Key Set the tokens verify against, as `/openid/v1/jwks` serves it. The key is
+    /// a fixed test key, the same for every emulator.
+    pub fn service_account_jwks(&self) -> serde_json::Value {
+        tokens::jwks()
     }
 
     /// Injects a fault into matching requests (both front doors).

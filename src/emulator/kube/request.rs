@@ -23,6 +23,10 @@ pub enum Route {
     OpenApi(String),
     /// `/healthz`, `/livez`, `/readyz`.
     Health,
+    /// `/.well-known/openid-configuration`: the service-account issuer's discovery document.
+    OpenIdConfiguration,
+    /// `/openid/v1/jwks`: the keys service-account tokens verify against.
+    Jwks,
     Resource(ResourcePath),
 }
 
@@ -45,6 +49,8 @@ pub fn parse_path(path: &str) -> Result<Route, ApiError> {
     match segments.as_slice() {
         ["version"] => Ok(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => Ok(Route::Health),
+        [".well-known", "openid-configuration"] => Ok(Route::OpenIdConfiguration),
+        ["openid", "v1", "jwks"] => Ok(Route::Jwks),
         ["openapi", rest @ ..] => Ok(Route::OpenApi(rest.join("/"))),
         ["api"] => Ok(Route::CoreVersions),
         ["api", version] => Ok(Route::GroupVersion { group: String::new(), version: (*version).into() }),
@@ -164,6 +170,8 @@ mod tests {
             parse_path("/apis/apps/v1").ok(),
             Some(Route::GroupVersion { group: "apps".into(), version: "v1".into() })
         );
+        assert_eq!(parse_path("/.well-known/openid-configuration").ok(), Some(Route::OpenIdConfiguration));
+        assert_eq!(parse_path("/openid/v1/jwks").ok(), Some(Route::Jwks));
         assert!(parse_path("/nonsense").is_err());
     }
 

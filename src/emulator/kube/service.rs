@@ -8,7 +8,7 @@ use super::resources::StorageKey;
 use super::status::ApiError;
 use super::store::State;
 use super::watch::{WatchPlan, error_line};
-use super::{KubeEmulator, discovery, openapi};
+use super::{KubeEmulator, discovery, openapi, token_request, tokens};
 use crate::http_listener::Listener;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -58,6 +58,19 @@ fn json_response(code: u16, value: &Value) -> Response<Body> {
     response
 }
 
+/// The issuer's documents: their own content types, cacheable for an hour like kube-apiserver's.
+fn issuer_response(document: Result<Value, ApiError>, content_type: &'static str) -> Response<Body> {
+    let value = match document {
+        Ok(value) => value,
+        Err(error) => return error_response(&error),
+    };
+    let mut response = json_response(200, &value);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(tokens::CACHE_CONTROL));
+    response
+}
+
 fn error_response(error: &ApiError) -> Response<Body> {
     json_response(error.code, &error.to_status())
 }
@@ -97,6 +110,8 @@ pub async fn respond(
             Route::GroupVersion { group, version } => discovery::resource_list(&state.registry, group, version),
             Route::OpenApi(rest) => openapi::document(&state.registry, rest),
             Route::Health => Ok(json!("ok")),
+            Route::OpenIdConfiguration => Ok(tokens::openid_configuration(&emulator.inner.issuer)),
+            Route::Jwks => Ok(tokens::jwks()),
             Route::Resource(_) => Err(ApiError::no_route()),
         }
     };
@@ -105,6 +120,8 @@ pub async fn respond(
             let query = Query::parse(uri.query());
             resource(emulator, method, &path, &query, headers, body).await
         }
+        Route::OpenIdConfiguration => issuer_response(document, "application/json"),
+        Route::Jwks => issuer_response(document, tokens::JWKS_CONTENT_TYPE),
         _ => match document {
             Ok(value) => json_response(200, &value),
             Err(error) => error_response(&error),
@@ -146,7 +163,11 @@ async fn resource(
         default_manager: user_agent.split('/').next().filter(|m| !m.is_empty()).unwrap_or("unknown"),
         now: &now,
     };
-    let reply = handlers::handle(&mut emulator.state(), &request);
+    let reply = if token_request::addresses(path) {
+        token_request::handle(&mut emulator.state(), &emulator.inner.issuer, &request).map(|o| Reply::Object(201, o))
+    } else {
+        handlers::handle(&mut emulator.state(), &request)
+    };
     match reply {
         Ok(Reply::Object(code, value)) => json_response(code, &value),
         Ok(Reply::Watch(plan)) => watch_response(plan, emulator.inner.options.bookmark_interval),

@@ -2,6 +2,7 @@
 //! client-go's typed clients send them (`kubectl create namespace|configmap|secret|...`): the
 //! `k8s\0` + `runtime.Unknown` envelope, then the object decoded to JSON by its schema.
 
+mod authentication;
 mod decode;
 mod message;
 mod schema;
@@ -74,7 +75,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
 }
 
 /// The schema of a top-level object, by its typeMeta: every kind the emulator decodes, from
-/// `schema` (core) and `workloads`.
+/// `schema` (core), `workloads` and `authentication`.
 fn object_schema(api_version: &str, kind: &str) -> Option<&'static Message> {
     Some(match (api_version, kind) {
         ("v1", "Namespace") => &schema::NAMESPACE,
@@ -84,6 +85,7 @@ fn object_schema(api_version: &str, kind: &str) -> Option<&'static Message> {
         ("v1", "Service") => &schema::SERVICE,
         ("apps/v1", "Deployment") => &workloads::DEPLOYMENT,
         ("policy/v1", "PodDisruptionBudget") => &workloads::POD_DISRUPTION_BUDGET,
+        ("authentication.k8s.io/v1", "TokenRequest") => &authentication::TOKEN_REQUEST,
         _ => return None,
     })
 }

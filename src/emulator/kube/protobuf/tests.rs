@@ -181,3 +181,19 @@ fn garbage_after_the_magic_never_panics() {
     }
     let _ = decode(&envelope("apps/v1", "Deployment", &nested));
 }
+
+#[test]
+fn a_token_request_as_kubectl_create_token_sends_it() {
+    // spec {audiences: [sts], expirationSeconds: 900}, an empty status, as Go writes them; the
+    // empty metadata and status drop out like zero values do.
+    let spec = [bytes(1, b"sts"), int(4, 900)].concat();
+    let status = [bytes(1, b""), bytes(2, b"")].concat();
+    let raw = [bytes(1, &meta("", &[])), bytes(2, &spec), bytes(3, &status)].concat();
+    let object = decoded("authentication.k8s.io/v1", "TokenRequest", &raw);
+    let expected = json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": { "audiences": ["sts"], "expirationSeconds": 900 },
+    });
+    assert_eq!(object, expected);
+}
