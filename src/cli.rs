@@ -106,6 +106,11 @@ pub struct EmulatorArgs {
     /// (rollouts never progress). Unless `off`, LoadBalancer Services also get an address.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = DeploymentMode::Off)]
     pub deployments: DeploymentMode,
+
+    /// Where STS finds the keys that sign ServiceAccount tokens: a cluster's `/openid/v1/jwks`
+    /// URL, or a file holding a saved copy. Default: the Kubernetes emulator's own keys.
+    #[arg(long, value_name = "URL|FILE")]
+    pub trust_jwks: Option<String>,
 }
 
 /// Behaviour of the emulator's simulated Deployment controller.

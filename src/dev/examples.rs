@@ -1,7 +1,9 @@
-//! The seed scenario's manifests from `deploy/examples/`, built into the binary so the demo runs
-//! from anywhere, and applied the way `kubectl apply --server-side` does.
+//! The seed scenario's manifests from `deploy/examples/` (our kinds and the gateway's
+//! ServiceAccount), built into the binary so the demo runs from anywhere, and applied the way
+//! `kubectl apply --server-side` does.
 
 use crate::api::{GatewayConfig, SecretRef, SecureApiService};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 
@@ -33,11 +35,12 @@ fn resource_of(object: &DynamicObject) -> Result<ApiResource, String> {
     [
         ApiResource::erase::<SecretRef>(&()),
         ApiResource::erase::<SecureApiService>(&()),
+        ApiResource::erase::<ServiceAccount>(&()),
         ApiResource::erase::<GatewayConfig>(&()),
     ]
     .into_iter()
     .find(|r| r.group == gvk.group && r.version == gvk.version && r.kind == gvk.kind)
-    .ok_or_else(|| format!("{}/{} is not a kind of this operator", types.api_version, types.kind))
+    .ok_or_else(|| format!("{}/{} is not a kind the examples use", types.api_version, types.kind))
 }
 
 /// Server-side applies every example object into `namespace`; returns kubectl-style lines
@@ -52,7 +55,9 @@ pub async fn apply(client: &kube::Client, namespace: &str) -> Result<Vec<String>
         api.patch(&name, &params, &Patch::Apply(&object))
             .await
             .map_err(|e| format!("{}/{name}: {e}", resource.kind))?;
-        lines.push(format!("{}.{}/{name} serverside-applied", resource.kind.to_ascii_lowercase(), resource.group));
+        let kind = resource.kind.to_ascii_lowercase();
+        let qualified = if resource.group.is_empty() { kind } else { format!("{kind}.{}", resource.group) };
+        lines.push(format!("{qualified}/{name} serverside-applied"));
     }
     Ok(lines)
 }
@@ -78,6 +83,7 @@ mod tests {
                 "SecretRef/keys",
                 "SecretRef/config",
                 "SecureApiService/secure-api",
+                "ServiceAccount/gateway-admin",
                 "GatewayConfig/secure-api"
             ]
         );
@@ -92,6 +98,7 @@ mod tests {
                 Some("SecretRef") => serde_json::from_value::<SecretRef>(value).map(|_| ()),
                 Some("SecureApiService") => serde_json::from_value::<SecureApiService>(value).map(|_| ()),
                 Some("GatewayConfig") => serde_json::from_value::<GatewayConfig>(value).map(|_| ()),
+                Some("ServiceAccount") => serde_json::from_value::<ServiceAccount>(value).map(|_| ()),
                 other => panic!("unexpected kind {other:?}"),
             };
             parsed.unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -69,18 +69,25 @@ fn instructions(playground: &Playground) -> String {
     let gcp = playground.gcp_url();
     let kubeconfig = playground.kubeconfig.display();
     let project = &playground.gcp_project;
+    let number = crate::emulator::gcp::GcpEmulator::project_number(project);
+    let pool = format!("principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog");
     format!(
         r#"
 Drive it from another terminal:
 
   export KUBECONFIG={kubeconfig}
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp}/
+  export CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER={gcp}/
   export CLOUDSDK_AUTH_ACCESS_TOKEN=emulator CLOUDSDK_CORE_PROJECT={project} CLOUDSDK_CONFIG=$(mktemp -d)
 
-  # the seed's secrets, then its SecretRefs, service and gateway
+  # the seed's secrets, readable by secure-api-sa only; the gateway managed as the ServiceAccount gateway-admin
   echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"change-me"}}' | gcloud secrets create api-config-db --data-file=-
   echo -n '{{"external_api_key":"k1","jwt_secret":"j1","encryption_key":"e1"}}' | gcloud secrets create api-config-keys --data-file=-
   echo -n '{{"debug_mode":false,"rate_limit":1000,"cache_ttl":3600,"log_level":"INFO"}}' | gcloud secrets create api-config-config --data-file=-
+  gcloud iam service-accounts create secure-api-sa
+  for s in api-config-db api-config-keys api-config-config; do gcloud secrets add-iam-policy-binding $s --role=roles/secretmanager.secretAccessor --member=serviceAccount:secure-api-sa@{project}.iam.gserviceaccount.com; done
+  gcloud iam service-accounts add-iam-policy-binding secure-api-sa@{project}.iam.gserviceaccount.com --role=roles/iam.workloadIdentityUser --member='serviceAccount:{project}.svc.id.goog[default/secure-api]'
+  gcloud projects add-iam-policy-binding {project} --role=roles/apigateway.admin --member={pool}/subject/ns/default/sa/gateway-admin
   kubectl apply --server-side -f deploy/examples/
   kubectl get secureapi
 

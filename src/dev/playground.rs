@@ -58,6 +58,8 @@ impl Playground {
             .map_err(|e| format!("cannot write {}: {e}", kubeconfig.display()))?;
 
         let gcp = GcpEmulator::new();
+        // STS verifies the ServiceAccount tokens of the emulated cluster.
+        gcp.trust_jwks(kube.service_account_jwks());
         let gcp_listener = gcp
             .listen(options.gcp_listen)
             .await
@@ -128,6 +130,10 @@ fn run_args(kubeconfig: &Path, gcp_url: &str, project: &str) -> Result<RunArgs, 
         gcp_url,
         "--api-gateway-endpoint",
         gcp_url,
+        "--sts-endpoint",
+        gcp_url,
+        "--iam-credentials-endpoint",
+        gcp_url,
         "--gcp-no-auth",
         "--startup-timeout",
         "10",
@@ -147,6 +153,9 @@ mod tests {
         assert_eq!(args.kubeconfig.as_deref(), Some(Path::new("/tmp/k")));
         assert_eq!(args.secret_manager_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(args.api_gateway_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(args.sts_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(args.iam_credentials_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(args.operator_identity_namespaces, "", "the product's default: no namespace uses the operator's identity");
         assert!(args.gcp_no_auth);
         assert!(!args.leader_election);
         assert_eq!(args.concurrency, 8);

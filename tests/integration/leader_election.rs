@@ -67,6 +67,7 @@ impl Setup {
             .args(["--kubeconfig", &self.kubeconfig.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
             .args(["--namespace", namespace, "--startup-timeout", "10", "--gcp-project", PROJECT, "--gcp-no-auth"])
             .args(["--secret-manager-endpoint", &gcp, "--api-gateway-endpoint", &gcp])
+            .args(["--operator-identity-namespaces", &format!("kubernetes.io/metadata.name={namespace}")])
             .args(["--leader-election", "--lease-namespace", namespace, "--leader-identity", identity])
             .args(["--lease-duration", &LEASE_DURATION.to_string(), "--lease-retry-period", &RETRY_PERIOD.to_string()])
             .env_remove("RUST_LOG")

@@ -16,6 +16,7 @@ mod gcloud;
 mod gcloud_api_gateway;
 mod gcp_api_gateway_client;
 mod gcp_client;
+mod identity;
 mod kubectl;
 mod kubectl_create;
 mod leader_election;

@@ -45,11 +45,39 @@ pub struct Operator {
     task: Option<JoinHandle<()>>,
 }
 
+/// What differs between test operators.
+#[derive(Clone, Copy, Debug)]
+pub struct OperatorOptions {
+    /// Whether the test's namespace may use the operator's own identity (the GCP emulator's
+    /// owner): on for tests that are not about identity, so they need no ServiceAccount.
+    pub operator_identity: bool,
+}
+
+impl Default for OperatorOptions {
+    fn default() -> Self {
+        Self { operator_identity: true }
+    }
+}
+
+/// The cluster's service-account JWKS, as STS would fetch it (`/openid/v1/jwks`), so the GCP
+/// emulator verifies the tokens this cluster issues — the emulator's or a real one's.
+pub async fn cluster_jwks(cluster: &TestCluster) -> serde_json::Value {
+    let request = hyper::Request::get("/openid/v1/jwks").body(Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    let text = cluster.client.request_text(request).await.unwrap_or_else(|e| panic!("GET /openid/v1/jwks: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("JWKS: {e}"))
+}
+
 impl Operator {
     /// Starts the controllers for `cluster`'s namespace against a fresh GCP emulator,
     /// with short backoffs so retries happen within a test's patience.
     pub async fn start(cluster: &TestCluster) -> Self {
+        Self::start_with(cluster, OperatorOptions::default()).await
+    }
+
+    /// The same with `options`.
+    pub async fn start_with(cluster: &TestCluster, options: OperatorOptions) -> Self {
         let gcp = GcpEmulator::new();
+        gcp.trust_jwks(cluster_jwks(cluster).await);
         let listener = gcp.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("gcp listen: {e}"));
         let metrics = Arc::new(Metrics::new());
         let config = GcpConfig {
@@ -77,9 +105,10 @@ impl Operator {
             ..Settings::default()
         };
         let shutdown = CancellationToken::new();
-        // The test's namespace may use the operator's own identity (the emulator's owner), so
-        // tests that are not about identity need no ServiceAccount.
-        let selector = format!("kubernetes.io/metadata.name={}", cluster.namespace);
+        let selector = match options.operator_identity {
+            true => format!("kubernetes.io/metadata.name={}", cluster.namespace),
+            false => String::new(),
+        };
         let operator_namespaces = OperatorNamespaces::watch(cluster.client.clone(), &selector, shutdown.clone())
             .await
             .unwrap_or_else(|e| panic!("namespace watch: {e}"));

@@ -4,6 +4,8 @@
 //! deadline, and the first step that fails ends the demo with its name and the state it saw.
 //! Secret payloads are generated here and never printed.
 
+mod identity;
+
 use super::examples;
 use super::playground::Playground;
 use super::table;
@@ -46,8 +48,9 @@ pub struct DemoFailure {
     pub reason: String,
 }
 
-const STEPS: [&str; 8] = [
+const STEPS: [&str; 10] = [
     "Create the seed's secrets in Secret Manager",
+    "Grant Google IAM: secure-api-sa reads exactly the three secrets",
     "Apply deploy/examples/",
     "Wait for the SecretRefs to sync",
     "Wait for the service to roll out",
@@ -55,6 +58,7 @@ const STEPS: [&str; 8] = [
     "Rotate api-config-db",
     "Wait for the new revision",
     "Check that the gateway did not change",
+    "A SecretRef in another namespace is refused",
 ];
 
 const SERVICE: &str = "secure-api";
@@ -68,6 +72,7 @@ pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn 
     let mut report = Report { out, step: 0 };
     let mut demo = Demo { playground, options, client: playground.client(), before: Before::default() };
     report.step(demo.create_secrets()).await?;
+    report.step(demo.grant_iam()).await?;
     report.step(demo.apply_examples()).await?;
     report.step(demo.secret_refs_synced()).await?;
     report.step(demo.service_rolled_out()).await?;
@@ -75,6 +80,7 @@ pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn 
     report.step(demo.rotate_db()).await?;
     report.step(demo.new_revision()).await?;
     report.step(demo.gateway_unchanged()).await?;
+    report.step(demo.other_namespace_refused()).await?;
     report.line(&format!("\nAll {} steps succeeded in {:.1} s.", STEPS.len(), started.elapsed().as_secs_f64()));
     Ok(())
 }
@@ -435,10 +441,10 @@ mod tests {
     #[test]
     fn failures_name_the_step() {
         let failure =
-            DemoFailure { step: 3, total: 8, title: STEPS[2], reason: "SecretRef db: no Ready condition yet".into() };
+            DemoFailure { step: 4, total: 10, title: STEPS[3], reason: "SecretRef db: no Ready condition yet".into() };
         assert_eq!(
             failure.to_string(),
-            "the demo failed at step 3/8 \"Wait for the SecretRefs to sync\": SecretRef db: no Ready condition yet"
+            "the demo failed at step 4/10 \"Wait for the SecretRefs to sync\": SecretRef db: no Ready condition yet"
         );
     }
 }

@@ -1,0 +1,122 @@
+//! The demo's identity steps: the seed's Google IAM (secure-api-sa alone reads the three
+//! secrets; the operator's own identity holds nothing), and a SecretRef in another namespace
+//! that names the seed's secret and is refused, while the seed's service is untouched.
+
+use super::{Demo, SERVICE};
+use crate::api::SecretRef;
+use crate::api::conditions::{find_condition, reasons, types};
+use crate::emulator::gcp::GcpEmulator;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+/// The seed's secrets, each readable by secure-api-sa only.
+pub(super) const SECRET_IDS: [&str; 3] = ["api-config-db", "api-config-keys", "api-config-config"];
+/// The ServiceAccount the GatewayConfig example names (granted API Gateway as a principal).
+const GATEWAY_ADMIN: &str = "gateway-admin";
+/// The namespace of the refused SecretRef.
+const OTHER_NAMESPACE: &str = "team-b";
+const STOLEN: &str = "stolen";
+const FIELD_MANAGER: &str = "secure-api-operator-dev";
+
+/// GKE's federated principal of ServiceAccount `ksa` of `namespace`.
+pub(super) fn principal(project: &str, namespace: &str, ksa: &str) -> String {
+    let number = GcpEmulator::project_number(project);
+    format!(
+        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
+    )
+}
+
+impl Demo<'_> {
+    pub(super) async fn grant_iam(&mut self) -> Result<Vec<String>, String> {
+        let gcp = &self.playground.gcp;
+        let project = &self.playground.gcp_project;
+        let namespace = &self.options.namespace;
+        let gsa = gcp.create_service_account(project, "secure-api-sa");
+        let mut lines = vec![format!("{gsa}   (gcloud iam service-accounts create secure-api-sa)")];
+        for id in SECRET_IDS {
+            let member = format!("serviceAccount:{gsa}");
+            gcp.add_iam_binding(&format!("projects/{project}/secrets/{id}"), "roles/secretmanager.secretAccessor", &member);
+            lines.push(format!(
+                "{id:<18}  secretAccessor for {member}   (gcloud secrets add-iam-policy-binding {id} ...)"
+            ));
+        }
+        let ksa = format!("serviceAccount:{project}.svc.id.goog[{namespace}/{SERVICE}]");
+        gcp.add_iam_binding(&format!("projects/{project}/serviceAccounts/{gsa}"), "roles/iam.workloadIdentityUser", &ksa);
+        lines.push(format!(
+            "secure-api-sa       workloadIdentityUser for {ksa}   (gcloud iam service-accounts add-iam-policy-binding ...)"
+        ));
+        let gateway_admin = principal(project, namespace, GATEWAY_ADMIN);
+        gcp.add_iam_binding(&format!("projects/{project}"), "roles/apigateway.admin", &gateway_admin);
+        lines.push(format!("project {project}   apigateway.admin for the ServiceAccount {namespace}/{GATEWAY_ADMIN}"));
+        lines.push("the operator's own identity holds no role".into());
+        Ok(lines)
+    }
+
+    pub(super) async fn other_namespace_refused(&mut self) -> Result<Vec<String>, String> {
+        let revision = self.service().await?.status.and_then(|s| s.revision).unwrap_or_default();
+        let generation = self.deployment().await?.metadata.generation;
+        self.apply_stolen().await?;
+        let refs: Api<SecretRef> = Api::namespaced(self.client.clone(), OTHER_NAMESPACE);
+        let message = self
+            .wait(|| async {
+                let object = refs.get(STOLEN).await.map_err(|e| format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: {e}"))?;
+                let status = object.status.as_ref();
+                let conditions = status.map(|s| s.conditions.as_slice()).unwrap_or_default();
+                match find_condition(conditions, types::READY) {
+                    Some(c) if c.reason == reasons::PERMISSION_DENIED => Ok(c.message.clone()),
+                    Some(c) if c.is_true(types::READY) => {
+                        Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN} synced: it must be refused"))
+                    }
+                    Some(c) => Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: Ready={:?} ({})", c.status, c.reason)),
+                    None => Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: no Ready condition yet")),
+                }
+            })
+            .await?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), OTHER_NAMESPACE);
+        if secrets.get_opt(STOLEN).await.map_err(|e| format!("Secret {OTHER_NAMESPACE}/{STOLEN}: {e}"))?.is_some() {
+            return Err(format!("a Secret {OTHER_NAMESPACE}/{STOLEN} was written"));
+        }
+        let service = self.service().await?;
+        let deployments: Api<Deployment> = self.api();
+        let deployment = deployments.get(SERVICE).await.map_err(|e| format!("Deployment {SERVICE}: {e}"))?;
+        let now = service.status.and_then(|s| s.revision).unwrap_or_default();
+        if now != revision || deployment.metadata.generation != generation {
+            return Err(format!("SecureApiService {SERVICE} changed: revision {revision} -> {now}"));
+        }
+        let denied = principal(&self.playground.gcp_project, OTHER_NAMESPACE, "app");
+        let logged = self.playground.gcp.denials().iter().any(|d| d.principal == denied);
+        Ok(vec![
+            format!("SecretRef {OTHER_NAMESPACE}/{STOLEN} -> api-config-db as ServiceAccount {OTHER_NAMESPACE}/app"),
+            format!("Ready=False PermissionDenied: {message}"),
+            format!("Secret Manager denied {denied}{}", if logged { "" } else { " (not in the denial log!)" }),
+            format!("no Secret written in {OTHER_NAMESPACE}; SecureApiService {SERVICE} still at revision {now}"),
+        ])
+    }
+
+    /// `kubectl create namespace team-b`, a ServiceAccount `app` there and a SecretRef that names
+    /// the seed's database secret.
+    async fn apply_stolen(&self) -> Result<(), String> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let namespace = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": OTHER_NAMESPACE } });
+        Api::<Namespace>::all(self.client.clone())
+            .patch(OTHER_NAMESPACE, &params, &Patch::Apply(&namespace))
+            .await
+            .map_err(|e| format!("Namespace {OTHER_NAMESPACE}: {e}"))?;
+        let account = json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "app" } });
+        Api::<ServiceAccount>::namespaced(self.client.clone(), OTHER_NAMESPACE)
+            .patch("app", &params, &Patch::Apply(&account))
+            .await
+            .map_err(|e| format!("ServiceAccount {OTHER_NAMESPACE}/app: {e}"))?;
+        let stolen = json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": STOLEN },
+            "spec": { "secret": "api-config-db", "serviceAccountName": "app", "format": "json" },
+        });
+        Api::<SecretRef>::namespaced(self.client.clone(), OTHER_NAMESPACE)
+            .patch(STOLEN, &params, &Patch::Apply(&stolen))
+            .await
+            .map_err(|e| format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: {e}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Least privilege per namespace, end to end: SecretRefs read Secret Manager as the ServiceAccount
+//! they name (TokenRequest → STS → optionally IAM Credentials), the GCP emulator's IAM decides,
+//! and a namespace that names no ServiceAccount may use the operator's identity only when allowed.
+//! The cluster may be real (`SECUREAPI_E2E_KUBECONFIG`): the GCP emulator then verifies that
+//! cluster's tokens against its `/openid/v1/jwks`.
+
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, OperatorOptions};
+use crate::support::wait::{DEADLINE, wait_for};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use secure_api_operator::api::SecretRef;
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::emulator::gcp::GcpEmulator;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const ACCESS: &str = "secretmanager.versions.access";
+const EXCHANGE: &str = "sts.token";
+const ACCESSOR: &str = "roles/secretmanager.secretAccessor";
+const WORKLOAD_IDENTITY_USER: &str = "roles/iam.workloadIdentityUser";
+
+/// The federated principal of ServiceAccount `ksa` of `namespace` (GKE's identity pool).
+fn principal(namespace: &str, ksa: &str) -> String {
+    let number = GcpEmulator::project_number(PROJECT);
+    format!(
+        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
+    )
+}
+
+fn secret_resource(id: &str) -> String {
+    format!("projects/{PROJECT}/secrets/{id}")
+}
+
+async fn service_account(cluster: &TestCluster, name: &str, google_service_account: Option<&str>) {
+    let annotations = google_service_account.map(|gsa| json!({ "iam.gke.io/gcp-service-account": gsa }));
+    let account: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": name, "annotations": annotations } }))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let api: Api<ServiceAccount> = cluster.api();
+    api.create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
+}
+
+async fn secret_ref(cluster: &TestCluster, name: &str, spec: Value) {
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let api: Api<SecretRef> = cluster.api();
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
+}
+
+/// Waits for Ready with `status` and `reason`; returns the condition's message.
+async fn wait_ready(cluster: &TestCluster, name: &str, status: &str, reason: &str) -> String {
+    let api: Api<SecretRef> = cluster.api();
+    wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
+        let matches = serde_json::to_value(ready.status).ok()? == json!(status) && ready.reason == reason;
+        matches.then_some(ready.message)
+    })
+    .await
+}
+
+async fn secret_value(cluster: &TestCluster, name: &str) -> Option<String> {
+    let api: Api<Secret> = cluster.api();
+    let secret = api.get_opt(name).await.ok()??;
+    let value = secret.data?.get("value")?.0.clone();
+    Some(String::from_utf8_lossy(&value).into_owned())
+}
+
+async fn refresh(cluster: &TestCluster, name: &str, token: &str) {
+    let api: Api<SecretRef> = cluster.api();
+    let patch = json!({ "metadata": { "annotations": { "secureapi.dev/refresh": token } } });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principal_is_logged() {
+    let cluster = TestCluster::with_crds("id-team-b").await;
+    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "team-a-db", b"team-a-password");
+    gcp.add_iam_binding(&secret_resource("team-a-db"), ACCESSOR, &principal("team-a", "app"));
+    service_account(&cluster, "app", None).await;
+
+    secret_ref(&cluster, "stolen", json!({ "secret": "team-a-db", "serviceAccountName": "app" })).await;
+    let message = wait_ready(&cluster, "stolen", "False", "PermissionDenied").await;
+    assert!(message.contains("PERMISSION_DENIED"), "{message}");
+    assert_eq!(secret_value(&cluster, "stolen").await, None, "nothing is written in this namespace");
+    let denied = principal(&cluster.namespace, "app");
+    let denials = gcp.denials();
+    assert!(
+        denials.iter().any(|d| d.principal == denied && d.resource.starts_with(&secret_resource("team-a-db"))),
+        "{denials:?}"
+    );
+    assert!(denied.ends_with(&format!("/subject/ns/{}/sa/app", cluster.namespace)));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_identity() {
+    let cluster = TestCluster::with_crds("id-required").await;
+    let refused = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    refused.gcp.add_version(PROJECT, "shared", b"v1");
+    secret_ref(&cluster, "plain", json!({ "secret": "shared" })).await;
+    let message = wait_ready(&cluster, "plain", "False", "IdentityRequired").await;
+    assert!(message.contains("serviceAccountName"), "{message}");
+    assert_eq!(refused.gcp.count(ACCESS), 0, "no Google call without an identity");
+    assert_eq!(refused.gcp.count(EXCHANGE), 0);
+    refused.stop().await;
+
+    // The same namespace allowed by the selector: the operator's own identity (the emulator's owner).
+    let allowed = Operator::start(&cluster).await;
+    allowed.gcp.add_version(PROJECT, "shared", b"v1");
+    wait_ready(&cluster, "plain", "True", "Synced").await;
+    assert_eq!(secret_value(&cluster, "plain").await.as_deref(), Some("v1"));
+    assert_eq!(allowed.gcp.count(EXCHANGE), 0, "the operator's identity needs no exchange");
+    allowed.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonation_keeps_the_secret() {
+    let cluster = TestCluster::with_crds("id-paths").await;
+    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    let gcp = &operator.gcp;
+    let namespace = cluster.namespace.clone();
+    gcp.add_version(PROJECT, "direct", b"direct-value");
+    gcp.add_iam_binding(&secret_resource("direct"), ACCESSOR, &principal(&namespace, "direct-reader"));
+    let reader = gcp.create_service_account(PROJECT, "reader");
+    let stranger = gcp.create_service_account(PROJECT, "stranger");
+    gcp.add_version(PROJECT, "via-gsa", b"gsa-value");
+    gcp.add_iam_binding(&secret_resource("via-gsa"), ACCESSOR, &format!("serviceAccount:{reader}"));
+    gcp.add_iam_binding(&secret_resource("via-gsa"), ACCESSOR, &format!("serviceAccount:{stranger}"));
+    let member = format!("serviceAccount:{PROJECT}.svc.id.goog[{namespace}/gsa-reader]");
+    gcp.add_iam_binding(&format!("projects/{PROJECT}/serviceAccounts/{reader}"), WORKLOAD_IDENTITY_USER, &member);
+    // Short-lived Google tokens, so a changed annotation is used at the next refresh.
+    gcp.set_access_token_lifetime(Duration::from_secs(2));
+    service_account(&cluster, "direct-reader", None).await;
+    service_account(&cluster, "gsa-reader", Some(&reader)).await;
+
+    secret_ref(&cluster, "direct", json!({ "secret": "direct", "serviceAccountName": "direct-reader" })).await;
+    secret_ref(&cluster, "via-gsa", json!({ "secret": "via-gsa", "serviceAccountName": "gsa-reader" })).await;
+    wait_ready(&cluster, "direct", "True", "Synced").await;
+    wait_ready(&cluster, "via-gsa", "True", "Synced").await;
+    assert_eq!(secret_value(&cluster, "direct").await.as_deref(), Some("direct-value"));
+    assert_eq!(secret_value(&cluster, "via-gsa").await.as_deref(), Some("gsa-value"));
+
+    // The ServiceAccount now names a Google service account it may not act as.
+    let accounts: Api<ServiceAccount> = cluster.api();
+    let patch = json!({ "metadata": { "annotations": { "iam.gke.io/gcp-service-account": stranger } } });
+    accounts.patch("gsa-reader", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap_or_else(|e| panic!("{e}"));
+    gcp.add_version(PROJECT, "via-gsa", b"gsa-value-2");
+    let generate = "iamcredentials.serviceAccounts.generateAccessToken";
+    let before = gcp.count(generate);
+    wait_for("a refresh after the token expired", DEADLINE, || async {
+        refresh(&cluster, "via-gsa", &gcp.count(generate).to_string()).await;
+        let api: Api<SecretRef> = cluster.api();
+        let object = api.get("via-gsa").await.ok()?;
+        let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
+        (gcp.count(generate) > before && ready.reason == "PermissionDenied").then_some(())
+    })
+    .await;
+    let message = wait_ready(&cluster, "via-gsa", "False", "PermissionDenied").await;
+    assert!(message.contains(&stranger), "{message}");
+    assert_eq!(secret_value(&cluster, "via-gsa").await.as_deref(), Some("gsa-value"), "the last good Secret stays");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
+    let cluster = TestCluster::with_crds("id-missing-sa").await;
+    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    let namespace = cluster.namespace.clone();
+    operator.gcp.add_version(PROJECT, "later", b"later-value");
+    operator.gcp.add_iam_binding(&secret_resource("later"), ACCESSOR, &principal(&namespace, "late"));
+    secret_ref(&cluster, "later", json!({ "secret": "later", "serviceAccountName": "late" })).await;
+    let message = wait_ready(&cluster, "later", "False", "ServiceAccountNotFound").await;
+    assert!(message.contains(&format!("{namespace}/late")), "{message}");
+    assert_eq!(operator.gcp.count(ACCESS), 0);
+    service_account(&cluster, "late", None).await;
+    wait_ready(&cluster, "later", "True", "Synced").await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn one_exchange_serves_many_secret_refs_and_tokens_are_renewed_before_they_expire() {
+    let cluster = TestCluster::with_crds("id-tokens").await;
+    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    let gcp = &operator.gcp;
+    let namespace = cluster.namespace.clone();
+    gcp.add_version(PROJECT, "fleet", b"fleet-value");
+    gcp.add_iam_binding(&secret_resource("fleet"), ACCESSOR, &principal(&namespace, "fleet"));
+    service_account(&cluster, "fleet", None).await;
+    for i in 0..100 {
+        secret_ref(&cluster, &format!("fleet-{i}"), json!({ "secret": "fleet", "serviceAccountName": "fleet" })).await;
+    }
+    for i in 0..100 {
+        wait_ready(&cluster, &format!("fleet-{i}"), "True", "Synced").await;
+    }
+    assert_eq!(gcp.count(EXCHANGE), 1, "100 SecretRefs of one ServiceAccount share one exchange");
+
+    // Tokens of 4 s under a sync loop that reads every second: renewed ahead, never used expired.
+    gcp.set_access_token_lifetime(Duration::from_secs(4));
+    secret_ref(
+        &cluster,
+        "looping",
+        json!({ "secret": "fleet", "serviceAccountName": "fleet", "refreshInterval": "1s" }),
+    )
+    .await;
+    wait_ready(&cluster, "looping", "True", "Synced").await;
+    let api: Api<SecretRef> = cluster.api();
+    let since = |object: &SecretRef| {
+        object.status.as_ref().and_then(|s| find_condition(&s.conditions, types::READY)).map(|c| c.last_transition_time.clone())
+    };
+    let first = since(&api.get("looping").await.unwrap_or_else(|e| panic!("{e}")));
+    let exchanges = gcp.count(EXCHANGE);
+    let reads = gcp.count_for(ACCESS, &secret_resource("fleet"));
+    wait_for("three more exchanges under the sync loop", Duration::from_secs(60), || async {
+        (gcp.count(EXCHANGE) >= exchanges + 3).then_some(())
+    })
+    .await;
+    assert!(gcp.count_for(ACCESS, &secret_resource("fleet")) > reads + 3, "the loop kept reading");
+    let after = api.get("looping").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(since(&after), first, "Ready never flipped: no call failed on an expired token");
+    assert!(gcp.denials().is_empty(), "{:?}", gcp.denials());
+    operator.stop().await;
+    cluster.cleanup().await;
+}
