@@ -15,6 +15,7 @@ mod gcloud;
 mod gcloud_api_gateway;
 mod gcp_api_gateway_client;
 mod gcp_client;
+mod gcp_iam;
 mod kubectl;
 mod kubectl_create;
 mod leader_election;
