@@ -16,6 +16,7 @@ mod gcloud;
 mod gcloud_api_gateway;
 mod gcp_api_gateway_client;
 mod gcp_client;
+mod gcp_iam;
 mod identity;
 mod kubectl;
 mod kubectl_create;

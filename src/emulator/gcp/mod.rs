@@ -1,18 +1,24 @@
 //! In-memory Google Cloud emulators behind one HTTP front door: [`GcpEmulator`] serves
-//! `/v1/projects/...` and routes each request to the service that owns it (Secret Manager and
-//! API Gateway), chosen by the `Host` header (`secretmanager.googleapis.com`,
-//! `apigateway.googleapis.com`) or by the collection in the path (`.../secrets/...`;
-//! `.../locations/L/apis|gateways|operations/...`). Same JSON shapes, states and
-//! `google.rpc.Status` errors as the real APIs, plus test hooks: per-method counters, injected
-//! faults, direct seeding and inspection helpers.
+//! `/v1/...` and routes each request to the service that owns it (Secret Manager, API Gateway,
+//! and the identity APIs: STS, IAM Credentials, IAM, Resource Manager), chosen by the `Host`
+//! header (`secretmanager.googleapis.com`, `apigateway.googleapis.com`, `sts.googleapis.com`, …)
+//! or by the path (`.../secrets/...`; `.../locations/L/apis|gateways|operations/...`; `token`;
+//! `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
+//! `google.rpc.Status` errors as the real APIs, IAM enforced for the tokens the emulator issued
+//! (see [`iam`]; any other caller is the project owner), plus test hooks: per-method counters,
+//! injected faults, direct seeding and inspection helpers.
 
+mod access;
 mod api_gateway;
 mod hooks;
+mod iam;
+mod identity;
 mod rest;
 pub mod rpc;
 mod secret_manager;
 
 pub use hooks::GcpFault;
+pub use iam::Denial;
 pub use secret_manager::VersionState;
 
 use crate::http_listener::{Listener, listen};
@@ -42,6 +48,9 @@ struct Inner {
     // Locked only around synchronous store work, never across an await.
     secret_manager: Mutex<secret_manager::Store>,
     api_gateway: Mutex<api_gateway::Store>,
+    iam: Mutex<iam::Store>,
+    /// Locks itself, never across a JWKS fetch.
+    trust: iam::Trust,
 }
 
 /// The emulated services. Another one plugs in as a variant here, a branch in
@@ -50,6 +59,7 @@ struct Inner {
 enum Service {
     SecretManager,
     ApiGateway,
+    Iam(iam::Api),
 }
 
 impl Service {
@@ -59,13 +69,17 @@ impl Service {
         match host.split('.').next() {
             Some("secretmanager") => Some(Self::SecretManager),
             Some("apigateway") => Some(Self::ApiGateway),
-            _ => None,
+            Some(label) => iam::Api::from_host_label(label).map(Self::Iam),
+            None => None,
         }
     }
 
     /// By the first collection under `projects/P[/locations/L]/`, for clients pointed at the
     /// emulator's own address. API Gateway's collections only exist under a location.
     fn from_path(path: &str) -> Option<Self> {
+        if let Some(api) = iam::Api::from_path(path) {
+            return Some(Self::Iam(api));
+        }
         let mut segments = path.split('/');
         let (Some("projects"), Some(_)) = (segments.next(), segments.next()) else { return None };
         let mut collection = segments.next()?;
@@ -88,6 +102,7 @@ impl Service {
 enum Routed {
     SecretManager(secret_manager::Call),
     ApiGateway(api_gateway::Call),
+    Iam(iam::Call),
 }
 
 impl Routed {
@@ -95,6 +110,7 @@ impl Routed {
         match self {
             Self::SecretManager(call) => call.method_id(),
             Self::ApiGateway(call) => call.method_id(),
+            Self::Iam(call) => call.method_id(),
         }
     }
 
@@ -102,13 +118,23 @@ impl Routed {
         match self {
             Self::SecretManager(call) => call.resource(),
             Self::ApiGateway(call) => call.resource(),
+            Self::Iam(call) => call.resource(),
         }
     }
 
     fn starts_operation(&self) -> bool {
         match self {
-            Self::SecretManager(_) => false,
+            Self::SecretManager(_) | Self::Iam(_) => false,
             Self::ApiGateway(call) => call.starts_operation(),
+        }
+    }
+
+    /// The permission the call needs and on what; `None` for STS.
+    fn requirement(&self) -> Option<iam::Requirement> {
+        match self {
+            Self::SecretManager(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
+            Self::ApiGateway(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
+            Self::Iam(call) => call.requirement(),
         }
     }
 }
@@ -146,6 +172,9 @@ impl GcpEmulator {
         if let Some(status) = injected.status {
             return error_response(&injected_error(status, &routed));
         }
+        if let Err(error) = self.check_access(&routed, headers) {
+            return error_response(&error);
+        }
         let query = rest::Query::parse(uri.query());
         let answer = match &routed {
             Routed::SecretManager(call) => {
@@ -155,6 +184,13 @@ impl GcpEmulator {
                 let fail_operation = injected.fail_operation.as_deref();
                 api_gateway::handle(&mut lock(&self.inner.api_gateway), call, &query, &body, fail_operation)
             }
+            Routed::Iam(iam::Call::Token) => {
+                return match iam::exchange(&self.inner.iam, &self.inner.trust, &body).await {
+                    Ok(value) => json_response(StatusCode::OK, &value),
+                    Err(error) => json_response(StatusCode::BAD_REQUEST, &error.to_json()),
+                };
+            }
+            Routed::Iam(call) => iam::handle(&mut lock(&self.inner.iam), call, &body),
         };
         match answer {
             Ok(mut value) => {
@@ -271,6 +307,7 @@ fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcE
             let query = rest::Query::parse(uri.query());
             api_gateway::Call::parse(method, &path, &query).map(Routed::ApiGateway)
         }
+        Service::Iam(api) => iam::Call::parse(api, method, &path).map(Routed::Iam),
     };
     routed.ok_or_else(no_route)
 }
@@ -347,6 +384,10 @@ mod tests {
         assert_eq!(Service::from_path("projects/p/locations/us-east1/gateways/g"), Some(Service::ApiGateway));
         assert_eq!(Service::from_path("projects/p/locations/global/operations/operation-1"), Some(Service::ApiGateway));
         assert_eq!(Service::from_path("projects/p/apis"), None);
+        assert_eq!(Service::from_host("sts.googleapis.com"), Some(Service::Iam(iam::Api::Sts)));
+        assert_eq!(Service::from_path("token"), Some(Service::Iam(iam::Api::Sts)));
+        assert_eq!(Service::from_path("projects/p:getIamPolicy"), Some(Service::Iam(iam::Api::ResourceManager)));
+        assert_eq!(Service::from_path("projects/p/secrets/s:getIamPolicy"), Some(Service::SecretManager));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`names`]: resource names and which REST method a request calls;
 //! - [`store`]: the resource model and the rules of the real API;
 //! - [`wire`]: the JSON of requests and resources;
-//! - [`routes`]: one handler per method.
+//! - [`routes`]: one handler per method, `getIamPolicy` and `setIamPolicy` included (a secret
+//!   keeps its own IAM policy and loses it when deleted).
 //!
 //! Nothing here logs or prints: payloads only leave as the base64 of an `:access` answer.
 
@@ -14,8 +15,10 @@ mod routes;
 mod store;
 mod wire;
 
+use super::iam::Policy;
 use super::rest::{self, Query};
 use super::rpc::{self, RpcError};
+use hyper::Method;
 use serde_json::Value;
 
 pub(super) use names::Call;
@@ -67,6 +70,30 @@ pub(super) fn set_version_state(
 /// Points `alias` at `version`, as a `versionAliases` patch would.
 pub(super) fn set_alias(store: &mut Store, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
     store.set_alias(&SecretName::global(project, id), alias, version)
+}
+
+/// The name of the secret `name` is, if it is one (`projects/P[/locations/L]/secrets/S`).
+fn secret_name(name: &str) -> Option<SecretName> {
+    match Call::parse(&Method::GET, name)? {
+        Call::GetSecret(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// Whether the policy of secret `name` grants `permission` to `principal`; `None` when `name` is
+/// not a secret that exists.
+pub(super) fn policy_allows(store: &Store, name: &str, principal: &str, permission: &str) -> Option<bool> {
+    let secret = store.secret(&secret_name(name)?).ok()?;
+    Some(secret.policy.allows(principal, permission))
+}
+
+/// Grants `role` to `member` on secret `name`, creating the secret (automatic replication) when
+/// it is missing; `false` when `name` is not a secret's name.
+pub(super) fn add_iam_binding(store: &mut Store, name: &str, role: &str, member: &str) -> bool {
+    let Some(name) = secret_name(name) else { return false };
+    let replication = (!name.parent.is_regional()).then(Replication::automatic);
+    store.insert_secret(name, replication, SecretFields::default()).policy.add(role, member);
+    true
 }
 
 #[cfg(test)]

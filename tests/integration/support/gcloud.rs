@@ -1,5 +1,6 @@
-//! The real gcloud, pointed at the GCP emulators (Secret Manager and API Gateway endpoint
-//! overrides), with a fresh configuration directory and a bounded run time.
+//! The real gcloud, pointed at the GCP emulators (Secret Manager, API Gateway, IAM, IAM
+//! Credentials, STS and Resource Manager endpoint overrides), with a fresh configuration
+//! directory and a bounded run time.
 
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::http_listener::Listener;
@@ -46,13 +47,21 @@ impl Run {
 pub struct Gcloud {
     endpoint: String,
     home: tempfile::TempDir,
+    /// `CLOUDSDK_AUTH_ACCESS_TOKEN`: a token the emulator did not issue acts as the owner.
+    access_token: String,
 }
 
 impl Gcloud {
     /// gcloud for the emulators listening at `url` (`http://127.0.0.1:PORT`).
     pub fn new(url: &str) -> Result<Self, String> {
         let home = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        Ok(Self { endpoint: format!("{url}/"), home })
+        Ok(Self { endpoint: format!("{url}/"), home, access_token: "test-token".to_owned() })
+    }
+
+    /// Runs later commands with `token` (e.g. one the emulator's STS issued, to act as that
+    /// principal).
+    pub fn set_access_token(&mut self, token: &str) {
+        token.clone_into(&mut self.access_token);
     }
 
     pub fn dir(&self) -> &Path {
@@ -82,7 +91,11 @@ impl Gcloud {
             ("CLOUDSDK_CONFIG", self.dir().join("gcloud-config").display().to_string()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY", self.endpoint.clone()),
-            ("CLOUDSDK_AUTH_ACCESS_TOKEN", "test-token".to_owned()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", self.endpoint.clone()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", self.endpoint.clone()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_STS", self.endpoint.clone()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER", self.endpoint.clone()),
+            ("CLOUDSDK_AUTH_ACCESS_TOKEN", self.access_token.clone()),
             ("CLOUDSDK_CORE_PROJECT", PROJECT.to_owned()),
         ] {
             command.env(name, value);

@@ -159,6 +159,29 @@ impl Call {
         )
     }
 
+    /// The IAM permission the call needs, as Google maps its methods (`apiconfigs`, `update`).
+    pub fn permission(&self) -> &'static str {
+        match self {
+            Self::CreateApi(..) => "apigateway.apis.create",
+            Self::ListApis(_) => "apigateway.apis.list",
+            Self::GetApi(_) => "apigateway.apis.get",
+            Self::PatchApi(_) => "apigateway.apis.update",
+            Self::DeleteApi(_) => "apigateway.apis.delete",
+            Self::CreateConfig(..) => "apigateway.apiconfigs.create",
+            Self::ListConfigs(_) => "apigateway.apiconfigs.list",
+            Self::GetConfig(_) => "apigateway.apiconfigs.get",
+            Self::PatchConfig(_) => "apigateway.apiconfigs.update",
+            Self::DeleteConfig(_) => "apigateway.apiconfigs.delete",
+            Self::CreateGateway(..) => "apigateway.gateways.create",
+            Self::ListGateways(_) => "apigateway.gateways.list",
+            Self::GetGateway(_) => "apigateway.gateways.get",
+            Self::PatchGateway(_) => "apigateway.gateways.update",
+            Self::DeleteGateway(_) => "apigateway.gateways.delete",
+            Self::ListOperations(_) => "apigateway.operations.list",
+            Self::GetOperation(_) => "apigateway.operations.get",
+        }
+    }
+
     /// The resource the call is on; a create names the resource it makes (so a fault can aim
     /// at `configs/v2`), or its collection when the id is missing.
     pub fn resource(&self) -> String {

@@ -91,6 +91,8 @@ pub enum Call {
     GetVersion(VersionName),
     AccessVersion(VersionName),
     ChangeVersion(VersionName, Transition),
+    GetIamPolicy(SecretName),
+    SetIamPolicy(SecretName),
 }
 
 impl Call {
@@ -110,6 +112,28 @@ impl Call {
             Self::ChangeVersion(_, Transition::Enable) => "secretmanager.versions.enable",
             Self::ChangeVersion(_, Transition::Disable) => "secretmanager.versions.disable",
             Self::ChangeVersion(_, Transition::Destroy) => "secretmanager.versions.destroy",
+            Self::GetIamPolicy(_) => "secretmanager.secrets.getIamPolicy",
+            Self::SetIamPolicy(_) => "secretmanager.secrets.setIamPolicy",
+        }
+    }
+
+    /// The IAM permission the call needs, as Google maps its methods.
+    pub fn permission(&self) -> &'static str {
+        match self {
+            Self::CreateSecret(_) => "secretmanager.secrets.create",
+            Self::ListSecrets(_) => "secretmanager.secrets.list",
+            Self::GetSecret(_) => "secretmanager.secrets.get",
+            Self::PatchSecret(_) => "secretmanager.secrets.update",
+            Self::DeleteSecret(_) => "secretmanager.secrets.delete",
+            Self::AddVersion(_) => "secretmanager.versions.add",
+            Self::ListVersions(_) => "secretmanager.versions.list",
+            Self::GetVersion(_) => "secretmanager.versions.get",
+            Self::AccessVersion(_) => "secretmanager.versions.access",
+            Self::ChangeVersion(_, Transition::Enable) => "secretmanager.versions.enable",
+            Self::ChangeVersion(_, Transition::Disable) => "secretmanager.versions.disable",
+            Self::ChangeVersion(_, Transition::Destroy) => "secretmanager.versions.destroy",
+            Self::GetIamPolicy(_) => "secretmanager.secrets.getIamPolicy",
+            Self::SetIamPolicy(_) => "secretmanager.secrets.setIamPolicy",
         }
     }
 
@@ -117,9 +141,12 @@ impl Call {
     pub fn resource(&self) -> String {
         match self {
             Self::CreateSecret(parent) | Self::ListSecrets(parent) => format!("{parent}/secrets"),
-            Self::GetSecret(name) | Self::PatchSecret(name) | Self::DeleteSecret(name) | Self::AddVersion(name) => {
-                name.to_string()
-            }
+            Self::GetSecret(name)
+            | Self::PatchSecret(name)
+            | Self::DeleteSecret(name)
+            | Self::AddVersion(name)
+            | Self::GetIamPolicy(name)
+            | Self::SetIamPolicy(name) => name.to_string(),
             Self::ListVersions(name) => format!("{name}/versions"),
             Self::GetVersion(name) | Self::AccessVersion(name) | Self::ChangeVersion(name, _) => name.to_string(),
         }
@@ -184,6 +211,9 @@ fn secret_call(method: &Method, verb: Option<&str>, name: SecretName) -> Option<
         (&Method::PATCH, None) => Some(Call::PatchSecret(name)),
         (&Method::DELETE, None) => Some(Call::DeleteSecret(name)),
         (&Method::POST, Some("addVersion")) => Some(Call::AddVersion(name)),
+        // REST maps getIamPolicy to GET; gRPC-transcoding clients may POST it.
+        (&Method::GET | &Method::POST, Some("getIamPolicy")) => Some(Call::GetIamPolicy(name)),
+        (&Method::POST, Some("setIamPolicy")) => Some(Call::SetIamPolicy(name)),
         _ => None,
     }
 }
@@ -241,6 +271,8 @@ mod tests {
             (Method::POST, "projects/p/secrets/s/versions/1:enable", "secretmanager.versions.enable"),
             (Method::POST, "projects/p/secrets/s/versions/1:disable", "secretmanager.versions.disable"),
             (Method::POST, "projects/p/secrets/s/versions/1:destroy", "secretmanager.versions.destroy"),
+            (Method::GET, "projects/p/secrets/s:getIamPolicy", "secretmanager.secrets.getIamPolicy"),
+            (Method::POST, "projects/p/locations/l/secrets/s:setIamPolicy", "secretmanager.secrets.setIamPolicy"),
         ];
         for (method, path, id) in cases {
             assert_eq!(parse(method, path).map(|c| c.method_id()), Some(id), "{path}");
@@ -251,7 +283,8 @@ mod tests {
     fn unknown_paths_verbs_and_methods_do_not_parse() {
         assert_eq!(parse(Method::GET, "projects/p/topics"), None);
         assert_eq!(parse(Method::GET, "projects//secrets"), None);
-        assert_eq!(parse(Method::POST, "projects/p/secrets/s:getIamPolicy"), None);
+        assert_eq!(parse(Method::POST, "projects/p/secrets/s:testIamPermissions"), None);
+        assert_eq!(parse(Method::GET, "projects/p/secrets/s:setIamPolicy"), None);
         assert_eq!(parse(Method::PUT, "projects/p/secrets/s"), None);
         assert_eq!(parse(Method::DELETE, "projects/p/secrets/s/versions/1"), None);
         assert_eq!(parse(Method::GET, "projects/p/secrets/s/versions/1/extra"), None);

@@ -20,6 +20,10 @@ pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Res
         Call::GetVersion(name) => store.version(name).map(wire::version_json),
         Call::AccessVersion(name) => store.access(name).map(|(version, payload)| wire::access_json(version, payload)),
         Call::ChangeVersion(name, transition) => change_version(store, name, *transition, body),
+        // `options.requestedPolicyVersion` is accepted: policies here are version 1 or 3 as
+        // their bindings need.
+        Call::GetIamPolicy(name) => store.secret(name).map(|secret| secret.policy.to_json()),
+        Call::SetIamPolicy(name) => store.policy_mut(name)?.set(body),
     }
 }
 

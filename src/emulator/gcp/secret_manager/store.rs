@@ -1,6 +1,7 @@
 //! The resource model: secrets, their numbered versions and aliases, and the rules the real API
 //! enforces on them (states, etags, `latest`).
 
+use super::Policy;
 use super::names::{Parent, SecretName, Transition, VersionName, is_valid_secret_id};
 use super::rpc::RpcError;
 use serde::{Deserialize, Serialize};
@@ -175,6 +176,8 @@ pub struct Secret {
     pub etag: String,
     pub fields: SecretFields,
     pub versions: BTreeMap<u64, Version>,
+    /// Who may do what with the secret; deleted with it.
+    pub policy: Policy,
 }
 
 impl Secret {
@@ -235,6 +238,7 @@ impl Store {
             etag: self.etags.next(),
             fields,
             versions: BTreeMap::new(),
+            policy: Policy::default(),
         };
         self.secrets.entry(name).or_insert(secret)
     }
@@ -242,6 +246,11 @@ impl Store {
     /// The secret `name`, or `NOT_FOUND`.
     pub fn secret(&self, name: &SecretName) -> Result<&Secret, RpcError> {
         self.secrets.get(name).ok_or_else(|| secret_not_found(name))
+    }
+
+    /// The policy of secret `name`, to change it, or `NOT_FOUND`.
+    pub fn policy_mut(&mut self, name: &SecretName) -> Result<&mut Policy, RpcError> {
+        self.secrets.get_mut(name).map(|secret| &mut secret.policy).ok_or_else(|| secret_not_found(name))
     }
 
     /// The secrets of `parent`, ordered by name.
