@@ -63,11 +63,13 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
     .await;
     let report = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     assert!(status.success(), "dev --demo exited with {status:?}:\n{report}");
-    for step in 1..=8 {
-        assert!(report.contains(&format!("[{step}/8] ")), "no step {step} in:\n{report}");
+    for step in 1..=10 {
+        assert!(report.contains(&format!("[{step}/10] ")), "no step {step} in:\n{report}");
     }
-    assert_eq!(report.matches("\n      ok (").count(), 8, "{report}");
-    assert!(report.contains("All 8 steps succeeded"), "{report}");
+    assert_eq!(report.matches("\n      ok (").count(), 10, "{report}");
+    assert!(report.contains("All 10 steps succeeded"), "{report}");
+    assert!(report.contains("Ready=False PermissionDenied"), "the SecretRef of team-b is refused:\n{report}");
+    assert!(report.contains("subject/ns/team-b/sa/app"), "the denied principal is shown:\n{report}");
     assert!(report.contains("pinned to         config=1, db=2, keys=1"), "{report}");
     assert!(report.contains("API Gateway calls that changed something during the rotation: 0"), "{report}");
     let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
@@ -92,10 +94,10 @@ async fn a_failing_step_is_named_and_ends_the_demo() {
     playground.stop().await;
 
     let failure = failure.unwrap_or_else(|| panic!("the demo succeeded despite the denied secret:\n{report}"));
-    assert_eq!((failure.step, failure.title), (3, "Wait for the SecretRefs to sync"), "{failure}");
+    assert_eq!((failure.step, failure.title), (4, "Wait for the SecretRefs to sync"), "{failure}");
     assert!(failure.reason.contains("SecretRef keys: Ready=False (PermissionDenied"), "{failure}");
-    assert!(report.contains("[3/8] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
-    assert!(!report.contains("[4/8]"), "the demo went on after a failed step:\n{report}");
+    assert!(report.contains("[4/10] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
+    assert!(!report.contains("[5/10]"), "the demo went on after a failed step:\n{report}");
 }
 
 #[tokio::test]

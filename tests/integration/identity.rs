@@ -149,19 +149,22 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
     assert_eq!(secret_value(&cluster, "direct").await.as_deref(), Some("direct-value"));
     assert_eq!(secret_value(&cluster, "via-gsa").await.as_deref(), Some("gsa-value"));
 
-    // The ServiceAccount now names a Google service account it may not act as.
+    // The ServiceAccount now names a Google service account it may not act as; the next
+    // exchange (the 2 s tokens are replaced within seconds) is refused.
     let accounts: Api<ServiceAccount> = cluster.api();
     let patch = json!({ "metadata": { "annotations": { "iam.gke.io/gcp-service-account": stranger } } });
     accounts.patch("gsa-reader", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap_or_else(|e| panic!("{e}"));
-    gcp.add_version(PROJECT, "via-gsa", b"gsa-value-2");
-    let generate = "iamcredentials.serviceAccounts.generateAccessToken";
-    let before = gcp.count(generate);
-    wait_for("a refresh after the token expired", DEADLINE, || async {
-        refresh(&cluster, "via-gsa", &gcp.count(generate).to_string()).await;
-        let api: Api<SecretRef> = cluster.api();
-        let object = api.get("via-gsa").await.ok()?;
-        let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
-        (gcp.count(generate) > before && ready.reason == "PermissionDenied").then_some(())
+    let mut asked = 0;
+    wait_for("a check refused after the token was replaced", DEADLINE, || {
+        asked += 1;
+        let cluster = &cluster;
+        async move {
+            refresh(cluster, "via-gsa", &asked.to_string()).await;
+            let api: Api<SecretRef> = cluster.api();
+            let object = api.get("via-gsa").await.ok()?;
+            let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
+            (ready.reason == "PermissionDenied").then_some(())
+        }
     })
     .await;
     let message = wait_ready(&cluster, "via-gsa", "False", "PermissionDenied").await;
@@ -189,13 +192,12 @@ async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
 }
 
 #[tokio::test]
-async fn one_exchange_serves_many_secret_refs_and_tokens_are_renewed_before_they_expire() {
-    let cluster = TestCluster::with_crds("id-tokens").await;
+async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account() {
+    let cluster = TestCluster::with_crds("id-shared").await;
     let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
     let gcp = &operator.gcp;
-    let namespace = cluster.namespace.clone();
     gcp.add_version(PROJECT, "fleet", b"fleet-value");
-    gcp.add_iam_binding(&secret_resource("fleet"), ACCESSOR, &principal(&namespace, "fleet"));
+    gcp.add_iam_binding(&secret_resource("fleet"), ACCESSOR, &principal(&cluster.namespace, "fleet"));
     service_account(&cluster, "fleet", None).await;
     for i in 0..100 {
         secret_ref(&cluster, &format!("fleet-{i}"), json!({ "secret": "fleet", "serviceAccountName": "fleet" })).await;
@@ -204,28 +206,42 @@ async fn one_exchange_serves_many_secret_refs_and_tokens_are_renewed_before_they
         wait_ready(&cluster, &format!("fleet-{i}"), "True", "Synced").await;
     }
     assert_eq!(gcp.count(EXCHANGE), 1, "100 SecretRefs of one ServiceAccount share one exchange");
+    assert_eq!(cluster_token_requests(&cluster), Some(1), "and one TokenRequest");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
 
-    // Tokens of 4 s under a sync loop that reads every second: renewed ahead, never used expired.
+/// TokenRequests the emulated cluster served (`None` on a real cluster).
+fn cluster_token_requests(cluster: &TestCluster) -> Option<u64> {
+    cluster.emulator().map(|kube| kube.count("create", "serviceaccounts/token"))
+}
+
+#[tokio::test]
+async fn short_lived_tokens_are_replaced_before_they_expire_under_a_running_sync_loop() {
+    let cluster = TestCluster::with_crds("id-renew").await;
+    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    let gcp = &operator.gcp;
+    // 4 s tokens (the operator replaces them a second early) under a loop that reads every second.
     gcp.set_access_token_lifetime(Duration::from_secs(4));
-    secret_ref(
-        &cluster,
-        "looping",
-        json!({ "secret": "fleet", "serviceAccountName": "fleet", "refreshInterval": "1s" }),
-    )
-    .await;
+    gcp.add_version(PROJECT, "loop", b"loop-value");
+    gcp.add_iam_binding(&secret_resource("loop"), ACCESSOR, &principal(&cluster.namespace, "looper"));
+    service_account(&cluster, "looper", None).await;
+    let spec = json!({ "secret": "loop", "serviceAccountName": "looper", "refreshInterval": "1s" });
+    secret_ref(&cluster, "looping", spec).await;
     wait_ready(&cluster, "looping", "True", "Synced").await;
     let api: Api<SecretRef> = cluster.api();
     let since = |object: &SecretRef| {
-        object.status.as_ref().and_then(|s| find_condition(&s.conditions, types::READY)).map(|c| c.last_transition_time.clone())
+        let ready = object.status.as_ref().and_then(|s| find_condition(&s.conditions, types::READY).cloned());
+        ready.map(|c| c.last_transition_time)
     };
     let first = since(&api.get("looping").await.unwrap_or_else(|e| panic!("{e}")));
     let exchanges = gcp.count(EXCHANGE);
-    let reads = gcp.count_for(ACCESS, &secret_resource("fleet"));
+    let reads = gcp.count_for(ACCESS, &secret_resource("loop"));
     wait_for("three more exchanges under the sync loop", Duration::from_secs(60), || async {
         (gcp.count(EXCHANGE) >= exchanges + 3).then_some(())
     })
     .await;
-    assert!(gcp.count_for(ACCESS, &secret_resource("fleet")) > reads + 3, "the loop kept reading");
+    assert!(gcp.count_for(ACCESS, &secret_resource("loop")) > reads + 3, "the loop kept reading");
     let after = api.get("looping").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(since(&after), first, "Ready never flipped: no call failed on an expired token");
     assert!(gcp.denials().is_empty(), "{:?}", gcp.denials());
