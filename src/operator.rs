@@ -10,9 +10,9 @@
 
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
+use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use crate::controllers::secret_ref;
 use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
-use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use crate::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, TokenExchange};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
@@ -170,15 +170,15 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         ..Settings::default()
     };
     let operator_namespaces =
-        OperatorNamespaces::watch(client.clone(), &args.operator_identity_namespaces, shutdown.clone())
-            .await
-            .map_err(|e| {
+        OperatorNamespaces::watch(client.clone(), &args.operator_identity_namespaces, shutdown.clone()).await.map_err(
+            |e| {
                 StartupError::Setting(format!(
                     "--operator-identity-namespaces {:?}: {}",
                     args.operator_identity_namespaces,
                     one_line(&e)
                 ))
-            })?;
+            },
+        )?;
     let audiences = Audiences {
         sts: args.workload_identity_audience.clone(),
         token: args.service_account_token_audience.clone(),

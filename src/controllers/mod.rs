@@ -11,10 +11,10 @@ pub mod skeleton;
 pub mod timing;
 
 use crate::gcp::ApiGateway;
-use identity::Identities;
 use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
 use futures::FutureExt;
+use identity::Identities;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};

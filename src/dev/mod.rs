@@ -70,7 +70,9 @@ fn instructions(playground: &Playground) -> String {
     let kubeconfig = playground.kubeconfig.display();
     let project = &playground.gcp_project;
     let number = crate::emulator::gcp::GcpEmulator::project_number(project);
-    let pool = format!("principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog");
+    let pool = format!(
+        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog"
+    );
     format!(
         r#"
 Drive it from another terminal:

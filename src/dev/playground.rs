@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(args.api_gateway_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(args.sts_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(args.iam_credentials_endpoint.as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(args.operator_identity_namespaces, "", "the product's default: no namespace uses the operator's identity");
+        assert_eq!(
+            args.operator_identity_namespaces, "",
+            "the product's default: no namespace uses the operator's identity"
+        );
         assert!(args.gcp_no_auth);
         assert!(!args.leader_election);
         assert_eq!(args.concurrency, 8);

@@ -215,8 +215,13 @@ impl ApiGateway {
     /// Sends a planned call and decodes its answer.
     async fn fetch<T: DeserializeOwned>(&self, planned: &Planned) -> Result<T, GcpError> {
         let url = format!("{}{}", self.inner.endpoint, planned.path);
-        let call =
-            Call { service: SERVICE, method: planned.method, resource: &planned.resource, url: &url, caller: &self.caller };
+        let call = Call {
+            service: SERVICE,
+            method: planned.method,
+            resource: &planned.resource,
+            url: &url,
+            caller: &self.caller,
+        };
         let success = self.inner.executor.execute(&call, &planned.request).await?;
         decode(planned.method, &planned.resource, success.http_code, &success.body)
     }

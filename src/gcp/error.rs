@@ -300,7 +300,8 @@ mod tests {
         assert!(!from(403, "PERMISSION_DENIED").is_transient());
         assert!(!from(400, "FAILED_PRECONDITION").is_transient());
         assert!(GcpError::new(METHOD, RESOURCE, Code::DeadlineExceeded, Some(Detail::Timeout)).is_transient());
-        let oauth = GcpError::from_response(METHOD, RESOURCE, 400, br#"{"error":"invalid_grant","error_description":"x"}"#);
+        let oauth =
+            GcpError::from_response(METHOD, RESOURCE, 400, br#"{"error":"invalid_grant","error_description":"x"}"#);
         assert_eq!((oauth.status, oauth.detail), (Code::InvalidArgument, Some(Detail::OAuth("invalid_grant"))));
         assert_eq!(oauth.to_string(), format!("{METHOD} {RESOURCE}: HTTP 400 INVALID_ARGUMENT (invalid_grant)"));
         let odd = GcpError::from_response(METHOD, RESOURCE, 400, br#"{"error":"made-up <script>"}"#);

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use caller::Caller;
 pub use api_gateway::{Api, ApiConfig, ApiGateway, Gateway, Operation, OperationError};
+pub use caller::Caller;
 pub use error::{Code, Detail, GcpError};
 pub use http::CallObserver;
 pub use payload::SecretBytes;

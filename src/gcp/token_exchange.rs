@@ -79,11 +79,18 @@ impl TokenExchange {
             .append_pair("subject_token", subject_token.expose_secret())
             .finish();
         let url = format!("{}/v1/token", self.inner.sts);
-        let call = Call { service: STS_SERVICE, method: METHOD_EXCHANGE, resource: audience, url: &url, caller: &Caller::Operator };
+        let call = Call {
+            service: STS_SERVICE,
+            method: METHOD_EXCHANGE,
+            resource: audience,
+            url: &url,
+            caller: &Caller::Operator,
+        };
         // The exchange changes nothing on the server: safe to retry like a read.
         let request = Request { verb: Verb::Post, json: Some(Bytes::from(form)), form: true };
         let success = self.inner.executor.execute_idempotent(&call, &request).await?;
-        let answer: StsAnswer = serde_json::from_slice(&success.body).map_err(|_| malformed(METHOD_EXCHANGE, audience))?;
+        let answer: StsAnswer =
+            serde_json::from_slice(&success.body).map_err(|_| malformed(METHOD_EXCHANGE, audience))?;
         Ok(IssuedToken { token: answer.access_token, lifetime: Duration::from_secs(answer.expires_in) })
     }
 
@@ -103,13 +110,21 @@ impl TokenExchange {
             return Err(GcpError::new(METHOD_GENERATE, resource, Code::InvalidArgument, Some(Detail::InvalidRequest)));
         }
         let url = format!("{}/v1/{resource}:generateAccessToken", self.inner.iam_credentials);
-        let body = serde_json::json!({ "scope": [CLOUD_PLATFORM_SCOPE], "lifetime": format!("{}s", lifetime.as_secs()) });
-        let call = Call { service: IAM_CREDENTIALS_SERVICE, method: METHOD_GENERATE, resource: &resource, url: &url, caller: federated };
+        let body =
+            serde_json::json!({ "scope": [CLOUD_PLATFORM_SCOPE], "lifetime": format!("{}s", lifetime.as_secs()) });
+        let call = Call {
+            service: IAM_CREDENTIALS_SERVICE,
+            method: METHOD_GENERATE,
+            resource: &resource,
+            url: &url,
+            caller: federated,
+        };
         let request = Request::json(Verb::Post, Bytes::from(body.to_string()));
         let success = self.inner.executor.execute_idempotent(&call, &request).await?;
         let answer: GenerateAnswer =
             serde_json::from_slice(&success.body).map_err(|_| malformed(METHOD_GENERATE, &resource))?;
-        let expires = answer.expire_time.parse::<jiff::Timestamp>().map_err(|_| malformed(METHOD_GENERATE, &resource))?;
+        let expires =
+            answer.expire_time.parse::<jiff::Timestamp>().map_err(|_| malformed(METHOD_GENERATE, &resource))?;
         let left = expires.duration_since(jiff::Timestamp::now());
         let lifetime = Duration::try_from(left).unwrap_or_default();
         Ok(IssuedToken { token: answer.access_token, lifetime })

@@ -153,7 +153,10 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
     // exchange (the 2 s tokens are replaced within seconds) is refused.
     let accounts: Api<ServiceAccount> = cluster.api();
     let patch = json!({ "metadata": { "annotations": { "iam.gke.io/gcp-service-account": stranger } } });
-    accounts.patch("gsa-reader", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap_or_else(|e| panic!("{e}"));
+    accounts
+        .patch("gsa-reader", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut asked = 0;
     wait_for("a check refused after the token was replaced", DEADLINE, || {
         asked += 1;

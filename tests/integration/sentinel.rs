@@ -5,6 +5,7 @@
 use crate::support::PROJECT;
 use crate::support::operator::cluster_with_operator;
 use crate::support::wait::{DEADLINE, wait_for};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
@@ -113,8 +114,50 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     gcp.set_version_state(PROJECT, "db", newest, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
     wait_reason(&api, "db", "VersionDisabled").await;
 
-    let status =
-        serde_json::to_string(&api.get("db").await.unwrap_or_else(|e| panic!("{e}")).status).unwrap_or_default();
+    // Identity: the same payload read as a ServiceAccount acting as a Google service account
+    // (a Kubernetes token, a federated token and a service account token change hands), then
+    // refused exchanges.
+    let reader = gcp.create_service_account(PROJECT, "reader");
+    let member = format!("serviceAccount:{PROJECT}.svc.id.goog[{}/app]", cluster.namespace);
+    gcp.add_iam_binding(
+        &format!("projects/{PROJECT}/serviceAccounts/{reader}"),
+        "roles/iam.workloadIdentityUser",
+        &member,
+    );
+    gcp.add_iam_binding(
+        &format!("projects/{PROJECT}/secrets/db"),
+        "roles/secretmanager.secretAccessor",
+        &format!("serviceAccount:{reader}"),
+    );
+    let accounts: Api<ServiceAccount> = cluster.api();
+    let account = json!({ "metadata": { "name": "app", "annotations": { "iam.gke.io/gcp-service-account": reader } } });
+    let account: ServiceAccount = serde_json::from_value(account).unwrap_or_else(|e| panic!("{e}"));
+    accounts.create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("{e}"));
+    let spec = json!({ "secret": "db", "version": "1", "format": "json", "serviceAccountName": "app" });
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "as-app" }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "as-app", "Synced").await;
+    assert!(gcp.count("iamcredentials.serviceAccounts.generateAccessToken") >= 1, "the GSA path was taken");
+    gcp.inject_fault(GcpFault { method: Some("sts.token".into()), status: Some(400), ..GcpFault::default() });
+    let stranger = json!({ "metadata": { "name": "stranger" } });
+    accounts
+        .create(&PostParams::default(), &serde_json::from_value(stranger).unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let spec = json!({ "secret": "db", "serviceAccountName": "stranger" });
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "as-stranger" }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "as-stranger", "TokenExchangeFailed").await;
+    gcp.clear_faults();
+
+    let status = serde_json::to_string(&api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
+        .unwrap_or_default();
     let events: Api<Event> = cluster.api();
     let events =
         serde_json::to_string(&events.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
@@ -125,9 +168,13 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     assert!(logs.contains("sync failed"), "logs were captured");
     // The value as it sits in the Secret (base64) must not show up either.
     let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sentinel);
+    assert!(logs.contains("TokenExchangeFailed"), "the refused exchange was logged");
     for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
         assert!(!text.contains("SENTINEL"), "the payload leaked into {what}");
         assert!(!text.contains(&encoded), "the base64 payload leaked into {what}");
+        // Google access tokens (`ya29.`) and Kubernetes ServiceAccount tokens (RS256 JWTs).
+        assert!(!text.contains("ya29."), "a Google token leaked into {what}");
+        assert!(!text.contains("eyJhbGciOiJSUzI1NiI"), "a ServiceAccount token leaked into {what}");
     }
     operator.stop().await;
     cluster.cleanup().await;

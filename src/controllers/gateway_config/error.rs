@@ -1,8 +1,8 @@
 //! Why a GatewayConfig reconcile failed, or that it waits for a deletion step to finish.
 
 use crate::api::conditions::reasons;
-use crate::controllers::refusal;
 use crate::controllers::identity::IdentityError;
+use crate::controllers::refusal;
 use crate::controllers::skeleton::{Failure, FinalizerFailed};
 use crate::gcp::{Code, GcpError};
 use std::time::Duration;
@@ -15,7 +15,7 @@ pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
     #[error("{0}")]
-    Identity(#[from] IdentityError),
+    Identity(Box<IdentityError>),
     #[error("{0}")]
     Gcp(#[from] GcpError),
     #[error("operation {name} failed: {message}")]
@@ -29,6 +29,12 @@ pub enum Error {
     /// Not a failure: a deletion step is still running.
     #[error("waiting for {0}")]
     Waiting(String),
+}
+
+impl From<IdentityError> for Error {
+    fn from(error: IdentityError) -> Self {
+        Self::Identity(Box::new(error))
+    }
 }
 
 impl Failure for Error {

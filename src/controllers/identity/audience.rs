@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn the_issuer_is_read_from_the_payload() {
         let payload = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://kubernetes.default.svc.cluster.local","sub":"x"}"#);
-        assert_eq!(issuer(&format!("e30.{payload}.sig")).as_deref(), Some("https://kubernetes.default.svc.cluster.local"));
+        assert_eq!(
+            issuer(&format!("e30.{payload}.sig")).as_deref(),
+            Some("https://kubernetes.default.svc.cluster.local")
+        );
         assert_eq!(issuer("not-a-jwt"), None);
     }
 }

@@ -87,13 +87,15 @@ impl TokenBroker {
         };
         let account = accounts.get_opt(name).await.map_err(kube_error)?.ok_or_else(not_found)?;
         let token_audience = self.audiences.token_audience().map_err(IdentityError::NotConfigured)?;
-        let subject = subject_token(&accounts, name, token_audience).await.map_err(kube_error)?.ok_or_else(not_found)?;
+        let subject =
+            subject_token(&accounts, name, token_audience).await.map_err(kube_error)?.ok_or_else(not_found)?;
         let sts_audience = self
             .audiences
             .sts_audience(issuer(subject.expose_secret()).as_deref())
             .map_err(IdentityError::NotConfigured)?;
         let started = Instant::now();
-        let exchange_error = |source| IdentityError::Exchange { namespace: namespace.into(), name: name.into(), source };
+        let exchange_error =
+            |source| IdentityError::Exchange { namespace: namespace.into(), name: name.into(), source };
         let federated = self.exchange.federate(&subject, &sts_audience).await.map_err(exchange_error)?;
         let who = format!("{namespace}/{name}");
         let federated_caller = Caller::delegated(who.as_str(), federated.token);

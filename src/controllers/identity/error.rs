@@ -50,9 +50,7 @@ impl IdentityError {
         match self {
             Self::Required { .. } => reasons::IDENTITY_REQUIRED,
             Self::ServiceAccountNotFound { .. } => reasons::SERVICE_ACCOUNT_NOT_FOUND,
-            Self::Impersonation { source, .. } if source.status == Code::PermissionDenied => {
-                reasons::PERMISSION_DENIED
-            }
+            Self::Impersonation { source, .. } if source.status == Code::PermissionDenied => reasons::PERMISSION_DENIED,
             Self::TokenRequest { .. } | Self::NotConfigured(_) | Self::Exchange { .. } | Self::Impersonation { .. } => {
                 reasons::TOKEN_EXCHANGE_FAILED
             }

@@ -37,13 +37,21 @@ impl Demo<'_> {
         let mut lines = vec![format!("{gsa}   (gcloud iam service-accounts create secure-api-sa)")];
         for id in SECRET_IDS {
             let member = format!("serviceAccount:{gsa}");
-            gcp.add_iam_binding(&format!("projects/{project}/secrets/{id}"), "roles/secretmanager.secretAccessor", &member);
+            gcp.add_iam_binding(
+                &format!("projects/{project}/secrets/{id}"),
+                "roles/secretmanager.secretAccessor",
+                &member,
+            );
             lines.push(format!(
                 "{id:<18}  secretAccessor for {member}   (gcloud secrets add-iam-policy-binding {id} ...)"
             ));
         }
         let ksa = format!("serviceAccount:{project}.svc.id.goog[{namespace}/{SERVICE}]");
-        gcp.add_iam_binding(&format!("projects/{project}/serviceAccounts/{gsa}"), "roles/iam.workloadIdentityUser", &ksa);
+        gcp.add_iam_binding(
+            &format!("projects/{project}/serviceAccounts/{gsa}"),
+            "roles/iam.workloadIdentityUser",
+            &ksa,
+        );
         lines.push(format!(
             "secure-api-sa       workloadIdentityUser for {ksa}   (gcloud iam service-accounts add-iam-policy-binding ...)"
         ));
@@ -61,7 +69,8 @@ impl Demo<'_> {
         let refs: Api<SecretRef> = Api::namespaced(self.client.clone(), OTHER_NAMESPACE);
         let message = self
             .wait(|| async {
-                let object = refs.get(STOLEN).await.map_err(|e| format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: {e}"))?;
+                let object =
+                    refs.get(STOLEN).await.map_err(|e| format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: {e}"))?;
                 let status = object.status.as_ref();
                 let conditions = status.map(|s| s.conditions.as_slice()).unwrap_or_default();
                 match find_condition(conditions, types::READY) {
@@ -69,7 +78,9 @@ impl Demo<'_> {
                     Some(c) if c.is_true(types::READY) => {
                         Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN} synced: it must be refused"))
                     }
-                    Some(c) => Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: Ready={:?} ({})", c.status, c.reason)),
+                    Some(c) => {
+                        Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: Ready={:?} ({})", c.status, c.reason))
+                    }
                     None => Err(format!("SecretRef {OTHER_NAMESPACE}/{STOLEN}: no Ready condition yet")),
                 }
             })

@@ -3,12 +3,12 @@
 
 use super::PROJECT;
 use super::cluster::TestCluster;
+use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use secure_api_operator::controllers::secret_ref;
 use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
-use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use secure_api_operator::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, TokenExchange};
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
@@ -93,8 +93,9 @@ impl Operator {
         let client = SecretManager::new(config.clone(), Some(observer.clone()))
             .await
             .unwrap_or_else(|e| panic!("gcp client: {e}"));
-        let gateway =
-            ApiGateway::new(config.clone(), Some(observer.clone())).await.unwrap_or_else(|e| panic!("api gateway client: {e}"));
+        let gateway = ApiGateway::new(config.clone(), Some(observer.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("api gateway client: {e}"));
         let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
         let settings = Settings {
             namespace: Some(cluster.namespace.clone()),
@@ -118,8 +119,7 @@ impl Operator {
         let audiences = Audiences { project: Some(PROJECT.into()), ..Audiences::default() };
         let identities =
             Identities { operator_namespaces, tokens: TokenBroker::new(cluster.client.clone(), exchange, audiences) };
-        let ctx =
-            Context::new(cluster.client.clone(), metrics.clone(), settings, provider, Some(gateway), identities);
+        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider, Some(gateway), identities);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             tokio::join!(
