@@ -54,7 +54,7 @@ fn banner(playground: &Playground, log: &std::path::Path, demo: bool) -> String 
         "secure-api-operator dev: a playground of emulated Kubernetes and Google Cloud (nothing is persisted)"
     };
     format!(
-        "{title}\n\n  Kubernetes API   {}   (kubeconfig {})\n  Google Cloud     {}   (Secret Manager and API Gateway, project {})\n  operator         metrics http://{}/metrics, log {}\n",
+        "{title}\n\n  Kubernetes API   {}   (kubeconfig {})\n  Google Cloud     {}   (Secret Manager, API Gateway, STS and IAM, project {})\n  operator         metrics http://{}/metrics, log {}\n",
         playground.kube_url(),
         playground.kubeconfig.display(),
         playground.gcp_url(),

@@ -2,10 +2,11 @@
 //! changes as new configs, a steady state without mutating calls, failed operations retried,
 //! ordered deletion (or none with Retain), and gcloud reading what the operator created.
 
-use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::gcloud::Gcloud;
-use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
+use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
+use crate::support::{PROJECT, principal};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
@@ -237,6 +238,26 @@ async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained(
     assert!(gateway < config && config < api_deleted, "gateway, configs, API in that order: {deletions:?}");
     assert!(!deletions.iter().any(|d| d.contains("/kept")), "Retain leaves everything: {deletions:?}");
     assert!(operator.gcp.gateway(PROJECT, "us-central1", "kept").is_some());
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn api_gateway_is_called_as_the_service_account_the_gateway_config_names() {
+    let cluster = TestCluster::with_crds("gc-identity").await;
+    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false }).await;
+    backend_service(&cluster).await;
+    let account: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": "gw-admin" } })).unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<ServiceAccount>().create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("{e}"));
+    create_gateway(&cluster, "as-admin", json!({ "serviceAccountName": "gw-admin" })).await;
+    let refused = wait_condition(&cluster, "as-admin", types::READY, "False", "PermissionDenied").await;
+    assert_eq!(mutating_calls(&operator), 0, "nothing was created without apigateway.admin");
+    assert!(refused.status.and_then(|s| s.gateway_url).is_none());
+    let admin = principal(&cluster.namespace, "gw-admin");
+    operator.gcp.add_iam_binding(&format!("projects/{PROJECT}"), "roles/apigateway.admin", &admin);
+    wait_ready(&cluster, "as-admin").await;
+    assert!(operator.gcp.denials().iter().all(|d| d.principal == admin), "{:?}", operator.gcp.denials());
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -4,7 +4,7 @@
 //! The cluster may be real (`SECUREAPI_E2E_KUBECONFIG`): the GCP emulator then verifies that
 //! cluster's tokens against its `/openid/v1/jwks`.
 
-use crate::support::PROJECT;
+use crate::support::{PROJECT, principal};
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions};
 use crate::support::wait::{DEADLINE, wait_for};
@@ -12,7 +12,6 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
-use secure_api_operator::emulator::gcp::GcpEmulator;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -20,14 +19,6 @@ const ACCESS: &str = "secretmanager.versions.access";
 const EXCHANGE: &str = "sts.token";
 const ACCESSOR: &str = "roles/secretmanager.secretAccessor";
 const WORKLOAD_IDENTITY_USER: &str = "roles/iam.workloadIdentityUser";
-
-/// The federated principal of ServiceAccount `ksa` of `namespace` (GKE's identity pool).
-fn principal(namespace: &str, ksa: &str) -> String {
-    let number = GcpEmulator::project_number(PROJECT);
-    format!(
-        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
-    )
-}
 
 fn secret_resource(id: &str) -> String {
     format!("projects/{PROJECT}/secrets/{id}")

@@ -13,6 +13,15 @@ pub mod wait;
 /// `core/project`.
 pub const PROJECT: &str = "demo-project";
 
+/// GKE's federated principal of ServiceAccount `ksa` of `namespace` in [`PROJECT`], as the GCP
+/// emulator's STS issues it and IAM bindings name it.
+pub fn principal(namespace: &str, ksa: &str) -> String {
+    let number = secure_api_operator::emulator::gcp::GcpEmulator::project_number(PROJECT);
+    format!(
+        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
+    )
+}
+
 /// Path of the operator binary under test.
 pub fn operator_bin() -> &'static str {
     env!("CARGO_BIN_EXE_secure-api-operator")
