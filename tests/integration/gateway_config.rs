@@ -5,9 +5,9 @@
 use crate::support::cluster::TestCluster;
 use crate::support::gcloud::Gcloud;
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
+use crate::support::wait::{DEADLINE, wait_for};
 use crate::support::{PROJECT, principal};
 use k8s_openapi::api::core::v1::ServiceAccount;
-use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};

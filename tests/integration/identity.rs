@@ -4,10 +4,10 @@
 //! The cluster may be real (`SECUREAPI_E2E_KUBECONFIG`): the GCP emulator then verifies that
 //! cluster's tokens against its `/openid/v1/jwks`.
 
-use crate::support::{PROJECT, principal};
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions};
 use crate::support::wait::{DEADLINE, wait_for};
+use crate::support::{PROJECT, principal};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
