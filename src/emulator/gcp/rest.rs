@@ -1,5 +1,5 @@
-//! What every emulated Google REST API shares: query parameters by JSON or proto name, list pages
-//! with opaque tokens, JSON bodies, update masks and proto3 JSON `bytes`.
+//! What every emulated Google REST API shares: custom verbs in paths, query parameters by JSON or
+//! proto name, list pages with opaque tokens, JSON bodies, update masks and proto3 JSON `bytes`.
 
 use super::rpc::RpcError;
 use base64::Engine;
@@ -35,6 +35,18 @@ impl Query {
     pub fn update_mask(&self) -> Vec<String> {
         let mask = self.get("updateMask").unwrap_or_default();
         mask.split(',').map(str::trim).filter(|p| !p.is_empty()).map(camel_case).collect()
+    }
+}
+
+/// `a/b:verb` into (`a/b`, `verb`); the verb only ever follows the last segment.
+pub fn split_verb(path: &str) -> (&str, Option<&str>) {
+    let last_segment_start = path.rfind('/').map_or(0, |slash| slash + 1);
+    match path[last_segment_start..].find(':') {
+        Some(colon) => {
+            let at = last_segment_start + colon;
+            (&path[..at], Some(&path[at + 1..]))
+        }
+        None => (path, None),
     }
 }
 

@@ -3,6 +3,7 @@
 //! and Resource Manager `projects/P:getIamPolicy|setIamPolicy`; the permission each needs.
 
 use super::Requirement;
+use crate::emulator::gcp::rest::split_verb;
 use hyper::Method;
 
 /// Which API a request is for.
@@ -139,18 +140,6 @@ impl Call {
             Self::GetProjectPolicy(name) => project("resourcemanager.projects.getIamPolicy", name),
             Self::SetProjectPolicy(name) => project("resourcemanager.projects.setIamPolicy", name),
         }
-    }
-}
-
-/// `a/b:verb` into (`a/b`, `verb`); the verb only ever follows the last segment.
-fn split_verb(path: &str) -> (&str, Option<&str>) {
-    let last_segment_start = path.rfind('/').map_or(0, |slash| slash + 1);
-    match path[last_segment_start..].find(':') {
-        Some(colon) => {
-            let at = last_segment_start + colon;
-            (&path[..at], Some(&path[at + 1..]))
-        }
-        None => (path, None),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Resource names and the REST methods they are called with: `projects/P[/locations/L]/secrets/S
 //! [/versions/V][:verb]` under `/v1/`.
 
+use crate::emulator::gcp::rest::split_verb;
 use hyper::Method;
 use std::fmt;
 
@@ -172,18 +173,6 @@ impl Call {
             }
             _ => None,
         }
-    }
-}
-
-/// `a/b:verb` into (`a/b`, `verb`); the verb only ever follows the last segment.
-fn split_verb(path: &str) -> (&str, Option<&str>) {
-    let last_segment_start = path.rfind('/').map_or(0, |slash| slash + 1);
-    match path[last_segment_start..].find(':') {
-        Some(colon) => {
-            let at = last_segment_start + colon;
-            (&path[..at], Some(&path[at + 1..]))
-        }
-        None => (path, None),
     }
 }
 
