@@ -65,8 +65,9 @@ impl Failure for Error {
         }
     }
 
-    /// Every other GatewayConfig failure is retried with backoff: Google Cloud's state moves on
-    /// its own (operations finish, quotas refill), and the retry re-reads it. A missing identity waits for a change (or the slow retry) like in the other controllers.
+    /// A GatewayConfig failure is retried with backoff: Google Cloud's state moves on its own
+    /// (operations finish, quotas refill), and the retry re-reads it. Only a missing identity
+    /// (`IdentityRequired`, a refused exchange) waits for a change, as in the other controllers.
     fn is_transient(&self) -> bool {
         match self {
             Self::Identity(e) => e.is_transient(),

@@ -75,7 +75,7 @@ impl Reconciler for GatewayConfig {
         };
         // --- plan (pure)
         let plan = plan::plan(self, ctx.settings.gcp_project.as_deref(), &urls)?;
-        // --- provision, as this object's identity: finish the pending operation, then take the next step
+        // --- provision as this object's identity: finish the pending operation, then the next step
         let client = &client(ctx, self).await?;
         if provision::poll_pending(client, &current).await?.is_some() {
             return Ok(Action::requeue(POLL));
