@@ -175,6 +175,16 @@ pub struct RunArgs {
     #[arg(long, env = "SECUREAPI_GCP_NO_AUTH")]
     pub gcp_no_auth: bool,
 
+    /// Pub/Sub subscription of Secret Manager's notifications (`projects/P/subscriptions/S`, or
+    /// an id in `--gcp-project`); repeat it (or separate with commas) for one per project. Each
+    /// notification queues exactly the SecretRefs it concerns. Default: none (polling only).
+    #[arg(long, value_name = "NAME", value_delimiter = ',', env = "SECUREAPI_PUBSUB_SUBSCRIPTION")]
+    pub pubsub_subscription: Vec<String>,
+
+    /// Pub/Sub endpoint override (emulators). Default: `https://pubsub.googleapis.com`.
+    #[arg(long, value_name = "URL", env = "SECUREAPI_PUBSUB_ENDPOINT")]
+    pub pubsub_endpoint: Option<String>,
+
     /// Label selector of the namespaces whose objects may use the operator's own Google identity
     /// when they name no ServiceAccount (e.g. `kubernetes.io/metadata.name in (ops)`). Empty: none
     /// — every SecretRef and GatewayConfig must name a ServiceAccount of its namespace.

@@ -54,6 +54,12 @@ struct MethodLabels {
     method: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    event_type: &'static str,
+    outcome: &'static str,
+}
+
 #[derive(Clone)]
 struct DurationBuckets;
 
@@ -73,6 +79,9 @@ pub struct Metrics {
     gcp_requests: Family<CallLabels, Counter>,
     gcp_duration: Family<MethodLabels, Histogram, DurationBuckets>,
     leader: Gauge,
+    pubsub_messages: Family<MessageLabels, Counter>,
+    pubsub_pull_errors: Counter,
+    pubsub_delivery_lag: Histogram,
 }
 
 impl Default for Metrics {
@@ -116,8 +125,37 @@ impl Metrics {
             "1 while this replica runs the controllers (it holds the leader-election Lease, or leader election is off), 0 while it stands by",
             leader.clone(),
         );
-        let metrics =
-            Self { registry, reconciles, reconcile_errors, reconcile_duration, gcp_requests, gcp_duration, leader };
+        let pubsub_messages = Family::<MessageLabels, Counter>::default();
+        registry.register(
+            "pubsub_messages",
+            "Secret Manager notifications received, by event type and what was done (queued, no_action, ignored, malformed)",
+            pubsub_messages.clone(),
+        );
+        let pubsub_pull_errors = Counter::default();
+        registry.register(
+            "pubsub_pull_errors",
+            "Failed pulls of the notification subscriptions (polling on refreshInterval carries on)",
+            pubsub_pull_errors.clone(),
+        );
+        // 1 ms .. ~33 s: from Pub/Sub's publishTime to the reconcile being queued.
+        let pubsub_delivery_lag = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "pubsub_delivery_lag_seconds",
+            "Time from a notification's publishTime to its SecretRefs being queued",
+            pubsub_delivery_lag.clone(),
+        );
+        let metrics = Self {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            gcp_requests,
+            gcp_duration,
+            leader,
+            pubsub_messages,
+            pubsub_pull_errors,
+            pubsub_delivery_lag,
+        };
         // Series exist from the start, so dashboards and alerts see zeros rather than gaps.
         for controller in Controller::ALL {
             let labels = ControllerLabels { controller: controller.as_str() };
@@ -140,6 +178,19 @@ impl Metrics {
     /// Whether this replica runs the controllers (`secureapi_leader`).
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// One notification handled: its event type and outcome come from fixed sets.
+    pub fn pubsub_message(&self, event_type: &'static str, outcome: &'static str) {
+        self.pubsub_messages.get_or_create(&MessageLabels { event_type, outcome }).inc();
+    }
+
+    pub fn pubsub_pull_failed(&self) {
+        self.pubsub_pull_errors.inc();
+    }
+
+    pub fn pubsub_delivery_lag(&self, lag: std::time::Duration) {
+        self.pubsub_delivery_lag.observe(lag.as_secs_f64());
     }
 
     /// The metrics in the Prometheus text exposition format.

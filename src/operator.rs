@@ -11,9 +11,10 @@
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
 use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
+use crate::controllers::notifications::Notifications;
 use crate::controllers::secret_ref;
 use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
-use crate::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, TokenExchange};
+use crate::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
 use crate::provider::{GcpSecretManager, SecretProvider};
@@ -28,6 +29,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// How long one pull may wait for messages (Google's servers hold a pull open until messages
+/// arrive or a server-side limit passes).
+const PUBSUB_PULL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the operator could not start. Each variant displays as one line.
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +164,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
     let metrics_addr = listener.local_addr().unwrap_or(args.metrics_addr);
     let metrics = Arc::new(Metrics::new());
-    let (provider, api_gateway, exchange) = gcp_clients(&args, metrics.clone()).await?;
+    let GcpClients { provider, api_gateway, exchange, notifications } = gcp_clients(&args, metrics.clone()).await?;
     let health = Health::new(metrics.clone());
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
@@ -185,7 +190,8 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         project: args.gcp_project.clone(),
     };
     let identities = Identities { operator_namespaces, tokens: TokenBroker::new(client.clone(), exchange, audiences) };
-    let ctx = Context::new(client.clone(), metrics.clone(), settings, provider, Some(api_gateway), identities);
+    let ctx =
+        Context::new(client.clone(), metrics.clone(), settings, provider, Some(api_gateway), identities, notifications);
     let (lost_tx, lost) = oneshot::channel();
     let controllers = match election.clone() {
         None => {
@@ -252,11 +258,15 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
     Ok(Some(config))
 }
 
-/// Secret Manager (as the SecretRef provider) and API Gateway, configured from the command line.
-async fn gcp_clients(
-    args: &RunArgs,
-    metrics: Arc<Metrics>,
-) -> Result<(Arc<dyn SecretProvider>, ApiGateway, TokenExchange), StartupError> {
+/// The Google Cloud clients, configured from the command line.
+struct GcpClients {
+    provider: Arc<dyn SecretProvider>,
+    api_gateway: ApiGateway,
+    exchange: TokenExchange,
+    notifications: Option<Notifications>,
+}
+
+async fn gcp_clients(args: &RunArgs, metrics: Arc<Metrics>) -> Result<GcpClients, StartupError> {
     if !args.gcp_requests_per_second.is_finite() || args.gcp_requests_per_second <= 0.0 {
         return Err(StartupError::Setting(format!(
             "--gcp-requests-per-second {} must be above 0",
@@ -281,8 +291,33 @@ async fn gcp_clients(
         ExchangeEndpoints { sts: args.sts_endpoint.clone(), iam_credentials: args.iam_credentials_endpoint.clone() };
     let exchange = TokenExchange::new(&config, &endpoints, Some(observer.clone()))
         .map_err(|e| StartupError::Gcp(e.to_string()))?;
-    let gateway = ApiGateway::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
-    Ok((Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone())), gateway, exchange))
+    let notifications = notifications(args, &config, observer.clone()).await?;
+    let api_gateway = ApiGateway::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
+    let provider = Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone()));
+    Ok(GcpClients { provider, api_gateway, exchange, notifications })
+}
+
+/// The Pub/Sub subscriber, when `--pubsub-subscription` is given. Its calls are not retried by
+/// the client: the notification loop backs off by itself, and a long pull is not an error.
+async fn notifications(
+    args: &RunArgs,
+    config: &GcpConfig,
+    observer: Arc<dyn CallObserver>,
+) -> Result<Option<Notifications>, StartupError> {
+    if args.pubsub_subscription.is_empty() {
+        return Ok(None);
+    }
+    let config = GcpConfig { max_attempts: 1, request_timeout: PUBSUB_PULL_TIMEOUT, ..config.clone() };
+    let subscriber = Subscriber::new(config, args.pubsub_endpoint.as_deref(), Some(observer))
+        .await
+        .map_err(|e| StartupError::Gcp(e.to_string()))?;
+    let subscriptions = args
+        .pubsub_subscription
+        .iter()
+        .map(|name| subscriber.subscription_name(name))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StartupError::Setting(format!("--pubsub-subscription {}: not a subscription name", e.resource)))?;
+    Ok(Some(Notifications { subscriber, subscriptions }))
 }
 
 async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {

@@ -163,6 +163,9 @@ pub mod reasons {
     pub const TARGET_CONFLICT: &str = "TargetConflict";
     /// A rollout target does not exist (Warning Event; the Ready message names it).
     pub const ROLLOUT_TARGET_NOT_FOUND: &str = "RolloutTargetNotFound";
+    /// Event (Normal): Secret Manager's rotation schedule of the secret is due (SECRET_ROTATE);
+    /// the secret's owner adds the new version, the operator observes.
+    pub const ROTATION_DUE: &str = "RotationDue";
 
     // SecureApiService.
     /// Every referenced SecretRef is Ready.

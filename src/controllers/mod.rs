@@ -4,6 +4,7 @@
 pub mod children;
 pub mod gateway_config;
 pub mod identity;
+pub mod notifications;
 pub mod refusal;
 pub mod secret_ref;
 pub mod secure_api_service;
@@ -20,7 +21,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
-use std::collections::HashMap;
+use notifications::Notifications;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,6 +68,8 @@ pub struct Context {
     pub api_gateway: Option<ApiGateway>,
     /// Whose Google identity each object's calls use, and the tokens for it.
     pub identities: Identities,
+    /// Secret Manager's Pub/Sub notifications, when subscriptions are configured.
+    pub notifications: Option<Notifications>,
     memory: Mutex<Memory>,
 }
 
@@ -76,6 +80,8 @@ struct Memory {
     next_checks: HashMap<String, Instant>,
     /// The (reason, message) of the last Warning Event published per object.
     warnings: HashMap<String, (String, String)>,
+    /// Objects a notification asked to read from the store at their next reconcile.
+    forced_reads: HashSet<String>,
 }
 
 impl Context {
@@ -86,6 +92,7 @@ impl Context {
         secrets: Arc<dyn SecretProvider>,
         api_gateway: Option<ApiGateway>,
         identities: Identities,
+        notifications: Option<Notifications>,
     ) -> Arc<Self> {
         let reporter =
             Reporter { controller: crate::api::MANAGED_BY_VALUE.into(), instance: std::env::var("POD_NAME").ok() };
@@ -98,6 +105,7 @@ impl Context {
             secrets,
             api_gateway,
             identities,
+            notifications,
             memory: Mutex::default(),
         })
     }
@@ -132,6 +140,17 @@ impl Context {
         memory.failures.remove(key);
         memory.next_checks.remove(key);
         memory.warnings.remove(key);
+        memory.forced_reads.remove(key);
+    }
+
+    /// Asks the next reconcile of `key` to read the store, whatever its schedule says.
+    pub fn force_read(&self, key: &str) {
+        self.memory().forced_reads.insert(key.to_owned());
+    }
+
+    /// Whether a read was asked for `key` since the last call (and forgets the request).
+    pub fn take_forced_read(&self, key: &str) -> bool {
+        self.memory().forced_reads.remove(key)
     }
 
     /// The (reason, message) of the last Warning Event published about `key`.

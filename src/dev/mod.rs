@@ -27,6 +27,7 @@ pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Resu
         gcp_listen: args.gcp_listen,
         dir,
         gcp_project: args.gcp_project.clone(),
+        notifications: true,
     };
     let playground = Playground::start(&options).await?;
     let mut stdout = std::io::stdout();
@@ -70,6 +71,7 @@ fn instructions(playground: &Playground) -> String {
     let kubeconfig = playground.kubeconfig.display();
     let project = &playground.gcp_project;
     let number = crate::emulator::gcp::GcpEmulator::project_number(project);
+    let topic = playground.topic();
     let pool = format!(
         "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog"
     );
@@ -79,13 +81,13 @@ Drive it from another terminal:
 
   export KUBECONFIG={kubeconfig}
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp}/
-  export CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER={gcp}/
+  export CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB={gcp}/
   export CLOUDSDK_AUTH_ACCESS_TOKEN=emulator CLOUDSDK_CORE_PROJECT={project} CLOUDSDK_CONFIG=$(mktemp -d)
 
   # the seed's secrets, readable by secure-api-sa only; the gateway managed as the ServiceAccount gateway-admin
-  echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"change-me"}}' | gcloud secrets create api-config-db --data-file=-
-  echo -n '{{"external_api_key":"k1","jwt_secret":"j1","encryption_key":"e1"}}' | gcloud secrets create api-config-keys --data-file=-
-  echo -n '{{"debug_mode":false,"rate_limit":1000,"cache_ttl":3600,"log_level":"INFO"}}' | gcloud secrets create api-config-config --data-file=-
+  echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"change-me"}}' | gcloud secrets create api-config-db --topics={topic} --data-file=-
+  echo -n '{{"external_api_key":"k1","jwt_secret":"j1","encryption_key":"e1"}}' | gcloud secrets create api-config-keys --topics={topic} --data-file=-
+  echo -n '{{"debug_mode":false,"rate_limit":1000,"cache_ttl":3600,"log_level":"INFO"}}' | gcloud secrets create api-config-config --topics={topic} --data-file=-
   gcloud iam service-accounts create secure-api-sa
   for s in api-config-db api-config-keys api-config-config; do gcloud secrets add-iam-policy-binding $s --role=roles/secretmanager.secretAccessor --member=serviceAccount:secure-api-sa@{project}.iam.gserviceaccount.com; done
   gcloud iam service-accounts add-iam-policy-binding secure-api-sa@{project}.iam.gserviceaccount.com --role=roles/iam.workloadIdentityUser --member='serviceAccount:{project}.svc.id.goog[default/secure-api]'
@@ -93,9 +95,9 @@ Drive it from another terminal:
   kubectl apply --server-side -f deploy/examples/
   kubectl get secureapi
 
-  # rotate the database password: one new revision, pinned to version 2
+  # rotate the database password: Secret Manager's notification (topic {topic}) brings it at once,
+  # and exactly one new revision rolls out, pinned to version 2
   echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"rotated"}}' | gcloud secrets versions add api-config-db --data-file=-
-  kubectl annotate secretref db secureapi.dev/refresh=$(date +%s) --overwrite
   kubectl describe secretref db
   kubectl get events
   kubectl get secureapiservice secure-api -o yaml

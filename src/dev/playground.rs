@@ -13,6 +13,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, PostParams};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The topic the seed's secrets publish their notifications to, and the operator's subscription.
+pub const TOPIC: &str = "secret-events";
+pub const SUBSCRIPTION: &str = "secret-events-operator";
 
 /// Where the playground listens and keeps its files.
 #[derive(Clone, Debug)]
@@ -22,6 +27,9 @@ pub struct PlaygroundOptions {
     /// Holds `kubeconfig` (and `operator.log` when the caller logs there).
     pub dir: PathBuf,
     pub gcp_project: String,
+    /// Whether the operator follows Secret Manager's notifications (`dev` always does; the
+    /// rotation benchmark compares with polling).
+    pub notifications: bool,
 }
 
 /// Running emulators and operator. Dropping it without [`Playground::stop`] leaves the listeners
@@ -60,12 +68,18 @@ impl Playground {
         let gcp = GcpEmulator::new();
         // STS verifies the ServiceAccount tokens of the emulated cluster.
         gcp.trust_jwks(kube.service_account_jwks());
+        // Secret Manager's notifications reach the operator through this topic and subscription.
+        gcp.create_topic(&options.gcp_project, TOPIC);
+        gcp.create_subscription(&options.gcp_project, SUBSCRIPTION, TOPIC, Duration::from_secs(10));
         let gcp_listener = gcp
             .listen(options.gcp_listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", options.gcp_listen))?;
 
-        let args = run_args(&kubeconfig, &gcp_listener.url(), &options.gcp_project)?;
+        let mut args = run_args(&kubeconfig, &gcp_listener.url(), &options.gcp_project)?;
+        if !options.notifications {
+            args.pubsub_subscription.clear();
+        }
         let operator = operator::start(args).await.map_err(|e| format!("the operator did not start: {e}"))?;
         Ok(Self {
             kube,
@@ -76,6 +90,11 @@ impl Playground {
             gcp_listener,
             operator,
         })
+    }
+
+    /// The topic secrets publish their notifications to: `projects/P/topics/secret-events`.
+    pub fn topic(&self) -> String {
+        format!("projects/{}/topics/{TOPIC}", self.gcp_project)
     }
 
     pub fn kube_url(&self) -> String {
@@ -118,6 +137,7 @@ async fn install_crds(kube: &KubeEmulator) -> Result<(), String> {
 fn run_args(kubeconfig: &Path, gcp_url: &str, project: &str) -> Result<RunArgs, String> {
     let command = RunArgs::augment_args(clap::Command::new("run")).mut_args(|arg| arg.env(None));
     let kubeconfig = kubeconfig.to_string_lossy();
+    let subscription = format!("projects/{project}/subscriptions/{SUBSCRIPTION}");
     let flags = [
         "run",
         "--kubeconfig",
@@ -134,6 +154,10 @@ fn run_args(kubeconfig: &Path, gcp_url: &str, project: &str) -> Result<RunArgs, 
         gcp_url,
         "--iam-credentials-endpoint",
         gcp_url,
+        "--pubsub-endpoint",
+        gcp_url,
+        "--pubsub-subscription",
+        &subscription,
         "--gcp-no-auth",
         "--startup-timeout",
         "10",
@@ -154,6 +178,8 @@ mod tests {
         assert_eq!(args.secret_manager_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(args.api_gateway_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(args.sts_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(args.pubsub_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(args.pubsub_subscription, ["projects/demo-project/subscriptions/secret-events-operator"]);
         assert_eq!(args.iam_credentials_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(
             args.operator_identity_namespaces, "",

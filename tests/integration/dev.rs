@@ -39,6 +39,7 @@ async fn playground(dir: &Path) -> Playground {
         gcp_listen: ([127, 0, 0, 1], 0).into(),
         dir: dir.to_path_buf(),
         gcp_project: "demo-project".into(),
+        notifications: true,
     };
     Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"))
 }

@@ -21,6 +21,7 @@ mod identity;
 mod kubectl;
 mod kubectl_create;
 mod leader_election;
+mod notifications;
 mod render;
 mod run;
 mod secret_ref;

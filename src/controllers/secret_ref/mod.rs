@@ -17,7 +17,7 @@ pub mod status;
 
 use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
-use super::{Context, now, object_key};
+use super::{Context, notifications, now, object_key};
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus};
 use crate::metrics::Controller as ControllerKind;
 use desired::{secretref_label, target_name};
@@ -36,11 +36,19 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const CONTROLLER: &str = "secretref";
+/// SecretRefs a notification may queue before the loop waits for the controller.
+const NOTIFICATION_QUEUE: usize = 1024;
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller, and the notification loop when subscriptions are configured, until
+/// `shutdown` resolves.
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{}", secretref_label());
-    let controller = Controller::new(ctx.scoped::<SecretRef>(), watcher::Config::default())
+    let controller = Controller::new(ctx.scoped::<SecretRef>(), watcher::Config::default());
+    let (queue, queued) = tokio::sync::mpsc::channel(NOTIFICATION_QUEUE);
+    let notifications = notifications::run(ctx.clone(), controller.store(), queue, shutdown.clone());
+    let queued = futures::stream::unfold(queued, |mut queued| async { queued.recv().await.map(|r| (r, queued)) });
+    let controller = controller
+        .reconcile_on(queued)
         // Only Secrets we labelled — never all Secrets of the cluster — so edits are repaired.
         .watches(ctx.scoped::<Secret>(), watcher::Config::default().labels(&selector), |secret| {
             let owner = secret.labels().get(&secretref_label()).cloned();
@@ -48,7 +56,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
                 ObjectRef::<SecretRef>::new(&name).within(secret.namespace().as_deref().unwrap_or_default())
             })
         });
-    skeleton::run(controller, ctx, shutdown).await;
+    tokio::join!(skeleton::run(controller, ctx, shutdown), notifications);
 }
 
 impl Reconciler for SecretRef {
@@ -67,7 +75,8 @@ impl Reconciler for SecretRef {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
         // --- resolve: the target Secret, and the store only when it must be read
         let live = resolve::target(&secrets, self, &plan).await?;
-        if !resolve::must_read(self, &plan, live.as_ref(), ctx.next_check(&key)) {
+        let forced = ctx.take_forced_read(&key);
+        if !resolve::must_read(self, &plan, live.as_ref(), ctx.next_check(&key), forced) {
             return Ok(next_action(ctx, &key, &plan));
         }
         let spec = &self.spec;

@@ -46,8 +46,15 @@ pub async fn target(secrets: &Api<Secret>, secret_ref: &SecretRef, plan: &Plan) 
 }
 
 /// Whether the store must be read: the target is missing or edited, the spec changed, a floating
-/// version is due (`next_check`), a refresh was asked for, or the last sync failed.
-pub fn must_read(secret_ref: &SecretRef, plan: &Plan, live: Option<&Secret>, next_check: Option<Instant>) -> bool {
+/// version is due (`next_check`), a refresh was asked for (the annotation, or a notification:
+/// `forced`), or the last sync failed.
+pub fn must_read(
+    secret_ref: &SecretRef,
+    plan: &Plan,
+    live: Option<&Secret>,
+    next_check: Option<Instant>,
+    forced: bool,
+) -> bool {
     let current = secret_ref.status.clone().unwrap_or_default();
     let intact = live.is_some_and(|l| {
         has_our_labels(l, &secret_ref.name_any()) && Some(content_hash(&live_data(l))) == current.content_hash
@@ -55,5 +62,5 @@ pub fn must_read(secret_ref: &SecretRef, plan: &Plan, live: Option<&Secret>, nex
     let spec_changed = current.observed_generation != secret_ref.metadata.generation;
     let due = !plan.pinned && next_check.is_none_or(|at| at <= Instant::now());
     let ready = find_condition(&current.conditions, types::READY).is_some_and(|c| c.is_true(types::READY));
-    !intact || spec_changed || due || status::refresh_requested(secret_ref) || !ready
+    forced || !intact || spec_changed || due || status::refresh_requested(secret_ref) || !ready
 }

@@ -10,10 +10,10 @@ use super::examples;
 use super::playground::Playground;
 use super::table;
 use crate::api::conditions::{Condition, find_condition, types};
-use crate::api::{GatewayConfig, REFRESH_ANNOTATION, SecretRef, SecureApiService};
+use crate::api::{GatewayConfig, SecretRef, SecureApiService};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Resource;
-use kube::api::{Api, ApiResource, Patch, PatchParams};
+use kube::api::{Api, ApiResource};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -128,6 +128,8 @@ struct Before {
     api_config: String,
     gateway_url: String,
     gateway_changes: u64,
+    /// When the rotation's version was added.
+    rotated: Option<Instant>,
 }
 
 struct Demo<'a> {
@@ -195,9 +197,11 @@ impl Demo<'_> {
         ];
         let project = &self.playground.gcp_project;
         let mut lines = Vec::new();
+        let topic = self.playground.topic();
         for (id, payload) in secrets {
             let version = self.playground.gcp.add_version(project, id, payload.expose_secret().as_bytes());
-            lines.push(format!("{id:<18}  version {version}    (gcloud secrets create {id} --data-file=-)"));
+            self.playground.gcp.set_secret_topics(project, id, &[&topic]).map_err(|e| format!("topics of {id}: {e}"))?;
+            lines.push(format!("{id:<18}  version {version}    (gcloud secrets create {id} --topics={topic} --data-file=-)"));
         }
         lines.push(format!("project {project}; the values are generated and never printed"));
         Ok(lines)
@@ -311,13 +315,9 @@ impl Demo<'_> {
             "api-config-db",
             self.db_payload()?.expose_secret().as_bytes(),
         );
-        // The operator would notice within refreshInterval (1m); the annotation asks for a check now.
-        let asked = jiff::Timestamp::now().as_second().to_string();
-        let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: asked}}});
+        // No annotation, no polling: Secret Manager's notification brings the new version.
+        self.before.rotated = Some(Instant::now());
         let refs: Api<SecretRef> = self.api();
-        refs.patch("db", &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| format!("cannot annotate SecretRef db: {e}"))?;
         let wanted = version.to_string();
         self.wait(|| async {
             let db = refs.get("db").await.map_err(|e| format!("SecretRef db: {e}"))?;
@@ -325,15 +325,20 @@ impl Demo<'_> {
             if synced == wanted { Ok(()) } else { Err(format!("SecretRef db is at version {synced}, not {wanted}")) }
         })
         .await?;
+        let took = self.since_rotation();
         Ok(vec![
             format!(
                 "api-config-db       version {version}    (gcloud secrets versions add api-config-db --data-file=-)"
             ),
-            format!(
-                "SecretRef db        synced version {version}    (kubectl annotate secretref db {REFRESH_ANNOTATION}={asked} --overwrite)"
-            ),
+            format!("SecretRef db        synced version {version} {took} after the version was added (Pub/Sub notification)"),
             self.table::<SecretRef>().await?,
         ])
+    }
+
+    /// `in N ms` since the rotation.
+    fn since_rotation(&self) -> String {
+        let elapsed = self.before.rotated.map(|at| at.elapsed()).unwrap_or_default();
+        format!("{} ms", elapsed.as_millis())
     }
 
     async fn new_revision(&mut self) -> Result<Vec<String>, String> {
@@ -361,7 +366,12 @@ impl Demo<'_> {
             return Err(format!("DB_PASSWORD still comes from {snapshot}"));
         }
         Ok(vec![
-            format!("revision          {} -> {}", self.before.revision, status.revision.unwrap_or_default()),
+            format!(
+                "revision          {} -> {}   ({} after the version was added)",
+                self.before.revision,
+                status.revision.unwrap_or_default(),
+                self.since_rotation()
+            ),
             format!("pinned to         {}", versions(&status.secret_versions)),
             format!(
                 "DB_PASSWORD from  Secret {} -> {snapshot}   (immutable snapshots; the old one stays for rollback)",

@@ -9,7 +9,10 @@ use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
-use secure_api_operator::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, TokenExchange};
+use secure_api_operator::controllers::notifications::Notifications;
+use secure_api_operator::gcp::{
+    ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
+};
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::metrics::Metrics;
 use secure_api_operator::provider::GcpSecretManager;
@@ -46,17 +49,38 @@ pub struct Operator {
 }
 
 /// What differs between test operators.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct OperatorOptions {
     /// Whether the test's namespace may use the operator's own identity (the GCP emulator's
     /// owner): on for tests that are not about identity, so they need no ServiceAccount.
     pub operator_identity: bool,
+    /// Secret Manager notifications through Pub/Sub (`None`: polling only).
+    pub notifications: Option<NotificationOptions>,
 }
 
 impl Default for OperatorOptions {
     fn default() -> Self {
-        Self { operator_identity: true }
+        Self { operator_identity: true, notifications: None }
     }
+}
+
+/// The topic Secret Manager publishes to in tests, and the operator's subscription to it.
+pub const TOPIC: &str = "secret-events";
+pub const SUBSCRIPTION: &str = "secret-events-operator";
+
+/// How the operator receives notifications in a test.
+#[derive(Clone, Debug, Default)]
+pub struct NotificationOptions {
+    /// Leave the subscription to the test (the operator starts without one).
+    pub without_subscription: bool,
+    /// Pull from another Pub/Sub (Google's emulator) instead of the GCP emulator's own; the
+    /// test creates the topic and subscription there.
+    pub endpoint: Option<String>,
+}
+
+/// `projects/PROJECT/topics/TOPIC`.
+pub fn topic_name() -> String {
+    format!("projects/{PROJECT}/topics/{TOPIC}")
 }
 
 /// The cluster's service-account JWKS, as STS would fetch it (`/openid/v1/jwks`), so the GCP
@@ -119,7 +143,19 @@ impl Operator {
         let audiences = Audiences { project: Some(PROJECT.into()), ..Audiences::default() };
         let identities =
             Identities { operator_namespaces, tokens: TokenBroker::new(cluster.client.clone(), exchange, audiences) };
-        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, provider, Some(gateway), identities);
+        let notifications = match &options.notifications {
+            None => None,
+            Some(wanted) => Some(notifications(&gcp, &listener, &config, observer.clone(), wanted).await),
+        };
+        let ctx = Context::new(
+            cluster.client.clone(),
+            metrics.clone(),
+            settings,
+            provider,
+            Some(gateway),
+            identities,
+            notifications,
+        );
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             tokio::join!(
@@ -143,6 +179,27 @@ impl Operator {
             let _ = task.await;
         }
     }
+}
+
+/// The topic and subscription (unless the test wants none yet), and the operator's subscriber.
+async fn notifications(
+    gcp: &GcpEmulator,
+    listener: &Listener,
+    config: &GcpConfig,
+    observer: Arc<dyn CallObserver>,
+    wanted: &NotificationOptions,
+) -> Notifications {
+    if wanted.endpoint.is_none() {
+        gcp.create_topic(PROJECT, TOPIC);
+        if !wanted.without_subscription {
+            gcp.create_subscription(PROJECT, SUBSCRIPTION, TOPIC, Duration::from_secs(10));
+        }
+    }
+    let endpoint = wanted.endpoint.clone().unwrap_or_else(|| listener.url());
+    let config = GcpConfig { max_attempts: 1, ..config.clone() };
+    let subscriber =
+        Subscriber::new(config, Some(&endpoint), Some(observer)).await.unwrap_or_else(|e| panic!("subscriber: {e}"));
+    Notifications { subscriber, subscriptions: vec![format!("projects/{PROJECT}/subscriptions/{SUBSCRIPTION}")] }
 }
 
 impl Drop for Operator {

@@ -1,0 +1,159 @@
+//! Event-driven rotation: Secret Manager's Pub/Sub notifications queue exactly the SecretRefs
+//! they concern, with a forced read, so a rotation is synced in well under a second and a steady
+//! cluster makes no access calls between `refreshInterval`s.
+//!
+//! One loop per `--pubsub-subscription` (leader only, with the controllers): pull → read the
+//! attributes ([`event`]) → pick the SecretRefs ([`route`]) → queue them → acknowledge. Pub/Sub
+//! trouble never stops anything else: polling on `refreshInterval` carries on, the loop backs off
+//! and logs one Warning per outage.
+
+pub mod event;
+pub mod route;
+
+use super::{Context, object_key, timing};
+use crate::api::SecretRef;
+use crate::api::conditions::reasons;
+use crate::gcp::{ReceivedMessage, Subscriber};
+use event::EventType;
+use kube::runtime::events::EventType as KubeEventType;
+use kube::runtime::reflector::{ObjectRef, Store};
+use route::{Origin, Response};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Messages asked for per pull.
+const MAX_MESSAGES: u32 = 100;
+/// Pause after an empty pull (emulators answer at once; Google's servers wait for messages).
+const IDLE: Duration = Duration::from_millis(200);
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// The subscriber and the subscriptions it follows (full names).
+pub struct Notifications {
+    pub subscriber: Subscriber,
+    pub subscriptions: Vec<String>,
+}
+
+/// Where queued SecretRefs go: the SecretRef controller's `reconcile_on` stream.
+pub type Queue = mpsc::Sender<ObjectRef<SecretRef>>;
+
+/// Follows every subscription until `shutdown`.
+pub async fn run(ctx: Arc<Context>, refs: Store<SecretRef>, queue: Queue, shutdown: CancellationToken) {
+    let Some(notifications) = &ctx.notifications else { return };
+    let follows = notifications
+        .subscriptions
+        .iter()
+        .map(|subscription| follow(&ctx, &notifications.subscriber, subscription, &refs, &queue, &shutdown));
+    futures::future::join_all(follows).await;
+}
+
+/// Pulls one subscription until `shutdown`, backing off while it fails.
+async fn follow(
+    ctx: &Context,
+    subscriber: &Subscriber,
+    subscription: &str,
+    refs: &Store<SecretRef>,
+    queue: &Queue,
+    shutdown: &CancellationToken,
+) {
+    let mut failures = 0u32;
+    loop {
+        let pulled = tokio::select! {
+            () = shutdown.cancelled() => return,
+            pulled = subscriber.pull(subscription, MAX_MESSAGES) => pulled,
+        };
+        let pause = match pulled {
+            Ok(messages) => {
+                if failures > 0 {
+                    info!(subscription, "notifications resumed");
+                    failures = 0;
+                }
+                let idle = messages.is_empty();
+                let Some(handled) = handle(ctx, subscription, refs, queue, messages).await else { return };
+                // Unacknowledged messages come back after their deadline: harmless, just later.
+                if let Err(error) = subscriber.acknowledge(subscription, &handled).await {
+                    warn!(subscription, error = %error, "cannot acknowledge notifications; they will be delivered again");
+                }
+                if idle { IDLE } else { Duration::ZERO }
+            }
+            Err(error) => {
+                ctx.metrics.pubsub_pull_failed();
+                failures += 1;
+                if failures == 1 {
+                    warn!(subscription, error = %error, "cannot pull notifications; SecretRefs are still checked every refreshInterval");
+                }
+                timing::backoff(failures, FIRST_RETRY, MAX_RETRY)
+            }
+        };
+        if !pause.is_zero() {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+/// Acts on each message; returns the ack ids of those handled (`None`: the controller is gone).
+async fn handle(
+    ctx: &Context,
+    subscription: &str,
+    refs: &Store<SecretRef>,
+    queue: &Queue,
+    messages: Vec<ReceivedMessage>,
+) -> Option<Vec<String>> {
+    let origin = Origin {
+        subscription_project: route::subscription_project(subscription),
+        default_project: ctx.settings.gcp_project.as_deref(),
+    };
+    let mut handled = Vec::with_capacity(messages.len());
+    let state = refs.state();
+    for message in messages {
+        let event_type = EventType::parse(message.attributes.get("eventType").map(String::as_str).unwrap_or_default());
+        let outcome = match event::parse(&message.attributes) {
+            None if matches!(event_type, EventType::TopicConfigured | EventType::Unknown) => "ignored",
+            None => "malformed",
+            Some(notification) => {
+                let responses = route::respond(&notification, &origin, state.iter().map(AsRef::as_ref));
+                for (secret_ref, response) in &responses {
+                    match response {
+                        Response::Reread => {
+                            ctx.force_read(&object_key(*secret_ref));
+                            queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?;
+                        }
+                        Response::AnnounceRotation => announce_rotation(ctx, secret_ref).await,
+                    }
+                }
+                match (responses.is_empty(), event_type) {
+                    (false, _) => "queued",
+                    (true, EventType::TopicConfigured | EventType::Unknown) => "ignored",
+                    // No SecretRef reads that secret, or none needs to act (a pinned one on a new version).
+                    (true, _) => "no_action",
+                }
+            }
+        };
+        ctx.metrics.pubsub_message(event_type.label(), outcome);
+        if let Some(lag) = message.publish_time.as_deref().and_then(lag_since) {
+            ctx.metrics.pubsub_delivery_lag(lag);
+        }
+        handled.push(message.ack_id);
+    }
+    Some(handled)
+}
+
+async fn announce_rotation(ctx: &Context, secret_ref: &SecretRef) {
+    let note = format!(
+        "Secret Manager's rotation schedule of {} is due: its owner adds the new version, which is then synced",
+        secret_ref.spec.secret
+    );
+    ctx.publish(secret_ref, KubeEventType::Normal, reasons::ROTATION_DUE, "Observe", note).await;
+}
+
+/// Time since an RFC 3339 `publishTime`.
+fn lag_since(publish_time: &str) -> Option<Duration> {
+    let published = publish_time.parse::<jiff::Timestamp>().ok()?;
+    Duration::try_from(jiff::Timestamp::now().duration_since(published)).ok()
+}

@@ -1,0 +1,219 @@
+//! Event-driven rotation: Secret Manager's notifications through Pub/Sub queue exactly the
+//! SecretRefs they concern. A rotation is synced and rolled out once, without polling; pinned
+//! SecretRefs ignore new versions; duplicates and reordering never move anything backwards; a
+//! missing subscription is survived.
+
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, SUBSCRIPTION, TOPIC, topic_name};
+use crate::support::wait::{DEADLINE, wait_for};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::{SecretRef, SecureApiService};
+use secure_api_operator::emulator::gcp::{DeliveryFaults, VersionState};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const ACCESS: &str = "secretmanager.versions.access";
+const PULL: &str = "pubsub.subscriptions.pull";
+/// A refresh interval that never comes round in a test: every read is the notifications' doing.
+const NEVER: &str = "168h";
+
+async fn with_notifications(test: &str, options: NotificationOptions) -> (TestCluster, Operator) {
+    let cluster = TestCluster::with_crds(test).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { notifications: Some(options), ..OperatorOptions::default() })
+            .await;
+    (cluster, operator)
+}
+
+fn db(password: &str) -> Vec<u8> {
+    json!({ "host": "db.example.com", "port": 5432, "username": "api_user", "password": password }).to_string().into_bytes()
+}
+
+async fn secret_ref(cluster: &TestCluster, name: &str, spec: Value) {
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<SecretRef>().create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+}
+
+async fn service_using_db(cluster: &TestCluster) {
+    let service: SecureApiService = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
+        "spec": {
+            "image": "example.com/secure-api:1.0",
+            "secretEnv": [{ "name": "DB_PASSWORD", "secretRef": "db", "key": "password" }],
+        },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<SecureApiService>().create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn wait_synced(cluster: &TestCluster, name: &str, version: &str) {
+    let api: Api<SecretRef> = cluster.api();
+    wait_for(&format!("{name} synced to version {version}"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        (object.status?.synced_version.as_deref() == Some(version)).then_some(())
+    })
+    .await;
+}
+
+async fn wait_reason(cluster: &TestCluster, name: &str, reason: &str) {
+    let api: Api<SecretRef> = cluster.api();
+    wait_for(&format!("{name} Ready reason {reason}"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        (find_condition(&object.status?.conditions, types::READY)?.reason == reason).then_some(())
+    })
+    .await;
+}
+
+fn db_version(deployment: &Deployment) -> Option<String> {
+    let annotations = deployment.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?;
+    let versions = annotations.get("secureapi.dev/secret-versions")?;
+    versions.split(',').find_map(|pair| pair.strip_prefix("db=")).map(str::to_owned)
+}
+
+/// Every db version the Deployment's pod template took, in order (from a watch).
+fn record_templates(cluster: &TestCluster) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let api: Api<Deployment> = cluster.api();
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).applied_objects());
+        while let Some(Ok(deployment)) = stream.next().await {
+            if let Some(version) = db_version(&deployment) {
+                let mut seen = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if seen.last() != Some(&version) {
+                    seen.push(version);
+                }
+            }
+        }
+    });
+    seen
+}
+
+/// `secureapi_pubsub_pull_errors_total` from the operator's metrics.
+fn pull_errors(operator: &Operator) -> u64 {
+    let metrics = operator.metrics.encode();
+    let line = metrics.lines().find_map(|l| l.strip_prefix("secureapi_pubsub_pull_errors_total "));
+    line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+fn templates(seen: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
+    seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+#[tokio::test]
+async fn a_new_version_is_synced_and_rolled_out_once_and_a_quiet_cluster_reads_nothing() {
+    let (cluster, operator) = with_notifications("notify-rotate", NotificationOptions::default()).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
+    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
+    service_using_db(&cluster).await;
+    let seen = record_templates(&cluster);
+    wait_for("the first template", DEADLINE, || async { (templates(&seen) == ["1"]).then_some(()) }).await;
+
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    wait_synced(&cluster, "db", "2").await;
+    wait_for("the rollout to version 2", DEADLINE, || async { (templates(&seen) == ["1", "2"]).then_some(()) }).await;
+    let api: Api<Deployment> = cluster.api();
+    let generation = api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).metadata.generation;
+    assert_eq!(generation, Some(2), "exactly one rollout");
+
+    // A quiet window of many pulls (several former refresh periods of 1 s): no access at all.
+    let reads = gcp.count(ACCESS);
+    let pulls = gcp.count(PULL);
+    wait_for("twenty more pulls", DEADLINE, || async { (gcp.count(PULL) >= pulls + 20).then_some(()) }).await;
+    assert_eq!(gcp.count(ACCESS), reads, "a steady cluster makes no access calls");
+    assert_eq!(templates(&seen), ["1", "2"]);
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_pinned_secret_ref_ignores_new_versions_and_reports_its_disabled_version() {
+    let (cluster, operator) = with_notifications("notify-pinned", NotificationOptions::default()).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "pinned", b"one");
+    gcp.set_secret_topics(PROJECT, "pinned", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "pinned", json!({ "secret": "pinned", "version": "1" })).await;
+    wait_synced(&cluster, "pinned", "1").await;
+    let secrets: Api<Secret> = cluster.api();
+    let before = secrets.get("pinned").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
+    let reads = gcp.count(ACCESS);
+    let acked = gcp.count("pubsub.subscriptions.acknowledge");
+
+    gcp.add_version(PROJECT, "pinned", b"two");
+    wait_for("the notification acknowledged", DEADLINE, || async {
+        (gcp.count("pubsub.subscriptions.acknowledge") > acked).then_some(())
+    })
+    .await;
+    assert_eq!(gcp.count(ACCESS), reads, "a pinned SecretRef is not read on a new version");
+
+    gcp.set_version_state(PROJECT, "pinned", 1, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&cluster, "pinned", "VersionDisabled").await;
+    let after = secrets.get("pinned").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
+    assert_eq!(after, before, "the synced Secret stays as it was");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_notifications_roll_each_version_out_at_most_once_and_end_at_the_newest() {
+    let (cluster, operator) = with_notifications("notify-faults", NotificationOptions::default()).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
+    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
+    service_using_db(&cluster).await;
+    let seen = record_templates(&cluster);
+    wait_for("the first template", DEADLINE, || async { (templates(&seen) == ["1"]).then_some(()) }).await;
+
+    // Each message three times; each pull's batch reversed: version 3's news may come first.
+    gcp.set_delivery_faults(DeliveryFaults { duplicate: 2, reorder: true, ..DeliveryFaults::default() });
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-3"));
+    wait_synced(&cluster, "db", "3").await;
+    wait_for("the rollout to version 3", DEADLINE, || async {
+        (templates(&seen).last().map(String::as_str) == Some("3")).then_some(())
+    })
+    .await;
+    let rolled = templates(&seen);
+    let numbers: Vec<u32> = rolled.iter().filter_map(|v| v.parse().ok()).collect();
+    assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "never an older or repeated version: {rolled:?}");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_missing_subscription_is_survived_by_polling_and_events_resume_once_it_exists() {
+    let options = NotificationOptions { without_subscription: true, ..NotificationOptions::default() };
+    let (cluster, operator) = with_notifications("notify-missing", options).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "polled", b"p1");
+    gcp.add_version(PROJECT, "notified", b"n1");
+    gcp.set_secret_topics(PROJECT, "notified", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "polled", json!({ "secret": "polled", "refreshInterval": "1s" })).await;
+    secret_ref(&cluster, "notified", json!({ "secret": "notified", "refreshInterval": NEVER })).await;
+    wait_synced(&cluster, "notified", "1").await;
+    // Pulls fail (404) and back off; polling carries on meanwhile.
+    wait_for("a failed pull", DEADLINE, || async { (pull_errors(&operator) >= 1).then_some(()) }).await;
+    gcp.add_version(PROJECT, "polled", b"p2");
+    wait_synced(&cluster, "polled", "2").await;
+
+    gcp.create_subscription(PROJECT, SUBSCRIPTION, TOPIC, Duration::from_secs(10));
+    let pulls = gcp.count(PULL);
+    wait_for("a pull on the new subscription", DEADLINE, || async { (gcp.count(PULL) > pulls).then_some(()) }).await;
+    gcp.add_version(PROJECT, "notified", b"n2");
+    wait_synced(&cluster, "notified", "2").await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
