@@ -1,24 +1,29 @@
 //! In-memory Google Cloud emulators behind one HTTP front door: [`GcpEmulator`] serves
-//! `/v1/...` and routes each request to the service that owns it (Secret Manager, API Gateway,
-//! and the identity APIs: STS, IAM Credentials, IAM, Resource Manager), chosen by the `Host`
-//! header (`secretmanager.googleapis.com`, `apigateway.googleapis.com`, `sts.googleapis.com`, …)
-//! or by the path (`.../secrets/...`; `.../locations/L/apis|gateways|operations/...`; `token`;
-//! `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
+//! `/v1/...` and routes each request to the service that owns it (Secret Manager, Pub/Sub, API
+//! Gateway, and the identity APIs: STS, IAM Credentials, IAM, Resource Manager), chosen by the
+//! `Host` header (`secretmanager.googleapis.com`, `pubsub.googleapis.com`,
+//! `apigateway.googleapis.com`, `sts.googleapis.com`, …) or by the path (`.../secrets/...`;
+//! `projects/P/topics|subscriptions/...`; `.../locations/L/apis|gateways|operations/...`;
+//! `token`; `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
 //! `google.rpc.Status` errors as the real APIs, IAM enforced for the tokens the emulator issued
 //! (see [`iam`]; any other caller is the project owner), plus test hooks: per-method counters,
-//! injected faults, direct seeding and inspection helpers.
+//! injected faults, delivery faults, a clock to move forward, direct seeding and inspection
+//! helpers.
 
 mod access;
 mod api_gateway;
+mod clock;
 mod hooks;
 mod iam;
 mod identity;
+mod pubsub;
 mod rest;
 pub mod rpc;
 mod secret_manager;
 
 pub use hooks::GcpFault;
 pub use iam::Denial;
+pub use pubsub::DeliveryFaults;
 pub use secret_manager::VersionState;
 
 use crate::http_listener::{Listener, listen};
@@ -47,10 +52,12 @@ struct Inner {
     hooks: Hooks,
     // Locked only around synchronous store work, never across an await.
     secret_manager: Mutex<secret_manager::Store>,
+    pubsub: Mutex<pubsub::Store>,
     api_gateway: Mutex<api_gateway::Store>,
     iam: Mutex<iam::Store>,
     /// Locks itself, never across a JWKS fetch.
     trust: iam::Trust,
+    clock: clock::Clock,
 }
 
 /// The emulated services. Another one plugs in as a variant here, a branch in
@@ -58,6 +65,7 @@ struct Inner {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
     SecretManager,
+    PubSub,
     ApiGateway,
     Iam(iam::Api),
 }
@@ -68,6 +76,7 @@ impl Service {
     fn from_host(host: &str) -> Option<Self> {
         match host.split('.').next() {
             Some("secretmanager") => Some(Self::SecretManager),
+            Some("pubsub") => Some(Self::PubSub),
             Some("apigateway") => Some(Self::ApiGateway),
             Some(label) => iam::Api::from_host_label(label).map(Self::Iam),
             None => None,
@@ -91,6 +100,7 @@ impl Service {
         }
         match collection.split(':').next() {
             Some("secrets") => Some(Self::SecretManager),
+            Some("topics" | "subscriptions") if !located => Some(Self::PubSub),
             Some("apis" | "gateways" | "operations") if located => Some(Self::ApiGateway),
             _ => None,
         }
@@ -101,6 +111,7 @@ impl Service {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Routed {
     SecretManager(secret_manager::Call),
+    PubSub(pubsub::Call),
     ApiGateway(api_gateway::Call),
     Iam(iam::Call),
 }
@@ -109,6 +120,7 @@ impl Routed {
     fn method_id(&self) -> &'static str {
         match self {
             Self::SecretManager(call) => call.method_id(),
+            Self::PubSub(call) => call.method_id(),
             Self::ApiGateway(call) => call.method_id(),
             Self::Iam(call) => call.method_id(),
         }
@@ -117,6 +129,7 @@ impl Routed {
     fn resource(&self) -> String {
         match self {
             Self::SecretManager(call) => call.resource(),
+            Self::PubSub(call) => call.resource(),
             Self::ApiGateway(call) => call.resource(),
             Self::Iam(call) => call.resource(),
         }
@@ -124,7 +137,7 @@ impl Routed {
 
     fn starts_operation(&self) -> bool {
         match self {
-            Self::SecretManager(_) | Self::Iam(_) => false,
+            Self::SecretManager(_) | Self::PubSub(_) | Self::Iam(_) => false,
             Self::ApiGateway(call) => call.starts_operation(),
         }
     }
@@ -133,6 +146,7 @@ impl Routed {
     fn requirement(&self) -> Option<iam::Requirement> {
         match self {
             Self::SecretManager(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
+            Self::PubSub(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
             Self::ApiGateway(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
             Self::Iam(call) => call.requirement(),
         }
@@ -179,6 +193,9 @@ impl GcpEmulator {
         let answer = match &routed {
             Routed::SecretManager(call) => {
                 secret_manager::handle(&mut lock(&self.inner.secret_manager), call, &query, &body)
+            }
+            Routed::PubSub(call) => {
+                pubsub::handle(&mut lock(&self.inner.pubsub), call, &query, &body, self.inner.clock.now())
             }
             Routed::ApiGateway(call) => {
                 let fail_operation = injected.fail_operation.as_deref();
@@ -229,9 +246,35 @@ impl GcpEmulator {
         self.inner.hooks.inject(fault);
     }
 
-    /// Removes every fault.
+    /// Removes every fault, delivery faults included.
     pub fn clear_faults(&self) {
         self.inner.hooks.clear_faults();
+        self.set_delivery_faults(DeliveryFaults::default());
+    }
+
+    /// Makes the emulator's Pub/Sub deliver badly from now on (see [`DeliveryFaults`]),
+    /// replacing the delivery faults set before.
+    pub fn set_delivery_faults(&self, faults: DeliveryFaults) {
+        pubsub::set_delivery_faults(&mut lock(&self.inner.pubsub), faults);
+    }
+
+    /// Moves the emulator's clock forward: Pub/Sub ack deadlines and delayed deliveries see the
+    /// later time (timestamps the APIs write do not).
+    pub fn advance_clock(&self, by: Duration) {
+        self.inner.clock.advance(by);
+    }
+
+    /// Creates the Pub/Sub topic `projects/{project}/topics/{topic}` when it is missing (no id
+    /// checks).
+    pub fn create_topic(&self, project: &str, topic: &str) {
+        pubsub::create_topic(&mut lock(&self.inner.pubsub), project, topic);
+    }
+
+    /// Creates the subscription `projects/{project}/subscriptions/{subscription}` of `topic` (an
+    /// id in `project`, or a full name) when it is missing, and the topic too. No id checks, and
+    /// any ack deadline, sub-second ones included (the API takes 1 to 600 s).
+    pub fn create_subscription(&self, project: &str, subscription: &str, topic: &str, ack_deadline: Duration) {
+        pubsub::create_subscription(&mut lock(&self.inner.pubsub), project, subscription, topic, ack_deadline);
     }
 
     /// Creates the global secret `projects/{project}/secrets/{id}` with automatic replication.
@@ -302,6 +345,7 @@ fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcE
     let service = Service::from_host(host).or_else(|| Service::from_path(&path)).ok_or_else(no_route)?;
     let routed = match service {
         Service::SecretManager => secret_manager::Call::parse(method, &path).map(Routed::SecretManager),
+        Service::PubSub => pubsub::Call::parse(method, &path).map(Routed::PubSub),
         Service::ApiGateway => {
             // A create names its new resource in the query (`apiId`, ...), which the counters use.
             let query = rest::Query::parse(uri.query());
@@ -384,6 +428,10 @@ mod tests {
         assert_eq!(Service::from_path("projects/p/locations/us-east1/gateways/g"), Some(Service::ApiGateway));
         assert_eq!(Service::from_path("projects/p/locations/global/operations/operation-1"), Some(Service::ApiGateway));
         assert_eq!(Service::from_path("projects/p/apis"), None);
+        assert_eq!(Service::from_host("pubsub.googleapis.com"), Some(Service::PubSub));
+        assert_eq!(Service::from_path("projects/p/topics/t:publish"), Some(Service::PubSub));
+        assert_eq!(Service::from_path("projects/p/subscriptions"), Some(Service::PubSub));
+        assert_eq!(Service::from_path("projects/p/locations/l/topics"), None);
         assert_eq!(Service::from_host("sts.googleapis.com"), Some(Service::Iam(iam::Api::Sts)));
         assert_eq!(Service::from_path("token"), Some(Service::Iam(iam::Api::Sts)));
         assert_eq!(Service::from_path("projects/p:getIamPolicy"), Some(Service::Iam(iam::Api::ResourceManager)));
@@ -402,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_paths_are_404_not_found_status_bodies_and_not_counted() {
         let emulator = GcpEmulator::new();
-        let (status, body) = call(&emulator, Method::GET, "/v1/projects/p/topics", "").await;
+        let (status, body) = call(&emulator, Method::GET, "/v1/projects/p/widgets", "").await;
         assert_eq!((status, body["error"]["status"].clone()), (StatusCode::NOT_FOUND, json!("NOT_FOUND")));
         let (status, _) = call(&emulator, Method::GET, "/v2/projects/p/secrets", "").await;
         assert_eq!(status, StatusCode::NOT_FOUND);

@@ -109,6 +109,11 @@ pub fn timestamp(at: jiff::Timestamp) -> String {
     format!("{at:.6}")
 }
 
+/// A timestamp with milliseconds, as Pub/Sub writes `publishTime`.
+pub fn timestamp_millis(at: jiff::Timestamp) -> String {
+    format!("{at:.3}")
+}
+
 /// `versionAliases` from `version_aliases` (update masks accept either).
 pub fn camel_case(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -181,6 +186,12 @@ mod tests {
         assert!(
             matches!(error, Some(ref e) if e.message.contains("'document.contents'") && !e.message.contains("s3cr3t"))
         );
+    }
+
+    #[test]
+    fn publish_times_have_milliseconds() {
+        let at = "2030-01-01T20:30:00.123456Z".parse::<jiff::Timestamp>().unwrap_or_default();
+        assert_eq!(timestamp_millis(at), "2030-01-01T20:30:00.123Z");
     }
 
     #[test]
