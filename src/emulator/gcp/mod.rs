@@ -6,9 +6,9 @@
 //! `projects/P/topics|subscriptions/...`; `.../locations/L/apis|gateways|operations/...`;
 //! `token`; `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
 //! `google.rpc.Status` errors as the real APIs, IAM enforced for the tokens the emulator issued
-//! (see [`iam`]; any other caller is the project owner), plus test hooks: per-method counters,
-//! injected faults, delivery faults, a clock to move forward, direct seeding and inspection
-//! helpers.
+//! (see [`iam`]; any other caller is the project owner), Secret Manager's event notifications
+//! published to Pub/Sub (see [`notifications`]), plus test hooks: per-method counters, injected
+//! faults, delivery faults, a clock to move forward, direct seeding and inspection helpers.
 
 mod access;
 mod api_gateway;
@@ -16,6 +16,7 @@ mod clock;
 mod hooks;
 mod iam;
 mod identity;
+mod notifications;
 mod pubsub;
 mod rest;
 pub mod rpc;
@@ -23,6 +24,7 @@ mod secret_manager;
 
 pub use hooks::GcpFault;
 pub use iam::Denial;
+pub use notifications::PublishedMessage;
 pub use pubsub::DeliveryFaults;
 pub use secret_manager::VersionState;
 
@@ -35,8 +37,9 @@ use rpc::RpcError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The body of every answer: one JSON document.
 pub type Body = Full<Bytes>;
@@ -50,7 +53,8 @@ pub struct GcpEmulator {
 #[derive(Debug, Default)]
 struct Inner {
     hooks: Hooks,
-    // Locked only around synchronous store work, never across an await.
+    // Locked only around synchronous store work, never across an await; the Secret Manager
+    // store is unlocked before its notifications are delivered to the Pub/Sub store.
     secret_manager: Mutex<secret_manager::Store>,
     pubsub: Mutex<pubsub::Store>,
     api_gateway: Mutex<api_gateway::Store>,
@@ -58,6 +62,11 @@ struct Inner {
     /// Locks itself, never across a JWKS fetch.
     trust: iam::Trust,
     clock: clock::Clock,
+    /// Secret Manager's notifications so far, for `published`.
+    published: Mutex<Vec<PublishedMessage>>,
+    /// Set by `publish_to`: notifications go to another Pub/Sub.
+    external: Mutex<Option<notifications::External>>,
+    rotation_timer: AtomicBool,
 }
 
 /// The emulated services. Another one plugs in as a variant here, a branch in
@@ -160,8 +169,10 @@ impl GcpEmulator {
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves HTTP/1.1 until the listener is shut
-    /// down or dropped.
+    /// down or dropped. Also starts the timer that sends due rotation notifications (every
+    /// second, until the emulator is dropped).
     pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<Listener> {
+        self.start_rotation_timer();
         let emulator = self.clone();
         listen(addr, move |request: Request<Bytes>| {
             let emulator = emulator.clone();
@@ -192,7 +203,7 @@ impl GcpEmulator {
         let query = rest::Query::parse(uri.query());
         let answer = match &routed {
             Routed::SecretManager(call) => {
-                secret_manager::handle(&mut lock(&self.inner.secret_manager), call, &query, &body)
+                self.with_secret_manager(|store, now| secret_manager::handle(store, call, &query, &body, now))
             }
             Routed::PubSub(call) => {
                 pubsub::handle(&mut lock(&self.inner.pubsub), call, &query, &body, self.inner.clock.now())
@@ -258,10 +269,64 @@ impl GcpEmulator {
         pubsub::set_delivery_faults(&mut lock(&self.inner.pubsub), faults);
     }
 
-    /// Moves the emulator's clock forward: Pub/Sub ack deadlines and delayed deliveries see the
-    /// later time (timestamps the APIs write do not).
+    /// Moves the emulator's clock forward: Pub/Sub ack deadlines and delayed deliveries, and
+    /// rotation times, see the later time (timestamps the APIs write do not).
     pub fn advance_clock(&self, by: Duration) {
         self.inner.clock.advance(by);
+    }
+
+    /// Creates the global secret `projects/{project}/secrets/{id}` with automatic replication.
+    /// Fails like `secrets.create` (`ALREADY_EXISTS`, `INVALID_ARGUMENT` for a bad id).
+    pub fn create_secret(&self, project: &str, id: &str) -> Result<(), RpcError> {
+        self.with_secret_manager(|store, _| secret_manager::create_secret(store, project, id))
+    }
+
+    /// Adds an enabled version and returns its number, creating the secret when it is missing.
+    /// No API checks (size, id): tests may seed anything. The secret's topics hear of it as of
+    /// an `addVersion` (`SECRET_VERSION_ADD`).
+    pub fn add_version(&self, project: &str, id: &str, data: &[u8]) -> u64 {
+        self.with_secret_manager(|store, _| secret_manager::add_version(store, project, id, data))
+    }
+
+    /// Enables, disables or destroys a version, with the API's rules (a destroyed version
+    /// stays destroyed) and its notifications.
+    pub fn set_version_state(
+        &self,
+        project: &str,
+        id: &str,
+        version: u64,
+        state: VersionState,
+    ) -> Result<(), RpcError> {
+        self.with_secret_manager(|store, _| secret_manager::set_version_state(store, project, id, version, state))
+    }
+
+    /// Points the alias `alias` of a secret at an existing version (a `SECRET_UPDATE`).
+    pub fn set_alias(&self, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
+        self.with_secret_manager(|store, _| secret_manager::set_alias(store, project, id, alias, version))
+    }
+
+    /// Sets the Pub/Sub topics (full names, `projects/P/topics/T`, at most 10) of the global
+    /// secret `id`, creating the secret when it is missing. As a `topics` patch: each added
+    /// topic gets a `TOPIC_CONFIGURED` test message, then every topic a `SECRET_UPDATE`.
+    pub fn set_secret_topics(&self, project: &str, id: &str, topics: &[&str]) -> Result<(), RpcError> {
+        self.with_secret_manager(|store, _| secret_manager::set_topics(store, project, id, topics))
+    }
+
+    /// Sets the rotation schedule of a global secret without the API's checks (a time in the
+    /// past is due at once; no topic needed); `period` is rounded down to whole seconds. As a
+    /// `rotation` patch, the topics get a `SECRET_UPDATE`. `SECRET_ROTATE` follows when the time
+    /// comes ([`Self::fire_due_rotations`], or the timer of `listen`).
+    pub fn set_rotation(
+        &self,
+        project: &str,
+        id: &str,
+        next_rotation_time: SystemTime,
+        period: Option<Duration>,
+    ) -> Result<(), RpcError> {
+        let next = jiff::Timestamp::try_from(next_rotation_time)
+            .map_err(|e| RpcError::invalid_argument(format!("Invalid next rotation time: {e}")))?;
+        let period = period.map(|p| p.as_secs());
+        self.with_secret_manager(|store, _| secret_manager::set_rotation(store, project, id, next, period))
     }
 
     /// Creates the Pub/Sub topic `projects/{project}/topics/{topic}` when it is missing (no id
@@ -275,35 +340,6 @@ impl GcpEmulator {
     /// any ack deadline, sub-second ones included (the API takes 1 to 600 s).
     pub fn create_subscription(&self, project: &str, subscription: &str, topic: &str, ack_deadline: Duration) {
         pubsub::create_subscription(&mut lock(&self.inner.pubsub), project, subscription, topic, ack_deadline);
-    }
-
-    /// Creates the global secret `projects/{project}/secrets/{id}` with automatic replication.
-    /// Fails like `secrets.create` (`ALREADY_EXISTS`, `INVALID_ARGUMENT` for a bad id).
-    pub fn create_secret(&self, project: &str, id: &str) -> Result<(), RpcError> {
-        secret_manager::create_secret(&mut lock(&self.inner.secret_manager), project, id)
-    }
-
-    /// Adds an enabled version and returns its number, creating the secret when it is missing.
-    /// No API checks (size, id): tests may seed anything.
-    pub fn add_version(&self, project: &str, id: &str, data: &[u8]) -> u64 {
-        secret_manager::add_version(&mut lock(&self.inner.secret_manager), project, id, data)
-    }
-
-    /// Enables, disables or destroys a version, with the API's rules (a destroyed version
-    /// stays destroyed).
-    pub fn set_version_state(
-        &self,
-        project: &str,
-        id: &str,
-        version: u64,
-        state: VersionState,
-    ) -> Result<(), RpcError> {
-        secret_manager::set_version_state(&mut lock(&self.inner.secret_manager), project, id, version, state)
-    }
-
-    /// Points the alias `alias` of a secret at an existing version.
-    pub fn set_alias(&self, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
-        secret_manager::set_alias(&mut lock(&self.inner.secret_manager), project, id, alias, version)
     }
 
     /// How long API Gateway operations started from now on take to complete (100 ms by

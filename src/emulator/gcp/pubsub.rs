@@ -22,6 +22,7 @@ use super::clock::Now;
 use super::rest::{self, Query};
 use super::rpc::{self, RpcError};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use faults::DeliveryFaults;
@@ -29,6 +30,7 @@ pub(super) use names::Call;
 pub(super) use store::Store;
 
 use names::{SubscriptionName, TopicName};
+use store::NewMessage;
 
 /// Serves one call on the store.
 pub(super) fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8], now: Now) -> Result<Value, RpcError> {
@@ -53,6 +55,20 @@ pub(super) fn create_subscription(
     store.seed_subscription(SubscriptionName::new(project, subscription), topic, ack_deadline);
 }
 
+/// Publishes one message to the topic named `topic` (`projects/P/topics/T`), as `:publish`
+/// would; answers its message id.
+pub(super) fn publish(
+    store: &mut Store,
+    topic: &str,
+    data: Vec<u8>,
+    attributes: BTreeMap<String, String>,
+    now: Now,
+) -> Result<String, RpcError> {
+    let name = TopicName::parse(topic).ok_or_else(|| RpcError::not_found("Topic not found"))?;
+    let ids = store.publish(&name, vec![NewMessage { data, attributes, ordering_key: String::new() }], now)?;
+    ids.into_iter().next().ok_or_else(|| RpcError::internal("publish answered no message id"))
+}
+
 /// Sets the delivery faults, replacing the ones before.
 pub(super) fn set_delivery_faults(store: &mut Store, faults: DeliveryFaults) {
     store.faults = faults;
@@ -63,12 +79,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeded_subscriptions_take_a_topic_id_or_name() {
+    fn seeded_resources_take_a_topic_id_or_name_and_publishing_reaches_them() {
         let mut store = Store::default();
         create_subscription(&mut store, "p", "by-id", "events", Duration::from_millis(300));
         create_subscription(&mut store, "p", "by-name", "projects/other/topics/events", Duration::from_secs(1));
-        let by_id = store.subscription(&SubscriptionName::new("p", "by-id")).map(|s| s.topic.clone());
-        assert_eq!(by_id, Ok(Some(TopicName::new("p", "events"))));
+        let now = Now::with_offset(Duration::ZERO);
+        assert_eq!(
+            publish(&mut store, "projects/p/topics/events", b"x".to_vec(), BTreeMap::new(), now),
+            Ok("1".into())
+        );
+        let pulled = store.pull(&SubscriptionName::new("p", "by-id"), 10, now.instant).map(|b| b.len());
+        assert_eq!(pulled, Ok(1));
+        let missing = publish(&mut store, "projects/p/topics/nope", b"x".to_vec(), BTreeMap::new(), now);
+        assert_eq!(missing.map_err(|e| e.http_status), Err(404));
         assert!(store.topic(&TopicName::new("other", "events")).is_ok());
     }
 }

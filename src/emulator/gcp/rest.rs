@@ -114,6 +114,19 @@ pub fn timestamp_millis(at: jiff::Timestamp) -> String {
     format!("{at:.3}")
 }
 
+/// A timestamp a client gave, written back as proto3 JSON does: UTC, with 0, 3, 6 or 9
+/// fractional digits as the value needs.
+pub fn proto_timestamp(at: jiff::Timestamp) -> String {
+    let nanos = at.subsec_nanosecond();
+    let precision = match nanos {
+        0 => 0,
+        _ if nanos % 1_000_000 == 0 => 3,
+        _ if nanos % 1_000 == 0 => 6,
+        _ => 9,
+    };
+    format!("{at:.precision$}")
+}
+
 /// `versionAliases` from `version_aliases` (update masks accept either).
 pub fn camel_case(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -189,9 +202,12 @@ mod tests {
     }
 
     #[test]
-    fn publish_times_have_milliseconds() {
-        let at = "2030-01-01T20:30:00.123456Z".parse::<jiff::Timestamp>().unwrap_or_default();
-        assert_eq!(timestamp_millis(at), "2030-01-01T20:30:00.123Z");
+    fn client_timestamps_are_written_back_in_utc_with_the_digits_they_need() {
+        let parse = |text: &str| text.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(proto_timestamp(parse("2030-01-01T15:30:00-05:00")), "2030-01-01T20:30:00Z");
+        assert_eq!(proto_timestamp(parse("2030-01-01T20:30:00.5Z")), "2030-01-01T20:30:00.500Z");
+        assert_eq!(proto_timestamp(parse("2030-01-01T20:30:00.000001Z")), "2030-01-01T20:30:00.000001Z");
+        assert_eq!(timestamp_millis(parse("2030-01-01T20:30:00.123456Z")), "2030-01-01T20:30:00.123Z");
     }
 
     #[test]
