@@ -93,8 +93,8 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub kube_listen: SocketAddr,
 
-    /// Address of the Google Cloud emulators (Secret Manager and API Gateway REST, plain HTTP);
-    /// port 0 picks a free port.
+    /// Address of the Google Cloud emulators (Secret Manager, Pub/Sub, API Gateway and identity
+    /// REST, plain HTTP); port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub gcp_listen: SocketAddr,
 
@@ -111,6 +111,11 @@ pub struct EmulatorArgs {
     /// URL, or a file holding a saved copy. Default: the Kubernetes emulator's own keys.
     #[arg(long, value_name = "URL|FILE")]
     pub trust_jwks: Option<String>,
+
+    /// Publish Secret Manager's event notifications to the Pub/Sub REST API at this URL (e.g.
+    /// Google's emulator, `http://127.0.0.1:8681`) instead of the emulator's own Pub/Sub.
+    #[arg(long, value_name = "URL")]
+    pub pubsub_publish_endpoint: Option<String>,
 }
 
 /// Behaviour of the emulator's simulated Deployment controller.

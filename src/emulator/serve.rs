@@ -34,13 +34,18 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
         Some(source) => gcp.trust_jwks_source(source).map_err(|e| format!("--trust-jwks {source}: {e}"))?,
         None => gcp.trust_jwks(kube.service_account_jwks()),
     }
+    if let Some(endpoint) = &args.pubsub_publish_endpoint {
+        gcp.publish_to(endpoint.clone());
+    }
     let gcp_listener =
         gcp.listen(args.gcp_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.gcp_listen))?;
     let gcp_url = gcp_listener.url();
     let mut out = format!("Kubernetes API emulator: {}\n", listener.url());
     out.push_str(&format!(
-        "Google Cloud emulators (Secret Manager, API Gateway, STS, IAM): {gcp_url}\n  gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER={gcp_url}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator\n  operator: run --secret-manager-endpoint {gcp_url} --api-gateway-endpoint {gcp_url} --sts-endpoint {gcp_url} --iam-credentials-endpoint {gcp_url} --gcp-no-auth\n"
+        "Google Cloud emulators (Secret Manager, Pub/Sub, API Gateway, STS, IAM): {gcp_url}\n  gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM={gcp_url}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER={gcp_url}/ CLOUDSDK_AUTH_ACCESS_TOKEN=emulator\n  operator: run --secret-manager-endpoint {gcp_url} --api-gateway-endpoint {gcp_url} --sts-endpoint {gcp_url} --iam-credentials-endpoint {gcp_url} --gcp-no-auth\n"
     ));
+    let notifications = args.pubsub_publish_endpoint.as_deref().unwrap_or("the emulator's own Pub/Sub");
+    out.push_str(&format!("  Secret Manager notifications: published to {notifications}\n"));
     if let Some(path) = &args.kubeconfig_out {
         std::fs::write(path, KubeEmulator::kubeconfig(&listener.url()))
             .map_err(|e| format!("cannot write the kubeconfig to {}: {e}", path.display()))?;

@@ -1,24 +1,31 @@
 //! In-memory Google Cloud emulators behind one HTTP front door: [`GcpEmulator`] serves
-//! `/v1/...` and routes each request to the service that owns it (Secret Manager, API Gateway,
-//! and the identity APIs: STS, IAM Credentials, IAM, Resource Manager), chosen by the `Host`
-//! header (`secretmanager.googleapis.com`, `apigateway.googleapis.com`, `sts.googleapis.com`, …)
-//! or by the path (`.../secrets/...`; `.../locations/L/apis|gateways|operations/...`; `token`;
-//! `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
+//! `/v1/...` and routes each request to the service that owns it (Secret Manager, Pub/Sub, API
+//! Gateway, and the identity APIs: STS, IAM Credentials, IAM, Resource Manager), chosen by the
+//! `Host` header (`secretmanager.googleapis.com`, `pubsub.googleapis.com`,
+//! `apigateway.googleapis.com`, `sts.googleapis.com`, …) or by the path (`.../secrets/...`;
+//! `projects/P/topics|subscriptions/...`; `.../locations/L/apis|gateways|operations/...`;
+//! `token`; `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
 //! `google.rpc.Status` errors as the real APIs, IAM enforced for the tokens the emulator issued
-//! (see [`iam`]; any other caller is the project owner), plus test hooks: per-method counters,
-//! injected faults, direct seeding and inspection helpers.
+//! (see [`iam`]; any other caller is the project owner), Secret Manager's event notifications
+//! published to Pub/Sub (see [`notifications`]), plus test hooks: per-method counters, injected
+//! faults, delivery faults, a clock to move forward, direct seeding and inspection helpers.
 
 mod access;
 mod api_gateway;
+mod clock;
 mod hooks;
 mod iam;
 mod identity;
+mod notifications;
+mod pubsub;
 mod rest;
 pub mod rpc;
 mod secret_manager;
 
 pub use hooks::GcpFault;
 pub use iam::Denial;
+pub use notifications::PublishedMessage;
+pub use pubsub::DeliveryFaults;
 pub use secret_manager::VersionState;
 
 use crate::http_listener::{Listener, listen};
@@ -30,8 +37,9 @@ use rpc::RpcError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The body of every answer: one JSON document.
 pub type Body = Full<Bytes>;
@@ -45,12 +53,20 @@ pub struct GcpEmulator {
 #[derive(Debug, Default)]
 struct Inner {
     hooks: Hooks,
-    // Locked only around synchronous store work, never across an await.
+    // Locked only around synchronous store work, never across an await; the Secret Manager
+    // store is unlocked before its notifications are delivered to the Pub/Sub store.
     secret_manager: Mutex<secret_manager::Store>,
+    pubsub: Mutex<pubsub::Store>,
     api_gateway: Mutex<api_gateway::Store>,
     iam: Mutex<iam::Store>,
     /// Locks itself, never across a JWKS fetch.
     trust: iam::Trust,
+    clock: clock::Clock,
+    /// Secret Manager's notifications so far, for `published`.
+    published: Mutex<Vec<PublishedMessage>>,
+    /// Set by `publish_to`: notifications go to another Pub/Sub.
+    external: Mutex<Option<notifications::External>>,
+    rotation_timer: AtomicBool,
 }
 
 /// The emulated services. Another one plugs in as a variant here, a branch in
@@ -58,6 +74,7 @@ struct Inner {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
     SecretManager,
+    PubSub,
     ApiGateway,
     Iam(iam::Api),
 }
@@ -68,6 +85,7 @@ impl Service {
     fn from_host(host: &str) -> Option<Self> {
         match host.split('.').next() {
             Some("secretmanager") => Some(Self::SecretManager),
+            Some("pubsub") => Some(Self::PubSub),
             Some("apigateway") => Some(Self::ApiGateway),
             Some(label) => iam::Api::from_host_label(label).map(Self::Iam),
             None => None,
@@ -91,6 +109,7 @@ impl Service {
         }
         match collection.split(':').next() {
             Some("secrets") => Some(Self::SecretManager),
+            Some("topics" | "subscriptions") if !located => Some(Self::PubSub),
             Some("apis" | "gateways" | "operations") if located => Some(Self::ApiGateway),
             _ => None,
         }
@@ -101,6 +120,7 @@ impl Service {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Routed {
     SecretManager(secret_manager::Call),
+    PubSub(pubsub::Call),
     ApiGateway(api_gateway::Call),
     Iam(iam::Call),
 }
@@ -109,6 +129,7 @@ impl Routed {
     fn method_id(&self) -> &'static str {
         match self {
             Self::SecretManager(call) => call.method_id(),
+            Self::PubSub(call) => call.method_id(),
             Self::ApiGateway(call) => call.method_id(),
             Self::Iam(call) => call.method_id(),
         }
@@ -117,6 +138,7 @@ impl Routed {
     fn resource(&self) -> String {
         match self {
             Self::SecretManager(call) => call.resource(),
+            Self::PubSub(call) => call.resource(),
             Self::ApiGateway(call) => call.resource(),
             Self::Iam(call) => call.resource(),
         }
@@ -124,7 +146,7 @@ impl Routed {
 
     fn starts_operation(&self) -> bool {
         match self {
-            Self::SecretManager(_) | Self::Iam(_) => false,
+            Self::SecretManager(_) | Self::PubSub(_) | Self::Iam(_) => false,
             Self::ApiGateway(call) => call.starts_operation(),
         }
     }
@@ -133,6 +155,7 @@ impl Routed {
     fn requirement(&self) -> Option<iam::Requirement> {
         match self {
             Self::SecretManager(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
+            Self::PubSub(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
             Self::ApiGateway(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
             Self::Iam(call) => call.requirement(),
         }
@@ -146,8 +169,10 @@ impl GcpEmulator {
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves HTTP/1.1 until the listener is shut
-    /// down or dropped.
+    /// down or dropped. Also starts the timer that sends due rotation notifications (every
+    /// second, until the emulator is dropped).
     pub async fn listen(&self, addr: SocketAddr) -> std::io::Result<Listener> {
+        self.start_rotation_timer();
         let emulator = self.clone();
         listen(addr, move |request: Request<Bytes>| {
             let emulator = emulator.clone();
@@ -178,7 +203,10 @@ impl GcpEmulator {
         let query = rest::Query::parse(uri.query());
         let answer = match &routed {
             Routed::SecretManager(call) => {
-                secret_manager::handle(&mut lock(&self.inner.secret_manager), call, &query, &body)
+                self.with_secret_manager(|store, now| secret_manager::handle(store, call, &query, &body, now))
+            }
+            Routed::PubSub(call) => {
+                pubsub::handle(&mut lock(&self.inner.pubsub), call, &query, &body, self.inner.clock.now())
             }
             Routed::ApiGateway(call) => {
                 let fail_operation = injected.fail_operation.as_deref();
@@ -229,25 +257,39 @@ impl GcpEmulator {
         self.inner.hooks.inject(fault);
     }
 
-    /// Removes every fault.
+    /// Removes every fault, delivery faults included.
     pub fn clear_faults(&self) {
         self.inner.hooks.clear_faults();
+        self.set_delivery_faults(DeliveryFaults::default());
+    }
+
+    /// Makes the emulator's Pub/Sub deliver badly from now on (see [`DeliveryFaults`]),
+    /// replacing the delivery faults set before.
+    pub fn set_delivery_faults(&self, faults: DeliveryFaults) {
+        pubsub::set_delivery_faults(&mut lock(&self.inner.pubsub), faults);
+    }
+
+    /// Moves the emulator's clock forward: Pub/Sub ack deadlines and delayed deliveries, and
+    /// rotation times, see the later time (timestamps the APIs write do not).
+    pub fn advance_clock(&self, by: Duration) {
+        self.inner.clock.advance(by);
     }
 
     /// Creates the global secret `projects/{project}/secrets/{id}` with automatic replication.
     /// Fails like `secrets.create` (`ALREADY_EXISTS`, `INVALID_ARGUMENT` for a bad id).
     pub fn create_secret(&self, project: &str, id: &str) -> Result<(), RpcError> {
-        secret_manager::create_secret(&mut lock(&self.inner.secret_manager), project, id)
+        self.with_secret_manager(|store, _| secret_manager::create_secret(store, project, id))
     }
 
     /// Adds an enabled version and returns its number, creating the secret when it is missing.
-    /// No API checks (size, id): tests may seed anything.
+    /// No API checks (size, id): tests may seed anything. The secret's topics hear of it as of
+    /// an `addVersion` (`SECRET_VERSION_ADD`).
     pub fn add_version(&self, project: &str, id: &str, data: &[u8]) -> u64 {
-        secret_manager::add_version(&mut lock(&self.inner.secret_manager), project, id, data)
+        self.with_secret_manager(|store, _| secret_manager::add_version(store, project, id, data))
     }
 
     /// Enables, disables or destroys a version, with the API's rules (a destroyed version
-    /// stays destroyed).
+    /// stays destroyed) and its notifications.
     pub fn set_version_state(
         &self,
         project: &str,
@@ -255,12 +297,49 @@ impl GcpEmulator {
         version: u64,
         state: VersionState,
     ) -> Result<(), RpcError> {
-        secret_manager::set_version_state(&mut lock(&self.inner.secret_manager), project, id, version, state)
+        self.with_secret_manager(|store, _| secret_manager::set_version_state(store, project, id, version, state))
     }
 
-    /// Points the alias `alias` of a secret at an existing version.
+    /// Points the alias `alias` of a secret at an existing version (a `SECRET_UPDATE`).
     pub fn set_alias(&self, project: &str, id: &str, alias: &str, version: u64) -> Result<(), RpcError> {
-        secret_manager::set_alias(&mut lock(&self.inner.secret_manager), project, id, alias, version)
+        self.with_secret_manager(|store, _| secret_manager::set_alias(store, project, id, alias, version))
+    }
+
+    /// Sets the Pub/Sub topics (full names, `projects/P/topics/T`, at most 10) of the global
+    /// secret `id`, creating the secret when it is missing. As a `topics` patch: each added
+    /// topic gets a `TOPIC_CONFIGURED` test message, then every topic a `SECRET_UPDATE`.
+    pub fn set_secret_topics(&self, project: &str, id: &str, topics: &[&str]) -> Result<(), RpcError> {
+        self.with_secret_manager(|store, _| secret_manager::set_topics(store, project, id, topics))
+    }
+
+    /// Sets the rotation schedule of a global secret without the API's checks (a time in the
+    /// past is due at once; no topic needed); `period` is rounded down to whole seconds. As a
+    /// `rotation` patch, the topics get a `SECRET_UPDATE`. `SECRET_ROTATE` follows when the time
+    /// comes ([`Self::fire_due_rotations`], or the timer of `listen`).
+    pub fn set_rotation(
+        &self,
+        project: &str,
+        id: &str,
+        next_rotation_time: SystemTime,
+        period: Option<Duration>,
+    ) -> Result<(), RpcError> {
+        let next = jiff::Timestamp::try_from(next_rotation_time)
+            .map_err(|e| RpcError::invalid_argument(format!("Invalid next rotation time: {e}")))?;
+        let period = period.map(|p| p.as_secs());
+        self.with_secret_manager(|store, _| secret_manager::set_rotation(store, project, id, next, period))
+    }
+
+    /// Creates the Pub/Sub topic `projects/{project}/topics/{topic}` when it is missing (no id
+    /// checks).
+    pub fn create_topic(&self, project: &str, topic: &str) {
+        pubsub::create_topic(&mut lock(&self.inner.pubsub), project, topic);
+    }
+
+    /// Creates the subscription `projects/{project}/subscriptions/{subscription}` of `topic` (an
+    /// id in `project`, or a full name) when it is missing, and the topic too. No id checks, and
+    /// any ack deadline, sub-second ones included (the API takes 1 to 600 s).
+    pub fn create_subscription(&self, project: &str, subscription: &str, topic: &str, ack_deadline: Duration) {
+        pubsub::create_subscription(&mut lock(&self.inner.pubsub), project, subscription, topic, ack_deadline);
     }
 
     /// How long API Gateway operations started from now on take to complete (100 ms by
@@ -302,6 +381,7 @@ fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcE
     let service = Service::from_host(host).or_else(|| Service::from_path(&path)).ok_or_else(no_route)?;
     let routed = match service {
         Service::SecretManager => secret_manager::Call::parse(method, &path).map(Routed::SecretManager),
+        Service::PubSub => pubsub::Call::parse(method, &path).map(Routed::PubSub),
         Service::ApiGateway => {
             // A create names its new resource in the query (`apiId`, ...), which the counters use.
             let query = rest::Query::parse(uri.query());
@@ -384,6 +464,10 @@ mod tests {
         assert_eq!(Service::from_path("projects/p/locations/us-east1/gateways/g"), Some(Service::ApiGateway));
         assert_eq!(Service::from_path("projects/p/locations/global/operations/operation-1"), Some(Service::ApiGateway));
         assert_eq!(Service::from_path("projects/p/apis"), None);
+        assert_eq!(Service::from_host("pubsub.googleapis.com"), Some(Service::PubSub));
+        assert_eq!(Service::from_path("projects/p/topics/t:publish"), Some(Service::PubSub));
+        assert_eq!(Service::from_path("projects/p/subscriptions"), Some(Service::PubSub));
+        assert_eq!(Service::from_path("projects/p/locations/l/topics"), None);
         assert_eq!(Service::from_host("sts.googleapis.com"), Some(Service::Iam(iam::Api::Sts)));
         assert_eq!(Service::from_path("token"), Some(Service::Iam(iam::Api::Sts)));
         assert_eq!(Service::from_path("projects/p:getIamPolicy"), Some(Service::Iam(iam::Api::ResourceManager)));
@@ -402,7 +486,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_paths_are_404_not_found_status_bodies_and_not_counted() {
         let emulator = GcpEmulator::new();
-        let (status, body) = call(&emulator, Method::GET, "/v1/projects/p/topics", "").await;
+        let (status, body) = call(&emulator, Method::GET, "/v1/projects/p/widgets", "").await;
         assert_eq!((status, body["error"]["status"].clone()), (StatusCode::NOT_FOUND, json!("NOT_FOUND")));
         let (status, _) = call(&emulator, Method::GET, "/v2/projects/p/secrets", "").await;
         assert_eq!(status, StatusCode::NOT_FOUND);

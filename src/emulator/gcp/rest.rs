@@ -109,6 +109,24 @@ pub fn timestamp(at: jiff::Timestamp) -> String {
     format!("{at:.6}")
 }
 
+/// A timestamp with milliseconds, as Pub/Sub writes `publishTime`.
+pub fn timestamp_millis(at: jiff::Timestamp) -> String {
+    format!("{at:.3}")
+}
+
+/// A timestamp a client gave, written back as proto3 JSON does: UTC, with 0, 3, 6 or 9
+/// fractional digits as the value needs.
+pub fn proto_timestamp(at: jiff::Timestamp) -> String {
+    let nanos = at.subsec_nanosecond();
+    let precision = match nanos {
+        0 => 0,
+        _ if nanos % 1_000_000 == 0 => 3,
+        _ if nanos % 1_000 == 0 => 6,
+        _ => 9,
+    };
+    format!("{at:.precision$}")
+}
+
 /// `versionAliases` from `version_aliases` (update masks accept either).
 pub fn camel_case(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -181,6 +199,15 @@ mod tests {
         assert!(
             matches!(error, Some(ref e) if e.message.contains("'document.contents'") && !e.message.contains("s3cr3t"))
         );
+    }
+
+    #[test]
+    fn client_timestamps_are_written_back_in_utc_with_the_digits_they_need() {
+        let parse = |text: &str| text.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(proto_timestamp(parse("2030-01-01T15:30:00-05:00")), "2030-01-01T20:30:00Z");
+        assert_eq!(proto_timestamp(parse("2030-01-01T20:30:00.5Z")), "2030-01-01T20:30:00.500Z");
+        assert_eq!(proto_timestamp(parse("2030-01-01T20:30:00.000001Z")), "2030-01-01T20:30:00.000001Z");
+        assert_eq!(timestamp_millis(parse("2030-01-01T20:30:00.123456Z")), "2030-01-01T20:30:00.123Z");
     }
 
     #[test]

@@ -21,6 +21,13 @@ pub fn grants(role: &str, permission: &str) -> bool {
         "roles/secretmanager.secretVersionManager" => {
             service == "secretmanager" && collection == "versions" && verb != "access"
         }
+        "roles/pubsub.admin" => service == "pubsub",
+        "roles/pubsub.editor" => service == "pubsub" && !matches!(verb, "getIamPolicy" | "setIamPolicy"),
+        "roles/pubsub.viewer" => service == "pubsub" && reads,
+        "roles/pubsub.publisher" => permission == "pubsub.topics.publish",
+        "roles/pubsub.subscriber" => {
+            matches!(permission, "pubsub.subscriptions.consume" | "pubsub.topics.attachSubscription")
+        }
         "roles/apigateway.admin" => service == "apigateway",
         "roles/apigateway.viewer" => service == "apigateway" && reads,
         "roles/iam.workloadIdentityUser" => {
@@ -85,6 +92,19 @@ mod tests {
         assert!(!grants("roles/iam.serviceAccountAdmin", GET_TOKEN));
         assert!(!grants("roles/editor", GET_TOKEN));
         assert!(!grants("roles/iam.workloadIdentityUser", "iam.serviceAccounts.get"));
+    }
+
+    #[test]
+    fn pubsub_roles_split_publishing_consuming_and_administration() {
+        const CONSUME: &str = "pubsub.subscriptions.consume";
+        assert!(grants("roles/pubsub.subscriber", CONSUME));
+        assert!(!grants("roles/pubsub.subscriber", "pubsub.topics.publish"));
+        assert!(grants("roles/pubsub.publisher", "pubsub.topics.publish"));
+        assert!(!grants("roles/pubsub.publisher", CONSUME));
+        assert!(grants("roles/pubsub.viewer", "pubsub.subscriptions.get"));
+        assert!(!grants("roles/pubsub.viewer", CONSUME));
+        assert!(grants("roles/pubsub.admin", "pubsub.topics.create"));
+        assert!(!grants("roles/secretmanager.admin", CONSUME));
     }
 
     #[test]

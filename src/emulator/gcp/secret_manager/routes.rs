@@ -7,13 +7,19 @@ use super::store::{SecretUpdate, Store, VersionState};
 use super::wire::{self, ChangeVersionBody, SecretBody};
 use serde_json::{Map, Value, json};
 
-/// Serves one call.
-pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+/// Serves one call; `now` is the emulator's clock (rotation times are checked against it).
+pub fn handle(
+    store: &mut Store,
+    call: &Call,
+    query: &Query,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Value, RpcError> {
     match call {
-        Call::CreateSecret(parent) => create_secret(store, parent, query, body),
+        Call::CreateSecret(parent) => create_secret(store, parent, query, body, now),
         Call::ListSecrets(parent) => list_secrets(store, parent, query),
         Call::GetSecret(name) => store.secret(name).map(wire::secret_json),
-        Call::PatchSecret(name) => patch_secret(store, name, query, body),
+        Call::PatchSecret(name) => patch_secret(store, name, query, body, now),
         Call::DeleteSecret(name) => store.delete_secret(name, query.get("etag")).map(|()| json!({})),
         Call::AddVersion(name) => add_version(store, name, body),
         Call::ListVersions(name) => list_versions(store, name, query),
@@ -27,13 +33,19 @@ pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8]) -> Res
     }
 }
 
-fn create_secret(store: &mut Store, parent: &Parent, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+fn create_secret(
+    store: &mut Store,
+    parent: &Parent,
+    query: &Query,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Value, RpcError> {
     let id = query.get("secretId").filter(|id| !id.is_empty());
     let id = id.ok_or_else(|| RpcError::invalid_argument("secret_id is required."))?;
     let mut secret: SecretBody = parse_body(body)?;
     let replication = secret.replication.take();
     let name = SecretName { parent: parent.clone(), secret: id.to_owned() };
-    store.create_secret(name, replication, secret.into_fields()?).map(wire::secret_json)
+    store.create_secret(name, replication, secret.into_fields()?, now).map(wire::secret_json)
 }
 
 fn list_secrets(store: &Store, parent: &Parent, query: &Query) -> Result<Value, RpcError> {
@@ -42,10 +54,16 @@ fn list_secrets(store: &Store, parent: &Parent, query: &Query) -> Result<Value, 
     list_json("secrets", secrets, query)
 }
 
-fn patch_secret(store: &mut Store, name: &SecretName, query: &Query, body: &[u8]) -> Result<Value, RpcError> {
+fn patch_secret(
+    store: &mut Store,
+    name: &SecretName,
+    query: &Query,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Value, RpcError> {
     let secret: SecretBody = parse_body(body)?;
     let update = build_update(query.update_mask(), &secret)?;
-    store.update_secret(name, update, secret.etag.as_deref()).map(wire::secret_json)
+    store.update_secret(name, update, secret.etag.as_deref(), now).map(wire::secret_json)
 }
 
 /// The change an update mask (paths in their JSON spelling) asks for, read from the body.
@@ -54,6 +72,7 @@ fn build_update(paths: Vec<String>, body: &SecretBody) -> Result<SecretUpdate, R
         return Err(RpcError::invalid_argument("update_mask is required."));
     }
     let mut update = SecretUpdate::default();
+    let rotation = body.rotation.clone().unwrap_or_default();
     for path in paths {
         match path.as_str() {
             "labels" => update.labels = Some(body.labels.clone().unwrap_or_default()),
@@ -61,7 +80,9 @@ fn build_update(paths: Vec<String>, body: &SecretBody) -> Result<SecretUpdate, R
             "topics" => update.topics = Some(body.topic_names()),
             "versionAliases" => update.version_aliases = Some(body.aliases()?),
             "replication" => update.replication = Some(body.replication.clone().unwrap_or_default()),
-            "rotation" => update.echoed.push((path, body.rotation.clone())),
+            "rotation" => update.rotation.whole = Some(rotation.rotation()?),
+            "rotation.nextRotationTime" => update.rotation.next_rotation_time = Some(rotation.next_rotation_time()?),
+            "rotation.rotationPeriod" => update.rotation.rotation_period = Some(rotation.rotation_period()?),
             "expireTime" => update.echoed.push((path, body.expire_time.clone())),
             "versionDestroyTtl" => update.echoed.push((path, body.version_destroy_ttl.clone())),
             "customerManagedEncryption" => update.echoed.push((path, body.customer_managed_encryption.clone())),
@@ -140,7 +161,7 @@ mod tests {
 
     fn call(method: Method, path: &str, query: &str, body: &str, store: &mut Store) -> Result<Value, RpcError> {
         let Some(call) = Call::parse(&method, path) else { panic!("no route for {method} {path}") };
-        handle(store, &call, &Query::parse(Some(query)), body.as_bytes())
+        handle(store, &call, &Query::parse(Some(query)), body.as_bytes(), jiff::Timestamp::now())
     }
 
     fn seeded(versions: u64) -> Store {
@@ -256,5 +277,22 @@ mod tests {
         let body = r#"{"payload":{"data":"eA=="}}"#;
         let added = call(Method::POST, "projects/p/secrets/nope:addVersion", "", body, &mut store);
         assert_eq!(added.map_err(|e| e.http_status), Err(404));
+    }
+
+    #[test]
+    fn rotation_is_set_through_the_mask_paths_gcloud_sends() {
+        let mut store = seeded(0);
+        let topics = r#"{"topics":[{"name":"projects/p/topics/events"}]}"#;
+        assert!(call(Method::PATCH, "projects/p/secrets/db", "updateMask=topics", topics, &mut store).is_ok());
+        let next = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24)).unwrap_or_default();
+        let body = json!({"rotation": {"nextRotationTime": next.to_string(), "rotationPeriod": "7200s"}}).to_string();
+        let mask = "updateMask=rotation.next_rotation_time,rotation.rotation_period";
+        let patched = call(Method::PATCH, "projects/p/secrets/db", mask, &body, &mut store);
+        assert_eq!(patched.map(|s| s["rotation"]["rotationPeriod"].clone()), Ok(json!("7200s")));
+        let period_only = r#"{"rotation":{"rotationPeriod":"3600s"}}"#;
+        let patched = call(Method::PATCH, "projects/p/secrets/db", "updateMask=rotation", period_only, &mut store);
+        assert_eq!(patched.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"), "a period needs a next time");
+        let cleared = call(Method::PATCH, "projects/p/secrets/db", "updateMask=rotation", "{}", &mut store);
+        assert_eq!(cleared.map(|s| s.get("rotation").is_none()), Ok(true));
     }
 }

@@ -1,8 +1,10 @@
 //! The resource model: secrets, their numbered versions and aliases, and the rules the real API
-//! enforces on them (states, etags, `latest`).
+//! enforces on them (states, etags, `latest`, topics, rotation), with a log of the changes that
+//! the secret's Pub/Sub topics are told about.
 
 use super::Policy;
 use super::names::{Parent, SecretName, Transition, VersionName, is_valid_secret_id};
+use super::rotation::{self, Rotation, RotationUpdate};
 use super::rpc::RpcError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -11,6 +13,9 @@ use std::fmt;
 
 /// The largest payload the API accepts.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The most Pub/Sub topics a secret may have.
+pub const MAX_TOPICS: usize = 10;
 
 /// The state of a secret version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,7 +136,8 @@ pub struct SecretFields {
     /// Pub/Sub topic names, `projects/P/topics/T`.
     pub topics: Vec<String>,
     pub version_aliases: BTreeMap<String, u64>,
-    /// Fields kept and echoed as given (`rotation`, `expireTime`, `versionDestroyTtl`,
+    pub rotation: Option<Rotation>,
+    /// Fields kept and echoed as given (`expireTime`, `versionDestroyTtl`,
     /// `customerManagedEncryption`), keyed by their JSON name.
     pub echoed: Map<String, Value>,
 }
@@ -145,8 +151,62 @@ pub struct SecretUpdate {
     pub version_aliases: Option<BTreeMap<String, u64>>,
     /// A new policy for versions added from now on.
     pub replication: Option<Replication>,
+    pub rotation: RotationUpdate,
     /// Echoed fields to set (`Some`) or clear (`None`).
     pub echoed: Vec<(String, Option<Value>)>,
+}
+
+/// What a call changed, in order, with the resources as the change left them: the secret's
+/// topics are told (see `events`). Kept only for secrets with topics, and drained after every
+/// call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A topic was added to a secret (its test message).
+    TopicConfigured(String),
+    /// The secret, without its versions and policy.
+    Secret(SecretChange, Box<Secret>),
+    /// The secret as above, and the version without its payload.
+    Version(VersionChange, Box<Secret>, Box<Version>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretChange {
+    Created,
+    Updated,
+    Deleted,
+    /// Its next rotation time came (the snapshot already has the next one).
+    Rotated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionChange {
+    Added,
+    /// Moved to this state.
+    Moved(VersionState),
+}
+
+impl Change {
+    fn of_secret(change: SecretChange, secret: &Secret) -> Self {
+        Self::Secret(change, Box::new(snapshot(secret)))
+    }
+
+    fn of_version(change: VersionChange, secret: &Secret, version: &Version) -> Self {
+        let version = Version { payload: None, ..version.clone() };
+        Self::Version(change, Box::new(snapshot(secret)), Box::new(version))
+    }
+}
+
+/// A secret's fields, without what notifications never carry (versions, policy).
+fn snapshot(secret: &Secret) -> Secret {
+    Secret {
+        name: secret.name.clone(),
+        replication: secret.replication.clone(),
+        create_time: secret.create_time.clone(),
+        etag: secret.etag.clone(),
+        fields: secret.fields.clone(),
+        versions: BTreeMap::new(),
+        policy: Policy::default(),
+    }
 }
 
 /// One secret version.
@@ -198,15 +258,18 @@ impl Secret {
 pub struct Store {
     secrets: BTreeMap<SecretName, Secret>,
     etags: EtagClock,
+    changes: Vec<Change>,
 }
 
 impl Store {
-    /// Creates a secret, checking the id, the replication policy and that it is new.
+    /// Creates a secret, checking the id, the replication policy, topics and rotation (at `now`)
+    /// and that it is new.
     pub fn create_secret(
         &mut self,
         name: SecretName,
         replication: Option<Replication>,
         fields: SecretFields,
+        now: jiff::Timestamp,
     ) -> Result<&Secret, RpcError> {
         if !is_valid_secret_id(&name.secret) {
             return Err(RpcError::invalid_argument(format!(
@@ -218,10 +281,18 @@ impl Store {
         if !fields.version_aliases.is_empty() {
             return Err(RpcError::invalid_argument("Secret.version_aliases cannot name versions of a new secret."));
         }
+        validate_topics(&fields.topics)?;
+        let sets_next_time = fields.rotation.is_some_and(|r| r.next_rotation_time.is_some());
+        rotation::validate(fields.rotation.as_ref(), &fields.topics, sets_next_time, now)?;
         if self.secrets.contains_key(&name) {
             return Err(RpcError::already_exists(format!("Secret [{name}] already exists.")));
         }
-        Ok(self.insert_secret(name, replication, fields))
+        // Google tries each topic with a test message before it creates the secret.
+        self.changes.extend(fields.topics.iter().cloned().map(Change::TopicConfigured));
+        self.insert_secret(name.clone(), replication, fields);
+        let secret = self.secrets.get(&name).ok_or_else(|| secret_not_found(&name))?;
+        record(&mut self.changes, secret, |secret| Change::of_secret(SecretChange::Created, secret));
+        Ok(secret)
     }
 
     /// Inserts a secret without checks (the direct helpers seed state with it).
@@ -258,33 +329,77 @@ impl Store {
         self.secrets.values().filter(|secret| &secret.name.parent == parent).collect()
     }
 
-    /// Applies the fields of an update mask, after the etag precondition.
+    /// Applies the fields of an update mask, after the etag precondition; topics and rotation
+    /// are checked on the secret as the update leaves it, at `now`.
     pub fn update_secret(
         &mut self,
         name: &SecretName,
         mut update: SecretUpdate,
         etag: Option<&str>,
+        now: jiff::Timestamp,
     ) -> Result<&Secret, RpcError> {
         let secret = self.secrets.get_mut(name).ok_or_else(|| secret_not_found(name))?;
         check_etag(etag, &secret.etag)?;
         if let Some(aliases) = &update.version_aliases {
             validate_aliases(secret, aliases)?;
         }
+        let topics = update.topics.as_ref().unwrap_or(&secret.fields.topics);
+        validate_topics(topics)?;
+        let rotation = update.rotation.apply(secret.fields.rotation);
+        rotation::validate(rotation.as_ref(), topics, update.rotation.sets_next_time(), now)?;
+        if let Some(replication) = &update.replication {
+            validate_replication(&name.parent, Some(replication))?;
+        }
+        let added: Vec<String> = topics.iter().filter(|topic| !secret.fields.topics.contains(topic)).cloned().collect();
         if let Some(replication) = update.replication.take() {
-            validate_replication(&name.parent, Some(&replication))?;
             secret.replication = Some(replication);
         }
         apply_update(&mut secret.fields, update);
+        secret.fields.rotation = rotation;
         secret.etag = self.etags.next();
+        self.changes.extend(added.into_iter().map(Change::TopicConfigured));
+        record(&mut self.changes, secret, |secret| Change::of_secret(SecretChange::Updated, secret));
         Ok(secret)
+    }
+
+    /// Sets a secret's rotation policy without checks (the direct helpers seed state with it),
+    /// as a patch of `rotation` would.
+    pub fn set_rotation(&mut self, name: &SecretName, rotation: Option<Rotation>) -> Result<(), RpcError> {
+        let secret = self.secrets.get_mut(name).ok_or_else(|| secret_not_found(name))?;
+        secret.fields.rotation = rotation;
+        secret.etag = self.etags.next();
+        record(&mut self.changes, secret, |secret| Change::of_secret(SecretChange::Updated, secret));
+        Ok(())
+    }
+
+    /// Tells every secret whose next rotation time has come at `now` to rotate, and moves its
+    /// schedule on by its period (or ends it). One notification per secret and call: a secret
+    /// several periods behind catches up one period per call. Answers how many rotated.
+    pub fn fire_due_rotations(&mut self, now: jiff::Timestamp) -> usize {
+        let mut rotated = 0;
+        for secret in self.secrets.values_mut() {
+            let Some(rotation) = secret.fields.rotation.filter(|r| r.is_due(now)) else { continue };
+            secret.fields.rotation = rotation.advanced();
+            secret.etag = self.etags.next();
+            record(&mut self.changes, secret, |secret| Change::of_secret(SecretChange::Rotated, secret));
+            rotated += 1;
+        }
+        rotated
     }
 
     /// Deletes a secret and all its versions, after the etag precondition.
     pub fn delete_secret(&mut self, name: &SecretName, etag: Option<&str>) -> Result<(), RpcError> {
         let secret = self.secret(name)?;
         check_etag(etag, &secret.etag)?;
-        self.secrets.remove(name);
+        if let Some(secret) = self.secrets.remove(name) {
+            record(&mut self.changes, &secret, |secret| Change::of_secret(SecretChange::Deleted, secret));
+        }
         Ok(())
+    }
+
+    /// The changes since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
     }
 
     /// Adds an enabled version with the next number.
@@ -295,15 +410,23 @@ impl Store {
         client_checksum: bool,
     ) -> Result<&Version, RpcError> {
         let secret = self.secrets.get_mut(name).ok_or_else(|| secret_not_found(name))?;
-        Ok(push_version(secret, self.etags.next(), payload, client_checksum))
+        let number = push_version(secret, self.etags.next(), payload, client_checksum).number;
+        let version = secret.versions.get(&number).ok_or_else(|| version_not_found(&name.version(number)))?;
+        record(&mut self.changes, secret, |secret| Change::of_version(VersionChange::Added, secret, version));
+        Ok(version)
     }
 
     /// Adds an enabled version, creating the secret (automatic replication) when it is missing;
-    /// no checks (the direct helpers seed state with it). Returns the version number.
+    /// no checks (the direct helpers seed state with it), but the topics are told as for
+    /// `addVersion`. Returns the version number.
     pub fn seed_version(&mut self, name: SecretName, payload: Payload) -> u64 {
         let etag = self.etags.next();
-        let secret = self.insert_secret(name, Some(Replication::automatic()), SecretFields::default());
-        push_version(secret, etag, payload, false).number
+        let secret = self.insert_secret(name.clone(), Some(Replication::automatic()), SecretFields::default());
+        let number = push_version(secret, etag, payload, false).number;
+        if let Some((secret, version)) = self.secrets.get(&name).and_then(|s| Some((s, s.versions.get(&number)?))) {
+            record(&mut self.changes, secret, |secret| Change::of_version(VersionChange::Added, secret, version));
+        }
+        number
     }
 
     /// The version `name` resolves to, in any state.
@@ -342,9 +465,15 @@ impl Store {
             Transition::Disable => VersionState::Disabled,
             Transition::Destroy => VersionState::Destroyed,
         };
-        if version.state != target {
+        let moved = version.state != target;
+        if moved {
             set_state(version, target);
             version.etag = self.etags.next();
+        }
+        let version = secret.versions.get(&number).ok_or_else(|| version_not_found(name))?;
+        if moved {
+            let change = VersionChange::Moved(target);
+            record(&mut self.changes, secret, |secret| Change::of_version(change, secret, version));
         }
         Ok(version)
     }
@@ -356,8 +485,39 @@ impl Store {
         validate_aliases(secret, &aliases)?;
         secret.fields.version_aliases.extend(aliases);
         secret.etag = self.etags.next();
+        record(&mut self.changes, secret, |secret| Change::of_secret(SecretChange::Updated, secret));
         Ok(())
     }
+}
+
+/// Logs a change of `secret` when it has topics to tell.
+fn record(changes: &mut Vec<Change>, secret: &Secret, change: impl FnOnce(&Secret) -> Change) {
+    if !secret.fields.topics.is_empty() {
+        changes.push(change(secret));
+    }
+}
+
+/// At most [`MAX_TOPICS`] topics, each named `projects/P/topics/T`. Whether they exist is not
+/// checked: notifications to a missing topic are dropped (and logged).
+fn validate_topics(topics: &[String]) -> Result<(), RpcError> {
+    if topics.len() > MAX_TOPICS {
+        return Err(RpcError::invalid_argument(format!(
+            "Secret.topics may list at most {MAX_TOPICS} topics; it lists {}.",
+            topics.len()
+        )));
+    }
+    for topic in topics {
+        let well_formed = matches!(
+            topic.split('/').collect::<Vec<_>>().as_slice(),
+            ["projects", project, "topics", id] if !project.is_empty() && !id.is_empty()
+        );
+        if !well_formed {
+            return Err(RpcError::invalid_argument(format!(
+                "Invalid Pub/Sub topic [{topic}]: a topic is named projects/*/topics/*."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Adds an enabled version with the next number: numbers are never reused, and versions are
@@ -629,7 +789,9 @@ mod tests {
         let mut store = store_with_versions(0);
         let before = store.secret(&db()).map(|s| s.etag.clone());
         let update = SecretUpdate { labels: Some(BTreeMap::from([("a".into(), "b".into())])), ..Default::default() };
-        let after = store.update_secret(&db(), update, None).map(|s| (s.etag.clone(), s.fields.labels.len()));
+        let after = store
+            .update_secret(&db(), update, None, jiff::Timestamp::now())
+            .map(|s| (s.etag.clone(), s.fields.labels.len()));
         assert!(matches!((&before, &after), (Ok(b), Ok((a, 1))) if a != b));
     }
 
@@ -644,12 +806,14 @@ mod tests {
     #[test]
     fn a_duplicate_or_badly_named_secret_is_rejected() {
         let mut store = store_with_versions(0);
-        let again = store.create_secret(db(), Some(Replication::automatic()), SecretFields::default());
+        let again =
+            store.create_secret(db(), Some(Replication::automatic()), SecretFields::default(), jiff::Timestamp::now());
         assert_eq!(again.err().map(|e| e.code), Some(Code::AlreadyExists));
         let bad = store.create_secret(
             SecretName::global("p", "a.b"),
             Some(Replication::automatic()),
             SecretFields::default(),
+            jiff::Timestamp::now(),
         );
         assert_eq!(bad.err().map(|e| e.code), Some(Code::InvalidArgument));
     }
@@ -657,11 +821,12 @@ mod tests {
     #[test]
     fn a_global_secret_needs_replication_and_a_regional_one_does_not() {
         let mut store = Store::default();
-        let global = store.create_secret(SecretName::global("p", "g"), None, SecretFields::default());
+        let global =
+            store.create_secret(SecretName::global("p", "g"), None, SecretFields::default(), jiff::Timestamp::now());
         assert_eq!(global.err().map(|e| e.code), Some(Code::InvalidArgument));
         let parent = Parent { project: "p".into(), location: Some("us-east1".into()) };
         let regional = SecretName { parent, secret: "r".into() };
-        assert!(store.create_secret(regional, None, SecretFields::default()).is_ok());
+        assert!(store.create_secret(regional, None, SecretFields::default(), jiff::Timestamp::now()).is_ok());
     }
 
     #[test]
@@ -684,5 +849,96 @@ mod tests {
         let time = now();
         assert!(time.ends_with('Z') && time.len() == "2024-01-01T00:00:00.000000Z".len(), "{time}");
         assert!(time.parse::<jiff::Timestamp>().is_ok(), "{time}");
+    }
+
+    fn with_topic(store: &mut Store) {
+        let update = SecretUpdate { topics: Some(vec!["projects/p/topics/events".into()]), ..Default::default() };
+        assert!(store.update_secret(&db(), update, None, jiff::Timestamp::now()).is_ok());
+    }
+
+    /// Each change as `kind name`, e.g. `Moved(Enabled) projects/p/secrets/db/versions/1`.
+    fn summary(changes: &[Change]) -> Vec<String> {
+        let line = |change: &Change| match change {
+            Change::TopicConfigured(topic) => format!("TopicConfigured {topic}"),
+            Change::Secret(kind, secret) => format!("{kind:?} {}", secret.name),
+            Change::Version(kind, _, version) => format!("{kind:?} {}", version.name),
+        };
+        changes.iter().map(line).collect()
+    }
+
+    #[test]
+    fn changes_are_logged_only_for_secrets_with_topics() {
+        let mut store = store_with_versions(1);
+        assert!(change(&mut store, "1", Transition::Disable).is_ok());
+        assert_eq!(store.take_changes(), []);
+        with_topic(&mut store);
+        assert_eq!(
+            summary(&store.take_changes()),
+            ["TopicConfigured projects/p/topics/events", "Updated projects/p/secrets/db"]
+        );
+        assert!(change(&mut store, "1", Transition::Enable).is_ok());
+        assert!(change(&mut store, "1", Transition::Enable).is_ok(), "no change, nothing logged");
+        let added = store.add_version(&db(), Payload::new(b"x".to_vec()), false).map(|v| v.number);
+        assert_eq!(added, Ok(2));
+        assert_eq!(store.seed_version(db(), Payload::new(b"y".to_vec())), 3);
+        let changes = store.take_changes();
+        assert_eq!(
+            summary(&changes),
+            [
+                "Moved(Enabled) projects/p/secrets/db/versions/1",
+                "Added projects/p/secrets/db/versions/2",
+                "Added projects/p/secrets/db/versions/3"
+            ]
+        );
+        let snapshots_hold_no_payload = changes.iter().all(|change| match change {
+            Change::Version(_, secret, version) => version.payload.is_none() && secret.versions.is_empty(),
+            _ => false,
+        });
+        assert!(snapshots_hold_no_payload);
+        assert_eq!(store.delete_secret(&db(), None), Ok(()));
+        assert_eq!(summary(&store.take_changes()), ["Deleted projects/p/secrets/db"]);
+    }
+
+    #[test]
+    fn topics_are_at_most_ten_well_formed_names() {
+        let mut store = store_with_versions(0);
+        let eleven: Vec<String> = (0..11).map(|n| format!("projects/p/topics/t{n}")).collect();
+        let update = SecretUpdate { topics: Some(eleven), ..Default::default() };
+        let refused = store.update_secret(&db(), update, None, jiff::Timestamp::now());
+        assert_eq!(refused.err().map(|e| e.code), Some(Code::InvalidArgument));
+        let update = SecretUpdate { topics: Some(vec!["events".into()]), ..Default::default() };
+        let refused = store.update_secret(&db(), update, None, jiff::Timestamp::now());
+        assert_eq!(refused.err().map(|e| e.code), Some(Code::InvalidArgument));
+        assert_eq!(store.take_changes(), []);
+    }
+
+    #[test]
+    fn a_due_rotation_is_logged_and_moves_on_by_its_period() {
+        let mut store = store_with_versions(0);
+        with_topic(&mut store);
+        store.take_changes();
+        let now = jiff::Timestamp::now();
+        let rotation = Rotation { next_rotation_time: Some(now), rotation_period: Some(3600) };
+        assert_eq!(store.set_rotation(&db(), Some(rotation)), Ok(()));
+        assert_eq!(store.fire_due_rotations(now), 1);
+        assert_eq!(store.fire_due_rotations(now), 0, "the next one is an hour away");
+        assert_eq!(summary(&store.take_changes()), ["Updated projects/p/secrets/db", "Rotated projects/p/secrets/db"]);
+        let next = store.secret(&db()).ok().and_then(|s| s.fields.rotation).and_then(|r| r.next_rotation_time);
+        assert_eq!(next.map(|next| next.duration_since(now)), Some(jiff::SignedDuration::from_hours(1)));
+    }
+
+    #[test]
+    fn rotation_through_an_update_needs_topics_and_a_time_ahead() {
+        let mut store = store_with_versions(0);
+        let now = jiff::Timestamp::now();
+        let soon = now.checked_add(jiff::SignedDuration::from_mins(10)).ok();
+        let rotation = RotationUpdate { next_rotation_time: Some(soon), ..RotationUpdate::default() };
+        let update = SecretUpdate { rotation: rotation.clone(), ..Default::default() };
+        let refused = store.update_secret(&db(), update, None, now);
+        assert!(refused.is_err_and(|e| e.message.contains("topics")));
+        with_topic(&mut store);
+        let update = SecretUpdate { rotation, ..Default::default() };
+        let accepted = store.update_secret(&db(), update, None, now).map(|s| s.fields.rotation);
+        assert_eq!(accepted, Ok(Some(Rotation { next_rotation_time: soon, rotation_period: None })));
     }
 }

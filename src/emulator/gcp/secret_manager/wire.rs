@@ -2,6 +2,7 @@
 //! as base64, empty fields left out as proto3 JSON does).
 
 use super::rest::{decode_bytes, parse_body};
+use super::rotation::RotationBody;
 use super::rpc::RpcError;
 use super::store::{MAX_PAYLOAD_BYTES, Payload, Replication, Secret, SecretFields, Version};
 use base64::Engine;
@@ -43,7 +44,7 @@ pub struct SecretBody {
     pub etag: Option<String>,
     pub version_aliases: Option<BTreeMap<String, Int64>>,
     pub annotations: Option<BTreeMap<String, String>>,
-    pub rotation: Option<Value>,
+    pub rotation: Option<RotationBody>,
     pub expire_time: Option<Value>,
     pub ttl: Option<String>,
     pub version_destroy_ttl: Option<Value>,
@@ -70,7 +71,6 @@ impl SecretBody {
             None => self.expire_time.clone(),
         };
         let optional = [
-            ("rotation", self.rotation.clone()),
             ("expireTime", expire_time),
             ("versionDestroyTtl", self.version_destroy_ttl.clone()),
             ("customerManagedEncryption", self.customer_managed_encryption.clone()),
@@ -82,6 +82,7 @@ impl SecretBody {
         }
         Ok(SecretFields {
             version_aliases: self.aliases()?,
+            rotation: self.rotation.as_ref().map(RotationBody::rotation).transpose()?.flatten(),
             topics: self.topic_names(),
             labels: self.labels.unwrap_or_default(),
             annotations: self.annotations.unwrap_or_default(),
@@ -191,6 +192,9 @@ pub fn secret_json(secret: &Secret) -> Value {
     if !fields.topics.is_empty() {
         let topics: Vec<Value> = fields.topics.iter().map(|name| json!({ "name": name })).collect();
         object.insert("topics".into(), Value::Array(topics));
+    }
+    if let Some(rotation) = fields.rotation {
+        object.insert("rotation".into(), rotation.to_json());
     }
     object.extend(fields.echoed.clone());
     Value::Object(object)
