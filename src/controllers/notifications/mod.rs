@@ -27,7 +27,7 @@ use tracing::{info, warn};
 /// Messages asked for per pull.
 const MAX_MESSAGES: u32 = 100;
 /// Pause after an empty pull (emulators answer at once; Google's servers wait for messages).
-const IDLE: Duration = Duration::from_millis(200);
+const IDLE: Duration = Duration::from_millis(50);
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 

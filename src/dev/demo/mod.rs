@@ -64,7 +64,7 @@ const STEPS: [&str; 10] = [
 const SERVICE: &str = "secure-api";
 const GATEWAY: &str = "secure-api";
 const SECRET_REFS: [&str; 3] = ["db", "keys", "config"];
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(10);
 
 /// Plays the seed scenario, writing the report to `out`.
 pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn Write) -> Result<(), DemoFailure> {
