@@ -729,7 +729,7 @@ async fn pubsub_answers_the_operators_calls_like_googles_emulator() -> TestResul
     both(ours, theirs, Method::PUT, &topic_path, Some(json!({}))).await?;
     both(ours, theirs, Method::PUT, &topic_path, Some(json!({}))).await?;
     both(ours, theirs, Method::GET, &topic_path, None).await?;
-    let subscription = json!({"topic": topic("diff-topic"), "ackDeadlineSeconds": 2});
+    let subscription = json!({"topic": topic("diff-topic"), "ackDeadlineSeconds": 3});
     both(ours, theirs, Method::PUT, &sub, Some(subscription.clone())).await?;
     both(ours, theirs, Method::PUT, &sub, Some(subscription.clone())).await?;
     both(ours, theirs, Method::PUT, &format!("projects/{PROJECT}/subscriptions/s1"), Some(subscription)).await?;
@@ -766,15 +766,15 @@ async fn pubsub_answers_the_operators_calls_like_googles_emulator() -> TestResul
     assert_eq!(our_nacked["receivedMessages"].as_array().map(Vec::len), Some(1));
     both(ours, theirs, Method::POST, &format!("{sub}:pull"), pull(10)).await?;
 
-    // Past the 2 s deadline it is offered again; acknowledged, it is gone.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Past the 3 s deadline it is offered again; acknowledged, it is gone.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let (our_again, their_again) = both(ours, theirs, Method::POST, &format!("{sub}:pull"), pull(10)).await?;
     assert_eq!(our_again["receivedMessages"][0]["message"]["attributes"]["eventType"], "TOPIC_CONFIGURED");
     assert_ne!(first_ack(&our_again), first_ack(&our_nacked));
     assert_ne!(first_ack(&their_again), first_ack(&their_nacked));
     ours.ok(Method::POST, &acknowledge, Some(json!({"ackIds": [first_ack(&our_again)]}))).await?;
     theirs.ok(Method::POST, &acknowledge, Some(json!({"ackIds": [first_ack(&their_again)]}))).await?;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     both(ours, theirs, Method::POST, &format!("{sub}:pull"), pull(10)).await?;
 
     // Errors.
