@@ -17,6 +17,7 @@ mod gcloud_api_gateway;
 mod gcp_api_gateway_client;
 mod gcp_client;
 mod gcp_iam;
+mod gcp_pubsub;
 mod identity;
 mod kubectl;
 mod kubectl_create;

@@ -1,4 +1,4 @@
-//! The real gcloud, pointed at the GCP emulators (Secret Manager, API Gateway, IAM, IAM
+//! The real gcloud, pointed at the GCP emulators (Secret Manager, Pub/Sub, API Gateway, IAM, IAM
 //! Credentials, STS and Resource Manager endpoint overrides), with a fresh configuration
 //! directory and a bounded run time.
 
@@ -90,6 +90,7 @@ impl Gcloud {
             ("LANG", "C.UTF-8".to_owned()),
             ("CLOUDSDK_CONFIG", self.dir().join("gcloud-config").display().to_string()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", self.endpoint.clone()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", self.endpoint.clone()),
