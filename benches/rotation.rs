@@ -36,8 +36,14 @@ async fn main() -> Result<(), BoxError> {
 async fn run() -> Result<(), BoxError> {
     let refs = env_usize("BENCH_SECRET_REFS", 1000)?.max(10);
     let rotations = env_usize("BENCH_ROTATIONS", 200)?.clamp(1, refs);
-    println!("rotation latency: {refs} SecretRefs, {} SecureApiServices, {rotations} rotations one after another\n", refs / 10);
-    println!("{:<28} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9}   {:>14}", "mode", "Secret p50", "p99", "max", "template p50", "p99", "max", "access/rotation");
+    println!(
+        "rotation latency: {refs} SecretRefs, {} SecureApiServices, {rotations} rotations one after another\n",
+        refs / 10
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9}   {:>14}",
+        "mode", "Secret p50", "p99", "max", "template p50", "p99", "max", "access/rotation"
+    );
     for notifications in [true, false] {
         let figures = measure(refs, rotations, notifications).await?;
         let mode = if notifications { "Pub/Sub notifications" } else { "refresh annotation" };
@@ -77,7 +83,11 @@ async fn measure(refs: usize, rotations: usize, notifications: bool) -> Result<F
     seed(&playground, refs).await?;
     let ready = Instant::now();
     wait_until(Duration::from_secs(300), || async { all_templates_ready(&client, refs).await }).await?;
-    eprintln!("  ({} mode: {refs} SecretRefs synced and rolled out in {:.1} s)", if notifications { "notifications" } else { "annotation" }, ready.elapsed().as_secs_f64());
+    eprintln!(
+        "  ({} mode: {refs} SecretRefs synced and rolled out in {:.1} s)",
+        if notifications { "notifications" } else { "annotation" },
+        ready.elapsed().as_secs_f64()
+    );
 
     let secret_refs: Api<SecretRef> = Api::namespaced(client.clone(), NAMESPACE);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);

@@ -245,7 +245,9 @@ async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained(
 #[tokio::test]
 async fn api_gateway_is_called_as_the_service_account_the_gateway_config_names() {
     let cluster = TestCluster::with_crds("gc-identity").await;
-    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     backend_service(&cluster).await;
     let account: ServiceAccount =
         serde_json::from_value(json!({ "metadata": { "name": "gw-admin" } })).unwrap_or_else(|e| panic!("{e}"));

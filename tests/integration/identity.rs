@@ -70,7 +70,9 @@ async fn refresh(cluster: &TestCluster, name: &str, token: &str) {
 #[tokio::test]
 async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principal_is_logged() {
     let cluster = TestCluster::with_crds("id-team-b").await;
-    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     let gcp = &operator.gcp;
     gcp.add_version(PROJECT, "team-a-db", b"team-a-password");
     gcp.add_iam_binding(&secret_resource("team-a-db"), ACCESSOR, &principal("team-a", "app"));
@@ -94,7 +96,9 @@ async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principa
 #[tokio::test]
 async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_identity() {
     let cluster = TestCluster::with_crds("id-required").await;
-    let refused = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let refused =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     refused.gcp.add_version(PROJECT, "shared", b"v1");
     secret_ref(&cluster, "plain", json!({ "secret": "shared" })).await;
     let message = wait_ready(&cluster, "plain", "False", "IdentityRequired").await;
@@ -116,7 +120,9 @@ async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_
 #[tokio::test]
 async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonation_keeps_the_secret() {
     let cluster = TestCluster::with_crds("id-paths").await;
-    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     let gcp = &operator.gcp;
     let namespace = cluster.namespace.clone();
     gcp.add_version(PROJECT, "direct", b"direct-value");
@@ -171,7 +177,9 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
 #[tokio::test]
 async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
     let cluster = TestCluster::with_crds("id-missing-sa").await;
-    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     let namespace = cluster.namespace.clone();
     operator.gcp.add_version(PROJECT, "later", b"later-value");
     operator.gcp.add_iam_binding(&secret_resource("later"), ACCESSOR, &principal(&namespace, "late"));
@@ -188,7 +196,9 @@ async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
 #[tokio::test]
 async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account() {
     let cluster = TestCluster::with_crds("id-shared").await;
-    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     let gcp = &operator.gcp;
     gcp.add_version(PROJECT, "fleet", b"fleet-value");
     gcp.add_iam_binding(&secret_resource("fleet"), ACCESSOR, &principal(&cluster.namespace, "fleet"));
@@ -213,7 +223,9 @@ fn cluster_token_requests(cluster: &TestCluster) -> Option<u64> {
 #[tokio::test]
 async fn short_lived_tokens_are_replaced_before_they_expire_under_a_running_sync_loop() {
     let cluster = TestCluster::with_crds("id-renew").await;
-    let operator = Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() }).await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
     let gcp = &operator.gcp;
     // 4 s tokens (the operator replaces them a second early) under a loop that reads every second.
     gcp.set_access_token_lifetime(Duration::from_secs(4));

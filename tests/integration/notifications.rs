@@ -6,6 +6,7 @@
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, SUBSCRIPTION, TOPIC, topic_name};
+use crate::support::pubsub_emulator::GooglePubsubEmulator;
 use crate::support::wait::{DEADLINE, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -33,7 +34,9 @@ async fn with_notifications(test: &str, options: NotificationOptions) -> (TestCl
 }
 
 fn db(password: &str) -> Vec<u8> {
-    json!({ "host": "db.example.com", "port": 5432, "username": "api_user", "password": password }).to_string().into_bytes()
+    json!({ "host": "db.example.com", "port": 5432, "username": "api_user", "password": password })
+        .to_string()
+        .into_bytes()
 }
 
 async fn secret_ref(cluster: &TestCluster, name: &str, spec: Value) {
@@ -216,4 +219,37 @@ async fn a_missing_subscription_is_survived_by_polling_and_events_resume_once_it
     wait_synced(&cluster, "notified", "2").await;
     operator.stop().await;
     cluster.cleanup().await;
+}
+
+/// PUTs a topic or subscription into another Pub/Sub (Google's emulator).
+async fn create_in(endpoint: &str, path: &str, body: Value) {
+    let url = format!("{endpoint}/v1/{path}");
+    let answer = reqwest::Client::new().put(&url).json(&body).send().await.unwrap_or_else(|e| panic!("PUT {url}: {e}"));
+    assert!(answer.status().is_success(), "PUT {url}: {}", answer.status());
+}
+
+#[tokio::test]
+async fn a_rotation_reaches_the_operator_through_googles_own_pubsub_emulator() {
+    let Some(google) = GooglePubsubEmulator::start("notifications-through-google").await else { return };
+    let endpoint = google.url();
+    create_in(&endpoint, &format!("projects/{PROJECT}/topics/{TOPIC}"), json!({})).await;
+    let subscription = json!({ "topic": topic_name(), "ackDeadlineSeconds": 10 });
+    create_in(&endpoint, &format!("projects/{PROJECT}/subscriptions/{SUBSCRIPTION}"), subscription).await;
+    let options = NotificationOptions { endpoint: Some(endpoint.clone()), ..NotificationOptions::default() };
+    let (cluster, operator) = with_notifications("notify-google", options).await;
+    let gcp = &operator.gcp;
+    // The project's Secret Manager emulator publishes into Google's Pub/Sub emulator.
+    gcp.publish_to(endpoint);
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
+    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
+    wait_synced(&cluster, "db", "1").await;
+    let reads = gcp.count(ACCESS);
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    wait_synced(&cluster, "db", "2").await;
+    assert!(gcp.count(ACCESS) > reads, "the notification made the operator read");
+    assert_eq!(gcp.count(PULL), 0, "the operator pulled from Google's emulator, not ours");
+    operator.stop().await;
+    cluster.cleanup().await;
+    drop(google);
 }

@@ -3,7 +3,8 @@
 //! tracing subscriber.)
 
 use crate::support::PROJECT;
-use crate::support::operator::cluster_with_operator;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, topic_name};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
@@ -58,11 +59,15 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     assert!(installed.is_ok(), "this test needs its own process to capture every log line (run it with nextest)");
 
     let sentinel = format!("SENTINEL-{}-do-not-leak", std::process::id());
-    let (cluster, operator) = cluster_with_operator("sentinel").await;
+    // With Secret Manager's notifications on: messages flow through Pub/Sub too.
+    let cluster = TestCluster::with_crds("sentinel").await;
+    let options = OperatorOptions { notifications: Some(NotificationOptions::default()), ..OperatorOptions::default() };
+    let operator = Operator::start_with(&cluster, options).await;
     let gcp = &operator.gcp;
     let api: Api<SecretRef> = cluster.api();
     let payload = json!({ "password": sentinel, "host": "db.example.com" }).to_string();
     gcp.add_version(PROJECT, "db", payload.as_bytes());
+    gcp.set_secret_topics(PROJECT, "db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
 
     // Success.
     let spec = json!({ "secret": "db", "format": "json", "refreshInterval": "1s" });
@@ -169,6 +174,22 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     // The value as it sits in the Secret (base64) must not show up either.
     let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sentinel);
     assert!(logs.contains("TokenExchangeFailed"), "the refused exchange was logged");
+    assert!(
+        metrics.contains("secureapi_pubsub_messages_total{event_type=\"SECRET_VERSION_ADD\",outcome=\"queued\"}"),
+        "{metrics}"
+    );
+    // Beyond the event type and the secret's name, nothing of a notification is shown: not its
+    // data (the Secret or SecretVersion resource), raw or base64.
+    let published = gcp.published();
+    assert!(!published.is_empty(), "notifications were published");
+    for message in &published {
+        let data = String::from_utf8_lossy(&message.data).into_owned();
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &message.data);
+        for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
+            assert!(data.is_empty() || !text.contains(&data), "a notification's data leaked into {what}");
+            assert!(encoded.is_empty() || !text.contains(&encoded), "a notification's base64 data leaked into {what}");
+        }
+    }
     for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
         assert!(!text.contains("SENTINEL"), "the payload leaked into {what}");
         assert!(!text.contains(&encoded), "the base64 payload leaked into {what}");

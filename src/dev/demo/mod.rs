@@ -200,8 +200,13 @@ impl Demo<'_> {
         let topic = self.playground.topic();
         for (id, payload) in secrets {
             let version = self.playground.gcp.add_version(project, id, payload.expose_secret().as_bytes());
-            self.playground.gcp.set_secret_topics(project, id, &[&topic]).map_err(|e| format!("topics of {id}: {e}"))?;
-            lines.push(format!("{id:<18}  version {version}    (gcloud secrets create {id} --topics={topic} --data-file=-)"));
+            self.playground
+                .gcp
+                .set_secret_topics(project, id, &[&topic])
+                .map_err(|e| format!("topics of {id}: {e}"))?;
+            lines.push(format!(
+                "{id:<18}  version {version}    (gcloud secrets create {id} --topics={topic} --data-file=-)"
+            ));
         }
         lines.push(format!("project {project}; the values are generated and never printed"));
         Ok(lines)
@@ -330,7 +335,9 @@ impl Demo<'_> {
             format!(
                 "api-config-db       version {version}    (gcloud secrets versions add api-config-db --data-file=-)"
             ),
-            format!("SecretRef db        synced version {version} {took} after the version was added (Pub/Sub notification)"),
+            format!(
+                "SecretRef db        synced version {version} {took} after the version was added (Pub/Sub notification)"
+            ),
             self.table::<SecretRef>().await?,
         ])
     }

@@ -4,12 +4,12 @@
 use super::PROJECT;
 use super::cluster::TestCluster;
 use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
+use secure_api_operator::controllers::notifications::Notifications;
 use secure_api_operator::controllers::secret_ref;
 use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
-use secure_api_operator::controllers::notifications::Notifications;
 use secure_api_operator::gcp::{
     ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
