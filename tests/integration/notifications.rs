@@ -11,6 +11,7 @@ use crate::support::wait::{DEADLINE, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use secure_api_operator::api::conditions::{find_condition, types};
@@ -131,10 +132,11 @@ async fn a_new_version_is_synced_and_rolled_out_once_and_a_quiet_cluster_reads_n
     let generation = api.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).metadata.generation;
     assert_eq!(generation, Some(2), "exactly one rollout");
 
-    // A quiet window of many pulls (several former refresh periods of 1 s): no access at all.
+    // A quiet window of 60 pulls (about three seconds: three refresh periods of a SecretRef that
+    // polled every second): no access at all.
     let reads = gcp.count(ACCESS);
     let pulls = gcp.count(PULL);
-    wait_for("twenty more pulls", DEADLINE, || async { (gcp.count(PULL) >= pulls + 20).then_some(()) }).await;
+    wait_for("sixty more pulls", DEADLINE, || async { (gcp.count(PULL) >= pulls + 60).then_some(()) }).await;
     assert_eq!(gcp.count(ACCESS), reads, "a steady cluster makes no access calls");
     assert_eq!(templates(&seen), ["1", "2"]);
     operator.stop().await;
@@ -252,4 +254,37 @@ async fn a_rotation_reaches_the_operator_through_googles_own_pubsub_emulator() {
     operator.stop().await;
     cluster.cleanup().await;
     drop(google);
+}
+
+#[tokio::test]
+async fn a_due_rotation_is_announced_and_a_deleted_secret_keeps_the_synced_secret() {
+    let (cluster, operator) = with_notifications("notify-rotate-due", NotificationOptions::default()).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "rotating", b"r1");
+    gcp.set_secret_topics(PROJECT, "rotating", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "rotating", json!({ "secret": "rotating", "refreshInterval": NEVER })).await;
+    wait_synced(&cluster, "rotating", "1").await;
+
+    let due = std::time::SystemTime::now() - Duration::from_secs(1);
+    gcp.set_rotation(PROJECT, "rotating", due, None).unwrap_or_else(|e| panic!("{e}"));
+    gcp.fire_due_rotations();
+    let events: Api<Event> = cluster.api();
+    wait_for("a RotationDue Event", DEADLINE, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("RotationDue") && e.type_.as_deref() == Some("Normal"))
+            .then_some(())
+    })
+    .await;
+
+    // Deleted in Secret Manager: SecretNotFound, and the synced Secret stays.
+    let url = format!("{}/v1/projects/{PROJECT}/secrets/rotating", operator.gcp_url());
+    let deleted = reqwest::Client::new().delete(&url).send().await.unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
+    assert!(deleted.status().is_success(), "DELETE {url}: {}", deleted.status());
+    wait_reason(&cluster, "rotating", "SecretNotFound").await;
+    let secrets: Api<Secret> = cluster.api();
+    assert!(secrets.get_opt("rotating").await.unwrap_or_else(|e| panic!("{e}")).is_some(), "the Secret stays");
+    operator.stop().await;
+    cluster.cleanup().await;
 }

@@ -17,7 +17,7 @@ use crate::gcp::{ReceivedMessage, Subscriber};
 use event::EventType;
 use kube::runtime::events::EventType as KubeEventType;
 use kube::runtime::reflector::{ObjectRef, Store};
-use route::{Origin, Response};
+use route::{Index, Response};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -105,19 +105,17 @@ async fn handle(
     queue: &Queue,
     messages: Vec<ReceivedMessage>,
 ) -> Option<Vec<String>> {
-    let origin = Origin {
-        subscription_project: route::subscription_project(subscription),
-        default_project: ctx.settings.gcp_project.as_deref(),
-    };
+    let subscription_project = route::subscription_project(subscription);
     let mut handled = Vec::with_capacity(messages.len());
     let state = refs.state();
+    let index = Index::build(state.iter().map(AsRef::as_ref), ctx.settings.gcp_project.as_deref());
     for message in messages {
         let event_type = EventType::parse(message.attributes.get("eventType").map(String::as_str).unwrap_or_default());
         let outcome = match event::parse(&message.attributes) {
             None if matches!(event_type, EventType::TopicConfigured | EventType::Unknown) => "ignored",
             None => "malformed",
             Some(notification) => {
-                let responses = route::respond(&notification, &origin, state.iter().map(AsRef::as_ref));
+                let responses = route::respond(&notification, subscription_project, &index);
                 for (secret_ref, response) in &responses {
                     match response {
                         Response::Reread => {

@@ -5,6 +5,7 @@
 use super::event::{EventType, Notification};
 use crate::api::SecretRef;
 use crate::gcp::SecretName;
+use std::collections::HashMap;
 
 /// What a concerned SecretRef does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,33 +16,46 @@ pub enum Response {
     AnnounceRotation,
 }
 
-/// Where a notification came from: its subscription's project reads project numbers in names.
-pub struct Origin<'a> {
-    pub subscription_project: &'a str,
-    pub default_project: Option<&'a str>,
+/// The SecretRefs of the cache by the secret they read: `(project, location, secret)`, ids
+/// resolved with `projectId` or the operator's `--gcp-project`. Built once per pulled batch.
+pub struct Index<'r> {
+    by_secret: HashMap<(String, Option<String>, String), Vec<&'r SecretRef>>,
 }
 
-/// The SecretRefs `notification` concerns among `refs`, with what each does.
+impl<'r> Index<'r> {
+    pub fn build(refs: impl IntoIterator<Item = &'r SecretRef>, default_project: Option<&str>) -> Self {
+        let mut by_secret: HashMap<_, Vec<&'r SecretRef>> = HashMap::new();
+        for secret_ref in refs {
+            let project = secret_ref.spec.project_id.as_deref().or(default_project);
+            if let Ok(name) = SecretName::parse(&secret_ref.spec.secret, project) {
+                by_secret.entry((name.project, name.location, name.secret)).or_default().push(secret_ref);
+            }
+        }
+        Self { by_secret }
+    }
+
+    /// The SecretRefs reading the notification's secret. Secret Manager names projects by number
+    /// in notifications; a number stands for the subscription's project.
+    fn reading(&self, notification: &Notification, subscription_project: &str) -> &[&'r SecretRef] {
+        let numbered = notification.project.bytes().all(|b| b.is_ascii_digit());
+        let project = if numbered { subscription_project } else { notification.project.as_str() };
+        let key = (project.to_owned(), notification.location.clone(), notification.secret.clone());
+        self.by_secret.get(&key).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// The SecretRefs `notification` (pulled from a subscription of `subscription_project`)
+/// concerns, with what each does.
 pub fn respond<'r>(
     notification: &Notification,
-    origin: &Origin<'_>,
-    refs: impl IntoIterator<Item = &'r SecretRef>,
+    subscription_project: &str,
+    index: &Index<'r>,
 ) -> Vec<(&'r SecretRef, Response)> {
-    refs.into_iter()
-        .filter(|secret_ref| points_at(secret_ref, notification, origin))
-        .filter_map(|secret_ref| response(notification, secret_ref).map(|r| (secret_ref, r)))
+    index
+        .reading(notification, subscription_project)
+        .iter()
+        .filter_map(|secret_ref| response(notification, secret_ref).map(|r| (*secret_ref, r)))
         .collect()
-}
-
-/// Whether the SecretRef reads the notification's secret. Secret Manager names projects by
-/// number in notifications; a number stands for the subscription's project.
-fn points_at(secret_ref: &SecretRef, notification: &Notification, origin: &Origin<'_>) -> bool {
-    let project = secret_ref.spec.project_id.as_deref().or(origin.default_project);
-    let Ok(name) = SecretName::parse(&secret_ref.spec.secret, project) else { return false };
-    let numbered = notification.project.bytes().all(|b| b.is_ascii_digit());
-    let same_project =
-        name.project == notification.project || (numbered && name.project == origin.subscription_project);
-    same_project && name.secret == notification.secret && name.location == notification.location
 }
 
 fn response(notification: &Notification, secret_ref: &SecretRef) -> Option<Response> {
@@ -98,7 +112,12 @@ mod tests {
         }
     }
 
-    const ORIGIN: Origin<'static> = Origin { subscription_project: "p1", default_project: Some("p1") };
+    /// What `notification` does to the sample SecretRefs, pulled from a subscription of p1.
+    fn answer(notification: &Notification) -> Vec<(String, Response)> {
+        let refs = refs();
+        let index = Index::build(&refs, Some("p1"));
+        names(&respond(notification, "p1", &index))
+    }
 
     fn names(responses: &[(&SecretRef, Response)]) -> Vec<(String, Response)> {
         responses.iter().map(|(r, what)| (r.name_any(), *what)).collect()
@@ -117,22 +136,22 @@ mod tests {
     #[test]
     fn a_new_version_rereads_only_the_floating_secret_refs_of_that_secret() {
         let added = notification(EventType::VersionAdd, "p1", "db", Some("3"));
-        assert_eq!(names(&respond(&added, &ORIGIN, &refs())), [("latest".to_owned(), Response::Reread)]);
+        assert_eq!(answer(&added), [("latest".to_owned(), Response::Reread)]);
         // Secret Manager names the project by number: the subscription's project.
         let numbered = notification(EventType::VersionAdd, "123456789012", "db", Some("3"));
-        assert_eq!(names(&respond(&numbered, &ORIGIN, &refs())), [("latest".to_owned(), Response::Reread)]);
+        assert_eq!(answer(&numbered), [("latest".to_owned(), Response::Reread)]);
     }
 
     #[test]
     fn a_disabled_version_rechecks_the_secret_refs_synced_from_it() {
         let disabled = notification(EventType::VersionDisable, "p1", "db", Some("2"));
         assert_eq!(
-            names(&respond(&disabled, &ORIGIN, &refs())),
+            answer(&disabled),
             [("latest".to_owned(), Response::Reread), ("pinned".to_owned(), Response::Reread)]
         );
         let enabled = notification(EventType::VersionEnable, "p1", "db", Some("1"));
         assert_eq!(
-            names(&respond(&enabled, &ORIGIN, &refs())),
+            answer(&enabled),
             [("latest".to_owned(), Response::Reread), ("old-pin".to_owned(), Response::Reread)]
         );
     }
@@ -140,13 +159,13 @@ mod tests {
     #[test]
     fn deletion_rereads_all_rotation_is_announced_and_the_rest_is_ignored() {
         let deleted = notification(EventType::SecretDelete, "p1", "db", None);
-        assert_eq!(respond(&deleted, &ORIGIN, &refs()).len(), 3);
+        assert_eq!(answer(&deleted).len(), 3);
         let rotate = notification(EventType::SecretRotate, "p1", "db", None);
-        assert!(respond(&rotate, &ORIGIN, &refs()).iter().all(|(_, r)| *r == Response::AnnounceRotation));
+        assert!(answer(&rotate).iter().all(|(_, r)| *r == Response::AnnounceRotation));
         for event in [EventType::TopicConfigured, EventType::Unknown] {
-            assert!(respond(&notification(event, "p1", "db", None), &ORIGIN, &refs()).is_empty());
+            assert!(answer(&notification(event, "p1", "db", None)).is_empty());
         }
-        assert!(respond(&notification(EventType::VersionAdd, "p1", "nobody", None), &ORIGIN, &refs()).is_empty());
+        assert!(answer(&notification(EventType::VersionAdd, "p1", "nobody", None)).is_empty());
     }
 
     #[test]
