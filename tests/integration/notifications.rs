@@ -114,16 +114,24 @@ fn templates(seen: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
     seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
 }
 
+/// The secret `api-config-db` at version 1 with the test topic, SecretRef `db` (refreshed by
+/// notifications only) and a service using it, rolled out; returns the template recorder.
+async fn seed_db_and_service(cluster: &TestCluster, operator: &Operator) -> Arc<Mutex<Vec<String>>> {
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
+    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
+    service_using_db(cluster).await;
+    let seen = record_templates(cluster);
+    wait_for("the first template", DEADLINE, || async { (templates(&seen) == ["1"]).then_some(()) }).await;
+    seen
+}
+
 #[tokio::test]
 async fn a_new_version_is_synced_and_rolled_out_once_and_a_quiet_cluster_reads_nothing() {
     let (cluster, operator) = with_notifications("notify-rotate", NotificationOptions::default()).await;
     let gcp = &operator.gcp;
-    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
-    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
-    secret_ref(&cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
-    service_using_db(&cluster).await;
-    let seen = record_templates(&cluster);
-    wait_for("the first template", DEADLINE, || async { (templates(&seen) == ["1"]).then_some(()) }).await;
+    let seen = seed_db_and_service(&cluster, &operator).await;
 
     gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
     wait_synced(&cluster, "db", "2").await;
@@ -175,12 +183,7 @@ async fn a_pinned_secret_ref_ignores_new_versions_and_reports_its_disabled_versi
 async fn duplicated_and_reordered_notifications_roll_each_version_out_at_most_once_and_end_at_the_newest() {
     let (cluster, operator) = with_notifications("notify-faults", NotificationOptions::default()).await;
     let gcp = &operator.gcp;
-    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
-    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
-    secret_ref(&cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
-    service_using_db(&cluster).await;
-    let seen = record_templates(&cluster);
-    wait_for("the first template", DEADLINE, || async { (templates(&seen) == ["1"]).then_some(()) }).await;
+    let seen = seed_db_and_service(&cluster, &operator).await;
 
     // Each message three times; each pull's batch reversed: version 3's news may come first.
     gcp.set_delivery_faults(DeliveryFaults { duplicate: 2, reorder: true, ..DeliveryFaults::default() });

@@ -83,6 +83,19 @@ fn parse_page_token(token: &str) -> Result<usize, RpcError> {
     offset.ok_or_else(|| RpcError::invalid_argument("Invalid page_token."))
 }
 
+/// A list answer, `{"<field>":[...],"nextPageToken":"..."}`, with empty fields left out.
+pub fn list_page(field: &str, items: Vec<serde_json::Value>, query: &Query) -> Result<serde_json::Value, RpcError> {
+    let (page, next) = page(items, query.get("pageSize"), query.get("pageToken"))?;
+    let mut object = serde_json::Map::new();
+    if !page.is_empty() {
+        object.insert(field.to_owned(), serde_json::Value::Array(page));
+    }
+    if let Some(token) = next {
+        object.insert("nextPageToken".into(), serde_json::json!(token));
+    }
+    Ok(serde_json::Value::Object(object))
+}
+
 /// Parses a JSON request body; an empty body reads as `{}`.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, RpcError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };

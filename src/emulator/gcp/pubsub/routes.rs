@@ -2,12 +2,12 @@
 //! and answered as JSON.
 
 use super::names::{Call, SubscriptionName};
-use super::rest::{Query, page, parse_body};
+use super::rest::{Query, list_page, parse_body};
 use super::rpc::RpcError;
 use super::store::{Store, ack_deadline};
 use super::wire::{self, AckBody, PublishBody, PullBody, SubscriptionBody, TopicBody};
 use crate::emulator::gcp::clock::Now;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Serves one call.
 pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8], now: Now) -> Result<Value, RpcError> {
@@ -20,7 +20,7 @@ pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8], now: N
         Call::GetTopic(name) => store.topic(name).map(wire::topic_json),
         Call::DeleteTopic(name) => store.delete_topic(name).map(|()| json!({})),
         Call::ListTopics(project) => {
-            list_json("topics", store.topics(project).into_iter().map(wire::topic_json).collect(), query)
+            list_page("topics", store.topics(project).into_iter().map(wire::topic_json).collect(), query)
         }
         Call::Publish(name) => {
             let request: PublishBody = parse_body(body)?;
@@ -31,7 +31,7 @@ pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8], now: N
         Call::DeleteSubscription(name) => store.delete_subscription(name).map(|()| json!({})),
         Call::ListSubscriptions(project) => {
             let subscriptions = store.subscriptions(project).into_iter().map(wire::subscription_json).collect();
-            list_json("subscriptions", subscriptions, query)
+            list_page("subscriptions", subscriptions, query)
         }
         Call::Pull(name) => {
             let request: PullBody = parse_body(body)?;
@@ -57,19 +57,6 @@ fn create_subscription(store: &mut Store, name: &SubscriptionName, body: &[u8]) 
     let deadline = ack_deadline(request.ack_deadline_seconds()?)?;
     let labels = request.labels.unwrap_or_default();
     store.create_subscription(name.clone(), topic, deadline, labels).map(wire::subscription_json)
-}
-
-/// A list answer, `{"<field>":[...],"nextPageToken":"..."}`, with empty fields left out.
-fn list_json(field: &str, items: Vec<Value>, query: &Query) -> Result<Value, RpcError> {
-    let (page, next) = page(items, query.get("pageSize"), query.get("pageToken"))?;
-    let mut object = Map::new();
-    if !page.is_empty() {
-        object.insert(field.to_owned(), Value::Array(page));
-    }
-    if let Some(token) = next {
-        object.insert("nextPageToken".into(), json!(token));
-    }
-    Ok(Value::Object(object))
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The handlers: one REST call, its query and body, applied to the store and answered as JSON.
 
 use super::names::{Call, Parent, SecretName, Transition, VersionName};
-use super::rest::{Query, page, parse_body};
+use super::rest::{Query, list_page, parse_body};
 use super::rpc::RpcError;
 use super::store::{SecretUpdate, Store, VersionState};
 use super::wire::{self, ChangeVersionBody, SecretBody};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Serves one call; `now` is the emulator's clock (rotation times are checked against it).
 pub fn handle(
@@ -137,20 +137,14 @@ fn change_version(
 
 /// A list answer, `{"<field>":[...],"totalSize":n,"nextPageToken":"..."}`, with empty fields
 /// left out as proto3 JSON does.
+/// A list page with Secret Manager's `totalSize` (left out when there is nothing).
 fn list_json(field: &str, items: Vec<Value>, query: &Query) -> Result<Value, RpcError> {
     let total = items.len();
-    let (page, next) = page(items, query.get("pageSize"), query.get("pageToken"))?;
-    let mut object = Map::new();
-    if !page.is_empty() {
-        object.insert(field.to_owned(), Value::Array(page));
-    }
-    if let Some(token) = next {
-        object.insert("nextPageToken".into(), json!(token));
-    }
+    let mut object = list_page(field, items, query)?;
     if total > 0 {
-        object.insert("totalSize".into(), json!(total));
+        object["totalSize"] = json!(total);
     }
-    Ok(Value::Object(object))
+    Ok(object)
 }
 
 #[cfg(test)]
