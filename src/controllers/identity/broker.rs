@@ -20,6 +20,8 @@ const SUBJECT_TOKEN_SECONDS: i64 = 600;
 /// Lifetime asked for a Google service account's token (Google's default and maximum without
 /// an org policy).
 const IMPERSONATED_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest lifetime believed (Google issues at most 12 hours).
+const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Refresh this long before expiry at most (a quarter of the lifetime for short-lived tokens).
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
@@ -115,6 +117,8 @@ impl TokenBroker {
                 (Caller::delegated(who.as_str(), impersonated.token), impersonated.lifetime)
             }
         };
+        // A lifetime from the server is input: bounded, so the arithmetic below cannot overflow.
+        let lifetime = lifetime.min(MAX_LIFETIME);
         Ok(Cached { caller, refresh_at: started + lifetime - refresh_margin(lifetime), expires_at: started + lifetime })
     }
 }
