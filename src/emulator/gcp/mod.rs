@@ -63,7 +63,7 @@ struct Inner {
     trust: iam::Trust,
     clock: clock::Clock,
     /// Secret Manager's notifications so far, for `published`.
-    published: Mutex<Vec<PublishedMessage>>,
+    published: Mutex<std::collections::VecDeque<PublishedMessage>>,
     /// Set by `publish_to`: notifications go to another Pub/Sub.
     external: Mutex<Option<notifications::External>>,
     rotation_timer: AtomicBool,

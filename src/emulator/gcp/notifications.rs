@@ -22,6 +22,9 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the timer started by `listen` looks for due rotations.
 const ROTATION_TICK: Duration = Duration::from_secs(1);
 
+/// How many published notifications [`GcpEmulator::published`] keeps.
+pub const PUBLISHED_KEPT: usize = 50_000;
+
 /// A message Secret Manager published, wherever it went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedMessage {
@@ -66,9 +69,10 @@ impl GcpEmulator {
         *lock(&self.inner.external) = Some(sender);
     }
 
-    /// Every notification Secret Manager published so far, oldest first, wherever it went.
+    /// The notifications Secret Manager published, oldest first, wherever they went: all of
+    /// them, up to the last [`PUBLISHED_KEPT`] (a long-running emulator stays bounded).
     pub fn published(&self) -> Vec<PublishedMessage> {
-        lock(&self.inner.published).clone()
+        lock(&self.inner.published).iter().cloned().collect()
     }
 
     /// Sends `SECRET_ROTATE` for every secret whose `rotation.nextRotationTime` has come (on the
@@ -98,7 +102,13 @@ impl GcpEmulator {
         if notifications.is_empty() {
             return;
         }
-        lock(&self.inner.published).extend(notifications.iter().map(PublishedMessage::from));
+        {
+            let mut published = lock(&self.inner.published);
+            published.extend(notifications.iter().map(PublishedMessage::from));
+            while published.len() > PUBLISHED_KEPT {
+                published.pop_front();
+            }
+        }
         let external = lock(&self.inner.external).clone();
         for notification in notifications {
             match &external {
