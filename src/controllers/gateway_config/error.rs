@@ -15,7 +15,7 @@ pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
     #[error("{0}")]
-    Identity(Box<IdentityError>),
+    Identity(#[from] IdentityError),
     #[error("{0}")]
     Gcp(#[from] GcpError),
     #[error("operation {name} failed: {message}")]
@@ -29,12 +29,6 @@ pub enum Error {
     /// Not a failure: a deletion step is still running.
     #[error("waiting for {0}")]
     Waiting(String),
-}
-
-impl From<IdentityError> for Error {
-    fn from(error: IdentityError) -> Self {
-        Self::Identity(Box::new(error))
-    }
 }
 
 impl Failure for Error {

@@ -82,10 +82,11 @@ impl TokenBroker {
     /// The whole exchange for one ServiceAccount.
     async fn exchange_for(&self, namespace: &str, name: &str) -> Result<Cached, IdentityError> {
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
-        let not_found = || IdentityError::ServiceAccountNotFound { namespace: namespace.into(), name: name.into() };
+        let who = format!("{namespace}/{name}");
+        let not_found = || IdentityError::ServiceAccountNotFound { account: who.clone() };
         let kube_error = |error: kube::Error| match &error {
             kube::Error::Api(status) if status.code == 404 => not_found(),
-            _ => IdentityError::token_request(namespace, name, &error),
+            _ => IdentityError::token_request(&who, &error),
         };
         let account = accounts.get_opt(name).await.map_err(kube_error)?.ok_or_else(not_found)?;
         let token_audience = self.audiences.token_audience().map_err(IdentityError::NotConfigured)?;
@@ -96,10 +97,8 @@ impl TokenBroker {
             .sts_audience(issuer(subject.expose_secret()).as_deref())
             .map_err(IdentityError::NotConfigured)?;
         let started = Instant::now();
-        let exchange_error =
-            |source| IdentityError::Exchange { namespace: namespace.into(), name: name.into(), source };
+        let exchange_error = |source| IdentityError::Exchange { account: who.clone(), source };
         let federated = self.exchange.federate(&subject, &sts_audience).await.map_err(exchange_error)?;
-        let who = format!("{namespace}/{name}");
         let federated_caller = Caller::delegated(who.as_str(), federated.token);
         let (caller, lifetime) = match google_service_account(&account) {
             None => (federated_caller, federated.lifetime),
@@ -109,8 +108,7 @@ impl TokenBroker {
                     .impersonate(&federated_caller, service_account, IMPERSONATED_LIFETIME)
                     .await
                     .map_err(|source| IdentityError::Impersonation {
-                        namespace: namespace.into(),
-                        name: name.into(),
+                        account: who.clone(),
                         service_account: service_account.into(),
                         source,
                     })?;

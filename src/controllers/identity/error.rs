@@ -11,23 +11,22 @@ pub enum IdentityError {
         "namespace {namespace} may not use the operator's own Google identity: set spec.serviceAccountName to a ServiceAccount of this namespace"
     )]
     Required { namespace: String },
-    #[error("ServiceAccount {namespace}/{name} not found")]
-    ServiceAccountNotFound { namespace: String, name: String },
-    #[error("TokenRequest for ServiceAccount {namespace}/{name}: {message}")]
-    TokenRequest { namespace: String, name: String, message: String, transient: bool },
+    /// `account` is `namespace/name` in every variant that names a ServiceAccount.
+    #[error("ServiceAccount {account} not found")]
+    ServiceAccountNotFound { account: String },
+    #[error("TokenRequest for ServiceAccount {account}: {message}")]
+    TokenRequest { account: String, message: String, transient: bool },
     #[error("Workload Identity is not configured: {0}")]
     NotConfigured(String),
-    #[error("token exchange for ServiceAccount {namespace}/{name}: {source}")]
+    #[error("token exchange for ServiceAccount {account}: {source}")]
     Exchange {
-        namespace: String,
-        name: String,
+        account: String,
         #[source]
         source: GcpError,
     },
-    #[error("ServiceAccount {namespace}/{name} may not act as {service_account}: {source}")]
+    #[error("ServiceAccount {account} may not act as {service_account}: {source}")]
     Impersonation {
-        namespace: String,
-        name: String,
+        account: String,
         service_account: String,
         #[source]
         source: GcpError,
@@ -36,10 +35,9 @@ pub enum IdentityError {
 
 impl IdentityError {
     /// The TokenRequest call failed: the API server's refusal, with its HTTP status.
-    pub fn token_request(namespace: &str, name: &str, error: &kube::Error) -> Self {
+    pub fn token_request(account: &str, error: &kube::Error) -> Self {
         Self::TokenRequest {
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
+            account: account.to_owned(),
             message: refusal::describe(error),
             transient: refusal::is_transient(error),
         }

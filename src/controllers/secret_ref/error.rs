@@ -14,7 +14,7 @@ pub enum Error {
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
     #[error("{0}")]
-    Identity(Box<IdentityError>),
+    Identity(#[from] IdentityError),
     #[error("{0}")]
     Provider(#[from] ProviderError),
     #[error("version {version}: the payload does not match its CRC32C checksum; nothing was written")]
@@ -33,12 +33,6 @@ pub enum Error {
     Child(#[from] ChildError),
     #[error("{0}")]
     Finalizer(#[from] FinalizerFailed),
-}
-
-impl From<IdentityError> for Error {
-    fn from(error: IdentityError) -> Self {
-        Self::Identity(Box::new(error))
-    }
 }
 
 impl Failure for Error {
