@@ -105,6 +105,10 @@ async fn handle(
     queue: &Queue,
     messages: Vec<ReceivedMessage>,
 ) -> Option<Vec<String>> {
+    // Most pulls are empty: the cache is not indexed for them.
+    if messages.is_empty() {
+        return Some(Vec::new());
+    }
     let subscription_project = route::subscription_project(subscription);
     let mut handled = Vec::with_capacity(messages.len());
     let state = refs.state();
