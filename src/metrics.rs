@@ -193,6 +193,11 @@ impl Metrics {
         self.pubsub_delivery_lag.observe(lag.as_secs_f64());
     }
 
+    /// Reconciles `controller` has run so far.
+    pub fn reconciles(&self, controller: Controller) -> u64 {
+        self.reconciles.get_or_create(&ControllerLabels { controller: controller.as_str() }).get()
+    }
+
     /// The metrics in the Prometheus text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -12,8 +12,8 @@ use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
 use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use crate::controllers::notifications::Notifications;
-use crate::controllers::secret_ref;
-use crate::controllers::{Context, Settings, gateway_config, secure_api_service};
+use crate::controllers::shard::Shard;
+use crate::controllers::{Context, Settings};
 use crate::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
@@ -172,6 +172,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         namespace: args.namespace.clone(),
         gcp_project: args.gcp_project.clone(),
         concurrency: args.concurrency,
+        shard: args.shard,
         ..Settings::default()
     };
     let operator_namespaces =
@@ -215,6 +216,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         namespace = args.namespace.as_deref().unwrap_or("<all>"),
         metrics = %metrics_addr,
         leader_election = if election.is_some() { "on" } else { "off" },
+        shard = %args.shard,
         "secure-api-operator started"
     );
     health.set_ready(true);
@@ -223,11 +225,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
 
 /// The three controllers, until `shutdown` fires and they have drained.
 async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken) {
-    tokio::join!(
-        secret_ref::run(ctx.clone(), shutdown.clone()),
-        secure_api_service::run(ctx.clone(), shutdown.clone()),
-        gateway_config::run(ctx, shutdown),
-    );
+    crate::controllers::run(ctx, shutdown).await;
 }
 
 /// Waits for the Lease, then runs the controllers while renewing it; releases it after they
@@ -242,6 +240,11 @@ async fn lead(mut elector: Elector, ctx: Arc<Context>, shutdown: CancellationTok
     result
 }
 
+/// Each shard elects its own leader: `NAME-shard-N` when the objects are split.
+fn lease_name(name: &str, shard: Shard) -> String {
+    if shard.is_split() { format!("{name}-shard-{}", shard.index) } else { name.to_owned() }
+}
+
 /// The leader-election settings, or `None` with `--leader-election` off.
 fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupError> {
     if !args.leader_election {
@@ -249,7 +252,7 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
     }
     let config = leader::Config {
         namespace: leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.as_deref()),
-        name: args.lease_name.clone(),
+        name: lease_name(&args.lease_name, args.shard),
         identity: args.leader_identity.clone().unwrap_or_else(leader::default_identity),
         lease_duration: Duration::from_secs(args.lease_duration),
         retry_period: Duration::from_secs(args.lease_retry_period),

@@ -1,6 +1,7 @@
 //! The controllers, one folder per kind, and what they share: the context (clients, metrics,
 //! event recorder, settings) and per-object memory (failure counts for backoff, next checks).
 
+pub mod caches;
 pub mod children;
 pub mod gateway_config;
 pub mod identity;
@@ -8,12 +9,14 @@ pub mod notifications;
 pub mod refusal;
 pub mod secret_ref;
 pub mod secure_api_service;
+pub mod shard;
 pub mod skeleton;
 pub mod timing;
 
 use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
+use caches::Caches;
 use futures::FutureExt;
 use identity::Identities;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -22,6 +25,9 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource};
 use notifications::Notifications;
+use secret_ref::resolve::LastSync;
+use secret_ref::sharing::SharedReads;
+use shard::Shard;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -42,6 +48,8 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Retry delay after a permanent failure (the safety net when no change arrives).
     pub permanent_retry: Duration,
+    /// The objects this operator reconciles (`--shard`): all of them unless split.
+    pub shard: Shard,
 }
 
 impl Default for Settings {
@@ -53,6 +61,7 @@ impl Default for Settings {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
             permanent_retry: Duration::from_secs(300),
+            shard: Shard::ALL,
         }
     }
 }
@@ -70,6 +79,10 @@ pub struct Context {
     pub identities: Identities,
     /// Secret Manager's Pub/Sub notifications, when subscriptions are configured.
     pub notifications: Option<Notifications>,
+    /// The watched objects, read instead of GET.
+    pub caches: Caches,
+    /// Payloads held for SecretRefs about to read the same version.
+    pub shared_reads: SharedReads,
     memory: Mutex<Memory>,
 }
 
@@ -82,6 +95,8 @@ struct Memory {
     warnings: HashMap<String, (String, String)>,
     /// Objects a notification asked to read from the store at their next reconcile.
     forced_reads: HashSet<String>,
+    /// What each SecretRef last synced, until its own status write shows in the cache.
+    synced: HashMap<String, LastSync>,
 }
 
 impl Context {
@@ -97,6 +112,7 @@ impl Context {
         let reporter =
             Reporter { controller: crate::api::MANAGED_BY_VALUE.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
+        let caches = Caches::new(&client, settings.namespace.as_deref());
         Arc::new(Self {
             client,
             metrics,
@@ -106,6 +122,8 @@ impl Context {
             api_gateway,
             identities,
             notifications,
+            caches,
+            shared_reads: SharedReads::default(),
             memory: Mutex::default(),
         })
     }
@@ -141,6 +159,21 @@ impl Context {
         memory.next_checks.remove(key);
         memory.warnings.remove(key);
         memory.forced_reads.remove(key);
+        memory.synced.remove(key);
+    }
+
+    /// What `key` last synced, as far as this process knows.
+    pub fn last_sync(&self, key: &str) -> Option<LastSync> {
+        self.memory().synced.get(key).cloned()
+    }
+
+    pub fn remember_sync(&self, key: &str, synced: LastSync) {
+        self.memory().synced.insert(key.to_owned(), synced);
+    }
+
+    /// After a failure: the status, not memory, says what holds.
+    pub fn forget_sync(&self, key: &str) {
+        self.memory().synced.remove(key);
     }
 
     /// Asks the next reconcile of `key` to read the store, whatever its schedule says.
@@ -198,6 +231,16 @@ impl Context {
             None => Api::all(self.client.clone()),
         }
     }
+}
+
+/// Runs the three controllers and the watches they share until `shutdown` fires and they have
+/// drained.
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+    // Every controller subscribes to the caches before the watches start.
+    let secret_refs = secret_ref::run(ctx.clone(), shutdown.clone());
+    let services = secure_api_service::run(ctx.clone(), shutdown.clone());
+    let gateways = gateway_config::run(ctx.clone(), shutdown.clone());
+    tokio::join!(secret_refs, services, gateways, ctx.caches.run(shutdown.clone()));
 }
 
 /// Runs a controller's stream until it ends. kube-runtime 5 holds a controller's runner until its

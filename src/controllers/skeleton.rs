@@ -107,6 +107,10 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
 
 /// One reconcile: timed, behind the finalizer when the kind has one, failures reported.
 pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
+    if !ctx.settings.shard.owns(object.as_ref()) {
+        // Another shard's object, asked for by a watch of some other kind: not ours to touch.
+        return Ok(Action::await_change());
+    }
     let timer = ctx.metrics.reconcile(K::PROFILE.controller);
     let result = if K::PROFILE.finalized {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
@@ -128,6 +132,8 @@ pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Resu
         }
         Err(error) => error,
     };
+    // What the failed reconcile remembered may not hold any more: the status says what does.
+    ctx.forget_sync(&object_key(object.as_ref()));
     if let Some(after) = error.waiting() {
         return Ok(Action::requeue(after));
     }

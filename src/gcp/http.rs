@@ -244,7 +244,7 @@ impl Executor {
 
     /// One attempt within the limits and the timeout, reported to the observer.
     async fn attempt(&self, call: &Call<'_>, request: &Request) -> Result<Success, Failure> {
-        self.rate.acquire().await;
+        self.rate.acquire(call.resource).await;
         // The semaphore is never closed; the error arm only exists to avoid a panic path.
         let Ok(_slot) = self.slots.acquire().await else {
             return Err(Failure::unsent(GcpError::new(call.method, call.resource, Code::Internal, None)));

@@ -1,31 +1,36 @@
-//! Token-bucket rate limiter. Callers reserve a token and sleep until it is due, so waiting is
-//! fair (first come, first served) and never a busy loop.
+//! Token-bucket rate limiter, one bucket per Google Cloud project: quotas are per project, so
+//! one busy project never slows the calls of another. Callers reserve a token and sleep until it
+//! is due, so waiting is fair (first come, first served) and never a busy loop.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Lowest accepted rate: keeps computed waits finite.
 const MIN_RATE: f64 = 0.001;
 
-/// An async token bucket; `None` inside means unlimited.
+/// An async token bucket per project; `None` inside means unlimited.
 pub(super) struct RateLimiter {
-    bucket: Option<Mutex<Bucket>>,
+    rate: Option<f64>,
+    buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl RateLimiter {
-    /// `per_second` tokens per second with a burst of the same size (at least 1);
+    /// `per_second` tokens per second and project, with a burst of the same size (at least 1);
     /// a rate that is not finite or ≤ 0 disables the limit.
     pub(super) fn new(per_second: f64) -> Self {
         let enabled = per_second.is_finite() && per_second > 0.0;
-        let bucket = enabled.then(|| Mutex::new(Bucket::new(per_second.max(MIN_RATE), Instant::now())));
-        Self { bucket }
+        Self { rate: enabled.then(|| per_second.max(MIN_RATE)), buckets: Mutex::default() }
     }
 
-    /// Waits until this caller's token is available.
-    pub(super) async fn acquire(&self) {
-        let wait = match &self.bucket {
-            Some(bucket) => lock(bucket).reserve(Instant::now()),
-            None => Duration::ZERO,
+    /// Waits until this caller's token for a call on `resource` is available. Resources name
+    /// their project (`projects/P/...`); calls on anything else share one bucket.
+    pub(super) async fn acquire(&self, resource: &str) {
+        let Some(rate) = self.rate else { return };
+        let now = Instant::now();
+        let wait = {
+            let mut buckets = lock(&self.buckets);
+            buckets.entry(project_of(resource).to_owned()).or_insert_with(|| Bucket::new(rate, now)).reserve(now)
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -33,9 +38,14 @@ impl RateLimiter {
     }
 }
 
-fn lock(bucket: &Mutex<Bucket>) -> std::sync::MutexGuard<'_, Bucket> {
+/// `P` of `projects/P/...`, or `""`.
+fn project_of(resource: &str) -> &str {
+    resource.strip_prefix("projects/").and_then(|rest| rest.split('/').next()).unwrap_or_default()
+}
+
+fn lock(buckets: &Mutex<HashMap<String, Bucket>>) -> std::sync::MutexGuard<'_, HashMap<String, Bucket>> {
     // The state stays consistent even if a holder panicked (plain arithmetic).
-    bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Bucket state; `tokens` goes negative while reservations wait for future tokens.
@@ -67,7 +77,7 @@ impl Bucket {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Bucket, RateLimiter};
+    use super::{Bucket, RateLimiter, project_of};
 
     #[test]
     fn burst_is_free_then_tokens_are_spaced() {
@@ -107,8 +117,26 @@ mod tests {
     async fn disabled_limiter_never_waits() {
         for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let limiter = RateLimiter::new(rate);
-            assert!(limiter.bucket.is_none());
-            limiter.acquire().await;
+            assert!(limiter.rate.is_none());
+            limiter.acquire("projects/p/secrets/s").await;
         }
+    }
+
+    #[tokio::test]
+    async fn each_project_has_a_bucket_of_its_own() {
+        let limiter = RateLimiter::new(1.0);
+        limiter.acquire("projects/a/secrets/s/versions/1").await;
+        // Project a's only token is spent; b's is untouched, so this returns at once.
+        tokio::time::timeout(Duration::from_millis(500), limiter.acquire("projects/b/secrets/s"))
+            .await
+            .unwrap_or_else(|_| panic!("project b waited for project a's bucket"));
+        assert_eq!(super::lock(&limiter.buckets).len(), 2);
+    }
+
+    #[test]
+    fn the_project_comes_from_the_resource_name() {
+        assert_eq!(project_of("projects/p-1/secrets/db/versions/3"), "p-1");
+        assert_eq!(project_of("projects/p-1"), "p-1");
+        assert_eq!(project_of("https://sts.googleapis.com/v1/token"), "");
     }
 }

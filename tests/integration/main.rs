@@ -25,6 +25,7 @@ mod leader_election;
 mod notifications;
 mod render;
 mod run;
+mod scale;
 mod secret_ref;
 mod secure_api_service;
 mod secure_api_service_failures;

@@ -12,6 +12,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService};
 use secure_api_operator::emulator::kube::{DeploymentSimulation, Fault};
+use secure_api_operator::metrics::Controller as ControllerKind;
 use serde_json::json;
 
 const SERVICE: &str = "refused-api";
@@ -99,12 +100,14 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     // A later reconcile (an annotation touches the service) keeps Ready where it is: the
     // transition happened once.
     let patches = kube.count("patch", "secureapiservices/status");
-    let reads = kube.count("get", "secretrefs");
+    let reconciles = operator.metrics.reconciles(ControllerKind::SecureApiService);
     let touch = json!({ "metadata": { "annotations": { "example.com/touched": "1" } } });
     let services: Api<SecureApiService> = cluster.api();
     services.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_for("one more reconcile", DEADLINE, || async { (kube.count("get", "secretrefs") > reads).then_some(()) })
-        .await;
+    wait_for("one more reconcile", DEADLINE, || async {
+        (operator.metrics.reconciles(ControllerKind::SecureApiService) > reconciles).then_some(())
+    })
+    .await;
     let (_, _, _, still) = ready(&cluster).await.unwrap_or_else(|| panic!("no Ready condition"));
     assert_eq!(still, ready_since);
     assert!(kube.count("patch", "secureapiservices/status") <= patches + 1, "{:?}", kube.counts());

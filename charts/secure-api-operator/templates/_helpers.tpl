@@ -102,6 +102,38 @@ Name of the leader-election Lease: `config.leaseName`, else the binary's default
 {{- end }}
 
 {{/*
+Every Lease the release's operators elect their leaders on, as a JSON list: one per shard
+(`NAME-shard-N`, as the binary names them) when the objects are split, else the one Lease.
+*/}}
+{{- define "secure-api-operator.leaseNames" -}}
+{{- $name := include "secure-api-operator.leaseName" . }}
+{{- $names := list }}
+{{- if gt (int .Values.shards) 1 }}
+{{- range $index := until (int .Values.shards) }}
+{{- $names = append $names (printf "%s-shard-%d" $name $index) }}
+{{- end }}
+{{- else if and .Values.config.shard (ne (toString (last (splitList "/" (toString .Values.config.shard)))) "1") }}
+{{- $names = append $names (printf "%s-shard-%s" $name (first (splitList "/" (toString .Values.config.shard)))) }}
+{{- else }}
+{{- $names = append $names $name }}
+{{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{/*
+The subscriptions of shard N: each comma-separated name of `config.pubsubSubscription` with
+`-shard-N` appended. Called with (list SUBSCRIPTIONS N).
+*/}}
+{{- define "secure-api-operator.shardSubscriptions" -}}
+{{- $index := index . 1 }}
+{{- $names := list }}
+{{- range splitList "," (toString (index . 0)) }}
+{{- $names = append $names (printf "%s-shard-%d" (trim .) $index) }}
+{{- end }}
+{{- join "," $names }}
+{{- end }}
+
+{{/*
 Port of the metrics server: the port of `config.metricsAddr`, else the binary's default 8080.
 */}}
 {{- define "secure-api-operator.metricsPort" -}}

@@ -13,14 +13,15 @@ pub mod status;
 
 use super::skeleton::{self, Profile, Reconciler, write_status};
 use super::{Context, now, object_key, referencing};
-use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus, SecureApiService};
+use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
 use crate::gcp::ApiGateway;
 use crate::metrics::Controller as ControllerKind;
 use error::{Error, POLL};
+use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,18 +31,22 @@ const RECHECK: Duration = Duration::from_secs(300);
 /// The re-check while a backend has no URL yet.
 const BACKEND_RECHECK: Duration = Duration::from_secs(30);
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
-    let controller = Controller::new(ctx.scoped::<GatewayConfig>(), watcher::Config::default());
+/// The controller until `shutdown` resolves. Subscribes to the caches at once: call it before
+/// they run.
+pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
+    let shard = ctx.settings.shard;
+    let caches = &ctx.caches;
+    let owned = caches.gateway_configs.subscribe().filter(move |g| std::future::ready(shard.owns(g.as_ref())));
+    let controller = Controller::for_shared_stream(owned, caches.gateway_configs.store());
     let gateways = controller.store();
     // A backend service's URL appearing or changing re-renders the gateways that use it.
-    let controller = controller.watches(ctx.scoped::<SecureApiService>(), watcher::Config::default(), move |service| {
+    let controller = controller.watches_shared_stream(caches.secure_api_services.subscribe(), move |service| {
         let name = service.name_any();
         referencing(&gateways, service.namespace(), |g| {
             g.spec.routes.iter().any(|r| r.backend.service.as_deref() == Some(name.as_str()))
         })
     });
-    skeleton::run(controller, ctx, shutdown).await;
+    skeleton::run(controller, ctx, shutdown)
 }
 
 /// The API Gateway client, calling with the identity this GatewayConfig may use.

@@ -2,10 +2,9 @@
 //! its own namespace.
 
 use super::error::Error;
-use crate::api::{GatewayConfig, SecureApiService};
+use crate::api::GatewayConfig;
 use crate::controllers::Context;
 use kube::ResourceExt;
-use kube::api::Api;
 use std::collections::BTreeMap;
 
 /// The backend URL of every `backend.service`, or why one is missing.
@@ -14,13 +13,13 @@ pub async fn backends(
     ctx: &Context,
 ) -> Result<Result<BTreeMap<String, String>, String>, Error> {
     let namespace = gateway.namespace().unwrap_or_default();
-    let services: Api<SecureApiService> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut urls = BTreeMap::new();
     for name in gateway.spec.routes.iter().filter_map(|r| r.backend.service.clone()) {
         if urls.contains_key(&name) {
             continue;
         }
-        let url = services.get_opt(&name).await?.and_then(|s| s.status?.external_url);
+        // From the cache: a service appearing or changing triggers this reconcile.
+        let url = ctx.caches.secure_api_services.get(&namespace, &name).and_then(|s| s.status.clone()?.external_url);
         match url {
             Some(url) => {
                 urls.insert(name, url);

@@ -112,7 +112,10 @@ async fn handle(
     let subscription_project = route::subscription_project(subscription);
     let mut handled = Vec::with_capacity(messages.len());
     let state = refs.state();
-    let index = Index::build(state.iter().map(AsRef::as_ref), ctx.settings.gcp_project.as_deref());
+    // Only this shard's SecretRefs: each shard pulls a subscription of its own.
+    let shard = ctx.settings.shard;
+    let owned = state.iter().map(AsRef::as_ref).filter(|secret_ref| shard.owns(*secret_ref));
+    let index = Index::build(owned, ctx.settings.gcp_project.as_deref());
     for message in messages {
         let event_type = EventType::parse(message.attributes.get("eventType").map(String::as_str).unwrap_or_default());
         let outcome = match event::parse(&message.attributes) {

@@ -13,24 +13,30 @@ pub mod mapping;
 pub mod release;
 pub mod resolve;
 pub mod rollout;
+pub mod sharing;
 pub mod status;
 
 use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
 use super::{Context, notifications, now, object_key};
-use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecretRefStatus};
+use crate::api::conditions::{find_condition, types};
+use crate::api::{SecretRef, SecretRefStatus};
 use crate::metrics::Controller as ControllerKind;
+use crate::provider::FetchedVersion;
+use crate::secret_data::{content_hash, live_data};
 use desired::{secretref_label, target_name};
 use error::Error;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use release::Cause;
-use resolve::Plan;
+use resolve::{Known, LastSync, Plan};
+use sharing::ReadKey;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -39,24 +45,37 @@ const CONTROLLER: &str = "secretref";
 /// SecretRefs a notification may queue before the loop waits for the controller.
 const NOTIFICATION_QUEUE: usize = 1024;
 
-/// Runs the controller, and the notification loop when subscriptions are configured, until
-/// `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
-    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{}", secretref_label());
-    let controller = Controller::new(ctx.scoped::<SecretRef>(), watcher::Config::default());
+/// The controller, and the notification loop when subscriptions are configured, until `shutdown`
+/// resolves. Subscribes to the caches at once: call it before they run.
+pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
+    let shard = ctx.settings.shard;
+    let owned = ctx.caches.secret_refs.subscribe().filter(move |r| std::future::ready(shard.owns(r.as_ref())));
+    let controller = Controller::for_shared_stream(owned, ctx.caches.secret_refs.store());
     let (queue, queued) = tokio::sync::mpsc::channel(NOTIFICATION_QUEUE);
     let notifications = notifications::run(ctx.clone(), controller.store(), queue, shutdown.clone());
     let queued = futures::stream::unfold(queued, |mut queued| async { queued.recv().await.map(|r| (r, queued)) });
-    let controller = controller
-        .reconcile_on(queued)
-        // Only Secrets we labelled — never all Secrets of the cluster — so edits are repaired.
-        .watches(ctx.scoped::<Secret>(), watcher::Config::default().labels(&selector), |secret| {
+    let echoes = ctx.clone();
+    // Only Secrets we labelled — never all Secrets of the cluster — so edits are repaired.
+    let controller =
+        controller.reconcile_on(queued).watches_shared_stream(ctx.caches.secrets.subscribe(), move |secret| {
             let owner = secret.labels().get(&secretref_label()).cloned();
-            owner.map(|name| {
-                ObjectRef::<SecretRef>::new(&name).within(secret.namespace().as_deref().unwrap_or_default())
-            })
+            let namespace = secret.namespace().unwrap_or_default();
+            owner
+                .filter(|name| !is_own_write(&echoes, &namespace, name, &secret))
+                .map(|name| ObjectRef::<SecretRef>::new(&name).within(&namespace))
         });
-    tokio::join!(skeleton::run(controller, ctx, shutdown), notifications);
+    async move {
+        tokio::join!(skeleton::run(controller, ctx, shutdown), notifications);
+    }
+}
+
+/// The cached Secret is exactly what this process last wrote for `name`: its own write coming
+/// back through the watch, which needs no reconcile (a deleted Secret is no longer cached).
+fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> bool {
+    let Some(last) = ctx.last_sync(&format!("{namespace}/{name}")) else { return false };
+    last.target == secret.name_any()
+        && ctx.caches.secrets.get(namespace, &last.target).is_some()
+        && last.content_hash == content_hash(&live_data(secret))
 }
 
 impl Reconciler for SecretRef {
@@ -74,14 +93,13 @@ impl Reconciler for SecretRef {
         let namespace = self.namespace().unwrap_or_default();
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
         // --- resolve: the target Secret, and the store only when it must be read
-        let live = resolve::target(&secrets, self, &plan).await?;
+        let known = Known::of(self, &plan, ctx.last_sync(&key).as_ref());
+        let live = resolve::target(ctx, &secrets, self, &plan, &known).await?;
         let forced = ctx.take_forced_read(&key);
-        if !resolve::must_read(self, &plan, live.as_ref(), ctx.next_check(&key), forced) {
+        if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.next_check(&key), forced) {
             return Ok(next_action(ctx, &key, &plan));
         }
-        let spec = &self.spec;
-        let caller = ctx.identities.caller(&namespace, spec.service_account_name.as_deref()).await?;
-        let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version, &caller).await?;
+        let fetched = read(ctx, self, forced || status::refresh_requested(self)).await?;
         // --- build (pure)
         let built = desired::build(self, &fetched)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data
@@ -99,6 +117,7 @@ impl Reconciler for SecretRef {
         let next = status::synced(self, &synced, &missing, now());
         apply::announce(ctx, self, &current, &next, &synced, &missing).await;
         write_status(ctx, self, &current, &next).await?;
+        ctx.remember_sync(&key, last_sync(self, &plan, &built.hash, &next));
         Ok(next_action(ctx, &key, &plan))
     }
 
@@ -114,6 +133,34 @@ impl Reconciler for SecretRef {
             apply::let_go(&secrets, self, &name, Cause::Deleted).await?;
         }
         Ok(Action::await_change())
+    }
+}
+
+/// Reads the version from the store as the SecretRef's identity, or takes the payload a read of
+/// the same version just fetched for it (never when a fresh read was asked for: `fresh`).
+async fn read(ctx: &Context, secret_ref: &SecretRef, fresh: bool) -> Result<FetchedVersion, Error> {
+    let spec = &secret_ref.spec;
+    let namespace = secret_ref.namespace().unwrap_or_default();
+    let caller = ctx.identities.caller(&namespace, spec.service_account_name.as_deref()).await?;
+    let default_project = ctx.settings.gcp_project.as_deref();
+    let key = ReadKey::of(secret_ref, default_project);
+    if !fresh && let Some(held) = ctx.shared_reads.take(&key) {
+        return Ok(held);
+    }
+    let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version, &caller).await?;
+    let waiting = sharing::waiting_peers(&ctx.caches.secret_refs.store(), secret_ref, &key, default_project);
+    ctx.shared_reads.hold(key, &fetched, waiting);
+    Ok(fetched)
+}
+
+/// What a sync that wrote `next` leaves known.
+fn last_sync(secret_ref: &SecretRef, plan: &Plan, content_hash: &str, next: &SecretRefStatus) -> LastSync {
+    LastSync {
+        generation: secret_ref.metadata.generation,
+        target: plan.target.clone(),
+        content_hash: content_hash.to_owned(),
+        observed_refresh: next.observed_refresh.clone(),
+        ready: find_condition(&next.conditions, types::READY).is_some_and(|c| c.is_true(types::READY)),
     }
 }
 

@@ -1,5 +1,9 @@
 //! What a sync starts from: the checked spec, the live target Secret, and whether the store must
 //! be read at all (Secret Manager's access calls are billed; a steady SecretRef makes none).
+//!
+//! The operator's own writes reach its caches a little later than it makes them. Until the cache
+//! shows the status it wrote, a reconcile trusts what it remembers having synced ([`LastSync`]);
+//! otherwise every write would be followed by a second, needless read of the store.
 
 use super::desired::{has_our_labels, is_ours, target_name};
 use super::error::Error;
@@ -7,6 +11,7 @@ use super::mapping;
 use super::status;
 use crate::api::SecretRef;
 use crate::api::conditions::{find_condition, types};
+use crate::controllers::Context;
 use crate::controllers::children::get_child;
 use crate::controllers::timing::parse_duration;
 use crate::secret_data::{content_hash, live_data};
@@ -36,13 +41,73 @@ pub fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
     Ok(Plan { target: target_name(secret_ref), refresh, pinned: spec.version.chars().all(|c| c.is_ascii_digit()) })
 }
 
-/// The live target Secret, if any; someone else's Secret of that name is a conflict.
-pub async fn target(secrets: &Api<Secret>, secret_ref: &SecretRef, plan: &Plan) -> Result<Option<Secret>, Error> {
+/// What this process last synced for a SecretRef.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastSync {
+    pub generation: Option<i64>,
+    pub target: String,
+    pub content_hash: String,
+    pub observed_refresh: Option<String>,
+    pub ready: bool,
+}
+
+/// What is known to be synced: the remembered sync when it is about this spec and target (the
+/// cached status may not show it yet), else the status.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Known {
+    pub content_hash: Option<String>,
+    pub spec_synced: bool,
+    pub refresh_synced: bool,
+    pub ready: bool,
+}
+
+impl Known {
+    pub fn of(secret_ref: &SecretRef, plan: &Plan, last: Option<&LastSync>) -> Self {
+        if let Some(last) = last.filter(|l| l.generation == secret_ref.metadata.generation && l.target == plan.target) {
+            return Self {
+                content_hash: Some(last.content_hash.clone()),
+                spec_synced: true,
+                refresh_synced: status::refresh_value(secret_ref).is_none_or(|r| Some(r) == last.observed_refresh),
+                ready: last.ready,
+            };
+        }
+        let current = secret_ref.status.clone().unwrap_or_default();
+        Self {
+            content_hash: current.content_hash.clone(),
+            spec_synced: current.observed_generation == secret_ref.metadata.generation,
+            refresh_synced: !status::refresh_requested(secret_ref),
+            ready: find_condition(&current.conditions, types::READY).is_some_and(|c| c.is_true(types::READY)),
+        }
+    }
+}
+
+/// The live target Secret, if any; someone else's Secret of that name is a conflict. The cached
+/// copy serves when it holds what is known to be synced; anything else is read again, since the
+/// cache may lag behind the operator's own write, or not hold someone else's Secret at all.
+pub async fn target(
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    secret_ref: &SecretRef,
+    plan: &Plan,
+    known: &Known,
+) -> Result<Option<Secret>, Error> {
+    let namespace = secret_ref.namespace().unwrap_or_default();
+    if let Some(cached) = ctx.caches.secrets.get(&namespace, &plan.target)
+        && intact(&cached, secret_ref, known)
+    {
+        return Ok(Some(cached.as_ref().clone()));
+    }
     let live = get_child(secrets, &plan.target).await?;
     match live {
         Some(live) if !is_ours(&live, secret_ref) => Err(Error::TargetConflict(plan.target.clone())),
         live => Ok(live),
     }
+}
+
+/// The Secret carries our labels and the content known to be synced.
+fn intact(live: &Secret, secret_ref: &SecretRef, known: &Known) -> bool {
+    has_our_labels(live, &secret_ref.name_any())
+        && known.content_hash.as_deref() == Some(content_hash(&live_data(live)).as_str())
 }
 
 /// Whether the store must be read: the target is missing or edited, the spec changed, a floating
@@ -51,16 +116,12 @@ pub async fn target(secrets: &Api<Secret>, secret_ref: &SecretRef, plan: &Plan) 
 pub fn must_read(
     secret_ref: &SecretRef,
     plan: &Plan,
+    known: &Known,
     live: Option<&Secret>,
     next_check: Option<Instant>,
     forced: bool,
 ) -> bool {
-    let current = secret_ref.status.clone().unwrap_or_default();
-    let intact = live.is_some_and(|l| {
-        has_our_labels(l, &secret_ref.name_any()) && Some(content_hash(&live_data(l))) == current.content_hash
-    });
-    let spec_changed = current.observed_generation != secret_ref.metadata.generation;
+    let intact = live.is_some_and(|l| intact(l, secret_ref, known));
     let due = !plan.pinned && next_check.is_none_or(|at| at <= Instant::now());
-    let ready = find_condition(&current.conditions, types::READY).is_some_and(|c| c.is_true(types::READY));
-    forced || !intact || spec_changed || due || status::refresh_requested(secret_ref) || !ready
+    forced || !intact || !known.spec_synced || due || !known.refresh_synced || !known.ready
 }

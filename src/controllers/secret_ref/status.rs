@@ -13,7 +13,7 @@ pub struct Synced<'a> {
     pub target: &'a str,
 }
 
-fn refresh_value(secret_ref: &SecretRef) -> Option<String> {
+pub fn refresh_value(secret_ref: &SecretRef) -> Option<String> {
     secret_ref.annotations().get(REFRESH_ANNOTATION).cloned()
 }
 

@@ -6,9 +6,11 @@ use super::desired::Desired;
 use super::error::Error;
 use super::revision;
 use crate::api::secure_api_service::RevisionRecord;
-use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecureApiService, owner_label_key};
+use crate::api::{SecureApiService, owner_label_key};
 use crate::controllers::Context;
-use crate::controllers::children::{ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, names};
+use crate::controllers::children::{
+    ChildError, apply_if_changed, apply_over, apply_unless_cached, delete_if_ours, get_child,
+};
 use crate::workload;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -43,17 +45,18 @@ pub async fn children(
     live: Option<Deployment>,
     manager: &str,
 ) -> Result<Applied, Error> {
-    let name = service.name_any();
     let services: Api<Service> = api(ctx, service);
-    let live_service = get_child(&services, &name).await?;
+    let live_service = cached_or_read(&ctx.caches.services, &services, service).await?;
     let account = workload::service::service_account(service);
     apply_if_changed(&api::<ServiceAccount>(ctx, service), account, manager).await?;
     let Some(desired) = desired else {
         return Ok(Applied { deployment: live, service: live_service, restored: None });
     };
     let secrets: Api<Secret> = api(ctx, service);
+    let namespace = service.namespace().unwrap_or_default();
     for snapshot in &desired.snapshots {
-        apply_if_changed(&secrets, snapshot.clone(), manager).await?;
+        let cached = ctx.caches.secrets.get(&namespace, &snapshot.name_any());
+        apply_unless_cached(&secrets, cached.as_deref(), snapshot.clone(), manager).await?;
     }
     let deployment = match &desired.deployment {
         Some(wanted) => {
@@ -121,12 +124,31 @@ pub async fn prune_snapshots(
     let mut keep: Vec<String> = history.iter().flat_map(|r| r.snapshots.iter().cloned()).collect();
     keep.extend(live.iter().flat_map(|d| revision::secrets_in_use(d)));
     let secrets: Api<Secret> = api(ctx, service);
-    let selector =
-        format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{}={}", owner_label_key("SecureApiService"), service.name_any());
-    for name in names(&secrets, &selector).await? {
-        if !keep.contains(&name) {
-            delete_if_ours(&secrets, &name).await?;
-        }
+    // The cache holds every Secret we labelled; one written a moment ago goes at the next prune.
+    let owner = (owner_label_key("SecureApiService"), service.name_any());
+    let snapshots = ctx.caches.secrets.store().state();
+    let ours = snapshots
+        .iter()
+        .filter(|secret| secret.namespace() == service.namespace() && secret.labels().get(&owner.0) == Some(&owner.1));
+    for name in ours.map(|secret| secret.name_any()).filter(|name| !keep.contains(name)) {
+        delete_if_ours(&secrets, &name).await?;
     }
     Ok(())
+}
+
+/// Our child named like the service: the cached copy, or a read when the cache has none (before
+/// the first apply, or someone else's object of that name, which the cache never holds).
+pub async fn cached_or_read<K>(
+    cache: &crate::controllers::caches::Cache<K>,
+    api: &Api<K>,
+    service: &SecureApiService,
+) -> Result<Option<K>, ChildError>
+where
+    K: Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    let name = service.name_any();
+    match cache.get(&service.namespace().unwrap_or_default(), &name) {
+        Some(cached) => Ok(Some(cached.as_ref().clone())),
+        None => get_child(api, &name).await,
+    }
 }

@@ -16,18 +16,15 @@ pub mod status;
 
 use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use super::{Context, now, referencing};
-use crate::api::{
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, SecureApiServiceStatus, field_manager,
-};
+use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
 use crate::metrics::Controller as ControllerKind;
 use crate::workload::{self, Inputs};
 use error::Error;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -36,22 +33,25 @@ const CONTROLLER: &str = "secureapiservice";
 /// The safety-net re-check of a steady service.
 const RECHECK: Duration = Duration::from_secs(300);
 
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
-    let owned = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let controller = Controller::new(ctx.scoped::<SecureApiService>(), watcher::Config::default());
+/// The controller until `shutdown` resolves. Subscribes to the caches at once: call it before
+/// they run.
+pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
+    let shard = ctx.settings.shard;
+    let caches = &ctx.caches;
+    let owned = caches.secure_api_services.subscribe().filter(move |s| std::future::ready(shard.owns(s.as_ref())));
+    let controller = Controller::for_shared_stream(owned, caches.secure_api_services.store());
     let services = controller.store();
     let controller = controller
-        .owns(ctx.scoped::<Deployment>(), owned())
-        .owns(ctx.scoped::<Service>(), owned())
+        .owns_shared_stream(caches.deployments.subscribe())
+        .owns_shared_stream(caches.services.subscribe())
         // A SecretRef's new version rolls every SecureApiService of its namespace that uses it.
-        .watches(ctx.scoped::<SecretRef>(), watcher::Config::default(), move |secret_ref| {
+        .watches_shared_stream(caches.secret_refs.subscribe(), move |secret_ref| {
             let name = secret_ref.name_any();
             referencing(&services, secret_ref.namespace(), |s| {
                 workload::snapshot::referenced_secret_refs(&s.spec).contains(&name)
             })
         });
-    skeleton::run(controller, ctx, shutdown).await;
+    skeleton::run(controller, ctx, shutdown)
 }
 
 impl Reconciler for SecureApiService {

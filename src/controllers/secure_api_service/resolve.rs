@@ -3,9 +3,10 @@
 //! and its live Deployment — read once; every later step works from this copy or from what the
 //! API server answered to a write.
 
+use super::apply::cached_or_read;
 use super::error::Error;
+use crate::api::SecureApiService;
 use crate::api::conditions::{find_condition, reasons, types};
-use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::controllers::children::get_child;
 use crate::secret_data::{content_hash, live_data};
@@ -34,23 +35,24 @@ pub struct World {
 
 /// Reads the SecretRefs (and their Secrets) and the Deployment; API failures are errors.
 pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World, Error> {
-    let secrets = secret_refs(&ctx.client, service).await?;
+    let secrets = secret_refs(ctx, service).await?;
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
-    let deployment = get_child(&deployments, &service.name_any()).await?;
+    let deployment = cached_or_read(&ctx.caches.deployments, &deployments, service).await?;
     Ok(World { secrets, deployment })
 }
 
 /// Every SecretRef resolved, or why not; Kubernetes API failures are errors.
+/// SecretRefs come from the cache (a SecretRef appearing or changing triggers this reconcile, so
+/// the cache holds at least that); their Secrets too, read again when the cache lags behind.
 async fn secret_refs(
-    client: &kube::Client,
+    ctx: &Context,
     service: &SecureApiService,
 ) -> Result<Result<BTreeMap<String, ResolvedSecret>, Unresolved>, Error> {
     let namespace = service.namespace().unwrap_or_default();
-    let refs: Api<SecretRef> = Api::namespaced(client.clone(), &namespace);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut resolved = BTreeMap::new();
     for name in referenced_secret_refs(&service.spec) {
-        let Some(secret_ref) = get_child(&refs, &name).await? else {
+        let Some(secret_ref) = ctx.caches.secret_refs.get(&namespace, &name) else {
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_FOUND.into(),
                 message: format!("SecretRef {name} does not exist in namespace {namespace}"),
@@ -69,7 +71,11 @@ async fn secret_refs(
                 .unwrap_or_else(|| (reasons::SECRET_REF_NOT_READY.into(), "not synced yet".into()));
             return Ok(Err(Unresolved { reason, message: format!("SecretRef {name} is not Ready: {why}") }));
         };
-        let data = get_child(&secrets, &target).await?.map(|s| live_data(&s));
+        let cached = ctx.caches.secrets.get(&namespace, &target).map(|s| live_data(&s));
+        let data = match cached.filter(|d| content_hash(d) == hash) {
+            Some(data) => Some(data),
+            None => get_child(&secrets, &target).await?.map(|s| live_data(&s)),
+        };
         let Some(data) = data.filter(|d| content_hash(d) == hash) else {
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_READY.into(),

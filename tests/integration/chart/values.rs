@@ -59,6 +59,7 @@ fn run_flags() -> Vec<(String, String, Value, String)> {
                 Some("SECONDS") if id == "lease_duration" => (json!(30), "30".to_owned()),
                 Some("SECONDS") => (json!(7), "7".to_owned()),
                 Some("RATE") => (json!(12.5), "12.5".to_owned()),
+                Some("N/M") => (json!("1/3"), "1/3".to_owned()),
                 Some("ADDR") => (json!("0.0.0.0:9090"), "0.0.0.0:9090".to_owned()),
                 Some("URL") => {
                     let url = format!("https://{}.example.test", id.replace('_', "-"));
@@ -121,7 +122,8 @@ fn every_run_flag_has_a_chart_value_that_reaches_the_container() {
     assert_eq!(container(&docs)["ports"][0]["containerPort"], 9090);
     let lease_role = lease_role(&docs);
     assert_eq!(lease_role["metadata"]["namespace"], "sample-lease-namespace");
-    assert_eq!(lease_role["rules"][1]["resourceNames"], json!(["sample-lease-name"]));
+    // `config.shard: 1/3`: shard 1 elects its leader on a Lease of its own.
+    assert_eq!(lease_role["rules"][1]["resourceNames"], json!(["sample-lease-name-shard-1"]));
 
     // The binary accepts every rendered value: it gets as far as loading the (sample) kubeconfig.
     let args = strings(&container(&docs)["args"]);

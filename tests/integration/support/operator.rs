@@ -5,9 +5,8 @@ use super::PROJECT;
 use super::cluster::TestCluster;
 use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use secure_api_operator::controllers::notifications::Notifications;
-use secure_api_operator::controllers::secret_ref;
+use secure_api_operator::controllers::shard::Shard;
 use secure_api_operator::controllers::{Context, Settings};
-use secure_api_operator::controllers::{gateway_config, secure_api_service};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
 use secure_api_operator::gcp::{
@@ -56,11 +55,16 @@ pub struct OperatorOptions {
     pub operator_identity: bool,
     /// Secret Manager notifications through Pub/Sub (`None`: polling only).
     pub notifications: Option<NotificationOptions>,
+    /// The GCP emulator to use (shared with another operator, or filled before the start);
+    /// `None`: a fresh one.
+    pub gcp: Option<GcpEmulator>,
+    /// The part of the objects this operator reconciles.
+    pub shard: Shard,
 }
 
 impl Default for OperatorOptions {
     fn default() -> Self {
-        Self { operator_identity: true, notifications: None }
+        Self { operator_identity: true, notifications: None, gcp: None, shard: Shard::ALL }
     }
 }
 
@@ -100,7 +104,7 @@ impl Operator {
 
     /// The same with `options`.
     pub async fn start_with(cluster: &TestCluster, options: OperatorOptions) -> Self {
-        let gcp = GcpEmulator::new();
+        let gcp = options.gcp.clone().unwrap_or_default();
         gcp.trust_jwks(cluster_jwks(cluster).await);
         let listener = gcp.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("gcp listen: {e}"));
         let metrics = Arc::new(Metrics::new());
@@ -127,6 +131,7 @@ impl Operator {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(500),
             permanent_retry: Duration::from_secs(2),
+            shard: options.shard,
             ..Settings::default()
         };
         let shutdown = CancellationToken::new();
@@ -157,13 +162,7 @@ impl Operator {
             notifications,
         );
         let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
-            tokio::join!(
-                secret_ref::run(ctx.clone(), stop.clone()),
-                secure_api_service::run(ctx.clone(), stop.clone()),
-                gateway_config::run(ctx, stop),
-            );
-        });
+        let task = tokio::spawn(secure_api_operator::controllers::run(ctx, stop));
         Self { gcp, metrics, listener, shutdown, task: Some(task) }
     }
 

@@ -1,0 +1,153 @@
+//! SecretRefs that read the same secret version with the same identity share one access call.
+//!
+//! Identical reads that overlap in time are already joined by the client. This covers the
+//! SecretRefs that come just after: when a read completes, the SecretRefs of the same namespace,
+//! ServiceAccount, secret and version that still wait for their first sync (or a spec change) are
+//! counted, and the payload is held for exactly that many of them — and at most [`HOLD`] — then
+//! dropped, which zeroizes it. A read a notification or the refresh annotation asked for never
+//! uses a held payload.
+
+use crate::api::SecretRef;
+use crate::api::conditions::{find_condition, types};
+use crate::provider::FetchedVersion;
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The longest a payload is held for SecretRefs that have not come for it.
+const HOLD: Duration = Duration::from_secs(30);
+
+/// Everything that decides what a read returns: who reads, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ReadKey {
+    namespace: String,
+    service_account: Option<String>,
+    project: Option<String>,
+    secret: String,
+    version: String,
+}
+
+impl ReadKey {
+    /// What `secret_ref` reads; `default_project` fills in a missing `projectId`.
+    pub fn of(secret_ref: &SecretRef, default_project: Option<&str>) -> Self {
+        let spec = &secret_ref.spec;
+        Self {
+            namespace: secret_ref.namespace().unwrap_or_default(),
+            service_account: spec.service_account_name.clone(),
+            project: spec.project_id.clone().or_else(|| default_project.map(str::to_owned)),
+            secret: spec.secret.clone(),
+            version: spec.version.clone(),
+        }
+    }
+}
+
+struct Held {
+    fetched: FetchedVersion,
+    waiting: usize,
+    until: Instant,
+}
+
+/// Payloads held for the SecretRefs that are about to need them.
+#[derive(Default)]
+pub struct SharedReads {
+    held: Mutex<HashMap<ReadKey, Held>>,
+}
+
+impl SharedReads {
+    /// A payload held for `key`, if any (counts this SecretRef as served).
+    pub fn take(&self, key: &ReadKey) -> Option<FetchedVersion> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = held.get_mut(key)?;
+        if entry.until <= Instant::now() {
+            held.remove(key);
+            return None;
+        }
+        entry.waiting -= 1;
+        let fetched = entry.fetched.clone();
+        if entry.waiting == 0 {
+            held.remove(key);
+        }
+        Some(fetched)
+    }
+
+    /// Holds `fetched` for `waiting` more SecretRefs (none: nothing is held).
+    pub fn hold(&self, key: ReadKey, fetched: &FetchedVersion, waiting: usize) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        held.retain(|_, entry| entry.until > now);
+        if waiting > 0 {
+            held.insert(key, Held { fetched: fetched.clone(), waiting, until: now + HOLD });
+        }
+    }
+
+    /// Payloads held now (for tests and the sentinel).
+    pub fn len(&self) -> usize {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The other SecretRefs of the store that read `key` and have not synced their current spec.
+pub fn waiting_peers(store: &Store<SecretRef>, me: &SecretRef, key: &ReadKey, default_project: Option<&str>) -> usize {
+    store
+        .state()
+        .iter()
+        .filter(|peer| peer.uid() != me.uid() && !is_synced(peer) && ReadKey::of(peer, default_project) == *key)
+        .count()
+}
+
+/// Ready for its current generation.
+fn is_synced(secret_ref: &SecretRef) -> bool {
+    let Some(status) = &secret_ref.status else { return false };
+    status.observed_generation == secret_ref.metadata.generation
+        && find_condition(&status.conditions, types::READY).is_some_and(|c| c.is_true(types::READY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReadKey, SharedReads};
+    use crate::api::SecretRef;
+    use crate::gcp::SecretBytes;
+    use crate::provider::FetchedVersion;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn secret_ref(namespace: &str, secret: &str) -> SecretRef {
+        serde_json::from_value(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef",
+            "metadata": { "name": "a", "namespace": namespace },
+            "spec": { "secret": secret }
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fetched() -> FetchedVersion {
+        FetchedVersion { version: "3".into(), data: Arc::new(SecretBytes::from(b"v".to_vec())), crc32c: None }
+    }
+
+    #[test]
+    fn a_payload_is_held_for_as_many_reads_as_were_waiting() {
+        let reads = SharedReads::default();
+        let key = ReadKey::of(&secret_ref("team-a", "db"), Some("p"));
+        reads.hold(key.clone(), &fetched(), 2);
+        assert_eq!(reads.take(&key).map(|f| f.version), Some("3".into()));
+        assert!(reads.take(&key).is_some());
+        assert!(reads.take(&key).is_none());
+        assert!(reads.is_empty(), "dropped once served");
+    }
+
+    #[test]
+    fn nothing_is_held_without_waiting_peers_nor_shared_across_namespaces() {
+        let reads = SharedReads::default();
+        let key = ReadKey::of(&secret_ref("team-a", "db"), Some("p"));
+        reads.hold(key.clone(), &fetched(), 0);
+        assert!(reads.is_empty());
+        reads.hold(key, &fetched(), 1);
+        assert!(reads.take(&ReadKey::of(&secret_ref("team-b", "db"), Some("p"))).is_none());
+    }
+}
