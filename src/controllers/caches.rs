@@ -5,9 +5,13 @@
 //! subscriber triggers always finds the object that triggered it. Deletions are passed on too
 //! (kube-runtime's own shared streams drop them), so a deleted child is repaired.
 //!
+//! A relist is handed to subscribers a window at a time ([`Pace`]) for the kinds a controller
+//! reconciles, so new objects never queue behind thousands of unchanged ones.
+//!
 //! Cached objects lose what the operator never reads — `managedFields` and kubectl's
 //! last-applied annotation — which is most of an object's size.
 
+use super::pace::{Handover, Pace};
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService};
 use futures::{Stream, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
@@ -18,6 +22,7 @@ use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
@@ -41,15 +46,18 @@ pub struct Caches {
 
 impl Caches {
     /// The caches of `namespace` (all namespaces: `None`); nothing is watched before [`Self::run`].
-    pub fn new(client: &Client, namespace: Option<&str>) -> Self {
+    /// A relist of a reconciled kind is handed over `4 × concurrency` objects at a time.
+    pub fn new(client: &Client, namespace: Option<&str>, concurrency: u16) -> Self {
         let ours = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+        let all = watcher::Config::default;
+        let window = Some(4 * u64::from(concurrency));
         Self {
-            secret_refs: Cache::new(scoped(client, namespace), watcher::Config::default()),
-            secrets: Cache::new(scoped(client, namespace), ours()),
-            secure_api_services: Cache::new(scoped(client, namespace), watcher::Config::default()),
-            gateway_configs: Cache::new(scoped(client, namespace), watcher::Config::default()),
-            deployments: Cache::new(scoped(client, namespace), ours()),
-            services: Cache::new(scoped(client, namespace), ours()),
+            secret_refs: Cache::new(scoped(client, namespace), all(), window),
+            secrets: Cache::new(scoped(client, namespace), ours(), None),
+            secure_api_services: Cache::new(scoped(client, namespace), all(), window),
+            gateway_configs: Cache::new(scoped(client, namespace), all(), window),
+            deployments: Cache::new(scoped(client, namespace), ours(), None),
+            services: Cache::new(scoped(client, namespace), ours(), None),
         }
     }
 
@@ -79,6 +87,8 @@ where
 /// One kind's store, and the watch that keeps it until it runs.
 pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
+    /// For a kind a controller reconciles: how fast a relist is handed over.
+    pace: Option<Pace>,
     feed: Mutex<Option<Feed<K>>>,
 }
 
@@ -93,11 +103,18 @@ impl<K> Cache<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    fn new(api: Api<K>, config: watcher::Config) -> Self {
+    fn new(api: Api<K>, config: watcher::Config, window: Option<u64>) -> Self {
         let writer = Writer::default();
         let store = writer.as_reader();
         let feed = Feed { api, config, writer, subscribers: vec![] };
-        Self { store, feed: Mutex::new(Some(feed)) }
+        Self { store, pace: window.map(Pace::new), feed: Mutex::new(Some(feed)) }
+    }
+
+    /// A reconcile of this kind completed: room for one more object of a relist.
+    pub fn reconciled(&self) {
+        if let Some(pace) = &self.pace {
+            pace.completed();
+        }
     }
 
     /// The store (ready once the first list arrived).
@@ -125,28 +142,37 @@ where
         let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
         let Feed { api, config, writer, mut subscribers } = feed;
         let mut events = std::pin::pin!(watcher(api, config).default_backoff().modify(slim).reflect(writer));
+        // The last relist's objects not handed over yet, and how far the handover got.
+        let mut relist: VecDeque<Arc<K>> = VecDeque::new();
+        let mut handover: Option<Handover> = None;
         loop {
-            let event = tokio::select! {
-                event = events.next() => event,
+            let touched = tokio::select! {
+                biased;
                 () = shutdown.cancelled() => return,
-            };
-            let touched: Vec<Arc<K>> = match event {
-                None => return,
-                Some(Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object))) => vec![Arc::new(object)],
-                // After a (re)list the store holds everything: every object is worth a look.
-                Some(Ok(watcher::Event::InitDone)) => self.store.state(),
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => {
-                    tracing::debug!(kind = %K::kind(&()), %error, "watch failed; retrying");
-                    continue;
+                event = events.next() => match event {
+                    None => return,
+                    Some(Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object))) => Arc::new(object),
+                    // After a (re)list the store holds everything: every object is worth a look.
+                    Some(Ok(watcher::Event::InitDone)) => {
+                        relist = self.store.state().into();
+                        handover = self.pace.as_ref().map(Pace::start);
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => {
+                        tracing::debug!(kind = %K::kind(&()), %error, "watch failed; retrying");
+                        continue;
+                    }
+                },
+                () = room(self.pace.as_ref(), handover.as_mut()), if !relist.is_empty() => {
+                    let Some(object) = relist.pop_front() else { continue };
+                    object
                 }
             };
             let deliver = async {
-                for object in touched {
-                    for subscriber in &subscribers {
-                        // A subscriber gone (its controller stopped) just stops receiving.
-                        let _ = subscriber.send(object.clone()).await;
-                    }
+                for subscriber in &subscribers {
+                    // A subscriber gone (its controller stopped) just stops receiving.
+                    let _ = subscriber.send(touched.clone()).await;
                 }
             };
             // A controller that stopped reading (shutting down) must not hold the watch.
@@ -156,6 +182,13 @@ where
             }
             subscribers.retain(|s| !s.is_closed());
         }
+    }
+}
+
+/// Waits for room for one more relisted object (at once for a kind without pacing).
+async fn room(pace: Option<&Pace>, handover: Option<&mut Handover>) {
+    if let (Some(pace), Some(handover)) = (pace, handover) {
+        pace.room(handover).await;
     }
 }
 

@@ -6,6 +6,7 @@ pub mod children;
 pub mod gateway_config;
 pub mod identity;
 pub mod notifications;
+pub mod pace;
 pub mod refusal;
 pub mod secret_ref;
 pub mod secure_api_service;
@@ -112,7 +113,7 @@ impl Context {
         let reporter =
             Reporter { controller: crate::api::MANAGED_BY_VALUE.into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        let caches = Caches::new(&client, settings.namespace.as_deref());
+        let caches = Caches::new(&client, settings.namespace.as_deref(), settings.concurrency);
         Arc::new(Self {
             client,
             metrics,

@@ -10,6 +10,7 @@
 //!   permanent ones,
 //! - status writes only when the status differs.
 
+use super::caches::Cache;
 use super::timing::jittered;
 use super::{Context, drive, now, object_key};
 use crate::api::FINALIZER;
@@ -77,6 +78,9 @@ pub trait Reconciler:
 
     const PROFILE: Profile;
 
+    /// The cache of this kind (its relist is paced by completed reconciles).
+    fn cache(ctx: &Context) -> &Cache<Self>;
+
     /// The status after `error` (pure): `Ready=False` with `reason` and `message`, and whatever
     /// else that failure changes; everything last synced is kept.
     fn failed(&self, error: &Self::Error, message: &str, now: Time) -> Self::Status;
@@ -107,6 +111,12 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
 
 /// One reconcile: timed, behind the finalizer when the kind has one, failures reported.
 pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
+    let result = reconcile_owned(object, &ctx).await;
+    K::cache(&ctx).reconciled();
+    result
+}
+
+async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result<Action, K::Error> {
     if !ctx.settings.shard.owns(object.as_ref()) {
         // Another shard's object, asked for by a watch of some other kind: not ours to touch.
         return Ok(Action::await_change());
@@ -116,14 +126,14 @@ pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Resu
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
         finalizer(&api, FINALIZER, object.clone(), |event| async {
             match event {
-                Finalized::Apply(object) => object.apply(&ctx).await,
-                Finalized::Cleanup(object) => object.cleanup(&ctx).await,
+                Finalized::Apply(object) => object.apply(ctx).await,
+                Finalized::Cleanup(object) => object.cleanup(ctx).await,
             }
         })
         .await
         .map_err(flatten_finalizer)
     } else {
-        object.apply(&ctx).await
+        object.apply(ctx).await
     };
     let error = match result {
         Ok(action) => {
@@ -138,7 +148,7 @@ pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Resu
         return Ok(Action::requeue(after));
     }
     timer.finish(Some(error.category()));
-    report_failure(object.as_ref(), &ctx, &error).await;
+    report_failure(object.as_ref(), ctx, &error).await;
     if error.is_transient() { Err(error) } else { Ok(Action::requeue(jittered(ctx.settings.permanent_retry, 0.1))) }
 }
 

@@ -11,6 +11,7 @@ pub mod provision;
 pub mod resolve;
 pub mod status;
 
+use super::caches::Cache;
 use super::skeleton::{self, Profile, Reconciler, write_status};
 use super::{Context, now, object_key, referencing};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
@@ -61,6 +62,10 @@ impl Reconciler for GatewayConfig {
     type Error = Error;
     const PROFILE: Profile =
         Profile { controller: ControllerKind::GatewayConfig, event_action: "Provision", finalized: true };
+
+    fn cache(ctx: &Context) -> &Cache<Self> {
+        &ctx.caches.gateway_configs
+    }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> GatewayConfigStatus {
         use skeleton::Failure;

@@ -16,6 +16,7 @@ pub mod rollout;
 pub mod sharing;
 pub mod status;
 
+use super::caches::Cache;
 use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
 use super::{Context, notifications, now, object_key};
@@ -81,6 +82,10 @@ fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> 
 impl Reconciler for SecretRef {
     type Error = Error;
     const PROFILE: Profile = Profile { controller: ControllerKind::SecretRef, event_action: "Sync", finalized: true };
+
+    fn cache(ctx: &Context) -> &Cache<Self> {
+        &ctx.caches.secret_refs
+    }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecretRefStatus {
         status::failed(self, error.reason(), message, now)

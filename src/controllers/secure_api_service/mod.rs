@@ -14,6 +14,7 @@ pub mod resolve;
 pub mod revision;
 pub mod status;
 
+use super::caches::Cache;
 use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use super::{Context, now, referencing};
 use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
@@ -59,6 +60,10 @@ impl Reconciler for SecureApiService {
     // Children go with the service through their owner references.
     const PROFILE: Profile =
         Profile { controller: ControllerKind::SecureApiService, event_action: "Rollout", finalized: false };
+
+    fn cache(ctx: &Context) -> &Cache<Self> {
+        &ctx.caches.secure_api_services
+    }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecureApiServiceStatus {
         status::failed(self, error.reason(), message, now)
