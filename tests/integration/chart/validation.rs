@@ -1,12 +1,14 @@
 //! Every value combination passes `helm lint --strict` and renders to objects that Kubernetes'
 //! schemas accept, each naming its namespace exactly when it is namespaced, each labelled.
 
-use super::combinations::{COMBINATIONS, EVERYTHING_ON, NAMESPACED};
+use super::combinations::{COMBINATIONS, EVERYTHING_ON, NAMESPACED, SHARDED};
 use super::tools::{assert_valid_kubernetes, documents, lint, render_text, text};
 
 #[test]
 fn helm_lint_passes_strictly() {
-    for (name, values) in [("defaults", ""), ("everything-on", EVERYTHING_ON), ("namespaced", NAMESPACED)] {
+    for (name, values) in
+        [("defaults", ""), ("everything-on", EVERYTHING_ON), ("namespaced", NAMESPACED), ("sharded", SHARDED)]
+    {
         let output = lint(values);
         assert!(output.status.success(), "helm lint --strict failed with the `{name}` values:\n{}", text(&output));
     }

@@ -202,3 +202,32 @@ fn more_than_one_replica_needs_leader_election() {
     assert!(!output.status.success());
     assert!(text(&output).contains("config.leaderElection"), "{}", text(&output));
 }
+
+#[test]
+fn shards_install_one_deployment_per_shard_each_with_its_lease_and_subscription() {
+    let docs = render("shards: 2\nconfig:\n  pubsubSubscription: secret-events,other/events\n");
+    let deployments: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    assert_eq!(deployments.len(), 2);
+    for (index, deployment) in deployments.iter().enumerate() {
+        let name = format!("secure-api-operator-shard-{index}");
+        assert_eq!(deployment["metadata"]["name"], json!(name));
+        let shard_label = json!(index.to_string());
+        assert_eq!(deployment["spec"]["selector"]["matchLabels"]["secureapi.dev/shard"], shard_label);
+        assert_eq!(deployment["spec"]["template"]["metadata"]["labels"]["secureapi.dev/shard"], shard_label);
+        let env: BTreeMap<String, String> = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| Some((e["name"].as_str()?.to_owned(), e["value"].as_str()?.to_owned())))
+            .collect();
+        assert_eq!(env.get("SECUREAPI_SHARD"), Some(&format!("{index}/2")), "{name}");
+        let subscriptions = format!("secret-events-shard-{index},other/events-shard-{index}");
+        assert_eq!(env.get("SECUREAPI_PUBSUB_SUBSCRIPTION"), Some(&subscriptions), "{name}");
+    }
+    let names = json!(["secure-api-operator-shard-0", "secure-api-operator-shard-1"]);
+    assert_eq!(lease_role(&docs)["rules"][1]["resourceNames"], names, "one Lease per shard");
+
+    let both = template("shards: 2\nconfig:\n  shard: 0/2\n", &[]);
+    assert!(!both.status.success(), "shards and config.shard together");
+    assert!(text(&both).contains("config.shard"), "{}", text(&both));
+}
