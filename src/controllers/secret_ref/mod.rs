@@ -153,8 +153,8 @@ async fn read(ctx: &Context, secret_ref: &SecretRef, fresh: bool) -> Result<Fetc
         return Ok(held);
     }
     let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version, &caller).await?;
-    let waiting = sharing::waiting_peers(&ctx.caches.secret_refs.store(), secret_ref, &key, default_project);
-    ctx.shared_reads.hold(key, &fetched, waiting);
+    let store = ctx.caches.secret_refs.store();
+    ctx.shared_reads.hold_for_peers(key, &fetched, &store, secret_ref, default_project);
     Ok(fetched)
 }
 

@@ -6,6 +6,10 @@
 //! counted, and the payload is held for exactly that many of them — and at most [`HOLD`] — then
 //! dropped, which zeroizes it. A read a notification or the refresh annotation asked for never
 //! uses a held payload.
+//!
+//! The count comes from an index of the cache rebuilt at most every [`INDEX_AGE`]: scanning 10,000
+//! SecretRefs after each of 10,000 reads would cost more than the reads. An index a little old
+//! can only count a peer that has synced since, which holds a payload longer, never past `HOLD`.
 
 use crate::api::SecretRef;
 use crate::api::conditions::{find_condition, types};
@@ -18,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// The longest a payload is held for SecretRefs that have not come for it.
 const HOLD: Duration = Duration::from_secs(30);
+/// How old the index of waiting SecretRefs may get before it is rebuilt.
+const INDEX_AGE: Duration = Duration::from_secs(1);
 
 /// Everything that decides what a read returns: who reads, and what.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +59,13 @@ struct Held {
 #[derive(Default)]
 pub struct SharedReads {
     held: Mutex<HashMap<ReadKey, Held>>,
+    waiting: Mutex<Option<WaitingIndex>>,
+}
+
+/// SecretRefs not synced for their current spec, by what they read.
+struct WaitingIndex {
+    built: Instant,
+    counts: HashMap<ReadKey, usize>,
 }
 
 impl SharedReads {
@@ -72,14 +85,43 @@ impl SharedReads {
         Some(fetched)
     }
 
+    /// Holds `fetched` for the other SecretRefs of `store` that read `key` and wait for a sync
+    /// (none: nothing is held).
+    pub fn hold_for_peers(
+        &self,
+        key: ReadKey,
+        fetched: &FetchedVersion,
+        store: &Store<SecretRef>,
+        me: &SecretRef,
+        default_project: Option<&str>,
+    ) {
+        let waiting = self.waiting_peers(store, me, &key, default_project);
+        self.hold(key, fetched, waiting);
+    }
+
     /// Holds `fetched` for `waiting` more SecretRefs (none: nothing is held).
-    pub fn hold(&self, key: ReadKey, fetched: &FetchedVersion, waiting: usize) {
+    fn hold(&self, key: ReadKey, fetched: &FetchedVersion, waiting: usize) {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         held.retain(|_, entry| entry.until > now);
         if waiting > 0 {
             held.insert(key, Held { fetched: fetched.clone(), waiting, until: now + HOLD });
         }
+    }
+
+    /// The other SecretRefs that read `key` and have not synced their current spec.
+    fn waiting_peers(&self, store: &Store<SecretRef>, me: &SecretRef, key: &ReadKey, project: Option<&str>) -> usize {
+        let mut index = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        if index.as_ref().is_none_or(|i| i.built.elapsed() >= INDEX_AGE) {
+            let mut counts = HashMap::new();
+            for secret_ref in store.state().iter().filter(|r| !is_synced(r)) {
+                *counts.entry(ReadKey::of(secret_ref, project)).or_default() += 1;
+            }
+            *index = Some(WaitingIndex { built: Instant::now(), counts });
+        }
+        let counted = index.as_ref().and_then(|i| i.counts.get(key)).copied().unwrap_or_default();
+        // The index counted this SecretRef too, unless it was synced (a due refresh).
+        if is_synced(me) { counted } else { counted.saturating_sub(1) }
     }
 
     /// Payloads held now (for tests and the sentinel).
@@ -90,15 +132,6 @@ impl SharedReads {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// The other SecretRefs of the store that read `key` and have not synced their current spec.
-pub fn waiting_peers(store: &Store<SecretRef>, me: &SecretRef, key: &ReadKey, default_project: Option<&str>) -> usize {
-    store
-        .state()
-        .iter()
-        .filter(|peer| peer.uid() != me.uid() && !is_synced(peer) && ReadKey::of(peer, default_project) == *key)
-        .count()
 }
 
 /// Ready for its current generation.
