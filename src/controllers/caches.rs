@@ -5,6 +5,9 @@
 //! subscriber triggers always finds the object that triggered it. Deletions are passed on too
 //! (kube-runtime's own shared streams drop them), so a deleted child is repaired.
 //!
+//! A cache may keep an index (keys an object is found under, like client-go's indexers), so that
+//! "which services use this SecretRef" is a lookup, not a scan of every service per event.
+//!
 //! A relist is handed to subscribers a window at a time ([`Pace`]) for the kinds a controller
 //! reconciles, so new objects never queue behind thousands of unchanged ones.
 //!
@@ -12,7 +15,8 @@
 //! last-applied annotation — which is most of an object's size.
 
 use super::pace::{Handover, Pace};
-use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService};
+use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
+use crate::workload::snapshot::referenced_secret_refs;
 use futures::{Stream, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -22,7 +26,7 @@ use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
@@ -52,12 +56,12 @@ impl Caches {
         let all = watcher::Config::default;
         let window = Some(4 * u64::from(concurrency));
         Self {
-            secret_refs: Cache::new(scoped(client, namespace), all(), window),
-            secrets: Cache::new(scoped(client, namespace), ours(), None),
-            secure_api_services: Cache::new(scoped(client, namespace), all(), window),
-            gateway_configs: Cache::new(scoped(client, namespace), all(), window),
-            deployments: Cache::new(scoped(client, namespace), ours(), None),
-            services: Cache::new(scoped(client, namespace), ours(), None),
+            secret_refs: Cache::new(scoped(client, namespace), all(), window, None),
+            secrets: Cache::new(scoped(client, namespace), ours(), None, Some(snapshot_owner)),
+            secure_api_services: Cache::new(scoped(client, namespace), all(), window, Some(secret_refs_used)),
+            gateway_configs: Cache::new(scoped(client, namespace), all(), window, Some(backends_used)),
+            deployments: Cache::new(scoped(client, namespace), ours(), None, None),
+            services: Cache::new(scoped(client, namespace), ours(), None, None),
         }
     }
 
@@ -72,6 +76,30 @@ impl Caches {
             self.services.run(shutdown),
         );
     }
+}
+
+/// `namespace/name` of an object's namespace and `name`: the form of every index key.
+pub fn index_key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or_default())
+}
+
+/// A snapshot Secret is found under the SecureApiService it belongs to.
+fn snapshot_owner(secret: &Secret) -> Vec<String> {
+    let owner = secret.labels().get(&owner_label_key("SecureApiService"));
+    owner.map(|service| index_key(secret.namespace().as_deref(), service)).into_iter().collect()
+}
+
+/// A SecureApiService is found under each SecretRef it uses.
+fn secret_refs_used(service: &SecureApiService) -> Vec<String> {
+    let namespace = service.namespace();
+    referenced_secret_refs(&service.spec).iter().map(|name| index_key(namespace.as_deref(), name)).collect()
+}
+
+/// A GatewayConfig is found under each SecureApiService its routes send to.
+fn backends_used(gateway: &GatewayConfig) -> Vec<String> {
+    let namespace = gateway.namespace();
+    let services = gateway.spec.routes.iter().filter_map(|r| r.backend.service.as_deref());
+    services.map(|service| index_key(namespace.as_deref(), service)).collect()
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -89,7 +117,61 @@ pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
     /// For a kind a controller reconciles: how fast a relist is handed over.
     pace: Option<Pace>,
+    index: Option<Index<K>>,
     feed: Mutex<Option<Feed<K>>>,
+}
+
+/// The keys each cached object is found under, kept in step with the store.
+struct Index<K: Resource<DynamicType = ()> + Clone + 'static> {
+    keys_of: fn(&K) -> Vec<String>,
+    entries: Mutex<IndexEntries<K>>,
+}
+
+struct IndexEntries<K: Resource<DynamicType = ()> + Clone + 'static> {
+    by_key: HashMap<String, HashSet<ObjectRef<K>>>,
+    keys: HashMap<ObjectRef<K>, Vec<String>>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Index<K> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, IndexEntries<K>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(entries: &mut IndexEntries<K>, object: ObjectRef<K>, keys: Vec<String>) {
+        Self::unset(entries, &object);
+        for key in &keys {
+            entries.by_key.entry(key.clone()).or_default().insert(object.clone());
+        }
+        entries.keys.insert(object, keys);
+    }
+
+    fn unset(entries: &mut IndexEntries<K>, object: &ObjectRef<K>) {
+        for key in entries.keys.remove(object).into_iter().flatten() {
+            if let Some(objects) = entries.by_key.get_mut(&key) {
+                objects.remove(object);
+                if objects.is_empty() {
+                    entries.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn applied(&self, object: &K) {
+        Self::set(&mut self.entries(), ObjectRef::from_obj(object), (self.keys_of)(object));
+    }
+
+    fn deleted(&self, object: &K) {
+        Self::unset(&mut self.entries(), &ObjectRef::from_obj(object));
+    }
+
+    fn rebuild(&self, objects: &[Arc<K>]) {
+        let mut entries = self.entries();
+        entries.by_key.clear();
+        entries.keys.clear();
+        for object in objects {
+            Self::set(&mut entries, ObjectRef::from_obj(object.as_ref()), (self.keys_of)(object));
+        }
+    }
 }
 
 struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
@@ -103,11 +185,21 @@ impl<K> Cache<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    fn new(api: Api<K>, config: watcher::Config, window: Option<u64>) -> Self {
+    fn new(api: Api<K>, config: watcher::Config, window: Option<u64>, keys_of: Option<fn(&K) -> Vec<String>>) -> Self {
         let writer = Writer::default();
         let store = writer.as_reader();
         let feed = Feed { api, config, writer, subscribers: vec![] };
-        Self { store, pace: window.map(Pace::new), feed: Mutex::new(Some(feed)) }
+        let index = keys_of.map(|keys_of| Index {
+            keys_of,
+            entries: Mutex::new(IndexEntries { by_key: HashMap::new(), keys: HashMap::new() }),
+        });
+        Self { store, pace: window.map(Pace::new), index, feed: Mutex::new(Some(feed)) }
+    }
+
+    /// The objects found under index `key` (see [`index_key`]); none for a cache without index.
+    pub fn indexed(&self, key: &str) -> Vec<ObjectRef<K>> {
+        let Some(index) = &self.index else { return vec![] };
+        index.entries().by_key.get(key).map(|objects| objects.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// A reconcile of this kind completed: room for one more object of a relist.
@@ -151,10 +243,19 @@ where
                 () = shutdown.cancelled() => return,
                 event = events.next() => match event {
                     None => return,
-                    Some(Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object))) => Arc::new(object),
+                    Some(Ok(watcher::Event::Apply(object))) => {
+                        self.index.iter().for_each(|index| index.applied(&object));
+                        Arc::new(object)
+                    }
+                    Some(Ok(watcher::Event::Delete(object))) => {
+                        self.index.iter().for_each(|index| index.deleted(&object));
+                        Arc::new(object)
+                    }
                     // After a (re)list the store holds everything: every object is worth a look.
                     Some(Ok(watcher::Event::InitDone)) => {
-                        relist = self.store.state().into();
+                        let objects = self.store.state();
+                        self.index.iter().for_each(|index| index.rebuild(&objects));
+                        relist = objects.into();
                         handover = self.pace.as_ref().map(Pace::start);
                         continue;
                     }
@@ -200,11 +301,14 @@ fn slim<K: Resource>(object: &mut K) {
 
 #[cfg(test)]
 mod tests {
-    use super::slim;
+    use super::{Index, IndexEntries, slim, snapshot_owner};
+    use crate::api::owner_label_key;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
     use kube::ResourceExt;
     use kube::api::ObjectMeta;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
 
     #[test]
     fn cached_objects_lose_managed_fields_and_the_last_applied_annotation() {
@@ -224,5 +328,42 @@ mod tests {
         slim(&mut secret);
         assert!(secret.managed_fields().is_empty());
         assert_eq!(secret.annotations().keys().collect::<Vec<_>>(), ["kept"]);
+    }
+
+    fn snapshot(name: &str, service: &str) -> Secret {
+        let labels = [(owner_label_key("SecureApiService"), service.to_owned())].into_iter().collect();
+        let metadata = ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("team-a".into()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        };
+        Secret { metadata, ..Secret::default() }
+    }
+
+    #[test]
+    fn the_index_follows_changes_and_deletions() {
+        let index = Index {
+            keys_of: snapshot_owner,
+            entries: Mutex::new(IndexEntries { by_key: HashMap::new(), keys: HashMap::new() }),
+        };
+        let names = |key: &str| -> Vec<String> {
+            let mut names: Vec<String> =
+                index.entries().by_key.get(key).into_iter().flatten().map(|o| o.name.clone()).collect();
+            names.sort();
+            names
+        };
+        index.applied(&snapshot("api-1", "api"));
+        index.applied(&snapshot("api-2", "api"));
+        assert_eq!(names("team-a/api"), ["api-1", "api-2"]);
+        index.applied(&snapshot("api-2", "other"));
+        assert_eq!(names("team-a/api"), ["api-1"]);
+        assert_eq!(names("team-a/other"), ["api-2"]);
+        index.deleted(&snapshot("api-1", "api"));
+        assert!(names("team-a/api").is_empty());
+        assert!(!index.entries().by_key.contains_key("team-a/api"), "no empty keys linger");
+        index.rebuild(&[std::sync::Arc::new(snapshot("api-3", "api"))]);
+        assert_eq!(names("team-a/api"), ["api-3"]);
+        assert!(names("team-a/other").is_empty());
     }
 }

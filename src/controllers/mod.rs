@@ -23,7 +23,7 @@ use identity::Identities;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use notifications::Notifications;
 use secret_ref::resolve::LastSync;
@@ -264,21 +264,6 @@ where
         () = controller => {}
         () = shut_before_listing => tracing::debug!("stopped before the first list completed"),
     }
-}
-
-/// The objects of `store` in `namespace` that `uses` says depend on a changed object: the
-/// reconcile requests a watch on that other kind maps to.
-pub fn referencing<K>(store: &Store<K>, namespace: Option<String>, uses: impl Fn(&K) -> bool) -> Vec<ObjectRef<K>>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    store
-        .state()
-        .into_iter()
-        .filter(|object| object.meta().namespace == namespace && uses(object))
-        .map(|object| ObjectRef::from_obj(object.as_ref()))
-        .collect()
 }
 
 /// The time for status fields that record a change (never a per-reconcile tick).

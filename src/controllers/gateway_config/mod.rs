@@ -12,8 +12,9 @@ pub mod resolve;
 pub mod status;
 
 use super::caches::Cache;
+use super::caches::index_key;
 use super::skeleton::{self, Profile, Reconciler, write_status};
-use super::{Context, now, object_key, referencing};
+use super::{Context, now, object_key};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
 use crate::gcp::ApiGateway;
 use crate::metrics::Controller as ControllerKind;
@@ -39,13 +40,10 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     let caches = &ctx.caches;
     let owned = caches.gateway_configs.subscribe().filter(move |g| std::future::ready(shard.owns(g.as_ref())));
     let controller = Controller::for_shared_stream(owned, caches.gateway_configs.store());
-    let gateways = controller.store();
+    let users = ctx.clone();
     // A backend service's URL appearing or changing re-renders the gateways that use it.
     let controller = controller.watches_shared_stream(caches.secure_api_services.subscribe(), move |service| {
-        let name = service.name_any();
-        referencing(&gateways, service.namespace(), |g| {
-            g.spec.routes.iter().any(|r| r.backend.service.as_deref() == Some(name.as_str()))
-        })
+        users.caches.gateway_configs.indexed(&index_key(service.namespace().as_deref(), &service.name_any()))
     });
     skeleton::run(controller, ctx, shutdown)
 }

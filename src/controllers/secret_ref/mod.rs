@@ -152,6 +152,8 @@ async fn read(ctx: &Context, secret_ref: &SecretRef, fresh: bool) -> Result<Fetc
     if !fresh && let Some(held) = ctx.shared_reads.take(&key) {
         return Ok(held);
     }
+    // Whatever this read finds (a new version, or none any more) replaces what was held.
+    ctx.shared_reads.forget(&key);
     let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version, &caller).await?;
     let store = ctx.caches.secret_refs.store();
     ctx.shared_reads.hold_for_peers(key, &fetched, &store, secret_ref, default_project);

@@ -16,7 +16,7 @@ use crate::api::conditions::{find_condition, types};
 use crate::provider::FetchedVersion;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -62,10 +62,10 @@ pub struct SharedReads {
     waiting: Mutex<Option<WaitingIndex>>,
 }
 
-/// SecretRefs not synced for their current spec, by what they read.
+/// SecretRefs not synced for their current spec (by name), by what they read.
 struct WaitingIndex {
     built: Instant,
-    counts: HashMap<ReadKey, usize>,
+    waiting: HashMap<ReadKey, HashSet<String>>,
 }
 
 impl SharedReads {
@@ -113,15 +113,19 @@ impl SharedReads {
     fn waiting_peers(&self, store: &Store<SecretRef>, me: &SecretRef, key: &ReadKey, project: Option<&str>) -> usize {
         let mut index = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         if index.as_ref().is_none_or(|i| i.built.elapsed() >= INDEX_AGE) {
-            let mut counts = HashMap::new();
+            let mut waiting: HashMap<ReadKey, HashSet<String>> = HashMap::new();
             for secret_ref in store.state().iter().filter(|r| !is_synced(r)) {
-                *counts.entry(ReadKey::of(secret_ref, project)).or_default() += 1;
+                waiting.entry(ReadKey::of(secret_ref, project)).or_default().insert(secret_ref.name_any());
             }
-            *index = Some(WaitingIndex { built: Instant::now(), counts });
+            *index = Some(WaitingIndex { built: Instant::now(), waiting });
         }
-        let counted = index.as_ref().and_then(|i| i.counts.get(key)).copied().unwrap_or_default();
-        // The index counted this SecretRef too, unless it was synced (a due refresh).
-        if is_synced(me) { counted } else { counted.saturating_sub(1) }
+        let Some(names) = index.as_ref().and_then(|i| i.waiting.get(key)) else { return 0 };
+        names.len() - usize::from(names.contains(&me.name_any()))
+    }
+
+    /// Drops what is held for `key`: a fresh read supersedes it, whatever that read finds.
+    pub fn forget(&self, key: &ReadKey) {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
     }
 
     /// Payloads held now (for tests and the sentinel).
@@ -172,6 +176,15 @@ mod tests {
         assert!(reads.take(&key).is_some());
         assert!(reads.take(&key).is_none());
         assert!(reads.is_empty(), "dropped once served");
+    }
+
+    #[test]
+    fn a_fresh_read_drops_what_is_held() {
+        let reads = SharedReads::default();
+        let key = ReadKey::of(&secret_ref("team-a", "db"), Some("p"));
+        reads.hold(key.clone(), &fetched(), 3);
+        reads.forget(&key);
+        assert!(reads.take(&key).is_none());
     }
 
     #[test]

@@ -5,9 +5,10 @@
 use super::desired::Desired;
 use super::error::Error;
 use super::revision;
+use crate::api::SecureApiService;
 use crate::api::secure_api_service::RevisionRecord;
-use crate::api::{SecureApiService, owner_label_key};
 use crate::controllers::Context;
+use crate::controllers::caches::index_key;
 use crate::controllers::children::{
     ChildError, apply_if_changed, apply_over, apply_unless_cached, delete_if_ours, get_child,
 };
@@ -125,12 +126,8 @@ pub async fn prune_snapshots(
     keep.extend(live.iter().flat_map(|d| revision::secrets_in_use(d)));
     let secrets: Api<Secret> = api(ctx, service);
     // The cache holds every Secret we labelled; one written a moment ago goes at the next prune.
-    let owner = (owner_label_key("SecureApiService"), service.name_any());
-    let snapshots = ctx.caches.secrets.store().state();
-    let ours = snapshots
-        .iter()
-        .filter(|secret| secret.namespace() == service.namespace() && secret.labels().get(&owner.0) == Some(&owner.1));
-    for name in ours.map(|secret| secret.name_any()).filter(|name| !keep.contains(name)) {
+    let snapshots = ctx.caches.secrets.indexed(&index_key(service.namespace().as_deref(), &service.name_any()));
+    for name in snapshots.into_iter().map(|secret| secret.name).filter(|name| !keep.contains(name)) {
         delete_if_ours(&secrets, &name).await?;
     }
     Ok(())

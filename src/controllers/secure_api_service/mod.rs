@@ -15,11 +15,12 @@ pub mod revision;
 pub mod status;
 
 use super::caches::Cache;
+use super::caches::index_key;
 use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
-use super::{Context, now, referencing};
+use super::{Context, now};
 use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
 use crate::metrics::Controller as ControllerKind;
-use crate::workload::{self, Inputs};
+use crate::workload::Inputs;
 use error::Error;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -41,16 +42,14 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     let caches = &ctx.caches;
     let owned = caches.secure_api_services.subscribe().filter(move |s| std::future::ready(shard.owns(s.as_ref())));
     let controller = Controller::for_shared_stream(owned, caches.secure_api_services.store());
-    let services = controller.store();
+    let users = ctx.clone();
     let controller = controller
         .owns_shared_stream(caches.deployments.subscribe())
         .owns_shared_stream(caches.services.subscribe())
         // A SecretRef's new version rolls every SecureApiService of its namespace that uses it.
         .watches_shared_stream(caches.secret_refs.subscribe(), move |secret_ref| {
-            let name = secret_ref.name_any();
-            referencing(&services, secret_ref.namespace(), |s| {
-                workload::snapshot::referenced_secret_refs(&s.spec).contains(&name)
-            })
+            let key = index_key(secret_ref.namespace().as_deref(), &secret_ref.name_any());
+            users.caches.secure_api_services.indexed(&key)
         });
     skeleton::run(controller, ctx, shutdown)
 }
