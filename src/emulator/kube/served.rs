@@ -6,11 +6,17 @@ use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A stored object as the requested resource serves it (another version's apiVersion; an
 /// events.k8s.io/v1 Event converted from its stored core/v1 shape).
 pub fn view(rt: &ResourceType, object: &Value) -> Value {
     rt.to_served(object)
+}
+
+/// [`view`] without a copy when the stored object already has the served shape (to encode it).
+pub fn view_ref<'a>(rt: &ResourceType, object: &'a Value) -> Cow<'a, Value> {
+    rt.to_served_ref(object)
 }
 
 /// Label and field selectors of a list, watch or deletecollection.
