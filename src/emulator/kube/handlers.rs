@@ -1,28 +1,30 @@
 //! The verbs on resources: get, list, create, update, patch (merge, JSON, strategic, apply),
 //! delete and deletecollection. Each runs under the store lock, so it sees and leaves a
-//! consistent state. Watches are opened here and streamed by `watch`.
+//! consistent state. Lists are paged by `list` and encoded after the lock; watches are opened
+//! here and streamed by `watch`.
 
 use super::apply::{ApplyRequest, apply, conflict_message};
 use super::lifecycle::Propagation;
+use super::list::{ListOptions, ListReply, list, matching};
 use super::objects::WriteContext;
 use super::patch::{json_patch, merge_patch, strategic_merge_patch};
 use super::protobuf;
 use super::quota;
 use super::request::{Query, ResourcePath};
 use super::resources::{ResourceType, StorageKey};
-use super::served::{selected, selectors, view};
+use super::served::view;
 use super::status::{ApiError, success_status};
 use super::store::State;
 use super::table::IncludeObject;
 use super::watch::{WatchPlan, open_watch};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// What a resource request produced.
 pub enum Reply {
     Object(u16, Value),
+    /// A list page, to encode once the store lock is released.
+    List(ListReply),
     Watch(WatchPlan),
 }
 
@@ -51,7 +53,11 @@ pub fn handle(state: &mut State, request: &ResourceRequest<'_>) -> Result<Reply,
         ("GET", None) if path.legacy_watch || request.query.flag("watch") => {
             open_watch(state, rt, path, request.query, request.wants_table).map(Reply::Watch)
         }
-        ("GET", None) => list(state, &rt, request),
+        ("GET", None) => {
+            let options =
+                ListOptions { path, query: request.query, wants_table: request.wants_table, now: request.now };
+            list(state, &rt, &options).map(Reply::List)
+        }
         ("POST", None) => create(state, &rt, request).map(|o| Reply::Object(201, o)),
         ("PUT", Some(name)) => update(state, &rt, request, name).and_then(ok),
         ("PATCH", Some(name)) => patch(state, &rt, request, name),
@@ -115,67 +121,9 @@ fn table(request: &ResourceRequest<'_>, rt: &ResourceType, objects: &[Value], li
     rt.table(objects, include, list_metadata, now)
 }
 
-fn matching<'a>(
-    state: &'a State,
-    rt: &ResourceType,
-    path: &ResourcePath,
-    query: &Query,
-) -> Result<Vec<&'a Value>, ApiError> {
-    let (labels, fields) = selectors(rt, query)?;
-    Ok(state
-        .list(&rt.storage_key(), path.namespace.as_deref())
-        .into_iter()
-        .filter(|o| selected(rt, o, &labels, &fields))
-        .collect())
-}
-
-fn list(state: &State, rt: &ResourceType, request: &ResourceRequest<'_>) -> Result<Reply, ApiError> {
-    let limit = request.query.number("limit")?.filter(|l| *l > 0);
-    let after = match request.query.get("continue") {
-        Some(token) => Some(decode_continue(token)?),
-        None => None,
-    };
-    let all = matching(state, rt, request.path, request.query)?;
-    let start = after.map_or(0, |key| all.iter().position(|o| object_key(o) > key).unwrap_or(all.len()));
-    let rest = &all[start..];
-    let take = limit.map_or(rest.len(), |l| usize::try_from(l).unwrap_or(usize::MAX).min(rest.len()));
-    let page: Vec<Value> = rest[..take].iter().map(|o| view(rt, o)).collect();
-    let mut metadata = json!({ "resourceVersion": state.resource_version().to_string() });
-    if take < rest.len()
-        && let Some(last) = rest.get(take.saturating_sub(1))
-    {
-        metadata["continue"] = json!(encode_continue(&object_key(last)));
-        metadata["remainingItemCount"] = json!(rest.len() - take);
-    }
-    if request.wants_table {
-        return Ok(Reply::Object(200, table(request, rt, &page, metadata)));
-    }
-    Ok(Reply::Object(
-        200,
-        // `Value::Array` moves the page in; `json!` would copy every item once more.
-        json!({
-            "kind": format!("{}List", rt.kind),
-            "apiVersion": rt.api_version(),
-            "metadata": metadata,
-            "items": Value::Array(page),
-        }),
-    ))
-}
-
 fn object_key(object: &Value) -> (String, String) {
     let meta = &object["metadata"];
     (meta["namespace"].as_str().unwrap_or_default().to_owned(), meta["name"].as_str().unwrap_or_default().to_owned())
-}
-
-fn encode_continue(key: &(String, String)) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}/{}", key.0, key.1))
-}
-
-fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
-    let invalid = || ApiError::bad_request("continue key is not valid");
-    let text = URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
-    let (namespace, name) = text.split_once('/').ok_or_else(invalid)?;
-    Ok((namespace.to_owned(), name.to_owned()))
 }
 
 fn manager<'a>(request: &'a ResourceRequest<'_>) -> &'a str {
@@ -415,7 +363,7 @@ fn delete(state: &mut State, rt: &ResourceType, request: &ResourceRequest<'_>, n
 fn delete_collection(state: &mut State, rt: &ResourceType, request: &ResourceRequest<'_>) -> Result<Value, ApiError> {
     let options = delete_options(request)?;
     let targets: Vec<(String, String)> =
-        matching(state, rt, request.path, request.query)?.into_iter().map(object_key).collect();
+        matching(state, rt, request.path, request.query)?.into_iter().map(|o| object_key(o)).collect();
     let mut deleted = vec![];
     if !request.query.dry_run() {
         for (namespace, name) in targets {

@@ -7,7 +7,7 @@ use super::resources::StorageKey;
 use super::status::ApiError;
 use super::store::State;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::sync::Arc;
 
 /// `propagationPolicy` of a delete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl State {
         name: &str,
         propagation: Propagation,
         now: &str,
-    ) -> Option<Value> {
+    ) -> Option<Arc<Value>> {
         let live = self.get(key, namespace, name)?.clone();
         let uid = uid_of(&live).unwrap_or_default();
         match propagation {
@@ -74,7 +74,8 @@ impl State {
         if !has_finalizers(&live) && !holds_contents {
             return self.remove_and_collect(key, namespace, name, now);
         }
-        let current = if is_deleting(&live) { live } else { self.mark_deleting(key, namespace, name, live, now) };
+        let current =
+            if is_deleting(&live) { Arc::new(live) } else { self.mark_deleting(key, namespace, name, live, now) };
         if *key == namespaces_key() {
             self.delete_namespace_contents(name, now);
         } else if *key == crds_key() {
@@ -83,7 +84,14 @@ impl State {
         self.finish_container(key, namespace, name, now).or(Some(current))
     }
 
-    fn mark_deleting(&mut self, key: &StorageKey, namespace: &str, name: &str, mut live: Value, now: &str) -> Value {
+    fn mark_deleting(
+        &mut self,
+        key: &StorageKey,
+        namespace: &str,
+        name: &str,
+        mut live: Value,
+        now: &str,
+    ) -> Arc<Value> {
         let metadata = &mut live["metadata"];
         // kube-apiserver bumps the generation when it marks an object that tracks one.
         if let Some(generation) = metadata["generation"].as_i64() {
@@ -98,7 +106,7 @@ impl State {
     }
 
     /// After an update: an object marked deleting whose last finalizer is gone is removed.
-    pub fn settle_deletion(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) -> Option<Value> {
+    pub fn settle_deletion(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) -> Option<Arc<Value>> {
         let live = self.get(key, namespace, name)?;
         if is_deleting(live) && !has_finalizers(live) {
             if *key == namespaces_key() || *key == crds_key() {
@@ -110,7 +118,7 @@ impl State {
     }
 
     /// Removes an object for good, then collects what depended on it.
-    fn remove_and_collect(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) -> Option<Value> {
+    fn remove_and_collect(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) -> Option<Arc<Value>> {
         let removed = self.remove(key, namespace, name)?;
         if *key == crds_key()
             && let Some(crd_name) = removed["metadata"]["name"].as_str()
@@ -136,16 +144,16 @@ impl State {
     }
 
     /// Removes a deleting namespace or CRD once it holds nothing and has no finalizers.
-    fn finish_container(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) -> Option<Value> {
+    fn finish_container(&mut self, key: &StorageKey, namespace: &str, name: &str, now: &str) -> Option<Arc<Value>> {
         let live = self.get(key, namespace, name)?;
         if !is_deleting(live) || has_finalizers(live) {
             return None;
         }
         let empty = if *key == namespaces_key() {
-            self.keys().iter().all(|k| self.list(k, Some(name)).is_empty())
+            self.keys().iter().all(|k| self.scan(k, Some(name), None).next().is_none())
         } else {
             let (plural, group) = name.split_once('.').unwrap_or((name, ""));
-            self.list(&StorageKey { group: group.into(), plural: plural.into() }, None).is_empty()
+            self.scan(&StorageKey { group: group.into(), plural: plural.into() }, None, None).next().is_none()
         };
         if empty { self.remove_and_collect(key, namespace, name, now) } else { None }
     }
@@ -189,30 +197,12 @@ impl State {
 
     /// Objects whose owner references include `uid`: (key, namespace, name, object).
     fn dependents_of(&self, uid: &str) -> Vec<(StorageKey, String, String, Value)> {
-        let mut found = vec![];
-        for key in self.keys() {
-            for object in self.list(&key, None) {
-                let owned = object["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(uid)));
-                if owned {
-                    let meta = &object["metadata"];
-                    found.push((
-                        key.clone(),
-                        meta["namespace"].as_str().unwrap_or_default().to_owned(),
-                        meta["name"].as_str().unwrap_or_default().to_owned(),
-                        object.clone(),
-                    ));
-                }
-            }
-        }
-        found
-    }
-
-    fn live_uids(&self) -> HashSet<String> {
-        self.keys()
-            .iter()
-            .flat_map(|key| self.list(key, None).into_iter().filter_map(uid_of).collect::<Vec<_>>())
+        self.dependents(uid)
+            .into_iter()
+            .filter_map(|(key, namespace, name)| {
+                let object = self.get(&key, &namespace, &name)?.clone();
+                Some((key, namespace, name, object))
+            })
             .collect()
     }
 
@@ -223,14 +213,13 @@ impl State {
         if dependents.is_empty() {
             return;
         }
-        let live = self.live_uids();
         for (key, namespace, name, object) in dependents {
             let other_owner_alive = object["metadata"]["ownerReferences"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|r| r["uid"].as_str())
-                .any(|owner| owner != uid && live.contains(owner));
+                .any(|owner| owner != uid && self.is_live(owner));
             if other_owner_alive {
                 self.strip_owner(&key, &namespace, &name, object, uid);
             } else if !is_deleting(&object) {
@@ -252,8 +241,7 @@ impl State {
         if owners.is_empty() || is_deleting(object) {
             return;
         }
-        let live = self.live_uids();
-        if owners.iter().all(|owner| !live.contains(owner)) {
+        if owners.iter().all(|owner| !self.is_live(owner)) {
             self.delete_object(key, namespace, name, Propagation::Background, now);
         }
     }

@@ -8,6 +8,7 @@ use super::schema::CrdSchema;
 use super::selector::field_text;
 use super::table::{IncludeObject, PrinterColumn, to_table};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Where objects of one resource live, whatever version they are read through.
@@ -71,12 +72,21 @@ impl ResourceType {
     /// A stored object as this resource serves it: with this version's apiVersion, or converted
     /// (events.k8s.io/v1 Events).
     pub fn to_served(&self, stored: &Value) -> Value {
+        self.to_served_ref(stored).into_owned()
+    }
+
+    /// [`Self::to_served`], borrowing the stored object when it already is what is served.
+    pub fn to_served_ref<'a>(&self, stored: &'a Value) -> Cow<'a, Value> {
         match self.flavor {
-            Flavor::EventsV1Event => events::to_events_v1(stored),
+            Flavor::EventsV1Event => Cow::Owned(events::to_events_v1(stored)),
             Flavor::Generic | Flavor::CoreEvent => {
+                let api_version = self.api_version();
+                if stored["apiVersion"].as_str() == Some(api_version.as_str()) {
+                    return Cow::Borrowed(stored);
+                }
                 let mut object = stored.clone();
-                object["apiVersion"] = json!(self.api_version());
-                object
+                object["apiVersion"] = json!(api_version);
+                Cow::Owned(object)
             }
         }
     }

@@ -52,7 +52,11 @@ pub fn create_default_namespaces(state: &mut State) {
 }
 
 fn json_response(code: u16, value: &Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())).boxed_unsync());
+    bytes_response(code, Bytes::from(value.to_string()))
+}
+
+fn bytes_response(code: u16, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body).boxed_unsync());
     *response.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response
@@ -163,6 +167,7 @@ async fn resource(
         default_manager: user_agent.split('/').next().filter(|m| !m.is_empty()).unwrap_or("unknown"),
         now: &now,
     };
+    // The store lock is held for this statement only; what the reply encodes is encoded after.
     let reply = if token_request::addresses(path) {
         token_request::handle(&mut emulator.state(), &emulator.inner.issuer, &request).map(|o| Reply::Object(201, o))
     } else {
@@ -170,6 +175,7 @@ async fn resource(
     };
     match reply {
         Ok(Reply::Object(code, value)) => json_response(code, &value),
+        Ok(Reply::List(list)) => bytes_response(200, list.encode()),
         Ok(Reply::Watch(plan)) => watch_response(plan, emulator.inner.options.bookmark_interval),
         // kube-apiserver reports an expired watch version inside a 200 stream.
         Err(error) if watching && error.code == 410 => {

@@ -2,15 +2,19 @@
 //! resourceVersion; a bounded history of changes that watches replay; and the open watches.
 //!
 //! All mutation happens under one lock, so every write is linearizable and watchers see events
-//! in resourceVersion order.
+//! in resourceVersion order. Objects are kept behind `Arc`s: the map, the change history and every
+//! watch share one copy, and a list takes its page under the lock as `Arc`s and encodes it after.
 
+use super::index::{Index, ObjectRef};
 use super::resources::{Registry, StorageKey};
 use super::status::ApiError;
+use bytes::Bytes;
 use serde_json::Value;
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
+use std::ops::Bound;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 
 /// `ADDED`, `MODIFIED` or `DELETED`.
@@ -29,9 +33,26 @@ pub struct Event {
     pub namespace: String,
     pub type_: EventType,
     /// The object after the change (for DELETED: its last state, at the deletion's version).
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change, so selector-filtered watches can tell "stopped matching".
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
+    /// `object` as JSON, served at one apiVersion: encoded by the first watch that sends it and
+    /// shared by every other watch of that version, so fan-out does not encode per watch.
+    encoded: OnceLock<(String, Bytes)>,
+}
+
+impl Event {
+    /// `object` encoded as served at `api_version`: the shared encoding when it is of that
+    /// version, else a fresh one from `encode`.
+    pub fn encoded(&self, api_version: &str, encode: impl FnOnce() -> Bytes) -> Bytes {
+        let mut encode = Some(encode);
+        let (version, bytes) =
+            self.encoded.get_or_init(|| (api_version.to_owned(), encode.take().map(|f| f()).unwrap_or_default()));
+        match encode {
+            Some(encode) if version != api_version => encode(),
+            _ => bytes.clone(),
+        }
+    }
 }
 
 /// Which events a watch receives before its own label/field filtering.
@@ -56,13 +77,14 @@ struct Watcher {
 }
 
 /// Objects of one resource, ordered by namespace and name (stable list order).
-pub type Objects = BTreeMap<(String, String), Value>;
+pub type Objects = BTreeMap<(String, String), Arc<Value>>;
 
 /// Everything the store holds.
 pub struct State {
     pub registry: Registry,
     rv: u64,
     objects: HashMap<StorageKey, Objects>,
+    index: Index,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
     /// Highest resourceVersion dropped from `history`; watches from before it get 410 Gone.
@@ -95,6 +117,7 @@ impl State {
             registry: Registry::builtin(),
             rv: 0,
             objects: HashMap::new(),
+            index: Index::default(),
             history: VecDeque::new(),
             history_limit: limits.history.max(1),
             compacted_rv: 0,
@@ -128,20 +151,43 @@ impl State {
     }
 
     pub fn get(&self, key: &StorageKey, namespace: &str, name: &str) -> Option<&Value> {
-        self.objects.get(key)?.get(&(namespace.to_owned(), name.to_owned()))
+        self.objects.get(key)?.get(&(namespace.to_owned(), name.to_owned())).map(|o| &**o)
     }
 
     /// Objects of a resource, optionally of one namespace, in (namespace, name) order.
     pub fn list(&self, key: &StorageKey, namespace: Option<&str>) -> Vec<&Value> {
-        let Some(objects) = self.objects.get(key) else { return vec![] };
-        match namespace {
-            Some(ns) => objects
-                .range((ns.to_owned(), String::new())..)
-                .take_while(|((object_ns, _), _)| object_ns == ns)
-                .map(|(_, object)| object)
-                .collect(),
-            None => objects.values().collect(),
-        }
+        self.scan(key, namespace, None).map(|(_, object)| &**object).collect()
+    }
+
+    /// Objects of a resource (optionally of one namespace) after the (namespace, name) `after`, in
+    /// that order. It starts at `after` rather than filtering up to it, so paging is O(page).
+    pub fn scan<'a, 'n>(
+        &'a self,
+        key: &StorageKey,
+        namespace: Option<&'n str>,
+        after: Option<&(String, String)>,
+    ) -> impl Iterator<Item = (&'a (String, String), &'a Arc<Value>)> + use<'a, 'n> {
+        let start = match (namespace, after) {
+            (Some(ns), Some(after)) if after.0.as_str() >= ns => Bound::Excluded(after.clone()),
+            (Some(ns), _) => Bound::Included((ns.to_owned(), String::new())),
+            (None, Some(after)) => Bound::Excluded(after.clone()),
+            (None, None) => Bound::Unbounded,
+        };
+        self.objects
+            .get(key)
+            .into_iter()
+            .flat_map(move |objects| objects.range((start.clone(), Bound::Unbounded)))
+            .take_while(move |((object_ns, _), _)| namespace.is_none_or(|ns| ns == object_ns))
+    }
+
+    /// Whether an object with this uid is stored.
+    pub fn is_live(&self, uid: &str) -> bool {
+        self.index.is_live(uid)
+    }
+
+    /// Objects whose owner references name `uid`.
+    pub fn dependents(&self, uid: &str) -> Vec<ObjectRef> {
+        self.index.dependents(uid)
     }
 
     /// Every stored resource key (for owner and namespace sweeps).
@@ -150,29 +196,47 @@ impl State {
     }
 
     /// Stores a new object, stamping it with the next resourceVersion; emits ADDED.
-    pub fn insert(&mut self, key: &StorageKey, namespace: &str, name: &str, mut object: Value) -> Value {
-        let rv = self.next_rv(&mut object);
-        self.objects.entry(key.clone()).or_default().insert((namespace.to_owned(), name.to_owned()), object.clone());
-        self.publish(rv, key, namespace, EventType::Added, object.clone(), None);
-        object
+    pub fn insert(&mut self, key: &StorageKey, namespace: &str, name: &str, object: Value) -> Arc<Value> {
+        self.store(key, namespace, name, object, EventType::Added)
     }
 
     /// Replaces a stored object, stamping the next resourceVersion; emits MODIFIED.
-    pub fn replace(&mut self, key: &StorageKey, namespace: &str, name: &str, mut object: Value) -> Value {
+    pub fn replace(&mut self, key: &StorageKey, namespace: &str, name: &str, object: Value) -> Arc<Value> {
+        self.store(key, namespace, name, object, EventType::Modified)
+    }
+
+    fn store(
+        &mut self,
+        key: &StorageKey,
+        namespace: &str,
+        name: &str,
+        mut object: Value,
+        type_: EventType,
+    ) -> Arc<Value> {
         let rv = self.next_rv(&mut object);
+        let object = Arc::new(object);
         let old = self
             .objects
             .entry(key.clone())
             .or_default()
             .insert((namespace.to_owned(), name.to_owned()), object.clone());
-        self.publish(rv, key, namespace, EventType::Modified, object.clone(), old);
+        // The old state leaves the index before the new one enters: both may name the same owner.
+        if let Some(old) = &old {
+            self.index.remove(key, namespace, name, old);
+        }
+        self.index.add(key, namespace, name, &object);
+        self.publish(rv, key, namespace, type_, object.clone(), old);
         object
     }
 
     /// Removes a stored object for good; emits DELETED with its last state.
-    pub fn remove(&mut self, key: &StorageKey, namespace: &str, name: &str) -> Option<Value> {
-        let mut object = self.objects.get_mut(key)?.remove(&(namespace.to_owned(), name.to_owned()))?;
+    pub fn remove(&mut self, key: &StorageKey, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        let stored = self.objects.get_mut(key)?.remove(&(namespace.to_owned(), name.to_owned()))?;
+        self.index.remove(key, namespace, name, &stored);
+        // The history may share this state; the DELETED one carries a version of its own.
+        let mut object = Arc::unwrap_or_clone(stored);
         let rv = self.next_rv(&mut object);
+        let object = Arc::new(object);
         self.publish(rv, key, namespace, EventType::Deleted, object.clone(), None);
         Some(object)
     }
@@ -189,10 +253,11 @@ impl State {
         key: &StorageKey,
         namespace: &str,
         type_: EventType,
-        object: Value,
-        old: Option<Value>,
+        object: Arc<Value>,
+        old: Option<Arc<Value>>,
     ) {
-        let event = Arc::new(Event { rv, key: key.clone(), namespace: namespace.to_owned(), type_, object, old });
+        let namespace = namespace.to_owned();
+        let event = Arc::new(Event { rv, key: key.clone(), namespace, type_, object, old, encoded: OnceLock::new() });
         // A watcher whose buffer is full or whose stream is gone is dropped: its client re-lists.
         self.watchers.retain(|w| !w.scope.covers(&event) || w.tx.try_send(event.clone()).is_ok());
         self.history.push_back(event);
@@ -210,7 +275,11 @@ impl State {
             Some(rv) if rv < self.compacted_rv => {
                 return Err(ApiError::gone(format!("too old resource version: {rv} ({})", self.compacted_rv + 1)));
             }
-            Some(rv) => self.history.iter().filter(|e| e.rv > rv && scope.covers(e)).cloned().collect(),
+            Some(rv) => {
+                // The history is in resourceVersion order: skip to the first change after `rv`.
+                let first = self.history.partition_point(|e| e.rv <= rv);
+                self.history.range(first..).filter(|e| scope.covers(e)).cloned().collect()
+            }
             None => vec![],
         };
         let (tx, rx) = mpsc::channel(self.watch_buffer);

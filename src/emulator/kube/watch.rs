@@ -1,11 +1,12 @@
 //! Watches: opened under the store lock (so no change slips between the starting point and the
 //! live feed), then streamed as one JSON event per line, with selector transitions
-//! (an object that stops matching is reported DELETED), bookmarks and a timeout.
+//! (an object that stops matching is reported DELETED), bookmarks and a timeout. An event's
+//! object is encoded once and the bytes shared by every watch that sends it.
 
 use super::request::{Query, ResourcePath};
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
-use super::served::{selected, selectors, view};
+use super::served::{selected, selectors, view, view_ref};
 use super::status::ApiError;
 use super::store::{Event, EventType, State, WatchScope};
 use super::table::IncludeObject;
@@ -21,8 +22,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 /// A watch that is open in the store and ready to stream.
 pub struct WatchPlan {
     rt: Arc<ResourceType>,
+    /// `rt`'s apiVersion, which decides the served shape of every object.
+    api_version: String,
     /// Objects reported ADDED first (the current state, when the watch starts from "now").
-    initial: Vec<Value>,
+    initial: Vec<Arc<Value>>,
     /// After `initial`, a bookmark marking the end of the initial events (`sendInitialEvents`).
     initial_end_bookmark: bool,
     replay: Vec<Arc<Event>>,
@@ -52,12 +55,13 @@ pub fn open_watch(
             Some(rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion: {rv}")))?)
         }
     };
-    let initial: Vec<Value> = if since.is_none() {
+    // Shared objects only: they are converted and encoded by the stream, without the lock.
+    let initial: Vec<Arc<Value>> = if since.is_none() {
         state
-            .list(&rt.storage_key(), path.namespace.as_deref())
-            .into_iter()
+            .scan(&rt.storage_key(), path.namespace.as_deref(), None)
+            .map(|(_, object)| object)
             .filter(|o| selected(&rt, o, &labels, &fields))
-            .map(|o| view(&rt, o))
+            .cloned()
             .collect()
     } else {
         vec![]
@@ -69,6 +73,7 @@ pub fn open_watch(
     let table =
         wants_table.then(|| IncludeObject::parse(query.get("includeObject")).unwrap_or(IncludeObject::Metadata));
     Ok(WatchPlan {
+        api_version: rt.api_version(),
         rt,
         initial,
         initial_end_bookmark: send_initial,
@@ -89,7 +94,7 @@ impl WatchPlan {
     pub async fn stream(mut self, out: mpsc::Sender<Bytes>, bookmark_every: Duration) {
         let deadline = tokio::time::Instant::now() + self.timeout;
         for object in std::mem::take(&mut self.initial) {
-            if !self.send(&out, "ADDED", object).await {
+            if !self.send(&out, "ADDED", &object, || self.encode(&object)).await {
                 return;
             }
         }
@@ -121,13 +126,16 @@ impl WatchPlan {
     async fn deliver(&mut self, out: &mpsc::Sender<Bytes>, event: &Event) -> bool {
         self.last_rv = event.rv;
         match self.translate(event) {
-            Some((type_, object)) => self.send(out, type_, object).await,
+            Some(type_) => {
+                let encoded = || event.encoded(&self.api_version, || self.encode(&event.object));
+                self.send(out, type_, &event.object, encoded).await
+            }
             None => true,
         }
     }
 
-    /// The event as this watch reports it, given its selectors.
-    fn translate(&self, event: &Event) -> Option<(&'static str, Value)> {
+    /// The type this watch reports the event as, given its selectors; `None` to skip it.
+    fn translate(&self, event: &Event) -> Option<&'static str> {
         let now_matches = selected(&self.rt, &event.object, &self.labels, &self.fields);
         let was_matching = event.old.as_ref().is_some_and(|o| selected(&self.rt, o, &self.labels, &self.fields));
         let type_ = match (event.type_, was_matching, now_matches) {
@@ -138,7 +146,13 @@ impl WatchPlan {
             (EventType::Modified, true, false) => "DELETED",
             _ => return None,
         };
-        Some((type_, view(&self.rt, &event.object)))
+        Some(type_)
+    }
+
+    /// A stored object as this watch serves it, encoded as JSON.
+    fn encode(&self, stored: &Value) -> Bytes {
+        // Encoding a `Value` into memory cannot fail.
+        Bytes::from(serde_json::to_vec(&*view_ref(&self.rt, stored)).unwrap_or_default())
     }
 
     async fn bookmark(&self, out: &mpsc::Sender<Bytes>, initial_end: bool) -> bool {
@@ -150,16 +164,32 @@ impl WatchPlan {
         line(out, "BOOKMARK", object).await
     }
 
-    async fn send(&self, out: &mpsc::Sender<Bytes>, type_: &str, object: Value) -> bool {
-        let object = match self.table {
-            Some(include) => {
-                let now = jiff::Timestamp::now();
-                self.rt.table(&[object], include, json!({}), now)
-            }
-            None => object,
+    /// Sends one event: as a Table row when the client asked for tables, else as the object's
+    /// JSON from `encoded` (which may be shared with other watches).
+    async fn send(
+        &self,
+        out: &mpsc::Sender<Bytes>,
+        type_: &str,
+        stored: &Value,
+        encoded: impl FnOnce() -> Bytes,
+    ) -> bool {
+        let Some(include) = self.table else {
+            return out.send(event_line(type_, &encoded())).await.is_ok();
         };
-        line(out, type_, object).await
+        let table = self.rt.table(&[view(&self.rt, stored)], include, json!({}), jiff::Timestamp::now());
+        line(out, type_, table).await
     }
+}
+
+/// `{"type":…,"object":…}` and a newline, around an object already encoded.
+fn event_line(type_: &str, object: &[u8]) -> Bytes {
+    let mut bytes = Vec::with_capacity(object.len() + type_.len() + 24);
+    bytes.extend_from_slice(b"{\"type\":\"");
+    bytes.extend_from_slice(type_.as_bytes());
+    bytes.extend_from_slice(b"\",\"object\":");
+    bytes.extend_from_slice(object);
+    bytes.extend_from_slice(b"}\n");
+    Bytes::from(bytes)
 }
 
 async fn line(out: &mpsc::Sender<Bytes>, type_: &str, object: Value) -> bool {
