@@ -221,7 +221,7 @@ where
 
     /// Every object the watch changes or deletes from now on, and all of them after each
     /// (re)list. Empty once the watch runs.
-    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + use<K> {
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
         if let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
             feed.subscribers.push(sender);

@@ -46,8 +46,9 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     let controller = controller
         .owns_shared_stream(caches.deployments.subscribe())
         .owns_shared_stream(caches.services.subscribe())
-        // A SecretRef's new version rolls every SecureApiService of its namespace that uses it.
-        .watches_shared_stream(caches.secret_refs.subscribe(), move |secret_ref| {
+        // A SecretRef's new version rolls every SecureApiService of its namespace that uses it;
+        // SecretRef changes a service does not read (a finalizer, a label) trigger nothing.
+        .watches_shared_stream(resolve::changes_services_see(ctx.clone()), move |secret_ref| {
             let key = index_key(secret_ref.namespace().as_deref(), &secret_ref.name_any());
             users.caches.secure_api_services.indexed(&key)
         });

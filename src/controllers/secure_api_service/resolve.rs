@@ -5,18 +5,21 @@
 
 use super::apply::cached_or_read;
 use super::error::Error;
-use crate::api::SecureApiService;
 use crate::api::conditions::{find_condition, reasons, types};
+use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::controllers::children::get_child;
 use crate::secret_data::{content_hash, live_data};
 use crate::workload::ResolvedSecret;
 use crate::workload::snapshot::referenced_secret_refs;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Why the secrets cannot be used yet (the current revision stays as it is).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,4 +102,39 @@ fn missing_key(service: &SecureApiService, resolved: &BTreeMap<String, ResolvedS
             message: format!("SecretRef {} has no key {:?} (used by {})", env.secret_ref, env.key, env.name),
         })
     })
+}
+
+/// The SecretRef changes that can change what [`resolve`] finds: its sync (version, hash, target,
+/// Ready) or its deletion. Everything else about a SecretRef is of no interest to a service.
+pub fn changes_services_see(ctx: Arc<Context>) -> impl Stream<Item = Arc<SecretRef>> + Send + 'static {
+    let seen: Mutex<HashMap<String, u64>> = Mutex::default();
+    let secret_refs = ctx.caches.secret_refs.subscribe();
+    secret_refs.filter(move |secret_ref| {
+        let namespace = secret_ref.namespace().unwrap_or_default();
+        let name = secret_ref.name_any();
+        let key = format!("{namespace}/{name}");
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = if ctx.caches.secret_refs.get(&namespace, &name).is_none() {
+            // Deleted: the services that used it must notice.
+            seen.remove(&key);
+            true
+        } else {
+            let fingerprint = what_services_see(secret_ref);
+            seen.insert(key, fingerprint) != Some(fingerprint)
+        };
+        std::future::ready(changed)
+    })
+}
+
+/// A fingerprint of what a service reads from a SecretRef.
+fn what_services_see(secret_ref: &SecretRef) -> u64 {
+    let status = secret_ref.status.as_ref();
+    let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
+    let mut hasher = std::hash::DefaultHasher::new();
+    (
+        status.map(|s| (&s.synced_version, &s.content_hash, &s.target_name)),
+        ready.map(|c| (c.is_true(types::READY), &c.reason, &c.message)),
+    )
+        .hash(&mut hasher);
+    hasher.finish()
 }
