@@ -77,6 +77,8 @@ const PROBE: &str = "probe";
 const LIFTED_RATE: &str = "1000000";
 /// Creates in flight during setup: setup is not measured, only kept short.
 const SETUP_CONCURRENCY: usize = 16;
+/// How often a long cold sync says how far it got (stderr).
+const PROGRESS: Duration = Duration::from_secs(15);
 const MIN_PAUSE: Duration = Duration::from_millis(50);
 const PROBE_PAUSE: Duration = Duration::from_millis(10);
 const PROBE_LIMIT: Duration = Duration::from_secs(120);
@@ -131,6 +133,20 @@ impl Knobs {
 async fn run(knobs: Knobs) -> Result<(), BoxError> {
     let dir = std::env::temp_dir().join(format!("secure-api-operator-bench-scale-{}", std::process::id()));
     let cluster = Cluster::start(&dir).await?;
+    print_header(&knobs, &dir);
+    let setup = seed(&cluster, &knobs).await?;
+    println!("  setup: {} secrets, SecretRefs and SecureApiServices created in {:.2} s", knobs.refs, secs(setup));
+    let report = operator_figures(&cluster, &knobs, &dir).await?;
+    // Printed before the floor runs: a timeout there still leaves the operator's figures.
+    report.print();
+    eprintln!("  (operator stopped; the floor)");
+    let floor = floor(&cluster, knobs.refs, knobs.concurrency).await?;
+    print_floor(&floor, knobs.refs, report.sync.total);
+    cluster.stop().await;
+    Ok(())
+}
+
+fn print_header(knobs: &Knobs, dir: &Path) {
     let rate = match &knobs.gcp_rps {
         Some(rate) => format!("lifted (--gcp-requests-per-second {rate})"),
         None => "the operator's default (--gcp-requests-per-second left out)".to_owned(),
@@ -142,31 +158,29 @@ async fn run(knobs: Knobs) -> Result<(), BoxError> {
         knobs.concurrency,
         dir.display()
     );
-    let setup = seed(&cluster, &knobs).await?;
-    println!("  setup: {} secrets, SecretRefs and SecureApiServices created in {:.2} s", knobs.refs, secs(setup));
+}
 
-    let flags = operator_flags(&cluster, &knobs, free_port()?);
+/// Spawns the operator, times its cold sync, reads its counters through the quiet window, and
+/// stops it.
+async fn operator_figures<'a>(cluster: &Cluster, knobs: &'a Knobs, dir: &Path) -> Result<Report<'a>, BoxError> {
+    let flags = operator_flags(cluster, knobs, free_port()?);
     println!("  operator: {} {}", operator_bin(), flags.join(" "));
     cluster.kube.reset_counts();
     cluster.gcp.reset_counts();
     let mut operator = Operator::spawn(flags, &dir.join("operator.log"))?;
     let own = Arc::new(Own::default());
-    let sync = cold_sync(&cluster, &mut operator, knobs.refs, knobs.services(), &own).await?;
+    let sync = cold_sync(cluster, &mut operator, knobs.refs, knobs.services(), &own).await?;
     let kube_counts = minus(cluster.kube.counts(), &own.counts());
     let gcp_counts = cluster.gcp.counts();
     let reconciles = operator.reconciles().await?;
     let memory_synced = operator.memory()?;
     eprintln!("  (cold sync done in {:.1} s; quiet window of {} s)", secs(sync.total), knobs.quiet.as_secs());
-    let quiet = quiet_window(&cluster, &mut operator, knobs.quiet).await?;
+    let quiet = quiet_window(cluster, &mut operator, knobs.quiet).await?;
     let memory_quiet = operator.memory()?;
     operator.stop();
-
-    eprintln!("  (operator stopped; floor)");
-    let floor = floor(&cluster, knobs.refs, knobs.concurrency).await?;
-    let report = Report {
-        knobs: &knobs,
+    Ok(Report {
+        knobs,
         sync,
-        floor,
         kube_counts,
         gcp_counts,
         own: own.counts(),
@@ -174,10 +188,7 @@ async fn run(knobs: Knobs) -> Result<(), BoxError> {
         memory_synced,
         memory_quiet,
         quiet,
-    };
-    report.print();
-    cluster.stop().await;
-    Ok(())
+    })
 }
 
 /// The emulators on loopback, the kubeconfig the operator reads, and the bench's TCP client.
@@ -455,12 +466,17 @@ async fn cold_sync(
     let looked_services: Api<SecureApiService> = Api::namespaced(cluster.looker(), NAMESPACE);
     let mut probe = None;
     let (mut first_ready, mut refs_ready) = (None, None);
+    let mut told = Instant::now();
     loop {
         operator.check_alive()?;
         let look = Instant::now();
         let ready = ready_secret_refs(&looked_refs, own).await?;
         if ready > 0 {
             first_ready.get_or_insert(operator.started.elapsed());
+        }
+        if told.elapsed() >= PROGRESS {
+            told = Instant::now();
+            eprintln!("  ({:.0} s: {ready}/{refs} SecretRefs Ready)", secs(operator.started.elapsed()));
         }
         if probe.is_none() && ready >= refs / 4 {
             let api = Api::namespaced(cluster.tcp.clone(), NAMESPACE);
@@ -667,7 +683,6 @@ fn floor_secret(template: &Secret, job: &FloorJob, keys: &BTreeMap<String, Strin
 struct Report<'a> {
     knobs: &'a Knobs,
     sync: ColdSync,
-    floor: Floor,
     /// The operator's requests during the cold sync (the bench's own subtracted).
     kube_counts: Counts,
     gcp_counts: BTreeMap<String, u64>,
@@ -683,7 +698,6 @@ impl Report<'_> {
         let n = self.knobs.refs;
         let synced = (n + 1) as f64;
         let sync = &self.sync;
-        let floor = &self.floor;
         println!();
         row("cold sync: spawn → all Ready", format!("{:.2} s", secs(sync.total)));
         row(
@@ -691,14 +705,6 @@ impl Report<'_> {
             format!("{:.2} s / {:.2} s", secs(sync.first_ready), secs(sync.refs_ready)),
         );
         row("  throughput", format!("{:.0} SecretRefs/s", synced / secs(sync.total)));
-        row(
-            "floor: access + apply + status patch",
-            format!("{:.2} s ({:.0} syncs/s)", secs(floor.elapsed), n as f64 / secs(floor.elapsed)),
-        );
-        let mean = |i: usize| floor.spent[i].as_secs_f64() * 1000.0 / n as f64;
-        row("  mean ms per call: access / apply / patch", format!("{:.2} / {:.2} / {:.2}", mean(0), mean(1), mean(2)));
-        row("  floor's requests", format!("{}; GCP {}", compact(&floor.kube), compact_gcp(&floor.gcp)));
-        row("operator / floor", format!("{:.1}×", secs(sync.total) / secs(floor.elapsed)));
         let access = self.gcp_counts.get("secretmanager.versions.access").copied().unwrap_or(0);
         let all: u64 = self.gcp_counts.values().sum();
         row("Secret Manager access / SecretRef", format!("{:.2}  (target 1.00)", access as f64 / synced));
@@ -756,6 +762,20 @@ impl Report<'_> {
         row("  Kubernetes reads and watches", format!("{}  ({})", reads.values().sum::<u64>(), compact(&reads)));
         row("  GCP calls", format!("{}  ({})", quiet.gcp.values().sum::<u64>(), compact_gcp(&quiet.gcp)));
     }
+}
+
+/// The floor, and the operator's cold sync next to it.
+fn print_floor(floor: &Floor, refs: usize, sync: Duration) {
+    let n = refs as f64;
+    println!();
+    row(
+        "floor: access + apply + status patch, N times",
+        format!("{:.2} s ({:.0} syncs/s)", secs(floor.elapsed), n / secs(floor.elapsed)),
+    );
+    let mean = |i: usize| floor.spent[i].as_secs_f64() * 1000.0 / n;
+    row("  mean ms per call: access / apply / patch", format!("{:.2} / {:.2} / {:.2}", mean(0), mean(1), mean(2)));
+    row("  the floor's requests", format!("{}; GCP {}", compact(&floor.kube), compact_gcp(&floor.gcp)));
+    row("operator's cold sync / floor", format!("{:.1}×", secs(sync) / secs(floor.elapsed)));
 }
 
 fn row(label: &str, value: String) {
