@@ -12,7 +12,9 @@
 //!    operator starts. The emulated Deployment controller completes rollouts at once.
 //! 2. Cold sync: the release binary (`secure-api-operator run`, flags printed) is spawned. The
 //!    clock runs from the spawn (process start, CRD check and first lists included) until a
-//!    list shows every SecretRef Ready and then one shows every SecureApiService Ready. The
+//!    list shows every SecretRef Ready and then one shows every SecureApiService Ready, or
+//!    until `BENCH_SYNC_LIMIT_SECS`: then the figures are printed as they stand, marked
+//!    INCOMPLETE with how many were Ready (per-SecretRef figures still divide by N + 1). The
 //!    bench looks with one list at a time, every 50 ms or four times the last list's duration,
 //!    whichever is longer (so it takes at most a fifth of the emulator's time); a figure is late
 //!    by at most one such pause.
@@ -20,7 +22,8 @@
 //!    SecretRef (`probe`) is created and read with a GET every 10 ms until it is Ready.
 //! 4. Counters: the Kubernetes emulator's per-(verb, resource) counters and the GCP emulator's
 //!    per-method counters are reset at the spawn and read at the end of the cold sync. The
-//!    bench's own requests in that window (its polling lists, the probe's create and GETs) are
+//!    bench's own requests in that window (its polling lists, the probe's create and GETs, a
+//!    list of SecureApiServices per progress line on stderr every 15 s) are
 //!    counted by the bench and subtracted; their number is printed. Per-SecretRef figures divide
 //!    by N + 1 (the probe is synced too). Reconciles come from the operator's `/metrics`
 //!    (`secureapi_reconciles_total`), scraped at the end of the cold sync.
@@ -31,20 +34,22 @@
 //!    flight (each a tokio task), the three calls a first sync needs at the least, one after
 //!    another: GET `v1/projects/P/secrets/s{i}/versions/1:access` from the GCP emulator (its
 //!    payload decoded into keys); server-side apply (forced, own field manager) of a Secret
-//!    `floor-s{i}` in `default` shaped like the operator's `s{i}` (its type, labels,
-//!    annotations, owner reference to SecretRef `s{i}`, the decoded keys); a merge patch of
-//!    SecretRef `s{i}`'s status subresource carrying the status the operator wrote, with
+//!    `floor-s{i}` in `default` shaped like a Secret the operator wrote (its type, labels,
+//!    annotations, owner reference, pointed at SecretRef `s{i}`; the decoded keys); a merge
+//!    patch of SecretRef `s{i}`'s status subresource carrying the status the operator wrote, with
 //!    `observedRefresh` changed so every patch is a real write. One reqwest client and one
 //!    kube client over TCP, as the operator has. The ratio is cold sync / floor.
 //!
-//! The child process is killed when the bench ends, fails or times out (a guard's `Drop`); its
-//! log is `operator.log` in the directory printed first.
+//! The child process is killed when the bench ends, fails, times out or gets SIGINT/SIGTERM (a
+//! guard's `Drop`); its log is `operator.log` in the directory printed first. The operator's
+//! figures are printed before the floor runs, so a timeout there still leaves them.
 //!
 //! `cargo bench --bench scale [-- N]`. Knobs (environment): `BENCH_SECRET_REFS` (N when no
 //! argument gives it, default 1000), `BENCH_CONCURRENCY` (the operator's `--concurrency` and the
 //! floor's calls in flight, default 8), `BENCH_GCP_RPS` (`--gcp-requests-per-second`: unset
 //! lifts the limit to 1000000, `default` leaves the flag out, a number passes it),
-//! `BENCH_QUIET_SECS` (default 10), `BENCH_TIMEOUT_SECS` (the whole run, default 1800).
+//! `BENCH_QUIET_SECS` (default 10), `BENCH_SYNC_LIMIT_SECS` (the cold sync, default 1200),
+//! `BENCH_TIMEOUT_SECS` (the whole run, default 1800).
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -52,9 +57,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use secure_api_operator::api::conditions::{find_condition, types};
-use secure_api_operator::api::{Condition, SecretRef, SecureApiService};
+use secure_api_operator::api::{Condition, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::{DeploymentSimulation, KubeEmulator, Listener};
+use secure_api_operator::shutdown::shutdown_signal;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -91,7 +97,13 @@ const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollect
 async fn main() -> Result<(), BoxError> {
     let knobs = Knobs::read()?;
     let limit = knobs.timeout;
-    tokio::time::timeout(limit, run(knobs)).await.map_err(|_| format!("benchmark took longer than {limit:?}"))?
+    // Returning drops `run` and with it the operator's guard, which kills the child.
+    tokio::select! {
+        outcome = tokio::time::timeout(limit, run(knobs)) => {
+            outcome.map_err(|_| format!("benchmark took longer than {limit:?}"))?
+        }
+        _ = shutdown_signal() => Err("interrupted".into()),
+    }
 }
 
 struct Knobs {
@@ -100,6 +112,8 @@ struct Knobs {
     /// `None`: the operator's default rate limit.
     gcp_rps: Option<String>,
     quiet: Duration,
+    /// The cold sync's own limit: past it the figures are reported as they stand.
+    sync_limit: Duration,
     timeout: Duration,
 }
 
@@ -121,6 +135,7 @@ impl Knobs {
             concurrency: env_usize("BENCH_CONCURRENCY", 8)?.max(1),
             gcp_rps,
             quiet: Duration::from_secs(env_usize("BENCH_QUIET_SECS", 10)? as u64),
+            sync_limit: Duration::from_secs(env_usize("BENCH_SYNC_LIMIT_SECS", 1200)? as u64),
             timeout: Duration::from_secs(env_usize("BENCH_TIMEOUT_SECS", 1800)? as u64),
         })
     }
@@ -169,12 +184,13 @@ async fn operator_figures<'a>(cluster: &Cluster, knobs: &'a Knobs, dir: &Path) -
     cluster.gcp.reset_counts();
     let mut operator = Operator::spawn(flags, &dir.join("operator.log"))?;
     let own = Arc::new(Own::default());
-    let sync = cold_sync(cluster, &mut operator, knobs.refs, knobs.services(), &own).await?;
+    let sync = cold_sync(cluster, &mut operator, knobs, &own).await?;
     let kube_counts = minus(cluster.kube.counts(), &own.counts());
     let gcp_counts = cluster.gcp.counts();
     let reconciles = operator.reconciles().await?;
     let memory_synced = operator.memory()?;
-    eprintln!("  (cold sync done in {:.1} s; quiet window of {} s)", secs(sync.total), knobs.quiet.as_secs());
+    let state = if sync.complete { "done" } else { "stopped at its limit" };
+    eprintln!("  (cold sync {state} after {:.1} s; quiet window of {} s)", secs(sync.total), knobs.quiet.as_secs());
     let quiet = quiet_window(cluster, &mut operator, knobs.quiet).await?;
     let memory_quiet = operator.memory()?;
     operator.stop();
@@ -443,62 +459,89 @@ fn minus(mut all: Counts, own: &Counts) -> Counts {
 }
 
 struct ColdSync {
-    /// Spawn to every SecretRef and SecureApiService Ready.
+    /// Spawn to every SecretRef and SecureApiService Ready, or to the limit.
     total: Duration,
+    /// Whether everything was Ready before the limit.
+    complete: bool,
+    /// Ready at the end (the probe included).
+    refs_ready: usize,
+    services_ready: usize,
     /// Spawn to the first list with a Ready SecretRef.
-    first_ready: Duration,
+    first_ready: Option<Duration>,
     /// Spawn to every SecretRef Ready.
-    refs_ready: Duration,
-    probe: Duration,
-    /// SecretRefs Ready when the probe was created.
-    ready_at_probe: usize,
+    all_refs_ready: Option<Duration>,
+    /// The probe's create to Ready, and the SecretRefs Ready when it was created.
+    probe: Option<(Duration, usize)>,
 }
 
-/// Polls until everything is Ready, creating the probe once a quarter of the SecretRefs are.
+/// Polls until everything is Ready or `limit` after the spawn, creating the probe once a quarter
+/// of the SecretRefs are Ready.
 async fn cold_sync(
     cluster: &Cluster,
     operator: &mut Operator,
-    refs: usize,
-    services: usize,
+    knobs: &Knobs,
     own: &Arc<Own>,
 ) -> Result<ColdSync, BoxError> {
     let looked_refs: Api<SecretRef> = Api::namespaced(cluster.looker(), NAMESPACE);
     let looked_services: Api<SecureApiService> = Api::namespaced(cluster.looker(), NAMESPACE);
+    let (refs, services) = (knobs.refs, knobs.services());
+    let deadline = operator.started + knobs.sync_limit;
+    let mut sync = ColdSync {
+        total: Duration::ZERO,
+        complete: false,
+        refs_ready: 0,
+        services_ready: 0,
+        first_ready: None,
+        all_refs_ready: None,
+        probe: None,
+    };
     let mut probe = None;
-    let (mut first_ready, mut refs_ready) = (None, None);
     let mut told = Instant::now();
     loop {
         operator.check_alive()?;
         let look = Instant::now();
-        let ready = ready_secret_refs(&looked_refs, own).await?;
-        if ready > 0 {
-            first_ready.get_or_insert(operator.started.elapsed());
+        sync.refs_ready = ready_secret_refs(&looked_refs, own).await?;
+        if sync.refs_ready > 0 {
+            sync.first_ready.get_or_insert(operator.started.elapsed());
         }
-        if told.elapsed() >= PROGRESS {
-            told = Instant::now();
-            eprintln!("  ({:.0} s: {ready}/{refs} SecretRefs Ready)", secs(operator.started.elapsed()));
-        }
-        if probe.is_none() && ready >= refs / 4 {
+        if probe.is_none() && sync.refs_ready >= refs / 4 {
             let api = Api::namespaced(cluster.tcp.clone(), NAMESPACE);
-            probe = Some((ready, tokio::spawn(probe_latency(api, own.clone()))));
+            probe = Some((sync.refs_ready, tokio::spawn(probe_latency(api, own.clone()))));
         }
-        if probe.is_some() && ready > refs {
-            refs_ready.get_or_insert(operator.started.elapsed());
-            if ready_services(&looked_services, own).await? >= services {
-                break;
-            }
+        let all_refs = probe.is_some() && sync.refs_ready > refs;
+        if all_refs {
+            sync.all_refs_ready.get_or_insert(operator.started.elapsed());
+        }
+        let tell = told.elapsed() >= PROGRESS;
+        if all_refs || tell {
+            sync.services_ready = ready_services(&looked_services, own).await?;
+        }
+        if tell {
+            told = Instant::now();
+            let (at, r, s) = (secs(operator.started.elapsed()), sync.refs_ready, sync.services_ready);
+            eprintln!("  ({at:.0} s: {r}/{} SecretRefs, {s}/{services} SecureApiServices Ready)", refs + 1);
+        }
+        sync.complete = all_refs && sync.services_ready >= services;
+        if sync.complete || Instant::now() >= deadline {
+            break;
         }
         tokio::time::sleep((look.elapsed() * 4).max(MIN_PAUSE)).await;
     }
-    let total = operator.started.elapsed();
-    let (ready_at_probe, handle) = probe.ok_or("the probe was never created")?;
-    Ok(ColdSync {
-        total,
-        first_ready: first_ready.unwrap_or(total),
-        refs_ready: refs_ready.unwrap_or(total),
-        probe: handle.await??,
-        ready_at_probe,
-    })
+    sync.total = operator.started.elapsed();
+    sync.probe = match probe {
+        Some((ready_then, handle)) => finished(handle).await?.map(|latency| (latency, ready_then)),
+        None => None,
+    };
+    Ok(sync)
+}
+
+/// The probe's latency; `None` when it is still waiting (the cold sync hit its limit first).
+async fn finished(handle: tokio::task::JoinHandle<Result<Duration, BoxError>>) -> Result<Option<Duration>, BoxError> {
+    if handle.is_finished() {
+        return Ok(Some(handle.await??));
+    }
+    handle.abort();
+    Ok(None)
 }
 
 async fn ready_secret_refs(api: &Api<SecretRef>, own: &Own) -> Result<usize, BoxError> {
@@ -582,7 +625,7 @@ async fn floor(cluster: &Cluster, refs: usize, concurrency: usize) -> Result<Flo
         gcp_url: cluster.gcp_listener.url(),
         secrets: Api::namespaced(cluster.tcp.clone(), NAMESPACE),
         refs: Api::namespaced(cluster.tcp.clone(), NAMESPACE),
-        template: Api::<Secret>::namespaced(cluster.tcp.clone(), NAMESPACE).get("s0").await?,
+        template: operator_secret(&cluster.tcp).await?,
     });
     let jobs = floor_jobs(&context.refs, refs).await?;
     cluster.kube.reset_counts();
@@ -600,7 +643,15 @@ async fn floor(cluster: &Cluster, refs: usize, concurrency: usize) -> Result<Flo
     Ok(Floor { elapsed: started.elapsed(), spent, kube: cluster.kube.counts(), gcp: cluster.gcp.counts() })
 }
 
-/// One list of the SecretRefs the operator synced, made before the floor's clock starts.
+/// One Secret the operator wrote (its label says so): the shape of the floor's Secrets.
+async fn operator_secret(client: &kube::Client) -> Result<Secret, BoxError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    let written = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")).limit(1);
+    Ok(secrets.list(&written).await?.items.into_iter().next().ok_or("the operator wrote no Secret")?)
+}
+
+/// One list of the SecretRefs, made before the floor's clock starts. A SecretRef the operator
+/// left without status (a cold sync stopped at its limit) gets the first synced one's status.
 async fn floor_jobs(api: &Api<SecretRef>, refs: usize) -> Result<Vec<FloorJob>, BoxError> {
     let mut listed: HashMap<String, SecretRef> = api
         .list(&ListParams::default())
@@ -609,12 +660,12 @@ async fn floor_jobs(api: &Api<SecretRef>, refs: usize) -> Result<Vec<FloorJob>, 
         .into_iter()
         .map(|r| (r.metadata.name.clone().unwrap_or_default(), r))
         .collect();
+    let any_status = listed.values().find_map(|r| r.status.clone()).ok_or("no SecretRef has a status")?;
     (0..refs)
         .map(|i| {
             let name = format!("s{i}");
             let object = listed.remove(&name).ok_or_else(|| format!("SecretRef {name} is gone"))?;
-            let mut status =
-                serde_json::to_value(object.status.ok_or_else(|| format!("SecretRef {name} has no status"))?)?;
+            let mut status = serde_json::to_value(object.status.unwrap_or_else(|| any_status.clone()))?;
             // A changed field: every patch writes, as the operator's first status write does.
             let fields = status.as_object_mut().ok_or_else(|| format!("the status of {name} is not an object"))?;
             fields.insert("observedRefresh".into(), json!(FLOOR_MANAGER));
@@ -699,12 +750,8 @@ impl Report<'_> {
         let synced = (n + 1) as f64;
         let sync = &self.sync;
         println!();
-        row("cold sync: spawn → all Ready", format!("{:.2} s", secs(sync.total)));
-        row(
-            "  first SecretRef Ready / all SecretRefs Ready",
-            format!("{:.2} s / {:.2} s", secs(sync.first_ready), secs(sync.refs_ready)),
-        );
-        row("  throughput", format!("{:.0} SecretRefs/s", synced / secs(sync.total)));
+        // Per-SecretRef figures divide by N + 1 even when the cold sync stopped short.
+        self.print_sync_time();
         let access = self.gcp_counts.get("secretmanager.versions.access").copied().unwrap_or(0);
         let all: u64 = self.gcp_counts.values().sum();
         row("Secret Manager access / SecretRef", format!("{:.2}  (target 1.00)", access as f64 / synced));
@@ -729,18 +776,36 @@ impl Report<'_> {
             "  at the end of the cold sync: peak / now",
             format!("{:.1} / {:.1} MiB", mib(self.memory_synced.peak_kib), mib(self.memory_synced.now_kib)),
         );
-        row(
-            "new SecretRef during the cold sync: create → Ready",
-            format!(
-                "{:.0} ms  (goal < 1000; created when {}/{n} were Ready)",
-                sync.probe.as_secs_f64() * 1000.0,
-                sync.ready_at_probe
+        let probe = match sync.probe {
+            Some((latency, ready_then)) => format!(
+                "{:.0} ms  (goal < 1000; created when {ready_then}/{n} were Ready)",
+                latency.as_secs_f64() * 1000.0
             ),
-        );
+            None => "not Ready (or not created) when the cold sync stopped".to_owned(),
+        };
+        row("new SecretRef during the cold sync: create → Ready", probe);
         self.print_quiet();
         println!("\nKubernetes requests during the cold sync, by the operator (per SecretRef: / {})", n + 1);
         print_counts(&self.kube_counts, synced);
         println!("  (the bench's own, subtracted: {})", compact(&self.own));
+    }
+
+    fn print_sync_time(&self) {
+        let sync = &self.sync;
+        let (n, services) = (self.knobs.refs + 1, self.knobs.services());
+        if sync.complete {
+            row("cold sync: spawn → all Ready", format!("{:.2} s", secs(sync.total)));
+        } else {
+            let (r, s) = (sync.refs_ready, sync.services_ready);
+            let stopped = format!("{r}/{n} SecretRefs, {s}/{services} SecureApiServices Ready");
+            row("cold sync: INCOMPLETE at the limit", format!("{:.2} s, {stopped}", secs(sync.total)));
+        }
+        let at = |moment: Option<Duration>| moment.map_or_else(|| "-".to_owned(), |m| format!("{:.2} s", secs(m)));
+        row(
+            "  first SecretRef Ready / all SecretRefs Ready",
+            format!("{} / {}", at(sync.first_ready), at(sync.all_refs_ready)),
+        );
+        row("  throughput", format!("{:.0} SecretRefs/s", sync.refs_ready as f64 / secs(sync.total)));
     }
 
     fn print_quiet(&self) {
