@@ -67,24 +67,6 @@ where
     Ok(applied.written)
 }
 
-/// [`apply_if_changed`], trusting a `cached` copy that already carries the hash: a steady child
-/// then costs no request at all. Anything else is read again before applying.
-pub async fn apply_unless_cached<K>(
-    api: &Api<K>,
-    cached: Option<&K>,
-    desired: K,
-    field_manager: &str,
-) -> Result<bool, ChildError>
-where
-    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
-{
-    let hash = hash_of(&desired);
-    if cached.is_some_and(|c| c.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&hash)) {
-        return Ok(false);
-    }
-    apply_if_changed(api, desired, field_manager).await
-}
-
 /// What [`apply_over`] left on the server.
 pub struct Applied<K> {
     /// The object as the server now holds it.

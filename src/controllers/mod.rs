@@ -98,6 +98,9 @@ struct Memory {
     forced_reads: HashSet<String>,
     /// What each SecretRef last synced, until its own status write shows in the cache.
     synced: HashMap<String, LastSync>,
+    /// Children that are not watched, by `Kind/namespace/name`: the hash last applied or found,
+    /// and when.
+    applied: HashMap<String, (String, Instant)>,
 }
 
 impl Context {
@@ -170,6 +173,15 @@ impl Context {
 
     pub fn remember_sync(&self, key: &str, synced: LastSync) {
         self.memory().synced.insert(key.to_owned(), synced);
+    }
+
+    /// Whether this process applied or found `hash` at `key` less than `within` ago.
+    pub fn applied_recently(&self, key: &str, hash: &str, within: Duration) -> bool {
+        self.memory().applied.get(key).is_some_and(|(applied, at)| applied == hash && at.elapsed() < within)
+    }
+
+    pub fn remember_applied(&self, key: &str, hash: String) {
+        self.memory().applied.insert(key.to_owned(), (hash, Instant::now()));
     }
 
     /// After a failure: the status, not memory, says what holds.

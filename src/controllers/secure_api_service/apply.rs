@@ -9,9 +9,7 @@ use crate::api::SecureApiService;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::controllers::Context;
 use crate::controllers::caches::index_key;
-use crate::controllers::children::{
-    ChildError, apply_if_changed, apply_over, apply_unless_cached, delete_if_ours, get_child,
-};
+use crate::controllers::children::{ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, hash_of};
 use crate::workload;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -36,6 +34,9 @@ where
     Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default())
 }
 
+/// How long a ServiceAccount this process applied is trusted to be as applied.
+const ACCOUNT_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
 /// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
 /// `live` is the Deployment read at the start of the reconcile.
@@ -47,17 +48,21 @@ pub async fn children(
     manager: &str,
 ) -> Result<Applied, Error> {
     let services: Api<Service> = api(ctx, service);
-    let live_service = cached_or_read(&ctx.caches.services, &services, service).await?;
-    let account = workload::service::service_account(service);
-    apply_if_changed(&api::<ServiceAccount>(ctx, service), account, manager).await?;
-    let Some(desired) = desired else {
-        return Ok(Applied { deployment: live, service: live_service, restored: None });
-    };
-    let secrets: Api<Secret> = api(ctx, service);
     let namespace = service.namespace().unwrap_or_default();
+    let account = workload::service::service_account(service);
+    apply_account(ctx, &api::<ServiceAccount>(ctx, service), account, manager).await?;
+    let Some(desired) = desired else {
+        // Nothing is applied but the ServiceAccount: our Service, if any, is in the cache.
+        let cached = ctx.caches.services.get(&namespace, &service.name_any()).map(|s| s.as_ref().clone());
+        return Ok(Applied { deployment: live, service: cached, restored: None });
+    };
+    let live_service = cached_or_read(&ctx.caches.services, &services, service).await?;
+    let secrets: Api<Secret> = api(ctx, service);
     for snapshot in &desired.snapshots {
+        // Snapshot names carry their content's hash: one missing from the cache is new, applied
+        // without reading first.
         let cached = ctx.caches.secrets.get(&namespace, &snapshot.name_any());
-        apply_unless_cached(&secrets, cached.as_deref(), snapshot.clone(), manager).await?;
+        apply_over(&secrets, cached.as_deref(), snapshot.clone(), manager).await?;
     }
     let deployment = match &desired.deployment {
         Some(wanted) => {
@@ -70,6 +75,26 @@ pub async fn children(
     apply_optional::<HorizontalPodAutoscaler>(ctx, service, desired.autoscaler.clone(), manager).await?;
     apply_optional::<PodDisruptionBudget>(ctx, service, desired.disruption_budget.clone(), manager).await?;
     Ok(Applied { deployment, service: Some(applied_service.object), restored: None })
+}
+
+/// Applies the service's ServiceAccount unless this process applied or found exactly this one in
+/// the last [`ACCOUNT_RECHECK`]: a service reconciles once per SecretRef it uses becoming Ready,
+/// and ServiceAccounts are not watched. One deleted behind the operator's back is back within
+/// that time.
+async fn apply_account(
+    ctx: &Context,
+    accounts: &Api<ServiceAccount>,
+    account: ServiceAccount,
+    manager: &str,
+) -> Result<(), Error> {
+    let key = format!("ServiceAccount/{}/{}", account.namespace().unwrap_or_default(), account.name_any());
+    let hash = hash_of(&account);
+    if ctx.applied_recently(&key, &hash, ACCOUNT_RECHECK) {
+        return Ok(());
+    }
+    apply_if_changed(accounts, account, manager).await?;
+    ctx.remember_applied(&key, hash);
+    Ok(())
 }
 
 /// Applies an object the spec may or may not ask for; one no longer asked for is deleted if ours.

@@ -39,8 +39,15 @@ pub struct World {
 /// Reads the SecretRefs (and their Secrets) and the Deployment; API failures are errors.
 pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World, Error> {
     let secrets = secret_refs(ctx, service).await?;
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
-    let deployment = cached_or_read(&ctx.caches.deployments, &deployments, service).await?;
+    let namespace = service.namespace().unwrap_or_default();
+    let deployment = match &secrets {
+        // Nothing will be applied over it: our Deployment, if any, is in the cache.
+        Err(_) => ctx.caches.deployments.get(&namespace, &service.name_any()).map(|d| d.as_ref().clone()),
+        Ok(_) => {
+            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+            cached_or_read(&ctx.caches.deployments, &deployments, service).await?
+        }
+    };
     Ok(World { secrets, deployment })
 }
 
