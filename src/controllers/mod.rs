@@ -3,6 +3,7 @@
 
 pub mod caches;
 pub mod children;
+pub mod events;
 pub mod gateway_config;
 pub mod identity;
 pub mod notifications;
@@ -18,11 +19,12 @@ use crate::gcp::ApiGateway;
 use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
 use caches::Caches;
+use events::{EventWriter, Note};
 use futures::FutureExt;
 use identity::Identities;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use notifications::Notifications;
@@ -71,7 +73,7 @@ impl Default for Settings {
 pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub events: EventWriter,
     pub settings: Settings,
     pub secrets: Arc<dyn SecretProvider>,
     /// API Gateway, when configured (GatewayConfigs wait with a clear condition otherwise).
@@ -113,14 +115,12 @@ impl Context {
         identities: Identities,
         notifications: Option<Notifications>,
     ) -> Arc<Self> {
-        let reporter =
-            Reporter { controller: crate::api::MANAGED_BY_VALUE.into(), instance: std::env::var("POD_NAME").ok() };
-        let recorder = Recorder::new(client.clone(), reporter);
+        let events = EventWriter::new(client.clone(), crate::api::MANAGED_BY_VALUE, std::env::var("POD_NAME").ok());
         let caches = Caches::new(&client, settings.namespace.as_deref(), settings.concurrency);
         Arc::new(Self {
             client,
             metrics,
-            recorder,
+            events,
             settings,
             secrets,
             api_gateway,
@@ -227,8 +227,8 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+        let note = Note { type_, reason, action, note };
+        if let Err(error) = self.events.write(object.object_ref(&()), note).await {
             tracing::debug!(%error, "event not recorded");
         }
     }
