@@ -124,14 +124,17 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
     let timer = ctx.metrics.reconcile(K::PROFILE.controller);
     let result = if K::PROFILE.finalized {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-        finalizer(&api, FINALIZER, object.clone(), |event| async {
-            match event {
-                Finalized::Apply(object) => object.apply(ctx).await,
-                Finalized::Cleanup(object) => object.cleanup(ctx).await,
-            }
-        })
-        .await
-        .map_err(flatten_finalizer)
+        match with_finalizer(&api, object.clone()).await {
+            Ok(object) => finalizer(&api, FINALIZER, object, |event| async {
+                match event {
+                    Finalized::Apply(object) => object.apply(ctx).await,
+                    Finalized::Cleanup(object) => object.cleanup(ctx).await,
+                }
+            })
+            .await
+            .map_err(flatten_finalizer),
+            Err(error) => Err(error.into()),
+        }
     } else {
         object.apply(ctx).await
     };
@@ -150,6 +153,24 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
     timer.finish(Some(error.category()));
     report_failure(object.as_ref(), ctx, &error).await;
     if error.is_transient() { Err(error) } else { Ok(Action::requeue(jittered(ctx.settings.permanent_retry, 0.1))) }
+}
+
+/// The object with the operator's finalizer, added first when it lacks it (and is not being
+/// deleted). The finalizer helper would add it and wait for the change to come back before the
+/// first sync; adding it here lets that sync run in the same reconcile. The merge patch names the
+/// resourceVersion it was made from, so a concurrent change fails it (409) instead of being lost.
+async fn with_finalizer<K: Reconciler>(api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, kube::Error> {
+    let meta = object.meta();
+    if meta.deletion_timestamp.is_some() || object.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(object);
+    }
+    let mut finalizers = object.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_owned());
+    let patch = serde_json::json!({
+        "metadata": { "finalizers": finalizers, "resourceVersion": meta.resource_version }
+    });
+    let added = api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(Arc::new(added))
 }
 
 /// After a transient failure: exponential backoff with jitter, per object.
