@@ -100,6 +100,8 @@ struct Memory {
     forced_reads: HashSet<String>,
     /// What each SecretRef last synced, until its own status write shows in the cache.
     synced: HashMap<String, LastSync>,
+    /// Objects (by uid) this process added the finalizer to.
+    finalized: HashSet<String>,
     /// Children that are not watched, by `Kind/namespace/name`: the hash last applied or found,
     /// and when.
     applied: HashMap<String, (String, Instant)>,
@@ -173,6 +175,19 @@ impl Context {
 
     pub fn remember_sync(&self, key: &str, synced: LastSync) {
         self.memory().synced.insert(key.to_owned(), synced);
+    }
+
+    /// Whether this process added the finalizer to the object with `uid`.
+    pub fn finalized(&self, uid: &str) -> bool {
+        self.memory().finalized.contains(uid)
+    }
+
+    pub fn remember_finalized(&self, uid: &str) {
+        self.memory().finalized.insert(uid.to_owned());
+    }
+
+    pub fn forget_finalized(&self, uid: &str) {
+        self.memory().finalized.remove(uid);
     }
 
     /// Whether this process applied or found `hash` at `key` less than `within` ago.

@@ -124,7 +124,7 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
     let timer = ctx.metrics.reconcile(K::PROFILE.controller);
     let result = if K::PROFILE.finalized {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-        match with_finalizer(&api, object.clone()).await {
+        match with_finalizer(ctx, &api, object.clone()).await {
             Ok(object) => finalizer(&api, FINALIZER, object, |event| async {
                 match event {
                     Finalized::Apply(object) => object.apply(ctx).await,
@@ -159,17 +159,29 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
 /// deleted). The finalizer helper would add it and wait for the change to come back before the
 /// first sync; adding it here lets that sync run in the same reconcile. The merge patch names the
 /// resourceVersion it was made from, so a concurrent change fails it (409) instead of being lost.
-async fn with_finalizer<K: Reconciler>(api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, kube::Error> {
-    let meta = object.meta();
-    if meta.deletion_timestamp.is_some() || object.finalizers().iter().any(|f| f == FINALIZER) {
+/// Until the cache shows the finalizer, this process remembers having added it (by uid: a new
+/// object of the same name is another object).
+async fn with_finalizer<K: Reconciler>(ctx: &Context, api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, kube::Error> {
+    let uid = object.uid().unwrap_or_default();
+    if object.meta().deletion_timestamp.is_some() {
+        ctx.forget_finalized(&uid);
         return Ok(object);
+    }
+    if object.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(object);
+    }
+    if ctx.finalized(&uid) {
+        let mut known = object.as_ref().clone();
+        known.finalizers_mut().push(FINALIZER.to_owned());
+        return Ok(Arc::new(known));
     }
     let mut finalizers = object.finalizers().to_vec();
     finalizers.push(FINALIZER.to_owned());
     let patch = serde_json::json!({
-        "metadata": { "finalizers": finalizers, "resourceVersion": meta.resource_version }
+        "metadata": { "finalizers": finalizers, "resourceVersion": object.resource_version() }
     });
     let added = api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    ctx.remember_finalized(&uid);
     Ok(Arc::new(added))
 }
 
