@@ -14,7 +14,7 @@
 //! Cached objects lose what the operator never reads — `managedFields` and kubectl's
 //! last-applied annotation — which is most of an object's size.
 
-use super::pace::{Handover, Pace};
+use super::pace::Pace;
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
 use crate::workload::snapshot::referenced_secret_refs;
 use futures::{Stream, StreamExt};
@@ -54,7 +54,7 @@ impl Caches {
     pub fn new(client: &Client, namespace: Option<&str>, concurrency: u16) -> Self {
         let ours = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
         let all = watcher::Config::default;
-        let window = Some(4 * u64::from(concurrency));
+        let window = Some(4 * usize::from(concurrency));
         Self {
             secret_refs: Cache::new(scoped(client, namespace), all(), window, None),
             secrets: Cache::new(scoped(client, namespace), ours(), None, Some(snapshot_owner)),
@@ -185,7 +185,12 @@ impl<K> Cache<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    fn new(api: Api<K>, config: watcher::Config, window: Option<u64>, keys_of: Option<fn(&K) -> Vec<String>>) -> Self {
+    fn new(
+        api: Api<K>,
+        config: watcher::Config,
+        window: Option<usize>,
+        keys_of: Option<fn(&K) -> Vec<String>>,
+    ) -> Self {
         let writer = Writer::default();
         let store = writer.as_reader();
         let feed = Feed { api, config, writer, subscribers: vec![] };
@@ -202,10 +207,10 @@ where
         index.entries().by_key.get(key).map(|objects| objects.iter().cloned().collect()).unwrap_or_default()
     }
 
-    /// A reconcile of this kind completed: room for one more object of a relist.
-    pub fn reconciled(&self) {
+    /// A reconcile of `key` (`namespace/name`) completed: room for one more object of a relist.
+    pub fn reconciled(&self, key: &str) {
         if let Some(pace) = &self.pace {
-            pace.completed();
+            pace.reconciled(key);
         }
     }
 
@@ -234,10 +239,10 @@ where
         let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
         let Feed { api, config, writer, mut subscribers } = feed;
         let mut events = std::pin::pin!(watcher(api, config).default_backoff().modify(slim).reflect(writer));
-        // The last relist's objects not handed over yet, and how far the handover got.
+        // The last relist's objects not handed over yet.
         let mut relist: VecDeque<Arc<K>> = VecDeque::new();
-        let mut handover: Option<Handover> = None;
         loop {
+            let next = relist.front().map(|object| index_key(object.meta().namespace.as_deref(), &object.name_any()));
             let touched = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
@@ -256,7 +261,6 @@ where
                         let objects = self.store.state();
                         self.index.iter().for_each(|index| index.rebuild(&objects));
                         relist = objects.into();
-                        handover = self.pace.as_ref().map(Pace::start);
                         continue;
                     }
                     Some(Ok(_)) => continue,
@@ -265,7 +269,7 @@ where
                         continue;
                     }
                 },
-                () = room(self.pace.as_ref(), handover.as_mut()), if !relist.is_empty() => {
+                () = room(self.pace.as_ref(), next), if !relist.is_empty() => {
                     let Some(object) = relist.pop_front() else { continue };
                     object
                 }
@@ -286,10 +290,10 @@ where
     }
 }
 
-/// Waits for room for one more relisted object (at once for a kind without pacing).
-async fn room(pace: Option<&Pace>, handover: Option<&mut Handover>) {
-    if let (Some(pace), Some(handover)) = (pace, handover) {
-        pace.room(handover).await;
+/// Waits for room for relisted object `key` (at once for a kind without pacing).
+async fn room(pace: Option<&Pace>, key: Option<String>) {
+    if let (Some(pace), Some(key)) = (pace, key) {
+        pace.room(key).await;
     }
 }
 

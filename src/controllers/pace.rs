@@ -1,60 +1,58 @@
 //! Pacing of a relist: after the first list (or a relist) every object of a kind is worth a
 //! reconcile, and kube-runtime runs reconcile requests in the order they arrive. Handed over all at
 //! once, 10,000 of them would make an object created a second later wait behind all 10,000. So a
-//! relist is handed over a window at a time — as reconciles of that kind complete — while changes
-//! from the watch go through at once.
+//! relist is handed over a window at a time — the next object when one handed over has been
+//! reconciled — while changes from the watch go through at once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// If no reconcile completes for this long, the window is assumed free anyway (a request merged
-/// with one already queued completes only once), so a relist never stalls.
-const STALL: Duration = Duration::from_millis(50);
+/// If no object of the window is reconciled for this long, the window is assumed free anyway (an
+/// object deleted meanwhile is never reconciled), so a relist never stalls.
+const STALL: Duration = Duration::from_millis(200);
 
-/// Relist requests handed over and reconciles completed, for one kind.
+/// The relisted objects (`namespace/name`) handed over and not reconciled yet, for one kind.
 pub struct Pace {
-    window: u64,
-    completed: AtomicU64,
+    window: usize,
+    handed: Mutex<HashSet<String>>,
     done: Notify,
 }
 
 impl Pace {
-    /// At most `window` relist requests waiting or running at a time.
-    pub fn new(window: u64) -> Self {
-        Self { window: window.max(1), completed: AtomicU64::new(0), done: Notify::new() }
+    /// At most `window` relisted objects waiting or running at a time.
+    pub fn new(window: usize) -> Self {
+        Self { window: window.max(1), handed: Mutex::default(), done: Notify::new() }
     }
 
-    /// A reconcile of this kind completed.
-    pub fn completed(&self) {
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        self.done.notify_waiters();
+    fn handed(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.handed.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts handing over a relist.
-    pub fn start(&self) -> Handover {
-        Handover { handed: self.completed.load(Ordering::Relaxed) }
+    /// A reconcile of `key` completed (whatever triggered it).
+    pub fn reconciled(&self, key: &str) {
+        if self.handed().remove(key) {
+            self.done.notify_waiters();
+        }
     }
 
-    /// Waits until one more relist request fits in the window, and counts it.
-    pub async fn room(&self, handover: &mut Handover) {
+    /// Waits until `key` fits in the window, and counts it as handed over.
+    pub async fn room(&self, key: String) {
         loop {
             let done = self.done.notified();
-            let completed = self.completed.load(Ordering::Relaxed);
-            if handover.handed < completed + self.window {
-                handover.handed += 1;
-                return;
+            {
+                let mut handed = self.handed();
+                if handed.len() < self.window {
+                    handed.insert(key);
+                    return;
+                }
             }
             if tokio::time::timeout(STALL, done).await.is_err() {
-                handover.handed = completed;
+                self.handed().clear();
             }
         }
     }
-}
-
-/// The requests of one relist handed over so far (as a position on the completed count).
-pub struct Handover {
-    handed: u64,
 }
 
 #[cfg(test)]
@@ -63,26 +61,27 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn a_window_is_handed_over_then_one_per_completed_reconcile() {
+    async fn a_window_is_handed_over_then_one_per_reconciled_object() {
         let pace = Pace::new(2);
-        let mut handover = pace.start();
-        pace.room(&mut handover).await;
-        pace.room(&mut handover).await;
-        let third = tokio::time::timeout(Duration::from_millis(10), pace.room(&mut handover)).await;
+        pace.room("ns/a".into()).await;
+        pace.room("ns/b".into()).await;
+        let third = tokio::time::timeout(Duration::from_millis(20), pace.room("ns/c".into())).await;
         assert!(third.is_err(), "the window is full");
-        pace.completed();
-        tokio::time::timeout(Duration::from_millis(10), pace.room(&mut handover))
+        pace.reconciled("ns/other");
+        let still = tokio::time::timeout(Duration::from_millis(20), pace.room("ns/c".into())).await;
+        assert!(still.is_err(), "a reconcile of an object not handed over frees nothing");
+        pace.reconciled("ns/a");
+        tokio::time::timeout(Duration::from_millis(20), pace.room("ns/c".into()))
             .await
-            .unwrap_or_else(|_| panic!("a completed reconcile frees one place"));
+            .unwrap_or_else(|_| panic!("a reconciled object frees its place"));
     }
 
     #[tokio::test]
     async fn a_window_that_never_drains_is_freed_after_a_stall() {
         let pace = Pace::new(1);
-        let mut handover = pace.start();
-        pace.room(&mut handover).await;
-        // Nothing completes: the stall timeout frees the window.
-        tokio::time::timeout(Duration::from_secs(5), pace.room(&mut handover))
+        pace.room("ns/a".into()).await;
+        // Nothing is reconciled: the stall timeout frees the window.
+        tokio::time::timeout(Duration::from_secs(5), pace.room("ns/b".into()))
             .await
             .unwrap_or_else(|_| panic!("a relist stalled"));
     }

@@ -111,8 +111,9 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
 
 /// One reconcile: timed, behind the finalizer when the kind has one, failures reported.
 pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
+    let key = object_key(object.as_ref());
     let result = reconcile_owned(object, &ctx).await;
-    K::cache(&ctx).reconciled();
+    K::cache(&ctx).reconciled(&key);
     result
 }
 

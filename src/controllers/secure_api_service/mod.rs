@@ -93,7 +93,8 @@ impl Reconciler for SecureApiService {
         let facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, revision_before);
         let next = status::next(self, &facts, now());
         apply::prune_snapshots(ctx, self, &next.history, applied.deployment.as_ref()).await?;
-        if let Some((reason, message)) = status::failure(&next) {
+        let first_sync = world.secrets.as_ref().err().is_some_and(|u| u.first_sync);
+        if let Some((reason, message)) = status::failure(&next).filter(|_| !first_sync) {
             warn_once(ctx, self, reason, message).await;
         }
         write_status(ctx, self, &current, &next).await?;

@@ -27,6 +27,8 @@ pub struct Unresolved {
     /// Condition reason: the SecretRef's own reason when it is not Ready.
     pub reason: String,
     pub message: String,
+    /// Only SecretRefs still in their first sync: progress, not a failure (no Warning Event).
+    pub first_sync: bool,
 }
 
 /// What the cluster holds for one SecureApiService.
@@ -66,6 +68,7 @@ async fn secret_refs(
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_FOUND.into(),
                 message: format!("SecretRef {name} does not exist in namespace {namespace}"),
+                first_sync: false,
             }));
         };
         let status = secret_ref.status.clone().unwrap_or_default();
@@ -76,10 +79,14 @@ async fn secret_refs(
             status.target_name.clone(),
             ready.map(|c| c.is_true(types::READY)),
         ) else {
-            let (reason, why) = ready
-                .map(|c| (c.reason.clone(), c.message.clone()))
-                .unwrap_or_else(|| (reasons::SECRET_REF_NOT_READY.into(), "not synced yet".into()));
-            return Ok(Err(Unresolved { reason, message: format!("SecretRef {name} is not Ready: {why}") }));
+            let Some(ready) = ready else {
+                // The same message whichever SecretRef is still syncing: one status write, not one
+                // per SecretRef as they become Ready.
+                let message = "waiting for the first sync of its SecretRefs".to_owned();
+                return Ok(Err(Unresolved { reason: reasons::SECRET_REF_NOT_READY.into(), message, first_sync: true }));
+            };
+            let message = format!("SecretRef {name} is not Ready: {}", ready.message);
+            return Ok(Err(Unresolved { reason: ready.reason.clone(), message, first_sync: false }));
         };
         let cached = ctx.caches.secrets.get(&namespace, &target).map(|s| live_data(&s));
         let data = match cached.filter(|d| content_hash(d) == hash) {
@@ -90,6 +97,7 @@ async fn secret_refs(
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_READY.into(),
                 message: format!("SecretRef {name}'s Secret {target} does not hold version {version} yet"),
+                first_sync: false,
             }));
         };
         resolved.insert(name, ResolvedSecret { version, content_hash: hash, data });
@@ -107,6 +115,7 @@ fn missing_key(service: &SecureApiService, resolved: &BTreeMap<String, ResolvedS
         (!has_key).then(|| Unresolved {
             reason: reasons::SECRET_KEY_NOT_FOUND.into(),
             message: format!("SecretRef {} has no key {:?} (used by {})", env.secret_ref, env.key, env.name),
+            first_sync: false,
         })
     })
 }
