@@ -196,13 +196,24 @@ async fn create_many(
     concurrency: usize,
     base: Instant,
 ) -> Result<(Duration, Vec<Duration>), BoxError> {
+    create_each(api, count, concurrency, |i| config_map(format!("{prefix}-{i:06}"), base)).await
+}
+
+/// Creates the ConfigMaps `make` builds for 0..`count`, `concurrency` at a time; returns the wall
+/// time and each request's latency.
+async fn create_each(
+    api: &Api<ConfigMap>,
+    count: usize,
+    concurrency: usize,
+    make: impl Fn(usize) -> ConfigMap,
+) -> Result<(Duration, Vec<Duration>), BoxError> {
     let start = Instant::now();
     let latencies: Vec<Duration> = stream::iter(0..count)
         .map(|i| {
             let api = api.clone();
             // Latency counts from here, so time spent waiting for a worker thread is included.
             let sent = Instant::now();
-            let object = config_map(format!("{prefix}-{i:06}"), base);
+            let object = make(i);
             tokio::spawn(async move {
                 api.create(&PostParams::default(), &object).await?;
                 Ok::<_, kube::Error>(sent.elapsed())
@@ -297,23 +308,12 @@ async fn create_owned(
         uid: owner.metadata.uid.clone().ok_or("the owner has no uid")?,
         ..Default::default()
     };
-    let start = Instant::now();
-    let latencies: Vec<Duration> = stream::iter(0..count)
-        .map(|i| {
-            let api = api.clone();
-            let sent = Instant::now();
-            let mut object = config_map(format!("owned-{i:06}"), base);
-            object.metadata.owner_references = Some(vec![reference.clone()]);
-            tokio::spawn(async move {
-                api.create(&PostParams::default(), &object).await?;
-                Ok::<_, kube::Error>(sent.elapsed())
-            })
-        })
-        .buffer_unordered(concurrency)
-        .map(|joined| -> Result<Duration, BoxError> { Ok(joined??) })
-        .try_collect()
-        .await?;
-    Ok((start.elapsed(), latencies))
+    create_each(api, count, concurrency, |i| {
+        let mut object = config_map(format!("owned-{i:06}"), base);
+        object.metadata.owner_references = Some(vec![reference.clone()]);
+        object
+    })
+    .await
 }
 
 async fn current_version(api: &Api<ConfigMap>) -> Result<String, BoxError> {
