@@ -15,6 +15,7 @@
 //! last-applied annotation — which is most of an object's size.
 
 use super::pace::Pace;
+use super::shard::Shard;
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
 use crate::workload::snapshot::referenced_secret_refs;
 use futures::{Stream, StreamExt};
@@ -51,10 +52,11 @@ pub struct Caches {
 impl Caches {
     /// The caches of `namespace` (all namespaces: `None`); nothing is watched before [`Self::run`].
     /// A relist of a reconciled kind is handed over `4 × concurrency` objects at a time.
-    pub fn new(client: &Client, namespace: Option<&str>, concurrency: u16) -> Self {
+    /// Only `shard`'s objects are paced: no controller of this process reconciles the others.
+    pub fn new(client: &Client, namespace: Option<&str>, concurrency: u16, shard: Shard) -> Self {
         let ours = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
         let all = watcher::Config::default;
-        let window = Some(4 * usize::from(concurrency));
+        let window = Some((4 * usize::from(concurrency), shard));
         Self {
             secret_refs: Cache::new(scoped(client, namespace), all(), window, None),
             secrets: Cache::new(scoped(client, namespace), ours(), None, Some(snapshot_owner)),
@@ -115,8 +117,8 @@ where
 /// One kind's store, and the watch that keeps it until it runs.
 pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
     store: Store<K>,
-    /// For a kind a controller reconciles: how fast a relist is handed over.
-    pace: Option<Pace>,
+    /// For a kind a controller reconciles: how fast a relist of the shard's objects is handed over.
+    pace: Option<(Pace, Shard)>,
     index: Option<Index<K>>,
     feed: Mutex<Option<Feed<K>>>,
 }
@@ -188,7 +190,7 @@ where
     fn new(
         api: Api<K>,
         config: watcher::Config,
-        window: Option<usize>,
+        window: Option<(usize, Shard)>,
         keys_of: Option<fn(&K) -> Vec<String>>,
     ) -> Self {
         let writer = Writer::default();
@@ -198,7 +200,8 @@ where
             keys_of,
             entries: Mutex::new(IndexEntries { by_key: HashMap::new(), keys: HashMap::new() }),
         });
-        Self { store, pace: window.map(Pace::new), index, feed: Mutex::new(Some(feed)) }
+        let pace = window.map(|(window, shard)| (Pace::new(window), shard));
+        Self { store, pace, index, feed: Mutex::new(Some(feed)) }
     }
 
     /// The objects found under index `key` (see [`index_key`]); none for a cache without index.
@@ -209,7 +212,7 @@ where
 
     /// A reconcile of `key` (`namespace/name`) completed: room for one more object of a relist.
     pub fn reconciled(&self, key: &str) {
-        if let Some(pace) = &self.pace {
+        if let Some((pace, _)) = &self.pace {
             pace.reconciled(key);
         }
     }
@@ -242,7 +245,9 @@ where
         // The last relist's objects not handed over yet.
         let mut relist: VecDeque<Arc<K>> = VecDeque::new();
         loop {
-            let next = relist.front().map(|object| index_key(object.meta().namespace.as_deref(), &object.name_any()));
+            // Only objects a controller here reconciles free their place in the window.
+            let paced = |object: &&Arc<K>| self.pace.as_ref().is_some_and(|(_, shard)| shard.owns(object.as_ref()));
+            let next = relist.front().filter(paced).map(|o| index_key(o.meta().namespace.as_deref(), &o.name_any()));
             let touched = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
@@ -269,7 +274,7 @@ where
                         continue;
                     }
                 },
-                () = room(self.pace.as_ref(), next), if !relist.is_empty() => {
+                () = room(self.pace.as_ref().map(|(pace, _)| pace), next), if !relist.is_empty() => {
                     let Some(object) = relist.pop_front() else { continue };
                     object
                 }

@@ -118,7 +118,7 @@ impl Context {
         notifications: Option<Notifications>,
     ) -> Arc<Self> {
         let events = EventWriter::new(client.clone(), crate::api::MANAGED_BY_VALUE, std::env::var("POD_NAME").ok());
-        let caches = Caches::new(&client, settings.namespace.as_deref(), settings.concurrency);
+        let caches = Caches::new(&client, settings.namespace.as_deref(), settings.concurrency, settings.shard);
         Arc::new(Self {
             client,
             metrics,
