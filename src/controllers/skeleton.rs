@@ -161,7 +161,8 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
 /// first sync; adding it here lets that sync run in the same reconcile. The merge patch names the
 /// resourceVersion it was made from, so a concurrent change fails it (409) instead of being lost.
 /// Until the cache shows the finalizer, this process remembers having added it (by uid: a new
-/// object of the same name is another object).
+/// object of the same name is another object), so a reconcile on the older copy does not patch
+/// again and conflict.
 async fn with_finalizer<K: Reconciler>(ctx: &Context, api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, kube::Error> {
     let uid = object.uid().unwrap_or_default();
     if object.meta().deletion_timestamp.is_some() {
@@ -169,6 +170,9 @@ async fn with_finalizer<K: Reconciler>(ctx: &Context, api: &Api<K>, object: Arc<
         return Ok(object);
     }
     if object.finalizers().iter().any(|f| f == FINALIZER) {
+        // The cache shows it: memory is no longer needed (and a finalizer someone removes later
+        // is added again).
+        ctx.forget_finalized(&uid);
         return Ok(object);
     }
     if ctx.finalized(&uid) {
