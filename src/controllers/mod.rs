@@ -26,7 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, Resource};
+use kube::{Client, Resource};
 use notifications::Notifications;
 use secret_ref::resolve::LastSync;
 use secret_ref::sharing::SharedReads;
@@ -245,18 +245,6 @@ impl Context {
         let note = Note { type_, reason, action, note };
         if let Err(error) = self.events.write(object.object_ref(&()), note).await {
             tracing::debug!(%error, "event not recorded");
-        }
-    }
-
-    /// An Api in the watched scope: one namespace, or all.
-    pub fn scoped<K>(&self) -> Api<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        <K as Resource>::DynamicType: Default,
-    {
-        match &self.settings.namespace {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-            None => Api::all(self.client.clone()),
         }
     }
 }

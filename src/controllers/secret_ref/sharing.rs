@@ -128,13 +128,10 @@ impl SharedReads {
         self.held.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
     }
 
-    /// Payloads held now (for tests and the sentinel).
-    pub fn len(&self) -> usize {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether no payload is held (for the unit tests).
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
     }
 }
 
