@@ -75,7 +75,7 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
 fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> bool {
     let Some(last) = ctx.last_sync(&format!("{namespace}/{name}")) else { return false };
     last.target == secret.name_any()
-        && ctx.caches.secrets.get(namespace, &last.target).is_some()
+        && ctx.caches.secrets.contains(namespace, &last.target)
         && last.content_hash == content_hash(&live_data(secret))
 }
 

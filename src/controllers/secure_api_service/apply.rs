@@ -160,13 +160,14 @@ pub async fn prune_snapshots(
 
 /// Our child named like the service: the cached copy, or a read when the cache has none (before
 /// the first apply, or someone else's object of that name, which the cache never holds).
-pub async fn cached_or_read<K>(
-    cache: &crate::controllers::caches::Cache<K>,
+pub async fn cached_or_read<K, S>(
+    cache: &crate::controllers::caches::Cache<K, S>,
     api: &Api<K>,
     service: &SecureApiService,
 ) -> Result<Option<K>, ChildError>
 where
     K: Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static,
+    S: crate::controllers::caches::Storage<K>,
 {
     let name = service.name_any();
     match cache.get(&service.namespace().unwrap_or_default(), &name) {

@@ -12,26 +12,32 @@
 //! reconciles, so new objects never queue behind thousands of unchanged ones.
 //!
 //! Cached objects lose what the operator never reads — `managedFields` and kubectl's
-//! last-applied annotation — which is most of an object's size.
+//! last-applied annotation — which is most of an object's size. The children (Secrets,
+//! Deployments, Services), by far the most objects, are held encoded ([`Encoded`]).
 
 use super::pace::Pace;
 use super::shard::Shard;
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
 use crate::workload::snapshot::referenced_secret_refs;
 use futures::{Stream, StreamExt};
+use index::Index;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, PoisonError};
+pub use storage::{Encoded, Objects, Storage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+mod index;
+mod storage;
 
 /// Objects a subscriber may fall behind by before the watch waits for it.
 const SUBSCRIBER_BUFFER: usize = 1024;
@@ -41,12 +47,12 @@ const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-config
 pub struct Caches {
     pub secret_refs: Cache<SecretRef>,
     /// Only Secrets the operator labelled: never every Secret of the cluster.
-    pub secrets: Cache<Secret>,
+    pub secrets: Cache<Secret, Encoded<Secret>>,
     pub secure_api_services: Cache<SecureApiService>,
     pub gateway_configs: Cache<GatewayConfig>,
     /// Only children the operator labelled.
-    pub deployments: Cache<Deployment>,
-    pub services: Cache<Service>,
+    pub deployments: Cache<Deployment, Encoded<Deployment>>,
+    pub services: Cache<Service, Encoded<Service>>,
 }
 
 impl Caches {
@@ -59,7 +65,7 @@ impl Caches {
         let window = Some((4 * usize::from(concurrency), shard));
         Self {
             secret_refs: Cache::new(scoped(client, namespace), all(), window, None),
-            secrets: Cache::new(scoped(client, namespace), ours(), None, Some(snapshot_owner)),
+            secrets: Cache::new(scoped(client, namespace), ours(), None, Some(snapshot_owner)).slimmed(slim_secret),
             secure_api_services: Cache::new(scoped(client, namespace), all(), window, Some(secret_refs_used)),
             gateway_configs: Cache::new(scoped(client, namespace), all(), window, Some(backends_used)),
             deployments: Cache::new(scoped(client, namespace), ours(), None, None),
@@ -114,78 +120,28 @@ where
     }
 }
 
-/// One kind's store, and the watch that keeps it until it runs.
-pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static> {
-    store: Store<K>,
+/// One kind's objects ([`Storage`]), and the watch that keeps them until it runs.
+pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static, S: Storage<K> = Objects<K>> {
+    storage: S,
     /// For a kind a controller reconciles: how fast a relist of the shard's objects is handed over.
     pace: Option<(Pace, Shard)>,
     index: Option<Index<K>>,
-    feed: Mutex<Option<Feed<K>>>,
+    feed: Mutex<Option<Feed<K, S::Writer>>>,
 }
 
-/// The keys each cached object is found under, kept in step with the store.
-struct Index<K: Resource<DynamicType = ()> + Clone + 'static> {
-    keys_of: fn(&K) -> Vec<String>,
-    entries: Mutex<IndexEntries<K>>,
-}
-
-struct IndexEntries<K: Resource<DynamicType = ()> + Clone + 'static> {
-    by_key: HashMap<String, HashSet<ObjectRef<K>>>,
-    keys: HashMap<ObjectRef<K>, Vec<String>>,
-}
-
-impl<K: Resource<DynamicType = ()> + Clone + 'static> Index<K> {
-    fn entries(&self) -> std::sync::MutexGuard<'_, IndexEntries<K>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn set(entries: &mut IndexEntries<K>, object: ObjectRef<K>, keys: Vec<String>) {
-        Self::unset(entries, &object);
-        for key in &keys {
-            entries.by_key.entry(key.clone()).or_default().insert(object.clone());
-        }
-        entries.keys.insert(object, keys);
-    }
-
-    fn unset(entries: &mut IndexEntries<K>, object: &ObjectRef<K>) {
-        for key in entries.keys.remove(object).into_iter().flatten() {
-            if let Some(objects) = entries.by_key.get_mut(&key) {
-                objects.remove(object);
-                if objects.is_empty() {
-                    entries.by_key.remove(&key);
-                }
-            }
-        }
-    }
-
-    fn applied(&self, object: &K) {
-        Self::set(&mut self.entries(), ObjectRef::from_obj(object), (self.keys_of)(object));
-    }
-
-    fn deleted(&self, object: &K) {
-        Self::unset(&mut self.entries(), &ObjectRef::from_obj(object));
-    }
-
-    fn rebuild(&self, objects: &[Arc<K>]) {
-        let mut entries = self.entries();
-        entries.by_key.clear();
-        entries.keys.clear();
-        for object in objects {
-            Self::set(&mut entries, ObjectRef::from_obj(object.as_ref()), (self.keys_of)(object));
-        }
-    }
-}
-
-struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
+struct Feed<K: Resource<DynamicType = ()> + Clone + 'static, W> {
     api: Api<K>,
+    /// What is dropped from each object before it is held.
+    slim: fn(&mut K),
     config: watcher::Config,
-    writer: Writer<K>,
+    writer: W,
     subscribers: Vec<mpsc::Sender<Arc<K>>>,
 }
 
-impl<K> Cache<K>
+impl<K, S> Cache<K, S>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    S: Storage<K>,
 {
     fn new(
         api: Api<K>,
@@ -193,21 +149,26 @@ where
         window: Option<(usize, Shard)>,
         keys_of: Option<fn(&K) -> Vec<String>>,
     ) -> Self {
-        let writer = Writer::default();
-        let store = writer.as_reader();
-        let feed = Feed { api, config, writer, subscribers: vec![] };
-        let index = keys_of.map(|keys_of| Index {
-            keys_of,
-            entries: Mutex::new(IndexEntries { by_key: HashMap::new(), keys: HashMap::new() }),
-        });
+        let (storage, writer) = S::new();
+        let feed = Feed { api, slim: slim::<K>, config, writer, subscribers: vec![] };
         let pace = window.map(|(window, shard)| (Pace::new(window), shard));
-        Self { store, pace, index, feed: Mutex::new(Some(feed)) }
+        Self { storage, pace, index: keys_of.map(Index::new), feed: Mutex::new(Some(feed)) }
+    }
+
+    /// Drops more than [`slim`] from each object before it is held.
+    fn slimmed(self, more: fn(&mut K)) -> Self {
+        if let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            feed.slim = more;
+        }
+        self
     }
 
     /// The objects found under index `key` (see [`index_key`]); none for a cache without index.
     pub fn indexed(&self, key: &str) -> Vec<ObjectRef<K>> {
         let Some(index) = &self.index else { return vec![] };
-        index.entries().by_key.get(key).map(|objects| objects.iter().cloned().collect()).unwrap_or_default()
+        let objects = index.lookup(key);
+        let refs = objects.iter().filter_map(|object| object.split_once('/'));
+        refs.map(|(namespace, name)| ObjectRef::new(name).within(namespace)).collect()
     }
 
     /// A reconcile of `key` (`namespace/name`) completed: room for one more object of a relist.
@@ -217,19 +178,19 @@ where
         }
     }
 
-    /// The store (ready once the first list arrived).
-    pub fn store(&self) -> Store<K> {
-        self.store.clone()
-    }
-
     /// The cached object `namespace/name`, if the watch has seen it.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
-        self.store.get(&ObjectRef::new(name).within(namespace))
+        self.storage.get(namespace, name)
+    }
+
+    /// Whether the watch has seen `namespace/name` (cheaper than [`Self::get`]).
+    pub fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.storage.contains(namespace, name)
     }
 
     /// Every object the watch changes or deletes from now on, and all of them after each
     /// (re)list. Empty once the watch runs.
-    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + use<K> {
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + use<K, S> {
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
         if let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
             feed.subscribers.push(sender);
@@ -237,45 +198,54 @@ where
         futures::stream::unfold(receiver, |mut receiver| async { receiver.recv().await.map(|o| (o, receiver)) })
     }
 
+    /// Whether relisted object `key` (`namespace/name`) waits for room in the window: only objects
+    /// a controller here reconciles free their place.
+    fn paced(&self, key: &str) -> bool {
+        let owned = |shard: &Shard| key.split_once('/').is_some_and(|(ns, name)| shard.owns_key(ns, name));
+        self.pace.as_ref().is_some_and(|(_, shard)| owned(shard))
+    }
+
     /// Watches until `shutdown` (once: a second call returns at once).
     async fn run(&self, shutdown: CancellationToken) {
         let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
-        let Feed { api, config, writer, mut subscribers } = feed;
-        let mut events = std::pin::pin!(watcher(api, config).default_backoff().modify(slim).reflect(writer));
-        // The last relist's objects not handed over yet.
-        let mut relist: VecDeque<Arc<K>> = VecDeque::new();
+        let Feed { api, slim, config, mut writer, mut subscribers } = feed;
+        let mut events = std::pin::pin!(watcher(api, config).default_backoff().modify(slim));
+        // The last relist's objects (`namespace/name`) not handed over yet.
+        let mut relist: VecDeque<String> = VecDeque::new();
         loop {
-            // Only objects a controller here reconciles free their place in the window.
-            let paced = |object: &&Arc<K>| self.pace.as_ref().is_some_and(|(_, shard)| shard.owns(object.as_ref()));
-            let next = relist.front().filter(paced).map(|o| index_key(o.meta().namespace.as_deref(), &o.name_any()));
+            let next = relist.front().filter(|key| self.paced(key)).cloned();
             let touched = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
                 event = events.next() => match event {
                     None => return,
-                    Some(Ok(watcher::Event::Apply(object))) => {
-                        self.index.iter().for_each(|index| index.applied(&object));
-                        Arc::new(object)
+                    Some(Ok(event)) => {
+                        // The store first: a reconcile this event triggers finds the object.
+                        S::follow(&mut writer, &event);
+                        self.index.iter().for_each(|index| index.follow(&event));
+                        match event {
+                            watcher::Event::Apply(object) | watcher::Event::Delete(object) => Arc::new(object),
+                            // After a (re)list the store holds everything: every object is worth a look.
+                            watcher::Event::InitDone => {
+                                relist = self.storage.keys().into();
+                                continue;
+                            }
+                            watcher::Event::Init | watcher::Event::InitApply(_) => continue,
+                        }
                     }
-                    Some(Ok(watcher::Event::Delete(object))) => {
-                        self.index.iter().for_each(|index| index.deleted(&object));
-                        Arc::new(object)
-                    }
-                    // After a (re)list the store holds everything: every object is worth a look.
-                    Some(Ok(watcher::Event::InitDone)) => {
-                        let objects = self.store.state();
-                        self.index.iter().for_each(|index| index.rebuild(&objects));
-                        relist = objects.into();
-                        continue;
-                    }
-                    Some(Ok(_)) => continue,
                     Some(Err(error)) => {
                         tracing::debug!(kind = %K::kind(&()), %error, "watch failed; retrying");
                         continue;
                     }
                 },
                 () = room(self.pace.as_ref().map(|(pace, _)| pace), next), if !relist.is_empty() => {
-                    let Some(object) = relist.pop_front() else { continue };
+                    let Some(key) = relist.pop_front() else { continue };
+                    let object = key.split_once('/').and_then(|(ns, name)| self.storage.get(ns, name));
+                    // Deleted since the relist (its deletion was handed over): nothing to reconcile.
+                    let Some(object) = object else {
+                        self.reconciled(&key);
+                        continue;
+                    };
                     object
                 }
             };
@@ -295,6 +265,16 @@ where
     }
 }
 
+impl<K> Cache<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    /// The store a kube-runtime `Controller` of this kind reads its objects from.
+    pub fn store(&self) -> Store<K> {
+        self.storage.store()
+    }
+}
+
 /// Waits for room for relisted object `key` (at once for a kind without pacing).
 async fn room(pace: Option<&Pace>, key: Option<String>) {
     if let (Some(pace), Some(key)) = (pace, key) {
@@ -308,16 +288,24 @@ fn slim<K: Resource>(object: &mut K) {
     object.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
 }
 
+/// A snapshot Secret is held without its data too: its name carries its content's hash and its
+/// annotation the hash it was applied with, which is all a service reconcile compares.
+fn slim_secret(secret: &mut Secret) {
+    slim(secret);
+    if !snapshot_owner(secret).is_empty() {
+        secret.data = None;
+        secret.string_data = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Index, IndexEntries, slim, snapshot_owner};
+    use super::{slim, slim_secret};
     use crate::api::owner_label_key;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
     use kube::ResourceExt;
     use kube::api::ObjectMeta;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
 
     #[test]
     fn cached_objects_lose_managed_fields_and_the_last_applied_annotation() {
@@ -339,40 +327,16 @@ mod tests {
         assert_eq!(secret.annotations().keys().collect::<Vec<_>>(), ["kept"]);
     }
 
-    fn snapshot(name: &str, service: &str) -> Secret {
-        let labels = [(owner_label_key("SecureApiService"), service.to_owned())].into_iter().collect();
-        let metadata = ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("team-a".into()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        };
-        Secret { metadata, ..Secret::default() }
-    }
-
     #[test]
-    fn the_index_follows_changes_and_deletions() {
-        let index = Index {
-            keys_of: snapshot_owner,
-            entries: Mutex::new(IndexEntries { by_key: HashMap::new(), keys: HashMap::new() }),
-        };
-        let names = |key: &str| -> Vec<String> {
-            let mut names: Vec<String> =
-                index.entries().by_key.get(key).into_iter().flatten().map(|o| o.name.clone()).collect();
-            names.sort();
-            names
-        };
-        index.applied(&snapshot("api-1", "api"));
-        index.applied(&snapshot("api-2", "api"));
-        assert_eq!(names("team-a/api"), ["api-1", "api-2"]);
-        index.applied(&snapshot("api-2", "other"));
-        assert_eq!(names("team-a/api"), ["api-1"]);
-        assert_eq!(names("team-a/other"), ["api-2"]);
-        index.deleted(&snapshot("api-1", "api"));
-        assert!(names("team-a/api").is_empty());
-        assert!(!index.entries().by_key.contains_key("team-a/api"), "no empty keys linger");
-        index.rebuild(&[std::sync::Arc::new(snapshot("api-3", "api"))]);
-        assert_eq!(names("team-a/api"), ["api-3"]);
-        assert!(names("team-a/other").is_empty());
+    fn snapshot_secrets_are_held_without_their_data() {
+        let data = || Some([("key".to_owned(), k8s_openapi::ByteString(b"value".to_vec()))].into_iter().collect());
+        let mut target = Secret { data: data(), ..Secret::default() };
+        slim_secret(&mut target);
+        assert!(target.data.is_some(), "a synced Secret keeps its data: services read it");
+        let labels = [(owner_label_key("SecureApiService"), "api".to_owned())].into_iter().collect();
+        let metadata = ObjectMeta { name: Some("api-db-1234".into()), labels: Some(labels), ..ObjectMeta::default() };
+        let mut snapshot = Secret { metadata, data: data(), ..Secret::default() };
+        slim_secret(&mut snapshot);
+        assert_eq!(snapshot.data, None);
     }
 }
