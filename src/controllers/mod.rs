@@ -105,7 +105,14 @@ struct Memory {
     /// Children that are not watched, by `Kind/namespace/name`: the hash last applied or found,
     /// and when.
     applied: HashMap<String, (String, Instant)>,
+    /// When `applied` last lost what is too old to trust.
+    applied_pruned: Option<Instant>,
 }
+
+/// How long a child that is not watched (ServiceAccount, HorizontalPodAutoscaler,
+/// PodDisruptionBudget) is trusted to be as this process applied or found it: one deleted behind
+/// the operator's back is back within this time.
+pub const UNWATCHED_RECHECK: Duration = Duration::from_secs(300);
 
 impl Context {
     pub fn new(
@@ -190,13 +197,20 @@ impl Context {
         self.memory().finalized.remove(uid);
     }
 
-    /// Whether this process applied or found `hash` at `key` less than `within` ago.
-    pub fn applied_recently(&self, key: &str, hash: &str, within: Duration) -> bool {
-        self.memory().applied.get(key).is_some_and(|(applied, at)| applied == hash && at.elapsed() < within)
+    /// Whether this process applied or found `hash` at `key` less than [`UNWATCHED_RECHECK`] ago.
+    pub fn applied_recently(&self, key: &str, hash: &str) -> bool {
+        self.memory().applied.get(key).is_some_and(|(applied, at)| applied == hash && at.elapsed() < UNWATCHED_RECHECK)
     }
 
+    /// Remembers `hash` at `key`. Now and then what is too old to trust goes, so children of
+    /// deleted services are not remembered for ever.
     pub fn remember_applied(&self, key: &str, hash: String) {
-        self.memory().applied.insert(key.to_owned(), (hash, Instant::now()));
+        let mut memory = self.memory();
+        if memory.applied_pruned.is_none_or(|at| at.elapsed() >= UNWATCHED_RECHECK) {
+            memory.applied.retain(|_, (_, at)| at.elapsed() < UNWATCHED_RECHECK);
+            memory.applied_pruned = Some(Instant::now());
+        }
+        memory.applied.insert(key.to_owned(), (hash, Instant::now()));
     }
 
     /// After a failure: the status, not memory, says what holds.

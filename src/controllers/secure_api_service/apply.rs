@@ -34,9 +34,6 @@ where
     Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default())
 }
 
-/// How long a ServiceAccount this process applied is trusted to be as applied.
-const ACCOUNT_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
 /// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
 /// `live` is the Deployment read at the start of the reconcile.
@@ -78,7 +75,7 @@ pub async fn children(
 }
 
 /// Applies the service's ServiceAccount unless this process applied or found exactly this one in
-/// the last [`ACCOUNT_RECHECK`]: a service reconciles once per SecretRef it uses becoming Ready,
+/// the last [`UNWATCHED_RECHECK`](crate::controllers::UNWATCHED_RECHECK): a service reconciles once per SecretRef it uses becoming Ready,
 /// and ServiceAccounts are not watched. One deleted behind the operator's back is back within
 /// that time.
 async fn apply_account(
@@ -89,7 +86,7 @@ async fn apply_account(
 ) -> Result<(), Error> {
     let key = format!("ServiceAccount/{}/{}", account.namespace().unwrap_or_default(), account.name_any());
     let hash = hash_of(&account);
-    if ctx.applied_recently(&key, &hash, ACCOUNT_RECHECK) {
+    if ctx.applied_recently(&key, &hash) {
         return Ok(());
     }
     apply_if_changed(accounts, account, manager).await?;
@@ -112,10 +109,18 @@ where
         + std::fmt::Debug,
 {
     let objects: Api<K> = api(ctx, service);
-    match desired {
-        Some(desired) => apply_if_changed(&objects, desired, manager).await.map(drop),
-        None => delete_if_ours(&objects, &service.name_any()).await.map(drop),
+    // Like the ServiceAccount: not watched, so trusted for a while as applied or found missing.
+    let key = format!("{}/{}/{}", K::kind(&()), service.namespace().unwrap_or_default(), service.name_any());
+    let hash = desired.as_ref().map_or_else(|| "absent".to_owned(), hash_of);
+    if ctx.applied_recently(&key, &hash) {
+        return Ok(());
     }
+    match desired {
+        Some(desired) => apply_if_changed(&objects, desired, manager).await.map(drop)?,
+        None => delete_if_ours(&objects, &service.name_any()).await.map(drop)?,
+    }
+    ctx.remember_applied(&key, hash);
+    Ok(())
 }
 
 /// Puts the previous pod template back, when the Deployment remembers one; records the restored
