@@ -28,8 +28,8 @@
 //!    by N + 1 (the probe is synced too). Reconciles come from the operator's `/metrics`
 //!    (`secureapi_reconciles_total`), scraped at the end of the cold sync.
 //! 5. Quiet window: counters reset, `BENCH_QUIET_SECS` without a request from the bench, read.
-//! 6. Memory: `VmHWM` (peak) and `VmRSS` from `/proc/<pid>/status` at the end of the cold sync
-//!    and of the quiet window.
+//! 6. Memory and CPU: `VmHWM` (peak) and `VmRSS` from `/proc/<pid>/status` at the end of the cold
+//!    sync and of the quiet window; the operator's CPU time (`/proc/<pid>/stat`) in the cold sync.
 //! 7. Floor: the operator is stopped (killed). Then N times, with `--concurrency` of them in
 //!    flight (each a tokio task), the three calls a first sync needs at the least, one after
 //!    another: GET `v1/projects/P/secrets/s{i}/versions/1:access` from the GCP emulator (its
@@ -49,7 +49,10 @@
 //! floor's calls in flight, default 8), `BENCH_GCP_RPS` (`--gcp-requests-per-second`: unset
 //! lifts the limit to 1000000, `default` leaves the flag out, a number passes it),
 //! `BENCH_QUIET_SECS` (default 10), `BENCH_SYNC_LIMIT_SECS` (the cold sync, default 1200),
-//! `BENCH_TIMEOUT_SECS` (the whole run, default 1800).
+//! `BENCH_TIMEOUT_SECS` (the whole run, default 1800), `BENCH_OPERATOR_BIN` (the operator binary
+//! to spawn; default the one built with the bench, which carries the test bed. The product, as
+//! the image builds it: `cargo build --release --no-default-features --bin secure-api-operator`
+//! into another target directory; its code is smaller, which shows in RSS).
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -335,8 +338,9 @@ fn operator_flags(cluster: &Cluster, knobs: &Knobs, metrics_port: u16) -> Vec<St
     flags
 }
 
-fn operator_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_secure-api-operator")
+/// `BENCH_OPERATOR_BIN`, or the binary cargo built with the bench (with the test bed in it).
+fn operator_bin() -> String {
+    std::env::var("BENCH_OPERATOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_secure-api-operator").to_owned())
 }
 
 /// A free port on 127.0.0.1 for the operator's `/metrics` (bound and released at once).
@@ -379,7 +383,24 @@ impl Operator {
 
     fn memory(&self) -> Result<Memory, BoxError> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        Ok(Memory { peak_kib: status_kib(&status, "VmHWM:")?, now_kib: status_kib(&status, "VmRSS:")? })
+        Ok(Memory {
+            peak_kib: status_kib(&status, "VmHWM:")?,
+            now_kib: status_kib(&status, "VmRSS:")?,
+            cpu: self.cpu_time()?,
+        })
+    }
+
+    /// User + system CPU time so far, from `/proc/<pid>/stat` (in USER_HZ ticks, 100 per second
+    /// on Linux).
+    fn cpu_time(&self) -> Result<Duration, BoxError> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces) start with the state, field 3.
+        let after_name = stat.rsplit_once(')').ok_or("no command name in /proc stat")?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks =
+            |i: usize| -> Result<u64, BoxError> { Ok(fields.get(i).ok_or("short /proc stat")?.parse::<u64>()?) };
+        // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state.
+        Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
     }
 
     async fn reconciles(&self) -> Result<Reconciles, BoxError> {
@@ -410,6 +431,8 @@ fn flag_value<'a>(flags: &'a [String], name: &str) -> Option<&'a str> {
 struct Memory {
     peak_kib: u64,
     now_kib: u64,
+    /// CPU time used by the operator so far.
+    cpu: Duration,
 }
 
 /// A `Name:   1234 kB` line of `/proc/<pid>/status`.
@@ -775,6 +798,14 @@ impl Report<'_> {
         row(
             "  at the end of the cold sync: peak / now",
             format!("{:.1} / {:.1} MiB", mib(self.memory_synced.peak_kib), mib(self.memory_synced.now_kib)),
+        );
+        row(
+            "operator CPU (user + system) in the cold sync",
+            format!(
+                "{:.2} s  ({:.0}% of the cold sync)",
+                secs(self.memory_synced.cpu),
+                100.0 * secs(self.memory_synced.cpu) / secs(sync.total)
+            ),
         );
         let probe = match sync.probe {
             Some((latency, ready_then)) => format!(
