@@ -50,9 +50,8 @@
 //! lifts the limit to 1000000, `default` leaves the flag out, a number passes it),
 //! `BENCH_QUIET_SECS` (default 10), `BENCH_SYNC_LIMIT_SECS` (the cold sync, default 1200),
 //! `BENCH_TIMEOUT_SECS` (the whole run, default 1800), `BENCH_OPERATOR_BIN` (the operator binary
-//! to spawn; default the one built with the bench, which carries the test bed. The product, as
-//! the image builds it: `cargo build --release --no-default-features --bin secure-api-operator`
-//! into another target directory; its code is smaller, which shows in RSS).
+//! to spawn; default the one built with the bench, which carries the test bed; the image's is
+//! `cargo build --release --no-default-features --bin secure-api-operator`).
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;

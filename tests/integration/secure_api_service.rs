@@ -8,11 +8,12 @@ use crate::support::operator::{Operator, cluster_with_operator, emulator_with_op
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService, SecureApiServiceStatus};
 use secure_api_operator::emulator::gcp::VersionState;
 use secure_api_operator::emulator::kube::{DeploymentSimulation, KubeEmulator};
+use secure_api_operator::metrics::Controller as ControllerKind;
 use serde_json::{Value, json};
 
 const DB_V1: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-1"}"#;
@@ -282,6 +283,26 @@ async fn a_steady_service_makes_no_writes() {
     ] {
         assert_eq!(kube.writes(resource), 0, "writes to {resource}: {:?}", kube.counts());
     }
+    operator.stop().await;
+}
+
+/// Its children come from the caches, and the ServiceAccount, autoscaler and disruption budget
+/// (not watched) were applied or found absent moments ago: nothing to read.
+#[tokio::test]
+async fn a_reconcile_of_a_ready_service_reads_nothing() {
+    let Some((cluster, kube, operator)) = seeded_and_ready("sas-reads", false).await else { return };
+    let reconciles = operator.metrics.reconciles(ControllerKind::SecureApiService);
+    kube.reset_counts();
+    // A label edit changes no generation: a reconcile with nothing to do.
+    let touch = json!({ "metadata": { "labels": { "example.com/touched": "1" } } });
+    let api: Api<SecureApiService> = cluster.api();
+    api.patch("secure-api", &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("a reconcile of the touched service", DEADLINE, || async {
+        (operator.metrics.reconciles(ControllerKind::SecureApiService) > reconciles).then_some(())
+    })
+    .await;
+    let gets: Vec<_> = kube.counts().into_iter().filter(|((verb, _), _)| verb == "get").collect();
+    assert!(gets.is_empty(), "no GET for a ready service: {gets:?}");
     operator.stop().await;
 }
 
