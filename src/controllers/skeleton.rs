@@ -58,7 +58,8 @@ pub struct Profile {
     pub controller: ControllerKind,
     /// The `action` of the controller's Events (`Sync`, `Rollout`, `Provision`).
     pub event_action: &'static str,
-    /// Whether deletion waits for [`Reconciler::cleanup`] behind the operator's finalizer.
+    /// Whether deletion may wait for [`Reconciler::cleanup`] behind the operator's finalizer
+    /// (for the objects that [`Reconciler::needs_finalizer`]).
     pub finalized: bool,
 }
 
@@ -88,7 +89,13 @@ pub trait Reconciler:
     /// Brings the world in line with the object.
     fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send;
 
-    /// Lets go of what the object created, once it is being deleted (only when `PROFILE.finalized`).
+    /// Whether this object's deletion needs [`Self::cleanup`], i.e. the finalizer (only asked
+    /// when `PROFILE.finalized`). An object that carries the finalizer is cleaned up either way.
+    fn needs_finalizer(&self) -> bool {
+        true
+    }
+
+    /// Lets go of what the object created, once it is being deleted (only behind the finalizer).
     fn cleanup(&self, _ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send {
         std::future::ready(Ok(Action::await_change()))
     }
@@ -123,7 +130,8 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
         return Ok(Action::await_change());
     }
     let timer = ctx.metrics.reconcile(K::PROFILE.controller);
-    let result = if K::PROFILE.finalized {
+    let finalized = object.finalizers().iter().any(|f| f == FINALIZER);
+    let result = if K::PROFILE.finalized && (finalized || object.needs_finalizer()) {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
         match with_finalizer(ctx, &api, object.clone()).await {
             Ok(object) => finalizer(&api, FINALIZER, object, |event| async {

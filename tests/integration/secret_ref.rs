@@ -10,8 +10,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::{FINALIZER, SecretRef};
 use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -373,10 +373,21 @@ async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned()
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "gone", json!({ "secret": "db" })).await;
     create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
-    wait_ready(&cluster, "gone", "True", "Synced").await;
-    wait_ready(&cluster, "kept", "True", "Synced").await;
+    create(&cluster, "orphan", json!({ "secret": "db", "target": { "creationPolicy": "Orphan" } })).await;
+    for name in ["gone", "kept", "orphan"] {
+        wait_ready(&cluster, name, "True", "Synced").await;
+    }
     let api: Api<SecretRef> = cluster.api();
-    for name in ["gone", "kept"] {
+    // Garbage collection deletes the owned Secret: Retain, and Delete of an orphan Secret, need
+    // the operator's cleanup.
+    let finalizers = |name: &'static str| {
+        let api = api.clone();
+        async move { api.get(name).await.unwrap_or_else(|e| panic!("{e}")).metadata.finalizers.unwrap_or_default() }
+    };
+    assert!(finalizers("gone").await.is_empty(), "Delete of an owned Secret needs no finalizer");
+    assert_eq!(finalizers("kept").await, [FINALIZER]);
+    assert_eq!(finalizers("orphan").await, [FINALIZER]);
+    for name in ["gone", "kept", "orphan"] {
         api.delete(name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let secrets: Api<Secret> = cluster.api();
@@ -385,12 +396,39 @@ async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned()
         (left == 0).then_some(())
     })
     .await;
-    wait_for("the Delete policy's Secret to go", DEADLINE, || async {
-        secrets.get_opt("gone").await.ok()?.is_none().then_some(())
-    })
-    .await;
+    for name in ["gone", "orphan"] {
+        wait_for(&format!("the Delete policy's Secret {name} to go"), DEADLINE, || async {
+            secrets.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
     let kept = secrets.get("kept").await.unwrap_or_else(|e| panic!("the Retain policy keeps the Secret: {e}"));
     assert!(kept.metadata.owner_references.unwrap_or_default().is_empty(), "no owner left to collect it");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// Without a finalizer nothing reconciles the deletion: garbage collection takes the Secret, and
+/// a SecretRef created again under the name syncs its own secret.
+#[tokio::test]
+async fn a_secret_ref_deleted_and_created_again_syncs_afresh() {
+    let (cluster, operator) = cluster_with_operator("sref-again").await;
+    operator.gcp.add_version(PROJECT, "first", b"one");
+    operator.gcp.add_version(PROJECT, "second", b"two");
+    create(&cluster, "again", json!({ "secret": "first" })).await;
+    wait_ready(&cluster, "again", "True", "Synced").await;
+    let api: Api<SecretRef> = cluster.api();
+    api.delete("again", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the SecretRef and its Secret to go", DEADLINE, || async {
+        let gone = api.get_opt("again").await.ok()?.is_none() && secret_data(&cluster, "again").await.is_none();
+        gone.then_some(())
+    })
+    .await;
+    create(&cluster, "again", json!({ "secret": "second" })).await;
+    wait_for("the new SecretRef's secret", DEADLINE, || async {
+        (secret_data(&cluster, "again").await? == data(&[("value", "two")])).then_some(())
+    })
+    .await;
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -21,7 +21,8 @@ use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
 use super::{Context, notifications, now, object_key};
 use crate::api::conditions::{find_condition, types};
-use crate::api::{SecretRef, SecretRefStatus};
+use crate::api::secret_ref::CreationPolicy;
+use crate::api::{DeletionPolicy, SecretRef, SecretRefStatus};
 use crate::metrics::Controller as ControllerKind;
 use crate::provider::FetchedVersion;
 use crate::secret_data::{content_hash, live_data};
@@ -65,8 +66,27 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
                 .filter(|name| !is_own_write(&echoes, &namespace, name, &secret))
                 .map(|name| ObjectRef::<SecretRef>::new(&name).within(&namespace))
         });
+    let deleted = forget_deleted(ctx.clone(), ctx.caches.secret_refs.subscribe(), shutdown.clone());
     async move {
-        tokio::join!(skeleton::run(controller, ctx, shutdown), notifications);
+        tokio::join!(skeleton::run(controller, ctx, shutdown), notifications, deleted);
+    }
+}
+
+/// A SecretRef that is gone (not in the cache any more, or there as another object of the same
+/// name) takes what this process remembered of it along. Deletions without the finalizer run no
+/// cleanup to say so.
+async fn forget_deleted(
+    ctx: Arc<Context>,
+    seen: impl futures::Stream<Item = Arc<SecretRef>>,
+    shutdown: CancellationToken,
+) {
+    let mut seen = std::pin::pin!(seen.take_until(shutdown.cancelled_owned()));
+    while let Some(secret_ref) = seen.next().await {
+        let current = ctx.caches.secret_refs.get(&secret_ref.namespace().unwrap_or_default(), &secret_ref.name_any());
+        if current.is_none_or(|current| current.uid() != secret_ref.uid()) {
+            ctx.forget(&object_key(secret_ref.as_ref()));
+            ctx.forget_finalized(&secret_ref.uid().unwrap_or_default());
+        }
     }
 }
 
@@ -85,6 +105,13 @@ impl Reconciler for SecretRef {
 
     fn cache(ctx: &Context) -> &Cache<Self> {
         &ctx.caches.secret_refs
+    }
+
+    /// Owned Secrets that deletion removes go with the SecretRef through their owner reference,
+    /// as a service's children do; `Retain`, and `Delete` of an orphan Secret, need the cleanup.
+    fn needs_finalizer(&self) -> bool {
+        let target = &self.spec.target;
+        !(target.deletion_policy == DeletionPolicy::Delete && target.creation_policy == CreationPolicy::Owner)
     }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecretRefStatus {
