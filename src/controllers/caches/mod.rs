@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 mod index;
+mod shorthand;
 mod storage;
 
 /// Objects a subscriber may fall behind by before the watch waits for it.
@@ -284,8 +285,11 @@ async fn room(pace: Option<&Pace>, key: Option<String>) {
 
 /// Drops what no controller reads from a cached object.
 fn slim<K: Resource>(object: &mut K) {
-    object.managed_fields_mut().clear();
-    object.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
 }
 
 /// A snapshot Secret is held without its data too: its name carries its content's hash and its

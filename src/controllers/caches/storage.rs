@@ -3,11 +3,13 @@
 //! A kind a controller reconciles is held as kube-runtime's reflector store, the one the
 //! controller takes its objects from ([`Objects`]). A child kind — Secrets, Deployments, Services
 //! — is only read by name, a few objects per reconcile, but there are many of them: it is held
-//! encoded as the JSON of the (slimmed) object and decoded on each read ([`Encoded`]). A small
-//! Secret held as a `k8s-openapi` object costs about 3 KiB (each of its label, annotation and data
-//! maps is a B-tree node sized for eleven entries); encoded, a few hundred bytes.
+//! as the JSON of the (slimmed) object, in a [`shorthand`] for the pieces every object repeats,
+//! and decoded on each read ([`Encoded`]). A small Secret held as a `k8s-openapi` object costs
+//! about 3 KiB (each of its label, annotation and data maps is a B-tree node sized for eleven
+//! entries); encoded, a few hundred bytes.
 
 use super::index_key;
+use super::shorthand;
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::watcher;
@@ -133,7 +135,7 @@ where
     fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
         let encoded = objects.get(index_key(Some(namespace), name).as_str())?;
-        match serde_json::from_slice(encoded) {
+        match serde_json::from_slice(&shorthand::expand(encoded)) {
             Ok(object) => Some(Arc::new(object)),
             // Written by `encode` from the same type: only a bug gets here, and a miss is safe
             // (the caller reads the object from the API server instead).
@@ -164,15 +166,17 @@ fn key_of<K: Resource>(object: &K) -> Box<str> {
     index_key(meta.namespace.as_deref(), meta.name.as_deref().unwrap_or_default()).into_boxed_str()
 }
 
-/// The object's JSON; `None` (not held, so read from the API server) should it not encode.
+/// The object's JSON in [`shorthand`]; `None` (not held, so read from the API server) should it
+/// not encode.
 fn encode<K: Resource<DynamicType = ()> + Serialize>(object: &K) -> Option<Box<[u8]>> {
-    match serde_json::to_vec(object) {
-        Ok(encoded) => Some(encoded.into_boxed_slice()),
+    let json = match serde_json::to_vec(object) {
+        Ok(json) => json,
         Err(error) => {
             tracing::debug!(kind = %K::kind(&()), %error, "an object does not encode; not cached");
-            None
+            return None;
         }
-    }
+    };
+    shorthand::shorten(&json).map(Vec::into_boxed_slice)
 }
 
 #[cfg(test)]
