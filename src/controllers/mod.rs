@@ -100,6 +100,9 @@ struct Memory {
     forced_reads: HashSet<String>,
     /// What each SecretRef last synced, until its own status write shows in the cache.
     synced: HashMap<String, LastSync>,
+    /// The (target, content hash) each SecretRef's sync in progress just wrote, until the sync is
+    /// remembered or fails: the Secret's watch event may come back first.
+    written: HashMap<String, (String, String)>,
     /// Objects (by uid) this process added the finalizer to.
     finalized: HashSet<String>,
     /// Children that are not watched, by `Kind/namespace/name`: the hash last applied or found,
@@ -173,6 +176,7 @@ impl Context {
         memory.warnings.remove(key);
         memory.forced_reads.remove(key);
         memory.synced.remove(key);
+        memory.written.remove(key);
     }
 
     /// What `key` last synced, as far as this process knows.
@@ -181,7 +185,23 @@ impl Context {
     }
 
     pub fn remember_sync(&self, key: &str, synced: LastSync) {
-        self.memory().synced.insert(key.to_owned(), synced);
+        let mut memory = self.memory();
+        memory.written.remove(key);
+        memory.synced.insert(key.to_owned(), synced);
+    }
+
+    /// The sync of `key` in progress wrote `content_hash` to Secret `target`.
+    pub fn remember_written(&self, key: &str, target: &str, content_hash: &str) {
+        self.memory().written.insert(key.to_owned(), (target.to_owned(), content_hash.to_owned()));
+    }
+
+    /// Whether this process wrote `content_hash` to Secret `target` for `key` in its last sync,
+    /// remembered or still in progress.
+    pub fn wrote(&self, key: &str, target: &str, content_hash: &str) -> bool {
+        let memory = self.memory();
+        let last = memory.synced.get(key).map(|l| (l.target.as_str(), l.content_hash.as_str()));
+        let written = memory.written.get(key).map(|(t, h)| (t.as_str(), h.as_str()));
+        [last, written].into_iter().flatten().any(|wrote| wrote == (target, content_hash))
     }
 
     /// Whether this process added the finalizer to the object with `uid`.
@@ -215,7 +235,9 @@ impl Context {
 
     /// After a failure: the status, not memory, says what holds.
     pub fn forget_sync(&self, key: &str) {
-        self.memory().synced.remove(key);
+        let mut memory = self.memory();
+        memory.synced.remove(key);
+        memory.written.remove(key);
     }
 
     /// Asks the next reconcile of `key` to read the store, whatever its schedule says.

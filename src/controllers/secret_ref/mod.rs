@@ -93,10 +93,9 @@ async fn forget_deleted(
 /// The cached Secret is exactly what this process last wrote for `name`: its own write coming
 /// back through the watch, which needs no reconcile (a deleted Secret is no longer cached).
 fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> bool {
-    let Some(last) = ctx.last_sync(&format!("{namespace}/{name}")) else { return false };
-    last.target == secret.name_any()
-        && ctx.caches.secrets.contains(namespace, &last.target)
-        && last.content_hash == content_hash(&live_data(secret))
+    let target = secret.name_any();
+    ctx.caches.secrets.contains(namespace, &target)
+        && ctx.wrote(&format!("{namespace}/{name}"), &target, &content_hash(&live_data(secret)))
 }
 
 impl Reconciler for SecretRef {
@@ -125,7 +124,7 @@ impl Reconciler for SecretRef {
         let namespace = self.namespace().unwrap_or_default();
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
         // --- resolve: the target Secret, and the store only when it must be read
-        let known = Known::of(self, &plan, ctx.last_sync(&key).as_ref());
+        let known = Known::settled(ctx, self, &plan, &key);
         let live = resolve::target(ctx, &secrets, self, &plan, &known).await?;
         let forced = ctx.take_forced_read(&key);
         if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.next_check(&key), forced) {
@@ -136,6 +135,7 @@ impl Reconciler for SecretRef {
         let built = desired::build(self, &fetched)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data
         apply::write_target(&secrets, live.as_ref(), &built.secret).await?;
+        ctx.remember_written(&key, &plan.target, &built.hash);
         let missing = apply::roll_targets(ctx, self, &fetched.version).await?;
         if let Some(previous) = release::previous_target(self, &plan.target) {
             apply::retire_previous(ctx, &secrets, self, &previous, &plan.target).await?;

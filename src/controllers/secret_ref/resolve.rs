@@ -81,6 +81,21 @@ impl Known {
     }
 }
 
+impl Known {
+    /// What is known of `key`: the remembered sync while the cached status does not show it yet.
+    /// Once the status says the same, the memory goes (10,000 SecretRefs remembered for ever are
+    /// megabytes), and the status alone decides from then on.
+    pub fn settled(ctx: &Context, secret_ref: &SecretRef, plan: &Plan, key: &str) -> Self {
+        let from_status = Self::of(secret_ref, plan, None);
+        let Some(last) = ctx.last_sync(key) else { return from_status };
+        let from_memory = Self::of(secret_ref, plan, Some(&last));
+        if from_memory == from_status {
+            ctx.forget_sync(key);
+        }
+        from_memory
+    }
+}
+
 /// The live target Secret, if any; someone else's Secret of that name is a conflict. The cached
 /// copy serves when it holds what is known to be synced; anything else is read again, since the
 /// cache may lag behind the operator's own write, or not hold someone else's Secret at all.
