@@ -49,7 +49,8 @@
 //! floor's calls in flight, default 8), `BENCH_GCP_RPS` (`--gcp-requests-per-second`: unset
 //! lifts the limit to 1000000, `default` leaves the flag out, a number passes it),
 //! `BENCH_QUIET_SECS` (default 10), `BENCH_SYNC_LIMIT_SECS` (the cold sync, default 1200),
-//! `BENCH_TIMEOUT_SECS` (the whole run, default 1800), `BENCH_OPERATOR_BIN` (the operator binary
+//! `BENCH_TIMEOUT_SECS` (the whole run, default 1800), `BENCH_SERVICES` (how many
+//! SecureApiServices, default and at most N/10), `BENCH_OPERATOR_BIN` (the operator binary
 //! to spawn; default the one built with the bench, which carries the test bed; the image's is
 //! `cargo build --release --no-default-features --bin secure-api-operator`).
 
@@ -113,6 +114,8 @@ struct Knobs {
     concurrency: usize,
     /// `None`: the operator's default rate limit.
     gcp_rps: Option<String>,
+    /// SecureApiServices, each using ten SecretRefs (at most N/10).
+    services: usize,
     quiet: Duration,
     /// The cold sync's own limit: past it the figures are reported as they stand.
     sync_limit: Duration,
@@ -132,8 +135,10 @@ impl Knobs {
             Ok(text) if text == "default" => None,
             Ok(text) => Some(text),
         };
+        let refs = refs.max(10);
         Ok(Self {
-            refs: refs.max(10),
+            refs,
+            services: env_usize("BENCH_SERVICES", refs / 10)?.min(refs / 10),
             concurrency: env_usize("BENCH_CONCURRENCY", 8)?.max(1),
             gcp_rps,
             quiet: Duration::from_secs(env_usize("BENCH_QUIET_SECS", 10)? as u64),
@@ -143,7 +148,7 @@ impl Knobs {
     }
 
     fn services(&self) -> usize {
-        self.refs / 10
+        self.services
     }
 }
 

@@ -22,7 +22,7 @@ use super::timing::jittered;
 use super::{Context, notifications, now, object_key};
 use crate::api::conditions::{find_condition, types};
 use crate::api::secret_ref::CreationPolicy;
-use crate::api::{DeletionPolicy, SecretRef, SecretRefStatus};
+use crate::api::{DeletionPolicy, SecretRef, SecretRefStatus, owner_label_key};
 use crate::metrics::Controller as ControllerKind;
 use crate::provider::FetchedVersion;
 use crate::secret_data::{content_hash, live_data};
@@ -60,9 +60,8 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     // Only Secrets we labelled — never all Secrets of the cluster — so edits are repaired.
     let controller =
         controller.reconcile_on(queued).watches_shared_stream(ctx.caches.secrets.subscribe(), move |secret| {
-            let owner = secret.labels().get(&secretref_label()).cloned();
             let namespace = secret.namespace().unwrap_or_default();
-            owner
+            writer_of(&secret)
                 .filter(|name| !is_own_write(&echoes, &namespace, name, &secret))
                 .map(|name| ObjectRef::<SecretRef>::new(&name).within(&namespace))
         });
@@ -88,6 +87,14 @@ async fn forget_deleted(
             ctx.forget_finalized(&secret_ref.uid().unwrap_or_default());
         }
     }
+}
+
+/// The SecretRef whose target `secret` is, by our label. A service's snapshot names the SecretRef
+/// it copies, but is no SecretRef's target: its changes are the service's business.
+fn writer_of(secret: &Secret) -> Option<String> {
+    let labels = secret.labels();
+    let snapshot = labels.contains_key(&owner_label_key("SecureApiService"));
+    labels.get(&secretref_label()).filter(|_| !snapshot).cloned()
 }
 
 /// The cached Secret is exactly what this process last wrote for `name`: its own write coming
@@ -205,4 +212,26 @@ fn next_action(ctx: &Context, key: &str, plan: &Plan) -> Action {
     }
     let wait = ctx.next_check(key).map_or(plan.refresh, |at| at.saturating_duration_since(Instant::now()));
     Action::requeue(wait.max(Duration::from_millis(100)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writer_of;
+    use crate::api::owner_label_key;
+    use crate::workload::snapshot::secretref_label;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::ObjectMeta;
+
+    fn labelled(labels: &[(String, &str)]) -> Secret {
+        let labels = labels.iter().map(|(k, v)| (k.clone(), (*v).to_owned())).collect();
+        Secret { metadata: ObjectMeta { labels: Some(labels), ..ObjectMeta::default() }, ..Secret::default() }
+    }
+
+    #[test]
+    fn a_target_triggers_its_secret_ref_and_a_snapshot_does_not() {
+        assert_eq!(writer_of(&labelled(&[(secretref_label(), "db")])).as_deref(), Some("db"));
+        let snapshot = labelled(&[(secretref_label(), "db"), (owner_label_key("SecureApiService"), "api")]);
+        assert_eq!(writer_of(&snapshot), None);
+        assert_eq!(writer_of(&labelled(&[])), None);
+    }
 }
