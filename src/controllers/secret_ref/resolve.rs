@@ -79,9 +79,7 @@ impl Known {
             ready: find_condition(&current.conditions, types::READY).is_some_and(|c| c.is_true(types::READY)),
         }
     }
-}
 
-impl Known {
     /// What is known of `key`: the remembered sync while the cached status does not show it yet.
     /// Once the status says the same, the memory goes (10,000 SecretRefs remembered for ever are
     /// megabytes), and the status alone decides from then on.
