@@ -84,7 +84,7 @@ where
 
 type EncodedMap = HashMap<Box<str>, Box<[u8]>>;
 
-/// Objects as JSON, by `namespace/name`.
+/// Objects as their JSON in [`shorthand`], by `namespace/name`.
 pub struct Encoded<K> {
     objects: Arc<RwLock<EncodedMap>>,
     kind: PhantomData<fn() -> K>,
@@ -110,9 +110,13 @@ where
     fn follow(writer: &mut EncodedWriter, event: &watcher::Event<K>) {
         match event {
             watcher::Event::Apply(object) => {
-                if let Some(encoded) = encode(object) {
-                    write(&writer.objects).insert(key_of(object), encoded);
-                }
+                let encoded = encode(object);
+                let mut objects = write(&writer.objects);
+                match encoded {
+                    Some(encoded) => objects.insert(key_of(object), encoded),
+                    // Not held, and no older copy of it either: a read goes to the API server.
+                    None => objects.remove(&key_of(object)),
+                };
             }
             watcher::Event::Delete(object) => {
                 write(&writer.objects).remove(&key_of(object));
