@@ -121,13 +121,13 @@ mod tests {
         index.follow(&Event::Apply(snapshot("api-2", Some("api"))));
         index.follow(&Event::Apply(snapshot("target", None)));
         assert_eq!(names(&index, "team-a/api"), ["team-a/api-1", "team-a/api-2"]);
-        assert_eq!(index.entries.lock().unwrap().keys.len(), 2, "objects under no key are not held");
+        assert_eq!(super::lock(&index.entries).keys.len(), 2, "objects under no key are not held");
         index.follow(&Event::Apply(snapshot("api-2", Some("other"))));
         assert_eq!(names(&index, "team-a/api"), ["team-a/api-1"]);
         assert_eq!(names(&index, "team-a/other"), ["team-a/api-2"]);
         index.follow(&Event::Delete(snapshot("api-1", Some("api"))));
         assert!(names(&index, "team-a/api").is_empty());
-        assert!(!index.entries.lock().unwrap().by_key.contains_key("team-a/api"), "no empty keys linger");
+        assert!(!super::lock(&index.entries).by_key.contains_key("team-a/api"), "no empty keys linger");
 
         // A relist replaces everything once it is complete.
         index.follow(&Event::Init);
