@@ -8,6 +8,7 @@ pub mod gateway_config;
 pub mod identity;
 pub mod notifications;
 pub mod pace;
+pub mod recheck;
 pub mod refusal;
 pub mod secret_ref;
 pub mod secure_api_service;

@@ -11,6 +11,7 @@
 //! - status writes only when the status differs.
 
 use super::caches::Cache;
+use super::recheck::{Recheck, Rechecks};
 use super::timing::jittered;
 use super::{Context, drive, now, object_key};
 use crate::api::FINALIZER;
@@ -87,7 +88,7 @@ pub trait Reconciler:
     fn failed(&self, error: &Self::Error, message: &str, now: Time) -> Self::Status;
 
     /// Brings the world in line with the object.
-    fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send;
+    fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send;
 
     /// Whether this object's deletion needs [`Self::cleanup`], i.e. the finalizer (only asked
     /// when `PROFILE.finalized`). An object that carries the finalizer is cleaned up either way.
@@ -96,18 +97,20 @@ pub trait Reconciler:
     }
 
     /// Lets go of what the object created, once it is being deleted (only behind the finalizer).
-    fn cleanup(&self, _ctx: &Context) -> impl Future<Output = Result<Action, Self::Error>> + Send {
-        std::future::ready(Ok(Action::await_change()))
+    fn cleanup(&self, _ctx: &Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send {
+        std::future::ready(Ok(Recheck::OnChange))
     }
 }
 
 /// Runs `controller` with the shared reconcile and error policy until `shutdown`.
 pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, shutdown: CancellationToken) {
     let store = controller.store();
+    let rechecks = Arc::new(Rechecks::default());
     let stream = controller
+        .reconcile_on(rechecks.clone().due())
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
-        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .run(move |object, ctx| reconcile::<K>(object, ctx, rechecks.clone()), error_policy::<K>, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(controller = K::PROFILE.controller.as_str(), %error, "controller event");
@@ -116,32 +119,46 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
     drive(stream, store, shutdown).await;
 }
 
-/// One reconcile: timed, behind the finalizer when the kind has one, failures reported.
-pub async fn reconcile<K: Reconciler>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, K::Error> {
+/// One reconcile: timed, behind the finalizer when the kind has one, failures reported. Its
+/// re-check goes to `rechecks`, not to kube's scheduler (see [`super::recheck`]); a transient
+/// failure is retried with kube's backoff instead.
+pub async fn reconcile<K: Reconciler>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+    rechecks: Arc<Rechecks>,
+) -> Result<Action, K::Error> {
     let key = object_key(object.as_ref());
     let result = reconcile_owned(object, &ctx).await;
     K::cache(&ctx).reconciled(&key);
-    result
+    rechecks.set(&key, *result.as_ref().unwrap_or(&Recheck::OnChange));
+    result.map(|_| Action::await_change())
 }
 
-async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result<Action, K::Error> {
+async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result<Recheck, K::Error> {
     if !ctx.settings.shard.owns(object.as_ref()) {
         // Another shard's object, asked for by a watch of some other kind: not ours to touch.
-        return Ok(Action::await_change());
+        return Ok(Recheck::OnChange);
     }
     let timer = ctx.metrics.reconcile(K::PROFILE.controller);
     let finalized = object.finalizers().iter().any(|f| f == FINALIZER);
     let result = if K::PROFILE.finalized && (finalized || object.needs_finalizer()) {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+        // The helper speaks kube's Action, which does not tell its requeue: the step's own
+        // answer is kept aside (the helper's own steps, adding or removing the finalizer, wait
+        // for the change they make).
+        let recheck = std::sync::Mutex::new(Recheck::OnChange);
         match with_finalizer(ctx, &api, object.clone()).await {
             Ok(object) => finalizer(&api, FINALIZER, object, |event| async {
-                match event {
-                    Finalized::Apply(object) => object.apply(ctx).await,
-                    Finalized::Cleanup(object) => object.cleanup(ctx).await,
-                }
+                let next = match event {
+                    Finalized::Apply(object) => object.apply(ctx).await?,
+                    Finalized::Cleanup(object) => object.cleanup(ctx).await?,
+                };
+                *recheck.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                Ok(Action::await_change())
             })
             .await
-            .map_err(flatten_finalizer),
+            .map_err(flatten_finalizer)
+            .map(|_| recheck.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)),
             Err(error) => Err(error.into()),
         }
     } else {
@@ -157,11 +174,11 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
     // What the failed reconcile remembered may not hold any more: the status says what does.
     ctx.forget_sync(&object_key(object.as_ref()));
     if let Some(after) = error.waiting() {
-        return Ok(Action::requeue(after));
+        return Ok(Recheck::After(after));
     }
     timer.finish(Some(error.category()));
     report_failure(object.as_ref(), ctx, &error).await;
-    if error.is_transient() { Err(error) } else { Ok(Action::requeue(jittered(ctx.settings.permanent_retry, 0.1))) }
+    if error.is_transient() { Err(error) } else { Ok(Recheck::After(jittered(ctx.settings.permanent_retry, 0.1))) }
 }
 
 /// The object with the operator's finalizer, added first when it lacks it (and is not being

@@ -13,6 +13,7 @@ pub mod status;
 
 use super::caches::Cache;
 use super::caches::index_key;
+use super::recheck::Recheck;
 use super::skeleton::{self, Profile, Reconciler, write_status};
 use super::{Context, now, object_key};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
@@ -22,7 +23,7 @@ use error::{Error, POLL};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Controller;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,14 +72,14 @@ impl Reconciler for GatewayConfig {
         status::failed(self, error.reason(), message, operation_failed, &now)
     }
 
-    async fn apply(&self, ctx: &Context) -> Result<Action, Error> {
+    async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
         let current = self.status.clone().unwrap_or_default();
         // --- resolve: backend URLs
         let urls = match resolve::backends(self, ctx).await? {
             Ok(urls) => urls,
             Err(why) => {
                 write_status(ctx, self, &current, &status::backends_unresolved(self, &current, why, &now())).await?;
-                return Ok(Action::requeue(BACKEND_RECHECK));
+                return Ok(Recheck::After(BACKEND_RECHECK));
             }
         };
         // --- plan (pure)
@@ -86,7 +87,7 @@ impl Reconciler for GatewayConfig {
         // --- provision as this object's identity: finish the pending operation, then the next step
         let client = &client(ctx, self).await?;
         if provision::poll_pending(client, &current).await?.is_some() {
-            return Ok(Action::requeue(POLL));
+            return Ok(Recheck::After(POLL));
         }
         let mut next = status::operation_done(&current);
         let step = provision::advance(client, &plan, &mut next).await?;
@@ -96,15 +97,15 @@ impl Reconciler for GatewayConfig {
         // --- status
         let next = status::after_step(self, &next, &plan, &step, &now());
         write_status(ctx, self, &current, &next).await?;
-        Ok(Action::requeue(if matches!(step, provision::Step::Done { .. }) { RECHECK } else { POLL }))
+        Ok(Recheck::After(if matches!(step, provision::Step::Done { .. }) { RECHECK } else { POLL }))
     }
 
     /// Deletes the gateway, then our configs, then the API — each after the previous step's
     /// operation finished — unless the policy is Retain.
-    async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
+    async fn cleanup(&self, ctx: &Context) -> Result<Recheck, Error> {
         ctx.forget(&object_key(self));
         if self.spec.deletion_policy == DeletionPolicy::Retain {
-            return Ok(Action::await_change());
+            return Ok(Recheck::OnChange);
         }
         let client = &client(ctx, self).await?;
         let current = self.status.clone().unwrap_or_default();
@@ -112,7 +113,7 @@ impl Reconciler for GatewayConfig {
             return Err(Error::Waiting("a deletion operation".into()));
         }
         let names = plan::names(self, ctx.settings.gcp_project.as_deref())?;
-        let Some(operation) = provision::delete_step(client, &names).await? else { return Ok(Action::await_change()) };
+        let Some(operation) = provision::delete_step(client, &names).await? else { return Ok(Recheck::OnChange) };
         let next = GatewayConfigStatus { pending_operation: Some(operation.name.clone()), ..current.clone() };
         write_status(ctx, self, &current, &next).await?;
         Err(Error::Waiting(operation.name))

@@ -17,6 +17,7 @@ pub mod sharing;
 pub mod status;
 
 use super::caches::Cache;
+use super::recheck::Recheck;
 use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
 use super::{Context, notifications, now, object_key};
@@ -33,7 +34,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
 use release::Cause;
 use resolve::{Known, LastSync, Plan};
@@ -124,7 +125,7 @@ impl Reconciler for SecretRef {
         status::failed(self, error.reason(), message, now)
     }
 
-    async fn apply(&self, ctx: &Context) -> Result<Action, Error> {
+    async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
         // --- validate (pure)
         let plan = resolve::plan(self)?;
         let key = object_key(self);
@@ -135,7 +136,7 @@ impl Reconciler for SecretRef {
         let live = resolve::target(ctx, &secrets, self, &plan, &known).await?;
         let forced = ctx.take_forced_read(&key);
         if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.next_check(&key), forced) {
-            return Ok(next_action(ctx, &key, &plan));
+            return Ok(next_recheck(ctx, &key, &plan));
         }
         let fetched = read(ctx, self, forced || status::refresh_requested(self)).await?;
         // --- build (pure)
@@ -157,13 +158,13 @@ impl Reconciler for SecretRef {
         apply::announce(ctx, self, &current, &next, &synced, &missing).await;
         write_status(ctx, self, &current, &next).await?;
         ctx.remember_sync(&key, last_sync(self, &plan, &built.hash, &next));
-        Ok(next_action(ctx, &key, &plan))
+        Ok(next_recheck(ctx, &key, &plan))
     }
 
     /// On deletion: `Delete` removes the target Secret; `Retain` keeps it and drops our owner
     /// reference so garbage collection keeps it too. The previous target of a target change that
     /// never completed is still ours, and gets the same treatment.
-    async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
+    async fn cleanup(&self, ctx: &Context) -> Result<Recheck, Error> {
         let target = target_name(self);
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default());
         ctx.forget(&object_key(self));
@@ -171,7 +172,7 @@ impl Reconciler for SecretRef {
         for name in std::iter::once(target).chain(previous) {
             apply::let_go(&secrets, self, &name, Cause::Deleted).await?;
         }
-        Ok(Action::await_change())
+        Ok(Recheck::OnChange)
     }
 }
 
@@ -206,12 +207,12 @@ fn last_sync(secret_ref: &SecretRef, plan: &Plan, content_hash: &str, next: &Sec
 }
 
 /// Pinned versions wait for a change; floating ones come back when their next check is due.
-fn next_action(ctx: &Context, key: &str, plan: &Plan) -> Action {
+fn next_recheck(ctx: &Context, key: &str, plan: &Plan) -> Recheck {
     if plan.pinned {
-        return Action::await_change();
+        return Recheck::OnChange;
     }
     let wait = ctx.next_check(key).map_or(plan.refresh, |at| at.saturating_duration_since(Instant::now()));
-    Action::requeue(wait.max(Duration::from_millis(100)))
+    Recheck::After(wait.max(Duration::from_millis(100)))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod status;
 
 use super::caches::Cache;
 use super::caches::index_key;
+use super::recheck::Recheck;
 use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use super::{Context, now};
 use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
@@ -25,7 +26,7 @@ use error::Error;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Controller;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +70,7 @@ impl Reconciler for SecureApiService {
         status::failed(self, error.reason(), message, now)
     }
 
-    async fn apply(&self, ctx: &Context) -> Result<Action, Error> {
+    async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
         let current = self.status.clone().unwrap_or_default();
         let manager = field_manager(CONTROLLER);
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
@@ -98,6 +99,6 @@ impl Reconciler for SecureApiService {
             warn_once(ctx, self, reason, message).await;
         }
         write_status(ctx, self, &current, &next).await?;
-        Ok(Action::requeue(RECHECK))
+        Ok(Recheck::After(RECHECK))
     }
 }
