@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::object::HasStatus;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalized, finalizer};
 use serde::Serialize;
@@ -62,6 +62,9 @@ pub struct Profile {
     /// Whether deletion may wait for [`Reconciler::cleanup`] behind the operator's finalizer
     /// (for the objects that [`Reconciler::needs_finalizer`]).
     pub finalized: bool,
+    /// How long a trigger waits for more of the same object's triggers to join it (kube's
+    /// debounce): a burst makes one reconcile.
+    pub debounce: Duration,
 }
 
 /// A kind one controller reconciles.
@@ -108,7 +111,7 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
     let rechecks = Arc::new(Rechecks::default());
     let stream = controller
         .reconcile_on(rechecks.clone().due())
-        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+        .with_config(Config::default().concurrency(ctx.settings.concurrency).debounce(K::PROFILE.debounce))
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(move |object, ctx| reconcile::<K>(object, ctx, rechecks.clone()), error_policy::<K>, ctx)
         .for_each(|result| async move {

@@ -59,8 +59,12 @@ async fn client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiGateway, Er
 
 impl Reconciler for GatewayConfig {
     type Error = Error;
-    const PROFILE: Profile =
-        Profile { controller: ControllerKind::GatewayConfig, event_action: "Provision", finalized: true };
+    const PROFILE: Profile = Profile {
+        controller: ControllerKind::GatewayConfig,
+        event_action: "Provision",
+        finalized: true,
+        debounce: Duration::ZERO,
+    };
 
     fn cache(ctx: &Context) -> &Cache<Self> {
         &ctx.caches.gateway_configs

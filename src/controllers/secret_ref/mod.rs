@@ -108,7 +108,12 @@ fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> 
 
 impl Reconciler for SecretRef {
     type Error = Error;
-    const PROFILE: Profile = Profile { controller: ControllerKind::SecretRef, event_action: "Sync", finalized: true };
+    const PROFILE: Profile = Profile {
+        controller: ControllerKind::SecretRef,
+        event_action: "Sync",
+        finalized: true,
+        debounce: Duration::ZERO,
+    };
 
     fn cache(ctx: &Context) -> &Cache<Self> {
         &ctx.caches.secret_refs

@@ -35,6 +35,11 @@ use tokio_util::sync::CancellationToken;
 const CONTROLLER: &str = "secureapiservice";
 /// The safety-net re-check of a steady service.
 const RECHECK: Duration = Duration::from_secs(300);
+/// A service hears of each of its SecretRefs, of its Deployment's status updates and of its own
+/// status write one by one, often within milliseconds: waiting this long makes a burst one
+/// reconcile (at 1,000 services of ten SecretRefs each, a cold sync made 23 reconciles per
+/// service without it). A rotation reaches the rollout this much later.
+const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// The controller until `shutdown` resolves. Subscribes to the caches at once: call it before
 /// they run.
@@ -59,8 +64,12 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
 impl Reconciler for SecureApiService {
     type Error = Error;
     // Children go with the service through their owner references.
-    const PROFILE: Profile =
-        Profile { controller: ControllerKind::SecureApiService, event_action: "Rollout", finalized: false };
+    const PROFILE: Profile = Profile {
+        controller: ControllerKind::SecureApiService,
+        event_action: "Rollout",
+        finalized: false,
+        debounce: DEBOUNCE,
+    };
 
     fn cache(ctx: &Context) -> &Cache<Self> {
         &ctx.caches.secure_api_services
