@@ -18,7 +18,7 @@
 use super::pace::Pace;
 use super::shard::Shard;
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
-use crate::workload::snapshot::referenced_secret_refs;
+use crate::workload::snapshot::{CONTENT_HASH_ANNOTATION, referenced_secret_refs};
 use futures::{Stream, StreamExt};
 use index::Index;
 use k8s_openapi::NamespaceResourceScope;
@@ -283,22 +283,28 @@ async fn room(pace: Option<&Pace>, key: Option<String>) {
     }
 }
 
-/// Drops what no controller reads from a cached object.
+/// Drops what no controller reads from a cached object (writes never send these fields back:
+/// they are applied from what the controllers build, or patched field by field).
 fn slim<K: Resource>(object: &mut K) {
     let meta = object.meta_mut();
     meta.managed_fields = None;
+    meta.creation_timestamp = None;
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove(LAST_APPLIED_ANNOTATION);
     }
 }
 
 /// A snapshot Secret is held without its data too: its name carries its content's hash and its
-/// annotation the hash it was applied with, which is all a service reconcile compares.
+/// annotation the hash it was applied with, which is all a service reconcile compares (the
+/// content-hash annotation, the same hash in full, is for people).
 fn slim_secret(secret: &mut Secret) {
     slim(secret);
     if !snapshot_owner(secret).is_empty() {
         secret.data = None;
         secret.string_data = None;
+        if let Some(annotations) = secret.metadata.annotations.as_mut() {
+            annotations.remove(CONTENT_HASH_ANNOTATION);
+        }
     }
 }
 
@@ -312,7 +318,7 @@ mod tests {
     use kube::api::ObjectMeta;
 
     #[test]
-    fn cached_objects_lose_managed_fields_and_the_last_applied_annotation() {
+    fn cached_objects_lose_managed_fields_creation_time_and_the_last_applied_annotation() {
         let mut secret = Secret {
             metadata: ObjectMeta {
                 managed_fields: Some(vec![ManagedFieldsEntry::default()]),
@@ -326,8 +332,10 @@ mod tests {
             },
             ..Secret::default()
         };
+        secret.metadata.creation_timestamp = Some(crate::controllers::now());
         slim(&mut secret);
         assert!(secret.managed_fields().is_empty());
+        assert_eq!(secret.metadata.creation_timestamp, None);
         assert_eq!(secret.annotations().keys().collect::<Vec<_>>(), ["kept"]);
     }
 
@@ -338,9 +346,17 @@ mod tests {
         slim_secret(&mut target);
         assert!(target.data.is_some(), "a synced Secret keeps its data: services read it");
         let labels = [(owner_label_key("SecureApiService"), "api".to_owned())].into_iter().collect();
-        let metadata = ObjectMeta { name: Some("api-db-1234".into()), labels: Some(labels), ..ObjectMeta::default() };
+        let annotations = [("secureapi.dev/content-hash", "ab12"), ("secureapi.dev/applied-hash", "cd34")];
+        let annotations = annotations.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let metadata = ObjectMeta {
+            name: Some("api-db-1234".into()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        };
         let mut snapshot = Secret { metadata, data: data(), ..Secret::default() };
         slim_secret(&mut snapshot);
         assert_eq!(snapshot.data, None);
+        assert_eq!(snapshot.annotations().keys().collect::<Vec<_>>(), ["secureapi.dev/applied-hash"]);
     }
 }
