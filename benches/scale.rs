@@ -787,29 +787,25 @@ async fn floor_job(context: Arc<FloorContext>, job: FloorJob) -> Result<[Calls; 
             let secret = floor_secret(&context.template, &name, &uid, &keys)?;
             let target = format!("floor-{name}");
             timed(&mut calls, APPLY, context.secrets.patch(&target, &apply, &Patch::Apply(&secret))).await?;
-            let patch = json!({ "status": status });
-            timed(
-                &mut calls,
-                STATUS_PATCH,
-                context.refs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)),
-            )
-            .await?;
+            timed(&mut calls, STATUS_PATCH, merge_status(&context.refs, &name, status)).await?;
         }
         FloorJob::Service { name, snapshots, status } => {
             for snapshot in &snapshots {
                 let target = snapshot["metadata"]["name"].as_str().unwrap_or_default().to_owned();
                 timed(&mut calls, APPLY, context.secrets.patch(&target, &apply, &Patch::Apply(snapshot))).await?;
             }
-            let patch = json!({ "status": status });
-            timed(
-                &mut calls,
-                STATUS_PATCH,
-                context.services.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)),
-            )
-            .await?;
+            timed(&mut calls, STATUS_PATCH, merge_status(&context.services, &name, status)).await?;
         }
     }
     Ok(calls)
+}
+
+/// A merge patch of `name`'s status subresource to `status`.
+async fn merge_status<K>(api: &Api<K>, name: &str, status: Value) -> Result<K, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await
 }
 
 /// Version 1 of secret `name`, its JSON payload as Secret keys.
