@@ -2,7 +2,7 @@
 
 use crate::support::cluster::TestCluster;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, ResourceRequirements};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -89,8 +89,25 @@ async fn strategic_merge_patch_merges_containers_and_env_by_name() {
         api.patch("web", &PatchParams::default(), &Patch::Strategic(patch)).await.unwrap_or_else(|e| panic!("{e}"));
     let containers = containers(&patched);
     assert_eq!(containers[0]["image"], "app:2");
-    assert_eq!(containers[0]["env"], json!([{ "name": "A", "value": "1" }, { "name": "B", "value": "2" }]));
+    // kube-apiserver puts an entry the live list has not before the live ones.
+    assert_eq!(containers[0]["env"], json!([{ "name": "B", "value": "2" }, { "name": "A", "value": "1" }]));
     assert_eq!(containers[1]["name"], "proxy", "the other container is kept");
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_container_applied_without_resources_reads_back_with_empty_resources() {
+    let cluster = TestCluster::start("resources").await;
+    let api: Api<Deployment> = cluster.api();
+    let body = deployment(json!([{ "name": "app", "image": "app:1" }]));
+    let applied =
+        api.patch("web", &PatchParams::apply("test"), &Patch::Apply(body)).await.unwrap_or_else(|e| panic!("{e}"));
+    let read = api.get("web").await.unwrap_or_else(|e| panic!("{e}"));
+    for (answer, deployment) in [("the apply's answer", &applied), ("a read", &read)] {
+        let spec = deployment.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        let resources = spec.and_then(|s| s.containers.first()).map(|c| c.resources.clone());
+        assert_eq!(resources, Some(Some(ResourceRequirements::default())), "{answer}: `resources: {{}}`");
+    }
     cluster.cleanup().await;
 }
 

@@ -198,8 +198,9 @@ const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList/";
 const SET_ELEMENT_ORDER: &str = "$setElementOrder/";
 
 /// Strategic merge patch (`application/strategic-merge-patch+json`) for built-in kinds: maps merge
-/// recursively, null deletes a key, lists merge per `types` (map lists by key, existing order then new
-/// items; sets union; atomic lists replace), with the directives `$patch: replace|delete`,
+/// recursively, null deletes a key, lists merge per `types` (map lists by key, sets union; both
+/// in kube-apiserver's order, see [`normalize_order`]; atomic lists replace), with the directives
+/// `$patch: replace|delete`,
 /// `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` and `$retainKeys`.
 /// Directive keys never appear in the result.
 pub fn strategic_merge_patch(target: &Value, patch: &Value, types: &dyn ListTypes) -> Result<Value, PatchError> {
@@ -235,12 +236,20 @@ fn merge_map(
             delete_from_primitive_list(&mut original, field, values)?;
         }
     }
+    // `$setElementOrder` orders a list against the list as it was before this patch.
+    let before: Vec<(&str, Vec<Value>)> = patch
+        .keys()
+        .filter_map(|key| key.strip_prefix(SET_ELEMENT_ORDER))
+        .map(|field| (field, original.get(field).and_then(Value::as_array).cloned().unwrap_or_default()))
+        .collect();
     for (key, value) in patch.iter().filter(|(key, _)| !is_directive(key)) {
         merge_field(&mut original, key, value, path, types)?;
     }
-    for (key, order) in patch {
-        if let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER) {
-            set_element_order(&mut original, field, order, path, types)?;
+    for (field, before) in before {
+        let order = directive_list(&patch[&format!("{SET_ELEMENT_ORDER}{field}")], SET_ELEMENT_ORDER)?;
+        let list_type = types.list_type(&[path, &[field]].concat());
+        if let Some(Value::Array(items)) = original.get_mut(field) {
+            *items = normalize_order(std::mem::take(items), order, &before, &list_type);
         }
     }
     Ok(original)
@@ -284,11 +293,39 @@ fn merge_list(
     if patch.iter().any(|item| item_directive(item) == Some("replace")) {
         return Ok(patch.iter().filter(|item| item_directive(item).is_none()).cloned().collect());
     }
-    match types.list_type(path) {
-        ListType::Atomic => Ok(patch.to_vec()),
-        ListType::Set => Ok(union(original, patch)),
-        ListType::Map(keys) => merge_keyed_list(original, patch, &keys, path, types),
+    let list_type = types.list_type(path);
+    let merged = match &list_type {
+        ListType::Atomic => return Ok(patch.to_vec()),
+        ListType::Set => union(original.clone(), patch),
+        ListType::Map(keys) => merge_keyed_list(original.clone(), patch, keys, path, types)?,
+    };
+    Ok(normalize_order(merged, patch, &original, &list_type))
+}
+
+/// A merged list in kube-apiserver's order (apimachinery's `normalizeElementOrder`): the items
+/// `order` names (the patch's, or its `$setElementOrder`) in that order, and the server's other
+/// items in theirs, the two interleaved by their places in `original`. An item that `original`
+/// has not (new from the patch) goes before the server's items still to place: a patch adding
+/// one `env` entry puts it first.
+fn normalize_order(merged: Vec<Value>, order: &[Value], original: &[Value], list_type: &ListType) -> Vec<Value> {
+    let place = |list: &[Value], item: &Value| list.iter().position(|listed| same_item(listed, item, list_type));
+    let (mut named, server_only): (Vec<Value>, Vec<Value>) =
+        merged.into_iter().partition(|item| place(order, item).is_some());
+    named.sort_by_key(|item| place(order, item));
+    let mut result = Vec::with_capacity(named.len() + server_only.len());
+    let (mut server_only, mut named) = (server_only.into_iter().peekable(), named.into_iter().peekable());
+    loop {
+        let server_first = match (server_only.peek(), named.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(left), Some(right)) => {
+                matches!((place(original, left), place(original, right)), (Some(l), Some(r)) if l < r)
+            }
+        };
+        result.extend(if server_first { server_only.next() } else { named.next() });
     }
+    result
 }
 
 fn union(mut original: Vec<Value>, patch: &[Value]) -> Vec<Value> {
@@ -348,25 +385,6 @@ fn delete_from_primitive_list(
     let values = directive_list(values, DELETE_FROM_PRIMITIVE_LIST)?;
     if let Some(Value::Array(items)) = original.get_mut(field) {
         items.retain(|item| !values.contains(item));
-    }
-    Ok(())
-}
-
-/// Reorders the merged list: listed items first in the given order, then the others in their current order.
-fn set_element_order(
-    original: &mut Map<String, Value>,
-    field: &str,
-    order: &Value,
-    path: &[&str],
-    types: &dyn ListTypes,
-) -> Result<(), PatchError> {
-    let order = directive_list(order, SET_ELEMENT_ORDER)?;
-    let list_type = types.list_type(&[path, &[field]].concat());
-    if let Some(Value::Array(items)) = original.get_mut(field) {
-        // sort_by_key is stable, so unlisted items keep their relative order.
-        items.sort_by_key(|item| {
-            order.iter().position(|listed| same_item(listed, item, &list_type)).unwrap_or(usize::MAX)
-        });
     }
     Ok(())
 }
@@ -465,7 +483,9 @@ mod tests {
     #[test]
     fn smp_unions_set_lists() -> Result<(), PatchError> {
         let result = smp(&pod(), json!({"metadata": {"finalizers": ["b", "a"]}}))?;
-        assert_eq!(result["metadata"]["finalizers"], json!(["a", "b"]));
+        assert_eq!(result["metadata"]["finalizers"], json!(["b", "a"]), "the patch's order, as kube-apiserver");
+        let result = smp(&pod(), json!({"metadata": {"finalizers": ["c"]}}))?;
+        assert_eq!(result["metadata"]["finalizers"], json!(["c", "a"]), "a new value goes first");
         Ok(())
     }
 
@@ -503,6 +523,24 @@ mod tests {
         let target = json!({"metadata": {"finalizers": ["a", "b", "c"]}});
         let result = smp(&target, json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}}))?;
         assert_eq!(result, json!({"metadata": {"finalizers": ["a", "c"]}}));
+        Ok(())
+    }
+
+    #[test]
+    fn smp_orders_merged_lists_as_kube_apiserver_does() -> Result<(), PatchError> {
+        let env = |names: &[&str]| -> Value { names.iter().map(|n| json!({"name": n, "value": n})).collect() };
+        let target = json!({"spec": {"containers": [{"name": "app", "env": env(&["X", "A", "Y"])}]}});
+        let patched = |patch: Value| -> Result<Vec<String>, PatchError> {
+            let patch = json!({"spec": {"containers": [{"name": "app", "env": patch}]}});
+            let result = smp(&target, patch)?;
+            let items = result["spec"]["containers"][0]["env"].as_array().cloned().unwrap_or_default();
+            Ok(items.iter().map(|item| item["name"].as_str().unwrap_or_default().to_owned()).collect())
+        };
+        // One new entry goes first (a real server does this; appending would be simpler).
+        assert_eq!(patched(env(&["N"]))?, ["N", "X", "A", "Y"]);
+        // The patch's items keep their order; the server's others keep their places around them.
+        assert_eq!(patched(env(&["A", "N"]))?, ["X", "A", "N", "Y"]);
+        assert_eq!(patched(env(&["Y", "X"]))?, ["A", "Y", "X"]);
         Ok(())
     }
 

@@ -195,13 +195,15 @@ fn default_deployment(deployment: &mut Value) {
             pod[field] = value;
         }
     }
-    if let Some(containers) = pod["containers"].as_array_mut() {
-        for container in containers {
+    for list in ["initContainers", "containers"] {
+        for container in pod[list].as_array_mut().into_iter().flatten() {
             let latest = container["image"].as_str().is_some_and(|i| i.ends_with(":latest") || !i.contains(':'));
             for (field, value) in [
                 ("imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" })),
                 ("terminationMessagePath", json!("/dev/termination-log")),
                 ("terminationMessagePolicy", json!("File")),
+                // A struct, not a pointer, in the Go types: an absent one reads back empty.
+                ("resources", json!({})),
             ] {
                 if container[field].is_null() {
                     container[field] = value;
@@ -279,9 +281,17 @@ mod tests {
 
     #[test]
     fn deployments_get_the_servers_defaults() {
-        let mut deployment = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        let containers = json!([{"name": "a", "image": "x:1"}]);
+        let init = json!([{"name": "i", "image": "y", "resources": {"limits": {"cpu": "1"}}}]);
+        let mut deployment =
+            json!({"spec": {"template": {"spec": {"containers": containers, "initContainers": init}}}});
         default_deployment(&mut deployment);
         assert_eq!(deployment["spec"]["replicas"], 1);
-        assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(pod["containers"][0]["resources"], json!({}));
+        assert_eq!(pod["initContainers"][0]["imagePullPolicy"], "Always");
+        assert_eq!(pod["initContainers"][0]["terminationMessagePolicy"], "File");
+        assert_eq!(pod["initContainers"][0]["resources"], json!({"limits": {"cpu": "1"}}), "given resources stay");
     }
 }
