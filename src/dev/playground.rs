@@ -56,6 +56,7 @@ impl Playground {
 
         let kube = KubeEmulator::new();
         kube.set_deployment_simulation(DeploymentSimulation::Complete);
+        kube.start_root_ca_publisher();
         install_crds(&kube).await?;
         let kube_listener = kube
             .listen(options.kube_listen)

@@ -11,6 +11,15 @@ use kube::core::Status;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+/// The ConfigMap every namespace of a cluster holds: kube-controller-manager's root-CA publisher
+/// writes it (the emulator's simulated one in these tests). Not a test's own.
+const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// The names of the listed ConfigMaps a test made, in list order.
+fn own_names(items: Vec<ConfigMap>) -> Vec<String> {
+    items.into_iter().filter_map(|c| c.metadata.name).filter(|name| name != ROOT_CA).collect()
+}
+
 fn config_map(name: &str, labels: Value, data: Value) -> ConfigMap {
     serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels }, "data": data }))
         .unwrap_or_else(|e| panic!("config map: {e}"))
@@ -59,8 +68,8 @@ async fn create_get_list_update_delete_round_trip() {
     let updated = api.replace("a", &PostParams::default(), &fetched).await.unwrap_or_else(|e| panic!("replace: {e}"));
     assert!(rv(&updated.metadata) > rv(&created.metadata));
 
-    let names: Vec<_> = api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("list: {e}")).items;
-    assert_eq!(names.len(), 1);
+    let listed = api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("list: {e}")).items;
+    assert_eq!(own_names(listed), ["a"]);
     api.delete("a", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete: {e}"));
     assert_eq!(api_error(api.get("a").await).code, 404);
     cluster.cleanup().await;
@@ -244,7 +253,9 @@ async fn list_limit_and_continue_page_through_everything() {
             None => break,
         }
     }
+    // Seven of ours, with or without the namespace's root-CA ConfigMap: three pages of three.
     assert_eq!(pages, 3);
+    seen.remove(ROOT_CA);
     assert_eq!(seen.len(), 7);
     cluster.cleanup().await;
 }
@@ -261,7 +272,7 @@ async fn label_selectors_match_equality_and_set_based_requirements() {
         async move {
             let list =
                 api.list(&ListParams::default().labels(selector)).await.unwrap_or_else(|e| panic!("{selector}: {e}"));
-            list.items.into_iter().filter_map(|c| c.metadata.name).collect::<Vec<_>>()
+            own_names(list.items)
         }
     };
     assert_eq!(names("tier=web").await, ["a", "c"]);
@@ -282,7 +293,7 @@ async fn field_selectors_match_name_and_namespace() {
     let all: Api<ConfigMap> = Api::all(cluster.client.clone());
     let selector = format!("metadata.namespace={},metadata.name!=a", cluster.namespace);
     let list = all.list(&ListParams::default().fields(&selector)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(list.items.iter().filter_map(|c| c.metadata.name.as_deref()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(own_names(list.items), ["b"]);
     let error = api_error(api.list(&ListParams::default().fields("data.k=v")).await);
     assert_eq!(error.code, 400);
     cluster.cleanup().await;
@@ -409,6 +420,23 @@ async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
 }
 
 #[tokio::test]
+async fn every_namespace_holds_the_root_ca_config_map_and_gets_it_back_when_deleted() {
+    let cluster = TestCluster::start("root-ca").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let published = wait_for("the root-CA ConfigMap", DEADLINE, || async { api.get(ROOT_CA).await.ok() }).await;
+    let bundle = published.data.unwrap_or_default().remove("ca.crt").unwrap_or_default();
+    assert!(bundle.starts_with("-----BEGIN CERTIFICATE-----"), "{bundle}");
+    let first = published.metadata.uid.unwrap_or_default();
+    api.delete(ROOT_CA, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the root-CA ConfigMap back", DEADLINE, || async {
+        let back = api.get(ROOT_CA).await.ok()?;
+        (back.metadata.uid.as_deref() != Some(first.as_str())).then_some(())
+    })
+    .await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn deletecollection_deletes_only_matching_objects() {
     let cluster = TestCluster::start("deletecollection").await;
     let api: Api<ConfigMap> = cluster.api();
@@ -420,8 +448,7 @@ async fn deletecollection_deletes_only_matching_objects() {
         .unwrap_or_else(|e| panic!("{e}"));
     wait_for("only c to remain", DEADLINE, || async {
         let list = api.list(&ListParams::default()).await.ok()?;
-        let names: Vec<_> = list.items.into_iter().filter_map(|c| c.metadata.name).collect();
-        (names == ["c"]).then_some(())
+        (own_names(list.items) == ["c"]).then_some(())
     })
     .await;
     cluster.cleanup().await;

@@ -25,6 +25,7 @@ mod protobuf;
 mod quota;
 mod request;
 mod resources;
+mod root_ca;
 pub mod schema;
 mod schema_errors;
 pub mod selector;
@@ -90,6 +91,7 @@ struct Inner {
     issuer: String,
     deployments: signal::Sender<DeploymentSimulation>,
     deployments_started: Mutex<bool>,
+    root_ca_started: Mutex<bool>,
 }
 
 impl Default for KubeEmulator {
@@ -118,6 +120,7 @@ impl KubeEmulator {
                 issuer,
                 deployments,
                 deployments_started: Mutex::new(false),
+                root_ca_started: Mutex::new(false),
             }),
         }
     }
@@ -212,6 +215,17 @@ impl KubeEmulator {
             *started = true;
             let state = Arc::downgrade(&self.inner.state);
             tokio::spawn(deployments::run(state, self.inner.deployments.subscribe()));
+        }
+    }
+
+    /// Starts the simulated root-CA publisher: every namespace gets ConfigMap `kube-root-ca.crt`,
+    /// as kube-controller-manager gives it on a real cluster (see `root_ca`). It stays on for the
+    /// emulator's life. Must be called inside a tokio runtime.
+    pub fn start_root_ca_publisher(&self) {
+        let mut started = self.inner.root_ca_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*started {
+            *started = true;
+            tokio::spawn(root_ca::run(Arc::downgrade(&self.inner.state)));
         }
     }
 

@@ -29,6 +29,8 @@ impl TestCluster {
             Ok(path) if !path.is_empty() => (real_cluster(&path).await, None),
             _ => {
                 let emulator = KubeEmulator::new();
+                // Like kube-controller-manager on a real cluster: no namespace stays empty.
+                emulator.start_root_ca_publisher();
                 (emulator.client(), Some(emulator))
             }
         };
