@@ -9,6 +9,7 @@ use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{FINALIZER, SecretRef};
@@ -300,13 +301,25 @@ async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
     create(&cluster, "db", json!({ "secret": "db", "target": { "name": "db-creds" } })).await;
     create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
     let synced = wait_ready(&cluster, "db", "True", "Synced").await;
+    let uid = synced.metadata.uid.clone().unwrap_or_default();
     assert_eq!(synced.status.and_then(|s| s.target_name).as_deref(), Some("db-creds"));
     let created = secrets.get("db-creds").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.metadata.namespace.as_deref(), Some(cluster.namespace.as_str()));
+    // Across the cluster (other tests' Secrets of the same name are theirs): only the one above
+    // is this SecretRef's.
     let all: Api<Secret> = Api::all(cluster.client.clone());
-    let elsewhere = all.list(&Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
-    let copies = elsewhere.items.iter().filter(|s| s.metadata.name.as_deref() == Some("db-creds")).count();
-    assert_eq!(copies, 1, "no Secret outside the SecretRef's namespace");
+    let everywhere = all.list(&Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let written: Vec<_> = everywhere
+        .items
+        .iter()
+        .filter(|s| s.owner_references().iter().any(|o| o.uid == uid))
+        .map(|s| (s.namespace().unwrap_or_default(), s.name_any()))
+        .collect();
+    assert_eq!(
+        written,
+        [(cluster.namespace.clone(), "db-creds".to_owned())],
+        "no Secret outside the SecretRef's namespace"
+    );
 
     wait_ready(&cluster, "grab", "False", "TargetConflict").await;
     assert_eq!(secret_data(&cluster, "taken").await, Some(data(&[("mine", "keep")])));
