@@ -4,21 +4,32 @@
 //!
 //! [`listen`] and [`Listener`] serve only the test bed, so they exist only with the `testbed`
 //! feature: the product build carries no code it never calls.
+//!
+//! Shutdown is bounded, as kube-apiserver's is: requests in flight get their whole answer, a
+//! streaming answer (a watch) ends at once, cleanly, and a connection still busy after
+//! [`GRACE`] is closed. Without that, one client's open watch kept a process alive for as long as
+//! the client cared to watch.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Incoming};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 #[cfg(feature = "testbed")]
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::net::TcpListener;
 #[cfg(feature = "testbed")]
 use tokio::task::JoinHandle;
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// How long a connection may take to finish once shutdown starts.
+pub const GRACE: Duration = Duration::from_secs(5);
 
 /// A running listener. Dropping it stops accepting and closes open connections.
 #[cfg(feature = "testbed")]
@@ -93,18 +104,19 @@ where
         let handler = handler.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
+            let requests = shutdown.clone();
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let handler = handler.clone();
+                let shutdown = requests.clone();
                 async move {
                     let (parts, body) = request.into_parts();
-                    match body.collect().await {
-                        Ok(body) => Ok::<_, Infallible>(
-                            handler(Request::from_parts(parts, body.to_bytes()))
-                                .await
-                                .map(|b| b.map_err(Into::into).boxed_unsync()),
-                        ),
-                        Err(_) => Ok(unreadable_body()),
-                    }
+                    let response = match body.collect().await {
+                        Ok(body) => handler(Request::from_parts(parts, body.to_bytes()))
+                            .await
+                            .map(|b| b.map_err(Into::into).boxed_unsync()),
+                        Err(_) => unreadable_body(),
+                    };
+                    Ok::<_, Infallible>(response.map(|body| UntilShutdown::new(body, &shutdown)))
                 }
             });
             let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -113,7 +125,8 @@ where
                 _ = connection.as_mut() => {}
                 _ = shutdown.cancelled() => {
                     connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    // Past the grace the connection is dropped, which closes it.
+                    let _ = tokio::time::timeout(GRACE, connection).await;
                 }
             }
         });
@@ -122,6 +135,43 @@ where
 }
 
 type BoxedBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A response body that ends when shutdown starts, if it is a stream (its size not known up
+/// front: a watch). A body of known size is always sent whole.
+struct UntilShutdown {
+    body: BoxedBody,
+    /// `None` for a body of known size.
+    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl UntilShutdown {
+    fn new(body: BoxedBody, shutdown: &CancellationToken) -> Self {
+        let streaming = body.size_hint().exact().is_none();
+        Self { body, shutdown: streaming.then(|| Box::pin(shutdown.clone().cancelled_owned())) }
+    }
+}
+
+impl Body for UntilShutdown {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(shutdown) = self.shutdown.as_mut()
+            && shutdown.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
 
 fn unreadable_body() -> Response<BoxedBody> {
     let body = Full::new(Bytes::from_static(b"the request body could not be read\n")).map_err(|never| match never {});
