@@ -3,9 +3,12 @@
 
 use crate::support::gcloud::QUIET_ENV;
 use crate::support::operator_bin;
+use crate::support::process::{exit_within, terminate};
 use crate::support::wait::wait_for;
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use kube::api::WatchParams;
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
 use secure_api_operator::dev::demo::{self, DemoOptions};
 use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
@@ -206,13 +209,12 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
     })
     .await;
 
-    let pid = libc::pid_t::try_from(guard.0.id()).unwrap_or_else(|e| panic!("pid: {e}"));
-    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
-    let status = wait_for("dev to exit", DEADLINE, || {
-        let status = guard.0.try_wait().ok().flatten();
-        async move { status }
-    })
-    .await;
+    // A watch held open (as `kubectl get -w` would) does not keep the playground running.
+    let watch = services.watch(&WatchParams::default().timeout(290), "0").await.unwrap_or_else(|e| panic!("{e}"));
+    let watch = tokio::spawn(watch.map_err(|e| e.to_string()).try_collect::<Vec<_>>());
+    terminate(&guard.0);
+    let status = exit_within(&mut guard.0, DEADLINE).await;
     assert!(status.success(), "dev exited with {status:?} after SIGTERM");
+    let ended = watch.await.unwrap_or_else(|e| panic!("watch task: {e}"));
+    assert!(ended.is_ok(), "the watch was cut instead of ended: {ended:?}");
 }

@@ -30,4 +30,5 @@ mod secret_ref;
 mod secure_api_service;
 mod secure_api_service_failures;
 mod sentinel;
+mod shutdown;
 mod support;

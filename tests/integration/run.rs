@@ -4,6 +4,7 @@
 use crate::support::cluster::write_kubeconfig;
 use crate::support::http::{free_port, http_get};
 use crate::support::operator_bin;
+use crate::support::process::{exit_within, stderr_of, terminate};
 use crate::support::wait::wait_for;
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -26,20 +27,7 @@ fn spawn_run(kubeconfig: &std::path::Path, metrics: SocketAddr) -> Child {
 }
 
 async fn exit_of(child: &mut Child) -> ExitStatus {
-    wait_for("the operator to exit", DEADLINE, || {
-        let status = child.try_wait().ok().flatten();
-        async move { status }
-    })
-    .await
-}
-
-fn stderr_of(child: &mut Child) -> String {
-    use std::io::Read;
-    let mut text = String::new();
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut text);
-    }
-    text
+    exit_within(child, DEADLINE).await
 }
 
 /// An emulator on TCP with only the given CRDs installed, and a kubeconfig for it.
@@ -101,9 +89,7 @@ async fn run_serves_health_and_metrics_and_stops_on_sigterm() {
         assert!(body.contains(series), "no {series} in:\n{body}");
     }
 
-    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
-    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    terminate(&child);
     let status = exit_of(&mut child).await;
     let stderr = stderr_of(&mut child);
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{stderr}");
@@ -130,9 +116,7 @@ async fn sigterm_before_the_first_list_completes_still_stops_the_operator() {
     })
     .await;
 
-    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
-    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    terminate(&child);
     let status = exit_of(&mut child).await;
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));
 }
@@ -166,9 +150,7 @@ async fn emulator_command_writes_a_kubeconfig_serves_it_and_stops_on_sigterm() {
         wait_for("the Secret Manager emulator", DEADLINE, || http_get(gcp, "/v1/projects/demo-project/secrets")).await;
     assert_eq!((status, body.trim()), (StatusCode::OK, "{}"));
 
-    let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("pid: {e}"));
-    // SAFETY: sending a signal to our own child process has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "sending SIGTERM failed");
+    terminate(&child);
     let status = exit_of(&mut child).await;
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));
 }

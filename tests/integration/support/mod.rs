@@ -7,6 +7,7 @@ pub mod gcp_stub;
 pub mod http;
 pub mod kubectl;
 pub mod operator;
+pub mod process;
 pub mod pubsub_emulator;
 pub mod wait;
 
