@@ -141,6 +141,21 @@ async fn a_create_past_an_object_count_quota_is_403_exceeded_quota() {
 }
 
 #[tokio::test]
+async fn a_label_value_over_63_characters_is_422_invalid() {
+    let cluster = TestCluster::start("label-value").await;
+    let api: Api<ConfigMap> = cluster.api();
+    let long = "v".repeat(64);
+    let error = api_error(api.create(&PostParams::default(), &config_map("a", json!({ "k": long }), json!({}))).await);
+    assert_eq!((error.code, error.reason.as_str()), (422, "Invalid"));
+    let expected = format!(
+        "ConfigMap \"a\" is invalid: metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters"
+    );
+    assert_eq!(error.message, expected);
+    create(&api, "b", json!({ "k": "v".repeat(63) })).await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_stale_resource_version_is_409_conflict() {
     let cluster = TestCluster::start("stale").await;
     let api: Api<ConfigMap> = cluster.api();

@@ -15,6 +15,7 @@ mod fieldset;
 mod handlers;
 mod hooks;
 mod index;
+mod labels;
 mod lifecycle;
 mod list;
 mod managed;

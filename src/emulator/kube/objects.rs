@@ -3,6 +3,7 @@
 //! pruning and validation of custom resources, generation and managedFields.
 
 use super::apply::{Scope, record_update};
+use super::labels;
 use super::resources::ResourceType;
 use super::schema::{causes, invalid_message};
 use super::status::ApiError;
@@ -52,6 +53,7 @@ impl WriteContext<'_> {
         }
         let name = metadata["name"].as_str().unwrap_or_default().to_owned();
         validate_name(self.rt, &name)?;
+        validate_labels(self.rt, &name, &object)?;
         self.place_in_namespace(&mut object, namespace)?;
         if let Some(meta) = object["metadata"].as_object_mut() {
             for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
@@ -109,6 +111,7 @@ impl WriteContext<'_> {
             }
         };
         self.keep_server_metadata(old, &mut object)?;
+        validate_labels(self.rt, &name, &object)?;
         strategy::on_update(&self.rt.group, &self.rt.plural, old, &mut object, self.now)?;
         self.apply_schema(&mut object, &name)?;
         if self.rt.tracks_generation && spec_part(old) != spec_part(&object) {
@@ -326,6 +329,16 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     };
     let message = format!("{} \"{name}\" is invalid: metadata.name: {what}", rt.kind);
     Err(ApiError::invalid(&rt.kind, &rt.group, name, message, vec![]))
+}
+
+/// Label keys and values, as kube-apiserver checks them on every write.
+fn validate_labels(rt: &ResourceType, name: &str, object: &Value) -> Result<(), ApiError> {
+    let errors = labels::label_errors(object);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let message = invalid_message(&rt.kind, &rt.group, name, &errors);
+    Err(ApiError::invalid(&rt.kind, &rt.group, name, message, causes(&errors)))
 }
 
 #[cfg(test)]
