@@ -30,6 +30,9 @@ pub const FINALIZER: &str = "secureapi.dev/cleanup";
 pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 /// Label set on everything the operator creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The longest label value (and DNS label) Kubernetes accepts: the most a name may have where it
+/// is written into labels of the objects made for it.
+pub const MAX_LABEL_VALUE: usize = 63;
 /// Value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY_VALUE: &str = "secure-api-operator";
 /// Annotation whose change (to any new value) asks for an immediate re-check of a SecretRef.

@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 pub const CONTAINER_NAME: &str = "api";
 /// Name of the writable `emptyDir` volume mounted at `/tmp`.
 pub const TMP_VOLUME: &str = "tmp";
+/// Where [`TMP_VOLUME`] is mounted.
+pub const TMP_MOUNT_PATH: &str = "/tmp";
 /// Hex characters of the template hash in a revision name.
 const TEMPLATE_HASH_LEN: usize = 10;
 /// Longest volume name (a DNS label).
@@ -219,7 +221,7 @@ fn volumes(spec: &SecureApiServiceSpec, snapshots: &BTreeMap<String, String>) ->
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
     });
-    mounts.push(VolumeMount { name: TMP_VOLUME.into(), mount_path: "/tmp".into(), ..VolumeMount::default() });
+    mounts.push(VolumeMount { name: TMP_VOLUME.into(), mount_path: TMP_MOUNT_PATH.into(), ..VolumeMount::default() });
     (volumes, mounts)
 }
 

@@ -10,6 +10,7 @@
 //! `secureapi.dev/secureapiservice: <service>`.
 
 pub mod deployment;
+pub mod names;
 pub mod quantity;
 pub mod service;
 pub mod snapshot;

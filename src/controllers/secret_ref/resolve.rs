@@ -5,12 +5,12 @@
 //! shows the status it wrote, a reconcile trusts what it remembers having synced ([`LastSync`]);
 //! otherwise every write would be followed by a second, needless read of the store.
 
-use super::desired::{has_our_labels, is_ours, target_name};
+use super::desired::{has_our_labels, is_ours, secretref_label, target_name};
 use super::error::Error;
 use super::mapping;
 use super::status;
-use crate::api::SecretRef;
 use crate::api::conditions::{find_condition, types};
+use crate::api::{MAX_LABEL_VALUE, SecretRef};
 use crate::controllers::Context;
 use crate::controllers::children::get_child;
 use crate::controllers::timing::parse_duration;
@@ -31,6 +31,15 @@ pub struct Plan {
 /// Checks what the schema cannot (pure).
 pub fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
     let spec = &secret_ref.spec;
+    let name = secret_ref.name_any();
+    if name.len() > MAX_LABEL_VALUE {
+        // The API server would refuse the Secret (and snapshots) labelled with it, after the read.
+        return Err(Error::InvalidSpec(format!(
+            "the name is {} characters; it is the value of label {} on its Secret, which allows at most {MAX_LABEL_VALUE}",
+            name.len(),
+            secretref_label()
+        )));
+    }
     let refresh = parse_duration(&spec.refresh_interval).map_err(Error::InvalidSpec)?;
     if refresh < Duration::from_secs(1) {
         return Err(Error::InvalidSpec("refreshInterval must be at least 1s".into()));

@@ -82,6 +82,8 @@ impl Reconciler for SecureApiService {
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
         let current = self.status.clone().unwrap_or_default();
         let manager = field_manager(CONTROLLER);
+        // --- validate (pure): what the API server would refuse later, object by object
+        crate::workload::names::check(self).map_err(Error::InvalidSpec)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
         let revision_before = world.deployment.as_ref().and_then(revision::revision_of);

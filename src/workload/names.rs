@@ -1,0 +1,59 @@
+//! What a SecureApiService's name and paths must be for its objects to be valid, checked before
+//! anything is built: the API server would refuse the objects otherwise, one by one and later.
+
+use super::deployment::TMP_MOUNT_PATH;
+use crate::api::{MAX_LABEL_VALUE, SecureApiService};
+use kube::ResourceExt;
+
+/// Why `service` cannot be built as it stands, in the words of its condition message.
+pub fn check(service: &SecureApiService) -> Result<(), String> {
+    let name = service.name_any();
+    if name.len() > MAX_LABEL_VALUE {
+        return Err(format!(
+            "the name is {} characters; it names the service's Service and labels its objects, which allows at most {MAX_LABEL_VALUE}",
+            name.len()
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("the name must start with a lowercase letter: it names the service's Service (RFC 1035)".into());
+    }
+    if let Some(file) = service.spec.secret_files.iter().find(|f| f.mount_path.trim_end_matches('/') == TMP_MOUNT_PATH)
+    {
+        return Err(format!(
+            "secretFiles: {:?} (SecretRef {}) is where the pod's writable tmp volume is mounted; choose another mountPath",
+            file.mount_path, file.secret_ref
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(name: &str, files: serde_json::Value) -> SecureApiService {
+        serde_json::from_value(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": name },
+            "spec": { "image": "example.com/api:1", "secretFiles": files },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn names_up_to_63_characters_starting_with_a_letter_pass() {
+        assert_eq!(check(&service(&format!("a{}", "b".repeat(62)), json!([]))), Ok(()));
+        assert!(check(&service(&"a".repeat(64), json!([]))).is_err_and(|e| e.contains("64 characters")));
+        assert!(check(&service("1api", json!([]))).is_err_and(|e| e.contains("lowercase letter")));
+    }
+
+    #[test]
+    fn a_secret_file_mounted_over_tmp_is_refused() {
+        for path in ["/tmp", "/tmp/"] {
+            let files = json!([{ "secretRef": "keys", "mountPath": path }]);
+            assert!(check(&service("api", files)).is_err_and(|e| e.contains("tmp volume")), "{path}");
+        }
+        let below = json!([{ "secretRef": "keys", "mountPath": "/tmp/keys" }]);
+        assert_eq!(check(&service("api", below)), Ok(()), "a mount below /tmp is its own path");
+    }
+}
