@@ -1,0 +1,189 @@
+//! Bad input that the schema cannot refuse lands as a condition with a fixed reason, and what is
+//! already synced stays: one test per field, named after it. (What the schema refuses is in
+//! `crds` and the emulator's schema tests.)
+
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, cluster_with_operator};
+use crate::support::wait::{DEADLINE, wait_for};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams, PostParams};
+use secure_api_operator::api::conditions::{find_condition, reasons, types};
+use secure_api_operator::api::{SecretRef, SecureApiService};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+const ACCESS: &str = "secretmanager.versions.access";
+
+async fn create<K>(cluster: &TestCluster, object: Value) -> K
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let object: K = serde_json::from_value(object).unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<K>().create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating: {e}"))
+}
+
+fn secret_ref(name: &str, spec: Value) -> Value {
+    json!({ "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name }, "spec": spec })
+}
+
+fn service(name: &str, spec: Value) -> Value {
+    json!({ "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": name }, "spec": spec })
+}
+
+/// Waits for Ready with `reason` on a SecretRef or SecureApiService; returns its message.
+async fn wait_reason<K>(cluster: &TestCluster, name: &str, reason: &str) -> String
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + kube::core::object::HasStatus
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::Status: secure_api_operator::api::conditions::HasConditions,
+{
+    use secure_api_operator::api::conditions::HasConditions;
+    let api = cluster.api::<K>();
+    wait_for(&format!("{name} Ready ({reason})"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        let ready = find_condition(object.status()?.conditions(), types::READY)?.clone();
+        (ready.reason == reason).then_some(ready.message)
+    })
+    .await
+}
+
+async fn secret_bytes(cluster: &TestCluster, name: &str, key: &str) -> Option<Vec<u8>> {
+    let secret = cluster.api::<Secret>().get_opt(name).await.ok()??;
+    secret.data?.remove(key).map(|bytes| bytes.0)
+}
+
+#[tokio::test]
+async fn secret_ref_metadata_name_over_63_characters_is_invalid_spec_before_any_read() {
+    let (cluster, operator) = cluster_with_operator("bad-sref-name").await;
+    operator.gcp.add_version(PROJECT, "long", b"value");
+    let name = "n".repeat(64);
+    create::<SecretRef>(&cluster, secret_ref(&name, json!({ "secret": "long" }))).await;
+    let message = wait_reason::<SecretRef>(&cluster, &name, reasons::INVALID_SPEC).await;
+    assert!(message.contains("64 characters") && message.contains("at most 63"), "{message}");
+    assert_eq!(operator.gcp.count(ACCESS), 0, "refused before Secret Manager is read");
+    assert_eq!(cluster.api::<Secret>().get_opt(&name).await.ok().flatten(), None);
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// A SecretRef synced from version 1; `bad` becomes version 2.
+async fn synced_then(cluster: &TestCluster, operator: &Operator, spec: Value, good: &[u8], bad: &[u8]) {
+    operator.gcp.add_version(PROJECT, "payload", good);
+    create::<SecretRef>(cluster, secret_ref("payload", spec)).await;
+    wait_reason::<SecretRef>(cluster, "payload", reasons::SYNCED).await;
+    operator.gcp.add_version(PROJECT, "payload", bad);
+    let api = cluster.api::<SecretRef>();
+    let refresh = json!({ "metadata": { "annotations": { "secureapi.dev/refresh": "now" } } });
+    api.patch("payload", &PatchParams::default(), &Patch::Merge(&refresh)).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn spec_format_json_with_a_non_utf8_payload_is_invalid_payload_and_keeps_the_secret() {
+    let (cluster, operator) = cluster_with_operator("bad-json-bytes").await;
+    let spec = json!({ "secret": "payload", "format": "json" });
+    synced_then(&cluster, &operator, spec, br#"{"password":"pw-1"}"#, b"{\"password\":\"\xff\xfe\"}").await;
+    let message = wait_reason::<SecretRef>(&cluster, "payload", reasons::INVALID_PAYLOAD).await;
+    assert!(message.contains("not UTF-8"), "{message}");
+    assert_eq!(secret_bytes(&cluster, "payload", "password").await.as_deref(), Some(&b"pw-1"[..]));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn spec_format_dotenv_with_a_non_utf8_payload_is_invalid_payload_and_keeps_the_secret() {
+    let (cluster, operator) = cluster_with_operator("bad-dotenv-bytes").await;
+    let spec = json!({ "secret": "payload", "format": "dotenv" });
+    synced_then(&cluster, &operator, spec, b"PASSWORD=pw-1\n", b"PASSWORD=\xff\n").await;
+    let message = wait_reason::<SecretRef>(&cluster, "payload", reasons::INVALID_PAYLOAD).await;
+    assert!(message.contains("not UTF-8"), "{message}");
+    assert_eq!(secret_bytes(&cluster, "payload", "PASSWORD").await.as_deref(), Some(&b"pw-1"[..]));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn spec_keys_property_to_a_missing_path_is_invalid_payload_and_keeps_the_secret() {
+    let (cluster, operator) = cluster_with_operator("bad-property").await;
+    let spec = json!({ "secret": "payload", "format": "json", "keys": [{ "key": "pw", "property": "db.password" }] });
+    synced_then(&cluster, &operator, spec, br#"{"db":{"password":"pw-1"}}"#, br#"{"db":{"user":"u"}}"#).await;
+    let message = wait_reason::<SecretRef>(&cluster, "payload", reasons::INVALID_PAYLOAD).await;
+    assert!(message.contains(r#"property "db.password" is not in the payload"#), "{message}");
+    assert_eq!(secret_bytes(&cluster, "payload", "pw").await.as_deref(), Some(&b"pw-1"[..]));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn spec_keys_property_to_an_object_or_list_maps_its_compact_json() {
+    let (cluster, operator) = cluster_with_operator("object-property").await;
+    operator.gcp.add_version(PROJECT, "nested", br#"{"db":{"host":"h","port":5432},"hosts":["a","b"]}"#);
+    let keys = json!([{ "key": "db", "property": "db" }, { "key": "hosts", "property": "hosts" }]);
+    create::<SecretRef>(&cluster, secret_ref("nested", json!({ "secret": "nested", "format": "json", "keys": keys })))
+        .await;
+    wait_reason::<SecretRef>(&cluster, "nested", reasons::SYNCED).await;
+    assert_eq!(secret_bytes(&cluster, "nested", "db").await.as_deref(), Some(&br#"{"host":"h","port":5432}"#[..]));
+    assert_eq!(secret_bytes(&cluster, "nested", "hosts").await.as_deref(), Some(&br#"["a","b"]"#[..]));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_payload_of_exactly_64_kib_syncs_byte_for_byte() {
+    let (cluster, operator) = cluster_with_operator("payload-64k").await;
+    // Secret Manager's largest payload, every byte value in it.
+    let payload: Vec<u8> = (0..64 * 1024).map(|i: usize| (i % 256) as u8).collect();
+    operator.gcp.add_version(PROJECT, "big", &payload);
+    create::<SecretRef>(&cluster, secret_ref("big", json!({ "secret": "big" }))).await;
+    wait_reason::<SecretRef>(&cluster, "big", reasons::SYNCED).await;
+    let synced = secret_bytes(&cluster, "big", "value").await.unwrap_or_default();
+    assert!(synced == payload, "{} bytes synced, not the 65,536 written", synced.len());
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn secure_api_service_metadata_name_over_63_characters_or_not_starting_with_a_letter_is_invalid_spec() {
+    let (cluster, operator) = cluster_with_operator("bad-service-name").await;
+    let spec = json!({ "image": "example.com/api:1" });
+    for (name, words) in [("s".repeat(64), "64 characters"), ("1api".to_owned(), "lowercase letter")] {
+        create::<SecureApiService>(&cluster, service(&name, spec.clone())).await;
+        let message = wait_reason::<SecureApiService>(&cluster, &name, reasons::INVALID_SPEC).await;
+        assert!(message.contains(words), "{name}: {message}");
+        assert_eq!(cluster.api::<Deployment>().get_opt(&name).await.ok().flatten().map(|_| ()), None, "{name}");
+    }
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn spec_secret_files_mount_path_tmp_is_invalid_spec_and_the_running_revision_stays() {
+    let (cluster, operator) = cluster_with_operator("bad-mount-tmp").await;
+    operator.gcp.add_version(PROJECT, "keys", br#"{"jwt":"k-1"}"#);
+    create::<SecretRef>(&cluster, secret_ref("keys", json!({ "secret": "keys", "format": "json" }))).await;
+    let files = json!([{ "secretRef": "keys", "mountPath": "/secrets/keys" }]);
+    let spec = json!({ "image": "example.com/api:1", "secretFiles": files });
+    create::<SecureApiService>(&cluster, service("api", spec)).await;
+    let services = cluster.api::<SecureApiService>();
+    // Applied (whether its pods run does not matter here: a real cluster may not pull the image).
+    wait_for("the first revision", DEADLINE, || async { services.get("api").await.ok()?.status?.revision }).await;
+    let deployments = cluster.api::<Deployment>();
+    let before = deployments.get("api").await.unwrap_or_else(|e| panic!("{e}")).spec.map(|s| s.template);
+
+    let moved = json!({ "spec": { "secretFiles": [{ "secretRef": "keys", "mountPath": "/tmp" }] } });
+    services.patch("api", &PatchParams::default(), &Patch::Merge(&moved)).await.unwrap_or_else(|e| panic!("{e}"));
+    let message = wait_reason::<SecureApiService>(&cluster, "api", reasons::INVALID_SPEC).await;
+    assert!(message.contains("\"/tmp\"") && message.contains("tmp volume"), "{message}");
+    let after = deployments.get("api").await.unwrap_or_else(|e| panic!("{e}")).spec.map(|s| s.template);
+    assert!(before == after, "the running revision changed");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
