@@ -4,7 +4,7 @@
 use crate::support::cluster::write_kubeconfig;
 use crate::support::http::{free_port, http_get};
 use crate::support::operator_bin;
-use crate::support::process::{exit_within, stderr_of, terminate};
+use crate::support::process::{client_for, exit_within, spawn_emulator, stderr_of, terminate};
 use crate::support::wait::wait_for;
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -126,23 +126,8 @@ async fn emulator_command_writes_a_kubeconfig_serves_it_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let kubeconfig = dir.path().join("kubeconfig");
     let gcp: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut child = Command::new(operator_bin())
-        .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
-        .args(["--gcp-listen", &gcp.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning emulator: {e}"));
-    let text = wait_for("the kubeconfig", DEADLINE, || {
-        let text = std::fs::read_to_string(&kubeconfig).ok();
-        async move { text }
-    })
-    .await;
-    let parsed = kube::config::Kubeconfig::from_yaml(&text).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
-    let config = kube::Config::from_custom_kubeconfig(parsed, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    let mut child = spawn_emulator(&kubeconfig, gcp);
+    let client = client_for(&kubeconfig, DEADLINE).await;
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
     let list = namespaces.list(&Default::default()).await.unwrap_or_else(|e| panic!("list: {e}"));
     assert!(list.items.iter().any(|n| n.metadata.name.as_deref() == Some("default")));

@@ -4,7 +4,7 @@
 
 use crate::support::http::free_port;
 use crate::support::operator_bin;
-use crate::support::process::{exit_within, stderr_of, terminate};
+use crate::support::process::{client_for, exit_within, spawn_emulator, stderr_of, terminate};
 use crate::support::wait::wait_for;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -26,20 +26,6 @@ const WATCHES: usize = 20;
 const LOAD_TASKS: usize = 8;
 /// Requests answered before the signal, so that it lands in the middle of a stream of them.
 const ANSWERED_BEFORE: usize = 1_000;
-
-/// A client for the kubeconfig at `path`, once the file is there.
-async fn client_for(path: &std::path::Path) -> kube::Client {
-    let text = wait_for("the kubeconfig", DEADLINE, || {
-        let text = std::fs::read_to_string(path).ok();
-        async move { text }
-    })
-    .await;
-    let parsed = kube::config::Kubeconfig::from_yaml(&text).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
-    let config = kube::Config::from_custom_kubeconfig(parsed, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
-}
 
 /// `WATCHES` watches of ConfigMaps, each drained in a task that reports how it ended.
 async fn open_watches(api: &Api<ConfigMap>) -> Vec<tokio::task::JoinHandle<Result<usize, String>>> {
@@ -99,14 +85,8 @@ async fn the_emulator_command_stops_on_sigterm_while_serving_watches_and_request
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let kubeconfig = dir.path().join("kubeconfig");
     let gcp: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut child = Command::new(operator_bin())
-        .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
-        .args(["--gcp-listen", &gcp.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning emulator: {e}"));
-    let maps: Api<ConfigMap> = Api::namespaced(client_for(&kubeconfig).await, "default");
+    let mut child = spawn_emulator(&kubeconfig, gcp);
+    let maps: Api<ConfigMap> = Api::namespaced(client_for(&kubeconfig, DEADLINE).await, "default");
     let watches = open_watches(&maps).await;
     let (answered, load) = keep_creating(&maps);
     answered_at_least(&answered, ANSWERED_BEFORE).await;

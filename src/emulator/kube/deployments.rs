@@ -4,10 +4,10 @@
 //! Off by default.
 
 use super::resources::StorageKey;
-use super::store::{Event, State, WatchScope};
+use super::store::{State, lock, subscribe};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::{mpsc, watch};
+use std::sync::{Mutex, Weak};
+use tokio::sync::watch;
 
 /// How the simulated controllers behave. Whenever the mode is not `Off`, `LoadBalancer` Services
 /// also get an ingress address.
@@ -119,16 +119,6 @@ fn settle_all(state: &mut State, mode: DeploymentSimulation) {
             settle(state, &key, &namespace, &name, mode);
         }
     }
-}
-
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn subscribe(state: &Weak<Mutex<State>>, key: StorageKey) -> Option<mpsc::Receiver<Arc<Event>>> {
-    let strong = state.upgrade()?;
-    let mut guard = lock(&strong);
-    guard.watch(WatchScope { key, namespace: None }, None).ok().map(|(_, rx)| rx)
 }
 
 fn with_state(state: &Weak<Mutex<State>>, f: impl FnOnce(&mut State)) -> bool {

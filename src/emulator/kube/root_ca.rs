@@ -7,10 +7,9 @@
 
 use super::resources::StorageKey;
 use super::service::now;
-use super::store::{Event, EventType, State, WatchScope};
+use super::store::{EventType, State, lock, subscribe};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex, Weak};
-use tokio::sync::mpsc;
+use std::sync::{Mutex, Weak};
 
 pub const NAME: &str = "kube-root-ca.crt";
 /// The emulated cluster's CA: a fixed self-signed certificate (`CN=kubernetes`) whose key was
@@ -82,16 +81,6 @@ fn publish_all(state: &mut State) {
     for namespace in names {
         publish(state, &namespace);
     }
-}
-
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn subscribe(state: &Weak<Mutex<State>>, key: StorageKey) -> Option<mpsc::Receiver<Arc<Event>>> {
-    let strong = state.upgrade()?;
-    let mut guard = lock(&strong);
-    guard.watch(WatchScope { key, namespace: None }, None).ok().map(|(_, rx)| rx)
 }
 
 /// Runs the publisher until the emulator is dropped.

@@ -14,7 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Bound;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use tokio::sync::mpsc;
 
 /// `ADDED`, `MODIFIED` or `DELETED`.
@@ -303,6 +303,19 @@ impl State {
         self.watchers.retain(|w| !w.tx.is_closed());
         self.watchers.len()
     }
+}
+
+/// The state, even after a panic elsewhere: a test thread must not wedge the simulated
+/// controllers for the others.
+pub fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A watch of every object of `key`, for a simulated controller; `None` once the emulator is gone.
+pub fn subscribe(state: &Weak<Mutex<State>>, key: StorageKey) -> Option<mpsc::Receiver<Arc<Event>>> {
+    let strong = state.upgrade()?;
+    let mut guard = lock(&strong);
+    guard.watch(WatchScope { key, namespace: None }, None).ok().map(|(_, rx)| rx)
 }
 
 #[cfg(test)]

@@ -1,9 +1,24 @@
 //! Child processes of the binary under test: signalling them, waiting for them to exit, their
 //! stderr.
 
+use super::operator_bin;
 use super::wait::wait_for;
-use std::process::{Child, ExitStatus};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+/// `secure-api-operator emulator`, writing its kubeconfig to `kubeconfig` and serving the GCP
+/// emulators on `gcp`; stderr piped.
+pub fn spawn_emulator(kubeconfig: &Path, gcp: SocketAddr) -> Child {
+    Command::new(operator_bin())
+        .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
+        .args(["--gcp-listen", &gcp.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning emulator: {e}"))
+}
 
 /// Sends SIGTERM, as Kubernetes does on pod termination.
 pub fn terminate(child: &Child) {
@@ -29,4 +44,18 @@ pub fn stderr_of(child: &mut Child) -> String {
         let _ = stderr.read_to_string(&mut text);
     }
     text
+}
+
+/// A client for the kubeconfig a spawned emulator writes to `path`, once the file is there.
+pub async fn client_for(path: &Path, deadline: Duration) -> kube::Client {
+    let text = wait_for("the kubeconfig", deadline, || {
+        let text = std::fs::read_to_string(path).ok();
+        async move { text }
+    })
+    .await;
+    let parsed = kube::config::Kubeconfig::from_yaml(&text).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+    let config = kube::Config::from_custom_kubeconfig(parsed, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
 }
