@@ -12,6 +12,7 @@ mod emulator_hooks;
 mod emulator_patch;
 mod emulator_runtime;
 mod emulator_tokens;
+mod faults;
 mod gateway_config;
 mod gcloud;
 mod gcloud_api_gateway;

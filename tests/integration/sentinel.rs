@@ -4,6 +4,7 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::logs::Captured;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, topic_name};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -13,28 +14,6 @@ use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
-    }
-}
 
 async fn reason_of(api: &Api<SecretRef>, name: &str) -> Option<String> {
     let object = api.get(name).await.ok()?;
@@ -50,13 +29,9 @@ async fn wait_reason(api: &Api<SecretRef>, name: &str, reason: &str) {
 
 #[tokio::test]
 async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter("trace,hyper=debug,hyper_util=debug,h2=debug,rustls=debug")
-        .with_writer(move || writer.clone())
-        .try_init();
-    assert!(installed.is_ok(), "this test needs its own process to capture every log line (run it with nextest)");
+    let logs = Captured::install("trace,hyper=debug,hyper_util=debug,h2=debug,rustls=debug");
+    let logs = logs
+        .unwrap_or_else(|| panic!("this test needs its own process to capture every log line (run it with nextest)"));
 
     let sentinel = format!("SENTINEL-{}-do-not-leak", std::process::id());
     // With Secret Manager's notifications on: messages flow through Pub/Sub too.

@@ -6,6 +6,7 @@ pub mod gcloud;
 pub mod gcp_stub;
 pub mod http;
 pub mod kubectl;
+pub mod logs;
 pub mod operator;
 pub mod process;
 pub mod pubsub_emulator;

@@ -60,11 +60,13 @@ pub struct OperatorOptions {
     pub gcp: Option<GcpEmulator>,
     /// The part of the objects this operator reconciles.
     pub shard: Shard,
+    /// Timeout of one GCP call attempt (`None`: the client's default).
+    pub gcp_request_timeout: Option<Duration>,
 }
 
 impl Default for OperatorOptions {
     fn default() -> Self {
-        Self { operator_identity: true, notifications: None, gcp: None, shard: Shard::ALL }
+        Self { operator_identity: true, notifications: None, gcp: None, shard: Shard::ALL, gcp_request_timeout: None }
     }
 }
 
@@ -117,6 +119,8 @@ impl Operator {
             max_backoff: Duration::from_millis(200),
             ..GcpConfig::default()
         };
+        let config =
+            GcpConfig { request_timeout: options.gcp_request_timeout.unwrap_or(config.request_timeout), ..config };
         let observer: Arc<dyn CallObserver> = metrics.clone();
         let client = SecretManager::new(config.clone(), Some(observer.clone()))
             .await
@@ -169,6 +173,15 @@ impl Operator {
     /// URL of the GCP emulators (for gcloud).
     pub fn gcp_url(&self) -> String {
         self.listener.url()
+    }
+
+    /// Crashes the operator: its task is aborted where it stands (requests in flight are dropped,
+    /// nothing is drained or released), as a killed process would be.
+    pub async fn crash(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// Stops the controllers and waits for them.

@@ -1,0 +1,427 @@
+//! The seed scenario as a fault schedule plays it: the three secrets, their SecretRefs, the
+//! service and the gateway on the emulators, one operator at a time (crashed and started again
+//! with fresh memory), and what each step of a schedule does to them.
+
+use super::invariants::{Expected, Observer};
+use super::schedule::{Action, CrashPoint, Fault, SECRETS, Schedule, Step};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, topic_name};
+use crate::support::wait::wait_for;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
+use secure_api_operator::emulator::gcp::{DeliveryFaults, GcpEmulator, GcpFault, VersionState};
+use secure_api_operator::emulator::kube::{DeploymentSimulation, Fault as KubeFault, KubeEmulator};
+use secure_api_operator::secret_data::SecretData;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub const ACCESS: &str = "secretmanager.versions.access";
+/// How long one GCP call attempt may take before the operator gives up on it.
+const GCP_TIMEOUT: Duration = Duration::from_millis(500);
+/// API Gateway operations take this long unless a step holds one open.
+const OPERATION_DELAY: Duration = Duration::from_millis(100);
+/// How long a crash point waits for the moment it crashes at; after that it crashes anyway.
+const CRASH_POINT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The Secret Manager secret behind a SecretRef.
+pub fn secret_id(secret_ref: &str) -> String {
+    format!("api-config-{secret_ref}")
+}
+
+/// The keys of each secret's payload; every value carries the seed's sentinel.
+fn keys_of(secret_ref: &str) -> &'static [&'static str] {
+    match secret_ref {
+        "db" => &["host", "port", "username", "password"],
+        "keys" => &["external_api_key", "jwt_secret", "encryption_key"],
+        _ => &["debug_mode", "rate_limit", "cache_ttl", "log_level"],
+    }
+}
+
+/// The text planted in every payload value of `seed`; it must never leave a Secret.
+pub fn sentinel(seed: u64) -> String {
+    format!("SENTINEL-{seed}-")
+}
+
+/// The seed scenario on the emulators.
+pub struct World {
+    pub seed: u64,
+    pub cluster: TestCluster,
+    pub kube: KubeEmulator,
+    pub gcp: GcpEmulator,
+    pub observer: Observer,
+    operator: Option<Operator>,
+    notifications: bool,
+    /// Versions disabled by the schedule and not enabled again yet.
+    disabled: Vec<(&'static str, u64)>,
+    image_tag: u32,
+    replicas: i32,
+    extra_route: bool,
+    /// Faults injected so far, by kind.
+    pub injected: BTreeMap<&'static str, u64>,
+    /// Watches open once the scenario first settled: every cache of the operator and the
+    /// observer's watches. Fewer means some watch is still reconnecting.
+    watches: usize,
+}
+
+impl World {
+    /// The seed scenario, synced and Ready, with the observer watching; `None` on a real
+    /// cluster (the faults need the emulator's hooks).
+    pub async fn start(test: &str, seed: u64, notifications: bool) -> Option<Self> {
+        let cluster = TestCluster::start(test).await;
+        let kube = cluster.emulator().cloned()?;
+        cluster.install_crds().await;
+        kube.set_deployment_simulation(DeploymentSimulation::Complete);
+        let gcp = GcpEmulator::new();
+        gcp.set_operation_delay(OPERATION_DELAY);
+        let observer = Observer::start(&cluster, &gcp, seed).await;
+        let mut world = Self {
+            seed,
+            cluster,
+            kube,
+            gcp,
+            observer,
+            operator: None,
+            notifications,
+            disabled: Vec::new(),
+            image_tag: 0,
+            replicas: 2,
+            extra_route: false,
+            injected: BTreeMap::new(),
+            watches: 0,
+        };
+        for secret_ref in SECRETS {
+            world.rotate(secret_ref);
+        }
+        world.start_operator().await;
+        world.create_objects().await;
+        let settled = world.settle(Duration::from_secs(30)).await;
+        assert!(settled.is_ok(), "seed {seed}: the scenario never became Ready before any fault: {settled:?}");
+        world.watches = world.kube.open_watches();
+        Some(world)
+    }
+
+    async fn start_operator(&mut self) {
+        let options = OperatorOptions {
+            gcp: Some(self.gcp.clone()),
+            notifications: self.notifications.then(NotificationOptions::default),
+            gcp_request_timeout: Some(GCP_TIMEOUT),
+            ..OperatorOptions::default()
+        };
+        let operator = Operator::start_with(&self.cluster, options).await;
+        if self.notifications {
+            for secret_ref in SECRETS {
+                let topic = topic_name();
+                let set = self.gcp.set_secret_topics(PROJECT, &secret_id(secret_ref), &[&topic]);
+                set.unwrap_or_else(|e| panic!("topics of {secret_ref}: {e}"));
+            }
+        }
+        self.operator = Some(operator);
+    }
+
+    /// The running operator.
+    pub fn operator(&self) -> Option<&Operator> {
+        self.operator.as_ref()
+    }
+
+    /// Aborts the operator and starts a new one with fresh memory.
+    pub async fn crash(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.crash().await;
+        }
+        self.start_operator().await;
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.stop().await;
+        }
+        self.observer.stop();
+        self.cluster.cleanup().await;
+    }
+
+    async fn create_objects(&self) {
+        let refs: Api<SecretRef> = self.cluster.api();
+        for secret_ref in SECRETS {
+            let object: SecretRef = parse(json!({
+                "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": secret_ref },
+                "spec": { "secret": secret_id(secret_ref), "format": "json", "refreshInterval": "1s" },
+            }));
+            refs.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{secret_ref}: {e}"));
+        }
+        let service: SecureApiService = parse(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
+            "spec": {
+                "image": self.image(), "port": 8080, "replicas": self.replicas, "revisionHistoryLimit": 2,
+                "healthCheck": { "path": "/health" },
+                "expose": { "externalUrl": "https://secure-api.example.com" },
+                "secretEnv": [
+                    { "name": "DB_HOST", "secretRef": "db", "key": "host" },
+                    { "name": "DB_PASSWORD", "secretRef": "db", "key": "password" },
+                ],
+                "secretFiles": [
+                    { "secretRef": "keys", "mountPath": "/secrets/keys" },
+                    { "secretRef": "config", "mountPath": "/etc/secure-api/config" },
+                ],
+            },
+        }));
+        let services: Api<SecureApiService> = self.cluster.api();
+        services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("service: {e}"));
+        let gateway: GatewayConfig = parse(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig", "metadata": { "name": "secure-api" },
+            "spec": {
+                "projectId": PROJECT, "location": "us-central1",
+                "auth": { "apiKey": { "in": "query", "name": "key" } },
+                "routes": self.routes(),
+            },
+        }));
+        let gateways: Api<GatewayConfig> = self.cluster.api();
+        gateways.create(&PostParams::default(), &gateway).await.unwrap_or_else(|e| panic!("gateway: {e}"));
+    }
+
+    fn image(&self) -> String {
+        format!("example.com/secure-api:1.{}", self.image_tag)
+    }
+
+    fn routes(&self) -> Value {
+        let route = |path: &str, id: &str, auth: &str| json!({ "path": path, "methods": ["GET"], "operationId": id, "auth": auth, "backend": { "service": "secure-api" } });
+        let mut routes = vec![route("/health", "healthCheck", "none"), route("/config", "getConfig", "apiKey")];
+        if self.extra_route {
+            routes.push(route("/api/data", "getSecureData", "apiKey"));
+        }
+        Value::Array(routes)
+    }
+
+    /// Adds a version of `secret_ref`'s secret with a fresh payload.
+    pub fn rotate(&mut self, secret_ref: &'static str) -> u64 {
+        let n = self.observer.next_payload_number();
+        let sentinel = sentinel(self.seed);
+        let data: SecretData = keys_of(secret_ref)
+            .iter()
+            .map(|key| (key.to_string(), format!("{key}-{sentinel}{n}").into_bytes()))
+            .collect();
+        let payload: serde_json::Map<String, Value> =
+            data.iter().map(|(k, v)| (k.clone(), Value::String(String::from_utf8_lossy(v).into_owned()))).collect();
+        // Known before it exists, so no observer can see it first.
+        let version = self.observer.expect_version(secret_ref, data);
+        let added =
+            self.gcp.add_version(PROJECT, &secret_id(secret_ref), Value::Object(payload).to_string().as_bytes());
+        assert_eq!(added, version, "the emulator numbers versions one after another");
+        version
+    }
+
+    fn disable(&mut self, secret_ref: &'static str, version: u64) {
+        if self.disabled.contains(&(secret_ref, version)) {
+            return;
+        }
+        let set = self.gcp.set_version_state(PROJECT, &secret_id(secret_ref), version, VersionState::Disabled);
+        set.unwrap_or_else(|e| panic!("disabling {secret_ref} {version}: {e}"));
+        self.disabled.push((secret_ref, version));
+    }
+
+    fn enable_all(&mut self) {
+        for (secret_ref, version) in std::mem::take(&mut self.disabled) {
+            let set = self.gcp.set_version_state(PROJECT, &secret_id(secret_ref), version, VersionState::Enabled);
+            set.unwrap_or_else(|e| panic!("enabling {secret_ref} {version}: {e}"));
+        }
+    }
+
+    /// Plays every step of `schedule`, then lifts every fault.
+    pub async fn play(&mut self, schedule: &Schedule) {
+        for step in &schedule.steps {
+            self.play_step(step).await;
+        }
+        self.kube.clear_faults();
+        self.gcp.clear_faults();
+        self.gcp.set_operation_delay(OPERATION_DELAY);
+        self.enable_all();
+    }
+
+    async fn play_step(&mut self, step: &Step) {
+        let mut crash = None;
+        for fault in &step.faults {
+            *self.injected.entry(fault.kind()).or_default() += 1;
+            match fault {
+                Fault::Crash(point) => crash = Some(*point),
+                other => self.inject(*other),
+            }
+        }
+        let before = self.crash_point_counts();
+        match crash {
+            Some(CrashPoint::AfterAccess) => self.kube.inject_fault(delay_once("patch", "secrets", 300)),
+            Some(CrashPoint::BeforeDeployment) => self.kube.inject_fault(delay_once("patch", "deployments", 300)),
+            Some(CrashPoint::GatewayPending) => self.gcp.set_operation_delay(Duration::from_millis(600)),
+            _ => {}
+        }
+        self.act(step.action).await;
+        if let Some(point) = crash {
+            self.wait_for_crash_point(point, before, step.pause_millis).await;
+            self.crash().await;
+            self.gcp.set_operation_delay(OPERATION_DELAY);
+        }
+        tokio::time::sleep(Duration::from_millis(step.pause_millis)).await;
+    }
+
+    fn crash_point_counts(&self) -> [u64; 3] {
+        [
+            self.gcp.count(ACCESS),
+            self.kube.count("patch", "deployments"),
+            self.gcp.count("apigateway.apiConfigs.create"),
+        ]
+    }
+
+    /// Waits (bounded) until the operator stands at `point`.
+    async fn wait_for_crash_point(&self, point: CrashPoint, before: [u64; 3], pause_millis: u64) {
+        let reached = || {
+            let now = self.crash_point_counts();
+            match point {
+                CrashPoint::Anytime => true,
+                CrashPoint::AfterAccess => now[0] > before[0],
+                CrashPoint::BeforeDeployment => now[1] > before[1],
+                CrashPoint::GatewayPending => now[2] > before[2],
+            }
+        };
+        if point == CrashPoint::Anytime {
+            tokio::time::sleep(Duration::from_millis(pause_millis % 300)).await;
+            return;
+        }
+        let give_up = Instant::now() + CRASH_POINT_PATIENCE;
+        while !reached() && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // The write (or operation) is now in flight: a few ms more lets it reach the server.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    fn inject(&mut self, fault: Fault) {
+        match fault {
+            Fault::Crash(_) => {}
+            Fault::KubeStatus { verb, resource, status, times } => {
+                self.kube.inject_fault(KubeFault::status(verb, resource, status).times(times));
+            }
+            Fault::KubeLatency { resource, millis, times } => self.kube.inject_fault(KubeFault {
+                resource: Some(resource.into()),
+                delay: Some(Duration::from_millis(millis)),
+                times: Some(times),
+                ..KubeFault::default()
+            }),
+            Fault::DropWatches => self.kube.drop_watches(),
+            Fault::CompactHistory => {
+                self.kube.compact_history();
+                self.kube.drop_watches();
+            }
+            Fault::AccessStatus { status, times } => {
+                self.gcp.inject_fault(GcpFault::status(ACCESS, status).times(times))
+            }
+            Fault::AccessTimeout => {
+                self.gcp.inject_fault(GcpFault::delay(ACCESS, GCP_TIMEOUT + Duration::from_millis(300)).times(1));
+            }
+            Fault::WrongChecksum { times } => self.gcp.inject_fault(GcpFault {
+                method: Some(ACCESS.into()),
+                wrong_checksum: true,
+                times: Some(times),
+                ..GcpFault::default()
+            }),
+            Fault::DisabledMidFlight(secret_ref) => {
+                let version = self.rotate(secret_ref);
+                self.disable(secret_ref, version);
+            }
+            Fault::GatewayOperationFails => {
+                self.gcp.inject_fault(GcpFault::fail_operation("apigateway.apiConfigs.create", "injected").times(1));
+            }
+            Fault::GatewayUnavailable { method, times } => {
+                self.gcp.inject_fault(GcpFault::status(method, 503).times(times));
+            }
+            Fault::Deliveries { duplicate, delay_millis, reorder, drop_acks } => {
+                let delay = (delay_millis > 0).then(|| Duration::from_millis(delay_millis));
+                self.gcp.set_delivery_faults(DeliveryFaults { duplicate, delay, reorder, drop_acks });
+            }
+        }
+    }
+
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::Rotate(secret_ref) => {
+                self.rotate(secret_ref);
+            }
+            Action::DisableLatest(secret_ref) => {
+                let latest = self.observer.latest_version(secret_ref);
+                self.disable(secret_ref, latest);
+            }
+            Action::EnableAll => self.enable_all(),
+            Action::EditImage => {
+                self.image_tag += 1;
+                self.patch_service(json!({ "spec": { "image": self.image() } })).await;
+            }
+            Action::EditReplicas => {
+                self.replicas = if self.replicas == 2 { 3 } else { 2 };
+                self.patch_service(json!({ "spec": { "replicas": self.replicas } })).await;
+            }
+            Action::EditRoutes => {
+                self.extra_route = !self.extra_route;
+                let api: Api<GatewayConfig> = self.cluster.api();
+                let patch = json!({ "spec": { "routes": self.routes() } });
+                let patched = api.patch("secure-api", &PatchParams::default(), &Patch::Merge(&patch)).await;
+                patched.unwrap_or_else(|e| panic!("routes: {e}"));
+            }
+            Action::Wait => {}
+        }
+    }
+
+    async fn patch_service(&self, patch: Value) {
+        let api: Api<SecureApiService> = self.cluster.api();
+        let patched = api.patch("secure-api", &PatchParams::default(), &Patch::Merge(&patch)).await;
+        patched.unwrap_or_else(|e| panic!("service: {e}"));
+    }
+
+    /// What the end state must be: the newest version of every secret, the current image, and
+    /// the gateway at its current generation.
+    pub fn expected(&self) -> Expected {
+        let versions = SECRETS.iter().map(|r| (r.to_string(), self.observer.latest_version(r))).collect();
+        Expected { versions, image: self.image() }
+    }
+
+    /// Waits until everything is Ready at [`Self::expected`] and every watch is open again; the
+    /// error says what was not.
+    pub async fn settle(&self, deadline: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        let expected = self.expected();
+        let give_up = started + deadline;
+        loop {
+            let open = self.kube.open_watches();
+            let missing = match self.observer.not_settled(&expected).await {
+                None if open < self.watches => Some(format!("{open} of {} watches open", self.watches)),
+                missing => missing,
+            };
+            match missing {
+                None => return Ok(started.elapsed()),
+                Some(what) if Instant::now() >= give_up => return Err(what),
+                Some(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+            }
+        }
+    }
+
+    /// Waits for `what` with the test's deadline (a helper for the focused tests).
+    pub async fn wait<T, Fut: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        check: impl FnMut() -> Fut,
+    ) -> T {
+        wait_for(what, Duration::from_secs(30), check).await
+    }
+}
+
+fn delay_once(verb: &str, resource: &str, millis: u64) -> KubeFault {
+    KubeFault {
+        verb: Some(verb.into()),
+        resource: Some(resource.into()),
+        delay: Some(Duration::from_millis(millis)),
+        times: Some(1),
+        ..KubeFault::default()
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+}
