@@ -21,12 +21,15 @@ use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_statu
 use super::{Context, now};
 use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
 use crate::metrics::Controller as ControllerKind;
-use crate::workload::Inputs;
+use crate::workload::snapshot::secretref_label;
+use crate::workload::{Inputs, service_label};
 use error::Error;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +52,7 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     let owned = caches.secure_api_services.subscribe().filter(move |s| std::future::ready(shard.owns(s.as_ref())));
     let controller = Controller::for_shared_stream(owned, caches.secure_api_services.store());
     let users = ctx.clone();
+    let pruner = ctx.clone();
     let controller = controller
         .owns_shared_stream(caches.deployments.subscribe())
         .owns_shared_stream(caches.services.subscribe())
@@ -57,8 +61,27 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
         .watches_shared_stream(resolve::changes_services_see(ctx.clone()), move |secret_ref| {
             let key = index_key(secret_ref.namespace().as_deref(), &secret_ref.name_any());
             users.caches.secure_api_services.indexed(&key)
+        })
+        // A snapshot no retained revision uses must not wait for the re-check: one whose write
+        // landed after the prune that would have taken it (a crashed process's last request)
+        // reconciles its service, which prunes it.
+        .watches_shared_stream(ctx.caches.secrets.subscribe(), move |secret| {
+            unretained_snapshot_owner(&pruner, &secret)
         });
     skeleton::run(controller, ctx, shutdown)
+}
+
+/// The service of a snapshot Secret that its cached status retains in no revision.
+fn unretained_snapshot_owner(ctx: &Context, secret: &Secret) -> Option<ObjectRef<SecureApiService>> {
+    let labels = secret.metadata.labels.as_ref()?;
+    labels.get(&secretref_label())?;
+    let service = labels.get(&service_label())?;
+    let namespace = secret.namespace()?;
+    let cached = ctx.caches.secure_api_services.get(&namespace, service)?;
+    let name = secret.name_any();
+    let history = cached.status.as_ref().map(|s| s.history.as_slice()).unwrap_or_default();
+    let retained = history.iter().any(|revision| revision.snapshots.contains(&name));
+    (!retained).then(|| ObjectRef::new(service).within(&namespace))
 }
 
 impl Reconciler for SecureApiService {
