@@ -2,6 +2,7 @@
 //! and its status write, and two rotations 10 ms apart.
 
 use super::world::World;
+use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 async fn generation(world: &World) -> i64 {
     let api: Api<Deployment> = world.cluster.api();
-    world.wait("the Deployment", || async { api.get("secure-api").await.ok()?.metadata.generation }).await
+    wait_for("the Deployment", DEADLINE, || async { api.get("secure-api").await.ok()?.metadata.generation }).await
 }
 
 #[tokio::test]
@@ -29,18 +30,16 @@ async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_tw
     });
     let version = world.rotate("db").to_string();
     let secrets: Api<Secret> = world.cluster.api();
-    let written = world
-        .wait("db's Secret at the new version", || async {
-            let secret = secrets.get("db").await.ok()?;
-            let annotations = secret.metadata.annotations.clone()?;
-            (annotations.get("secureapi.dev/version") == Some(&version)).then_some(secret.metadata.resource_version)
-        })
-        .await;
-    world
-        .wait("db's status write in flight", || async {
-            (world.kube.count("patch", "secretrefs/status") > status_patches).then_some(())
-        })
-        .await;
+    let written = wait_for("db's Secret at the new version", DEADLINE, || async {
+        let secret = secrets.get("db").await.ok()?;
+        let annotations = secret.metadata.annotations.clone()?;
+        (annotations.get("secureapi.dev/version") == Some(&version)).then_some(secret.metadata.resource_version)
+    })
+    .await;
+    wait_for("db's status write in flight", DEADLINE, || async {
+        (world.kube.count("patch", "secretrefs/status") > status_patches).then_some(())
+    })
+    .await;
     world.crash().await;
     world.kube.clear_faults();
 
@@ -92,11 +91,10 @@ async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears() {
         ..kube::api::ObjectMeta::default()
     };
     secrets.create(&kube::api::PostParams::default(), &stray).await.unwrap_or_else(|e| panic!("{e}"));
-    world
-        .wait("the stray snapshot pruned", || async {
-            secrets.get_opt("secure-api-db-0123456789").await.ok()?.is_none().then_some(())
-        })
-        .await;
+    wait_for("the stray snapshot pruned", DEADLINE, || async {
+        secrets.get_opt("secure-api-db-0123456789").await.ok()?.is_none().then_some(())
+    })
+    .await;
     assert_eq!(world.observer.violations(), vec![]);
     world.stop().await;
 }

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::conditions::{Condition, find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::secret_data::{SecretData, content_hash, live_data};
@@ -268,19 +268,14 @@ impl Observer {
         for (name, version) in &expected.versions {
             let Ok(object) = refs.get(name).await else { return Some(format!("SecretRef {name} unreadable")) };
             let status = object.status.clone().unwrap_or_default();
-            let ready = find_condition(&status.conditions, types::READY)
-                .is_some_and(|c| serde_json::to_value(c.status).ok() == Some(Value::from("True")));
-            if !ready || status.synced_version != Some(version.to_string()) {
+            if !ready(&status.conditions, None) || status.synced_version != Some(version.to_string()) {
                 return Some(format!("SecretRef {name}: {}", json_text(&status)));
             }
         }
         let services: Api<SecureApiService> = Api::namespaced(self.client.clone(), &self.namespace);
         let Ok(service) = services.get(SERVICE).await else { return Some("service unreadable".into()) };
         let status = service.status.clone().unwrap_or_default();
-        let complete = find_condition(&status.conditions, types::READY).is_some_and(|c| {
-            c.reason == "RolloutComplete" && serde_json::to_value(c.status).ok() == Some(Value::from("True"))
-        });
-        if !complete
+        if !ready(&status.conditions, Some("RolloutComplete"))
             || status.secret_versions_summary.as_deref() != Some(&expected.summary())
             || status.observed_generation != service.metadata.generation
         {
@@ -295,10 +290,10 @@ impl Observer {
         let gateways: Api<GatewayConfig> = Api::namespaced(self.client.clone(), &self.namespace);
         let Ok(gateway) = gateways.get(SERVICE).await else { return Some("gateway unreadable".into()) };
         let status = gateway.status.clone().unwrap_or_default();
-        let active = find_condition(&status.conditions, types::READY).is_some_and(|c| {
-            c.reason == "GatewayActive" && serde_json::to_value(c.status).ok() == Some(Value::from("True"))
-        });
-        if !active || status.observed_generation != gateway.metadata.generation || status.pending_operation.is_some() {
+        if !ready(&status.conditions, Some("GatewayActive"))
+            || status.observed_generation != gateway.metadata.generation
+            || status.pending_operation.is_some()
+        {
             return Some(format!("gateway: {}", json_text(&status)));
         }
         None
@@ -374,10 +369,8 @@ impl Drop for Observer {
 /// Secret is written before the status.
 fn check_secret_ref_status(shared: &Arc<Shared>, secrets: &Api<Secret>, secret_ref: SecretRef) {
     let Some(status) = secret_ref.status.clone() else { return };
-    let ready = find_condition(&status.conditions, types::READY)
-        .is_some_and(|c| serde_json::to_value(c.status).ok() == Some(Value::from("True")));
     let Some(synced) = status.synced_version.as_deref().and_then(|v| v.parse::<u64>().ok()) else { return };
-    if !ready {
+    if !ready(&status.conditions, None) {
         return;
     }
     let (shared, secrets) = (shared.clone(), secrets.clone());
@@ -405,6 +398,12 @@ fn check_gateway(shared: &Shared, gcp: &GcpEmulator) {
         Some((_, config_state)) if config_state == "ACTIVE" => {}
         other => shared.violate("gateway-config-not-active", format!("gateway ({state}) points at {id}: {other:?}")),
     }
+}
+
+/// `Ready=True`, with `reason` when given.
+fn ready(conditions: &[Condition], reason: Option<&str>) -> bool {
+    find_condition(conditions, types::READY)
+        .is_some_and(|c| c.is_true(types::READY) && reason.is_none_or(|r| c.reason == r))
 }
 
 fn json_text<T: serde::Serialize>(value: &T) -> String {

@@ -7,7 +7,6 @@ use super::schedule::{Action, CrashPoint, Fault, SECRETS, Schedule, Step};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, topic_name};
-use crate::support::wait::wait_for;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::{DeliveryFaults, GcpEmulator, GcpFault, VersionState};
@@ -400,15 +399,6 @@ impl World {
                 Some(_) => tokio::time::sleep(Duration::from_millis(25)).await,
             }
         }
-    }
-
-    /// Waits for `what` with the test's deadline (a helper for the focused tests).
-    pub async fn wait<T, Fut: std::future::Future<Output = Option<T>>>(
-        &self,
-        what: &str,
-        check: impl FnMut() -> Fut,
-    ) -> T {
-        wait_for(what, Duration::from_secs(30), check).await
     }
 }
 
