@@ -230,7 +230,7 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken) {
 
 /// Waits for the Lease, then runs the controllers while renewing it; releases it after they
 /// drained on shutdown. On a lost Lease the controllers are dropped mid-flight.
-async fn lead(mut elector: Elector, ctx: Arc<Context>, shutdown: CancellationToken) -> Result<(), LostLeadership> {
+pub async fn lead(mut elector: Elector, ctx: Arc<Context>, shutdown: CancellationToken) -> Result<(), LostLeadership> {
     if !elector.acquire(&shutdown).await {
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! The two races the issue names, each played once on purpose: a crash between a Secret write
-//! and its status write, and two rotations 10 ms apart.
+//! The two races the issue names, each played once on purpose (a crash between a Secret write
+//! and its status write, and two rotations 10 ms apart), leader hand-overs alone, and the
+//! regressions the schedules found.
 
 use super::world::World;
 use crate::support::wait::{DEADLINE, wait_for};
@@ -16,7 +17,7 @@ async fn generation(world: &World) -> i64 {
 
 #[tokio::test]
 async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_twice() {
-    let Some(mut world) = World::start("crash-status", 0, false).await else { return };
+    let Some(mut world) = World::start("crash-status", 0, false, false).await else { return };
     let before = generation(&world).await;
     let status_patches = world.kube.count("patch", "secretrefs/status");
     // db's next status write hangs, then fails: the operator is crashed while it waits.
@@ -54,7 +55,7 @@ async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_tw
 
 #[tokio::test]
 async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_newest() {
-    let Some(mut world) = World::start("two-rotations", 0, false).await else { return };
+    let Some(mut world) = World::start("two-rotations", 0, false, false).await else { return };
     let (before, seen_before) = (generation(&world).await, world.observer.template_versions().len());
     let second = world.rotate("db");
     // The gap between the rotations is the scenario itself.
@@ -77,7 +78,7 @@ async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_
 /// taken it stayed until the service's five-minute re-check.
 #[tokio::test]
 async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears() {
-    let Some(world) = World::start("stray-snapshot", 0, false).await else { return };
+    let Some(world) = World::start("stray-snapshot", 0, false, false).await else { return };
     let secrets: Api<Secret> = world.cluster.api();
     let selector = format!("{}=secure-api", secure_api_operator::workload::service_label());
     let listed = secrets.list(&kube::api::ListParams::default().labels(&selector)).await;
@@ -95,6 +96,32 @@ async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears() {
         secrets.get_opt("secure-api-db-0123456789").await.ok()?.is_none().then_some(())
     })
     .await;
+    assert_eq!(world.observer.violations(), vec![]);
+    world.stop().await;
+}
+
+/// A hand-over alone, graceful or by a crashed leader's Lease expiring, changes nothing: the new
+/// leader starts from fresh memory and finds every object already as it wants it.
+#[tokio::test]
+async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template() {
+    let Some(mut world) = World::start("hand-over", 0, false, true).await else { return };
+    let (before, templates) = (generation(&world).await, world.observer.template_versions().len());
+    for graceful in [true, false] {
+        world.kube.reset_counts();
+        match graceful {
+            true => world.hand_over().await,
+            false => world.crash().await,
+        }
+        let settled = world.settle(Duration::from_secs(30)).await;
+        assert!(settled.is_ok(), "graceful {graceful}: {settled:?}");
+        const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+        let writes: Vec<_> = (world.kube.counts().into_iter())
+            .filter(|((verb, resource), _)| WRITES.contains(&verb.as_str()) && resource != "leases")
+            .collect();
+        assert_eq!(writes, vec![], "graceful {graceful}: the new leader wrote");
+    }
+    assert_eq!(generation(&world).await, before, "no rollout");
+    assert_eq!(world.observer.template_versions().len(), templates);
     assert_eq!(world.observer.violations(), vec![]);
     world.stop().await;
 }

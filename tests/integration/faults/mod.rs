@@ -43,7 +43,8 @@ struct Report {
 async fn run_schedule(seed: u64, logs: Option<&Captured>) -> Option<Report> {
     let started = Instant::now();
     let schedule = schedule::generate(seed, STEPS);
-    let mut world = World::start(&format!("faults-{seed}"), seed, schedule.notifications).await?;
+    let mut world =
+        World::start(&format!("faults-{seed}"), seed, schedule.notifications, schedule.leader_election).await?;
     world.play(&schedule).await;
     let settled = world.settle(SETTLE).await;
     if let Err(what) = &settled {
@@ -56,8 +57,13 @@ async fn run_schedule(seed: u64, logs: Option<&Captured>) -> Option<Report> {
         // The quiet window is the measurement itself, not a wait for a condition.
         tokio::time::sleep(QUIET).await;
         const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
-        let kube_writes: Vec<_> =
-            world.kube.counts().into_iter().filter(|((verb, _), _)| WRITES.contains(&verb.as_str())).collect();
+        // Lease renewals are the replicas' heartbeat, not a change.
+        let kube_writes: Vec<_> = world
+            .kube
+            .counts()
+            .into_iter()
+            .filter(|((verb, resource), _)| WRITES.contains(&verb.as_str()) && resource != "leases")
+            .collect();
         let gcp_writes: Vec<(String, u64)> = world
             .gcp
             .counts()
@@ -69,7 +75,7 @@ async fn run_schedule(seed: u64, logs: Option<&Captured>) -> Option<Report> {
             world.observer.violate("writes-in-quiet-window", format!("kube {kube_writes:?}, gcp {gcp_writes:?}"));
         }
     }
-    let metrics = world.operator().map(|o| o.metrics.encode()).unwrap_or_default();
+    let metrics = world.metrics();
     let text = logs.map(Captured::text);
     world.observer.check_end(&world.expected(), &metrics, text.as_deref()).await;
     let report = Report {

@@ -98,6 +98,14 @@ pub enum Fault {
     GatewayUnavailable { method: &'static str, times: usize },
     /// Notifications delivered `duplicate` extra times, delayed, reordered, or acks dropped.
     Deliveries { duplicate: u32, delay_millis: u64, reorder: bool, drop_acks: u32 },
+    /// The next `count` notifications published are never delivered.
+    LostNotifications { count: u32 },
+    /// The leader shut down gracefully (it releases the Lease); the standby takes over and a
+    /// new replica joins as standby.
+    HandOver,
+    /// The next Lease writes answered with 503, long enough for the leader to miss its renew
+    /// deadline: it stops reconciling and exits, and is started again.
+    LeaseWritesFail,
 }
 
 impl Fault {
@@ -123,6 +131,9 @@ impl Fault {
             Self::GatewayOperationFails => "api gateway operation failed",
             Self::GatewayUnavailable { .. } => "api gateway 503",
             Self::Deliveries { .. } => "pub/sub duplicated/delayed/reordered/unacked",
+            Self::LostNotifications { .. } => "pub/sub notifications lost",
+            Self::HandOver => "leader hand-over (graceful)",
+            Self::LeaseWritesFail => "leader loses its Lease (renewals refused)",
         }
     }
 }
@@ -141,6 +152,8 @@ pub struct Schedule {
     pub seed: u64,
     /// Rotations also announced through Pub/Sub (else polling only).
     pub notifications: bool,
+    /// Two replicas with leader election (else one operator without it).
+    pub leader_election: bool,
     pub steps: Vec<Step>,
 }
 
@@ -150,9 +163,31 @@ const KUBE_RESOURCES: [&str; 5] =
 /// The schedule of `seed`: `steps` steps.
 pub fn generate(seed: u64, steps: usize) -> Schedule {
     let mut rng = Rng::new(seed);
+    // Lost notifications and leader election came later: drawn from a stream of their own, so
+    // a seed without them plays exactly as it did before they existed.
+    let mut later = Rng::new(!seed);
     let notifications = rng.percent(50);
-    let steps = (0..steps).map(|_| step(&mut rng, notifications)).collect();
-    Schedule { seed, notifications, steps }
+    let leader_election = later.percent(50);
+    let steps = (0..steps)
+        .map(|_| {
+            let mut step = step(&mut rng, notifications);
+            step.faults.extend(later_faults(&mut later, notifications, leader_election));
+            step
+        })
+        .collect();
+    Schedule { seed, notifications, leader_election, steps }
+}
+
+/// The faults of the later stream for one step.
+fn later_faults(rng: &mut Rng, notifications: bool, leader_election: bool) -> Vec<Fault> {
+    let mut faults = vec![];
+    if notifications && rng.percent(15) {
+        faults.push(Fault::LostNotifications { count: 1 + rng.below(3) as u32 });
+    }
+    if leader_election && rng.percent(20) {
+        faults.push(rng.pick(&[Fault::HandOver, Fault::HandOver, Fault::LeaseWritesFail]));
+    }
+    faults
 }
 
 fn step(rng: &mut Rng, notifications: bool) -> Step {
@@ -217,7 +252,11 @@ fn fault(rng: &mut Rng, notifications: bool) -> Fault {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "seed {} (notifications: {})", self.seed, self.notifications)?;
+        writeln!(
+            f,
+            "seed {} (notifications: {}, leader election: {})",
+            self.seed, self.notifications, self.leader_election
+        )?;
         for (i, step) in self.steps.iter().enumerate() {
             writeln!(f, "  {i:2}: {:?} with {:?}, then {} ms", step.action, step.faults, step.pause_millis)?;
         }
@@ -232,5 +271,5 @@ fn a_seed_always_gives_the_same_schedule_and_seeds_differ() {
     assert_ne!(a, generate(8, 12).to_string());
     let kinds: std::collections::BTreeSet<&str> =
         (0..200).flat_map(|seed| generate(seed, 12).steps).flat_map(|s| s.faults).map(|f| f.kind()).collect();
-    assert_eq!(kinds.len(), 19, "every kind of fault is drawn by some seed: {kinds:?}");
+    assert_eq!(kinds.len(), 22, "every kind of fault is drawn by some seed: {kinds:?}");
 }

@@ -1,16 +1,19 @@
 //! The seed scenario as a fault schedule plays it: the three secrets, their SecretRefs, the
-//! service and the gateway on the emulators, one operator at a time (crashed and started again
-//! with fresh memory), and what each step of a schedule does to them.
+//! service and the gateway on the emulators, one operator (or, with leader election, a leader
+//! and a standby) crashed, handed over and started again with fresh memory, and what each step
+//! of a schedule does to them.
 
 use super::invariants::{Expected, Observer};
 use super::schedule::{Action, CrashPoint, Fault, SECRETS, Schedule, Step};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, topic_name};
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::{DeliveryFaults, GcpEmulator, GcpFault, VersionState};
 use secure_api_operator::emulator::kube::{DeploymentSimulation, Fault as KubeFault, KubeEmulator};
+use secure_api_operator::leader;
 use secure_api_operator::secret_data::SecretData;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -23,6 +26,14 @@ const GCP_TIMEOUT: Duration = Duration::from_millis(500);
 const OPERATION_DELAY: Duration = Duration::from_millis(100);
 /// How long a crash point waits for the moment it crashes at; after that it crashes anyway.
 const CRASH_POINT_PATIENCE: Duration = Duration::from_secs(5);
+/// The Lease the replicas elect their leader on, and its timings: short, so a crashed leader's
+/// Lease expires within a schedule's patience.
+const LEASE: &str = "secure-api-operator";
+const LEASE_DURATION: Duration = Duration::from_secs(2);
+const LEASE_RETRY: Duration = Duration::from_millis(200);
+/// Lease writes refused by [`Fault::LeaseWritesFail`]: more than the leader's renew deadline
+/// has retries (2/3 of the duration, one try per retry period).
+const REFUSED_LEASE_WRITES: usize = 12;
 
 /// The Secret Manager secret behind a SecretRef.
 pub fn secret_id(secret_ref: &str) -> String {
@@ -50,8 +61,12 @@ pub struct World {
     pub kube: KubeEmulator,
     pub gcp: GcpEmulator,
     pub observer: Observer,
-    operator: Option<Operator>,
+    /// The running operators: one, or with leader election a leader and a standby.
+    operators: Vec<Replica>,
     notifications: bool,
+    leader_election: bool,
+    /// Replicas started so far: the next one's identity.
+    started: usize,
     /// Versions disabled by the schedule and not enabled again yet.
     disabled: Vec<(&'static str, u64)>,
     image_tag: u32,
@@ -67,7 +82,7 @@ pub struct World {
 impl World {
     /// The seed scenario, synced and Ready, with the observer watching; `None` on a real
     /// cluster (the faults need the emulator's hooks).
-    pub async fn start(test: &str, seed: u64, notifications: bool) -> Option<Self> {
+    pub async fn start(test: &str, seed: u64, notifications: bool, leader_election: bool) -> Option<Self> {
         let cluster = TestCluster::start(test).await;
         let kube = cluster.emulator().cloned()?;
         cluster.install_crds().await;
@@ -81,8 +96,10 @@ impl World {
             kube,
             gcp,
             observer,
-            operator: None,
+            operators: Vec::new(),
             notifications,
+            leader_election,
+            started: 0,
             disabled: Vec::new(),
             image_tag: 0,
             replicas: 2,
@@ -93,7 +110,10 @@ impl World {
         for secret_ref in SECRETS {
             world.rotate(secret_ref);
         }
-        world.start_operator().await;
+        world.start_replica().await;
+        if leader_election {
+            world.start_replica().await;
+        }
         world.create_objects().await;
         let settled = world.settle(Duration::from_secs(30)).await;
         assert!(settled.is_ok(), "seed {seed}: the scenario never became Ready before any fault: {settled:?}");
@@ -101,11 +121,21 @@ impl World {
         Some(world)
     }
 
-    async fn start_operator(&mut self) {
+    async fn start_replica(&mut self) {
+        let identity = format!("replica-{}", self.started);
+        self.started += 1;
+        let election = self.leader_election.then(|| leader::Config {
+            namespace: self.cluster.namespace.clone(),
+            name: LEASE.to_owned(),
+            identity: identity.clone(),
+            lease_duration: LEASE_DURATION,
+            retry_period: LEASE_RETRY,
+        });
         let options = OperatorOptions {
             gcp: Some(self.gcp.clone()),
             notifications: self.notifications.then(NotificationOptions::default),
             gcp_request_timeout: Some(GCP_TIMEOUT),
+            leader_election: election,
             ..OperatorOptions::default()
         };
         let operator = Operator::start_with(&self.cluster, options).await;
@@ -116,25 +146,62 @@ impl World {
                 set.unwrap_or_else(|e| panic!("topics of {secret_ref}: {e}"));
             }
         }
-        self.operator = Some(operator);
+        self.operators.push(Replica { identity, operator });
     }
 
-    /// The running operator.
-    pub fn operator(&self) -> Option<&Operator> {
-        self.operator.as_ref()
+    /// The metrics of every running replica, one text after the other.
+    pub fn metrics(&self) -> String {
+        self.operators.iter().map(|r| r.operator.metrics.encode()).collect()
     }
 
-    /// Aborts the operator and starts a new one with fresh memory.
-    pub async fn crash(&mut self) {
-        if let Some(operator) = self.operator.take() {
-            operator.crash().await;
+    /// The replica that reconciles: the Lease's holder, or the only one.
+    async fn leader(&self) -> Option<usize> {
+        if !self.leader_election {
+            return (!self.operators.is_empty()).then_some(0);
         }
-        self.start_operator().await;
+        let leases: Api<Lease> = self.cluster.api();
+        let lease = leases.get_opt(LEASE).await.ok()??;
+        let holder = lease.spec.and_then(|spec| spec.holder_identity)?;
+        self.operators.iter().position(|r| r.identity == holder && !r.operator.exited())
+    }
+
+    /// The replica that reconciles, taken out; with leader election and no holder yet, the first.
+    async fn take_leader(&mut self) -> Option<Replica> {
+        let index = self.leader().await.unwrap_or(0);
+        (index < self.operators.len()).then(|| self.operators.remove(index))
+    }
+
+    /// Aborts the leader, and starts a new replica with fresh memory (with leader election the
+    /// standby takes over once the crashed leader's Lease expires).
+    pub async fn crash(&mut self) {
+        if let Some(replica) = self.take_leader().await {
+            replica.operator.crash().await;
+        }
+        self.start_replica().await;
+    }
+
+    /// Shuts the leader down gracefully (it releases the Lease, so the standby takes over at its
+    /// next try), and starts a new standby.
+    pub async fn hand_over(&mut self) {
+        if let Some(replica) = self.take_leader().await {
+            replica.operator.stop().await;
+        }
+        self.start_replica().await;
+    }
+
+    /// Starts again every replica whose process ended on its own (a lost Lease), as Kubernetes
+    /// restarts a container that exited.
+    async fn restart_exited(&mut self) {
+        let before = self.operators.len();
+        self.operators.retain(|r| !r.operator.exited());
+        for _ in self.operators.len()..before {
+            self.start_replica().await;
+        }
     }
 
     pub async fn stop(mut self) {
-        if let Some(operator) = self.operator.take() {
-            operator.stop().await;
+        for replica in std::mem::take(&mut self.operators) {
+            replica.operator.stop().await;
         }
         self.observer.stop();
         self.cluster.cleanup().await;
@@ -238,11 +305,13 @@ impl World {
     }
 
     async fn play_step(&mut self, step: &Step) {
+        self.restart_exited().await;
         let mut crash = None;
         for fault in &step.faults {
             *self.injected.entry(fault.kind()).or_default() += 1;
             match fault {
                 Fault::Crash(point) => crash = Some(*point),
+                Fault::HandOver => self.hand_over().await,
                 other => self.inject(*other),
             }
         }
@@ -295,7 +364,7 @@ impl World {
 
     fn inject(&mut self, fault: Fault) {
         match fault {
-            Fault::Crash(_) => {}
+            Fault::Crash(_) | Fault::HandOver => {}
             Fault::KubeStatus { verb, resource, status, times } => {
                 self.kube.inject_fault(KubeFault::status(verb, resource, status).times(times));
             }
@@ -334,7 +403,13 @@ impl World {
             }
             Fault::Deliveries { duplicate, delay_millis, reorder, drop_acks } => {
                 let delay = (delay_millis > 0).then(|| Duration::from_millis(delay_millis));
-                self.gcp.set_delivery_faults(DeliveryFaults { duplicate, delay, reorder, drop_acks });
+                self.gcp.set_delivery_faults(DeliveryFaults { duplicate, delay, reorder, drop_acks, lose: 0 });
+            }
+            Fault::LostNotifications { count } => {
+                self.gcp.set_delivery_faults(DeliveryFaults { lose: count, ..DeliveryFaults::default() });
+            }
+            Fault::LeaseWritesFail => {
+                self.kube.inject_fault(KubeFault::status("update", "leases", 503).times(REFUSED_LEASE_WRITES));
             }
         }
     }
@@ -381,15 +456,17 @@ impl World {
         Expected { versions, image: self.image() }
     }
 
-    /// Waits until everything is Ready at [`Self::expected`] and every watch is open again; the
-    /// error says what was not.
-    pub async fn settle(&self, deadline: Duration) -> Result<Duration, String> {
+    /// Waits until everything is Ready at [`Self::expected`], a replica leads and every watch
+    /// is open again; the error says what was not.
+    pub async fn settle(&mut self, deadline: Duration) -> Result<Duration, String> {
         let started = Instant::now();
         let expected = self.expected();
         let give_up = started + deadline;
         loop {
+            self.restart_exited().await;
             let open = self.kube.open_watches();
             let missing = match self.observer.not_settled(&expected).await {
+                None if self.leader().await.is_none() => Some("no replica holds the Lease".to_owned()),
                 None if open < self.watches => Some(format!("{open} of {} watches open", self.watches)),
                 missing => missing,
             };
@@ -400,6 +477,12 @@ impl World {
             }
         }
     }
+}
+
+/// One operator process, known by its leader-election identity.
+struct Replica {
+    identity: String,
+    operator: Operator,
 }
 
 fn delay_once(verb: &str, resource: &str, millis: u64) -> KubeFault {

@@ -13,6 +13,7 @@ use secure_api_operator::gcp::{
     ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
 use secure_api_operator::http_listener::Listener;
+use secure_api_operator::leader::{self, Elector};
 use secure_api_operator::metrics::Metrics;
 use secure_api_operator::provider::GcpSecretManager;
 use std::sync::Arc;
@@ -62,11 +63,21 @@ pub struct OperatorOptions {
     pub shard: Shard,
     /// Timeout of one GCP call attempt (`None`: the client's default).
     pub gcp_request_timeout: Option<Duration>,
+    /// Run the controllers only while holding this Lease, as `run --leader-election` does
+    /// (`None`: always).
+    pub leader_election: Option<leader::Config>,
 }
 
 impl Default for OperatorOptions {
     fn default() -> Self {
-        Self { operator_identity: true, notifications: None, gcp: None, shard: Shard::ALL, gcp_request_timeout: None }
+        Self {
+            operator_identity: true,
+            notifications: None,
+            gcp: None,
+            shard: Shard::ALL,
+            gcp_request_timeout: None,
+            leader_election: None,
+        }
     }
 }
 
@@ -166,13 +177,29 @@ impl Operator {
             notifications,
         );
         let stop = shutdown.clone();
-        let task = tokio::spawn(secure_api_operator::controllers::run(ctx, stop));
+        let task = match options.leader_election {
+            None => tokio::spawn(secure_api_operator::controllers::run(ctx, stop)),
+            Some(config) => {
+                let elector = Elector::new(cluster.client.clone(), config);
+                tokio::spawn(async move {
+                    if let Err(lost) = secure_api_operator::operator::lead(elector, ctx, stop).await {
+                        tracing::warn!(%lost, "test operator lost leadership");
+                    }
+                })
+            }
+        };
         Self { gcp, metrics, listener, shutdown, task: Some(task) }
     }
 
     /// URL of the GCP emulators (for gcloud).
     pub fn gcp_url(&self) -> String {
         self.listener.url()
+    }
+
+    /// Whether its task ended on its own (with leader election: the Lease was lost), as a
+    /// process that exited.
+    pub fn exited(&self) -> bool {
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Crashes the operator: its task is aborted where it stands (requests in flight are dropped,

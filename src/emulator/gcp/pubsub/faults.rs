@@ -17,18 +17,31 @@ pub struct DeliveryFaults {
     /// The next this-many acknowledgements (counted per ack id) are answered with success and
     /// ignored, so those messages are delivered again once their ack deadline passes.
     pub drop_acks: u32,
+    /// The next this-many messages published are accepted (they get a message id) and never
+    /// delivered to any subscription, as a message lost between Secret Manager and Pub/Sub.
+    pub lose: u32,
 }
 
 impl DeliveryFaults {
+    /// Uses up one lost message; `true` when this one is to be lost.
+    pub fn lose_one(&mut self) -> bool {
+        use_up(&mut self.lose)
+    }
+
     /// Uses up one dropped acknowledgement; `true` when this one is to be ignored.
     pub fn drop_ack(&mut self) -> bool {
-        match self.drop_acks.checked_sub(1) {
-            Some(left) => {
-                self.drop_acks = left;
-                true
-            }
-            None => false,
+        use_up(&mut self.drop_acks)
+    }
+}
+
+/// Counts one down; `false` once it is zero.
+fn use_up(left: &mut u32) -> bool {
+    match left.checked_sub(1) {
+        Some(rest) => {
+            *left = rest;
+            true
         }
+        None => false,
     }
 }
 
@@ -43,5 +56,12 @@ mod tests {
         assert!(faults.drop_ack());
         assert!(!faults.drop_ack());
         assert_eq!(faults, DeliveryFaults::default());
+    }
+
+    #[test]
+    fn lost_messages_are_used_up_one_by_one() {
+        let mut faults = DeliveryFaults { lose: 1, ..DeliveryFaults::default() };
+        assert!(faults.lose_one());
+        assert!(!faults.lose_one());
     }
 }

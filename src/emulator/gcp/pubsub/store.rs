@@ -161,6 +161,10 @@ impl Store {
                 ordering_key: new.ordering_key,
                 publish_time: now.wall,
             });
+            ids.push(message.id.clone());
+            if self.faults.lose_one() {
+                continue;
+            }
             let reached = self.subscriptions.values_mut().filter(|s| s.topic.as_ref() == Some(topic));
             for subscription in reached {
                 for _ in 0..copies {
@@ -169,7 +173,6 @@ impl Store {
                     subscription.backlog.insert(self.last_delivery, pending);
                 }
             }
-            ids.push(message.id.clone());
         }
         Ok(ids)
     }
@@ -518,6 +521,16 @@ mod tests {
         assert_eq!(store.acknowledge(&sub(), &acks), Ok(()));
         assert_eq!(data(&pulled(&mut store, 10, now.instant + 15 * SECOND)).len(), 1, "one ack was dropped");
         assert_eq!(store.faults.drop_acks, 0);
+    }
+
+    #[test]
+    fn a_lost_message_gets_its_id_and_reaches_no_subscription() {
+        let mut store = store();
+        store.faults.lose = 1;
+        let now = Now::with_offset(Duration::ZERO);
+        let ids = store.publish(&topic(), vec![text("a"), text("b")], now).unwrap_or_default();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(data(&pulled(&mut store, 10, now.instant)), ["b"]);
     }
 
     #[test]
