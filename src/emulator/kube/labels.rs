@@ -1,12 +1,17 @@
 //! Label keys and values as kube-apiserver validates them (apimachinery's `ValidateLabels`): a
 //! value of at most 63 characters, alphanumeric at both ends with `-`, `_` and `.` between; a
 //! key of the same shape, optionally behind a DNS-subdomain prefix and `/`. A Secret labelled
-//! with a 64-character name is refused by a real server, and so here.
+//! with a 64-character name is refused by a real server, and so here. Annotations
+//! (`ValidateAnnotations`): keys of the same shape as label keys, after lowercasing, and at most
+//! 256 KiB of keys and values together.
 
 use super::schema_errors::{FieldError, FieldErrorKind};
 use serde_json::{Value, json};
 
 const PATH: &str = "metadata.labels";
+const ANNOTATIONS_PATH: &str = "metadata.annotations";
+/// apimachinery's `TotalAnnotationSizeLimitB`.
+const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 const MAX_VALUE: usize = 63;
 const MAX_PREFIX: usize = 253;
 const VALUE_FORMAT: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
@@ -30,8 +35,13 @@ fn subdomain_shape(text: &str) -> bool {
     text.split('.').all(label)
 }
 
+/// What is wrong with `key` as a qualified name, each problem prefixed with `shown` as the
+/// apiserver quotes the value.
 fn key_errors(key: &str) -> Vec<String> {
-    let shown = json!(key).to_string();
+    key_problems(key, &json!(key).to_string())
+}
+
+fn key_problems(key: &str, shown: &str) -> Vec<String> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -74,6 +84,24 @@ fn value_errors(value: &str) -> Vec<String> {
     problems.into_iter().map(|problem| format!("{shown}: {problem}")).collect()
 }
 
+/// What is wrong with an object's annotations: every key that is not a qualified name once
+/// lowercased (quoted as written), then the total size.
+pub fn annotation_errors(object: &Value) -> Vec<FieldError> {
+    let Some(annotations) = object["metadata"]["annotations"].as_object() else { return vec![] };
+    let mut errors = Vec::new();
+    for key in annotations.keys() {
+        for detail in key_problems(&key.to_lowercase(), &json!(key).to_string()) {
+            errors.push(FieldError::new(ANNOTATIONS_PATH, FieldErrorKind::Invalid, detail));
+        }
+    }
+    let size: usize = annotations.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+    if size > MAX_ANNOTATIONS_BYTES {
+        let detail = format!("may not be more than {MAX_ANNOTATIONS_BYTES} bytes");
+        errors.push(FieldError::new(ANNOTATIONS_PATH, FieldErrorKind::TooLong, detail));
+    }
+    errors
+}
+
 /// What is wrong with an object's labels, in key order; none for valid (or absent) labels.
 pub fn label_errors(object: &Value) -> Vec<FieldError> {
     let Some(labels) = object["metadata"]["labels"].as_object() else { return vec![] };
@@ -109,6 +137,34 @@ mod tests {
             [format!("metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters")]
         );
         assert_eq!(messages(json!({ "k": "a".repeat(63) })), Vec::<String>::new());
+    }
+
+    fn annotation_messages(annotations: Value) -> Vec<String> {
+        annotation_errors(&json!({ "metadata": { "annotations": annotations } }))
+            .iter()
+            .map(FieldError::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn annotation_keys_are_qualified_names_once_lowercased_and_values_are_free() {
+        let fine = json!({ "Example.com/Some_Key": "any value: / !", "kubectl.kubernetes.io/last-applied-configuration": "{}" });
+        assert!(annotation_messages(fine).is_empty());
+        let refused = annotation_messages(json!({ "bad key": "v" }));
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0].starts_with("metadata.annotations: Invalid value: \"bad key\": name part must consist of"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn annotations_over_256_kib_in_all_are_too_long() {
+        let big = "v".repeat(MAX_ANNOTATIONS_BYTES);
+        assert_eq!(
+            annotation_messages(json!({ "k": big })),
+            ["metadata.annotations: Too long: may not be more than 262144 bytes"]
+        );
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! for kubectl — plus test hooks (faults, counters, dropped watches) and an optional simulated
 //! Deployment controller.
 //!
-//! It implements what the operator, kube-rs's runtime and kubectl use; see README ("Kubernetes
-//! API emulator") for what is deliberately left out (CEL rules, authentication, pods).
+//! It implements what the operator, kube-rs's runtime and kubectl use, CRD schemas and their CEL
+//! rules included; see README ("Kubernetes API emulator") for what is deliberately left out
+//! (authentication, pods).
 
 pub mod apply;
+mod cel;
 mod deployments;
 mod discovery;
 mod event_printer;

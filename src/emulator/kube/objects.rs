@@ -66,7 +66,7 @@ impl WriteContext<'_> {
             o.remove("status");
         }
         strategy::on_create(&self.rt.group, &self.rt.plural, &mut object, self.now)?;
-        self.apply_schema(&mut object, &name)?;
+        self.apply_schema(&mut object, None, &name)?;
         object["metadata"]["uid"] = json!(uid);
         object["metadata"]["creationTimestamp"] = json!(self.now);
         if self.rt.tracks_generation {
@@ -113,7 +113,7 @@ impl WriteContext<'_> {
         self.keep_server_metadata(old, &mut object)?;
         validate_labels(self.rt, &name, &object)?;
         strategy::on_update(&self.rt.group, &self.rt.plural, old, &mut object, self.now)?;
-        self.apply_schema(&mut object, &name)?;
+        self.apply_schema(&mut object, Some(old), &name)?;
         if self.rt.tracks_generation && spec_part(old) != spec_part(&object) {
             let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
             object["metadata"]["generation"] = json!(generation + 1);
@@ -215,8 +215,9 @@ impl WriteContext<'_> {
         Ok(())
     }
 
-    /// Custom resources: defaults, pruning and schema validation (CEL rules are not evaluated).
-    fn apply_schema(&self, object: &mut Value, name: &str) -> Result<(), ApiError> {
+    /// Custom resources: defaults, pruning and schema validation, CEL rules included; `old` is the
+    /// stored object on update, for transition rules (`oldSelf`) and ratcheting.
+    fn apply_schema(&self, object: &mut Value, old: Option<&Value>, name: &str) -> Result<(), ApiError> {
         let Some(schema) = &self.rt.schema else { return Ok(()) };
         let before = self.strict.then(|| object.clone());
         schema.prune(object);
@@ -234,7 +235,7 @@ impl WriteContext<'_> {
             }
         }
         schema.apply_defaults(object);
-        let errors = schema.validate(object);
+        let errors = schema.validate(object, old);
         if errors.is_empty() {
             return Ok(());
         }
@@ -331,9 +332,11 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     Err(ApiError::invalid(&rt.kind, &rt.group, name, message, vec![]))
 }
 
-/// Label keys and values, as kube-apiserver checks them on every write.
+/// Label keys and values, and annotation keys and size, as kube-apiserver checks them on every
+/// write.
 fn validate_labels(rt: &ResourceType, name: &str, object: &Value) -> Result<(), ApiError> {
-    let errors = labels::label_errors(object);
+    let mut errors = labels::label_errors(object);
+    errors.extend(labels::annotation_errors(object));
     if errors.is_empty() {
         return Ok(());
     }

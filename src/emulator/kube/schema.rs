@@ -1,13 +1,13 @@
 //! Custom resources against their CRD's structural `openAPIV3Schema`, like kube-apiserver:
-//! defaulting, pruning of unknown fields and validation with the apiserver's error texts.
-//!
-//! Limitation: `x-kubernetes-validations` (CEL) rules are not evaluated.
+//! defaulting, pruning of unknown fields and validation with the apiserver's error texts, then the
+//! `x-kubernetes-validations` (CEL) rules (`cel`), which see the old object on update.
 
 use std::collections::HashMap;
 
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::cel::CelRules;
 pub use super::schema_errors::{FieldError, FieldErrorKind, causes, invalid_message};
 use super::schema_errors::{
     duplicates, enum_error, flag, list_type_errors, number_errors, property_count_error, render_value, schema_list,
@@ -24,6 +24,8 @@ pub struct CrdSchema {
     root: Value,
     /// Every `pattern` compiled once, keyed by its source: validation runs on every write.
     regexes: HashMap<String, Regex>,
+    /// Every CEL rule compiled once, for the same reason.
+    rules: CelRules,
 }
 
 /// Errors found so far; list-type errors come after schema errors, as in the apiserver.
@@ -49,14 +51,16 @@ impl Found {
 }
 
 impl CrdSchema {
-    /// Takes the schema and compiles its patterns; an unparseable pattern is an error (the CRD gets a 422).
+    /// Takes the schema and compiles its patterns and CEL rules; an unparseable pattern or a rule
+    /// that does not compile is an error (the CRD gets a 422).
     pub fn new(open_api_v3_schema: Value) -> Result<Self, String> {
         if !open_api_v3_schema.is_object() {
             return Err("openAPIV3Schema: Invalid value: must be an object".to_owned());
         }
         let mut regexes = HashMap::new();
         compile_patterns(&open_api_v3_schema, "openAPIV3Schema", &mut regexes)?;
-        Ok(Self { root: open_api_v3_schema, regexes })
+        let rules = CelRules::compile(&open_api_v3_schema)?;
+        Ok(Self { root: open_api_v3_schema, regexes, rules })
     }
 
     /// Fills absent fields that have a `default`, recursively (list items and map values too; an
@@ -73,12 +77,23 @@ impl CrdSchema {
     }
 
     /// Validates against the structural-schema subset Kubernetes uses; root `apiVersion`, `kind` and
-    /// `metadata` are skipped and CEL rules are not evaluated. Schema errors first, then list-type ones.
-    pub fn validate(&self, object: &Value) -> Vec<FieldError> {
+    /// `metadata` are skipped. Schema errors first, then list-type ones, then CEL rule failures;
+    /// `old` is the stored object on update (transition rules, ratcheting). As in the apiserver, a
+    /// blocking error (required, type, enum, too long / many) replaces the rules by a fieldless note.
+    pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
         let mut found = Found::default();
         self.check(&self.root, object, "", &mut found);
-        found.schema.extend(found.lists);
-        found.schema
+        let mut errors = found.schema;
+        errors.extend(found.lists);
+        if self.rules.is_empty() {
+            return errors;
+        }
+        if errors.iter().any(FieldError::blocks_rules) {
+            errors.push(FieldError::rules_not_checked());
+        } else {
+            errors.extend(self.rules.validate(&self.root, object, old));
+        }
+        errors
     }
 
     fn check(&self, schema: &Value, value: &Value, path: &str, found: &mut Found) {
@@ -383,7 +398,7 @@ mod tests {
     }
 
     fn errors_of(schema: &CrdSchema, object: &Value) -> Vec<String> {
-        schema.validate(object).iter().map(FieldError::to_string).collect()
+        schema.validate(object, None).iter().map(FieldError::to_string).collect()
     }
 
     fn spec_errors(schema: &CrdSchema, spec: Value) -> Vec<String> {
@@ -594,7 +609,7 @@ mod tests {
             "status": {"observedGeneration": 3, "lastSyncTime": null}});
         schema.prune(&mut object);
         schema.apply_defaults(&mut object);
-        assert_eq!(schema.validate(&object), Vec::new());
+        assert_eq!(schema.validate(&object, None), Vec::new());
         Ok(())
     }
 }

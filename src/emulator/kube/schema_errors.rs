@@ -35,6 +35,8 @@ pub enum FieldErrorKind {
     Duplicate,
     /// The value has the wrong JSON type or format.
     TypeMismatch,
+    /// A CEL rule with `reason: FieldValueForbidden` failed.
+    Forbidden,
 }
 
 impl FieldErrorKind {
@@ -47,6 +49,7 @@ impl FieldErrorKind {
             Self::TooLong => "Too long",
             Self::TooMany => "Too many",
             Self::Duplicate => "Duplicate value",
+            Self::Forbidden => "Forbidden",
         }
     }
 
@@ -60,6 +63,7 @@ impl FieldErrorKind {
             Self::TooMany => "FieldValueTooMany",
             Self::Duplicate => "FieldValueDuplicate",
             Self::TypeMismatch => "FieldValueTypeInvalid",
+            Self::Forbidden => "FieldValueForbidden",
         }
     }
 }
@@ -110,6 +114,19 @@ impl FieldError {
 
     pub(super) fn duplicate(path: &str, value: &Value) -> Self {
         Self::new(path, FieldErrorKind::Duplicate, render_value(value))
+    }
+
+    /// Errors after which kube-apiserver does not run CEL rules (`hasBlockingErr`).
+    pub(super) fn blocks_rules(&self) -> bool {
+        use FieldErrorKind::{Required, TooLong, TooMany, TypeMismatch, Unsupported};
+        matches!(self.kind, Required | TooLong | TooMany | TypeMismatch | Unsupported)
+    }
+
+    /// The fieldless note kube-apiserver adds when blocking errors kept CEL rules from running.
+    pub(super) fn rules_not_checked() -> Self {
+        let message = "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+        // `field.Invalid(nil, nil, ...)`: a nil path prints `<nil>`, a nil value `null` unquoted (current apimachinery).
+        Self::invalid("<nil>", "null", message)
     }
 
     /// The error without its path (`field.Error.ErrorBody()`), as in `details.causes[].message`.
