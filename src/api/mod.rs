@@ -42,6 +42,22 @@ pub const SECRET_VERSION_ANNOTATION: &str = "secureapi.dev/secret-version";
 /// Pod-template annotation of a SecureApiService revision: `<ref>=<version>,...`.
 pub const SECRET_VERSIONS_ANNOTATION: &str = "secureapi.dev/secret-versions";
 
+/// A CEL rule on the whole object (`self` is the object; of its metadata only `name` and
+/// `generateName` are visible). The schema cannot constrain `metadata.name` any other way.
+/// No `fieldPath`: kube-apiserver accepts one only for paths its schema declares, and a CRD's
+/// schema cannot declare `metadata.name`.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectRule {
+    pub rule: &'static str,
+    pub message: &'static str,
+}
+
+/// `metadata.name` fits a label value: for kinds whose name labels the objects made for them.
+pub const NAME_FITS_A_LABEL: ObjectRule = ObjectRule {
+    rule: "size(self.metadata.name) <= 63",
+    message: "metadata.name must be at most 63 characters: it is written as a label value on the objects made for it",
+};
+
 /// Label key `secureapi.dev/<kind>` that names the owning object on everything created for it.
 pub fn owner_label_key(kind: &str) -> String {
     format!("{GROUP}/{}", kind.to_ascii_lowercase())

@@ -16,6 +16,9 @@ pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";
 /// Secret key used for a `raw` payload when `keys` is empty.
 pub const DEFAULT_RAW_KEY: &str = "value";
 
+/// CEL rules on the whole SecretRef: its name is the value of a label on its Secret.
+pub const OBJECT_RULES: &[super::ObjectRule] = &[super::NAME_FITS_A_LABEL];
+
 /// Syncs one Google Cloud Secret Manager secret into a Kubernetes Secret in the same namespace,
 /// keeps it current when the secret rotates, and can roll the workloads that use it.
 // Repeated `type_ = ...` keys in separate printcolumn(...) groups are not duplicates.

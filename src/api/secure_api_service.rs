@@ -11,6 +11,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// CEL rules on the whole SecureApiService: its name labels its objects and names its Service,
+/// so it must be an RFC 1035 label.
+pub const OBJECT_RULES: &[super::ObjectRule] = &[
+    super::NAME_FITS_A_LABEL,
+    super::ObjectRule {
+        rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        message: "metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it names the service's Kubernetes Service (RFC 1035)",
+    },
+];
+
 /// A declared API workload: ServiceAccount, hardened Deployment, Service (and HPA / PDB on
 /// request). Secrets reach its pods through immutable snapshots pinned to exact versions.
 // Repeated `type_ = ...` keys in separate printcolumn(...) groups are not duplicates.

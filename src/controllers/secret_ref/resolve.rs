@@ -147,3 +147,25 @@ pub fn must_read(
     let due = !plan.pinned && next_check.is_none_or(|at| at <= Instant::now());
     forced || !intact || !known.spec_synced || due || !known.refresh_synced || !known.ready
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret_ref(name: &str) -> SecretRef {
+        let object = serde_json::json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name },
+            "spec": { "secret": "db" },
+        });
+        serde_json::from_value(object).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The CRD refuses such names; an object created before that rule existed still gets a
+    /// clear condition before any read.
+    #[test]
+    fn a_name_over_63_characters_is_invalid_spec() {
+        assert!(plan(&secret_ref(&"a".repeat(63))).is_ok());
+        let refused = plan(&secret_ref(&"a".repeat(64))).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("64 characters") && refused.contains("at most 63"), "{refused}");
+    }
+}
