@@ -36,15 +36,22 @@ fn with(gateway: &GatewayConfig, mut status: GatewayConfigStatus, conditions: Ve
     status
 }
 
-/// A route's backend has no URL yet (`why` says which).
+/// A route's backend has no URL yet (`why` says which). Ready turns False for this generation
+/// too (so `kubectl wait` does not pass on a stale True); GatewayReady keeps saying what the
+/// gateway still serves.
 pub fn backends_unresolved(
     gateway: &GatewayConfig,
     current: &GatewayConfigStatus,
     why: String,
     now: &Time,
 ) -> GatewayConfigStatus {
+    let ready_message = match &current.api_config_id {
+        Some(config) => format!("{why}; the gateway keeps serving API config {config}"),
+        None => why.clone(),
+    };
+    let ready = condition(gateway, types::READY, false, reasons::BACKEND_NOT_READY, ready_message, now);
     let backends = condition(gateway, types::BACKENDS_RESOLVED, false, reasons::BACKEND_NOT_READY, why, now);
-    with(gateway, current.clone(), vec![backends])
+    with(gateway, current.clone(), vec![ready, backends])
 }
 
 /// The last pending operation finished; provisioning goes on from Google Cloud's state.
