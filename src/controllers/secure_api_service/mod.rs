@@ -71,7 +71,9 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     skeleton::run(controller, ctx, shutdown)
 }
 
-/// The service of a snapshot Secret that its cached status retains in no revision.
+/// The service of a snapshot Secret that its cached status retains in no revision, or that is
+/// gone while retained (the service re-creates the current revision's, and forgets a revision
+/// it can no longer restore).
 fn unretained_snapshot_owner(ctx: &Context, secret: &Secret) -> Option<ObjectRef<SecureApiService>> {
     let labels = secret.metadata.labels.as_ref()?;
     labels.get(&secretref_label())?;
@@ -81,7 +83,9 @@ fn unretained_snapshot_owner(ctx: &Context, secret: &Secret) -> Option<ObjectRef
     let name = secret.name_any();
     let history = cached.status.as_ref().map(|s| s.history.as_slice()).unwrap_or_default();
     let retained = history.iter().any(|revision| revision.snapshots.contains(&name));
-    (!retained).then(|| ObjectRef::new(service).within(&namespace))
+    // The cache follows a deletion before it hands the object over.
+    let gone = !ctx.caches.secrets.contains(&namespace, &name);
+    (!retained || gone).then(|| ObjectRef::new(service).within(&namespace))
 }
 
 impl Reconciler for SecureApiService {
@@ -109,7 +113,12 @@ impl Reconciler for SecureApiService {
         crate::workload::names::check(self).map_err(Error::InvalidSpec)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
-        let revision_before = world.deployment.as_ref().and_then(revision::revision_of);
+        let key = index_key(self.namespace().as_deref(), &self.name_any());
+        let before = status::Before {
+            live: world.deployment.as_ref().and_then(revision::record_of),
+            previous: world.deployment.as_ref().and_then(revision::previous_record_of),
+            snapshots: ctx.caches.secrets.indexed(&key).into_iter().map(|secret| secret.name).collect(),
+        };
         // --- validate and build (pure)
         let desired = match &world.secrets {
             Ok(secrets) => {
@@ -125,7 +134,7 @@ impl Reconciler for SecureApiService {
         }
         // --- status (pure, from what was applied), then the snapshots it no longer retains
         let unresolved = world.secrets.as_ref().err();
-        let facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, revision_before);
+        let facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, before);
         let next = status::next(self, &facts, now());
         apply::prune_snapshots(ctx, self, &next.history, applied.deployment.as_ref()).await?;
         let first_sync = world.secrets.as_ref().err().is_some_and(|u| u.first_sync);

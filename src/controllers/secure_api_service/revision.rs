@@ -2,6 +2,8 @@
 //! another, that one's name and pod template — what a rollback restores — and which snapshot
 //! Secrets those templates still use.
 
+use crate::api::SECRET_VERSIONS_ANNOTATION;
+use crate::api::secure_api_service::RevisionRecord;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::ResourceExt;
@@ -67,9 +69,66 @@ fn secrets_used_by(template: &PodTemplateSpec) -> Vec<String> {
     volumes.chain(env).collect()
 }
 
+/// The revision a Deployment runs, read back from it: its name, the secret versions its template
+/// is stamped with (`db=7,keys=3`) and the snapshot Secrets it uses. For a revision that went
+/// live without its status being written (a crash, a failed status write).
+pub fn record_of(deployment: &Deployment) -> Option<RevisionRecord> {
+    Some(record(revision_of(deployment)?, &deployment.spec.as_ref()?.template))
+}
+
+/// The same for the revision the Deployment remembers as the one before (what a rollback restores).
+pub fn previous_record_of(deployment: &Deployment) -> Option<RevisionRecord> {
+    Some(record(annotation(deployment, PREVIOUS_REVISION_ANNOTATION)?, &previous_template(deployment)?))
+}
+
+fn record(revision: String, template: &PodTemplateSpec) -> RevisionRecord {
+    let stamped = template.metadata.as_ref().and_then(|m| m.annotations.as_ref()?.get(SECRET_VERSIONS_ANNOTATION));
+    let secret_versions = stamped
+        .into_iter()
+        .flat_map(|line| line.split(','))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(secret_ref, version)| (secret_ref.to_owned(), version.to_owned()))
+        .collect();
+    let mut snapshots = secrets_used_by(template);
+    snapshots.sort();
+    snapshots.dedup();
+    RevisionRecord { revision, secret_versions, snapshots }
+}
+
 /// The Secrets the live template and the remembered previous template use: never pruned.
 pub fn secrets_in_use(live: &Deployment) -> Vec<String> {
     let mut used: Vec<String> = live.spec.iter().flat_map(|s| secrets_used_by(&s.template)).collect();
     used.extend(previous_template(live).iter().flat_map(secrets_used_by));
     used
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_live_revision_reads_back_with_its_versions_and_snapshots() {
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": { "name": "api", "annotations": { REVISION_ANNOTATION: "api-5d6f" } },
+            "spec": { "selector": {}, "template": {
+                "metadata": { "annotations": { SECRET_VERSIONS_ANNOTATION: "db=7,keys=3" } },
+                "spec": {
+                    "containers": [{ "name": "api", "env": [
+                        { "name": "DB_HOST", "valueFrom": { "secretKeyRef": { "name": "api-db-1a", "key": "host" } } },
+                        { "name": "DB_PASSWORD", "valueFrom": { "secretKeyRef": { "name": "api-db-1a", "key": "password" } } },
+                    ] }],
+                    "volumes": [{ "name": "keys", "secret": { "secretName": "api-keys-2b" } }],
+                },
+            } },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let record = record_of(&deployment).unwrap_or_else(|| panic!("no record"));
+        assert_eq!(record.revision, "api-5d6f");
+        assert_eq!(record.secret_versions.get("db").map(String::as_str), Some("7"));
+        assert_eq!(record.secret_versions.get("keys").map(String::as_str), Some("3"));
+        assert_eq!(record.snapshots, ["api-db-1a", "api-keys-2b"]);
+        let unstamped = Deployment::default();
+        assert_eq!(record_of(&unstamped), None);
+    }
 }

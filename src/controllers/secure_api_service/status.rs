@@ -64,6 +64,12 @@ pub struct Facts<'a> {
     /// SecretsResolved: `None` when resolved, else (reason, message).
     pub unresolved: Option<(String, String)>,
     pub rolled_back: bool,
+    /// The revision the Deployment ran when the reconcile started, and the one it remembered as
+    /// the one before.
+    pub live_before: Option<RevisionRecord>,
+    pub previous_before: Option<RevisionRecord>,
+    /// Snapshot Secrets that exist (as the cache has them).
+    pub existing_snapshots: Vec<String>,
 }
 
 /// Whether the revision just built is live and stalled, and the spec asks for a rollback.
@@ -74,16 +80,24 @@ pub fn must_roll_back(service: &SecureApiService, desired: &Desired, applied: &A
         && rollout(deployment) == Rollout::Stalled
 }
 
-/// The facts of one reconcile: what was resolved, built and applied. `revision_before` is the
-/// revision the Deployment ran when the reconcile started.
+/// What a reconcile found before it applied anything: the revision the Deployment ran, and the
+/// snapshot Secrets that exist.
+pub struct Before {
+    pub live: Option<RevisionRecord>,
+    pub previous: Option<RevisionRecord>,
+    pub snapshots: Vec<String>,
+}
+
+/// The facts of one reconcile: what was found `before`, resolved, built and applied.
 pub fn facts<'a>(
     service: &SecureApiService,
     current: &'a SecureApiServiceStatus,
     unresolved: Option<&Unresolved>,
     desired: Option<&'a Desired>,
     applied: &'a Applied,
-    revision_before: Option<String>,
+    before: Before,
 ) -> Facts<'a> {
+    let revision_before = before.live.as_ref().map(|r| r.revision.clone());
     let mut live_revision = applied.deployment.as_ref().and_then(revision_of).or(revision_before);
     let mut failed_revision = match desired {
         Some(desired) => desired.failed_revision.clone(),
@@ -108,6 +122,9 @@ pub fn facts<'a>(
         failed_revision,
         unresolved: unresolved.map(|u| (u.reason.clone(), u.message.clone())),
         rolled_back,
+        live_before: before.live,
+        previous_before: before.previous,
+        existing_snapshots: before.snapshots,
     }
 }
 
@@ -140,6 +157,23 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
         status.history.retain(|r| r.revision != desired.revision);
         status.history.insert(0, desired.clone());
     }
+    // The revisions the Deployment ran or remembers for a rollback, when no status recorded them
+    // (a crash or a failed status write in between): their pods ran and a rollback may restore
+    // them, so they are history too, right behind the desired one.
+    for unrecorded in [&facts.previous_before, &facts.live_before].into_iter().flatten() {
+        if status.history.iter().all(|r| r.revision != unrecorded.revision) {
+            let behind_desired = usize::from(facts.desired.is_some()).min(status.history.len());
+            status.history.insert(behind_desired, unrecorded.clone());
+        }
+    }
+    // An older revision whose snapshots are gone cannot be restored: it is no longer history
+    // (a late delete from a process that stopped, or someone's hand).
+    let keep = |r: &RevisionRecord| {
+        Some(&r.revision) == facts.desired.map(|d| &d.revision)
+            || Some(&r.revision) == facts.live.map(|l| &l.revision)
+            || r.snapshots.iter().all(|s| facts.existing_snapshots.contains(s))
+    };
+    status.history.retain(keep);
     status.history.truncate(facts.history_limit + 1);
     if let Some(live) = facts.live {
         status.revision = Some(live.revision.clone());
@@ -243,5 +277,62 @@ mod tests {
         ] }),
         );
         assert_eq!(rollout(&stalled), Rollout::Stalled);
+    }
+    fn record(revision: &str, snapshots: &[&str]) -> RevisionRecord {
+        RevisionRecord {
+            revision: revision.into(),
+            secret_versions: Default::default(),
+            snapshots: snapshots.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn service_with_history(history: &[RevisionRecord]) -> SecureApiService {
+        let service = json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService",
+            "metadata": { "name": "api", "namespace": "ns", "generation": 2 },
+            "spec": { "image": "example.com/api:1", "revisionHistoryLimit": 2 },
+            "status": { "history": history },
+        });
+        serde_json::from_value(service).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn facts_for<'a>(desired: &'a RevisionRecord, live_before: Option<RevisionRecord>, existing: &[&str]) -> Facts<'a> {
+        Facts {
+            url: "http://api.ns.svc".into(),
+            external_url: None,
+            live: Some(desired),
+            desired: Some(desired),
+            deployment: None,
+            history_limit: 2,
+            failed_revision: None,
+            unresolved: None,
+            rolled_back: false,
+            live_before,
+            previous_before: None,
+            existing_snapshots: existing.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn revisions(status: &SecureApiServiceStatus) -> Vec<&str> {
+        status.history.iter().map(|r| r.revision.as_str()).collect()
+    }
+
+    #[test]
+    fn a_revision_that_went_live_without_a_status_joins_the_history_behind_the_new_one() {
+        let service = service_with_history(&[record("api-a", &["api-db-a"])]);
+        let desired = record("api-c", &["api-db-c"]);
+        let facts = facts_for(&desired, Some(record("api-b", &["api-db-b"])), &["api-db-a", "api-db-b"]);
+        let next = next(&service, &facts, Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        assert_eq!(revisions(&next), ["api-c", "api-b", "api-a"]);
+    }
+
+    #[test]
+    fn an_older_revision_whose_snapshots_are_gone_leaves_the_history() {
+        let service = service_with_history(&[record("api-b", &["api-db-b"]), record("api-a", &["api-db-a"])]);
+        let desired = record("api-c", &["api-db-c"]);
+        // The new revision's snapshot is not cached yet, and stays; the old one is gone.
+        let next =
+            next(&service, &facts_for(&desired, None, &["api-db-b"]), Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        assert_eq!(revisions(&next), ["api-c", "api-b"]);
     }
 }
