@@ -1,12 +1,22 @@
-//! Prometheus metrics. Every label comes from a fixed set (controller, error category) — never an
-//! object name or anything read from a payload — so the series count stays bounded.
+//! Prometheus metrics. Every label comes from a fixed set (controller, error category, kind,
+//! condition reason) — never an object name or anything read from a payload — so the series
+//! count stays bounded. The object census and the pending rotations are computed at scrape time
+//! ([`objects`], [`rotations`]).
 
-use prometheus_client::encoding::EncodeLabelSet;
+pub mod objects;
+pub mod rotations;
+
+use crate::api::SecretRef;
+use kube::runtime::reflector::ObjectRef;
+use objects::Watched;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 /// The controllers of the operator; their names are the `controller` label values.
@@ -60,6 +70,13 @@ struct MessageLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    kind: &'static str,
+    ready: &'static str,
+    reason: &'static str,
+}
+
 #[derive(Clone)]
 struct DurationBuckets;
 
@@ -82,6 +99,7 @@ pub struct Metrics {
     pubsub_messages: Family<MessageLabels, Counter>,
     pubsub_pull_errors: Counter,
     pubsub_delivery_lag: Histogram,
+    census: Arc<Census>,
 }
 
 impl Default for Metrics {
@@ -144,6 +162,8 @@ impl Metrics {
             "Time from a notification's publishTime to its SecretRefs being queued",
             pubsub_delivery_lag.clone(),
         );
+        let census = Arc::new(Census::default());
+        registry.register_collector(Box::new(census.clone()));
         let metrics = Self {
             registry,
             reconciles,
@@ -155,6 +175,7 @@ impl Metrics {
             pubsub_messages,
             pubsub_pull_errors,
             pubsub_delivery_lag,
+            census,
         };
         // Series exist from the start, so dashboards and alerts see zeros rather than gaps.
         for controller in Controller::ALL {
@@ -193,6 +214,27 @@ impl Metrics {
         self.pubsub_delivery_lag.observe(lag.as_secs_f64());
     }
 
+    /// Counts the objects of `watched` from now on (`secureapi_objects`), and settles pending
+    /// rotations against its SecretRefs. Called when the controllers start.
+    pub fn count_objects(&self, watched: Watched) {
+        *self.census.watched.write().unwrap_or_else(PoisonError::into_inner) = Some(watched);
+    }
+
+    /// A read of the store for SecretRef `key` found `version`: a rotation while it is newer than
+    /// the synced one, until the status shows it.
+    pub fn rotation_fetched(&self, key: &str, secret_ref: &SecretRef, version: &str) {
+        if let Some(version) = rotations::fetched_rotation(secret_ref, version) {
+            self.census.pending.notice(key, version, Instant::now());
+        }
+    }
+
+    /// A notification announced `version` of the secret SecretRef `key` reads.
+    pub fn rotation_notified(&self, key: &str, secret_ref: &SecretRef, version: &str) {
+        if let Some(version) = rotations::notified_rotation(secret_ref, version) {
+            self.census.pending.notice(key, version, Instant::now());
+        }
+    }
+
     /// Reconciles `controller` has run so far.
     pub fn reconciles(&self, controller: Controller) -> u64 {
         self.reconciles.get_or_create(&ControllerLabels { controller: controller.as_str() }).get()
@@ -215,6 +257,43 @@ impl crate::gcp::CallObserver for Metrics {
         let labels = CallLabels { service, method, outcome: outcome.to_owned() };
         self.gcp_requests.get_or_create(&labels).inc();
         self.gcp_duration.get_or_create(&MethodLabels { service, method }).observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The metrics computed at scrape time from the controllers' caches: `secureapi_objects`,
+/// `secureapi_rotations_pending` and `secureapi_rotation_pending_seconds`.
+#[derive(Debug, Default)]
+struct Census {
+    /// `None` until the controllers run (a standby counts nothing).
+    watched: RwLock<Option<Watched>>,
+    pending: rotations::Pending,
+}
+
+impl Collector for Census {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let watched = self.watched.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let objects = Family::<ObjectLabels, Gauge>::default();
+        let mut summary = rotations::Summary::default();
+        if let Some(watched) = &watched {
+            for ((kind, ready, reason), count) in watched.tally() {
+                objects.get_or_create(&ObjectLabels { kind, ready, reason }).set(count);
+            }
+            let lookup = |key: &str| {
+                let (namespace, name) = key.split_once('/')?;
+                watched.secret_refs.get(&ObjectRef::new(name).within(namespace))
+            };
+            summary = self.pending.settle(lookup, Instant::now());
+        }
+        let help = "Objects by kind and Ready condition (status True/False/Unknown, reason), of this operator's shard";
+        objects.encode(encoder.encode_descriptor("objects", help, None, objects.metric_type())?)?;
+        let count = ConstGauge::new(i64::try_from(summary.count).unwrap_or(i64::MAX));
+        let help =
+            "SecretRefs that know of a newer version of their secret (a notification or a read) than the one synced";
+        count.encode(encoder.encode_descriptor("rotations_pending", help, None, count.metric_type())?)?;
+        let oldest = ConstGauge::new(summary.oldest.as_secs_f64());
+        let help = "How long the oldest pending rotation has waited to be synced (0: none pending)";
+        oldest.encode(encoder.encode_descriptor("rotation_pending_seconds", help, None, oldest.metric_type())?)?;
+        Ok(())
     }
 }
 
@@ -270,6 +349,60 @@ mod tests {
             let series = format!(r#"secureapi_reconciles_total{{controller="{}"}} 0"#, controller.as_str());
             assert!(text.contains(&series), "missing {series} in {text}");
         }
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    fn secret_ref(name: &str, synced: &str, ready: crate::api::conditions::ConditionStatus, reason: &str) -> SecretRef {
+        use crate::api::conditions::{Condition, types};
+        let mut object: SecretRef = serde_json::from_value(serde_json::json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef",
+            "metadata": { "name": name, "namespace": "team-a" }, "spec": { "secret": "db" },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        object.status = Some(crate::api::SecretRefStatus {
+            synced_version: Some(synced.into()),
+            conditions: vec![Condition::new(types::READY, ready, reason, "", None, crate::controllers::now())],
+            ..Default::default()
+        });
+        object
+    }
+
+    #[test]
+    fn objects_and_pending_rotations_come_from_the_caches_at_scrape_time() {
+        use crate::api::conditions::ConditionStatus;
+        use kube::runtime::{reflector, watcher};
+        let metrics = Metrics::new();
+        let text = metrics.encode();
+        assert!(!text.contains("secureapi_objects{"), "a standby counts nothing: {text}");
+        assert!(text.contains("\nsecureapi_rotations_pending 0\n"), "{text}");
+        let (secret_refs, mut writer) = reflector::store();
+        let synced = secret_ref("db", "2", ConditionStatus::True, "Synced");
+        let failing = secret_ref("keys", "1", ConditionStatus::False, "SecretNotFound");
+        writer.apply_watcher_event(&watcher::Event::Apply(synced.clone()));
+        writer.apply_watcher_event(&watcher::Event::Apply(failing.clone()));
+        let watched = Watched {
+            secret_refs,
+            secure_api_services: reflector::store().0,
+            gateway_configs: reflector::store().0,
+            shard: crate::controllers::shard::Shard::ALL,
+        };
+        metrics.count_objects(watched);
+        metrics.rotation_fetched("team-a/db", &synced, "3");
+        let text = metrics.encode();
+        for series in [
+            r#"secureapi_objects{kind="SecretRef",ready="True",reason="Synced"} 1"#,
+            r#"secureapi_objects{kind="SecretRef",ready="False",reason="SecretNotFound"} 1"#,
+            "\nsecureapi_rotations_pending 1\n",
+        ] {
+            assert!(text.contains(series), "missing {series} in {text}");
+        }
+        // Version 3 synced, the failing one deleted: both leave the metrics.
+        writer.apply_watcher_event(&watcher::Event::Apply(secret_ref("db", "3", ConditionStatus::True, "Synced")));
+        writer.apply_watcher_event(&watcher::Event::Delete(failing));
+        let text = metrics.encode();
+        assert!(!text.contains("SecretNotFound"), "{text}");
+        assert!(text.contains("\nsecureapi_rotations_pending 0\n"), "{text}");
+        assert!(text.contains("\nsecureapi_rotation_pending_seconds 0.0\n"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 

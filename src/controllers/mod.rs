@@ -289,6 +289,13 @@ impl Context {
 /// Runs the three controllers and the watches they share until `shutdown` fires and they have
 /// drained.
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
+    // `secureapi_objects` counts what the caches hold, from the moment they fill.
+    ctx.metrics.count_objects(crate::metrics::objects::Watched {
+        secret_refs: ctx.caches.secret_refs.store(),
+        secure_api_services: ctx.caches.secure_api_services.store(),
+        gateway_configs: ctx.caches.gateway_configs.store(),
+        shard: ctx.settings.shard,
+    });
     // Every controller subscribes to the caches before the watches start.
     let secret_refs = secret_ref::run(ctx.clone(), shutdown.clone());
     let services = secure_api_service::run(ctx.clone(), shutdown.clone());

@@ -24,6 +24,7 @@ mod identity;
 mod kubectl;
 mod kubectl_create;
 mod leader_election;
+mod monitoring;
 mod notifications;
 mod render;
 mod run;

@@ -126,6 +126,10 @@ async fn handle(
                 for (secret_ref, response) in &responses {
                     match response {
                         Response::Reread => {
+                            if let (EventType::VersionAdd, Some(version)) = (notification.event, &notification.version)
+                            {
+                                ctx.metrics.rotation_notified(&object_key(*secret_ref), secret_ref, version);
+                            }
                             ctx.force_read(&object_key(*secret_ref));
                             queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?;
                         }

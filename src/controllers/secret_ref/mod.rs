@@ -144,6 +144,7 @@ impl Reconciler for SecretRef {
             return Ok(next_recheck(ctx, &key, &plan));
         }
         let fetched = read(ctx, self, forced || status::refresh_requested(self)).await?;
+        ctx.metrics.rotation_fetched(&key, self, &fetched.version);
         // --- build (pure)
         let built = desired::build(self, &fetched)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data

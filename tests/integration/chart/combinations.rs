@@ -44,6 +44,8 @@ serviceMonitor:
   enabled: true
   labels: {release: prometheus}
   metricRelabelings: [{action: drop, sourceLabels: [__name__], regex: go_.*}]
+prometheusRule: {enabled: true, labels: {release: prometheus}}
+grafanaDashboard: {enabled: true}
 podDisruptionBudget: {enabled: true}
 networkPolicy:
   enabled: true

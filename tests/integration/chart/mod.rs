@@ -11,8 +11,10 @@
 //! Helpers: `tools` (running helm and kubernetes-validate), `objects` (looking into rendered
 //! objects), `combinations` (the values the tests render). Tests: `repository` (the chart agrees
 //! with the rest of the repository), `validation` (lint and schemas), `install` (install.yaml
-//! drift), `values` (values, flags, schema), `rbac`, `pod` (hardening and optional objects).
+//! drift), `values` (values, flags, schema), `rbac`, `pod` (hardening and optional objects),
+//! `alerts` (the PrometheusRule against its CRD schema, promtool, the dashboard).
 
+mod alerts;
 mod combinations;
 mod install;
 mod objects;

@@ -49,7 +49,7 @@ fn the_operator_pod_is_hardened() {
         service["spec"]["ports"],
         json!([{ "name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP" }])
     );
-    for kind in ["ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"] {
+    for kind in ["ServiceMonitor", "PrometheusRule", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"] {
         assert!(!has_kind(&docs, kind), "{kind} is off by default");
     }
 }

@@ -184,6 +184,10 @@ fn the_values_schema_rejects_wrong_values() {
         ("serviceAccount:\n  gcpServiceAccount: not-an-email\n", "/serviceAccount/gcpServiceAccount"),
         ("rbac:\n  namespaced: 'yes'\n", "/rbac/namespaced"),
         ("networkPolicy:\n  enabled: true\n  googleApis: [everywhere]\n", "/networkPolicy/googleApis"),
+        ("prometheusRule:\n  secretRefNotReady:\n    minutes: 0\n", "/prometheusRule/secretRefNotReady/minutes"),
+        ("prometheusRule:\n  secretAccess:\n    threshold: many\n", "/prometheusRule/secretAccess/threshold"),
+        ("prometheusRule:\n  selector: 'namespace=ops'\n", "/prometheusRule/selector"),
+        ("grafanaDashboard:\n  enabled: 'yes'\n", "/grafanaDashboard/enabled"),
         ("unknownTopLevel: 1\n", "unknownTopLevel"),
     ] {
         let output = template(values, &[]);
