@@ -111,7 +111,16 @@ struct Walk<'a> {
     good: &'static [&'static str],
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    fn of<K: kube::Resource<DynamicType = ()>>(
+        cluster: &'a TestCluster,
+        operator: &'a Operator,
+        name: &'static str,
+        good: &'static [&'static str],
+    ) -> Self {
+        Self { cluster, operator, resource: ApiResource::erase::<K>(&()), name, good }
+    }
+
     fn api(&self) -> Api<DynamicObject> {
         Api::namespaced_with(self.cluster.client.clone(), &self.cluster.namespace, &self.resource)
     }
@@ -187,8 +196,11 @@ impl Walk<'_> {
         }
     }
 
-    /// Plays every row against `baseline`, which must be Ready with a good reason.
+    /// Creates the object with `baseline`, waits until it is Ready with a good reason, then plays
+    /// every row against it.
     async fn play(&self, baseline: &Value, rows: &[Row]) {
+        let created = self.api().create(&PostParams::default(), &self.object(self.name, baseline)).await;
+        created.unwrap_or_else(|e| panic!("creating the baseline: {e}"));
         let baseline_ready = self.wait_reason(self.good).await;
         assert!(baseline_ready.is_ok(), "the baseline: {baseline_ready:?}");
         let mut failures = vec![];
@@ -337,14 +349,7 @@ async fn every_secret_ref_field_refuses_or_reports_bad_input_and_keeps_what_was_
         "target": { "name": "walk" },
         "rolloutTargets": [{ "kind": "Deployment", "name": "walk-app" }],
     });
-    let walk = Walk {
-        cluster: &cluster,
-        operator: &operator,
-        resource: ApiResource::erase::<SecretRef>(&()),
-        name: "walk",
-        good: &["Synced"],
-    };
-    walk.api().create(&PostParams::default(), &walk.object("walk", &baseline)).await.unwrap_or_else(|e| panic!("{e}"));
+    let walk = Walk::of::<SecretRef>(&cluster, &operator, "walk", &["Synced"]);
     walk.play(&baseline, &secret_ref_rows()).await;
     operator.stop().await;
     cluster.cleanup().await;
@@ -417,15 +422,8 @@ async fn every_secure_api_service_field_refuses_or_reports_bad_input_and_keeps_t
         "secretEnv": [{ "name": "DB_HOST", "secretRef": "walk", "key": "host" }],
         "secretFiles": [{ "secretRef": "walk", "mountPath": "/secrets/walk" }],
     });
-    let walk = Walk {
-        cluster: &cluster,
-        operator: &operator,
-        resource: ApiResource::erase::<SecureApiService>(&()),
-        name: "api",
-        // Applied is enough: on a real cluster the pods may never pull the image.
-        good: &["RolloutComplete", "RolloutInProgress"],
-    };
-    walk.api().create(&PostParams::default(), &walk.object("api", &baseline)).await.unwrap_or_else(|e| panic!("{e}"));
+    // Applied is enough: on a real cluster the pods may never pull the image.
+    let walk = Walk::of::<SecureApiService>(&cluster, &operator, "api", &["RolloutComplete", "RolloutInProgress"]);
     walk.play(&baseline, &service_rows()).await;
     operator.stop().await;
     cluster.cleanup().await;
@@ -503,14 +501,7 @@ async fn every_gateway_config_field_refuses_or_reports_bad_input_and_keeps_the_s
         "routes": [{ "path": "/health", "methods": ["GET"], "auth": "none", "quota": { "requests": 1 },
                      "backend": { "address": "https://backend.example.com" } }],
     });
-    let walk = Walk {
-        cluster: &cluster,
-        operator: &operator,
-        resource: ApiResource::erase::<GatewayConfig>(&()),
-        name: "walk",
-        good: &["GatewayActive"],
-    };
-    walk.api().create(&PostParams::default(), &walk.object("walk", &baseline)).await.unwrap_or_else(|e| panic!("{e}"));
+    let walk = Walk::of::<GatewayConfig>(&cluster, &operator, "walk", &["GatewayActive"]);
     walk.play(&baseline, &gateway_rows()).await;
     operator.stop().await;
     cluster.cleanup().await;

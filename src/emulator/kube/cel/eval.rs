@@ -244,33 +244,28 @@ fn add<'a>(left: &Val<'a>, right: &Val<'a>) -> Result<Val<'a>, String> {
     arithmetic(BinaryOp::Add, left, right)
 }
 
+/// `op` on two whole numbers of one type (`i64` or `u64`): `None` on overflow; a zero divisor
+/// returns `by_zero` from the calling function.
+macro_rules! checked_whole {
+    ($op:expr, $a:expr, $b:expr, $by_zero:expr) => {
+        match $op {
+            BinaryOp::Add => $a.checked_add($b),
+            BinaryOp::Sub => $a.checked_sub($b),
+            BinaryOp::Mul => $a.checked_mul($b),
+            _ if $b == 0 => return Err($by_zero),
+            BinaryOp::Div => $a.checked_div($b),
+            _ => $a.checked_rem($b),
+        }
+    };
+}
+
 /// Numbers of one type (ints checked for overflow, as cel-go does) and durations.
 fn arithmetic<'a>(op: BinaryOp, left: &Val<'a>, right: &Val<'a>) -> Result<Val<'a>, String> {
     let zero = |what: &str| format!("{what} by zero");
     let by_zero = if op == BinaryOp::Rem { zero("modulus") } else { zero("division") };
     match (left, right) {
-        (Val::Int(a), Val::Int(b)) => {
-            let result = match op {
-                BinaryOp::Add => a.checked_add(*b),
-                BinaryOp::Sub => a.checked_sub(*b),
-                BinaryOp::Mul => a.checked_mul(*b),
-                _ if *b == 0 => return Err(by_zero),
-                BinaryOp::Div => a.checked_div(*b),
-                _ => a.checked_rem(*b),
-            };
-            result.map(Val::Int).ok_or_else(overflow)
-        }
-        (Val::Uint(a), Val::Uint(b)) => {
-            let result = match op {
-                BinaryOp::Add => a.checked_add(*b),
-                BinaryOp::Sub => a.checked_sub(*b),
-                BinaryOp::Mul => a.checked_mul(*b),
-                _ if *b == 0 => return Err(by_zero),
-                BinaryOp::Div => a.checked_div(*b),
-                _ => a.checked_rem(*b),
-            };
-            result.map(Val::Uint).ok_or_else(overflow)
-        }
+        (Val::Int(a), Val::Int(b)) => checked_whole!(op, *a, *b, by_zero).map(Val::Int).ok_or_else(overflow),
+        (Val::Uint(a), Val::Uint(b)) => checked_whole!(op, *a, *b, by_zero).map(Val::Uint).ok_or_else(overflow),
         (Val::Double(a), Val::Double(b)) => match op {
             BinaryOp::Add => Ok(Val::Double(a + b)),
             BinaryOp::Sub => Ok(Val::Double(a - b)),
