@@ -16,6 +16,7 @@ mod faults;
 mod gateway_config;
 mod gcloud;
 mod gcloud_api_gateway;
+mod gcloud_api_keys;
 mod gcp_api_gateway_client;
 mod gcp_client;
 mod gcp_iam;

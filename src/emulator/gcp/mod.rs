@@ -1,10 +1,12 @@
 //! In-memory Google Cloud emulators behind one HTTP front door: [`GcpEmulator`] serves
 //! `/v1/...` and routes each request to the service that owns it (Secret Manager, Pub/Sub, API
-//! Gateway, and the identity APIs: STS, IAM Credentials, IAM, Resource Manager), chosen by the
-//! `Host` header (`secretmanager.googleapis.com`, `pubsub.googleapis.com`,
-//! `apigateway.googleapis.com`, `sts.googleapis.com`, …) or by the path (`.../secrets/...`;
+//! Gateway, Service Usage, and the identity APIs: STS, IAM Credentials, IAM, Resource Manager),
+//! and `/v2/...` to API Keys, chosen by the `Host` header (`secretmanager.googleapis.com`,
+//! `pubsub.googleapis.com`, `apigateway.googleapis.com`, `serviceusage.googleapis.com`,
+//! `sts.googleapis.com`, …) or by the path (`.../secrets/...`;
 //! `projects/P/topics|subscriptions/...`; `.../locations/L/apis|gateways|operations/...`;
-//! `token`; `.../serviceAccounts/...`; `projects/P:getIamPolicy`). Same JSON shapes, states and
+//! `projects/P/services/...` and `operations/...`; `token`; `.../serviceAccounts/...`;
+//! `projects/P:getIamPolicy`; anything under `/v2/`). Same JSON shapes, states and
 //! `google.rpc.Status` errors as the real APIs, IAM enforced for the tokens the emulator issued
 //! (see [`iam`]; any other caller is the project owner), Secret Manager's event notifications
 //! published to Pub/Sub (see [`notifications`]), plus test hooks: per-method counters, injected
@@ -12,6 +14,7 @@
 
 mod access;
 mod api_gateway;
+mod api_keys;
 mod clock;
 mod hooks;
 mod iam;
@@ -21,7 +24,9 @@ mod pubsub;
 mod rest;
 pub mod rpc;
 mod secret_manager;
+mod service_usage;
 
+pub use api_keys::{ApiTarget, KeyInfo, KeyRejection};
 pub use hooks::GcpFault;
 pub use iam::Denial;
 pub use notifications::PublishedMessage;
@@ -58,6 +63,8 @@ struct Inner {
     secret_manager: Mutex<secret_manager::Store>,
     pubsub: Mutex<pubsub::Store>,
     api_gateway: Mutex<api_gateway::Store>,
+    api_keys: Mutex<api_keys::Store>,
+    service_usage: Mutex<service_usage::Store>,
     iam: Mutex<iam::Store>,
     /// Locks itself, never across a JWKS fetch.
     trust: iam::Trust,
@@ -76,6 +83,9 @@ enum Service {
     SecretManager,
     PubSub,
     ApiGateway,
+    ApiKeys,
+    /// Service Usage.
+    Usage,
     Iam(iam::Api),
 }
 
@@ -87,16 +97,22 @@ impl Service {
             Some("secretmanager") => Some(Self::SecretManager),
             Some("pubsub") => Some(Self::PubSub),
             Some("apigateway") => Some(Self::ApiGateway),
+            Some("apikeys") => Some(Self::ApiKeys),
+            Some("serviceusage") => Some(Self::Usage),
             Some(label) => iam::Api::from_host_label(label).map(Self::Iam),
             None => None,
         }
     }
 
     /// By the first collection under `projects/P[/locations/L]/`, for clients pointed at the
-    /// emulator's own address. API Gateway's collections only exist under a location.
+    /// emulator's own address, under `/v1/`. API Gateway's collections only exist under a
+    /// location; Service Usage's operations are the only top-level `operations/`.
     fn from_path(path: &str) -> Option<Self> {
         if let Some(api) = iam::Api::from_path(path) {
             return Some(Self::Iam(api));
+        }
+        if path.starts_with("operations/") {
+            return Some(Self::Usage);
         }
         let mut segments = path.split('/');
         let (Some("projects"), Some(_)) = (segments.next(), segments.next()) else { return None };
@@ -111,6 +127,7 @@ impl Service {
             Some("secrets") => Some(Self::SecretManager),
             Some("topics" | "subscriptions") if !located => Some(Self::PubSub),
             Some("apis" | "gateways" | "operations") if located => Some(Self::ApiGateway),
+            Some("services") if !located => Some(Self::Usage),
             _ => None,
         }
     }
@@ -122,6 +139,8 @@ enum Routed {
     SecretManager(secret_manager::Call),
     PubSub(pubsub::Call),
     ApiGateway(api_gateway::Call),
+    ApiKeys(api_keys::Call),
+    ServiceUsage(service_usage::Call),
     Iam(iam::Call),
 }
 
@@ -131,6 +150,8 @@ impl Routed {
             Self::SecretManager(call) => call.method_id(),
             Self::PubSub(call) => call.method_id(),
             Self::ApiGateway(call) => call.method_id(),
+            Self::ApiKeys(call) => call.method_id(),
+            Self::ServiceUsage(call) => call.method_id(),
             Self::Iam(call) => call.method_id(),
         }
     }
@@ -140,6 +161,8 @@ impl Routed {
             Self::SecretManager(call) => call.resource(),
             Self::PubSub(call) => call.resource(),
             Self::ApiGateway(call) => call.resource(),
+            Self::ApiKeys(call) => call.resource(),
+            Self::ServiceUsage(call) => call.resource(),
             Self::Iam(call) => call.resource(),
         }
     }
@@ -148,15 +171,19 @@ impl Routed {
         match self {
             Self::SecretManager(_) | Self::PubSub(_) | Self::Iam(_) => false,
             Self::ApiGateway(call) => call.starts_operation(),
+            Self::ApiKeys(call) => call.starts_operation(),
+            Self::ServiceUsage(call) => call.starts_operation(),
         }
     }
 
-    /// The permission the call needs and on what; `None` for STS.
+    /// The permission the call needs and on what; `None` for STS and operation reads.
     fn requirement(&self) -> Option<iam::Requirement> {
         match self {
             Self::SecretManager(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
             Self::PubSub(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
             Self::ApiGateway(call) => Some(iam::Requirement::on(call.permission(), call.resource())),
+            Self::ApiKeys(call) => call.requirement(),
+            Self::ServiceUsage(call) => call.requirement(),
             Self::Iam(call) => call.requirement(),
         }
     }
@@ -186,8 +213,9 @@ impl GcpEmulator {
 
     /// Serves one request: routes it, counts it, applies faults, and answers JSON.
     pub async fn respond(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+        let query = rest::Query::parse(uri.query());
         let routed = match route(method, uri, headers) {
-            Ok(routed) => routed,
+            Ok(routed) => self.resolve(routed, &query),
             Err(error) => return error_response(&error),
         };
         let injected = self.inner.hooks.on_request(routed.method_id(), &routed.resource(), routed.starts_operation());
@@ -200,7 +228,7 @@ impl GcpEmulator {
         if let Err(error) = self.check_access(&routed, headers) {
             return error_response(&error);
         }
-        let query = rest::Query::parse(uri.query());
+        let fail_operation = injected.fail_operation.as_deref();
         let answer = match &routed {
             Routed::SecretManager(call) => {
                 self.with_secret_manager(|store, now| secret_manager::handle(store, call, &query, &body, now))
@@ -209,8 +237,15 @@ impl GcpEmulator {
                 pubsub::handle(&mut lock(&self.inner.pubsub), call, &query, &body, self.inner.clock.now())
             }
             Routed::ApiGateway(call) => {
-                let fail_operation = injected.fail_operation.as_deref();
                 api_gateway::handle(&mut lock(&self.inner.api_gateway), call, &query, &body, fail_operation)
+            }
+            Routed::ApiKeys(call) => {
+                let now = self.inner.clock.now();
+                api_keys::handle(&mut lock(&self.inner.api_keys), call, &query, &body, fail_operation, now)
+            }
+            Routed::ServiceUsage(call) => {
+                let now = self.inner.clock.now();
+                service_usage::handle(&mut lock(&self.inner.service_usage), call, &query, fail_operation, now)
             }
             Routed::Iam(iam::Call::Token) => {
                 return match iam::exchange(&self.inner.iam, &self.inner.trust, &body).await {
@@ -342,10 +377,12 @@ impl GcpEmulator {
         pubsub::create_subscription(&mut lock(&self.inner.pubsub), project, subscription, topic, ack_deadline);
     }
 
-    /// How long API Gateway operations started from now on take to complete (100 ms by
-    /// default; zero completes them at the next request).
+    /// How long API Gateway, API Keys and Service Usage operations started from now on take to
+    /// complete (100 ms by default; zero completes them at the next request).
     pub fn set_operation_delay(&self, delay: Duration) {
         api_gateway::set_operation_delay(&mut lock(&self.inner.api_gateway), delay);
+        api_keys::set_operation_delay(&mut lock(&self.inner.api_keys), delay);
+        service_usage::set_operation_delay(&mut lock(&self.inner.service_usage), delay);
     }
 
     /// The ids of the API Gateway APIs of `project`, in any state, by id.
@@ -375,10 +412,18 @@ impl GcpEmulator {
 /// The method a request calls, from its host or path; 404 when none.
 fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcError> {
     let no_route = || RpcError::no_route(method.as_str(), uri.path());
-    let path = uri.path().strip_prefix("/v1/").ok_or_else(no_route)?;
+    let (v2, path) = match uri.path().strip_prefix("/v1/") {
+        Some(path) => (false, path),
+        None => (true, uri.path().strip_prefix("/v2/").ok_or_else(no_route)?),
+    };
     let path = percent_decode(path).ok_or_else(no_route)?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.host()).unwrap_or_default();
-    let service = Service::from_host(host).or_else(|| Service::from_path(&path)).ok_or_else(no_route)?;
+    // API Keys is the only `/v2/` API, and is only served there.
+    let by_path = || if v2 { Some(Service::ApiKeys) } else { Service::from_path(&path) };
+    let service = Service::from_host(host).or_else(by_path).ok_or_else(no_route)?;
+    if v2 != (service == Service::ApiKeys) {
+        return Err(no_route());
+    }
     let routed = match service {
         Service::SecretManager => secret_manager::Call::parse(method, &path).map(Routed::SecretManager),
         Service::PubSub => pubsub::Call::parse(method, &path).map(Routed::PubSub),
@@ -387,6 +432,11 @@ fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcE
             let query = rest::Query::parse(uri.query());
             api_gateway::Call::parse(method, &path, &query).map(Routed::ApiGateway)
         }
+        Service::ApiKeys => {
+            let query = rest::Query::parse(uri.query());
+            api_keys::Call::parse(method, &path, &query).map(Routed::ApiKeys)
+        }
+        Service::Usage => service_usage::Call::parse(method, &path).map(Routed::ServiceUsage),
         Service::Iam(api) => iam::Call::parse(api, method, &path).map(Routed::Iam),
     };
     routed.ok_or_else(no_route)
@@ -472,6 +522,28 @@ mod tests {
         assert_eq!(Service::from_path("token"), Some(Service::Iam(iam::Api::Sts)));
         assert_eq!(Service::from_path("projects/p:getIamPolicy"), Some(Service::Iam(iam::Api::ResourceManager)));
         assert_eq!(Service::from_path("projects/p/secrets/s:getIamPolicy"), Some(Service::SecretManager));
+        assert_eq!(Service::from_host("apikeys.googleapis.com"), Some(Service::ApiKeys));
+        assert_eq!(Service::from_host("serviceusage.googleapis.com"), Some(Service::Usage));
+        assert_eq!(Service::from_path("projects/p/services/s.example.com:enable"), Some(Service::Usage));
+        assert_eq!(Service::from_path("operations/acf.p2-1"), Some(Service::Usage));
+    }
+
+    #[test]
+    fn v2_paths_go_to_api_keys_and_api_keys_only_to_v2() {
+        let routed = |path: &str, host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, header::HeaderValue::from_str(host).unwrap_or_else(|e| panic!("{e}")));
+            route(&Method::GET, &uri(path), &headers).ok().map(|r| r.method_id())
+        };
+        assert_eq!(routed("/v2/projects/p/locations/global/keys", "127.0.0.1"), Some("apikeys.keys.list"));
+        assert_eq!(routed("/v2/operations/akmf.p7-1", "127.0.0.1"), Some("apikeys.operations.get"));
+        assert_eq!(routed("/v1/operations/acf.p2-1", "127.0.0.1"), Some("serviceusage.operations.get"));
+        assert_eq!(routed("/v1/projects/p/locations/global/keys", "apikeys.googleapis.com"), None);
+        assert_eq!(routed("/v2/projects/p/secrets", "secretmanager.googleapis.com"), None);
+        assert_eq!(
+            routed("/v1/projects/p/services", "serviceusage.googleapis.com"),
+            Some("serviceusage.services.list")
+        );
     }
 
     #[test]

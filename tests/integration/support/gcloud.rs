@@ -1,6 +1,6 @@
-//! The real gcloud, pointed at the GCP emulators (Secret Manager, Pub/Sub, API Gateway, IAM, IAM
-//! Credentials, STS and Resource Manager endpoint overrides), with a fresh configuration
-//! directory and a bounded run time.
+//! The real gcloud, pointed at the GCP emulators (Secret Manager, Pub/Sub, API Gateway, API Keys,
+//! Service Usage, IAM, IAM Credentials, STS and Resource Manager endpoint overrides), with a fresh
+//! configuration directory and a bounded run time.
 
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::http_listener::Listener;
@@ -92,6 +92,8 @@ impl Gcloud {
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY", self.endpoint.clone()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_APIKEYS", self.endpoint.clone()),
+            ("CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS", self.endpoint.clone()),
             ("CLOUDSDK_API_ENDPOINT_OVERRIDES_STS", self.endpoint.clone()),

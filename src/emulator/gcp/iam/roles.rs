@@ -30,6 +30,11 @@ pub fn grants(role: &str, permission: &str) -> bool {
         }
         "roles/apigateway.admin" => service == "apigateway",
         "roles/apigateway.viewer" => service == "apigateway" && reads,
+        "roles/apikeys.admin" | "roles/serviceusage.apiKeysAdmin" => service == "apikeys",
+        "roles/apikeys.viewer" => service == "apikeys" && reads,
+        "roles/serviceusage.apiKeysViewer" => service == "apikeys" && (reads || verb == "getKeyString"),
+        "roles/serviceusage.serviceUsageAdmin" => service == "serviceusage",
+        "roles/serviceusage.serviceUsageViewer" => service == "serviceusage" && reads,
         "roles/iam.workloadIdentityUser" => {
             matches!(permission, "iam.serviceAccounts.getAccessToken" | "iam.serviceAccounts.getOpenIdToken")
         }
@@ -82,6 +87,11 @@ mod tests {
         assert!(!grants("roles/secretmanager.viewer", "secretmanager.versions.add"));
         assert!(grants("roles/apigateway.viewer", "apigateway.gateways.list"));
         assert!(!grants("roles/apigateway.viewer", "apigateway.gateways.create"));
+        assert!(grants("roles/apikeys.admin", "apikeys.keys.getKeyString"));
+        assert!(!grants("roles/apikeys.viewer", "apikeys.keys.getKeyString"));
+        assert!(grants("roles/serviceusage.apiKeysViewer", "apikeys.keys.getKeyString"));
+        assert!(grants("roles/serviceusage.serviceUsageAdmin", "serviceusage.services.enable"));
+        assert!(!grants("roles/serviceusage.serviceUsageViewer", "serviceusage.services.enable"));
     }
 
     #[test]
