@@ -14,6 +14,7 @@ mod emulator_runtime;
 mod emulator_tokens;
 mod faults;
 mod gateway_config;
+mod gateway_data_plane;
 mod gcloud;
 mod gcloud_api_gateway;
 mod gcloud_api_keys;

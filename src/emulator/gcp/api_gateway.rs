@@ -7,7 +7,8 @@
 //! - [`openapi`]: the checks on uploaded OpenAPI documents;
 //! - [`store`]: the rules that tie resources and operations together;
 //! - [`wire`]: request bodies;
-//! - [`routes`]: one handler per method.
+//! - [`routes`]: one handler per method;
+//! - [`serving`]: the data plane, each gateway's `defaultHostname` enforcing its config.
 //!
 //! Operations complete after a delay (100 ms unless set otherwise), evaluated lazily: every
 //! request first completes what is due, so there is no background task to run or stop.
@@ -17,6 +18,7 @@ mod names;
 mod openapi;
 mod operations;
 mod routes;
+mod serving;
 mod store;
 mod wire;
 
@@ -29,6 +31,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 pub(super) use names::Call;
+pub(super) use serving::Serving;
 pub(super) use store::Store;
 
 use names::{Child, GatewayName, Location};

@@ -14,7 +14,7 @@
 
 mod accounts;
 mod credentials;
-mod jwt;
+pub(super) mod jwt;
 mod names;
 mod policy;
 mod principals;

@@ -63,6 +63,8 @@ struct Inner {
     secret_manager: Mutex<secret_manager::Store>,
     pubsub: Mutex<pubsub::Store>,
     api_gateway: Mutex<api_gateway::Store>,
+    /// The gateways' data plane: quota usage and registered JWKS.
+    serving: api_gateway::Serving,
     api_keys: Mutex<api_keys::Store>,
     service_usage: Mutex<service_usage::Store>,
     iam: Mutex<iam::Store>,
@@ -213,6 +215,10 @@ impl GcpEmulator {
 
     /// Serves one request: routes it, counts it, applies faults, and answers JSON.
     pub async fn respond(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response<Body> {
+        // A gateway's `defaultHostname` is its data plane, not an API of the emulator.
+        if let Some(response) = self.serve_gateway(method, uri, headers, &body).await {
+            return response;
+        }
         let query = rest::Query::parse(uri.query());
         let routed = match route(method, uri, headers) {
             Ok(routed) => self.resolve(routed, &query),

@@ -1,0 +1,168 @@
+//! The call to `x-google-backend.address`: the URL `path_translation` gives (pure), the headers
+//! forwarded, and the request itself. The emulator only calls `http://127.0.0.1` backends.
+
+use super::super::super::Body;
+use super::Refusal;
+use super::routing::{Backend, Translation};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{HeaderMap, Method, Response, StatusCode, header};
+
+/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1), and `host`,
+/// which the client sets for the backend.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+/// The backend URL of a request: `APPEND_PATH_TO_ADDRESS` puts the request path after the
+/// address's own; `CONSTANT_ADDRESS` calls the address as it is, with the path parameters
+/// added to the query. The caller's query follows either way (ESPv2 forwards it whole,
+/// `key` included). Refuses anything but `http://127.0.0.1[:port]`.
+pub fn target_url(
+    backend: &Backend,
+    path: &str,
+    query: Option<&str>,
+    params: &[(String, String)],
+) -> Result<String, Refusal> {
+    let loopback = reqwest::Url::parse(&backend.address)
+        .ok()
+        .filter(|url| url.scheme() == "http" && url.host_str() == Some("127.0.0.1"));
+    if loopback.is_none() {
+        return Err(Refusal::new(
+            502,
+            format!(
+                "The GCP emulator's gateway only calls http://127.0.0.1 backends; '{}' is not one.",
+                backend.address
+            ),
+        ));
+    }
+    let address = backend.address.trim_end_matches('/');
+    let (mut url, mut extra) = match backend.translation {
+        Translation::AppendPathToAddress => (format!("{address}{path}"), Vec::new()),
+        Translation::ConstantAddress => {
+            let params = params.iter().map(|(name, value)| format!("{name}={value}")).collect();
+            (backend.address.clone(), params)
+        }
+    };
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        extra.push(query.to_owned());
+    }
+    if !extra.is_empty() {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&extra.join("&"));
+    }
+    Ok(url)
+}
+
+/// The caller's headers minus the hop-by-hop ones. `Authorization` goes through unchanged: the
+/// emulator does not mint the backend ID token ESPv2 would put there (it would then move the
+/// caller's to `X-Forwarded-Authorization`).
+pub fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut forwarded = headers.clone();
+    for name in HOP_BY_HOP {
+        forwarded.remove(name);
+    }
+    forwarded
+}
+
+/// Calls the backend and relays its answer; a backend that cannot be reached is 503 and one
+/// that does not answer within the deadline 504, with Envoy's texts.
+pub async fn call(method: &Method, url: &str, headers: HeaderMap, body: Bytes, backend: &Backend) -> Response<Body> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(backend.deadline)
+        .build();
+    let Ok(client) = client else {
+        return Refusal::new(502, "The gateway's HTTP client could not be built.").response();
+    };
+    let sent = client.request(method.clone(), url).headers(headers).body(body).send().await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(error) if error.is_timeout() => return Refusal::new(504, "upstream request timeout").response(),
+        Err(error) => {
+            tracing::debug!(backend = %backend.address, %error, "GCP emulator gateway: backend unreachable");
+            return Refusal::new(
+                503,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            )
+            .response();
+        }
+    };
+    let status = answer.status();
+    let mut relayed = forwarded_headers(answer.headers());
+    relayed.remove(header::CONTENT_LENGTH);
+    let bytes = match answer.bytes().await {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_timeout() => return Refusal::new(504, "upstream request timeout").response(),
+        Err(_) => return Refusal::new(502, "upstream connect error or disconnect/reset after headers").response(),
+    };
+    let mut response = Response::new(Full::new(bytes));
+    *response.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    *response.headers_mut() = relayed;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+    use std::time::Duration;
+
+    fn backend(address: &str, translation: Translation) -> Backend {
+        Backend { address: address.into(), translation, deadline: Duration::from_secs(1) }
+    }
+
+    #[test]
+    fn append_path_puts_the_request_path_after_the_address() {
+        let append = backend("http://127.0.0.1:9000/base/", Translation::AppendPathToAddress);
+        assert_eq!(target_url(&append, "/config", None, &[]), Ok("http://127.0.0.1:9000/base/config".into()));
+        let plain = backend("http://127.0.0.1:9000", Translation::AppendPathToAddress);
+        assert_eq!(
+            target_url(&plain, "/a/b", Some("key=k&x=1"), &[]),
+            Ok("http://127.0.0.1:9000/a/b?key=k&x=1".into())
+        );
+    }
+
+    #[test]
+    fn constant_address_moves_path_parameters_to_the_query() {
+        let constant = backend("http://127.0.0.1:9000/orders", Translation::ConstantAddress);
+        let params = [("id".to_owned(), "7".to_owned())];
+        assert_eq!(
+            target_url(&constant, "/v1/orders/7", Some("x=1"), &params),
+            Ok("http://127.0.0.1:9000/orders?id=7&x=1".into())
+        );
+        assert_eq!(target_url(&constant, "/v1/orders", None, &[]), Ok("http://127.0.0.1:9000/orders".into()));
+    }
+
+    #[test]
+    fn only_http_loopback_backends_are_called() {
+        for address in
+            ["https://127.0.0.1:9000", "http://10.0.0.1", "http://example.com", "grpc://127.0.0.1:1", "nonsense"]
+        {
+            let refused = target_url(&backend(address, Translation::AppendPathToAddress), "/", None, &[]);
+            assert_eq!(refused.map_err(|r| r.status), Err(502), "{address}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_and_authorization_kept() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [("connection", "close"), ("host", "gw"), ("authorization", "Bearer t"), ("x-custom", "1")]
+        {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let forwarded = forwarded_headers(&headers);
+        let mut names: Vec<&str> = forwarded.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["authorization", "x-custom"]);
+    }
+}
