@@ -278,6 +278,7 @@ mod tests {
         );
         assert_eq!(rollout(&stalled), Rollout::Stalled);
     }
+
     fn record(revision: &str, snapshots: &[&str]) -> RevisionRecord {
         RevisionRecord {
             revision: revision.into(),

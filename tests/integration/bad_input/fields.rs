@@ -359,6 +359,7 @@ fn service_rows() -> Vec<Row> {
     vec![
         row("metadata.name", json!(long(64)), Rule("metadata.name must be at most 63 characters")),
         row("metadata.name", json!("1api"), Rule("metadata.name must start with a lowercase letter")),
+        row("metadata.name", json!("my.api"), Rule("metadata.name must start with a lowercase letter")),
         row("spec.image", json!("has space"), Schema("spec.image")),
         row("spec.port", json!(70000), Schema("spec.port")),
         row("spec.replicas", json!(-1), Schema("spec.replicas")),
