@@ -1,7 +1,7 @@
 //! Re-checks of what the GatewayConfig schema's CEL rules say.
 //!
-//! The Kubernetes emulator does not evaluate CEL and `secure-api-operator render` reads files
-//! that never met an API server, so the renderer must not trust that these rules held.
+//! `secure-api-operator render` reads files that never met an API server, and an API server may
+//! hold objects stored before a rule existed, so the renderer must not trust that these rules held.
 
 use super::{API_KEY_DEFINITION, RenderError, method_key};
 use crate::api::gateway_config::{GatewayConfigSpec, JwtProvider, Route};
