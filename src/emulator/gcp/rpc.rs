@@ -194,6 +194,23 @@ impl RpcError {
     }
 }
 
+/// A `google.longrunning.Operation` as every emulated service answers it: `name`, `metadata`
+/// when the service has some, `done`, and `response` or `error` once done.
+pub fn operation_json(name: &str, metadata: Option<Value>, result: Option<&Result<Value, RpcError>>) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert("name".into(), json!(name));
+    if let Some(metadata) = metadata {
+        object.insert("metadata".into(), metadata);
+    }
+    object.insert("done".into(), json!(result.is_some()));
+    match result {
+        Some(Ok(response)) => object.insert("response".into(), response.clone()),
+        Some(Err(error)) => object.insert("error".into(), error.to_status()),
+        None => None,
+    };
+    Value::Object(object)
+}
+
 impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.http_status, self.code.name(), self.message)

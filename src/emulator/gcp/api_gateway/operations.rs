@@ -4,7 +4,7 @@
 
 use super::model::{Patch, State};
 use super::rest::timestamp;
-use super::rpc::RpcError;
+use super::rpc::{self, RpcError};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
@@ -132,16 +132,7 @@ impl Operation {
         metadata.insert("target".into(), json!(self.target.name()));
         metadata.insert("verb".into(), json!(self.verb.as_str()));
         metadata.insert("apiVersion".into(), json!("v1"));
-        let mut object = Map::new();
-        object.insert("name".into(), json!(self.name));
-        object.insert("metadata".into(), Value::Object(metadata));
-        object.insert("done".into(), json!(self.result.is_some()));
-        match &self.result {
-            Some(Ok(response)) => object.insert("response".into(), response.clone()),
-            Some(Err(error)) => object.insert("error".into(), error.to_status()),
-            None => None,
-        };
-        Value::Object(object)
+        rpc::operation_json(&self.name, Some(Value::Object(metadata)), self.result.as_ref())
     }
 }
 

@@ -4,8 +4,8 @@
 
 use super::clock::Now;
 use super::model::{Key, Restrictions};
-use super::rpc::RpcError;
-use serde_json::{Map, Value, json};
+use super::rpc::{self, RpcError};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -52,15 +52,7 @@ pub struct Operation {
 
 impl Operation {
     pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("name".into(), json!(self.name));
-        object.insert("done".into(), json!(self.result.is_some()));
-        match &self.result {
-            Some(Ok(response)) => object.insert("response".into(), response.clone()),
-            Some(Err(error)) => object.insert("error".into(), error.to_status()),
-            None => None,
-        };
-        Value::Object(object)
+        rpc::operation_json(&self.name, None, self.result.as_ref())
     }
 }
 

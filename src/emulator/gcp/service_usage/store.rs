@@ -3,7 +3,8 @@
 
 use super::Now;
 use super::RpcError;
-use serde_json::{Map, Value, json};
+use crate::emulator::gcp::rpc;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -42,16 +43,8 @@ struct Operation {
 
 impl Operation {
     fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("name".into(), json!(self.name));
-        object.insert("metadata".into(), json!({ "@type": METADATA_TYPE, "resourceNames": [self.service] }));
-        object.insert("done".into(), json!(self.result.is_some()));
-        match &self.result {
-            Some(Ok(response)) => object.insert("response".into(), response.clone()),
-            Some(Err(error)) => object.insert("error".into(), error.to_status()),
-            None => None,
-        };
-        Value::Object(object)
+        let metadata = json!({ "@type": METADATA_TYPE, "resourceNames": [self.service] });
+        rpc::operation_json(&self.name, Some(metadata), self.result.as_ref())
     }
 }
 
