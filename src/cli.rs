@@ -182,6 +182,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", env = "SECUREAPI_API_GATEWAY_ENDPOINT")]
     pub api_gateway_endpoint: Option<String>,
 
+    /// API Keys endpoint override, e.g. `http://127.0.0.1:8085` for an emulator.
+    /// Default: `https://apikeys.googleapis.com`.
+    #[arg(long, value_name = "URL", env = "SECUREAPI_API_KEYS_ENDPOINT")]
+    pub api_keys_endpoint: Option<String>,
+
+    /// Service Usage endpoint override (enabling a gateway's managed service for its API keys),
+    /// e.g. `http://127.0.0.1:8085` for an emulator. Default: `https://serviceusage.googleapis.com`.
+    #[arg(long, value_name = "URL", env = "SECUREAPI_SERVICE_USAGE_ENDPOINT")]
+    pub service_usage_endpoint: Option<String>,
+
     /// Send no credentials to Google Cloud (for emulators). Default: application-default
     /// credentials (GOOGLE_APPLICATION_CREDENTIALS, GKE Workload Identity, gcloud).
     #[arg(long, env = "SECUREAPI_GCP_NO_AUTH")]

@@ -14,7 +14,9 @@ use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, To
 use crate::controllers::notifications::Notifications;
 use crate::controllers::shard::Shard;
 use crate::controllers::{Context, Settings};
-use crate::gcp::{ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange};
+use crate::gcp::{
+    ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
+};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
 use crate::provider::{GcpSecretManager, SecretProvider};
@@ -164,7 +166,8 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
     let metrics_addr = listener.local_addr().unwrap_or(args.metrics_addr);
     let metrics = Arc::new(Metrics::new());
-    let GcpClients { provider, api_gateway, exchange, notifications } = gcp_clients(&args, metrics.clone()).await?;
+    let GcpClients { provider, api_gateway, api_keys, exchange, notifications } =
+        gcp_clients(&args, metrics.clone()).await?;
     let health = Health::new(metrics.clone());
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
@@ -191,8 +194,15 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         project: args.gcp_project.clone(),
     };
     let identities = Identities { operator_namespaces, tokens: TokenBroker::new(client.clone(), exchange, audiences) };
-    let ctx =
-        Context::new(client.clone(), metrics.clone(), settings, provider, Some(api_gateway), identities, notifications);
+    let ctx = Context::new(
+        client.clone(),
+        metrics.clone(),
+        settings,
+        provider,
+        Some((api_gateway, api_keys)),
+        identities,
+        notifications,
+    );
     let (lost_tx, lost) = oneshot::channel();
     let controllers = match election.clone() {
         None => {
@@ -265,6 +275,7 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
 struct GcpClients {
     provider: Arc<dyn SecretProvider>,
     api_gateway: ApiGateway,
+    api_keys: ApiKeys,
     exchange: TokenExchange,
     notifications: Option<Notifications>,
 }
@@ -280,6 +291,8 @@ async fn gcp_clients(args: &RunArgs, metrics: Arc<Metrics>) -> Result<GcpClients
         default_project: args.gcp_project.clone(),
         secret_manager_endpoint: args.secret_manager_endpoint.clone(),
         api_gateway_endpoint: args.api_gateway_endpoint.clone(),
+        api_keys_endpoint: args.api_keys_endpoint.clone(),
+        service_usage_endpoint: args.service_usage_endpoint.clone(),
         no_auth: args.gcp_no_auth,
         request_timeout: Duration::from_secs(args.gcp_timeout),
         max_concurrency: args.gcp_max_concurrency as usize,
@@ -295,9 +308,11 @@ async fn gcp_clients(args: &RunArgs, metrics: Arc<Metrics>) -> Result<GcpClients
     let exchange = TokenExchange::new(&config, &endpoints, Some(observer.clone()))
         .map_err(|e| StartupError::Gcp(e.to_string()))?;
     let notifications = notifications(args, &config, observer.clone()).await?;
+    let api_keys =
+        ApiKeys::new(config.clone(), Some(observer.clone())).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
     let api_gateway = ApiGateway::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
     let provider = Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone()));
-    Ok(GcpClients { provider, api_gateway, exchange, notifications })
+    Ok(GcpClients { provider, api_gateway, api_keys, exchange, notifications })
 }
 
 /// The Pub/Sub subscriber, when `--pubsub-subscription` is given. Its calls are not retried by

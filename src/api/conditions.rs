@@ -106,6 +106,8 @@ pub mod types {
     pub const CONFIG_ACTIVE: &str = "ConfigActive";
     /// GatewayConfig: the gateway serves the current API config.
     pub const GATEWAY_READY: &str = "GatewayReady";
+    /// GatewayConfig: every API key of the spec exists and its string is in its Secret.
+    pub const API_KEYS_READY: &str = "ApiKeysReady";
 }
 
 /// Condition reasons. Shared reasons first, then per kind.
@@ -200,6 +202,16 @@ pub mod reasons {
     pub const GATEWAY_UPDATING: &str = "GatewayUpdating";
     /// The gateway serves the current API config.
     pub const GATEWAY_ACTIVE: &str = "GatewayActive";
+    /// Every API key exists and its string is in its Secret.
+    pub const API_KEYS_READY: &str = "ApiKeysReady";
+    /// The gateway's managed service is being enabled in the project for its API keys.
+    pub const SERVICE_ENABLING: &str = "ServiceEnabling";
+    /// An API key is being created (a new key or a rotation).
+    pub const API_KEY_CREATING: &str = "ApiKeyCreating";
+    /// An API key's Secret exists and is not the operator's.
+    pub const API_KEY_SECRET_CONFLICT: &str = "ApiKeySecretConflict";
+    /// The key id a rotation value names was deleted (a rotation value was reused): choose a new one.
+    pub const API_KEY_DELETED: &str = "ApiKeyDeleted";
 }
 
 #[cfg(test)]

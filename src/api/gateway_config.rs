@@ -3,11 +3,21 @@
 
 use super::conditions::Condition;
 use super::policy::DeletionPolicy;
-use super::schema::{DNS_SUBDOMAIN_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, PROJECT_ID_PATTERN};
+use super::schema::{
+    DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, PROJECT_ID_PATTERN, SECRET_KEY_PATTERN,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Annotation whose change (to any new value) rotates every API key of a GatewayConfig.
+pub const ROTATE_API_KEYS_ANNOTATION: &str = "secureapi.dev/rotate-api-keys";
+/// Annotation on an API key's Secret: the id of the key whose string it holds.
+pub const API_KEY_ID_ANNOTATION: &str = "secureapi.dev/api-key-id";
+/// Default of `spec.apiKeys[].overlap`.
+pub const DEFAULT_KEY_OVERLAP: &str = "24h";
 
 /// Default of `spec.location`.
 pub const DEFAULT_LOCATION: &str = "us-central1";
@@ -60,6 +70,10 @@ const IDENTIFIER_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$";
     {
         "rule": "self.routes.all(a, self.routes.exists_one(b, b.path == a.path && b.methods.exists(m, m in a.methods)))",
         "message": "two routes declare the same method on the same path",
+    },
+    {
+        "rule": "!has(self.apiKeys) || self.apiKeys.all(a, self.apiKeys.exists_one(b, b.secretName == a.secretName))",
+        "message": "two API keys write into the same Secret",
     },
 ]))]
 pub struct GatewayConfigSpec {
@@ -116,6 +130,14 @@ pub struct GatewayConfigSpec {
     #[schemars(length(max = 32), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["metric"]))]
     pub quotas: Vec<Quota>,
 
+    /// API keys restricted to this gateway's API (its managed service), each written into a
+    /// Secret of this namespace. Changing a key's `rotation` (or `methods`), or the annotation
+    /// `secureapi.dev/rotate-api-keys`, creates a new key; the replaced one stays valid for
+    /// `overlap`, then is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub api_keys: Vec<GatewayApiKey>,
+
     /// The API's operations.
     #[schemars(length(min = 1, max = 100), extend("x-kubernetes-list-type" = "atomic"))]
     pub routes: Vec<Route>,
@@ -143,6 +165,42 @@ pub struct GatewayAuth {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub jwt: Vec<JwtProvider>,
+}
+
+/// One API key of the gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayApiKey {
+    /// Name of the key within this GatewayConfig (part of the key id in Google Cloud).
+    #[schemars(length(min = 1, max = 20), pattern(r"^[a-z]([a-z0-9-]*[a-z0-9])?$"))]
+    pub name: String,
+    /// Secret of this namespace the key string is written into (created and owned by the operator).
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub secret_name: String,
+    /// Key of the Secret's data holding the key string.
+    #[serde(default = "default_secret_key")]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY_PATTERN))]
+    pub secret_key: String,
+    /// Operations (`operationId`s) the key may call; empty: every operation of the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 256)), extend("x-kubernetes-list-type" = "set"))]
+    pub methods: Vec<String>,
+    /// Any value; changing it rotates the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub rotation: Option<String>,
+    /// How long a replaced key stays valid after its rotation, e.g. `24h` (default), `90m`.
+    #[serde(default = "default_key_overlap")]
+    #[schemars(length(max = 32), pattern(DURATION_PATTERN))]
+    pub overlap: String,
+}
+
+fn default_secret_key() -> String {
+    "api-key".to_owned()
+}
+
+fn default_key_overlap() -> String {
+    DEFAULT_KEY_OVERLAP.to_owned()
 }
 
 /// Location of the API key in a request.
@@ -317,6 +375,20 @@ pub struct GatewayConfigStatus {
     /// Long-running operation in flight (full name), polled on later reconciles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_operation: Option<String>,
+    /// The managed service enabled in the project for the API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_keys_service: Option<String>,
+    /// The API keys of `spec.apiKeys`: ids, never key strings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub api_keys: Vec<ApiKeyStatus>,
+    /// Keys replaced by a rotation or removed from the spec, valid until `deleteAfter`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub retired_api_keys: Vec<RetiredApiKey>,
+    /// API Keys or Service Usage operation in flight, as `//SERVICE.googleapis.com/operations/ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_key_operation: Option<String>,
     /// The `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -324,6 +396,32 @@ pub struct GatewayConfigStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// The key currently written into an API key's Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyStatus {
+    /// `spec.apiKeys[].name`.
+    pub name: String,
+    /// Id of the key in Google Cloud (`projects/P/locations/global/keys/ID`).
+    pub key_id: String,
+    /// The Secret holding its string.
+    pub secret_name: String,
+}
+
+/// A key that no longer is any Secret's current one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiredApiKey {
+    /// Id of the key in Google Cloud.
+    pub key_id: String,
+    /// When the operator deletes it.
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub delete_after: Time,
+    /// For a key removed from the spec: its Secret, deleted with the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
 }
 
 impl super::conditions::HasConditions for GatewayConfigStatus {

@@ -16,7 +16,7 @@ pub mod shard;
 pub mod skeleton;
 pub mod timing;
 
-use crate::gcp::ApiGateway;
+use crate::gcp::{ApiGateway, ApiKeys};
 use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
 use caches::Caches;
@@ -79,6 +79,8 @@ pub struct Context {
     pub secrets: Arc<dyn SecretProvider>,
     /// API Gateway, when configured (GatewayConfigs wait with a clear condition otherwise).
     pub api_gateway: Option<ApiGateway>,
+    /// API Keys and Service Usage, for GatewayConfigs' `spec.apiKeys` (configured with API Gateway).
+    pub api_keys: Option<ApiKeys>,
     /// Whose Google identity each object's calls use, and the tokens for it.
     pub identities: Identities,
     /// Secret Manager's Pub/Sub notifications, when subscriptions are configured.
@@ -124,7 +126,7 @@ impl Context {
         metrics: Arc<Metrics>,
         settings: Settings,
         secrets: Arc<dyn SecretProvider>,
-        api_gateway: Option<ApiGateway>,
+        gateway_clients: Option<(ApiGateway, ApiKeys)>,
         identities: Identities,
         notifications: Option<Notifications>,
     ) -> Arc<Self> {
@@ -136,7 +138,8 @@ impl Context {
             events,
             settings,
             secrets,
-            api_gateway,
+            api_gateway: gateway_clients.as_ref().map(|(gateway, _)| gateway.clone()),
+            api_keys: gateway_clients.map(|(_, keys)| keys),
             identities,
             notifications,
             caches,

@@ -5,6 +5,7 @@
 //! payloads live in [`SecretBytes`] and errors are reduced to [`GcpError`].
 
 mod api_gateway;
+mod api_keys;
 mod auth;
 mod caller;
 mod error;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use api_gateway::{Api, ApiConfig, ApiGateway, Gateway, Operation, OperationError};
+pub use api_keys::{ApiKey, ApiKeys, KeyApi};
 pub use caller::Caller;
 pub use error::{Code, Detail, GcpError};
 pub use http::CallObserver;
@@ -46,6 +48,10 @@ pub struct GcpConfig {
     /// Override of the API Gateway endpoint (emulators), e.g. "http://127.0.0.1:9000".
     /// `None`: `https://apigateway.googleapis.com`.
     pub api_gateway_endpoint: Option<String>,
+    /// Override of the API Keys endpoint (emulators). `None`: `https://apikeys.googleapis.com`.
+    pub api_keys_endpoint: Option<String>,
+    /// Override of the Service Usage endpoint (emulators). `None`: `https://serviceusage.googleapis.com`.
+    pub service_usage_endpoint: Option<String>,
     /// No authentication (emulators): no `Authorization` header, no token source initialised.
     pub no_auth: bool,
     /// A fixed bearer token (like gcloud's `CLOUDSDK_AUTH_ACCESS_TOKEN`) used instead of the
@@ -74,6 +80,8 @@ impl Default for GcpConfig {
             default_project: None,
             secret_manager_endpoint: None,
             api_gateway_endpoint: None,
+            api_keys_endpoint: None,
+            service_usage_endpoint: None,
             no_auth: false,
             access_token: None,
             request_timeout: Duration::from_secs(10),

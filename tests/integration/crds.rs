@@ -206,14 +206,18 @@ fn gatewayconfig_schema_validates_routes_backends_and_references() {
         ("spec.auth.jwt.[].jwksUri", "pattern"),
         ("spec.quotas.[].limitPerMinute", "minimum"),
         ("spec.deletionPolicy", "enum"),
+        ("spec.apiKeys.[].name", "pattern"),
+        ("spec.apiKeys.[].overlap", "pattern"),
     ] {
         assert_has(&s, path, keyword);
     }
     assert_eq!(required(at(&s, "spec.routes.[]")), ["backend", "path"]);
+    assert_eq!(required(at(&s, "spec.apiKeys.[]")), ["name", "secretName"]);
     assert!(rules(at(&s, "spec.routes.[].backend"))[0].contains("has(self.service) != has(self.address)"));
     assert_eq!(rules(at(&s, "spec.apiId")), ["self == oldSelf"]);
     let spec_rules = rules(at(&s, "spec"));
-    assert_eq!(spec_rules.len(), 3, "{spec_rules:?}");
+    assert_eq!(spec_rules.len(), 4, "{spec_rules:?}");
+    assert!(spec_rules[3].contains("b.secretName == a.secretName"));
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn seed_routes() -> Value {
     ])
 }
 
-async fn backend_service(cluster: &TestCluster) {
+pub(crate) async fn backend_service(cluster: &TestCluster) {
     let service: SecureApiService = serde_json::from_value(json!({
         "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
         "spec": { "image": "example.com/secure-api:1.0", "expose": { "externalUrl": "https://secure-api.example.com" } },
@@ -34,7 +34,7 @@ async fn backend_service(cluster: &TestCluster) {
     cluster.api::<SecureApiService>().create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
-async fn create_gateway(cluster: &TestCluster, name: &str, extra: Value) {
+pub(crate) async fn create_gateway(cluster: &TestCluster, name: &str, extra: Value) {
     let mut spec = json!({
         "projectId": PROJECT, "location": "us-central1",
         "auth": { "apiKey": { "in": "query", "name": "key" } },
@@ -50,7 +50,13 @@ async fn create_gateway(cluster: &TestCluster, name: &str, extra: Value) {
     cluster.api::<GatewayConfig>().create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
-async fn wait_condition(cluster: &TestCluster, name: &str, type_: &str, status: &str, reason: &str) -> GatewayConfig {
+pub(crate) async fn wait_condition(
+    cluster: &TestCluster,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> GatewayConfig {
     let api: Api<GatewayConfig> = cluster.api();
     wait_for(&format!("{name} {type_}={status} ({reason})"), DEADLINE, || async {
         let object = api.get(name).await.ok()?;

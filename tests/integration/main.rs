@@ -13,6 +13,7 @@ mod emulator_patch;
 mod emulator_runtime;
 mod emulator_tokens;
 mod faults;
+mod gateway_api_keys;
 mod gateway_config;
 mod gateway_data_plane;
 mod gcloud;

@@ -1,7 +1,8 @@
 //! A planted payload value must never appear in logs, Events, status or metrics — on success and
-//! on every failure path. (Runs in its own process under nextest, so it can own the global
+//! on every failure path — nor an API key string a GatewayConfig's keys were given. (Runs in its own process under nextest, so it can own the global
 //! tracing subscriber.)
 
+use crate::gateway_config::{backend_service, create_gateway, wait_condition};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::logs::Captured;
@@ -10,8 +11,8 @@ use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::{GatewayConfig, SecretRef};
 use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
 use serde_json::json;
 
@@ -136,8 +137,29 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     wait_reason(&api, "as-stranger", "TokenExchangeFailed").await;
     gcp.clear_faults();
 
+    // API keys: one created, then rotated; their strings are secret material too.
+    backend_service(&cluster).await;
+    let key = json!({ "name": "client", "secretName": "client-key" });
+    create_gateway(&cluster, "secure-api", json!({ "apiKeys": [key] })).await;
+    wait_condition(&cluster, "secure-api", "ApiKeysReady", "True", "ApiKeysReady").await;
+    let gateways: Api<GatewayConfig> = cluster.api();
+    let rotated = json!({ "spec": { "apiKeys": [{ "name": "client", "secretName": "client-key", "rotation": "2" }] } });
+    gateways
+        .patch("secure-api", &PatchParams::default(), &Patch::Merge(rotated))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the rotated key", DEADLINE, || async { (gcp.api_keys(PROJECT).len() == 2).then_some(()) }).await;
+    wait_condition(&cluster, "secure-api", "ApiKeysReady", "True", "ApiKeysReady").await;
+    let key_strings: Vec<String> =
+        gcp.api_keys(PROJECT).iter().filter_map(|k| gcp.key_string(PROJECT, &k.id)).collect();
+    assert_eq!(key_strings.len(), 2);
+
     let status = serde_json::to_string(&api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
         .unwrap_or_default();
+    let gateway_status =
+        serde_json::to_string(&gateways.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
+            .unwrap_or_default();
+    let status = format!("{status}\n{gateway_status}");
     let events: Api<Event> = cluster.api();
     let events =
         serde_json::to_string(&events.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
@@ -166,6 +188,11 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         }
     }
     for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
+        for key_string in &key_strings {
+            let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key_string);
+            assert!(!text.contains(key_string.as_str()), "an API key string leaked into {what}");
+            assert!(!text.contains(&encoded), "a base64 API key string leaked into {what}");
+        }
         assert!(!text.contains("SENTINEL"), "the payload leaked into {what}");
         assert!(!text.contains(&encoded), "the base64 payload leaked into {what}");
         // Google access tokens (`ya29.`) and Kubernetes ServiceAccount tokens (RS256 JWTs).

@@ -1,6 +1,7 @@
 //! Why a GatewayConfig reconcile failed, or that it waits for a deletion step to finish.
 
 use crate::api::conditions::reasons;
+use crate::controllers::children::ChildError;
 use crate::controllers::identity::IdentityError;
 use crate::controllers::refusal;
 use crate::controllers::skeleton::{Failure, FinalizerFailed};
@@ -20,6 +21,17 @@ pub enum Error {
     Gcp(#[from] GcpError),
     #[error("operation {name} failed: {message}")]
     OperationFailed { name: String, message: String },
+    /// An API Keys or Service Usage call failed (kept apart from API Gateway's: ApiKeysReady).
+    #[error("{0}")]
+    ApiKeys(GcpError),
+    #[error("API key operation {name} failed: {message}")]
+    KeyOperationFailed { name: String, message: String },
+    #[error("Secret {0} exists and is not managed by the operator; it is left alone")]
+    KeySecretConflict(String),
+    #[error("API key {0} was deleted: its rotation value was used before; set a new apiKeys[].rotation")]
+    KeyDeleted(String),
+    #[error("{0}")]
+    Child(#[from] ChildError),
     #[error("Kubernetes API: {}", refusal::describe(.0))]
     Kube(#[from] kube::Error),
     #[error("{0}")]
@@ -38,8 +50,11 @@ impl Failure for Error {
             Self::Identity(e) => e.category(),
             Self::Gcp(e) if e.is_transient() => "gcp_unavailable",
             Self::Gcp(_) => "gcp_error",
-            Self::OperationFailed { .. } => "operation_failed",
-            Self::Kube(_) | Self::Finalizer(_) => "kubernetes",
+            Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => "operation_failed",
+            Self::ApiKeys(e) if e.is_transient() => "gcp_unavailable",
+            Self::ApiKeys(_) => "gcp_error",
+            Self::KeySecretConflict(_) | Self::KeyDeleted(_) => "invalid_spec",
+            Self::Kube(_) | Self::Finalizer(_) | Self::Child(_) => "kubernetes",
             Self::NoClient => "invalid_setting",
             Self::Waiting(_) => "waiting",
         }
@@ -49,10 +64,11 @@ impl Failure for Error {
         match self {
             Self::InvalidSpec(_) | Self::NoClient => reasons::INVALID_SPEC,
             Self::Identity(e) => e.reason(),
-            Self::Gcp(e) if e.status == Code::PermissionDenied => reasons::PERMISSION_DENIED,
-            Self::Gcp(e) if e.status == Code::ResourceExhausted => reasons::QUOTA_EXCEEDED,
-            Self::Gcp(_) => reasons::GCP_UNAVAILABLE,
-            Self::OperationFailed { .. } => reasons::OPERATION_FAILED,
+            Self::Gcp(e) | Self::ApiKeys(e) => gcp_reason(e),
+            Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => reasons::OPERATION_FAILED,
+            Self::KeySecretConflict(_) => reasons::API_KEY_SECRET_CONFLICT,
+            Self::KeyDeleted(_) => reasons::API_KEY_DELETED,
+            Self::Child(e) => e.reason(),
             Self::Kube(e) => refusal::reason(e),
             Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
             Self::Waiting(_) => reasons::RECONCILING,
@@ -71,5 +87,23 @@ impl Failure for Error {
 
     fn waiting(&self) -> Option<Duration> {
         matches!(self, Self::Waiting(_)).then_some(POLL)
+    }
+}
+
+impl Error {
+    /// Whether the failure is about `spec.apiKeys` (reported on ApiKeysReady too).
+    pub fn is_api_keys(&self) -> bool {
+        matches!(
+            self,
+            Self::ApiKeys(_) | Self::KeyOperationFailed { .. } | Self::KeySecretConflict(_) | Self::KeyDeleted(_)
+        )
+    }
+}
+
+fn gcp_reason(error: &GcpError) -> &'static str {
+    match error.status {
+        Code::PermissionDenied => reasons::PERMISSION_DENIED,
+        Code::ResourceExhausted => reasons::QUOTA_EXCEEDED,
+        _ => reasons::GCP_UNAVAILABLE,
     }
 }

@@ -5,7 +5,9 @@
 //! builders). Long-running operations are remembered in status and polled on later reconciles.
 //! Deletion (finalizer): gateway, then configs, then the API, unless `deletionPolicy: Retain`.
 
+pub mod api_keys;
 pub mod error;
+pub mod keys;
 pub mod plan;
 pub mod provision;
 pub mod resolve;
@@ -17,7 +19,7 @@ use super::recheck::Recheck;
 use super::skeleton::{self, Profile, Reconciler, write_status};
 use super::{Context, now, object_key};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
-use crate::gcp::ApiGateway;
+use crate::gcp::{ApiGateway, ApiKeys};
 use crate::metrics::Controller as ControllerKind;
 use error::{Error, POLL};
 use futures::StreamExt;
@@ -57,6 +59,14 @@ async fn client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiGateway, Er
     Ok(client.acting_as(caller))
 }
 
+/// The API Keys client, calling with the same identity.
+async fn keys_client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiKeys, Error> {
+    let client = ctx.api_keys.as_ref().ok_or(Error::NoClient)?;
+    let namespace = gateway.namespace().unwrap_or_default();
+    let caller = ctx.identities.caller(&namespace, gateway.spec.service_account_name.as_deref()).await?;
+    Ok(client.acting_as(caller))
+}
+
 impl Reconciler for GatewayConfig {
     type Error = Error;
     const PROFILE: Profile = Profile {
@@ -72,8 +82,13 @@ impl Reconciler for GatewayConfig {
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> GatewayConfigStatus {
         use skeleton::Failure;
-        let operation_failed = matches!(error, Error::OperationFailed { .. });
-        status::failed(self, error.reason(), message, operation_failed, &now)
+        let failure = status::Failed {
+            reason: error.reason(),
+            message,
+            operation_failed: matches!(error, Error::OperationFailed { .. }),
+            keys_failed: error.is_api_keys(),
+        };
+        status::failed(self, &failure, &now)
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
@@ -98,10 +113,36 @@ impl Reconciler for GatewayConfig {
         if matches!(step, provision::Step::Done { .. }) {
             provision::prune_configs(client, &plan, &next).await?;
         }
+        let now = now();
+        let mut next = status::after_step(self, &next, &plan, &step, &now);
+        let provision::Step::Done { managed_service, .. } = &step else {
+            write_status(ctx, self, &current, &next).await?;
+            return Ok(Recheck::After(POLL));
+        };
+        // --- API keys, once the gateway serves
+        let keys_client = keys_client(ctx, self).await?;
+        let keys = api_keys::Keys {
+            client: &keys_client,
+            project: &plan.project,
+            gateway_id: &plan.gateway_id,
+            managed_service,
+        };
+        let keys_step = match api_keys::advance(ctx, self, &keys, &mut next, &now).await {
+            Ok(step) => step,
+            Err(error) => {
+                // What this pass did (a key recorded, a service enabled) is kept.
+                write_status(ctx, self, &current, &next).await?;
+                return Err(error);
+            }
+        };
         // --- status
-        let next = status::after_step(self, &next, &plan, &step, &now());
+        let next = status::with_keys(self, next, &keys_step, &now);
         write_status(ctx, self, &current, &next).await?;
-        Ok(Recheck::After(if matches!(step, provision::Step::Done { .. }) { RECHECK } else { POLL }))
+        Ok(Recheck::After(match keys_step {
+            api_keys::KeysStep::Waiting { .. } => POLL,
+            api_keys::KeysStep::Ready { next_deletion: Some(due), .. } => due.clamp(POLL, RECHECK),
+            _ => RECHECK,
+        }))
     }
 
     /// Deletes the gateway, then our configs, then the API — each after the previous step's
@@ -111,12 +152,23 @@ impl Reconciler for GatewayConfig {
         if self.spec.deletion_policy == DeletionPolicy::Retain {
             return Ok(Recheck::OnChange);
         }
-        let client = &client(ctx, self).await?;
+        let names = plan::names(self, ctx.settings.gcp_project.as_deref())?;
         let current = self.status.clone().unwrap_or_default();
+        if !current.api_keys.is_empty() || !current.retired_api_keys.is_empty() {
+            let keys = keys_client(ctx, self).await?;
+            let ids =
+                current.api_keys.iter().map(|k| &k.key_id).chain(current.retired_api_keys.iter().map(|k| &k.key_id));
+            for key_id in ids {
+                api_keys::delete_key(&keys, &names.project, key_id).await?;
+            }
+            let next = GatewayConfigStatus { api_keys: Vec::new(), retired_api_keys: Vec::new(), ..current.clone() };
+            write_status(ctx, self, &current, &next).await?;
+            return Err(Error::Waiting("the API keys' deletion".into()));
+        }
+        let client = &client(ctx, self).await?;
         if provision::poll_pending(client, &current).await?.is_some() {
             return Err(Error::Waiting("a deletion operation".into()));
         }
-        let names = plan::names(self, ctx.settings.gcp_project.as_deref())?;
         let Some(operation) = provision::delete_step(client, &names).await? else { return Ok(Recheck::OnChange) };
         let next = GatewayConfigStatus { pending_operation: Some(operation.name.clone()), ..current.clone() };
         write_status(ctx, self, &current, &next).await?;

@@ -1,6 +1,7 @@
 //! GatewayConfig status, from what provisioning found and did (pure). Each condition has a named
 //! builder; `lastTransitionTime` moves only when a condition's status flips.
 
+use super::api_keys::KeysStep;
 use super::plan::Plan;
 use super::provision::Step;
 use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
@@ -101,17 +102,51 @@ pub fn after_step(
     }
 }
 
-/// After a failure: `Ready=False` with its reason; a failed operation also turns ConfigActive
-/// False with the operation's message, and is forgotten so the next pass starts afresh.
-pub fn failed(
+/// After the API keys' step of a gateway that serves: ApiKeysReady says where the keys stand,
+/// and Ready is True only when they are in their Secrets too. No keys: no ApiKeysReady.
+pub fn with_keys(
     gateway: &GatewayConfig,
-    reason: &str,
-    message: &str,
-    operation_failed: bool,
+    mut status: GatewayConfigStatus,
+    step: &KeysStep,
     now: &Time,
 ) -> GatewayConfigStatus {
+    match step {
+        KeysStep::None => {
+            status.conditions.retain(|c| c.type_ != types::API_KEYS_READY);
+            status
+        }
+        KeysStep::Waiting { reason, message } => {
+            let keys = condition(gateway, types::API_KEYS_READY, false, reason, message.clone(), now);
+            let ready = condition(gateway, types::READY, false, reason, message.clone(), now);
+            with(gateway, status, vec![ready, keys])
+        }
+        KeysStep::Ready { message, .. } => {
+            let keys = condition(gateway, types::API_KEYS_READY, true, reasons::API_KEYS_READY, message.clone(), now);
+            with(gateway, status, vec![keys])
+        }
+    }
+}
+
+/// What failed, for the status: its reason and message, and whether it was an operation of
+/// API Gateway (ConfigActive False) or about the API keys (ApiKeysReady False).
+pub struct Failed<'a> {
+    pub reason: &'a str,
+    pub message: &'a str,
+    pub operation_failed: bool,
+    pub keys_failed: bool,
+}
+
+/// After a failure: `Ready=False` with its reason; a failed operation also turns ConfigActive
+/// False with the operation's message, and is forgotten so the next pass starts afresh; a
+/// failure about API keys turns ApiKeysReady False (a failed key operation is forgotten too).
+pub fn failed(gateway: &GatewayConfig, failure: &Failed<'_>, now: &Time) -> GatewayConfigStatus {
+    let Failed { reason, message, operation_failed, keys_failed } = *failure;
     let mut status = gateway.status.clone().unwrap_or_default();
     let mut conditions = vec![condition(gateway, types::READY, false, reason, message.to_owned(), now)];
+    if keys_failed {
+        status.pending_key_operation = None;
+        conditions.push(condition(gateway, types::API_KEYS_READY, false, reason, message.to_owned(), now));
+    }
     if operation_failed {
         status.pending_operation = None;
         conditions.push(condition(

@@ -482,6 +482,17 @@ fn gateway_rows() -> Vec<Row> {
             json!({ "undeclared": 1 }),
             Rule("a route's quota names a metric that is not declared in quotas"),
         ),
+        row("spec.apiKeys[].name", json!("Bad"), Schema("spec.apiKeys[0].name")),
+        row("spec.apiKeys[].secretName", json!("Bad_Name"), Schema("spec.apiKeys[0].secretName")),
+        row(
+            "spec.apiKeys",
+            json!([{ "name": "a", "secretName": "same" }, { "name": "b", "secretName": "same" }]),
+            Rule("two API keys write into the same Secret"),
+        ),
+        row("spec.apiKeys[].secretKey", json!("bad key"), Schema("spec.apiKeys[0].secretKey")),
+        row("spec.apiKeys[].methods", json!([""]), Schema("spec.apiKeys[0].methods[0]")),
+        row("spec.apiKeys[].rotation", json!(long(64)), Schema("spec.apiKeys[0].rotation")),
+        row("spec.apiKeys[].overlap", json!("soon"), Schema("spec.apiKeys[0].overlap")),
         row("spec.deletionPolicy", json!("Never"), Schema("spec.deletionPolicy")),
     ]
 }
@@ -499,6 +510,7 @@ async fn every_gateway_config_field_refuses_or_reports_bad_input_and_keeps_the_s
         "auth": { "apiKey": { "in": "query", "name": "key" },
                   "jwt": [{ "name": "issuer", "issuer": "https://issuer.example.com", "jwksUri": "https://issuer.example.com/jwks" }] },
         "quotas": [{ "metric": "requests", "limitPerMinute": 100 }],
+        "apiKeys": [{ "name": "client", "secretName": "walk-key" }],
         "routes": [{ "path": "/health", "methods": ["GET"], "auth": "none", "quota": { "requests": 1 },
                      "backend": { "address": "https://backend.example.com" } }],
     });

@@ -10,7 +10,7 @@ use secure_api_operator::controllers::{Context, Settings};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
 use secure_api_operator::gcp::{
-    ApiGateway, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
+    ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::leader::{self, Elector};
@@ -125,6 +125,8 @@ impl Operator {
             default_project: Some(PROJECT.into()),
             secret_manager_endpoint: Some(listener.url()),
             api_gateway_endpoint: Some(listener.url()),
+            api_keys_endpoint: Some(listener.url()),
+            service_usage_endpoint: Some(listener.url()),
             no_auth: true,
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(200),
@@ -139,6 +141,9 @@ impl Operator {
         let gateway = ApiGateway::new(config.clone(), Some(observer.clone()))
             .await
             .unwrap_or_else(|e| panic!("api gateway client: {e}"));
+        let api_keys = ApiKeys::new(config.clone(), Some(observer.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("api keys client: {e}"));
         let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
         let settings = Settings {
             namespace: Some(cluster.namespace.clone()),
@@ -172,7 +177,7 @@ impl Operator {
             metrics.clone(),
             settings,
             provider,
-            Some(gateway),
+            Some((gateway, api_keys)),
             identities,
             notifications,
         );

@@ -1,0 +1,232 @@
+//! The API keys a GatewayConfig wants (pure): one deterministic key id per key and rotation, the
+//! Secret each string goes into, and how status changes when a key is replaced or retired.
+//!
+//! The id is `<gateway>-<name>-<hash>` of everything that asks for a new key (namespace, object,
+//! key name, `rotation`, the rotate annotation, `methods`). Creating it twice is ALREADY_EXISTS,
+//! so a crash between creating a key and recording it can never leave two new keys.
+
+use super::error::Error;
+use crate::api::gateway_config::{
+    API_KEY_ID_ANNOTATION, ApiKeyStatus, DEFAULT_KEY_OVERLAP, GatewayApiKey, ROTATE_API_KEYS_ANNOTATION, RetiredApiKey,
+};
+use crate::api::{GatewayConfig, GatewayConfigStatus, MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_label_key};
+use crate::controllers::timing::parse_duration;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::{Resource, ResourceExt};
+use ring::digest::{SHA256, digest};
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Longest API key id Google accepts.
+const MAX_KEY_ID: usize = 63;
+/// Hex digits of the hash in a key id.
+const HASH_LEN: usize = 10;
+
+/// One key of the spec with the id it should have now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired<'a> {
+    pub spec: &'a GatewayApiKey,
+    pub key_id: String,
+    pub display_name: String,
+    pub overlap: Duration,
+}
+
+/// The keys of the spec; an overlap that is not a duration is an invalid spec.
+pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<Desired<'a>>, Error> {
+    let annotation = gateway.annotations().get(ROTATE_API_KEYS_ANNOTATION).map(String::as_str).unwrap_or_default();
+    let namespace = gateway.namespace().unwrap_or_default();
+    gateway
+        .spec
+        .api_keys
+        .iter()
+        .map(|spec| {
+            let overlap = parse_duration(&spec.overlap)
+                .map_err(|why| Error::InvalidSpec(format!("apiKeys[{}].overlap: {why}", spec.name)))?;
+            let display = format!("{namespace}/{}/{}", gateway.name_any(), spec.name);
+            Ok(Desired {
+                spec,
+                key_id: key_id(gateway_id, &namespace, &gateway.name_any(), spec, annotation),
+                display_name: display.chars().take(63).collect(),
+                overlap,
+            })
+        })
+        .collect()
+}
+
+/// `<gateway id, shortened>-<name>-<hash>`: at most 63 characters of `[a-z0-9-]`, starting with
+/// the gateway id's letter.
+fn key_id(gateway_id: &str, namespace: &str, object: &str, spec: &GatewayApiKey, annotation: &str) -> String {
+    let mut methods = spec.methods.clone();
+    methods.sort();
+    let input = [namespace, object, &spec.name, spec.rotation.as_deref().unwrap_or_default(), annotation]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(methods)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let hash: String = digest(&SHA256, input.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let room = MAX_KEY_ID - spec.name.len() - HASH_LEN - 2;
+    let prefix: String = gateway_id.chars().take(room).collect();
+    format!("{}-{}-{}", prefix.trim_end_matches('-'), spec.name, &hash[..HASH_LEN])
+}
+
+/// The Secret holding a key's string: owned by the GatewayConfig, labelled, annotated with the id.
+pub fn secret(gateway: &GatewayConfig, desired: &Desired<'_>, key_string: &SecretString) -> Secret {
+    let labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
+        (owner_label_key("GatewayConfig"), gateway.name_any()),
+    ]);
+    let annotations = BTreeMap::from([(API_KEY_ID_ANNOTATION.to_owned(), desired.key_id.clone())]);
+    let data =
+        BTreeMap::from([(desired.spec.secret_key.clone(), ByteString(key_string.expose_secret().as_bytes().to_vec()))]);
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(desired.spec.secret_name.clone()),
+            namespace: gateway.namespace(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: gateway.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        type_: Some("Opaque".to_owned()),
+        ..Secret::default()
+    }
+}
+
+/// Whether a live Secret carries the operator's label (a Secret of someone else is never written).
+pub fn is_ours(live: &Secret) -> bool {
+    live.labels().get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE)
+}
+
+/// Whether a live Secret is ours and already holds `key_id`.
+pub fn holds(live: &Secret, key_id: &str) -> bool {
+    is_ours(live) && live.annotations().get(API_KEY_ID_ANNOTATION).is_some_and(|id| id == key_id)
+}
+
+/// Records that `desired`'s key is now in its Secret: a different key it replaces is retired
+/// until `now + overlap`.
+pub fn record(status: &mut GatewayConfigStatus, desired: &Desired<'_>, now: &Time) {
+    let entry = ApiKeyStatus {
+        name: desired.spec.name.clone(),
+        key_id: desired.key_id.clone(),
+        secret_name: desired.spec.secret_name.clone(),
+    };
+    match status.api_keys.iter_mut().find(|k| k.name == entry.name) {
+        Some(current) if current.key_id == entry.key_id => *current = entry,
+        Some(current) => {
+            let replaced = std::mem::replace(current, entry);
+            retire(status, replaced.key_id, desired.overlap, None, now);
+        }
+        None => status.api_keys.push(entry),
+    }
+}
+
+/// Keys whose name left the spec are retired with their Secret, after the default overlap.
+pub fn retire_removed(status: &mut GatewayConfigStatus, gateway: &GatewayConfig, now: &Time) {
+    let overlap = parse_duration(DEFAULT_KEY_OVERLAP).unwrap_or(Duration::from_secs(86_400));
+    let (kept, removed): (Vec<_>, Vec<_>) = std::mem::take(&mut status.api_keys)
+        .into_iter()
+        .partition(|k| gateway.spec.api_keys.iter().any(|s| s.name == k.name));
+    status.api_keys = kept;
+    for key in removed {
+        retire(status, key.key_id, overlap, Some(key.secret_name), now);
+    }
+}
+
+fn retire(status: &mut GatewayConfigStatus, key_id: String, overlap: Duration, secret: Option<String>, now: &Time) {
+    let overlap = jiff::SignedDuration::try_from(overlap).unwrap_or(jiff::SignedDuration::MAX);
+    let delete_after = Time(now.0.checked_add(overlap).unwrap_or(jiff::Timestamp::MAX));
+    status.retired_api_keys.push(RetiredApiKey { key_id, delete_after, secret_name: secret });
+}
+
+/// The retired keys due for deletion at `now`.
+pub fn due<'s>(status: &'s GatewayConfigStatus, now: &Time) -> Vec<&'s RetiredApiKey> {
+    status.retired_api_keys.iter().filter(|k| k.delete_after.0 <= now.0).collect()
+}
+
+/// How long until the next retired key is due, if any.
+pub fn next_deletion(status: &GatewayConfigStatus, now: &Time) -> Option<Duration> {
+    let next = status.retired_api_keys.iter().map(|k| k.delete_after.0).min()?;
+    Some(Duration::try_from(next.duration_since(now.0)).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::GatewayConfigSpec;
+
+    fn gateway(keys: serde_json::Value) -> GatewayConfig {
+        let spec: GatewayConfigSpec = serde_json::from_value(serde_json::json!({
+            "routes": [{"path": "/health", "backend": {"address": "http://127.0.0.1:1"}}],
+            "apiKeys": keys,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut gateway = GatewayConfig::new("secure-api", spec);
+        gateway.metadata.namespace = Some("team-a".into());
+        gateway.metadata.uid = Some("u-1".into());
+        gateway
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(jiff::Timestamp::from_second(1_800_000_000 + seconds).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    #[test]
+    fn key_ids_are_stable_valid_and_change_with_what_asks_for_a_new_key() {
+        let first = gateway(serde_json::json!([{"name": "client", "secretName": "client-key"}]));
+        let all = desired(&first, "secure-api").unwrap_or_default();
+        let [one] = &all[..] else { panic!("one key") };
+        assert_eq!(one.key_id, desired(&first, "secure-api").unwrap_or_default()[0].key_id);
+        assert!(one.key_id.starts_with("secure-api-client-") && one.key_id.len() <= 63, "{}", one.key_id);
+        let rotated = gateway(serde_json::json!([{"name": "client", "secretName": "client-key", "rotation": "2"}]));
+        assert_ne!(desired(&rotated, "secure-api").unwrap_or_default()[0].key_id, one.key_id);
+        let mut annotated = first.clone();
+        annotated.annotations_mut().insert(ROTATE_API_KEYS_ANNOTATION.into(), "now".into());
+        assert_ne!(desired(&annotated, "secure-api").unwrap_or_default()[0].key_id, one.key_id);
+        let long = desired(&first, &"g".repeat(50)).unwrap_or_default()[0].key_id.clone();
+        assert!(long.len() <= 63 && long.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        assert_eq!(one.overlap, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn a_bad_overlap_is_an_invalid_spec() {
+        let bad = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "soon"}]));
+        assert!(matches!(desired(&bad, "g"), Err(Error::InvalidSpec(_))));
+    }
+
+    #[test]
+    fn a_replaced_key_is_retired_for_the_overlap_and_a_removed_one_with_its_secret() {
+        let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "1h"}]));
+        let mut status = GatewayConfigStatus::default();
+        let first = desired(&spec, "g").unwrap_or_default()[0].clone();
+        record(&mut status, &first, &at(0));
+        record(&mut status, &first, &at(5));
+        assert!(status.retired_api_keys.is_empty(), "recording the same key twice retires nothing");
+        let second = Desired { key_id: "g-c-other".into(), ..first.clone() };
+        record(&mut status, &second, &at(10));
+        assert_eq!(status.api_keys[0].key_id, "g-c-other");
+        assert_eq!(status.retired_api_keys[0].key_id, first.key_id);
+        assert_eq!(status.retired_api_keys[0].delete_after, at(3610));
+        assert!(due(&status, &at(3609)).is_empty());
+        assert_eq!(due(&status, &at(3610)).len(), 1);
+        assert_eq!(next_deletion(&status, &at(10)), Some(Duration::from_secs(3600)));
+        retire_removed(&mut status, &gateway(serde_json::json!([])), &at(20));
+        assert!(status.api_keys.is_empty());
+        assert_eq!(status.retired_api_keys[1].secret_name.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn the_secret_is_owned_labelled_and_names_the_key() {
+        let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s"}]));
+        let key = desired(&spec, "g").unwrap_or_default()[0].clone();
+        let secret = secret(&spec, &key, &SecretString::from("k-1"));
+        assert!(holds(&secret, &key.key_id));
+        assert!(!holds(&secret, "other"));
+        assert_eq!(secret.metadata.owner_references.map(|o| o.len()), Some(1));
+        assert_eq!(secret.data.and_then(|d| d.get("api-key").cloned()), Some(ByteString(b"k-1".to_vec())));
+    }
+}

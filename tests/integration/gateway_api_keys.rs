@@ -1,0 +1,162 @@
+//! A GatewayConfig's `spec.apiKeys` against the emulators: the managed service enabled once, one
+//! key restricted to it with its string in the Secret and its id in status, a steady state
+//! without API Keys or Service Usage calls, rotation with an overlap, a crash between creating
+//! a key and writing its Secret, and deletion with the GatewayConfig.
+
+use crate::gateway_config::{backend_service, create_gateway, wait_condition};
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
+use crate::support::wait::{DEADLINE, wait_for};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use secure_api_operator::api::GatewayConfig;
+use secure_api_operator::api::conditions::types;
+use secure_api_operator::emulator::gcp::GcpEmulator;
+use secure_api_operator::emulator::kube::Fault;
+use serde_json::json;
+
+const SECRET: &str = "secure-api-key";
+
+fn key_calls(gcp: &GcpEmulator) -> u64 {
+    gcp.counts()
+        .iter()
+        .filter(|(m, _)| m.starts_with("apikeys.") || m.starts_with("serviceusage."))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+async fn keys_ready(cluster: &TestCluster) -> GatewayConfig {
+    wait_condition(cluster, "secure-api", types::API_KEYS_READY, "True", "ApiKeysReady").await
+}
+
+fn key_id(gateway: &GatewayConfig) -> String {
+    gateway.status.as_ref().and_then(|s| s.api_keys.first()).map(|k| k.key_id.clone()).unwrap_or_default()
+}
+
+/// The key string in the Secret, once the Secret holds key `id`.
+async fn secret_string(cluster: &TestCluster, id: &str) -> String {
+    let secrets: Api<Secret> = cluster.api();
+    wait_for(&format!("Secret {SECRET} holding {id}"), DEADLINE, || async {
+        let secret = secrets.get(SECRET).await.ok()?;
+        let holds = secret.metadata.annotations.as_ref()?.get("secureapi.dev/api-key-id")? == id;
+        let bytes = secret.data?.get("api-key")?.0.clone();
+        holds.then(|| String::from_utf8(bytes).ok()).flatten()
+    })
+    .await
+}
+
+fn reconciles(operator: &Operator) -> u64 {
+    let text = operator.metrics.encode();
+    text.lines()
+        .find(|l| l.starts_with(r#"secureapi_reconciles_total{controller="gatewayconfig"}"#))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+async fn patch_gateway(cluster: &TestCluster, patch: serde_json::Value) {
+    let api: Api<GatewayConfig> = cluster.api();
+    api.patch("secure-api", &PatchParams::default(), &Patch::Merge(patch)).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn one_api_key_restricted_to_the_gateway_lands_in_its_secret_then_nothing_is_called_until_deletion() {
+    let (cluster, operator) = cluster_with_operator("gw-keys").await;
+    backend_service(&cluster).await;
+    create_gateway(&cluster, "secure-api", json!({ "apiKeys": [{ "name": "client", "secretName": SECRET }] })).await;
+    let ready = keys_ready(&cluster).await;
+    let status = ready.status.clone().unwrap_or_default();
+    let service = status.managed_service.clone().unwrap_or_default();
+    assert_eq!(operator.gcp.count("serviceusage.services.enable"), 1, "{:?}", operator.gcp.counts());
+    assert_eq!(operator.gcp.count("apikeys.keys.create"), 1);
+    let keys = operator.gcp.api_keys(PROJECT);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].id, key_id(&ready));
+    assert_eq!(keys[0].api_targets.iter().map(|t| t.service.as_str()).collect::<Vec<_>>(), [service.as_str()]);
+    let string = secret_string(&cluster, &keys[0].id).await;
+    assert_eq!(Some(string.clone()), operator.gcp.key_string(PROJECT, &keys[0].id));
+    assert_eq!(operator.gcp.validate_key(&string, &service, "getConfig"), Ok(()));
+    assert_eq!(status.api_keys_service.as_deref(), Some(service.as_str()));
+
+    // Reconciles with nothing new make no API Keys or Service Usage call.
+    let calls = key_calls(&operator.gcp);
+    let before = reconciles(&operator);
+    for round in 0..3 {
+        patch_gateway(&cluster, json!({ "metadata": { "annotations": { "example.com/touched": round.to_string() } } }))
+            .await;
+        wait_for("a reconcile", DEADLINE, || async { (reconciles(&operator) > before + round).then_some(()) }).await;
+    }
+    assert_eq!(key_calls(&operator.gcp), calls, "{:?}", operator.gcp.counts());
+
+    // Deleting the GatewayConfig deletes its key.
+    let api: Api<GatewayConfig> = cluster.api();
+    api.delete("secure-api", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the key deleted", DEADLINE, || async {
+        operator.gcp.api_keys(PROJECT).iter().all(|k| k.deleted).then_some(())
+    })
+    .await;
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap() {
+    let (cluster, operator) = cluster_with_operator("gw-keys-rotate").await;
+    backend_service(&cluster).await;
+    let key = json!({ "name": "client", "secretName": SECRET, "overlap": "8s" });
+    create_gateway(&cluster, "secure-api", json!({ "apiKeys": [key] })).await;
+    let first = key_id(&keys_ready(&cluster).await);
+    let old_string = secret_string(&cluster, &first).await;
+
+    let rotated = json!({ "name": "client", "secretName": SECRET, "overlap": "8s", "rotation": "2" });
+    patch_gateway(&cluster, json!({ "spec": { "apiKeys": [rotated] } })).await;
+    let api: Api<GatewayConfig> = cluster.api();
+    let second = wait_for("the rotated key in status", DEADLINE, || async {
+        let id = key_id(&api.get("secure-api").await.ok()?);
+        (id != first).then_some(id)
+    })
+    .await;
+    let new_string = secret_string(&cluster, &second).await;
+    let service = operator.gcp.api_keys(PROJECT).first().map(|k| k.api_targets[0].service.clone()).unwrap_or_default();
+    // Within the overlap both keys work.
+    assert_eq!(operator.gcp.validate_key(&new_string, &service, "getConfig"), Ok(()));
+    assert_eq!(operator.gcp.validate_key(&old_string, &service, "getConfig"), Ok(()));
+    assert_eq!(operator.gcp.count("apikeys.keys.create"), 2, "one creation per rotation");
+
+    wait_for("the old key deleted after the overlap", DEADLINE, || async {
+        let keys = operator.gcp.api_keys(PROJECT);
+        keys.iter().any(|k| k.id == first && k.deleted).then_some(())
+    })
+    .await;
+    assert!(operator.gcp.validate_key(&old_string, &service, "getConfig").is_err());
+    assert_eq!(operator.gcp.validate_key(&new_string, &service, "getConfig"), Ok(()));
+    let keys = operator.gcp.api_keys(PROJECT);
+    assert_eq!(keys.iter().filter(|k| !k.deleted).count(), 1, "{keys:?}");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exactly_one_key() {
+    let Some((cluster, kube, operator)) = emulator_with_operator("gw-keys-crash").await else { return };
+    backend_service(&cluster).await;
+    // The Secret cannot be written: the key gets created, then every pass fails before recording it.
+    kube.inject_fault(Fault { name: Some(SECRET.into()), ..Fault::status("patch", "secrets", 500) });
+    create_gateway(&cluster, "secure-api", json!({ "apiKeys": [{ "name": "client", "secretName": SECRET }] })).await;
+    wait_for("the key created", DEADLINE, || async { (operator.gcp.api_keys(PROJECT).len() == 1).then_some(()) }).await;
+    let gcp = operator.gcp.clone();
+    operator.crash().await;
+    kube.clear_faults();
+
+    let restarted =
+        Operator::start_with(&cluster, OperatorOptions { gcp: Some(gcp), ..OperatorOptions::default() }).await;
+    let ready = keys_ready(&cluster).await;
+    let keys = restarted.gcp.api_keys(PROJECT);
+    assert_eq!(keys.len(), 1, "still exactly one key: {keys:?}");
+    assert_eq!(keys[0].id, key_id(&ready));
+    let string = secret_string(&cluster, &keys[0].id).await;
+    assert_eq!(Some(string), restarted.gcp.key_string(PROJECT, &keys[0].id));
+    restarted.stop().await;
+    cluster.cleanup().await;
+}
