@@ -58,6 +58,13 @@ impl Demo<'_> {
         let gateway_admin = principal(project, namespace, GATEWAY_ADMIN);
         gcp.add_iam_binding(&format!("projects/{project}"), "roles/apigateway.admin", &gateway_admin);
         lines.push(format!("project {project}   apigateway.admin for the ServiceAccount {namespace}/{GATEWAY_ADMIN}"));
+        // The gateway's API key: enable its managed service, create and read the key.
+        for role in ["roles/serviceusage.serviceUsageAdmin", "roles/serviceusage.apiKeysAdmin"] {
+            gcp.add_iam_binding(&format!("projects/{project}"), role, &gateway_admin);
+        }
+        lines.push(format!(
+            "project {project}   serviceUsageAdmin, apiKeysAdmin for {namespace}/{GATEWAY_ADMIN}   (the gateway's API key)"
+        ));
         lines.push("the operator's own identity holds no role".into());
         Ok(lines)
     }

@@ -302,6 +302,10 @@ impl Demo<'_> {
             self.table::<GatewayConfig>().await?,
             format!("gateway URL       {}", self.before.gateway_url),
             format!("API config        {}", self.before.api_config),
+            format!(
+                "API key           {}   (its string in the Secret secure-api-key, never shown)",
+                status.api_keys.first().map(|k| k.key_id.as_str()).unwrap_or("none")
+            ),
         ])
     }
 
