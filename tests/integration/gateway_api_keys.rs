@@ -1,7 +1,7 @@
 //! A GatewayConfig's `spec.apiKeys` against the emulators: the managed service enabled once, one
 //! key restricted to it with its string in the Secret and its id in status, a steady state
 //! without API Keys or Service Usage calls, rotation with an overlap, a crash between creating
-//! a key and writing its Secret, and deletion with the GatewayConfig.
+//! a key and writing its Secret, deletion with the GatewayConfig, and failures on ApiKeysReady.
 
 use crate::gateway_config::{backend_service, create_gateway, wait_condition};
 use crate::support::PROJECT;
@@ -9,10 +9,10 @@ use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::GatewayConfig;
 use secure_api_operator::api::conditions::types;
-use secure_api_operator::emulator::gcp::GcpEmulator;
+use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
 use secure_api_operator::emulator::kube::Fault;
 use serde_json::json;
 
@@ -158,5 +158,33 @@ async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exac
     let string = secret_string(&cluster, &keys[0].id).await;
     assert_eq!(Some(string), restarted.gcp.key_string(PROJECT, &keys[0].id));
     restarted.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_failed_key_operation_and_a_foreign_secret_are_reported_on_api_keys_ready() {
+    let (cluster, operator) = cluster_with_operator("gw-keys-fail").await;
+    backend_service(&cluster).await;
+    operator.gcp.inject_fault(GcpFault {
+        method: Some("apikeys.keys.create".into()),
+        fail_operation: Some("injected: the key could not be created".into()),
+        times: Some(1),
+        ..GcpFault::default()
+    });
+    // A Secret of that name that is not the operator's is never written.
+    let foreign: Secret = serde_json::from_value(json!({ "metadata": { "name": "taken" }, "data": {} }))
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<Secret>().create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
+    create_gateway(&cluster, "secure-api", json!({ "apiKeys": [{ "name": "client", "secretName": SECRET }] })).await;
+    wait_condition(&cluster, "secure-api", types::API_KEYS_READY, "False", "OperationFailed").await;
+    keys_ready(&cluster).await;
+    assert_eq!(operator.gcp.api_keys(PROJECT).len(), 1);
+
+    let taken = json!({ "spec": { "apiKeys": [{ "name": "client", "secretName": "taken" }] } });
+    patch_gateway(&cluster, taken).await;
+    wait_condition(&cluster, "secure-api", types::API_KEYS_READY, "False", "ApiKeySecretConflict").await;
+    let live = cluster.api::<Secret>().get("taken").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(live.data.unwrap_or_default().is_empty(), "the foreign Secret is left alone");
+    operator.stop().await;
     cluster.cleanup().await;
 }

@@ -87,6 +87,7 @@ impl Reconciler for GatewayConfig {
             message,
             operation_failed: matches!(error, Error::OperationFailed { .. }),
             keys_failed: error.is_api_keys(),
+            key_operation_failed: matches!(error, Error::KeyOperationFailed { .. }),
         };
         status::failed(self, &failure, &now)
     }

@@ -134,17 +134,22 @@ pub struct Failed<'a> {
     pub message: &'a str,
     pub operation_failed: bool,
     pub keys_failed: bool,
+    /// A key operation failed: it is forgotten like an API Gateway one (a transient error of a
+    /// key call keeps the operation, to be polled again).
+    pub key_operation_failed: bool,
 }
 
 /// After a failure: `Ready=False` with its reason; a failed operation also turns ConfigActive
 /// False with the operation's message, and is forgotten so the next pass starts afresh; a
 /// failure about API keys turns ApiKeysReady False (a failed key operation is forgotten too).
 pub fn failed(gateway: &GatewayConfig, failure: &Failed<'_>, now: &Time) -> GatewayConfigStatus {
-    let Failed { reason, message, operation_failed, keys_failed } = *failure;
+    let Failed { reason, message, operation_failed, keys_failed, key_operation_failed } = *failure;
     let mut status = gateway.status.clone().unwrap_or_default();
     let mut conditions = vec![condition(gateway, types::READY, false, reason, message.to_owned(), now)];
-    if keys_failed {
+    if key_operation_failed {
         status.pending_key_operation = None;
+    }
+    if keys_failed {
         conditions.push(condition(gateway, types::API_KEYS_READY, false, reason, message.to_owned(), now));
     }
     if operation_failed {
