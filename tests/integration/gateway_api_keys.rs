@@ -3,7 +3,7 @@
 //! without API Keys or Service Usage calls, rotation with an overlap, a crash between creating
 //! a key and writing its Secret, deletion with the GatewayConfig, and failures on ApiKeysReady.
 
-use crate::gateway_config::{backend_service, create_gateway, wait_condition};
+use crate::gateway_config::{backend_service, create_gateway, reconciles, wait_condition};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
@@ -44,15 +44,6 @@ async fn secret_string(cluster: &TestCluster, id: &str) -> String {
         holds.then(|| String::from_utf8(bytes).ok()).flatten()
     })
     .await
-}
-
-fn reconciles(operator: &Operator) -> u64 {
-    let text = operator.metrics.encode();
-    text.lines()
-        .find(|l| l.starts_with(r#"secureapi_reconciles_total{controller="gatewayconfig"}"#))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0)
 }
 
 async fn patch_gateway(cluster: &TestCluster, patch: serde_json::Value) {

@@ -70,6 +70,16 @@ async fn wait_ready(cluster: &TestCluster, name: &str) -> GatewayConfig {
     wait_condition(cluster, name, types::READY, "True", "GatewayActive").await
 }
 
+/// GatewayConfig reconciles so far, from the operator's metrics.
+pub(crate) fn reconciles(operator: &Operator) -> u64 {
+    let text = operator.metrics.encode();
+    text.lines()
+        .find(|l| l.starts_with(r#"secureapi_reconciles_total{controller="gatewayconfig"}"#))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 fn mutating_calls(operator: &Operator) -> u64 {
     operator
         .gcp
@@ -172,14 +182,7 @@ async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes
     wait_ready(&cluster, "secure-api").await;
     let mutating = mutating_calls(&operator);
     kube.reset_counts();
-    let reconciles = || {
-        let text = operator.metrics.encode();
-        text.lines()
-            .find(|l| l.starts_with(r#"secureapi_reconciles_total{controller="gatewayconfig"}"#))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let reconciles = || reconciles(&operator);
     let before = reconciles();
     // Touching an annotation makes the controller reconcile without changing what it provisions.
     for round in 0..3 {
