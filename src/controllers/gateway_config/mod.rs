@@ -3,7 +3,9 @@
 //! resolve backends (SecureApiService URLs) → plan (pure: the Swagger 2.0 document and the config
 //! id `<apiId>-<hash>`) → provision one step (see [`provision`]) → status (pure, named condition
 //! builders). Long-running operations are remembered in status and polled on later reconciles.
-//! Deletion (finalizer): gateway, then configs, then the API, unless `deletionPolicy: Retain`.
+//! Once the gateway serves, its API keys (see [`api_keys`], pure parts in [`keys`]).
+//! Deletion (finalizer): API keys, gateway, then configs, then the API, unless
+//! `deletionPolicy: Retain`.
 
 pub mod api_keys;
 pub mod error;
