@@ -55,6 +55,11 @@ pub const REASONS: &[&str] = &[
     "OperationFailed",
     "GatewayUpdating",
     "GatewayActive",
+    "ApiKeysReady",
+    "ServiceEnabling",
+    "ApiKeyCreating",
+    "ApiKeySecretConflict",
+    "ApiKeyDeleted",
 ];
 
 /// A reason that is none of [`REASONS`].
