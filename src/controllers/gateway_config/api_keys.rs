@@ -155,7 +155,7 @@ async fn ensure(
 ) -> Result<Option<KeysStep>, Error> {
     let live = get_child(secrets, &key.spec.secret_name).await?;
     if let Some(live) = &live {
-        if !keys::is_ours(live) {
+        if !keys::is_ours(live, gateway) {
             return Err(Error::KeySecretConflict(key.spec.secret_name.clone()));
         }
         let recorded = status.api_keys.iter().any(|k| k.name == key.spec.name && k.key_id == key.key_id);

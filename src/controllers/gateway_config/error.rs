@@ -26,7 +26,7 @@ pub enum Error {
     ApiKeys(GcpError),
     #[error("API key operation {name} failed: {message}")]
     KeyOperationFailed { name: String, message: String },
-    #[error("Secret {0} exists and is not managed by the operator; it is left alone")]
+    #[error("Secret {0} exists and was not made for this GatewayConfig's API keys; it is left alone")]
     KeySecretConflict(String),
     #[error("API key {0} was deleted: its rotation value was used before; set a new apiKeys[].rotation")]
     KeyDeleted(String),

@@ -97,14 +97,18 @@ pub fn secret(gateway: &GatewayConfig, desired: &Desired<'_>, key_string: &Secre
     }
 }
 
-/// Whether a live Secret carries the operator's label (a Secret of someone else is never written).
-pub fn is_ours(live: &Secret) -> bool {
-    live.labels().get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE)
+/// Whether a live Secret was made for this GatewayConfig's keys (never someone else's Secret,
+/// nor one of ours made for a SecretRef or another GatewayConfig).
+pub fn is_ours(live: &Secret, gateway: &GatewayConfig) -> bool {
+    let labels = live.labels();
+    labels.get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE)
+        && labels.get(&owner_label_key("GatewayConfig")).is_some_and(|owner| *owner == gateway.name_any())
 }
 
-/// Whether a live Secret is ours and already holds `key_id`.
+/// Whether a live Secret is the operator's and holds key `key_id` (ids are unique to their object).
 pub fn holds(live: &Secret, key_id: &str) -> bool {
-    is_ours(live) && live.annotations().get(API_KEY_ID_ANNOTATION).is_some_and(|id| id == key_id)
+    let ours = live.labels().get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE);
+    ours && live.annotations().get(API_KEY_ID_ANNOTATION).is_some_and(|id| id == key_id)
 }
 
 /// Records that `desired`'s key is now in its Secret: a different key it replaces is retired
@@ -226,6 +230,10 @@ mod tests {
         let secret = secret(&spec, &key, &SecretString::from("k-1"));
         assert!(holds(&secret, &key.key_id));
         assert!(!holds(&secret, "other"));
+        assert!(is_ours(&secret, &spec));
+        let mut another = spec.clone();
+        another.metadata.name = Some("another".into());
+        assert!(!is_ours(&secret, &another), "a Secret of another GatewayConfig is not this one's");
         assert_eq!(secret.metadata.owner_references.map(|o| o.len()), Some(1));
         assert_eq!(secret.data.and_then(|d| d.get("api-key").cloned()), Some(ByteString(b"k-1".to_vec())));
     }
