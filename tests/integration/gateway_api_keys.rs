@@ -9,7 +9,8 @@ use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::GatewayConfig;
 use secure_api_operator::api::conditions::types;
 use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
@@ -167,7 +168,20 @@ async fn a_failed_key_operation_and_a_foreign_secret_are_reported_on_api_keys_re
         .unwrap_or_else(|e| panic!("{e}"));
     cluster.api::<Secret>().create(&PostParams::default(), &foreign).await.unwrap_or_else(|e| panic!("{e}"));
     create_gateway(&cluster, "secure-api", json!({ "apiKeys": [{ "name": "client", "secretName": SECRET }] })).await;
-    wait_condition(&cluster, "secure-api", types::API_KEYS_READY, "False", "OperationFailed").await;
+    // The retry succeeds at once, so the failure is looked for where it stays: its Warning Event
+    // (the status said the same in between, ApiKeysReady=False OperationFailed).
+    let events: Api<Event> = cluster.api();
+    wait_for("a Warning Event for the failed key operation", DEADLINE, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("OperationFailed")
+                    && e.note.as_deref().is_some_and(|n| n.contains("the key could not be created"))
+            })
+            .then_some(())
+    })
+    .await;
     keys_ready(&cluster).await;
     assert_eq!(operator.gcp.api_keys(PROJECT).len(), 1);
 
