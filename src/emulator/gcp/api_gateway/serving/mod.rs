@@ -11,8 +11,9 @@
 //!    allow unregistered callers ...`; 400 for an unknown or deleted key; 403 for a service not
 //!    enabled or a key restricted elsewhere (method = `operationId`);
 //! 4. per-minute quota per API key ([`quota`]): 429 `RESOURCE_EXHAUSTED: Quota exceeded ...`;
-//! 5. the call to `x-google-backend` ([`proxy`]): only `http://127.0.0.1` (else 502), 503 when
-//!    unreachable, 504 past the deadline.
+//! 5. the call to `x-google-backend` ([`proxy`]): only `http://127.0.0.1`, or an address whose
+//!    origin [`GcpEmulator::route_backend`] routed to loopback (else 502); 503 when unreachable,
+//!    504 past the deadline.
 //!
 //! JWKS come from [`GcpEmulator::trust_jwks_uri`] or are fetched from `http://127.0.0.1` URIs
 //! on each token (no cache); other URIs are never fetched. Neither keys nor tokens are logged.
@@ -33,17 +34,20 @@ use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Method, Response, StatusCode, Uri};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// How long fetching a JWKS from a loopback URI may take.
 const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The data plane's own state: quota usage and the JWKS registered in-process.
+/// The data plane's own state: quota usage, the JWKS registered in-process and the backend
+/// routes.
 #[derive(Debug, Default)]
 pub struct Serving {
     ledger: Mutex<quota::Ledger>,
     jwks: Mutex<BTreeMap<String, Vec<Jwk>>>,
+    routes: Mutex<proxy::Routes>,
 }
 
 /// An answer the gateway gives itself instead of calling the backend.
@@ -76,6 +80,20 @@ impl GcpEmulator {
     /// `jwks` (`{"keys":[...]}`), without fetching it; replaces what was registered for `uri`.
     pub fn trust_jwks_uri(&self, uri: &str, jwks: Value) {
         lock(&self.inner.serving.jwks).insert(uri.to_owned(), parse_jwks(&jwks));
+    }
+
+    /// What answers at `origin` (`scheme://host[:port]`, e.g. a LoadBalancer's
+    /// `http://203.0.113.7:8080`) in the emulated network, as a cloud load balancer reaches pods:
+    /// gateways call backend addresses of that origin at `http://<to>` instead, path and query
+    /// kept. `origin` may be a whole URL (only its origin counts); `to` must be a loopback
+    /// address. A later route for the same origin replaces this one.
+    pub fn route_backend(&self, origin: &str, to: SocketAddr) -> Result<(), String> {
+        if !to.ip().is_loopback() {
+            return Err(format!("{to} is not a loopback address; the emulator only calls loopback backends"));
+        }
+        let normalised = proxy::origin_of(origin).ok_or_else(|| format!("'{origin}' has no scheme://host origin"))?;
+        lock(&self.inner.serving.routes).insert(normalised, to);
+        Ok(())
     }
 
     /// The gateway's answer when the request's host is an active gateway's; `None` otherwise.
@@ -163,7 +181,8 @@ impl GcpEmulator {
             .backend
             .as_ref()
             .ok_or_else(|| Refusal::new(502, format!("Operation '{}' has no backend.", operation.operation_id)))?;
-        let url = proxy::target_url(backend, uri.path(), uri.query(), &params)?;
+        let routes = lock(&self.inner.serving.routes).clone();
+        let url = proxy::target_url(backend, uri.path(), uri.query(), &params, &routes)?;
         Ok(proxy::call(method, &url, forwarded, body.clone(), backend).await)
     }
 
@@ -260,6 +279,16 @@ mod tests {
         let pairs = query_pairs(Some("key=a%2Bb&x=1+2&flag"));
         let expected = [("key", "a+b"), ("x", "1 2"), ("flag", "")].map(|(k, v)| (k.to_owned(), v.to_owned()));
         assert_eq!(pairs, expected);
+    }
+
+    #[test]
+    fn backends_are_routed_to_loopback_only() {
+        let emulator = GcpEmulator::new();
+        assert!(emulator.route_backend("http://203.0.113.7", ([10, 0, 0, 1], 80).into()).is_err());
+        assert!(emulator.route_backend("nonsense", ([127, 0, 0, 1], 80).into()).is_err());
+        assert_eq!(emulator.route_backend("http://203.0.113.7:80", ([127, 0, 0, 1], 81).into()), Ok(()));
+        let routes = lock(&emulator.inner.serving.routes).clone();
+        assert_eq!(routes, proxy::Routes::from([("http://203.0.113.7".to_owned(), ([127, 0, 0, 1], 81).into())]));
     }
 
     #[test]

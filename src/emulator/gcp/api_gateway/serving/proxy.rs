@@ -1,5 +1,6 @@
 //! The call to `x-google-backend.address`: the URL `path_translation` gives (pure), the headers
-//! forwarded, and the request itself. The emulator only calls `http://127.0.0.1` backends.
+//! forwarded, and the request itself. The emulator only calls `http://127.0.0.1` backends, and
+//! the addresses [`Routes`] send to one (see `GcpEmulator::route_backend`).
 
 use super::super::super::Body;
 use super::Refusal;
@@ -7,6 +8,34 @@ use super::routing::{Backend, Translation};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{HeaderMap, Method, Response, StatusCode, header};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// What answers at an origin (`scheme://host[:port]`, as [`origin_of`] writes it) of the
+/// emulated network: a loopback address, called over `http`.
+pub type Routes = BTreeMap<String, SocketAddr>;
+
+/// The origin of a URL in its serialised form (default port left out), or `None` for a URL
+/// without one (unparsable, or a scheme like `grpc:` whose origin is opaque).
+pub fn origin_of(address: &str) -> Option<String> {
+    let origin = reqwest::Url::parse(address).ok()?.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+/// `address` with its origin replaced by `http://<to>` when the origin is routed to `to`.
+fn routed(address: &str, routes: &Routes) -> Option<String> {
+    let to = routes.get(&origin_of(address)?)?;
+    // Path, query and fragment start at the first of these after `scheme://`.
+    let after_scheme = address.split_once("://").map_or(address, |(_, rest)| rest);
+    let tail = after_scheme.find(['/', '?', '#']).map_or("", |start| &after_scheme[start..]);
+    Some(format!("http://{to}{tail}"))
+}
+
+/// Whether the emulator calls `address` as it is: `http://127.0.0.1[:port]`.
+fn is_loopback(address: &str) -> bool {
+    let url = reqwest::Url::parse(address).ok();
+    url.is_some_and(|url| url.scheme() == "http" && url.host_str() == Some("127.0.0.1"))
+}
 
 /// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1), and `host`,
 /// which the client sets for the backend.
@@ -25,31 +54,32 @@ const HOP_BY_HOP: [&str; 9] = [
 /// The backend URL of a request: `APPEND_PATH_TO_ADDRESS` puts the request path after the
 /// address's own; `CONSTANT_ADDRESS` calls the address as it is, with the path parameters
 /// added to the query. The caller's query follows either way (ESPv2 forwards it whole,
-/// `key` included). Refuses anything but `http://127.0.0.1[:port]`.
+/// `key` included). An address whose origin is in `routes` is called at its route; anything
+/// else but `http://127.0.0.1[:port]` is refused.
 pub fn target_url(
     backend: &Backend,
     path: &str,
     query: Option<&str>,
     params: &[(String, String)],
+    routes: &Routes,
 ) -> Result<String, Refusal> {
-    let loopback = reqwest::Url::parse(&backend.address)
-        .ok()
-        .filter(|url| url.scheme() == "http" && url.host_str() == Some("127.0.0.1"));
-    if loopback.is_none() {
-        return Err(Refusal::new(
-            502,
-            format!(
+    // Routes lead to loopback only: `route_backend` refuses any other address.
+    let address = match routed(&backend.address, routes) {
+        Some(address) => address,
+        None if is_loopback(&backend.address) => backend.address.clone(),
+        None => {
+            let message = format!(
                 "The GCP emulator's gateway only calls http://127.0.0.1 backends; '{}' is not one.",
                 backend.address
-            ),
-        ));
-    }
-    let address = backend.address.trim_end_matches('/');
+            );
+            return Err(Refusal::new(502, message));
+        }
+    };
     let (mut url, mut extra) = match backend.translation {
-        Translation::AppendPathToAddress => (format!("{address}{path}"), Vec::new()),
+        Translation::AppendPathToAddress => (format!("{}{path}", address.trim_end_matches('/')), Vec::new()),
         Translation::ConstantAddress => {
             let params = params.iter().map(|(name, value)| format!("{name}={value}")).collect();
-            (backend.address.clone(), params)
+            (address, params)
         }
     };
     if let Some(query) = query.filter(|q| !q.is_empty()) {
@@ -124,10 +154,13 @@ mod tests {
     #[test]
     fn append_path_puts_the_request_path_after_the_address() {
         let append = backend("http://127.0.0.1:9000/base/", Translation::AppendPathToAddress);
-        assert_eq!(target_url(&append, "/config", None, &[]), Ok("http://127.0.0.1:9000/base/config".into()));
+        assert_eq!(
+            target_url(&append, "/config", None, &[], &Routes::new()),
+            Ok("http://127.0.0.1:9000/base/config".into())
+        );
         let plain = backend("http://127.0.0.1:9000", Translation::AppendPathToAddress);
         assert_eq!(
-            target_url(&plain, "/a/b", Some("key=k&x=1"), &[]),
+            target_url(&plain, "/a/b", Some("key=k&x=1"), &[], &Routes::new()),
             Ok("http://127.0.0.1:9000/a/b?key=k&x=1".into())
         );
     }
@@ -137,10 +170,13 @@ mod tests {
         let constant = backend("http://127.0.0.1:9000/orders", Translation::ConstantAddress);
         let params = [("id".to_owned(), "7".to_owned())];
         assert_eq!(
-            target_url(&constant, "/v1/orders/7", Some("x=1"), &params),
+            target_url(&constant, "/v1/orders/7", Some("x=1"), &params, &Routes::new()),
             Ok("http://127.0.0.1:9000/orders?id=7&x=1".into())
         );
-        assert_eq!(target_url(&constant, "/v1/orders", None, &[]), Ok("http://127.0.0.1:9000/orders".into()));
+        assert_eq!(
+            target_url(&constant, "/v1/orders", None, &[], &Routes::new()),
+            Ok("http://127.0.0.1:9000/orders".into())
+        );
     }
 
     #[test]
@@ -148,9 +184,41 @@ mod tests {
         for address in
             ["https://127.0.0.1:9000", "http://10.0.0.1", "http://example.com", "grpc://127.0.0.1:1", "nonsense"]
         {
-            let refused = target_url(&backend(address, Translation::AppendPathToAddress), "/", None, &[]);
+            let refused =
+                target_url(&backend(address, Translation::AppendPathToAddress), "/", None, &[], &Routes::new());
             assert_eq!(refused.map_err(|r| r.status), Err(502), "{address}");
         }
+    }
+
+    #[test]
+    fn a_routed_origin_is_called_at_its_loopback_address_and_others_still_refused() {
+        let to: SocketAddr = ([127, 0, 0, 1], 8181).into();
+        let routes = Routes::from([(origin_of("http://203.0.113.7:80").unwrap_or_default(), to)]);
+        let lb = backend("http://203.0.113.7", Translation::AppendPathToAddress);
+        assert_eq!(
+            target_url(&lb, "/health", Some("key=k"), &[], &routes),
+            Ok("http://127.0.0.1:8181/health?key=k".into())
+        );
+        let based = backend("http://203.0.113.7/v1/", Translation::AppendPathToAddress);
+        assert_eq!(target_url(&based, "/config", None, &[], &routes), Ok("http://127.0.0.1:8181/v1/config".into()));
+        let constant = backend("http://203.0.113.7/orders", Translation::ConstantAddress);
+        let params = [("id".to_owned(), "7".to_owned())];
+        assert_eq!(
+            target_url(&constant, "/o/7", None, &params, &routes),
+            Ok("http://127.0.0.1:8181/orders?id=7".into())
+        );
+        for other in ["http://203.0.113.7:8080", "https://203.0.113.7", "http://203.0.113.8"] {
+            let refused = target_url(&backend(other, Translation::AppendPathToAddress), "/", None, &[], &routes);
+            assert_eq!(refused.map_err(|r| r.status), Err(502), "{other}");
+        }
+    }
+
+    #[test]
+    fn origins_leave_out_default_ports_and_paths() {
+        assert_eq!(origin_of("http://203.0.113.7:80/x?y").as_deref(), Some("http://203.0.113.7"));
+        assert_eq!(origin_of("HTTP://LB.example.com:8080").as_deref(), Some("http://lb.example.com:8080"));
+        assert_eq!(origin_of("grpc://127.0.0.1:1"), None);
+        assert_eq!(origin_of("nonsense"), None);
     }
 
     #[test]
