@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod examples;
 pub mod playground;
+pub mod standin;
 pub mod table;
 
 use crate::cli::{DevArgs, LogFormat};

@@ -3,7 +3,13 @@
 //!
 //! The operator talks to the Kubernetes emulator over TCP through the same kubeconfig a person's
 //! kubectl uses, so the playground exercises the real client path.
+//!
+//! No container runs, so the seed's API is played by a [`StandIn`] fed from the current revision
+//! of the SecureApiService `default/secure-api`; once that service has an external URL, the GCP
+//! emulator routes it to the stand-in, and the seed's gateway answers through it.
 
+use super::standin::StandIn;
+use super::standin::route::Router;
 use crate::cli::RunArgs;
 use crate::emulator::gcp::GcpEmulator;
 use crate::emulator::kube::{DeploymentSimulation, KubeEmulator, Listener};
@@ -18,6 +24,9 @@ use std::time::Duration;
 /// The topic the seed's secrets publish their notifications to, and the operator's subscription.
 pub const TOPIC: &str = "secret-events";
 pub const SUBSCRIPTION: &str = "secret-events-operator";
+/// The service the stand-in plays: the seed's, where `deploy/examples/` puts it.
+pub const SEED_NAMESPACE: &str = "default";
+pub const SEED_SERVICE: &str = "secure-api";
 
 /// Where the playground listens and keeps its files.
 #[derive(Clone, Debug)]
@@ -42,6 +51,8 @@ pub struct Playground {
     kube_listener: Listener,
     gcp_listener: Listener,
     operator: Running,
+    standin: StandIn,
+    router: Router,
 }
 
 impl Playground {
@@ -81,7 +92,9 @@ impl Playground {
         if !options.notifications {
             args.pubsub_subscription.clear();
         }
+        let standin = StandIn::start(kube.client(), SEED_NAMESPACE, SEED_SERVICE).await?;
         let operator = operator::start(args).await.map_err(|e| format!("the operator did not start: {e}"))?;
+        let router = Router::start(kube.client(), gcp.clone(), SEED_NAMESPACE, SEED_SERVICE, standin.addr());
         Ok(Self {
             kube,
             gcp,
@@ -90,6 +103,8 @@ impl Playground {
             kube_listener,
             gcp_listener,
             operator,
+            standin,
+            router,
         })
     }
 
@@ -115,9 +130,23 @@ impl Playground {
         self.kube.client()
     }
 
-    /// Stops the operator, then the emulators.
+    /// Where the stand-in of the seed's API answers (`127.0.0.1:PORT`).
+    pub fn standin_addr(&self) -> SocketAddr {
+        self.standin.addr()
+    }
+
+    /// Waits up to `deadline` until the seed service's `status.externalUrl` is routed to the
+    /// stand-in (its gateway's backends then answer), and returns that URL. A URL that changes
+    /// later is routed again as it appears.
+    pub async fn backend_routed(&self, deadline: Duration) -> Result<String, String> {
+        self.router.routed(deadline).await
+    }
+
+    /// Stops the operator, then the stand-in, then the emulators.
     pub async fn stop(self) {
         self.operator.stop().await;
+        self.router.stop().await;
+        self.standin.stop().await;
         self.kube_listener.shutdown().await;
         self.gcp_listener.shutdown().await;
     }

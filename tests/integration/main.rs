@@ -37,4 +37,5 @@ mod secure_api_service;
 mod secure_api_service_failures;
 mod sentinel;
 mod shutdown;
+mod standin;
 mod support;
