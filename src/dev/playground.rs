@@ -121,6 +121,11 @@ impl Playground {
         self.gcp_listener.url()
     }
 
+    /// The GCP emulator's listener, where the gateways' hostnames answer too.
+    pub fn gcp_addr(&self) -> SocketAddr {
+        self.gcp_listener.addr
+    }
+
     pub fn metrics_addr(&self) -> SocketAddr {
         self.operator.metrics_addr()
     }

@@ -67,11 +67,24 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
     .await;
     let report = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     assert!(status.success(), "dev --demo exited with {status:?}:\n{report}");
-    for step in 1..=10 {
-        assert!(report.contains(&format!("[{step}/10] ")), "no step {step} in:\n{report}");
+    for step in 1..=14 {
+        assert!(report.contains(&format!("[{step}/14] ")), "no step {step} in:\n{report}");
     }
-    assert_eq!(report.matches("\n      ok (").count(), 10, "{report}");
-    assert!(report.contains("All 10 steps succeeded"), "{report}");
+    assert_eq!(report.matches("\n      ok (").count(), 14, "{report}");
+    assert!(report.contains("All 14 steps succeeded"), "{report}");
+    // The seed's validation through the gateway, and the rotations seen through it.
+    for check in [
+        "GET /health           without a key                200 {",
+        "GET /config           without a key                401 UNAUTHENTICATED",
+        "GET /config           with the API key             200 {\"cache_ttl\":3600,",
+        "GET /database/status  with the API key             200 {\"host\":\"db.example.com\",\"port\":5432,",
+        "GET /api/data         API key, no Bearer token     401 ",
+        "GET /api/data         API key + external_api_key   200 ",
+        "GET /config           with the old one (overlap)   200 ",
+        "GET /config           with the old API key         400 INVALID_ARGUMENT: API key not found.",
+    ] {
+        assert!(report.contains(check), "no {check:?} in:\n{report}");
+    }
     assert!(report.contains("Ready=False PermissionDenied"), "the SecretRef of team-b is refused:\n{report}");
     assert!(report.contains("subject/ns/team-b/sa/app"), "the denied principal is shown:\n{report}");
     assert!(report.contains("pinned to         config=1, db=2, keys=1"), "{report}");
@@ -100,8 +113,8 @@ async fn a_failing_step_is_named_and_ends_the_demo() {
     let failure = failure.unwrap_or_else(|| panic!("the demo succeeded despite the denied secret:\n{report}"));
     assert_eq!((failure.step, failure.title), (4, "Wait for the SecretRefs to sync"), "{failure}");
     assert!(failure.reason.contains("SecretRef keys: Ready=False (PermissionDenied"), "{failure}");
-    assert!(report.contains("[4/10] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
-    assert!(!report.contains("[5/10]"), "the demo went on after a failed step:\n{report}");
+    assert!(report.contains("[4/14] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
+    assert!(!report.contains("[5/14]"), "the demo went on after a failed step:\n{report}");
 }
 
 #[tokio::test]
@@ -115,12 +128,20 @@ async fn the_demo_report_never_shows_a_secret_value() {
     let report = String::from_utf8_lossy(&report).into_owned();
     let synced: Api<Secret> = Api::namespaced(playground.client(), "default");
     let db = synced.get("db").await.unwrap_or_else(|e| panic!("the synced Secret db: {e}"));
+    // Both API keys the demo used: the rotated one and its successor (deleted ones included).
+    let gcp = &playground.gcp;
+    let key_strings: Vec<String> =
+        gcp.api_keys("demo-project").iter().filter_map(|k| gcp.key_string("demo-project", &k.id)).collect();
     playground.stop().await;
 
     assert!(played.is_ok(), "{report}");
     let password = db.data.unwrap_or_default().get("password").map(|v| String::from_utf8_lossy(&v.0).into_owned());
     assert!(password.unwrap_or_default().starts_with(SENTINEL), "the sentinel was not planted in the payloads");
     assert!(!report.contains(SENTINEL), "a secret value is in the demo's report:\n{report}");
+    assert_eq!(key_strings.len(), 2, "the demo rotates its API key once");
+    for key_string in &key_strings {
+        assert!(!report.contains(key_string.as_str()), "an API key string is in the demo's report:\n{report}");
+    }
 }
 
 /// The lines of the printed block that starts after `from` and ends before `to`.
@@ -131,8 +152,9 @@ fn block(text: &str, from: &str, to: &str) -> String {
 }
 
 /// Runs printed commands with bash, as a person would paste them (in the repository, with a
-/// clean environment: no proxies, no user gcloud configuration, no metadata-server probe).
-fn paste(script: &str, home: &Path) {
+/// clean environment: no proxies, no user gcloud configuration, no metadata-server probe), and
+/// returns what they printed.
+fn paste(script: &str, home: &Path) -> String {
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
         .current_dir(repo())
@@ -150,6 +172,7 @@ fn paste(script: &str, home: &Path) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -181,8 +204,13 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
     .await;
 
     let exports = block(&printed, "export KUBECONFIG=", "\n\n");
-    let seed = block(&printed, "# the seed's secrets", "# rotate");
+    let seed = block(&printed, "# the seed's secrets", "# the seed's validation");
     paste(&format!("{exports}\n{seed}"), dir.path());
+    let validation = block(&printed, "# the seed's validation", "# rotate");
+    let answers = paste(&format!("{exports}\n{validation}"), dir.path());
+    for answer in ["\"status\":\"healthy\"", "UNAUTHENTICATED", "\"cache_ttl\":3600", "secure-api-client-"] {
+        assert!(answers.contains(answer), "no {answer:?} in what the validation printed:\n{answers}");
+    }
 
     let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
     let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));

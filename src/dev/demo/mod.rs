@@ -4,6 +4,7 @@
 //! deadline, and the first step that fails ends the demo with its name and the state it saw.
 //! Secret payloads are generated here and never printed.
 
+mod calls;
 mod identity;
 
 use super::examples;
@@ -11,6 +12,7 @@ use super::playground::Playground;
 use super::table;
 use crate::api::conditions::{Condition, find_condition, types};
 use crate::api::{GatewayConfig, SecretRef, SecureApiService};
+use calls::Calls;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Resource;
 use kube::api::{Api, ApiResource};
@@ -48,16 +50,20 @@ pub struct DemoFailure {
     pub reason: String,
 }
 
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 14] = [
     "Create the seed's secrets in Secret Manager",
     "Grant Google IAM: secure-api-sa reads exactly the three secrets",
     "Apply deploy/examples/",
     "Wait for the SecretRefs to sync",
     "Wait for the service to roll out",
     "Wait for the API Gateway",
+    "Call the API through the gateway, as the seed's validation does",
     "Rotate api-config-db",
     "Wait for the new revision",
+    "The gateway reaches the new revision",
     "Check that the gateway did not change",
+    "Rotate the gateway's API key",
+    "The old API key is refused after the overlap",
     "A SecretRef in another namespace is refused",
 ];
 
@@ -70,16 +76,21 @@ const POLL: Duration = Duration::from_millis(10);
 pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn Write) -> Result<(), DemoFailure> {
     let started = Instant::now();
     let mut report = Report { out, step: 0 };
-    let mut demo = Demo { playground, options, client: playground.client(), before: Before::default() };
+    let mut demo =
+        Demo { playground, options, client: playground.client(), before: Before::default(), calls: Calls::default() };
     report.step(demo.create_secrets()).await?;
     report.step(demo.grant_iam()).await?;
     report.step(demo.apply_examples()).await?;
     report.step(demo.secret_refs_synced()).await?;
     report.step(demo.service_rolled_out()).await?;
     report.step(demo.gateway_ready()).await?;
+    report.step(demo.gateway_answers()).await?;
     report.step(demo.rotate_db()).await?;
     report.step(demo.new_revision()).await?;
+    report.step(demo.new_revision_answers()).await?;
     report.step(demo.gateway_unchanged()).await?;
+    report.step(demo.rotate_api_key()).await?;
+    report.step(demo.old_api_key_refused()).await?;
     report.step(demo.other_namespace_refused()).await?;
     report.line(&format!("\nAll {} steps succeeded in {:.1} s.", STEPS.len(), started.elapsed().as_secs_f64()));
     Ok(())
@@ -137,6 +148,7 @@ struct Demo<'a> {
     options: &'a DemoOptions,
     client: kube::Client,
     before: Before,
+    calls: Calls,
 }
 
 impl Demo<'_> {
@@ -184,8 +196,9 @@ impl Demo<'_> {
     }
 
     async fn create_secrets(&mut self) -> Result<Vec<String>, String> {
+        let bearer = self.secret_value()?;
         let keys = json!({
-            "external_api_key": self.secret_value()?.expose_secret(),
+            "external_api_key": bearer.expose_secret(),
             "jwt_secret": self.secret_value()?.expose_secret(),
             "encryption_key": self.secret_value()?.expose_secret(),
         });
@@ -209,6 +222,7 @@ impl Demo<'_> {
             ));
         }
         lines.push(format!("project {project}; the values are generated and never printed"));
+        self.calls.bearer = Some(bearer);
         Ok(lines)
     }
 
@@ -462,10 +476,10 @@ mod tests {
     #[test]
     fn failures_name_the_step() {
         let failure =
-            DemoFailure { step: 4, total: 10, title: STEPS[3], reason: "SecretRef db: no Ready condition yet".into() };
+            DemoFailure { step: 4, total: 14, title: STEPS[3], reason: "SecretRef db: no Ready condition yet".into() };
         assert_eq!(
             failure.to_string(),
-            "the demo failed at step 4/10 \"Wait for the SecretRefs to sync\": SecretRef db: no Ready condition yet"
+            "the demo failed at step 4/14 \"Wait for the SecretRefs to sync\": SecretRef db: no Ready condition yet"
         );
     }
 }
