@@ -73,6 +73,7 @@ fn instructions(playground: &Playground) -> String {
     let project = &playground.gcp_project;
     let number = crate::emulator::gcp::GcpEmulator::project_number(project);
     let topic = playground.topic();
+    let port = playground.gcp_addr().port();
     let pool = format!(
         "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog"
     );
@@ -83,6 +84,7 @@ Drive it from another terminal:
   export KUBECONFIG={kubeconfig}
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_APIGATEWAY={gcp}/
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_PUBSUB={gcp}/
+  export CLOUDSDK_API_ENDPOINT_OVERRIDES_APIKEYS={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE={gcp}/
   export CLOUDSDK_AUTH_ACCESS_TOKEN=emulator CLOUDSDK_CORE_PROJECT={project} CLOUDSDK_CONFIG=$(mktemp -d)
 
   # the seed's secrets, readable by secure-api-sa only; the gateway managed as the ServiceAccount gateway-admin
@@ -92,9 +94,19 @@ Drive it from another terminal:
   gcloud iam service-accounts create secure-api-sa
   for s in api-config-db api-config-keys api-config-config; do gcloud secrets add-iam-policy-binding $s --role=roles/secretmanager.secretAccessor --member=serviceAccount:secure-api-sa@{project}.iam.gserviceaccount.com; done
   gcloud iam service-accounts add-iam-policy-binding secure-api-sa@{project}.iam.gserviceaccount.com --role=roles/iam.workloadIdentityUser --member='serviceAccount:{project}.svc.id.goog[default/secure-api]'
-  gcloud projects add-iam-policy-binding {project} --role=roles/apigateway.admin --member={pool}/subject/ns/default/sa/gateway-admin
+  for r in apigateway.admin serviceusage.serviceUsageAdmin serviceusage.apiKeysAdmin; do gcloud projects add-iam-policy-binding {project} --role=roles/$r --member={pool}/subject/ns/default/sa/gateway-admin; done
   kubectl apply --server-side -f deploy/examples/
   kubectl get secureapi
+
+  # the seed's validation through its gateway (on this listener; a stand-in answers for the API)
+  kubectl wait secureapiservice/secure-api --for=condition=Ready --timeout=60s
+  kubectl wait gatewayconfig/secure-api --for=condition=ApiKeysReady --timeout=60s
+  GW=$(kubectl get gatewayconfig secure-api -o jsonpath='{{.status.gatewayUrl}}'); GW=${{GW#https://}}:{port}
+  KEY=$(kubectl get secret secure-api-key -o jsonpath='{{.data.api-key}}' | base64 -d)
+  curl -sS --resolve $GW:127.0.0.1 http://$GW/health
+  curl -sS --resolve $GW:127.0.0.1 http://$GW/config
+  curl -sS --resolve $GW:127.0.0.1 "http://$GW/config?key=$KEY"
+  gcloud services api-keys list
 
   # rotate the database password: Secret Manager's notification (topic {topic}) brings it at once,
   # and exactly one new revision rolls out, pinned to version 2
