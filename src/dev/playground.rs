@@ -135,11 +135,6 @@ impl Playground {
         self.kube.client()
     }
 
-    /// Where the stand-in of the seed's API answers (`127.0.0.1:PORT`).
-    pub fn standin_addr(&self) -> SocketAddr {
-        self.standin.addr()
-    }
-
     /// Waits up to `deadline` until the seed service's `status.externalUrl` is routed to the
     /// stand-in (its gateway's backends then answer), and returns that URL. A URL that changes
     /// later is routed again as it appears.

@@ -98,7 +98,7 @@ async fn the_seeds_gateway_answers_from_the_standin_and_shows_a_rotation() {
         wait_for("the gateway's URL", SLOW, || async { gateways.get("secure-api").await.ok()?.status?.gateway_url })
             .await;
     let host = gateway_url.trim_start_matches("https://").trim_end_matches('/').to_owned();
-    let front = playground.gcp_url().trim_start_matches("http://").parse().unwrap_or_else(|e| panic!("{e}"));
+    let front = playground.gcp_addr();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), SEED_NAMESPACE);
     let key = wait_for("the gateway's API key in its Secret", SLOW, || async {
         let data = secrets.get("secure-api-key").await.ok()?.data?;

@@ -109,9 +109,15 @@ impl Demo<'_> {
         self.calls.caller.as_ref().ok_or_else(|| "the gateway was not called yet".to_owned())
     }
 
-    /// The string of the gateway's API key, from the Secret the operator writes it into.
+    /// The gateway's API key: id and string.
     async fn api_key(&self) -> Result<(String, SecretString), String> {
         let gateway = self.api::<GatewayConfig>().get(GATEWAY).await.map_err(|e| format!("GatewayConfig: {e}"))?;
+        self.key_of(gateway).await
+    }
+
+    /// The id `gateway` reports for its API key, and the key's string from the Secret the operator
+    /// writes it into.
+    async fn key_of(&self, gateway: GatewayConfig) -> Result<(String, SecretString), String> {
         let spec = gateway.spec.api_keys.first().ok_or("the GatewayConfig declares no API key")?;
         let key_id = gateway.status.and_then(|s| s.api_keys.first().map(|k| k.key_id.clone()));
         let key_id = key_id.ok_or("the GatewayConfig reports no API key")?;
@@ -184,8 +190,8 @@ impl Demo<'_> {
     pub(super) async fn rotate_api_key(&mut self) -> Result<Vec<String>, String> {
         let gateways: Api<GatewayConfig> = self.api();
         let gateway = gateways.get(GATEWAY).await.map_err(|e| format!("GatewayConfig {GATEWAY}: {e}"))?;
-        let (old_id, old_key) = self.api_key().await?;
         let mut keys = gateway.spec.api_keys.clone();
+        let (old_id, old_key) = self.key_of(gateway).await?;
         let first = keys.first_mut().ok_or("the GatewayConfig declares no API key")?;
         let from = first.rotation.clone().unwrap_or_else(|| "none".into());
         let to = next_rotation(first.rotation.as_deref());
@@ -197,11 +203,11 @@ impl Demo<'_> {
         let (new_id, new_key) = self
             .wait(|| async {
                 let gateway = self.gateway().await?;
-                let status = gateway.status.unwrap_or_default();
-                if !status.retired_api_keys.iter().any(|k| k.key_id == old_id) {
+                let retired = gateway.status.as_ref().map(|s| s.retired_api_keys.as_slice()).unwrap_or_default();
+                if !retired.iter().any(|k| k.key_id == old_id) {
                     return Err(format!("the API key {old_id} is not retired yet"));
                 }
-                let (id, key) = self.api_key().await?;
+                let (id, key) = self.key_of(gateway).await?;
                 if id == old_id || key.expose_secret() == old_key.expose_secret() {
                     return Err(format!("the Secret still holds the API key {old_id}"));
                 }
