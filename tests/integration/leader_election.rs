@@ -183,8 +183,11 @@ async fn one_leader_reconciles_and_hands_over_on_sigterm_by_releasing_the_lease(
     let setup = Setup::start("leader-sigterm").await;
     let (a, b) = (setup.spawn("replica-a"), setup.spawn("replica-b"));
     let (mut leader, standby) = setup.single_leader(a, b).await;
-    let (status, _) = http_get(standby.metrics, "/readyz").await.unwrap_or_else(|| panic!("/readyz did not answer"));
-    assert_eq!(status, StatusCode::OK, "a standby is ready");
+    // A standby serves `/metrics` (leader 0) a moment before its start-up ends and it turns ready.
+    wait_for("the standby to be ready", DEADLINE, || async {
+        http_get(standby.metrics, "/readyz").await.filter(|(status, _)| *status == StatusCode::OK)
+    })
+    .await;
 
     setup.create_secret_ref("first").await;
     assert!(leader.reconciles().await.unwrap_or(0) > 0, "the leader reconciled");
