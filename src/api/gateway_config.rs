@@ -332,9 +332,11 @@ pub struct Backend {
     #[serde(default)]
     pub path_translation: PathTranslation,
 
-    /// Seconds the gateway waits for the backend (API Gateway's default is 15).
+    /// Seconds the gateway waits for the backend, above 0 (API Gateway's default is 15).
+    // An exclusive minimum of 0, not `minimum: 0.001`: kube-apiserver compares a whole JSON
+    // number (`0`, `-0`) with the minimum truncated to an integer, so 0 would pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.001, max = 3600.0))]
+    #[schemars(range(min = 0.0, max = 3600.0), extend("exclusiveMinimum" = true))]
     pub deadline_seconds: Option<f64>,
 
     /// Audience of the Google-signed JWT the gateway sends the backend. Defaults to the address.

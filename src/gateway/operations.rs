@@ -145,12 +145,20 @@ fn backend_address(route: &Route, backends: &BTreeMap<String, String>) -> Result
     }
 }
 
-/// `deadlineSeconds` as a JSON number (YAML can spell `.nan` and `.inf`, JSON cannot).
+/// The longest `deadlineSeconds` API Gateway takes (the CRD's maximum).
+const MAX_DEADLINE_SECONDS: f64 = 3600.0;
+
+/// `deadlineSeconds` as a JSON number, checked again here: `render` reads YAML that no API
+/// server saw (YAML can spell `.nan` and `.inf`, JSON cannot), and a deadline of 0 would make
+/// every call time out at once.
 fn deadline(route: &Route, seconds: f64) -> Result<Number, RenderError> {
-    Number::from_f64(seconds).ok_or_else(|| RenderError::InvalidBackend {
-        route: route.path.clone(),
-        reason: format!("backend.deadlineSeconds must be a finite number, got {seconds}"),
-    })
+    let invalid = |reason: String| RenderError::InvalidBackend { route: route.path.clone(), reason };
+    if !(seconds > 0.0 && seconds <= MAX_DEADLINE_SECONDS) {
+        return Err(invalid(format!(
+            "backend.deadlineSeconds must be above 0 and at most {MAX_DEADLINE_SECONDS}, got {seconds}"
+        )));
+    }
+    Number::from_f64(seconds).ok_or_else(|| invalid(format!("backend.deadlineSeconds must be a number, got {seconds}")))
 }
 
 fn path_translation(translation: PathTranslation) -> &'static str {
@@ -342,6 +350,18 @@ routes:
     fn non_finite_deadline_is_rejected() {
         let error = render_error("routes: [{path: /a, backend: {service: secure-api, deadlineSeconds: .inf}}]");
         assert!(matches!(error, RenderError::InvalidBackend { route, .. } if route == "/a"));
+    }
+
+    #[test]
+    fn a_deadline_of_zero_or_less_or_past_an_hour_is_rejected() {
+        for seconds in ["0", "0.0", "-0", "-1", ".nan", "3600.5"] {
+            let yaml = format!("routes: [{{path: /a, backend: {{service: secure-api, deadlineSeconds: {seconds}}}}}]");
+            let error = render_error(&yaml);
+            assert!(
+                matches!(&error, RenderError::InvalidBackend { route, reason } if route == "/a" && reason.contains("above 0")),
+                "{seconds}: {error:?}"
+            );
+        }
     }
 
     #[test]

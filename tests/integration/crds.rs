@@ -199,6 +199,7 @@ fn gatewayconfig_schema_validates_routes_backends_and_references() {
         ("spec.routes.[].backend.address", "pattern"),
         ("spec.routes.[].backend.pathTranslation", "enum"),
         ("spec.routes.[].backend.deadlineSeconds", "maximum"),
+        ("spec.routes.[].backend.deadlineSeconds", "exclusiveMinimum"),
         ("spec.routes.[].quota", "maxProperties"),
         ("spec.location", "pattern"),
         ("spec.apiId", "pattern"),

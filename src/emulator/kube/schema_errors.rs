@@ -194,13 +194,18 @@ pub(super) fn number_errors(schema: &Value, value: &Value, number: &Number, path
     if let Some(factor) = float(schema, "multipleOf").filter(|f| !is_multiple(x, *f)) {
         failed.push(format!("a multiple of {}", render_float(factor)));
     }
-    if let Some(max) = float(schema, "maximum") {
+    // kube-openapi compares a whole JSON number (Go's int64) with the bound truncated to an
+    // integer, `int64(bound)`: `0` and `-0` pass `minimum: 0.001`, `0.0` does not. serde_json
+    // reads `-0` as a float; negative zero counts as whole here (`-0.0`, rarer, as well).
+    let whole = !number.is_f64() || (x == 0.0 && x.is_sign_negative());
+    let bound = |key: &str| float(schema, key).map(|b| if whole { b.trunc() } else { b });
+    if let Some(max) = bound("maximum") {
         let exclusive = flag(schema, "exclusiveMaximum");
         if x > max || (exclusive && x >= max) {
             failed.push(format!("less than {}{}", if exclusive { "" } else { "or equal to " }, render_float(max)));
         }
     }
-    if let Some(min) = float(schema, "minimum") {
+    if let Some(min) = bound("minimum") {
         let exclusive = flag(schema, "exclusiveMinimum");
         if x < min || (exclusive && x <= min) {
             failed.push(format!("greater than {}{}", if exclusive { "" } else { "or equal to " }, render_float(min)));
@@ -424,6 +429,35 @@ mod tests {
                 "w: Invalid value: 0.5: w in body should be a multiple of 0.2",
                 "w: Invalid value: 0.5: w in body should be greater than 0.5"
             ]
+        );
+    }
+
+    #[test]
+    fn a_whole_number_is_compared_with_the_bounds_truncated_as_kube_apiserver_does() {
+        let deadline = json!({"type": "number", "minimum": 0.001, "maximum": 3600.5});
+        assert!(number_texts(&deadline, json!(0), "d").is_empty(), "0 passes minimum 0.001 on kube-apiserver");
+        let minus_zero: Value = serde_json::from_str("-0").unwrap_or_else(|e| panic!("{e}"));
+        assert!(number_texts(&deadline, minus_zero.clone(), "d").is_empty(), "-0 is a whole number too");
+        assert_eq!(
+            number_texts(&deadline, json!(3601), "d"),
+            ["d: Invalid value: 3601: d in body should be less than or equal to 3600"]
+        );
+        assert_eq!(
+            number_texts(&deadline, json!(3600.7), "d"),
+            ["d: Invalid value: 3600.7: d in body should be less than or equal to 3600.5"]
+        );
+        assert_eq!(
+            number_texts(&deadline, json!(0.0), "d"),
+            ["d: Invalid value: 0: d in body should be greater than or equal to 0.001"]
+        );
+        let exclusive = json!({"type": "number", "minimum": 0, "exclusiveMinimum": true});
+        assert_eq!(
+            number_texts(&exclusive, json!(0), "d"),
+            ["d: Invalid value: 0: d in body should be greater than 0"]
+        );
+        assert_eq!(
+            number_texts(&exclusive, json!(0.0), "d"),
+            ["d: Invalid value: 0: d in body should be greater than 0"]
         );
     }
 
