@@ -249,6 +249,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600), env = "SECUREAPI_STARTUP_TIMEOUT")]
     pub startup_timeout: u64,
 
+    /// Seconds from SIGTERM to exit, whatever a reconcile is doing: reconciles in flight may
+    /// finish until a second before (the last second releases the Lease), then they are
+    /// abandoned and run again at the next start. Keep the pod's terminationGracePeriodSeconds
+    /// longer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300), env = "SECUREAPI_SHUTDOWN_GRACE")]
+    pub shutdown_grace: u64,
+
     /// Take part in leader election on a coordination.k8s.io Lease: only the replica holding the
     /// Lease reconciles, the others stand by and take over when it stops. Needed with more than
     /// one replica.

@@ -27,7 +27,12 @@ fn dispatch(cli: Cli) -> Result<(), String> {
         Command::Crds(args) => crds(args),
         Command::Run(args) => {
             telemetry::init(cli.log_format, &cli.log_filter)?;
-            runtime()?.block_on(operator::run(args)).map_err(|e| e.to_string())
+            let runtime = runtime()?;
+            let result = runtime.block_on(operator::run(args));
+            // The shutdown grace is spent: nothing left (a DNS lookup on a blocking thread, say)
+            // may hold the exit.
+            runtime.shutdown_background();
+            result.map_err(|e| e.to_string())
         }
         Command::Render(args) => render(args),
         #[cfg(feature = "testbed")]

@@ -13,7 +13,7 @@ use crate::cli::RunArgs;
 use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use crate::controllers::notifications::Notifications;
 use crate::controllers::shard::Shard;
-use crate::controllers::{Context, Settings};
+use crate::controllers::{Context, Settings, drain_within};
 use crate::gcp::{
     ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How long one pull may wait for messages (Google's servers hold a pull open until messages
@@ -90,6 +91,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 /// [`Running::stop`].
 pub struct Running {
     metrics_addr: SocketAddr,
+    /// From the stop to the end of every task (`--shutdown-grace`).
+    grace: Duration,
     health: Arc<Health>,
     shutdown: CancellationToken,
     controllers: JoinHandle<()>,
@@ -104,15 +107,18 @@ impl Running {
         self.metrics_addr
     }
 
-    /// Stops the controllers and the server and waits for them.
-    pub async fn stop(self) {
+    /// Stops the controllers and the server, and waits for them until the grace has passed:
+    /// whatever still runs then is dropped (the controllers abandon their reconciles a second
+    /// before, see [`drain_within`]).
+    pub async fn stop(mut self) {
+        let deadline = Instant::now() + self.grace;
         self.health.set_ready(false);
         self.shutdown.cancel();
-        if let Err(error) = self.controllers.await {
-            tracing::warn!(%error, "a controller stopped abnormally");
+        if !ended_by(deadline, &mut self.controllers).await {
+            tracing::warn!("the controllers did not stop within the shutdown grace; dropped");
         }
-        if let Err(error) = self.http.await {
-            tracing::warn!(%error, "the metrics server stopped abnormally");
+        if !ended_by(deadline, &mut self.http).await {
+            tracing::warn!("the metrics server did not stop within the shutdown grace; dropped");
         }
         tracing::info!("stopped");
     }
@@ -122,6 +128,21 @@ impl Running {
         match (&mut self.lost).await {
             Ok(lost) => lost,
             Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Whether `task` ended by `deadline`; aborted if not.
+async fn ended_by(deadline: Instant, task: &mut JoinHandle<()>) -> bool {
+    match tokio::time::timeout_at(deadline, &mut *task).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "a task stopped abnormally");
+            true
+        }
+        Err(_) => {
+            task.abort();
+            false
         }
     }
 }
@@ -176,18 +197,26 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         gcp_project: args.gcp_project.clone(),
         concurrency: args.concurrency,
         shard: args.shard,
+        drain: drain_within(Duration::from_secs(args.shutdown_grace)),
         ..Settings::default()
     };
-    let operator_namespaces =
-        OperatorNamespaces::watch(client.clone(), &args.operator_identity_namespaces, shutdown.clone()).await.map_err(
-            |e| {
-                StartupError::Setting(format!(
-                    "--operator-identity-namespaces {:?}: {}",
-                    args.operator_identity_namespaces,
-                    one_line(&e)
-                ))
-            },
-        )?;
+    let selector = &args.operator_identity_namespaces;
+    let namespaces = OperatorNamespaces::watch(client.clone(), selector, shutdown.clone());
+    let operator_namespaces = match tokio::time::timeout(startup_timeout, namespaces).await {
+        Ok(Ok(namespaces)) => namespaces,
+        Ok(Err(error)) => {
+            return Err(StartupError::Setting(format!(
+                "--operator-identity-namespaces {selector:?}: {}",
+                one_line(&error)
+            )));
+        }
+        Err(_) => {
+            return Err(StartupError::Unreachable {
+                url,
+                reason: format!("listing namespaces did not answer within {}s", args.startup_timeout),
+            });
+        }
+    };
     let audiences = Audiences {
         sts: args.workload_identity_audience.clone(),
         token: args.service_account_token_audience.clone(),
@@ -230,7 +259,8 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         "secure-api-operator started"
     );
     health.set_ready(true);
-    Ok(Running { metrics_addr, health, shutdown, controllers, http, lost })
+    let grace = Duration::from_secs(args.shutdown_grace);
+    Ok(Running { metrics_addr, grace, health, shutdown, controllers, http, lost })
 }
 
 /// The three controllers, until `shutdown` fires and they have drained.

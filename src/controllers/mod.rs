@@ -6,6 +6,7 @@ pub mod children;
 pub mod events;
 pub mod gateway_config;
 pub mod identity;
+pub mod listed;
 pub mod notifications;
 pub mod pace;
 pub mod recheck;
@@ -21,19 +22,16 @@ use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
 use caches::Caches;
 use events::{EventWriter, Note};
-use futures::FutureExt;
 use identity::Identities;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::Store;
 use kube::{Client, Resource};
 use notifications::Notifications;
 use secret_ref::resolve::LastSync;
 use secret_ref::sharing::SharedReads;
 use shard::Shard;
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -54,6 +52,8 @@ pub struct Settings {
     pub permanent_retry: Duration,
     /// The objects this operator reconciles (`--shard`): all of them unless split.
     pub shard: Shard,
+    /// How long reconciles in flight may go on after shutdown before they are abandoned.
+    pub drain: Duration,
 }
 
 impl Default for Settings {
@@ -66,8 +66,15 @@ impl Default for Settings {
             max_backoff: Duration::from_secs(300),
             permanent_retry: Duration::from_secs(300),
             shard: Shard::ALL,
+            drain: drain_within(Duration::from_secs(10)),
         }
     }
+}
+
+/// What of a shutdown grace the reconciles in flight may use: all but its last second (at most
+/// half of it), which releases the Lease and closes the metrics server.
+pub fn drain_within(grace: Duration) -> Duration {
+    grace.saturating_sub((grace / 2).min(Duration::from_secs(1)))
 }
 
 /// Everything a reconcile needs.
@@ -146,6 +153,12 @@ impl Context {
             shared_reads: SharedReads::default(),
             memory: Mutex::default(),
         })
+    }
+
+    /// Waits until every watch the reconciles read has listed once: the caches, and the
+    /// namespaces that may use the operator's identity.
+    pub async fn listed(&self) {
+        tokio::join!(self.caches.listed(), self.identities.operator_namespaces.listed());
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -290,7 +303,11 @@ impl Context {
 }
 
 /// Runs the three controllers and the watches they share until `shutdown` fires and they have
-/// drained.
+/// drained, or [`Settings::drain`] has passed since (then the reconciles still in flight are
+/// dropped: each is safe to redo, and the next start or leader does).
+///
+/// The controllers start only once every watch the reconciles read has listed
+/// ([`Context::listed`]); no reconcile ever waits for a list.
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     // `secureapi_objects` counts what the caches hold, from the moment they fill.
     ctx.metrics.count_objects(crate::metrics::objects::Watched {
@@ -303,29 +320,28 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
     let secret_refs = secret_ref::run(ctx.clone(), shutdown.clone());
     let services = secure_api_service::run(ctx.clone(), shutdown.clone());
     let gateways = gateway_config::run(ctx.clone(), shutdown.clone());
-    tokio::join!(secret_refs, services, gateways, ctx.caches.run(shutdown.clone()));
-}
-
-/// Runs a controller's stream until it ends. kube-runtime 5 holds a controller's runner until its
-/// store has been listed once, and a graceful shutdown waits for that runner; a shutdown before
-/// the first list completes (SIGTERM during start-up, an API server that never answered) would
-/// wait forever. Nothing can have been reconciled then, so the stream is simply dropped.
-pub async fn drive<K>(controller: impl Future<Output = ()>, store: Store<K>, shutdown: CancellationToken)
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    let shut_before_listing = async {
+    let controllers = async {
+        tokio::select! {
+            // Stopped before the lists were in: nothing was reconciled, nothing to drain.
+            () = shutdown.cancelled() => return,
+            () = ctx.listed() => tracing::info!("every watch has listed; the controllers start"),
+        }
+        tokio::join!(secret_refs, services, gateways);
+    };
+    let abandoned = async {
         shutdown.cancelled().await;
-        if store.wait_until_ready().now_or_never().is_some() {
-            // Listed: let the graceful shutdown drain the reconciles in flight.
-            std::future::pending::<()>().await;
+        tokio::time::sleep(ctx.settings.drain).await;
+    };
+    let bounded = async {
+        tokio::select! {
+            () = controllers => {}
+            () = abandoned => tracing::warn!(
+                drain_seconds = ctx.settings.drain.as_secs_f64(),
+                "reconciles still in flight after the shutdown grace are abandoned; they run again at the next start"
+            ),
         }
     };
-    tokio::select! {
-        () = controller => {}
-        () = shut_before_listing => tracing::debug!("stopped before the first list completed"),
-    }
+    tokio::join!(bounded, ctx.caches.run(shutdown.clone()));
 }
 
 /// The time for status fields that record a change (never a per-reconcile tick).

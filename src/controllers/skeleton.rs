@@ -13,7 +13,7 @@
 use super::caches::Cache;
 use super::recheck::{Recheck, Rechecks};
 use super::timing::jittered;
-use super::{Context, drive, now, object_key};
+use super::{Context, now, object_key};
 use crate::api::FINALIZER;
 use crate::api::conditions::{ConditionStatus, HasConditions, find_condition, types};
 use crate::metrics::Controller as ControllerKind;
@@ -107,7 +107,6 @@ pub trait Reconciler:
 
 /// Runs `controller` with the shared reconcile and error policy until `shutdown`.
 pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, shutdown: CancellationToken) {
-    let store = controller.store();
     let rechecks = Arc::new(Rechecks::default());
     let stream = controller
         .reconcile_on(rechecks.clone().due())
@@ -119,7 +118,7 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
                 tracing::debug!(controller = K::PROFILE.controller.as_str(), %error, "controller event");
             }
         });
-    drive(stream, store, shutdown).await;
+    stream.await;
 }
 
 /// One reconcile: timed, behind the finalizer when the kind has one, failures reported. Its

@@ -4,7 +4,7 @@
 //! that cannot renew exits with one clear line. Against a real cluster too
 //! (`SECUREAPI_E2E_KUBECONFIG`), except the fault-injection case.
 
-use crate::support::cluster::{TestCluster, write_kubeconfig};
+use crate::support::cluster::{ProcessKubeconfig, TestCluster};
 use crate::support::http::{free_port, http_get};
 use crate::support::wait::{DEADLINE, wait_for};
 use crate::support::{PROJECT, operator_bin};
@@ -31,8 +31,7 @@ struct Setup {
     cluster: TestCluster,
     gcp: GcpEmulator,
     gcp_listener: Listener,
-    _kube_listener: Option<Listener>,
-    kubeconfig: PathBuf,
+    kubeconfig: ProcessKubeconfig,
     dir: tempfile::TempDir,
 }
 
@@ -40,20 +39,10 @@ impl Setup {
     async fn start(test: &str) -> Self {
         let cluster = TestCluster::with_crds(test).await;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let (kubeconfig, kube_listener) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
-            Ok(path) if !path.is_empty() => (PathBuf::from(path), None),
-            _ => {
-                let emulator = cluster.emulator().unwrap_or_else(|| panic!("no emulator"));
-                let listener =
-                    emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
-                let path = dir.path().join("kubeconfig");
-                write_kubeconfig(&path, &listener.url());
-                (path, Some(listener))
-            }
-        };
+        let kubeconfig = cluster.kubeconfig_in(dir.path()).await;
         let gcp = GcpEmulator::new();
         let gcp_listener = gcp.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("gcp listen: {e}"));
-        Self { cluster, gcp, gcp_listener, _kube_listener: kube_listener, kubeconfig, dir }
+        Self { cluster, gcp, gcp_listener, kubeconfig, dir }
     }
 
     /// Starts `run --leader-election` as `identity`, logging to a file (a pipe could fill up).
@@ -64,7 +53,7 @@ impl Setup {
         let (namespace, gcp) = (self.cluster.namespace.as_str(), self.gcp_listener.url());
         let child = Command::new(operator_bin())
             .arg("run")
-            .args(["--kubeconfig", &self.kubeconfig.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
+            .args(["--kubeconfig", &self.kubeconfig.path.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
             .args(["--namespace", namespace, "--startup-timeout", "10", "--gcp-project", PROJECT, "--gcp-no-auth"])
             .args(["--secret-manager-endpoint", &gcp, "--api-gateway-endpoint", &gcp])
             .args(["--operator-identity-namespaces", &format!("kubernetes.io/metadata.name={namespace}")])

@@ -38,4 +38,5 @@ mod secure_api_service_failures;
 mod sentinel;
 mod shutdown;
 mod standin;
+mod startup;
 mod support;

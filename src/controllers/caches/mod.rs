@@ -15,6 +15,7 @@
 //! last-applied annotation — which is most of an object's size. The children (Secrets,
 //! Deployments, Services), by far the most objects, are held encoded ([`Encoded`]).
 
+use super::listed::Listed;
 use super::pace::Pace;
 use super::shard::Shard;
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
@@ -74,6 +75,19 @@ impl Caches {
         }
     }
 
+    /// Waits until every watch has listed once. The controllers start after this: a reconcile
+    /// that reads a cache before its first list would take a child that exists for missing.
+    pub async fn listed(&self) {
+        tokio::join!(
+            self.secret_refs.listed.wait(),
+            self.secrets.listed.wait(),
+            self.secure_api_services.listed.wait(),
+            self.gateway_configs.listed.wait(),
+            self.deployments.listed.wait(),
+            self.services.listed.wait(),
+        );
+    }
+
     /// Runs every watch until `shutdown`. Subscribe first: later subscribers get nothing.
     pub async fn run(&self, shutdown: CancellationToken) {
         tokio::join!(
@@ -127,6 +141,8 @@ pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static, S: Storage<K> 
     /// For a kind a controller reconciles: how fast a relist of the shard's objects is handed over.
     pace: Option<(Pace, Shard)>,
     index: Option<Index<K>>,
+    /// Set when the first list is in the storage.
+    listed: Listed,
     feed: Mutex<Option<Feed<K, S::Writer>>>,
 }
 
@@ -153,7 +169,8 @@ where
         let (storage, writer) = S::new();
         let feed = Feed { api, slim: slim::<K>, config, writer, subscribers: vec![] };
         let pace = window.map(|(window, shard)| (Pace::new(window), shard));
-        Self { storage, pace, index: keys_of.map(Index::new), feed: Mutex::new(Some(feed)) }
+        let index = keys_of.map(Index::new);
+        Self { storage, pace, index, listed: Listed::default(), feed: Mutex::new(Some(feed)) }
     }
 
     /// Drops more than [`slim`] from each object before it is held.
@@ -228,14 +245,20 @@ where
                             watcher::Event::Apply(object) | watcher::Event::Delete(object) => Arc::new(object),
                             // After a (re)list the store holds everything: every object is worth a look.
                             watcher::Event::InitDone => {
+                                self.listed.set();
                                 relist = self.storage.keys().into();
                                 continue;
                             }
                             watcher::Event::Init | watcher::Event::InitApply(_) => continue,
                         }
                     }
-                    Some(Err(error)) => {
+                    Some(Err(error)) if self.listed.is_set() => {
                         tracing::debug!(kind = %K::kind(&()), %error, "watch failed; retrying");
+                        continue;
+                    }
+                    // The controllers wait for this first list: say why they have not started.
+                    Some(Err(error)) => {
+                        tracing::warn!(kind = %K::kind(&()), %error, "cannot list; the controllers start once every watch has listed");
                         continue;
                     }
                 },

@@ -28,7 +28,7 @@ impl Identities {
     pub async fn caller(&self, namespace: &str, service_account: Option<&str>) -> Result<Caller, IdentityError> {
         match service_account {
             Some(name) => self.tokens.caller(namespace, name).await,
-            None if self.operator_namespaces.allows(namespace).await => Ok(Caller::Operator),
+            None if self.operator_namespaces.allows(namespace) => Ok(Caller::Operator),
             None => Err(IdentityError::Required { namespace: namespace.to_owned() }),
         }
     }

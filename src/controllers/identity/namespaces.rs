@@ -2,6 +2,7 @@
 //! selector `--operator-identity-namespaces` (none when it is empty). The API server evaluates
 //! the selector; a reflector keeps the matching namespaces.
 
+use crate::controllers::listed::Listed;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
@@ -14,7 +15,13 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Default)]
 pub struct OperatorNamespaces {
     /// `None`: no namespace is allowed (the default).
-    selected: Option<Store<Namespace>>,
+    selected: Option<Selected>,
+}
+
+#[derive(Clone)]
+struct Selected {
+    store: Store<Namespace>,
+    listed: Listed,
 }
 
 impl OperatorNamespaces {
@@ -35,22 +42,35 @@ impl OperatorNamespaces {
         let api: Api<Namespace> = Api::all(client);
         api.list_metadata(&ListParams::default().labels(selector).limit(1)).await?;
         let (store, writer) = reflector::store();
-        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().labels(selector)))
+        let listed = Listed::default();
+        let events = reflector::reflector(writer, watcher(api, watcher::Config::default().labels(selector)))
             .default_backoff()
-            .touched_objects();
+            .take_until(shutdown.cancelled_owned());
+        let first_list = listed.clone();
         tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream.take_until(shutdown.cancelled_owned()));
-            while stream.next().await.is_some() {}
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::InitDone) => first_list.set(),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "cannot watch the operator identity's namespaces; retrying"),
+                }
+            }
         });
-        Ok(Self { selected: Some(store) })
+        Ok(Self { selected: Some(Selected { store, listed }) })
     }
 
-    /// Whether `namespace` may use the operator's identity (waits for the first list).
-    pub async fn allows(&self, namespace: &str) -> bool {
-        let Some(store) = &self.selected else { return false };
-        if store.wait_until_ready().await.is_err() {
-            return false;
+    /// Waits until the namespaces are listed once (at once when none are selected). The
+    /// controllers start after this, so [`Self::allows`] never answers from an empty list.
+    pub async fn listed(&self) {
+        if let Some(selected) = &self.selected {
+            selected.listed.wait().await;
         }
-        store.get(&ObjectRef::new(namespace)).is_some()
+    }
+
+    /// Whether `namespace` may use the operator's identity.
+    pub fn allows(&self, namespace: &str) -> bool {
+        let Some(selected) = &self.selected else { return false };
+        selected.store.get(&ObjectRef::new(namespace)).is_some()
     }
 }

@@ -7,8 +7,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use secure_api_operator::emulator::kube::KubeEmulator;
-use std::path::Path;
+use secure_api_operator::emulator::kube::{KubeEmulator, Listener};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::wait::{DEADLINE, wait_for};
@@ -94,6 +94,22 @@ impl TestCluster {
         }
     }
 
+    /// A kubeconfig in `dir` for the operator binary: the real cluster's, or the emulator's served
+    /// on loopback for as long as the returned value lives.
+    pub async fn kubeconfig_in(&self, dir: &Path) -> ProcessKubeconfig {
+        match (&self.emulator, std::env::var("SECUREAPI_E2E_KUBECONFIG")) {
+            (None, Ok(path)) => ProcessKubeconfig { path: PathBuf::from(path), _listener: None },
+            (None, Err(_)) => panic!("a real cluster without SECUREAPI_E2E_KUBECONFIG"),
+            (Some(emulator), _) => {
+                let listener =
+                    emulator.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("listen: {e}"));
+                let path = dir.join("kubeconfig");
+                write_kubeconfig(&path, &listener.url());
+                ProcessKubeconfig { path, _listener: Some(listener) }
+            }
+        }
+    }
+
     /// Deletes the test namespace (best effort; an emulator simply goes away).
     pub async fn cleanup(self) {
         if self.emulator.is_none() {
@@ -101,6 +117,12 @@ impl TestCluster {
             let _ = namespaces.delete(&self.namespace, &DeleteParams::default()).await;
         }
     }
+}
+
+/// A kubeconfig file for the binary under test, and the emulator's listener it points at.
+pub struct ProcessKubeconfig {
+    pub path: PathBuf,
+    _listener: Option<Listener>,
 }
 
 async fn real_cluster(path: &str) -> Client {

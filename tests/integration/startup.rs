@@ -1,0 +1,152 @@
+//! Start and stop as a real cluster shows them: the first lists take time (on the emulator, its
+//! latency fault delays the lists of namespaces), yet every object that exists at start gets a
+//! status; and SIGTERM ends `run` within `--shutdown-grace`, whatever a reconcile waits for.
+//! Against a real cluster too (`SECUREAPI_E2E_KUBECONFIG`), where the lists are slow by nature.
+
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, OperatorOptions};
+use crate::support::process::{exit_within, stderr_of, terminate};
+use crate::support::wait::{DEADLINE, wait_for};
+use crate::support::{PROJECT, operator_bin};
+use kube::api::{Api, PostParams};
+use secure_api_operator::api::SecretRef;
+use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
+use secure_api_operator::emulator::kube::Fault;
+use serde_json::json;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How long each list of namespaces takes while the fault lasts (the operator's check of its
+/// selector, then its watch's first list).
+const SLOW_LIST: Duration = Duration::from_millis(300);
+/// `--shutdown-grace` of the processes here.
+const GRACE: Duration = Duration::from_secs(2);
+/// What a stopped process may take beyond its grace to be seen gone (scheduling on a loaded
+/// machine, the test's polling).
+const EXIT_MARGIN: Duration = Duration::from_secs(8);
+
+/// `count` new SecretRefs `PREFIX-N`, each with a secret of its own; their names.
+async fn create_secret_refs(api: &Api<SecretRef>, gcp: &GcpEmulator, prefix: &str, count: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for n in 0..count {
+        let name = format!("{prefix}-{n}");
+        gcp.add_version(PROJECT, &name, b"s3cr3t");
+        let object: SecretRef = serde_json::from_value(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef",
+            "metadata": { "name": name }, "spec": { "secret": name },
+        }))
+        .unwrap_or_else(|e| panic!("secretref {name}: {e}"));
+        api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
+        names.push(name);
+    }
+    names
+}
+
+/// Waits until each of `names` has a Ready condition, whatever it says.
+async fn all_have_a_status(api: &Api<SecretRef>, names: &[String], when: &str) {
+    for name in names {
+        wait_for(&format!("{name} to get a status ({when})"), DEADLINE, || async {
+            let object = api.get(name).await.ok()?;
+            find_condition(&object.status?.conditions, types::READY).map(|_| ())
+        })
+        .await;
+    }
+}
+
+/// Makes the next two lists of namespaces slow (emulator only; a real cluster's are slow enough).
+fn slow_namespace_lists(cluster: &TestCluster) {
+    if let Some(emulator) = cluster.emulator() {
+        let fault = Fault { verb: Some("list".into()), resource: Some("namespaces".into()), ..Fault::default() };
+        emulator.inject_fault(Fault { delay: Some(SLOW_LIST), ..fault }.times(2));
+    }
+}
+
+/// `run` for `cluster`'s namespace, allowed the operator's identity there (the SecretRefs name no
+/// ServiceAccount), with `extra` flags; stderr piped.
+fn spawn_run(kubeconfig: &Path, cluster: &TestCluster, gcp: &str, extra: &[&str]) -> Child {
+    let namespace = cluster.namespace.as_str();
+    Command::new(operator_bin())
+        .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", "127.0.0.1:0"])
+        .args(["--namespace", namespace, "--gcp-project", PROJECT, "--gcp-no-auth"])
+        .args(["--secret-manager-endpoint", gcp, "--api-gateway-endpoint", gcp])
+        .args(["--operator-identity-namespaces", &format!("kubernetes.io/metadata.name={namespace}")])
+        .args(["--shutdown-grace", &GRACE.as_secs().to_string()])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning run: {e}"))
+}
+
+/// The regression of a start-up race: reconciles that started before the first list of the
+/// namespaces allowed the operator's identity waited for it, and all but one never woke.
+#[tokio::test]
+async fn every_secret_ref_gets_a_status_at_each_start_while_the_namespace_list_is_slow() {
+    const STARTS: usize = 20;
+    const REFS: usize = 20;
+    let cluster = TestCluster::with_crds("startup-slow-list").await;
+    let gcp = GcpEmulator::new();
+    let api: Api<SecretRef> = cluster.api();
+    for start in 0..STARTS {
+        let names = create_secret_refs(&api, &gcp, &format!("s{start}"), REFS).await;
+        slow_namespace_lists(&cluster);
+        let options = OperatorOptions { gcp: Some(gcp.clone()), ..OperatorOptions::default() };
+        let operator = Operator::start_with(&cluster, options).await;
+        all_have_a_status(&api, &names, &format!("start {start}")).await;
+        operator.stop().await;
+    }
+    cluster.cleanup().await;
+}
+
+/// The binary, started 30 times: both new SecretRefs get a status at every start, and every
+/// SIGTERM ends the process within the grace.
+#[tokio::test]
+async fn run_gives_every_secret_ref_a_status_at_each_of_30_starts_and_exits_within_the_grace() {
+    const STARTS: usize = 30;
+    let cluster = TestCluster::with_crds("startup-run").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = cluster.kubeconfig_in(dir.path()).await;
+    let gcp = GcpEmulator::new();
+    let gcp_listener = gcp.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("gcp listen: {e}"));
+    let api: Api<SecretRef> = cluster.api();
+    for start in 0..STARTS {
+        let names = create_secret_refs(&api, &gcp, &format!("r{start}"), 2).await;
+        slow_namespace_lists(&cluster);
+        let mut child = spawn_run(&kubeconfig.path, &cluster, &gcp_listener.url(), &[]);
+        all_have_a_status(&api, &names, &format!("start {start}")).await;
+        terminate(&child);
+        let status = exit_within(&mut child, GRACE + EXIT_MARGIN).await;
+        assert!(status.success(), "start {start}: exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));
+    }
+    cluster.cleanup().await;
+}
+
+/// A reconcile blocked on a Google Cloud call that does not answer (for ten minutes, and the
+/// client would wait five) does not hold the process after SIGTERM: it is abandoned at the grace.
+#[tokio::test]
+async fn sigterm_ends_run_within_the_grace_while_a_reconcile_waits_on_a_slow_gcp_call() {
+    const ACCESS: &str = "secretmanager.versions.access";
+    let cluster = TestCluster::with_crds("startup-sigterm-blocked").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let kubeconfig = cluster.kubeconfig_in(dir.path()).await;
+    let gcp = GcpEmulator::new();
+    gcp.inject_fault(GcpFault::delay(ACCESS, Duration::from_secs(600)));
+    let gcp_listener = gcp.listen(([127, 0, 0, 1], 0).into()).await.unwrap_or_else(|e| panic!("gcp listen: {e}"));
+    let api: Api<SecretRef> = cluster.api();
+    create_secret_refs(&api, &gcp, "blocked", 1).await;
+    let mut child = spawn_run(&kubeconfig.path, &cluster, &gcp_listener.url(), &["--gcp-timeout", "300"]);
+    wait_for("the reconcile's access call to be in flight", DEADLINE, || async {
+        (gcp.count(ACCESS) > 0).then_some(())
+    })
+    .await;
+
+    terminate(&child);
+    let status = exit_within(&mut child, GRACE + EXIT_MARGIN).await;
+    let stderr = stderr_of(&mut child);
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{stderr}");
+    assert!(stderr.contains("abandoned"), "the abandoned reconcile is said:\n{stderr}");
+    cluster.cleanup().await;
+}
