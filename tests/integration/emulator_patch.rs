@@ -3,7 +3,7 @@
 use crate::support::cluster::TestCluster;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, ResourceRequirements};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 fn deployment(containers: Value) -> Value {
@@ -107,6 +107,27 @@ async fn a_container_applied_without_resources_reads_back_with_empty_resources()
         let spec = deployment.spec.as_ref().and_then(|s| s.template.spec.as_ref());
         let resources = spec.and_then(|s| s.containers.first()).map(|c| c.resources.clone());
         assert_eq!(resources, Some(Some(ResourceRequirements::default())), "{answer}: `resources: {{}}`");
+    }
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn server_side_apply_that_drops_a_list_removes_the_key_without_leaving_null() {
+    let cluster = TestCluster::start("ssa-drop-list").await;
+    let raw: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &ApiResource::erase::<Deployment>(&()));
+    let with_ports = deployment(json!([{ "name": "app", "image": "app:1", "ports": [{ "containerPort": 8080 }] }]));
+    raw.patch("web", &PatchParams::apply("test"), &Patch::Apply(with_ports)).await.unwrap_or_else(|e| panic!("{e}"));
+    let without_ports = deployment(json!([{ "name": "app", "image": "app:1" }]));
+    let applied = raw
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(without_ports))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read = raw.get("web").await.unwrap_or_else(|e| panic!("{e}"));
+    for (answer, object) in [("the apply's answer", &applied), ("a read", &read)] {
+        let container = &object.data["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["name"], "app", "{answer}: {container}");
+        assert!(container.get("ports").is_none(), "{answer}: no `ports` key at all: {container}");
     }
     cluster.cleanup().await;
 }

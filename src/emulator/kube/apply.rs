@@ -284,55 +284,83 @@ fn prune(
 ) {
     let stale = managed.fields_of(identity).difference(applied).filter(|path| scope.covers_path(path));
     let owned = applied.union(&managed.fields_of_others(identity));
+    let remover = Remover { owned: &owned, types };
     for path in stale.paths().filter(|path| !owned.covers(path)) {
-        remove_path(object, path, &[], &mut Vec::new(), types);
+        remover.remove(object, path, 0, &[], &mut Vec::new());
     }
 }
 
-/// Removes the field at `path`; `key_fields` are the key fields of the list item `node` is, which stay.
-fn remove_path<'p>(
-    node: &mut Value,
-    path: &'p [Element],
-    key_fields: &[String],
-    names: &mut Vec<&'p str>,
-    types: &dyn ListTypes,
-) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    match (node, first.strip_prefix("f:")) {
-        // A list item that stays keeps its key fields.
-        (Value::Object(_), Some(name)) if rest.is_empty() && key_fields.iter().any(|key| key == name) => {}
-        (Value::Object(fields), Some(name)) if rest.is_empty() => fields.retain(|existing, _| existing != name),
-        (Value::Object(fields), Some(name)) => {
-            names.push(name);
-            if let Some(child) = fields.get_mut(name) {
-                remove_path(child, rest, &[], names, types);
+/// Removes stale fields. A map or list that a removal leaves empty goes too (unless someone owns it as a
+/// field of its own): kube-apiserver leaves neither `{}`/`[]` nor a `null` where a dropped field was.
+struct Remover<'a> {
+    owned: &'a FieldSet,
+    types: &'a dyn ListTypes,
+}
+
+impl Remover<'_> {
+    /// Removes the field at `path` below `path[..depth]`, which is `node`; `key_fields` are the key fields of
+    /// the list item `node` is, which stay.
+    fn remove<'p>(
+        &self,
+        node: &mut Value,
+        path: &'p [Element],
+        depth: usize,
+        key_fields: &[String],
+        names: &mut Vec<&'p str>,
+    ) {
+        let Some(element) = path.get(depth) else {
+            return;
+        };
+        let last = depth + 1 == path.len();
+        match (node, element.strip_prefix("f:")) {
+            // A list item that stays keeps its key fields.
+            (Value::Object(_), Some(name)) if last && key_fields.iter().any(|key| key == name) => {}
+            (Value::Object(fields), Some(name)) if last => {
+                fields.remove(name);
             }
-            names.pop();
+            (Value::Object(fields), Some(name)) => {
+                names.push(name);
+                if let Some(child) = fields.get_mut(name) {
+                    let had_content = !is_empty_container(child);
+                    self.remove(child, path, depth + 1, &[], names);
+                    if had_content && is_empty_container(child) && !self.owned.contains(&path[..=depth]) {
+                        fields.remove(name);
+                    }
+                }
+                names.pop();
+            }
+            (Value::Array(items), None) => self.remove_item(items, element, path, depth, names),
+            _ => {}
         }
-        (Value::Array(items), None) => remove_item(items, first, rest, names, types),
-        _ => {}
+    }
+
+    fn remove_item<'p>(
+        &self,
+        items: &mut Vec<Value>,
+        element: &Element,
+        path: &'p [Element],
+        depth: usize,
+        names: &mut Vec<&'p str>,
+    ) {
+        let list_type = self.types.list_type(names);
+        let Some(index) = items.iter().position(|item| item_element(item, &list_type).as_ref() == Some(element)) else {
+            return;
+        };
+        match (depth + 1 == path.len(), &list_type) {
+            (true, _) => {
+                items.remove(index);
+            }
+            (false, ListType::Map(keys)) => self.remove(&mut items[index], path, depth + 1, keys, names),
+            (false, _) => self.remove(&mut items[index], path, depth + 1, &[], names),
+        }
     }
 }
 
-fn remove_item<'p>(
-    items: &mut Vec<Value>,
-    element: &Element,
-    rest: &'p [Element],
-    names: &mut Vec<&'p str>,
-    types: &dyn ListTypes,
-) {
-    let list_type = types.list_type(names);
-    let Some(index) = items.iter().position(|item| item_element(item, &list_type).as_ref() == Some(element)) else {
-        return;
-    };
-    match (rest.is_empty(), &list_type) {
-        (true, _) => {
-            items.remove(index);
-        }
-        (false, ListType::Map(keys)) => remove_path(&mut items[index], rest, keys, names, types),
-        (false, _) => remove_path(&mut items[index], rest, &[], names, types),
+fn is_empty_container(value: &Value) -> bool {
+    match value {
+        Value::Object(fields) => fields.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
     }
 }
 
@@ -486,6 +514,26 @@ mod tests {
         let first = apply_as(None, &deployment(json!({"replicas": 2, "paused": true})), "a")?;
         let second = apply_as(Some(&first), &deployment(json!({"replicas": 2})), "a")?;
         assert_eq!(second["spec"], json!({"replicas": 2}));
+        Ok(())
+    }
+
+    #[test]
+    fn list_no_longer_applied_is_removed_without_a_null() -> Result<(), String> {
+        let with_ports = json!([{"name": "app", "image": "a:1", "ports": [{"containerPort": 80}]}]);
+        let template = |containers: Value| deployment(json!({"template": {"spec": {"containers": containers}}}));
+        let first = apply_as(None, &template(with_ports), "a")?;
+        let without_ports = json!([{"name": "app", "image": "a:1"}]);
+        let second = apply_as(Some(&first), &template(without_ports.clone()), "a")?;
+        assert_eq!(second["spec"]["template"]["spec"]["containers"], without_ports);
+        Ok(())
+    }
+
+    #[test]
+    fn map_emptied_by_a_removal_is_removed() -> Result<(), String> {
+        let config_map = |metadata: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata});
+        let first = apply_as(None, &config_map(json!({"name": "x", "labels": {"app": "web"}})), "a")?;
+        let second = apply_as(Some(&first), &config_map(json!({"name": "x"})), "a")?;
+        assert_eq!(second["metadata"].get("labels"), None);
         Ok(())
     }
 

@@ -42,6 +42,11 @@ impl FieldSet {
         self.0.iter()
     }
 
+    /// Whether `path` itself is a member.
+    pub fn contains(&self, path: &[Element]) -> bool {
+        self.0.contains(path)
+    }
+
     /// Whether `path` or one of its descendants is a member.
     pub fn covers(&self, path: &[Element]) -> bool {
         // Paths sharing a prefix sort contiguously right after the prefix itself.

@@ -150,7 +150,8 @@ fn default_service(service: &mut Value) {
     if spec["sessionAffinity"].is_null() {
         spec["sessionAffinity"] = json!("None");
     }
-    if let Some(ports) = spec["ports"].as_array_mut() {
+    // `get_mut`, not indexing: an index would insert `ports: null`, which kube-apiserver never shows.
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for port in ports {
             if port["protocol"].is_null() {
                 port["protocol"] = json!("TCP");
@@ -196,7 +197,8 @@ fn default_deployment(deployment: &mut Value) {
         }
     }
     for list in ["initContainers", "containers"] {
-        for container in pod[list].as_array_mut().into_iter().flatten() {
+        // `get_mut`, not indexing: an index would insert `initContainers: null` and `ports: null`.
+        for container in pod.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
             let latest = container["image"].as_str().is_some_and(|i| i.ends_with(":latest") || !i.contains(':'));
             for (field, value) in [
                 ("imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" })),
@@ -209,7 +211,7 @@ fn default_deployment(deployment: &mut Value) {
                     container[field] = value;
                 }
             }
-            if let Some(ports) = container["ports"].as_array_mut() {
+            if let Some(ports) = container.get_mut("ports").and_then(Value::as_array_mut) {
                 for port in ports.iter_mut().filter(|p| p["protocol"].is_null()) {
                     port["protocol"] = json!("TCP");
                 }
@@ -293,5 +295,18 @@ mod tests {
         assert_eq!(pod["initContainers"][0]["imagePullPolicy"], "Always");
         assert_eq!(pod["initContainers"][0]["terminationMessagePolicy"], "File");
         assert_eq!(pod["initContainers"][0]["resources"], json!({"limits": {"cpu": "1"}}), "given resources stay");
+    }
+
+    #[test]
+    fn defaulting_adds_no_null_for_an_absent_list() {
+        let mut deployment = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
+        default_deployment(&mut deployment);
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod.get("initContainers"), None);
+        assert_eq!(pod["containers"][0].get("ports"), None);
+        let mut service =
+            json!({"metadata": {"name": "s"}, "spec": {"type": "ExternalName", "externalName": "x.example.com"}});
+        default_service(&mut service);
+        assert_eq!(service["spec"].get("ports"), None);
     }
 }
