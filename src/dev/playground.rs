@@ -68,6 +68,7 @@ impl Playground {
         let kube = KubeEmulator::new();
         kube.set_deployment_simulation(DeploymentSimulation::Complete);
         kube.start_root_ca_publisher();
+        kube.start_quota_controller();
         install_crds(&kube).await?;
         let kube_listener = kube
             .listen(options.kube_listen)

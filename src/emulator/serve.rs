@@ -28,6 +28,7 @@ pub async fn run(args: EmulatorArgs) -> Result<(), String> {
     let kube = KubeEmulator::new();
     kube.set_deployment_simulation(args.deployments.into());
     kube.start_root_ca_publisher();
+    kube.start_quota_controller();
     let listener =
         kube.listen(args.kube_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.kube_listen))?;
     let gcp = GcpEmulator::new();

@@ -5,7 +5,7 @@ use crate::support::cluster::TestCluster;
 use crate::support::wait::{DEADLINE, wait_for};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::core::Status;
 use serde_json::{Value, json};
@@ -118,24 +118,31 @@ async fn creating_an_existing_name_is_409_already_exists() {
 #[tokio::test]
 async fn a_create_past_an_object_count_quota_is_403_exceeded_quota() {
     let cluster = TestCluster::start("quota").await;
-    let quota: ResourceQuota = serde_json::from_value(json!({
-        "metadata": { "name": "one-deployment" },
-        "spec": { "hard": { "count/deployments.apps": "1" } },
-    }))
-    .unwrap_or_else(|e| panic!("quota: {e}"));
-    cluster.api::<ResourceQuota>().create(&PostParams::default(), &quota).await.unwrap_or_else(|e| panic!("{e}"));
+    cluster.enforced_quota("one-deployment", json!({ "count/deployments.apps": "1" })).await;
     let api: Api<Deployment> = cluster.api();
-    // A real cluster refuses creates until the quota controller has counted the namespace.
-    wait_for("the first Deployment admitted", DEADLINE, || async {
-        api.create(&PostParams::default(), &deployment("a", "nginx")).await.ok()
-    })
-    .await;
+    api.create(&PostParams::default(), &deployment("a", "nginx")).await.unwrap_or_else(|e| panic!("first: {e}"));
     let refused = api_error(api.create(&PostParams::default(), &deployment("b", "nginx")).await);
     assert_eq!((refused.code, refused.reason.as_str()), (403, "Forbidden"));
     assert_eq!(
         refused.message,
         "deployments.apps \"b\" is forbidden: exceeded quota: one-deployment, requested: count/deployments.apps=1, \
          used: count/deployments.apps=1, limited: count/deployments.apps=1"
+    );
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_quota_of_zero_secrets_refuses_a_secret_once_its_status_holds_the_limit() {
+    let cluster = TestCluster::start("quota-zero").await;
+    cluster.enforced_quota("no-secrets", json!({ "count/secrets": "0" })).await;
+    let secret: Secret = serde_json::from_value(json!({ "metadata": { "name": "s" }, "stringData": { "k": "v" } }))
+        .unwrap_or_else(|e| panic!("secret: {e}"));
+    let refused = api_error(cluster.api::<Secret>().create(&PostParams::default(), &secret).await);
+    assert_eq!((refused.code, refused.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        refused.message,
+        "secrets \"s\" is forbidden: exceeded quota: no-secrets, requested: count/secrets=1, \
+         used: count/secrets=0, limited: count/secrets=0"
     );
     cluster.cleanup().await;
 }

@@ -6,7 +6,7 @@ use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::Operator;
 use crate::support::wait::{DEADLINE, wait_for};
-use k8s_openapi::api::core::v1::{Event, ResourceQuota};
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
@@ -117,18 +117,14 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     operator.stop().await;
 }
 
-/// A ResourceQuota that allows no Deployments is named in the status (the emulator enforces
-/// object-count quotas as kube-apiserver's quota admission does).
+/// A ResourceQuota that allows no Deployments is named in the status. The quota is enforced once
+/// the quota controller has filled in its `status.hard` (kube-apiserver admits everything before),
+/// so the operator starts only then.
 #[tokio::test]
 async fn a_resource_quota_that_allows_no_deployments_is_named_in_status() {
     let cluster = TestCluster::start("sas-quota").await;
     cluster.install_crds().await;
-    let quota: ResourceQuota = serde_json::from_value(json!({
-        "metadata": { "name": "no-deployments" },
-        "spec": { "hard": { "count/deployments.apps": "0" } },
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
-    cluster.api::<ResourceQuota>().create(&PostParams::default(), &quota).await.unwrap_or_else(|e| panic!("{e}"));
+    cluster.enforced_quota("no-deployments", json!({ "count/deployments.apps": "0" })).await;
     let operator = Operator::start(&cluster).await;
     create_service(&cluster, &operator).await;
     let (message, _) = wait_ready(&cluster, ConditionStatus::False, "QuotaExceeded").await;

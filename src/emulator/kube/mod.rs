@@ -95,6 +95,7 @@ struct Inner {
     deployments: signal::Sender<DeploymentSimulation>,
     deployments_started: Mutex<bool>,
     root_ca_started: Mutex<bool>,
+    quota_started: Mutex<bool>,
 }
 
 impl Default for KubeEmulator {
@@ -124,6 +125,7 @@ impl KubeEmulator {
                 deployments,
                 deployments_started: Mutex::new(false),
                 root_ca_started: Mutex::new(false),
+                quota_started: Mutex::new(false),
             }),
         }
     }
@@ -229,6 +231,18 @@ impl KubeEmulator {
         if !*started {
             *started = true;
             tokio::spawn(root_ca::run(Arc::downgrade(&self.inner.state)));
+        }
+    }
+
+    /// Starts the simulated quota controller: every ResourceQuota gets `status.hard` and
+    /// `status.used` shortly after it is created or changed, as kube-controller-manager writes them
+    /// on a real cluster; only then is the quota enforced (see `quota`). It stays on for the
+    /// emulator's life. Must be called inside a tokio runtime.
+    pub fn start_quota_controller(&self) {
+        let mut started = self.inner.quota_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*started {
+            *started = true;
+            tokio::spawn(quota::run(Arc::downgrade(&self.inner.state)));
         }
     }
 

@@ -2,7 +2,7 @@
 //! `SECUREAPI_E2E_KUBECONFIG` points at one. Tests that need the emulator's hooks (faults,
 //! counters) skip themselves against a real cluster. Also kubeconfigs for the operator binary.
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -29,8 +29,10 @@ impl TestCluster {
             Ok(path) if !path.is_empty() => (real_cluster(&path).await, None),
             _ => {
                 let emulator = KubeEmulator::new();
-                // Like kube-controller-manager on a real cluster: no namespace stays empty.
+                // Like kube-controller-manager on a real cluster: no namespace stays empty, and
+                // a ResourceQuota is enforced once its status is filled in.
                 emulator.start_root_ca_publisher();
+                emulator.start_quota_controller();
                 (emulator.client(), Some(emulator))
             }
         };
@@ -108,6 +110,22 @@ impl TestCluster {
                 ProcessKubeconfig { path, _listener: Some(listener) }
             }
         }
+    }
+
+    /// Creates ResourceQuota `name` with `hard` and waits until it is enforced: kube-apiserver
+    /// admits everything until the quota controller has copied `spec.hard` into `status.hard`.
+    pub async fn enforced_quota(&self, name: &str, hard: serde_json::Value) {
+        let quotas: Api<ResourceQuota> = self.api();
+        let quota =
+            serde_json::from_value(serde_json::json!({ "metadata": { "name": name }, "spec": { "hard": hard } }))
+                .unwrap_or_else(|e| panic!("quota {name}: {e}"));
+        quotas.create(&PostParams::default(), &quota).await.unwrap_or_else(|e| panic!("creating quota {name}: {e}"));
+        wait_for(&format!("quota {name} in status.hard"), DEADLINE, || async {
+            let status = quotas.get(name).await.ok()?.status?;
+            let enforced = serde_json::to_value(status.hard?).ok()? == hard;
+            enforced.then_some(())
+        })
+        .await;
     }
 
     /// Deletes the test namespace (best effort; an emulator simply goes away).
