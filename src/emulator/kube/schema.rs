@@ -194,8 +194,9 @@ impl CrdSchema {
         let server_owned = |key: &str| path.is_empty() && ROOT_FIELDS.contains(&key);
         if let Some(value_schema) = additional_schema(schema) {
             let undeclared = map.iter().filter(|(k, _)| !properties.is_some_and(|p| p.contains_key(*k)));
+            // kube-apiserver names a map value like a property: `spec.quota.requests`.
             for (key, value) in undeclared.filter(|(k, _)| !server_owned(k)) {
-                self.check(value_schema, value, &format!("{path}[{key}]"), found);
+                self.check(value_schema, value, &child_path(path, key), found);
             }
         }
         for (key, property) in properties.into_iter().flatten().filter(|(k, _)| !server_owned(k)) {
@@ -565,9 +566,9 @@ mod tests {
     }
 
     #[test]
-    fn map_values_are_validated_under_key_paths() -> Result<(), String> {
+    fn map_values_are_validated_under_their_key_like_a_property() -> Result<(), String> {
         let errors = spec_errors(&secret_ref()?, json!({"secret": "db", "target": {"labels": {"team": 7}}}));
-        let name = "spec.target.labels[team]";
+        let name = "spec.target.labels.team";
         assert_eq!(
             errors,
             [format!(r#"{name}: Invalid value: "integer": {name} in body must be of type string: "integer""#)]

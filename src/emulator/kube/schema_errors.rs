@@ -10,7 +10,8 @@ use serde_json::{Number, Value, json};
 /// One validation failure, kube-apiserver style.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldError {
-    /// Field path: dotted names, list indices as `[i]`, map keys as `[key]` (`spec.keys[1]`).
+    /// Field path: dotted names, list indices as `[i]` (`spec.keys[1]`); a map value is named like a
+    /// property (`spec.quota.requests`), but as `[key]` in a CEL rule's path.
     pub path: String,
     /// What kind of failure this is; decides the words and the `details.causes` reason.
     pub kind: FieldErrorKind,

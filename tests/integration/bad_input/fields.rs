@@ -476,7 +476,7 @@ fn gateway_rows() -> Vec<Row> {
         row("spec.routes[].backend.deadlineSeconds", json!(0), Schema("spec.routes[0].backend.deadlineSeconds")),
         row("spec.routes[].backend.jwtAudience", json!(""), Schema("spec.routes[0].backend.jwtAudience")),
         row("spec.routes[].backend.disableAuth", json!("yes"), Schema("spec.routes[0].backend.disableAuth")),
-        row("spec.routes[].quota", json!({ "requests": -1 }), Schema("spec.routes[0].quota[requests]")),
+        row("spec.routes[].quota", json!({ "requests": -1 }), Schema("spec.routes[0].quota.requests")),
         row(
             "spec.routes[].quota",
             json!({ "undeclared": 1 }),
