@@ -12,7 +12,7 @@ use crate::support::operator::{Operator, cluster_with_operator};
 use crate::support::wait::DEADLINE;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -98,6 +98,10 @@ fn crd_fields(plural: &str) -> BTreeSet<String> {
     fields
 }
 
+/// Get-then-replace attempts before a row gives up on 409 Conflicts (the operator writes the
+/// object's status while a row runs).
+const REPLACE_ATTEMPTS: u32 = 5;
+
 /// What a walk watches for change: the objects the operator synced for the walked object.
 type Synced = Value;
 
@@ -131,11 +135,26 @@ impl<'a> Walk<'a> {
         object
     }
 
+    /// Replaces the object's spec, getting it again and retrying when the operator wrote it (status
+    /// included) between the get and the replace: a 409 Conflict is not the row's answer.
     async fn replace_spec(&self, spec: &Value) -> Result<DynamicObject, kube::Error> {
         let api = self.api();
-        let mut current = api.get(self.name).await?;
-        current.data["spec"] = spec.clone();
-        api.replace(self.name, &PostParams::default(), &current).await
+        let mut attempt = 1;
+        loop {
+            let mut current = api.get(self.name).await?;
+            current.data["spec"] = spec.clone();
+            match api.replace(self.name, &PostParams::default(), &current).await {
+                Err(kube::Error::Api(status)) if status.code == 409 && attempt < REPLACE_ATTEMPTS => attempt += 1,
+                written => return written,
+            }
+        }
+    }
+
+    /// Puts the baseline back after a row that left the object changed, and waits until it is good
+    /// again, so that the next row starts from it.
+    async fn restore(&self, baseline: &Value) -> Result<(), String> {
+        self.replace_spec(baseline).await.map_err(|e| format!("restoring the baseline: {e}"))?;
+        self.wait_reason(self.good).await.map_err(|e| format!("restored: {e}"))
     }
 
     /// Ready's reason and message once the operator has seen the current generation.
@@ -226,7 +245,14 @@ impl<'a> Walk<'a> {
                 }
             }
             (Schema(_) | Rule(_), Err(error)) => return Err(format!("refused with {error}, not a 422")),
-            (Schema(_) | Rule(_), Ok(_)) => return Err(format!("accepted {}, expected {:?}", row.value, row.outcome)),
+            (Schema(_) | Rule(_), Ok(_)) => {
+                // One surprise must not spoil the rows after it: they start from the baseline.
+                let accepted = format!("accepted {}, expected {:?}", row.value, row.outcome);
+                return Err(match self.restore(baseline).await {
+                    Ok(()) => accepted,
+                    Err(error) => format!("{accepted}; {error}"),
+                });
+            }
             (outcome @ (Condition(_) | Reported(_)), Ok(_)) => {
                 let landed = match outcome {
                     Condition(reason) => self.wait_reason(&[reason]).await,
@@ -235,8 +261,7 @@ impl<'a> Walk<'a> {
                 };
                 let kept = self.synced().await == before;
                 // The next row starts from the baseline, whatever this one did.
-                self.replace_spec(baseline).await.map_err(|e| format!("restoring the baseline: {e}"))?;
-                self.wait_reason(self.good).await.map_err(|e| format!("restored: {e}"))?;
+                self.restore(baseline).await?;
                 landed?;
                 if !kept {
                     return Err("what was synced changed while the bad value stood".to_owned());
@@ -259,7 +284,11 @@ impl<'a> Walk<'a> {
                 Ok(())
             }
             (_, Err(error)) => Err(format!("refused, but not as {:?}: {error}", row.outcome)),
-            (_, Ok(_)) => Err(format!("{name:?} accepted, expected {:?}", row.outcome)),
+            (_, Ok(_)) => {
+                // The surprise object goes, so that it cannot weigh on the rows after it.
+                let _ = self.api().delete(name, &DeleteParams::default()).await;
+                Err(format!("{name:?} accepted, expected {:?}", row.outcome))
+            }
         }
     }
 }
