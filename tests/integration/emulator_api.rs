@@ -148,14 +148,14 @@ async fn a_quota_of_zero_secrets_refuses_a_secret_once_its_status_holds_the_limi
 }
 
 #[tokio::test]
-async fn a_label_value_over_63_characters_is_422_invalid() {
+async fn a_label_value_over_63_bytes_is_422_invalid() {
     let cluster = TestCluster::start("label-value").await;
     let api: Api<ConfigMap> = cluster.api();
     let long = "v".repeat(64);
     let error = api_error(api.create(&PostParams::default(), &config_map("a", json!({ "k": long }), json!({}))).await);
     assert_eq!((error.code, error.reason.as_str()), (422, "Invalid"));
     let expected = format!(
-        "ConfigMap \"a\" is invalid: metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters"
+        "ConfigMap \"a\" is invalid: metadata.labels: Invalid value: \"{long}\": must be no more than 63 bytes"
     );
     assert_eq!(error.message, expected);
     create(&api, "b", json!({ "k": "v".repeat(63) })).await;

@@ -1,5 +1,5 @@
 //! Label keys and values as kube-apiserver validates them (apimachinery's `ValidateLabels`): a
-//! value of at most 63 characters, alphanumeric at both ends with `-`, `_` and `.` between; a
+//! value of at most 63 bytes, alphanumeric at both ends with `-`, `_` and `.` between; a
 //! key of the same shape, optionally behind a DNS-subdomain prefix and `/`. A Secret labelled
 //! with a 64-character name is refused by a real server, and so here. Annotations
 //! (`ValidateAnnotations`): keys of the same shape as label keys, after lowercasing, and at most
@@ -52,7 +52,7 @@ fn key_problems(key: &str, shown: &str) -> Vec<String> {
             problems.push("prefix part must be non-empty".to_owned());
         } else {
             if prefix.len() > MAX_PREFIX {
-                problems.push(format!("prefix part must be no more than {MAX_PREFIX} characters"));
+                problems.push(format!("prefix part must be no more than {MAX_PREFIX} bytes"));
             }
             if !subdomain_shape(prefix) {
                 problems.push(PREFIX_FORMAT.to_owned());
@@ -63,7 +63,7 @@ fn key_problems(key: &str, shown: &str) -> Vec<String> {
         problems.push("name part must be non-empty".to_owned());
     } else {
         if name.len() > MAX_VALUE {
-            problems.push(format!("name part must be no more than {MAX_VALUE} characters"));
+            problems.push(format!("name part must be no more than {MAX_VALUE} bytes"));
         }
         if !qualified_shape(name) {
             problems.push(NAME_FORMAT.to_owned());
@@ -76,7 +76,7 @@ fn value_errors(value: &str) -> Vec<String> {
     let shown = json!(value).to_string();
     let mut problems = Vec::new();
     if value.len() > MAX_VALUE {
-        problems.push(format!("must be no more than {MAX_VALUE} characters"));
+        problems.push(format!("must be no more than {MAX_VALUE} bytes"));
     }
     if !qualified_shape(value) {
         problems.push(VALUE_FORMAT.to_owned());
@@ -130,11 +130,11 @@ mod tests {
     }
 
     #[test]
-    fn a_value_over_63_characters_is_refused_as_kube_apiserver_words_it() {
+    fn a_value_over_63_bytes_is_refused_as_kube_apiserver_words_it() {
         let long = "a".repeat(64);
         assert_eq!(
             messages(json!({ "secureapi.dev/secretref": long })),
-            [format!("metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters")]
+            [format!("metadata.labels: Invalid value: \"{long}\": must be no more than 63 bytes")]
         );
         assert_eq!(messages(json!({ "k": "a".repeat(63) })), Vec::<String>::new());
     }
@@ -164,6 +164,22 @@ mod tests {
         assert_eq!(
             annotation_messages(json!({ "k": big })),
             ["metadata.annotations: Too long: may not be more than 262144 bytes"]
+        );
+    }
+
+    #[test]
+    fn a_key_over_its_lengths_is_refused_in_bytes_as_kube_apiserver_words_it() {
+        let name = "n".repeat(64);
+        let prefix = format!("{}.io", "p".repeat(251));
+        let shown = |key: &str| json!(key).to_string();
+        assert_eq!(
+            messages(json!({ name.clone(): "v" })),
+            [format!("metadata.labels: Invalid value: {}: name part must be no more than 63 bytes", shown(&name))]
+        );
+        let key = format!("{prefix}/k");
+        assert_eq!(
+            messages(json!({ key.clone(): "v" })),
+            [format!("metadata.labels: Invalid value: {}: prefix part must be no more than 253 bytes", shown(&key))]
         );
     }
 

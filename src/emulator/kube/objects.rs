@@ -305,7 +305,27 @@ fn spec_part(object: &Value) -> Value {
 
 /// Object names: RFC 1123 subdomains (namespaces: labels), as kube-apiserver checks them.
 fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    let label_only = rt.plural == "namespaces";
+    let problems = if name.is_empty() {
+        vec!["name or generateName is required".to_owned()]
+    } else {
+        name_problems(name, rt.plural == "namespaces")
+            .into_iter()
+            .map(|problem| format!("Invalid value: \"{name}\": {problem}"))
+            .collect()
+    };
+    let listed: Vec<String> = problems.iter().map(|problem| format!("metadata.name: {problem}")).collect();
+    let listed = match listed.as_slice() {
+        [] => return Ok(()),
+        [one] => one.clone(),
+        several => format!("[{}]", several.join(", ")),
+    };
+    let message = format!("{} \"{name}\" is invalid: {listed}", rt.kind);
+    Err(ApiError::invalid(&rt.kind, &rt.group, name, message, vec![]))
+}
+
+/// What is wrong with a non-empty name: its length in bytes, then its shape (apimachinery's
+/// `IsDNS1123Subdomain`, or `IsDNS1123Label` for a namespace).
+fn name_problems(name: &str, label_only: bool) -> Vec<String> {
     let max = if label_only { 63 } else { 253 };
     let valid_label = |label: &str| {
         !label.is_empty()
@@ -313,23 +333,18 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
-    let valid = !name.is_empty()
-        && name.len() <= max
-        && if label_only { valid_label(name) } else { name.split('.').all(valid_label) };
-    if valid {
-        return Ok(());
+    let mut problems = Vec::new();
+    if name.len() > max {
+        problems.push(format!("must be no more than {max} bytes"));
     }
-    let what = if name.is_empty() {
-        "name or generateName is required".to_owned()
-    } else {
-        format!(
-            "Invalid value: \"{name}\": a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-'{}, and must start and end with an alphanumeric character",
+    if !(if label_only { valid_label(name) } else { name.split('.').all(valid_label) }) {
+        problems.push(format!(
+            "a lowercase RFC 1123 {} must consist of lower case alphanumeric characters, '-'{}, and must start and end with an alphanumeric character",
             if label_only { "label" } else { "subdomain" },
             if label_only { "" } else { " or '.'" }
-        )
-    };
-    let message = format!("{} \"{name}\" is invalid: metadata.name: {what}", rt.kind);
-    Err(ApiError::invalid(&rt.kind, &rt.group, name, message, vec![]))
+        ));
+    }
+    problems
 }
 
 /// Label keys and values, and annotation keys and size, as kube-apiserver checks them on every
@@ -375,6 +390,18 @@ mod tests {
         let result =
             context(&rt).prepare_create(Some("default"), json!({"metadata": {"name": "Bad_Name"}}), "u".into(), true);
         assert!(result.is_err_and(|e| e.code == 422 && e.message.contains("RFC 1123")));
+    }
+
+    #[test]
+    fn a_name_over_253_bytes_is_refused_for_its_length_alone() {
+        let rt = secrets();
+        let long = format!("{}.example", "a".repeat(250));
+        let result =
+            context(&rt).prepare_create(Some("default"), json!({"metadata": {"name": long}}), "u".into(), true);
+        let expected = format!(
+            "Secret \"{long}\" is invalid: metadata.name: Invalid value: \"{long}\": must be no more than 253 bytes"
+        );
+        assert_eq!(result.err().map(|e| e.message), Some(expected));
     }
 
     #[test]

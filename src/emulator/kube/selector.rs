@@ -211,7 +211,7 @@ impl Parser {
 }
 
 /// What a label name or value must look like, for error messages.
-const SEGMENT_RULE: &str = "at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends";
+const SEGMENT_RULE: &str = "at most 63 bytes of [A-Za-z0-9-_.], alphanumeric at both ends";
 
 fn validate_key(key: String) -> Result<String, String> {
     let (prefix, name) = key.split_once('/').map_or((None, key.as_str()), |(p, n)| (Some(p), n));
@@ -231,7 +231,7 @@ fn validate_value(value: String) -> Result<String, String> {
     Err(fail(&format!("invalid label value {value:?}: must be empty or {SEGMENT_RULE}")))
 }
 
-/// A label name or value: `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, at most 63 characters.
+/// A label name or value: `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, at most 63 bytes.
 fn is_label_segment(text: &str) -> bool {
     let bytes = text.as_bytes();
     let edges_ok =
@@ -239,7 +239,7 @@ fn is_label_segment(text: &str) -> bool {
     edges_ok && bytes.len() <= 63 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b))
 }
 
-/// An RFC 1123 subdomain: dot-separated lowercase labels, at most 253 characters in total.
+/// An RFC 1123 subdomain: dot-separated lowercase labels, at most 253 bytes in total.
 fn is_dns_subdomain(text: &str) -> bool {
     let label_ok = |label: &str| {
         let bytes = label.as_bytes();
