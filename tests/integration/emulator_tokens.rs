@@ -4,11 +4,12 @@
 
 use crate::support::cluster::TestCluster;
 use crate::support::kubectl::{Kubectl, serve_emulator};
+use crate::support::wait::{DEADLINE, wait_for};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::BodyExt;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kube::core::Status;
@@ -250,6 +251,10 @@ async fn a_token_request_stores_nothing() {
     let cluster = TestCluster::start("token-stateless").await;
     let Some(emulator) = cluster.emulator() else { return };
     service_account(&cluster, "robot").await;
+    // The simulated root-CA publisher writes into the new namespace once: not during the measure.
+    let maps: Api<ConfigMap> = cluster.api();
+    wait_for("the root-CA ConfigMap", DEADLINE, || async { maps.get_opt("kube-root-ca.crt").await.ok().flatten() })
+        .await;
     let before = emulator.resource_version();
     issued(&cluster, "robot", &token_request(&[], None)).await;
     assert_eq!(emulator.resource_version(), before, "no write, no watch event");
