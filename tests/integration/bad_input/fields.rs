@@ -502,7 +502,11 @@ fn gateway_rows() -> Vec<Row> {
             json!("SOMETIMES"),
             Schema("spec.routes[0].backend.pathTranslation"),
         ),
+        // kube-apiserver compares a whole number with a truncated minimum: 0 and -0 must be
+        // refused by an exclusive minimum of 0, not by `minimum: 0.001`.
         row("spec.routes[].backend.deadlineSeconds", json!(0), Schema("spec.routes[0].backend.deadlineSeconds")),
+        row("spec.routes[].backend.deadlineSeconds", json!(0.0), Schema("spec.routes[0].backend.deadlineSeconds")),
+        row("spec.routes[].backend.deadlineSeconds", json!(-0.0), Schema("spec.routes[0].backend.deadlineSeconds")),
         row("spec.routes[].backend.jwtAudience", json!(""), Schema("spec.routes[0].backend.jwtAudience")),
         row("spec.routes[].backend.disableAuth", json!("yes"), Schema("spec.routes[0].backend.disableAuth")),
         row("spec.routes[].quota", json!({ "requests": -1 }), Schema("spec.routes[0].quota.requests")),
