@@ -56,9 +56,9 @@ async fn a_custom_resource_is_served_once_its_crd_is_established() {
 }
 
 #[tokio::test]
-async fn deleting_a_crd_removes_its_resources() {
+async fn deleting_a_crd_removes_its_resources_with_emulator_hooks() {
     let cluster = TestCluster::start("crd-delete").await;
-    let Some(_) = cluster.emulator() else { return };
+    let Some(_) = cluster.hooks() else { return };
     cluster.install_crds().await;
     let api: Api<SecretRef> = cluster.api();
     api.create(&PostParams::default(), &secret_ref(json!({ "secret": "api-config-db" })))
@@ -100,9 +100,9 @@ async fn unknown_fields_are_pruned() {
 }
 
 #[tokio::test]
-async fn preserve_unknown_fields_keeps_what_it_covers() {
+async fn preserve_unknown_fields_keeps_what_it_covers_with_emulator_hooks() {
     let cluster = TestCluster::start("crd-preserve").await;
-    let Some(_) = cluster.emulator() else { return };
+    let Some(_) = cluster.hooks() else { return };
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "metadata": { "name": "widgets.example.com" },
         "spec": {

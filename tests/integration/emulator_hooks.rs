@@ -17,9 +17,9 @@ fn config_map(name: &str) -> ConfigMap {
 }
 
 #[tokio::test]
-async fn injected_faults_fail_matching_requests_and_counters_count_them() {
+async fn injected_faults_fail_matching_requests_and_counters_count_them_with_emulator_hooks() {
     let cluster = TestCluster::start("faults").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     let api: Api<ConfigMap> = cluster.api();
     emulator.inject_fault(Fault::status("create", "configmaps", 503).times(2));
     for _ in 0..2 {
@@ -34,9 +34,9 @@ async fn injected_faults_fail_matching_requests_and_counters_count_them() {
 }
 
 #[tokio::test]
-async fn injected_latency_delays_the_answer() {
+async fn injected_latency_delays_the_answer_with_emulator_hooks() {
     let cluster = TestCluster::start("latency").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     let api: Api<ConfigMap> = cluster.api();
     emulator.inject_fault(Fault {
         verb: Some("get".into()),
@@ -50,9 +50,9 @@ async fn injected_latency_delays_the_answer() {
 }
 
 #[tokio::test]
-async fn dropped_watches_end_their_streams() {
+async fn dropped_watches_end_their_streams_with_emulator_hooks() {
     let cluster = TestCluster::start("drop").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     let api: Api<ConfigMap> = cluster.api();
     let stream = api.watch(&WatchParams::default().timeout(60), "0").await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("the watch to open", DEADLINE, || async { (emulator.open_watches() > 0).then_some(()) }).await;
@@ -62,9 +62,9 @@ async fn dropped_watches_end_their_streams() {
 }
 
 #[tokio::test]
-async fn a_watch_from_an_expired_version_gets_410_gone() {
+async fn a_watch_from_an_expired_version_gets_410_gone_with_emulator_hooks() {
     let cluster = TestCluster::start("gone").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     let api: Api<ConfigMap> = cluster.api();
     let created = api.create(&PostParams::default(), &config_map("a")).await.unwrap_or_else(|e| panic!("{e}"));
     api.create(&PostParams::default(), &config_map("b")).await.unwrap_or_else(|e| panic!("{e}"));
@@ -99,9 +99,9 @@ async fn watches_that_allow_bookmarks_get_them() {
 }
 
 #[tokio::test]
-async fn the_simulated_deployment_controller_completes_or_stalls_rollouts() {
+async fn the_simulated_deployment_controller_completes_or_stalls_rollouts_with_emulator_hooks() {
     let cluster = TestCluster::start("simulated").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     emulator.set_deployment_simulation(DeploymentSimulation::Complete);
     let api: Api<Deployment> = cluster.api();
     let deployment: Deployment = serde_json::from_value(json!({

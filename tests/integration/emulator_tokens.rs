@@ -143,7 +143,7 @@ async fn a_token_carries_the_service_accounts_claims_and_the_requested_audience_
 }
 
 #[tokio::test]
-async fn an_empty_request_gets_the_default_audience_and_an_hour() {
+async fn an_empty_request_gets_the_default_audience_and_an_hour_with_emulator_hooks() {
     let cluster = TestCluster::start("token-defaults").await;
     service_account(&cluster, "robot").await;
     let answer = issued(&cluster, "robot", &token_request(&[], None)).await;
@@ -152,7 +152,7 @@ async fn an_empty_request_gets_the_default_audience_and_an_hour() {
     let claims = decode(&status_token(&answer)).claims;
     assert_eq!(claims["aud"], json!(answer.spec.audiences), "the token is for the defaulted audiences");
     assert_eq!(claims["exp"].as_i64().zip(claims["iat"].as_i64()).map(|(e, i)| e - i), Some(3600));
-    if let Some(emulator) = cluster.emulator() {
+    if let Some(emulator) = cluster.hooks() {
         // kube-apiserver's `--api-audiences` defaults to the issuer.
         assert_eq!(answer.spec.audiences, [emulator.service_account_issuer()]);
     }
@@ -178,7 +178,7 @@ async fn the_token_signature_verifies_against_the_published_jwks() {
 }
 
 #[tokio::test]
-async fn the_discovery_document_names_the_issuer_the_tokens_carry() {
+async fn the_discovery_document_names_the_issuer_the_tokens_carry_with_emulator_hooks() {
     let cluster = TestCluster::start("token-discovery").await;
     service_account(&cluster, "robot").await;
     let claims = decode(&status_token(&issued(&cluster, "robot", &token_request(&["x"], None)).await)).claims;
@@ -193,7 +193,7 @@ async fn the_discovery_document_names_the_issuer_the_tokens_carry() {
 
     let (status, content_type, keys) = get_document(&cluster.client, "/openid/v1/jwks").await;
     assert_eq!((status, content_type.as_str()), (200, "application/jwk-set+json"));
-    if let Some(emulator) = cluster.emulator() {
+    if let Some(emulator) = cluster.hooks() {
         assert_eq!(config["issuer"], DEFAULT_ISSUER);
         assert_eq!(config["jwks_uri"], format!("{DEFAULT_ISSUER}/openid/v1/jwks"));
         assert_eq!(keys, emulator.service_account_jwks(), "the public method serves the same key set");
@@ -234,9 +234,9 @@ async fn an_expiry_under_ten_minutes_or_over_two_to_the_32_seconds_is_invalid() 
 }
 
 #[tokio::test]
-async fn a_fault_injected_on_the_token_subresource_is_answered_and_counted() {
+async fn a_fault_injected_on_the_token_subresource_is_answered_and_counted_with_emulator_hooks() {
     let cluster = TestCluster::start("token-fault").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     service_account(&cluster, "robot").await;
     emulator.inject_fault(Fault::status("create", "serviceaccounts/token", 403).times(1));
     let status = api_status(request_token(&cluster.api(), "robot", &token_request(&[], None)).await);
@@ -247,9 +247,9 @@ async fn a_fault_injected_on_the_token_subresource_is_answered_and_counted() {
 }
 
 #[tokio::test]
-async fn a_token_request_stores_nothing() {
+async fn a_token_request_stores_nothing_with_emulator_hooks() {
     let cluster = TestCluster::start("token-stateless").await;
-    let Some(emulator) = cluster.emulator() else { return };
+    let Some(emulator) = cluster.hooks() else { return };
     service_account(&cluster, "robot").await;
     // The simulated root-CA publisher writes into the new namespace once: not during the measure.
     let maps: Api<ConfigMap> = cluster.api();

@@ -130,7 +130,7 @@ async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap(
 }
 
 #[tokio::test]
-async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exactly_one_key() {
+async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exactly_one_key_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("gw-keys-crash").await else { return };
     backend_service(&cluster).await;
     // The Secret cannot be written: the key gets created, then every pass fails before recording it.

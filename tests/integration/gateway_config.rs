@@ -175,7 +175,7 @@ async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_confi
 }
 
 #[tokio::test]
-async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes() {
+async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("gw-steady").await else { return };
     backend_service(&cluster).await;
     create_gateway(&cluster, "secure-api", json!({})).await;

@@ -194,7 +194,7 @@ async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
 }
 
 #[tokio::test]
-async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account() {
+async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account_with_emulator_hooks() {
     let cluster = TestCluster::with_crds("id-shared").await;
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
@@ -219,7 +219,7 @@ async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account() {
 
 /// TokenRequests the emulated cluster served (`None` on a real cluster).
 fn cluster_token_requests(cluster: &TestCluster) -> Option<u64> {
-    cluster.emulator().map(|kube| kube.count("create", "serviceaccounts/token"))
+    cluster.hooks().map(|kube| kube.count("create", "serviceaccounts/token"))
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ spec:
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_manages_crds_custom_resources_and_deployments() {
+async fn kubectl_manages_crds_custom_resources_and_deployments_with_emulator_hooks() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let (emulator, _listener, kubeconfig, namespace) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
         Ok(path) if !path.is_empty() => (None, None, PathBuf::from(path), format!("kubectl-{}", std::process::id())),

@@ -232,9 +232,9 @@ async fn after_a_sigkill_the_standby_takes_over_once_the_lease_expires() {
 }
 
 #[tokio::test]
-async fn a_leader_that_cannot_renew_stops_before_the_lease_expires_with_one_line() {
+async fn a_leader_that_cannot_renew_stops_before_the_lease_expires_with_one_line_with_emulator_hooks() {
     let setup = Setup::start("leader-lost").await;
-    let Some(emulator) = setup.cluster.emulator().cloned() else {
+    let Some(emulator) = setup.cluster.hooks().cloned() else {
         setup.cluster.cleanup().await;
         return;
     };

@@ -100,9 +100,9 @@ async fn secret_refs_of_one_secret_version_share_one_access_call() {
 }
 
 #[tokio::test]
-async fn a_reconcile_of_a_synced_secret_ref_reads_nothing() {
+async fn a_reconcile_of_a_synced_secret_ref_reads_nothing_with_emulator_hooks() {
     let cluster = TestCluster::with_crds("scale-steady").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
+    let Some(kube) = cluster.hooks().cloned() else { return };
     let operator = Operator::start(&cluster).await;
     operator.gcp.add_version(PROJECT, "steady", b"steady-value");
     create_secret_ref(&cluster, "steady", "steady", "latest").await;

@@ -176,7 +176,7 @@ async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouc
 }
 
 #[tokio::test]
-async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write() {
+async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("sref-retry").await else { return };
     operator.gcp.add_version(PROJECT, "db", b"value");
     operator.gcp.inject_fault(GcpFault {
@@ -199,7 +199,7 @@ async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write() {
 }
 
 #[tokio::test]
-async fn a_steady_state_makes_no_writes() {
+async fn a_steady_state_makes_no_writes_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("sref-steady").await else { return };
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
@@ -482,7 +482,7 @@ async fn exists(cluster: &TestCluster, name: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret_once() {
+async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret_once_with_emulator_hooks() {
     let (cluster, operator) = cluster_with_operator("sref-rename-delete").await;
     operator.gcp.add_version(PROJECT, "db", b"value");
     // Owned (the default) and orphan Secrets alike: the deletion policy decides.
@@ -503,7 +503,7 @@ async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret
         let note = wait_event(&cluster, name, "PreviousTargetDeleted").await;
         assert!(note.contains(&renamed), "{note}");
     }
-    let Some(kube) = cluster.emulator().cloned() else { return };
+    let Some(kube) = cluster.hooks().cloned() else { return };
     assert_eq!(kube.count("delete", "secrets"), 2, "one deletion per rename: {:?}", kube.counts());
     wait_refresh_periods(&operator, "db", 1).await;
     kube.reset_counts();

@@ -181,7 +181,7 @@ async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
 }
 
 #[tokio::test]
-async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot() {
+async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot_with_emulator_hooks() {
     let Some((cluster, _kube, operator)) = seeded_and_ready("sas-rotate", false).await else { return };
     let before = deployment(&cluster).await;
     let old_snapshot = db_snapshot(&before);
@@ -235,7 +235,7 @@ async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
 }
 
 #[tokio::test]
-async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template() {
+async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = seeded_and_ready("sas-rollback", true).await else { return };
 
     let before = deployment(&cluster).await;
@@ -258,7 +258,7 @@ async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template() {
 }
 
 #[tokio::test]
-async fn a_steady_service_makes_no_writes() {
+async fn a_steady_service_makes_no_writes_with_emulator_hooks() {
     let Some((_cluster, kube, operator)) = seeded_and_ready("sas-steady", false).await else { return };
     let witness = format!("projects/{PROJECT}/secrets/api-config-db/");
     let reads = operator.gcp.count_for("secretmanager.versions.access", &witness);
@@ -289,7 +289,7 @@ async fn a_steady_service_makes_no_writes() {
 /// Its children come from the caches, and the ServiceAccount, autoscaler and disruption budget
 /// (not watched) were applied or found absent moments ago: nothing to read.
 #[tokio::test]
-async fn a_reconcile_of_a_ready_service_reads_nothing() {
+async fn a_reconcile_of_a_ready_service_reads_nothing_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = seeded_and_ready("sas-reads", false).await else { return };
     let reconciles = operator.metrics.reconciles(ControllerKind::SecureApiService);
     kube.reset_counts();

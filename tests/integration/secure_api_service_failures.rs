@@ -60,9 +60,9 @@ async fn warnings(cluster: &TestCluster, reason: &str) -> usize {
 }
 
 #[tokio::test]
-async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure() {
+async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure_with_emulator_hooks() {
     let cluster = TestCluster::start("sas-refused").await;
-    let Some(kube) = cluster.emulator().cloned() else { return };
+    let Some(kube) = cluster.hooks().cloned() else { return };
     cluster.install_crds().await;
     kube.set_deployment_simulation(DeploymentSimulation::Complete);
     let operator = Operator::start(&cluster).await;

@@ -16,7 +16,7 @@ async fn generation(world: &World) -> i64 {
 }
 
 #[tokio::test]
-async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_twice() {
+async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_twice_with_emulator_hooks() {
     let Some(mut world) = World::start("crash-status", 0, false, false).await else { return };
     let before = generation(&world).await;
     let status_patches = world.kube.count("patch", "secretrefs/status");
@@ -54,7 +54,7 @@ async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_tw
 }
 
 #[tokio::test]
-async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_newest() {
+async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_newest_with_emulator_hooks() {
     let Some(mut world) = World::start("two-rotations", 0, false, false).await else { return };
     let (before, seen_before) = (generation(&world).await, world.observer.template_versions().len());
     let second = world.rotate("db");
@@ -77,7 +77,7 @@ async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_
 /// Found by seeds 318, 379 and 389: a snapshot whose write landed after the prune that would have
 /// taken it stayed until the service's five-minute re-check.
 #[tokio::test]
-async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears() {
+async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears_with_emulator_hooks() {
     let Some(world) = World::start("stray-snapshot", 0, false, false).await else { return };
     let secrets: Api<Secret> = world.cluster.api();
     let selector = format!("{}=secure-api", secure_api_operator::workload::service_label());
@@ -103,7 +103,7 @@ async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears() {
 /// A hand-over alone, graceful or by a crashed leader's Lease expiring, changes nothing: the new
 /// leader starts from fresh memory and finds every object already as it wants it.
 #[tokio::test]
-async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template() {
+async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template_with_emulator_hooks() {
     let Some(mut world) = World::start("hand-over", 0, false, true).await else { return };
     let (before, templates) = (generation(&world).await, world.observer.template_versions().len());
     for graceful in [true, false] {
@@ -131,7 +131,7 @@ async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template() {
 /// next one replaced it. Its snapshots were kept (the Deployment remembers its template for a
 /// rollback) but no history named them.
 #[tokio::test]
-async fn a_revision_that_went_live_without_its_status_is_recorded_in_the_history() {
+async fn a_revision_that_went_live_without_its_status_is_recorded_in_the_history_with_emulator_hooks() {
     let Some(mut world) = World::start("unrecorded-revision", 0, false, false).await else { return };
     // Every status write of the service fails until the second rotation is live.
     world.kube.inject_fault(Fault::status("patch", "secureapiservices/status", 503).times(10_000));

@@ -120,22 +120,22 @@ async fn ci_seeds(first: u64) {
 }
 
 #[tokio::test]
-async fn fault_schedules_1_to_5_keep_every_invariant() {
+async fn fault_schedules_1_to_5_keep_every_invariant_with_emulator_hooks() {
     ci_seeds(1).await;
 }
 
 #[tokio::test]
-async fn fault_schedules_6_to_10_keep_every_invariant() {
+async fn fault_schedules_6_to_10_keep_every_invariant_with_emulator_hooks() {
     ci_seeds(6).await;
 }
 
 #[tokio::test]
-async fn fault_schedules_11_to_15_keep_every_invariant() {
+async fn fault_schedules_11_to_15_keep_every_invariant_with_emulator_hooks() {
     ci_seeds(11).await;
 }
 
 #[tokio::test]
-async fn fault_schedules_16_to_20_keep_every_invariant() {
+async fn fault_schedules_16_to_20_keep_every_invariant_with_emulator_hooks() {
     ci_seeds(16).await;
 }
 

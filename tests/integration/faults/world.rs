@@ -84,7 +84,7 @@ impl World {
     /// cluster (the faults need the emulator's hooks).
     pub async fn start(test: &str, seed: u64, notifications: bool, leader_election: bool) -> Option<Self> {
         let cluster = TestCluster::start(test).await;
-        let kube = cluster.emulator().cloned()?;
+        let kube = cluster.hooks().cloned()?;
         cluster.install_crds().await;
         kube.set_deployment_simulation(DeploymentSimulation::Complete);
         let gcp = GcpEmulator::new();

@@ -1,6 +1,7 @@
 //! The test cluster: the in-process Kubernetes API emulator by default, or a real cluster when
-//! `SECUREAPI_E2E_KUBECONFIG` points at one. Tests that need the emulator's hooks (faults,
-//! counters) skip themselves against a real cluster. Also kubeconfigs for the operator binary.
+//! `SECUREAPI_E2E_KUBECONFIG` points at one. A test that needs the emulator's hooks (faults,
+//! counters) skips that part against a real cluster, and says so in its name
+//! ([`PARTLY_SKIPPED`]). Also kubeconfigs for the operator binary.
 
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -12,6 +13,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::wait::{DEADLINE, wait_for};
+
+/// The name suffix of every test that skips part of its body on a real cluster
+/// (`SECUREAPI_E2E_KUBECONFIG`): its hooks-only part passes there without running.
+pub const PARTLY_SKIPPED: &str = "_with_emulator_hooks";
+
+/// Fails a test that asks for the emulator's hooks without saying so in its name. The test
+/// harness names a test's thread after the test (`module::name`); tasks on a runtime's worker
+/// threads are not checked.
+fn assert_named_partly_skipped() {
+    let thread = std::thread::current();
+    let Some(test) = thread.name().filter(|name| name.contains("::")) else { return };
+    assert!(
+        test.ends_with(PARTLY_SKIPPED),
+        "{test} uses the emulator's hooks, which a real cluster skips: end its name in `{PARTLY_SKIPPED}`"
+    );
+}
 
 /// A cluster for one test, with a namespace of its own.
 pub struct TestCluster {
@@ -55,11 +72,18 @@ impl TestCluster {
         cluster
     }
 
-    /// The emulator, or `None` on a real cluster (then the caller skips its emulator-only part).
+    /// The emulator's hooks (faults, counters, simulations) for the part of a test that a real
+    /// cluster skips: `None` there. The calling test's name must end in [`PARTLY_SKIPPED`]
+    /// (checked at every call, on either lane), so `cargo nextest list` counts what the
+    /// real-cluster lane skips.
+    pub fn hooks(&self) -> Option<&KubeEmulator> {
+        assert_named_partly_skipped();
+        self.emulator.as_ref()
+    }
+
+    /// The emulator, for what only makes it behave as a real cluster does by itself (a slow first
+    /// list) or reach it as one (a loopback listener): a real cluster skips nothing there.
     pub fn emulator(&self) -> Option<&KubeEmulator> {
-        if self.emulator.is_none() {
-            eprintln!("skipped: needs the emulator's test hooks (SECUREAPI_E2E_KUBECONFIG is set)");
-        }
         self.emulator.as_ref()
     }
 

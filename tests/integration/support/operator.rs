@@ -30,10 +30,11 @@ pub async fn cluster_with_operator(test: &str) -> (TestCluster, Operator) {
 }
 
 /// The same for a test that needs the emulator's hooks: `None` on a real cluster (the caller
-/// skips), else the cluster, its emulator and the operator.
+/// skips; its name ends in [`super::cluster::PARTLY_SKIPPED`]), else the cluster, its emulator
+/// and the operator.
 pub async fn emulator_with_operator(test: &str) -> Option<(TestCluster, KubeEmulator, Operator)> {
     let cluster = TestCluster::start(test).await;
-    let kube = cluster.emulator().cloned()?;
+    let kube = cluster.hooks().cloned()?;
     cluster.install_crds().await;
     let operator = Operator::start(&cluster).await;
     Some((cluster, kube, operator))
