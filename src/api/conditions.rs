@@ -147,6 +147,9 @@ pub mod reasons {
     pub const REJECTED: &str = "Rejected";
     /// A write conflicted with another change (HTTP 409); retried with backoff.
     pub const CONFLICT: &str = "Conflict";
+    /// An object the operator would create exists and is not this object's (someone else's, or
+    /// another object's child): it is left alone, and the message names it.
+    pub const OWNERSHIP_CONFLICT: &str = "OwnershipConflict";
 
     // SecretRef.
     /// The target Secret holds the resolved version's data.

@@ -31,6 +31,7 @@ pub const REASONS: &[&str] = &[
     "Invalid",
     "Rejected",
     "Conflict",
+    "OwnershipConflict",
     "Synced",
     "SecretNotFound",
     "VersionDisabled",

@@ -40,3 +40,4 @@ mod shutdown;
 mod standin;
 mod startup;
 mod support;
+mod tenancy;

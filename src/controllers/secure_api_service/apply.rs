@@ -9,7 +9,9 @@ use crate::api::SecureApiService;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::controllers::Context;
 use crate::controllers::caches::index_key;
-use crate::controllers::children::{ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, hash_of};
+use crate::controllers::children::{
+    ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, hash_of, is_child_of,
+};
 use crate::workload;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -117,7 +119,7 @@ where
     }
     match desired {
         Some(desired) => apply_if_changed(&objects, desired, manager).await.map(drop)?,
-        None => delete_if_ours(&objects, &service.name_any()).await.map(drop)?,
+        None => delete_if_ours(&objects, &service.name_any(), &service.uid().unwrap_or_default()).await.map(drop)?,
     }
     ctx.remember_applied(&key, hash);
     Ok(())
@@ -131,7 +133,9 @@ pub async fn roll_back(
     applied: &mut Applied,
     manager: &str,
 ) -> Result<(), Error> {
-    let Some((previous, patch)) = applied.deployment.as_ref().and_then(revision::rollback) else { return Ok(()) };
+    // Only our Deployment of this service: its annotations are the record a rollback restores.
+    let ours = applied.deployment.as_ref().filter(|live| is_child_of(*live, service.uid().as_deref()));
+    let Some((previous, patch)) = ours.and_then(revision::rollback) else { return Ok(()) };
     let name = service.name_any();
     let params = PatchParams { field_manager: Some(manager.to_owned()), ..PatchParams::default() };
     let deployments: Api<Deployment> = api(ctx, service);
@@ -157,8 +161,9 @@ pub async fn prune_snapshots(
     let secrets: Api<Secret> = api(ctx, service);
     // The cache holds every Secret we labelled; one written a moment ago goes at the next prune.
     let snapshots = ctx.caches.secrets.indexed(&index_key(service.namespace().as_deref(), &service.name_any()));
+    let owner = service.uid().unwrap_or_default();
     for name in snapshots.into_iter().map(|secret| secret.name).filter(|name| !keep.contains(name)) {
-        delete_if_ours(&secrets, &name).await?;
+        delete_if_ours(&secrets, &name, &owner).await?;
     }
     Ok(())
 }
