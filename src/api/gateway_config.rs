@@ -87,7 +87,8 @@ pub struct GatewayConfigSpec {
     #[schemars(pattern(r"^[a-z]+-[a-z]+[0-9]+$"))]
     pub location: String,
 
-    /// API id. Defaults to the GatewayConfig's name. Immutable once created.
+    /// API id. Defaults to `<namespace>-<name>` (shortened with a hash past 50 characters).
+    /// Immutable once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         pattern(RESOURCE_ID_PATTERN),
@@ -95,7 +96,8 @@ pub struct GatewayConfigSpec {
     )]
     pub api_id: Option<String>,
 
-    /// Gateway id. Defaults to the GatewayConfig's name. Immutable once created.
+    /// Gateway id. Defaults to `<namespace>-<name>` (shortened with a hash past 50 characters).
+    /// Immutable once created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         pattern(RESOURCE_ID_PATTERN),
@@ -362,6 +364,12 @@ pub enum PathTranslation {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayConfigStatus {
+    /// Id of the API in use, fixed at the first provisioning (`spec.apiId`, or the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_id: Option<String>,
+    /// Id of the gateway in use, fixed at the first provisioning (`spec.gatewayId`, or the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_id: Option<String>,
     /// API config the gateway serves (`<apiId>-<hash>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_config_id: Option<String>,

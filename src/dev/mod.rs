@@ -114,7 +114,7 @@ Drive it from another terminal:
   kubectl describe secretref db
   kubectl get events
   kubectl get secureapiservice secure-api -o yaml
-  gcloud api-gateway gateways describe secure-api --location us-central1
+  gcloud api-gateway gateways describe default-secure-api --location us-central1
 
 Stop with Ctrl-C.
 "#

@@ -98,8 +98,11 @@ async fn the_seed_api_is_provisioned_with_one_create_each_and_reports_its_url() 
     backend_service(&cluster).await;
     let ready = wait_ready(&cluster, "secure-api").await;
     let status = ready.status.unwrap_or_default();
-    assert!(status.gateway_url.as_deref().is_some_and(|u| u.starts_with("https://secure-api-")), "{status:?}");
-    assert!(status.api_config_id.as_deref().is_some_and(|c| c.starts_with("secure-api-")));
+    // The default ids carry the namespace: two namespaces never reach for the same resources.
+    let id = format!("{}-secure-api", cluster.namespace);
+    assert_eq!((status.api_id.as_deref(), status.gateway_id.as_deref()), (Some(id.as_str()), Some(id.as_str())));
+    assert!(status.gateway_url.as_deref().is_some_and(|u| u.starts_with(&format!("https://{id}-"))), "{status:?}");
+    assert!(status.api_config_id.as_deref().is_some_and(|c| c.starts_with(&format!("{id}-"))));
     assert!(status.managed_service.is_some());
     for method in ["apigateway.apis.create", "apigateway.apiConfigs.create", "apigateway.gateways.create"] {
         assert_eq!(operator.gcp.count(method), 1, "{method}: {:?}", operator.gcp.counts());
@@ -113,17 +116,17 @@ async fn the_seed_api_is_provisioned_with_one_create_each_and_reports_its_url() 
     assert!(
         apis.as_array().is_some_and(|a| a
             .iter()
-            .any(|api| api["name"] == "projects/demo-project/locations/global/apis/secure-api")),
+            .any(|api| api["name"] == format!("projects/demo-project/locations/global/apis/{id}"))),
         "{apis}"
     );
     let described = gcloud
-        .run(&["api-gateway", "api-configs", "describe", &config_id, "--api=secure-api", "--format=json"])
+        .run(&["api-gateway", "api-configs", "describe", &config_id, &format!("--api={id}"), "--format=json"])
         .await
         .and_then(|r| r.success()?.json())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(described["state"], "ACTIVE", "{described}");
     let gateway = gcloud
-        .run(&["api-gateway", "gateways", "describe", "secure-api", "--location=us-central1", "--format=json"])
+        .run(&["api-gateway", "gateways", "describe", &id, "--location=us-central1", "--format=json"])
         .await
         .and_then(|r| r.success()?.json())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -166,7 +169,8 @@ async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_confi
     change_route(&cluster, "secure-api", "/ping").await;
     let third = wait_config(&cluster, "secure-api", &second).await;
     wait_for("only the current and the previous config to remain", DEADLINE, || async {
-        let ids: Vec<String> = operator.gcp.configs(PROJECT, "secure-api").into_iter().map(|(id, _)| id).collect();
+        let api_id = format!("{}-secure-api", cluster.namespace);
+        let ids: Vec<String> = operator.gcp.configs(PROJECT, &api_id).into_iter().map(|(id, _)| id).collect();
         (ids.len() == 2 && ids.contains(&second) && ids.contains(&third) && !ids.contains(&first)).then_some(())
     })
     .await;
@@ -240,13 +244,14 @@ async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained(
     .await;
     let deletions = operator.gcp.deletions();
     let position = |needle: &str| deletions.iter().position(|d| d.contains(needle));
-    let gateway = position("/gateways/gone");
-    let config = position("/apis/gone/configs/");
-    let api_deleted = deletions.iter().position(|d| d.ends_with("/apis/gone"));
+    let (gone, kept) = (format!("{}-gone", cluster.namespace), format!("{}-kept", cluster.namespace));
+    let gateway = position(&format!("/gateways/{gone}"));
+    let config = position(&format!("/apis/{gone}/configs/"));
+    let api_deleted = deletions.iter().position(|d| d.ends_with(&format!("/apis/{gone}")));
     assert!(gateway.is_some() && config.is_some() && api_deleted.is_some(), "{deletions:?}");
     assert!(gateway < config && config < api_deleted, "gateway, configs, API in that order: {deletions:?}");
-    assert!(!deletions.iter().any(|d| d.contains("/kept")), "Retain leaves everything: {deletions:?}");
-    assert!(operator.gcp.gateway(PROJECT, "us-central1", "kept").is_some());
+    assert!(!deletions.iter().any(|d| d.contains(&kept)), "Retain leaves everything: {deletions:?}");
+    assert!(operator.gcp.gateway(PROJECT, "us-central1", &kept).is_some());
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -1,13 +1,16 @@
 //! Tenant isolation: what a tenant who may create only our three kinds in one namespace can and
 //! cannot do. Each test is an attack that worked once; on the emulator and a real cluster alike.
 
-use crate::support::operator::cluster_with_operator;
+use crate::support::PROJECT;
+use crate::support::cluster::TestCluster;
+use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
-use secure_api_operator::api::SecureApiService;
 use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::{GatewayConfig, SecureApiService};
+use secure_api_operator::emulator::gcp::GcpEmulator;
 use serde_json::{Value, json};
 
 fn object<K: serde::de::DeserializeOwned>(value: Value) -> K {
@@ -99,4 +102,74 @@ async fn a_secure_api_service_never_adopts_a_service_or_service_account_it_did_n
     unchanged("ServiceAccount deployer", deployer.metadata.resource_version, account_now.metadata.resource_version);
     operator.stop().await;
     cluster.cleanup().await;
+}
+
+/// Ready's (status, reason, message) of GatewayConfig `name`, once it has one.
+async fn gateway_ready(api: &Api<GatewayConfig>, name: &str) -> Option<(String, String, String)> {
+    let status = api.get(name).await.ok()?.status?;
+    let ready = find_condition(&status.conditions, types::READY)?;
+    Some((serde_json::to_value(ready.status).ok()?.as_str()?.to_owned(), ready.reason.clone(), ready.message.clone()))
+}
+
+/// Mutating API Gateway calls so far (creates, patches, deletes).
+fn gateway_writes(gcp: &GcpEmulator) -> u64 {
+    let counts = gcp.counts();
+    let writes =
+        counts.iter().filter(|(m, _)| m.starts_with("apigateway.") && !m.ends_with(".get") && !m.ends_with(".list"));
+    writes.map(|(_, n)| n).sum()
+}
+
+/// team-b names team-a's API and gateway ids: nothing of team-a's is moved, re-pointed or
+/// deleted (once, team-b's route to its own backend took team-a's gateway and callers' API keys,
+/// and deleting team-b's GatewayConfig deleted team-a's gateway, configs and API).
+#[tokio::test]
+async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_deletes_nothing() {
+    let team_a = TestCluster::with_crds("tenancy-gw-a").await;
+    let team_b = team_a.another_namespace("tenancy-gw-b").await;
+    let gcp = GcpEmulator::new();
+    let options = || OperatorOptions { gcp: Some(gcp.clone()), ..OperatorOptions::default() };
+    let operator_a = Operator::start_with(&team_a, options()).await;
+    let operator_b = Operator::start_with(&team_b, options()).await;
+    let gateway = |backend: &str| -> GatewayConfig {
+        object(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig", "metadata": { "name": "orders" },
+            "spec": {
+                "projectId": PROJECT, "location": "us-central1", "apiId": "orders", "gatewayId": "orders",
+                "routes": [{ "path": "/config", "backend": { "address": backend } }],
+            },
+        }))
+    };
+    let (a, b): (Api<GatewayConfig>, Api<GatewayConfig>) = (team_a.api(), team_b.api());
+    a.create(&PostParams::default(), &gateway("https://team-a.example.com")).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("team-a's gateway Ready", DEADLINE, || async {
+        gateway_ready(&a, "orders").await.filter(|(status, _, _)| status == "True")
+    })
+    .await;
+    let served = gcp.gateway(PROJECT, "us-central1", "orders");
+    let configs = gcp.configs(PROJECT, "orders");
+    let writes = gateway_writes(&gcp);
+
+    b.create(&PostParams::default(), &gateway("https://attacker.example.com")).await.unwrap_or_else(|e| panic!("{e}"));
+    let (_, _, message) = wait_for("team-b's OwnershipConflict", DEADLINE, || async {
+        gateway_ready(&b, "orders").await.filter(|(_, reason, _)| reason == "OwnershipConflict")
+    })
+    .await;
+    assert!(message.contains(&format!("API projects/{PROJECT}/locations/global/apis/orders")), "{message}");
+    assert!(!message.contains(&team_a.namespace), "the other owner is not named: {message}");
+    b.delete("orders", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("team-b's GatewayConfig gone", DEADLINE, || async {
+        b.get_opt("orders").await.ok()?.is_none().then_some(())
+    })
+    .await;
+
+    assert_eq!(gateway_writes(&gcp), writes, "no create, move or delete in team-a's API Gateway: {:?}", gcp.counts());
+    assert_eq!(gcp.gateway(PROJECT, "us-central1", "orders"), served, "team-a's gateway serves what it served");
+    assert_eq!(gcp.configs(PROJECT, "orders"), configs);
+    assert!(gcp.deletions().is_empty(), "{:?}", gcp.deletions());
+    let (status, _, _) = gateway_ready(&a, "orders").await.unwrap_or_default();
+    assert_eq!(status, "True", "team-a stays Ready");
+    operator_b.stop().await;
+    operator_a.stop().await;
+    team_b.cleanup().await;
+    team_a.cleanup().await;
 }

@@ -30,6 +30,10 @@ pub enum Error {
     KeySecretConflict(String),
     #[error("API key {0} was deleted: its rotation value was used before; set a new apiKeys[].rotation")]
     KeyDeleted(String),
+    /// A Google Cloud resource under this object's ids is not this GatewayConfig's (its labels
+    /// say whose it is not; the message names the resource, not the other owner).
+    #[error("{0} exists and is not this GatewayConfig's: the operator leaves it alone (choose other ids)")]
+    OwnershipConflict(String),
     #[error("{0}")]
     Child(#[from] ChildError),
     #[error("Kubernetes API: {}", refusal::describe(.0))]
@@ -53,7 +57,7 @@ impl Failure for Error {
             Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => "operation_failed",
             Self::ApiKeys(e) if e.is_transient() => "gcp_unavailable",
             Self::ApiKeys(_) => "gcp_error",
-            Self::KeySecretConflict(_) | Self::KeyDeleted(_) => "invalid_spec",
+            Self::KeySecretConflict(_) | Self::KeyDeleted(_) | Self::OwnershipConflict(_) => "invalid_spec",
             Self::Kube(_) | Self::Finalizer(_) | Self::Child(_) => "kubernetes",
             Self::NoClient => "invalid_setting",
             Self::Waiting(_) => "waiting",
@@ -68,6 +72,7 @@ impl Failure for Error {
             Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => reasons::OPERATION_FAILED,
             Self::KeySecretConflict(_) => reasons::API_KEY_SECRET_CONFLICT,
             Self::KeyDeleted(_) => reasons::API_KEY_DELETED,
+            Self::OwnershipConflict(_) => reasons::OWNERSHIP_CONFLICT,
             Self::Child(e) => e.reason(),
             Self::Kube(e) => refusal::reason(e),
             Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
@@ -77,10 +82,12 @@ impl Failure for Error {
 
     /// A GatewayConfig failure is retried with backoff: Google Cloud's state moves on its own
     /// (operations finish, quotas refill), and the retry re-reads it. Only a missing identity
-    /// (`IdentityRequired`, a refused exchange) waits for a change, as in the other controllers.
+    /// (`IdentityRequired`, a refused exchange) or someone else's resource under our ids waits for
+    /// a change, as in the other controllers.
     fn is_transient(&self) -> bool {
         match self {
             Self::Identity(e) => e.is_transient(),
+            Self::OwnershipConflict(_) => false,
             _ => true,
         }
     }

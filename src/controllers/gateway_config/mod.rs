@@ -1,15 +1,17 @@
 //! The GatewayConfig controller: routes in Kubernetes, Google Cloud API Gateway kept in line.
 //!
 //! resolve backends (SecureApiService URLs) → plan (pure: the Swagger 2.0 document and the config
-//! id `<apiId>-<hash>`) → provision one step (see [`provision`]) → status (pure, named condition
-//! builders). Long-running operations are remembered in status and polled on later reconciles.
+//! id `<apiId>-<hash>`) → provision one step (see [`provision`]: observe → decide, pure, with the
+//! ownership checks → act) → status (pure, named condition builders). Long-running operations are remembered in status and polled on later reconciles.
 //! Once the gateway serves, its API keys (see [`api_keys`], pure parts in [`keys`]).
 //! Deletion (finalizer): API keys, gateway, then configs, then the API, unless
 //! `deletionPolicy: Retain`.
 
 pub mod api_keys;
+pub mod decide;
 pub mod error;
 pub mod keys;
+pub mod observe;
 pub mod plan;
 pub mod provision;
 pub mod resolve;
@@ -172,7 +174,10 @@ impl Reconciler for GatewayConfig {
         if provision::poll_pending(client, &current).await?.is_some() {
             return Err(Error::Waiting("a deletion operation".into()));
         }
-        let Some(operation) = provision::delete_step(client, &names).await? else { return Ok(Recheck::OnChange) };
+        let owner = plan::Owner::of(self);
+        let Some(operation) = provision::delete_step(client, &names, &owner).await? else {
+            return Ok(Recheck::OnChange);
+        };
         let next = GatewayConfigStatus { pending_operation: Some(operation.name.clone()), ..current.clone() };
         write_status(ctx, self, &current, &next).await?;
         Err(Error::Waiting(operation.name))

@@ -30,10 +30,8 @@ pub struct Plan {
     pub config_id: String,
     pub document: String,
     pub gateway_service_account: Option<String>,
-    /// Labels on what we create in Google Cloud.
-    pub labels: BTreeMap<String, String>,
-    /// The labels that mark a resource as this GatewayConfig's.
-    pub owner: BTreeMap<String, String>,
+    /// Whose the resources are: the labels on what we create, and the check of what we find.
+    pub owner: Owner,
 }
 
 impl Plan {
@@ -43,20 +41,83 @@ impl Plan {
     }
 }
 
-/// GCP label values: lowercase letters, digits, `_` and `-`, at most 63.
+/// Longest Google Cloud label value.
+const MAX_LABEL: usize = 63;
+/// Longest API and gateway id (the CRD's `RESOURCE_ID_PATTERN`).
+const MAX_ID: usize = 50;
+/// Hex digits of the hash that stands for what a too long id or label value leaves out.
+const SHORTENED_HASH: usize = 10;
+
+/// GCP label values: lowercase letters, digits, `_` and `-`, at most 63; a longer one keeps its
+/// start and a hash of the whole, so two long names never share a value.
 fn label_value(text: &str) -> String {
-    text.chars()
+    let value: String = text
+        .chars()
         .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' { c } else { '_' })
-        .take(63)
-        .collect()
+        .collect();
+    shortened(value, text, MAX_LABEL)
 }
 
-/// Whether a resource's labels say it is the GatewayConfig's.
-pub fn is_ours(labels: &BTreeMap<String, String>, owner: &BTreeMap<String, String>) -> bool {
-    owner.iter().all(|(k, v)| labels.get(k) == Some(v))
+/// `value` if it fits in `max`, else its start, `-` and a hash of `whole`.
+fn shortened(value: String, whole: &str, max: usize) -> String {
+    if value.len() <= max {
+        return value;
+    }
+    let hash = &hash_of(&whole)[..SHORTENED_HASH];
+    let start: String = value.chars().take(max - SHORTENED_HASH - 1).collect();
+    format!("{}-{hash}", start.trim_end_matches(['-', '_']))
 }
 
-/// Project, location and ids (defaults: the operator's project, the object's name).
+/// The default id of a GatewayConfig's API and gateway: `<namespace>-<name>`, so that two
+/// namespaces never reach for the same resources by default, within the id rules (`[a-z0-9-]`,
+/// a letter first, at most 50) — shortened with a hash when too long.
+fn default_id(namespace: &str, name: &str) -> String {
+    let text = format!("{namespace}-{name}");
+    let id: String = text.chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' }).collect();
+    let id = if id.starts_with(|c: char| c.is_ascii_lowercase()) { id } else { format!("g{id}") };
+    shortened(id, &format!("{namespace}/{name}"), MAX_ID).trim_end_matches('-').to_owned()
+}
+
+/// The labels that mark a Google Cloud resource as one GatewayConfig's: ours, its namespace and
+/// name. (Not its uid: the namespace is the tenant's boundary, and a GatewayConfig re-created
+/// after `deletionPolicy: Retain` takes its resources back.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct Owner {
+    labels: BTreeMap<String, String>,
+    /// As versions before hashed long names wrote them: the name cut at 63 characters.
+    legacy: BTreeMap<String, String>,
+}
+
+impl Owner {
+    pub fn of(gateway: &GatewayConfig) -> Self {
+        let name = gateway.name_any();
+        let namespace = label_value(&gateway.namespace().unwrap_or_default());
+        let labels = |name: String| {
+            BTreeMap::from([
+                ("managed-by".to_string(), "secure-api-operator".to_string()),
+                ("gatewayconfig".to_string(), name),
+                ("namespace".to_string(), namespace.clone()),
+            ])
+        };
+        let legacy_name = label_value(&name.chars().take(MAX_LABEL).collect::<String>());
+        Self { labels: labels(label_value(&name)), legacy: labels(legacy_name) }
+    }
+
+    /// The labels put on every resource the operator creates for the GatewayConfig.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// Whether a resource with `labels` is the GatewayConfig's.
+    pub fn owns(&self, labels: &BTreeMap<String, String>) -> bool {
+        let carries = |owner: &BTreeMap<String, String>| owner.iter().all(|(k, v)| labels.get(k) == Some(v));
+        carries(&self.labels) || carries(&self.legacy)
+    }
+}
+
+/// Project, location and ids. An id is the spec's, else the one status recorded at the first
+/// provisioning (an object keeps its resources), else — for an object provisioned before ids were
+/// recorded — its name, as then; else `<namespace>-<name>` ([`default_id`]).
 pub fn names(gateway: &GatewayConfig, default_project: Option<&str>) -> Result<Names, Error> {
     let spec = &gateway.spec;
     let project = spec
@@ -64,11 +125,19 @@ pub fn names(gateway: &GatewayConfig, default_project: Option<&str>) -> Result<N
         .clone()
         .or_else(|| default_project.map(str::to_owned))
         .ok_or_else(|| Error::InvalidSpec("no projectId, and the operator has no --gcp-project".into()))?;
+    let status = gateway.status.clone().unwrap_or_default();
+    let provisioned_unrecorded = status.api_id.is_none()
+        && (status.api_config_id.is_some() || status.pending_operation.is_some() || status.gateway_url.is_some());
+    let default = if provisioned_unrecorded {
+        gateway.name_any()
+    } else {
+        default_id(&gateway.namespace().unwrap_or_default(), &gateway.name_any())
+    };
     Ok(Names {
         project,
         location: spec.location.clone(),
-        api_id: spec.api_id.clone().unwrap_or_else(|| gateway.name_any()),
-        gateway_id: spec.gateway_id.clone().unwrap_or_else(|| gateway.name_any()),
+        api_id: spec.api_id.clone().or(status.api_id).unwrap_or_else(|| default.clone()),
+        gateway_id: spec.gateway_id.clone().or(status.gateway_id).unwrap_or(default),
     })
 }
 
@@ -84,11 +153,7 @@ pub fn plan(
     let document = render_yaml(&name, &gateway.spec, urls).map_err(|e| Error::InvalidSpec(e.to_string()))?;
     let gateway_service_account = gateway.spec.gateway_service_account.clone();
     let config_id = format!("{}-{}", names.api_id, &hash_of(&(&document, &gateway_service_account))[..10]);
-    let owner = BTreeMap::from([
-        ("managed-by".to_string(), "secure-api-operator".to_string()),
-        ("gatewayconfig".to_string(), label_value(&name)),
-        ("namespace".to_string(), label_value(&gateway.namespace().unwrap_or_default())),
-    ]);
+    let owner = Owner::of(gateway);
     Ok(Plan {
         project: names.project,
         location: names.location,
@@ -98,7 +163,60 @@ pub fn plan(
         config_id,
         document,
         gateway_service_account,
-        labels: owner.clone(),
         owner,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway_config(namespace: &str, name: &str, status: serde_json::Value) -> GatewayConfig {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig",
+            "metadata": { "name": name, "namespace": namespace },
+            "spec": { "projectId": "p", "routes": [{ "path": "/a", "backend": { "address": "https://a.example.com" } }] },
+            "status": status,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn ids(gateway: &GatewayConfig) -> (String, String) {
+        let names = names(gateway, None).unwrap_or_else(|e| panic!("{e}"));
+        (names.api_id, names.gateway_id)
+    }
+
+    #[test]
+    fn default_ids_carry_the_namespace_and_fit_googles_rules() {
+        let pair = |id: &str| (id.to_owned(), id.to_owned());
+        assert_eq!(ids(&gateway_config("team-a", "orders", serde_json::json!({}))), pair("team-a-orders"));
+        assert_eq!(ids(&gateway_config("team-b", "orders", serde_json::json!({}))), pair("team-b-orders"));
+        assert_eq!(ids(&gateway_config("9lives", "a.b", serde_json::json!({}))), pair("g9lives-a-b"));
+        let long = "x".repeat(60);
+        let (api, _) = ids(&gateway_config("team-a", &long, serde_json::json!({})));
+        let rule = regex::Regex::new(r"^[a-z][a-z0-9-]{0,48}[a-z0-9]$").unwrap_or_else(|e| panic!("{e}"));
+        assert!(rule.is_match(&api), "{api}");
+        let (other, _) = ids(&gateway_config("team-b", &long, serde_json::json!({})));
+        assert_ne!(api, other, "shortened ids keep a hash of the whole");
+    }
+
+    #[test]
+    fn an_object_keeps_the_ids_it_was_provisioned_with() {
+        let recorded = serde_json::json!({ "apiId": "first-api", "gatewayId": "first-gw" });
+        assert_eq!(ids(&gateway_config("team-a", "orders", recorded)), ("first-api".to_owned(), "first-gw".to_owned()));
+        // Provisioned by a version that used the name alone and recorded no ids.
+        let before = serde_json::json!({ "apiConfigId": "orders-0123456789" });
+        assert_eq!(ids(&gateway_config("team-a", "orders", before)), ("orders".to_owned(), "orders".to_owned()));
+    }
+
+    #[test]
+    fn long_label_values_are_shortened_with_a_hash_and_the_old_cut_still_counts() {
+        let long = "x".repeat(70);
+        let owner = Owner::of(&gateway_config("team-a", &long, serde_json::json!({})));
+        let value = &owner.labels()["gatewayconfig"];
+        assert!(value.len() <= 63, "{value}");
+        let mut before = owner.labels().clone();
+        before.insert("gatewayconfig".into(), "x".repeat(63));
+        assert!(owner.owns(&before), "resources labelled by the version that cut at 63 stay ours");
+    }
 }

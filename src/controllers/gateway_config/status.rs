@@ -69,6 +69,9 @@ pub fn after_step(
     now: &Time,
 ) -> GatewayConfigStatus {
     let mut next = current.clone();
+    // The ids stay this object's from its first step on, whatever later defaults say.
+    next.api_id = Some(plan.api_id.clone());
+    next.gateway_id = Some(plan.gateway_id.clone());
     match step {
         Step::Waiting { operation, reason, message, config_active: active } => {
             next.pending_operation = operation.clone();

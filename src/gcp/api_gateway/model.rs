@@ -22,6 +22,9 @@ pub struct Api {
     /// CREATING, ACTIVE, FAILED, DELETING, UPDATING (empty when not reported).
     #[serde(default)]
     pub state: String,
+    /// Resource labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// An API config (`projects/{p}/locations/global/apis/{api}/configs/{id}`); immutable once created.
@@ -66,6 +69,9 @@ pub struct Gateway {
     /// Host name the gateway answers on, e.g. "my-gw-0123abcd.uc.gateway.dev".
     #[serde(default)]
     pub default_hostname: String,
+    /// Resource labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A long-running operation returned by every create, update and delete.
@@ -136,11 +142,16 @@ mod tests {
         }));
         assert_eq!(api.managed_service, "a-1.apigateway.p.cloud.goog");
         assert_eq!((api.display_name.as_str(), api.state.as_str()), ("A", "ACTIVE"));
+        assert_eq!(api.labels, std::collections::BTreeMap::from([("x".to_owned(), "y".to_owned())]));
         let bare: Api = parse(serde_json::json!({"name": "n"}));
-        assert_eq!(
-            bare,
-            Api { name: "n".into(), display_name: String::new(), managed_service: String::new(), state: String::new() }
-        );
+        let empty = Api {
+            name: "n".into(),
+            display_name: String::new(),
+            managed_service: String::new(),
+            state: String::new(),
+            labels: std::collections::BTreeMap::new(),
+        };
+        assert_eq!(bare, empty);
     }
 
     #[test]

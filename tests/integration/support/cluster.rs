@@ -53,16 +53,15 @@ impl TestCluster {
                 (emulator.client(), Some(emulator))
             }
         };
-        let namespace =
-            format!("t-{}-{}-{}", short(test), std::process::id() % 10_000, NEXT.fetch_add(1, Ordering::Relaxed));
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let object = serde_json::from_value(serde_json::json!({ "metadata": { "name": namespace } }))
-            .unwrap_or_else(|e| panic!("namespace object: {e}"));
-        namespaces
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap_or_else(|e| panic!("creating {namespace}: {e}"));
+        let namespace = create_namespace(&client, test).await;
         Self { client, namespace, emulator }
+    }
+
+    /// A second namespace of the same cluster (two tenants of one cluster), its CRDs being the
+    /// cluster's.
+    pub async fn another_namespace(&self, test: &str) -> Self {
+        let namespace = create_namespace(&self.client, test).await;
+        Self { client: self.client.clone(), namespace, emulator: self.emulator.clone() }
     }
 
     /// [`start`](Self::start), then [`install_crds`](Self::install_crds).
@@ -165,6 +164,17 @@ impl TestCluster {
 pub struct ProcessKubeconfig {
     pub path: PathBuf,
     _listener: Option<Listener>,
+}
+
+/// A fresh namespace named after `test`.
+async fn create_namespace(client: &Client, test: &str) -> String {
+    let namespace =
+        format!("t-{}-{}-{}", short(test), std::process::id() % 10_000, NEXT.fetch_add(1, Ordering::Relaxed));
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let object = serde_json::from_value(serde_json::json!({ "metadata": { "name": namespace } }))
+        .unwrap_or_else(|e| panic!("namespace object: {e}"));
+    namespaces.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {namespace}: {e}"));
+    namespace
 }
 
 async fn real_cluster(path: &str) -> Client {
