@@ -16,6 +16,40 @@ pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";
 /// Secret key used for a `raw` payload when `keys` is empty.
 pub const DEFAULT_RAW_KEY: &str = "value";
 
+/// The Secret types a SecretRef may write: those whose meaning is only their data. The others
+/// make Kubernetes act (a `kubernetes.io/service-account-token` Secret is filled with a
+/// long-lived token of the ServiceAccount its annotation names: any of the namespace's).
+pub const SECRET_TYPES: [&str; 5] = [
+    "Opaque",
+    "kubernetes.io/tls",
+    "kubernetes.io/dockerconfigjson",
+    "kubernetes.io/basic-auth",
+    "kubernetes.io/ssh-auth",
+];
+
+/// Most `target.labels` (and `target.annotations`) entries: bounds the CEL cost estimate of the
+/// reserved-keys rule, which kube-apiserver otherwise derives from the request size.
+pub const MAX_TARGET_METADATA: u32 = 64;
+
+/// CEL rule on `target.labels` and `target.annotations`: no key under `kubernetes.io/` or
+/// `k8s.io/` (or a subdomain of them), where Kubernetes acts upon what it finds. A valid key has
+/// at most one `/`, so `.kubernetes.io/` anywhere in it ends its prefix. `startsWith` and
+/// `contains` with constants, over at most [`MAX_TARGET_METADATA`] keys, keep the cost estimate
+/// small. [`is_reserved_key`] is the same test for the controller.
+pub const RESERVED_KEYS_RULE: &str = "self.all(k, !(k.startsWith('kubernetes.io/') || k.startsWith('k8s.io/') || k.contains('.kubernetes.io/') || k.contains('.k8s.io/')))";
+/// Message of [`RESERVED_KEYS_RULE`].
+pub const RESERVED_KEYS_MESSAGE: &str =
+    "keys under kubernetes.io/ and k8s.io/ (or a subdomain of them) are reserved for Kubernetes";
+
+/// Whether a label or annotation key is under `kubernetes.io/` or `k8s.io/` (or a subdomain of
+/// them), as [`RESERVED_KEYS_RULE`] decides it.
+pub fn is_reserved_key(key: &str) -> bool {
+    key.starts_with("kubernetes.io/")
+        || key.starts_with("k8s.io/")
+        || key.contains(".kubernetes.io/")
+        || key.contains(".k8s.io/")
+}
+
 /// CEL rules on the whole SecretRef: its name is the value of a label on its Secret.
 pub const OBJECT_RULES: &[super::ObjectRule] = &[super::NAME_FITS_A_LABEL];
 
@@ -146,17 +180,26 @@ pub struct SecretTarget {
     #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
     pub name: Option<String>,
 
-    /// Secret type, e.g. `Opaque` (default), `kubernetes.io/tls`, `kubernetes.io/dockerconfigjson`.
+    /// Secret type: `Opaque` (default), `kubernetes.io/tls`, `kubernetes.io/dockerconfigjson`,
+    /// `kubernetes.io/basic-auth` or `kubernetes.io/ssh-auth`. Types that Kubernetes acts upon
+    /// (`kubernetes.io/service-account-token` would mint a token for any ServiceAccount of the
+    /// namespace) are refused.
+    // A string with an enum, not a Rust enum: an object written under an older CRD must still
+    // deserialize, so that the controller can report it (see `SECRET_TYPES`).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(extend("enum" = SECRET_TYPES))]
     pub type_: Option<String>,
 
-    /// Extra labels on the Secret (the operator's own labels always win).
+    /// Extra labels on the Secret (the operator's own labels always win). Keys under
+    /// `kubernetes.io/` and `k8s.io/` (or a subdomain of them) are reserved for Kubernetes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_TARGET_METADATA, "x-kubernetes-validations" = [{"rule": RESERVED_KEYS_RULE, "message": RESERVED_KEYS_MESSAGE}]))]
     pub labels: BTreeMap<String, String>,
 
-    /// Extra annotations on the Secret.
+    /// Extra annotations on the Secret. Keys under `kubernetes.io/` and `k8s.io/` (or a subdomain
+    /// of them) are reserved for Kubernetes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_TARGET_METADATA, "x-kubernetes-validations" = [{"rule": RESERVED_KEYS_RULE, "message": RESERVED_KEYS_MESSAGE}]))]
     pub annotations: BTreeMap<String, String>,
 
     /// `Owner` (default): the Secret carries an owner reference to the SecretRef, so Kubernetes

@@ -6,10 +6,11 @@ use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
-use secure_api_operator::api::{GatewayConfig, SecureApiService};
+use secure_api_operator::api::secret_ref::RESERVED_KEYS_MESSAGE;
+use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use serde_json::{Value, json};
 
@@ -172,4 +173,54 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     operator_a.stop().await;
     team_b.cleanup().await;
     team_a.cleanup().await;
+}
+
+fn secret_ref(name: &str, target: Value) -> SecretRef {
+    serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": name },
+        "spec": { "secret": "db", "target": target },
+    }))
+    .unwrap_or_else(|e| panic!("secretref {name}: {e}"))
+}
+
+/// The API server's 422 message for creating `object`; fails the test if it is accepted.
+async fn refusal(api: &Api<SecretRef>, object: &SecretRef) -> String {
+    match api.create(&PostParams::default(), object).await {
+        Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+        other => panic!("expected a 422, got {other:?}"),
+    }
+}
+
+/// A `kubernetes.io/service-account-token` Secret naming a ServiceAccount is filled by Kubernetes
+/// with a long-lived token of that account: a tenant could mint one for any ServiceAccount of the
+/// namespace through the operator (ESO's GHSA-fq7h-9x26-6j22). The API server refuses the type,
+/// and the annotation on its own.
+#[tokio::test]
+async fn a_secretref_cannot_mint_a_service_account_token() {
+    let (cluster, operator) = cluster_with_operator("tenancy-sa-token").await;
+    let accounts: Api<ServiceAccount> = cluster.api();
+    let deployer: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": "deployer" } })).unwrap_or_else(|e| panic!("{e}"));
+    accounts.create(&PostParams::default(), &deployer).await.unwrap_or_else(|e| panic!("{e}"));
+    let api: Api<SecretRef> = cluster.api();
+    let token_annotation = json!({ "kubernetes.io/service-account.name": "deployer" });
+
+    let minting = secret_ref(
+        "deployer-token",
+        json!({ "type": "kubernetes.io/service-account-token", "annotations": token_annotation }),
+    );
+    let message = refusal(&api, &minting).await;
+    assert!(message.contains("spec.target.type: Unsupported value"), "{message}");
+
+    let annotated = secret_ref("deployer-annotated", json!({ "annotations": token_annotation }));
+    let message = refusal(&api, &annotated).await;
+    assert!(message.contains(RESERVED_KEYS_MESSAGE), "{message}");
+
+    let secrets: Api<Secret> = cluster.api();
+    for name in ["deployer-token", "deployer-annotated"] {
+        assert!(api.get_opt(name).await.unwrap_or_else(|e| panic!("{e}")).is_none(), "SecretRef {name}");
+        assert!(secrets.get_opt(name).await.unwrap_or_else(|e| panic!("{e}")).is_none(), "Secret {name}");
+    }
+    operator.stop().await;
+    cluster.cleanup().await;
 }

@@ -10,6 +10,7 @@ use super::error::Error;
 use super::mapping;
 use super::status;
 use crate::api::conditions::{find_condition, types};
+use crate::api::secret_ref::{RESERVED_KEYS_MESSAGE, SECRET_TYPES, SecretTarget, is_reserved_key};
 use crate::api::{MAX_LABEL_VALUE, SecretRef};
 use crate::controllers::Context;
 use crate::controllers::children::get_child;
@@ -47,7 +48,26 @@ pub fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
     if let Some(bad) = spec.keys.iter().find(|k| !mapping::is_valid_key(&k.key)) {
         return Err(Error::InvalidSpec(format!("keys: {:?} is not a valid Secret key", bad.key)));
     }
+    check_target(&spec.target)?;
     Ok(Plan { target: target_name(secret_ref), refresh, pinned: spec.version.chars().all(|c| c.is_ascii_digit()) })
+}
+
+/// The schema's allow-list of types and its reserved label and annotation keys, again: a
+/// SecretRef written under an older CRD, or one without these rules, must not make the operator
+/// write a Secret that Kubernetes acts upon (a ServiceAccount token, for one).
+fn check_target(target: &SecretTarget) -> Result<(), Error> {
+    if let Some(type_) = target.type_.as_deref().filter(|t| !SECRET_TYPES.contains(t)) {
+        return Err(Error::InvalidSpec(format!(
+            "target.type {type_:?} is not allowed; use one of {}",
+            SECRET_TYPES.join(", ")
+        )));
+    }
+    for (field, keys) in [("labels", &target.labels), ("annotations", &target.annotations)] {
+        if let Some(key) = keys.keys().find(|k| is_reserved_key(k)) {
+            return Err(Error::InvalidSpec(format!("target.{field}: {key:?}: {RESERVED_KEYS_MESSAGE}")));
+        }
+    }
+    Ok(())
 }
 
 /// What this process last synced for a SecretRef.
@@ -151,6 +171,8 @@ pub fn must_read(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::conditions::reasons;
+    use crate::controllers::skeleton::Failure;
 
     fn secret_ref(name: &str) -> SecretRef {
         let object = serde_json::json!({
@@ -158,6 +180,48 @@ mod tests {
             "spec": { "secret": "db" },
         });
         serde_json::from_value(object).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn with_target(target: serde_json::Value) -> SecretRef {
+        let mut object = secret_ref("db");
+        object.spec.target = serde_json::from_value(target).unwrap_or_else(|e| panic!("{e}"));
+        object
+    }
+
+    fn refusal(object: &SecretRef) -> Option<(String, &'static str)> {
+        plan(object).err().map(|e| (e.to_string(), e.reason()))
+    }
+
+    /// The CRD refuses these; an object written under an older CRD is refused before any read,
+    /// so the last synced Secret stays as it was.
+    #[test]
+    fn only_allowed_secret_types_pass() {
+        for allowed in SECRET_TYPES {
+            assert!(plan(&with_target(serde_json::json!({ "type": allowed }))).is_ok(), "{allowed}");
+        }
+        let token = with_target(serde_json::json!({
+            "type": "kubernetes.io/service-account-token",
+            "annotations": { "kubernetes.io/service-account.name": "deployer" },
+        }));
+        let (message, reason) = refusal(&token).unwrap_or_default();
+        assert_eq!(reason, reasons::INVALID_SPEC);
+        assert!(message.contains("\"kubernetes.io/service-account-token\" is not allowed"), "{message}");
+        assert!(refusal(&with_target(serde_json::json!({ "type": "" }))).is_some());
+    }
+
+    #[test]
+    fn label_and_annotation_keys_under_kubernetes_domains_are_refused() {
+        for key in ["kubernetes.io/x", "k8s.io/x", "foo.kubernetes.io/x", "a.b.k8s.io/x"] {
+            for field in ["labels", "annotations"] {
+                let object = with_target(serde_json::json!({ field: { key: "v" } }));
+                let (message, reason) = refusal(&object).unwrap_or_default();
+                assert_eq!(reason, reasons::INVALID_SPEC, "{field} {key}");
+                assert!(message.contains(&format!("target.{field}: {key:?}")), "{message}");
+            }
+        }
+        for key in ["team", "example.com/owner", "notkubernetes.io/x", "kubernetes.io", "k8s.io.example.com/x"] {
+            assert!(plan(&with_target(serde_json::json!({ "labels": { key: "v" } }))).is_ok(), "{key}");
+        }
     }
 
     /// The CRD refuses such names; an object created before that rule existed still gets a

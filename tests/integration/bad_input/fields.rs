@@ -13,6 +13,7 @@ use crate::support::wait::DEADLINE;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
+use secure_api_operator::api::secret_ref::RESERVED_KEYS_MESSAGE;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -313,6 +314,11 @@ fn long(n: usize) -> String {
     "a".repeat(n)
 }
 
+/// A map of `n` harmless entries (`k0: v` ...).
+fn many_entries(n: usize) -> serde_json::Map<String, Value> {
+    (0..n).map(|i| (format!("k{i}"), json!("v"))).collect()
+}
+
 fn secret_ref_rows() -> Vec<Row> {
     vec![
         row("metadata.name", json!(long(64)), Rule("metadata.name must be at most 63 characters")),
@@ -330,9 +336,21 @@ fn secret_ref_rows() -> Vec<Row> {
         row("spec.target.name", json!("Bad_Name"), Schema("spec.target.name")),
         row("spec.target.name", json!("taken"), Condition("TargetConflict")),
         row("spec.target.type", json!(""), Schema("spec.target.type")),
+        row("spec.target.type", json!("kubernetes.io/service-account-token"), Schema("spec.target.type")),
+        row("spec.target.type", json!("bootstrap.kubernetes.io/token"), Schema("spec.target.type")),
         row("spec.target.type", json!("kubernetes.io/tls"), Condition("Invalid")),
         row("spec.target.labels", json!({ "bad key": "v" }), Condition("Invalid")),
+        row("spec.target.labels", json!({ "kubernetes.io/metadata.name": "v" }), Rule(RESERVED_KEYS_MESSAGE)),
+        row("spec.target.labels", json!({ "foo.k8s.io/x": "v" }), Rule(RESERVED_KEYS_MESSAGE)),
+        row("spec.target.labels", json!(many_entries(65)), Schema("spec.target.labels")),
         row("spec.target.annotations", json!({ "bad key": "v" }), Condition("Invalid")),
+        row(
+            "spec.target.annotations",
+            json!({ "kubernetes.io/service-account.name": "default" }),
+            Rule(RESERVED_KEYS_MESSAGE),
+        ),
+        row("spec.target.annotations", json!({ "a.kubernetes.io/x": "v" }), Rule(RESERVED_KEYS_MESSAGE)),
+        row("spec.target.annotations", json!(many_entries(65)), Schema("spec.target.annotations")),
         row("spec.target.creationPolicy", json!("Sometimes"), Schema("spec.target.creationPolicy")),
         row("spec.target.deletionPolicy", json!("Never"), Schema("spec.target.deletionPolicy")),
         row("spec.format", json!("yaml"), Schema("spec.format")),
