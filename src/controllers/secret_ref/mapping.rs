@@ -1,7 +1,8 @@
 //! From a secret payload to the keys of a Kubernetes Secret: `raw` (the bytes under one key),
 //! `json` (an object's properties, or dotted paths into it) and `dotenv` (`KEY=value` lines).
 //!
-//! Errors name keys, properties and line numbers — never a value.
+//! Errors name the spec's keys and properties, line numbers and the places of payload keys —
+//! never a value, nor a key of the payload (it may be secret data too).
 
 use crate::api::secret_ref::{DEFAULT_RAW_KEY, KeyMapping, PayloadFormat};
 use serde_json::Value;
@@ -22,18 +23,21 @@ pub enum MappingError {
     PropertyMissing(String),
     #[error("dotenv line {0} is not KEY=value")]
     DotenvSyntax(usize),
-    #[error("{0:?} is not a valid Secret key (letters, digits, '-', '_' and '.', at most 253)")]
-    InvalidKey(String),
+    /// A key of the payload itself is named by its place only: a key can be secret data too.
+    #[error(
+        "the payload's key #{position} of {count}, in sorted order, is not a valid Secret key (letters, digits, '-', '_' and '.', at most 253, not starting with '..'); it is not shown, as it may be secret data"
+    )]
+    InvalidKey { position: usize, count: usize },
     #[error("the mapping yields no keys")]
     Empty,
 }
 
-/// Whether `key` is a valid key of a Secret's data.
+/// Whether `key` is a valid key of a Secret's data, as kube-apiserver decides it.
 pub fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 253
         && key != "."
-        && key != ".."
+        && !key.starts_with("..")
         && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -44,8 +48,8 @@ pub fn map_payload(payload: &[u8], format: PayloadFormat, keys: &[KeyMapping]) -
         PayloadFormat::Json => json(payload, keys)?,
         PayloadFormat::Dotenv => dotenv(payload, keys)?,
     };
-    if let Some(bad) = data.keys().find(|k| !is_valid_key(k)) {
-        return Err(MappingError::InvalidKey(bad.clone()));
+    if let Some(index) = data.keys().position(|k| !is_valid_key(k)) {
+        return Err(MappingError::InvalidKey { position: index + 1, count: data.len() });
     }
     if data.is_empty() {
         return Err(MappingError::Empty);
@@ -234,8 +238,32 @@ mod tests {
     #[test]
     fn keys_that_kubernetes_rejects_are_refused() {
         let error = map_payload(br#"{"has space":"x"}"#, PayloadFormat::Json, &[]).err();
-        assert_eq!(error, Some(MappingError::InvalidKey("has space".into())));
-        assert!(!is_valid_key(".."));
-        assert!(is_valid_key("tls.crt"));
+        assert_eq!(error, Some(MappingError::InvalidKey { position: 1, count: 1 }));
+        for bad in ["", ".", "..", "..data", "a/b", "a b", &"k".repeat(254)] {
+            assert!(!is_valid_key(bad), "{bad:?}");
+        }
+        for good in ["tls.crt", ".dockerconfigjson", "a..b", "KEY_1-x"] {
+            assert!(is_valid_key(good), "{good:?}");
+        }
+    }
+
+    /// A payload's key may itself be secret (`{"<token>": true}`): it is named by its place.
+    #[test]
+    fn an_invalid_payload_key_is_named_by_its_place_never_shown() {
+        let payload = br#"{"a":1,"b":2,"c SENTINEL/x":3,"d":4,"e":5}"#;
+        let error = map_payload(payload, PayloadFormat::Json, &[]).err();
+        assert_eq!(error, Some(MappingError::InvalidKey { position: 3, count: 5 }));
+        let text = error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.starts_with("the payload's key #3 of 5, in sorted order,"), "{text}");
+        assert!(!text.contains("SENTINEL"), "{text}");
+        let dotenv = map_payload(
+            b"A=1
+..SENTINEL=2
+",
+            PayloadFormat::Dotenv,
+            &[],
+        )
+        .err();
+        assert_eq!(dotenv, Some(MappingError::InvalidKey { position: 1, count: 2 }));
     }
 }
