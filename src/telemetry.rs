@@ -5,8 +5,29 @@
 use crate::cli::LogFormat;
 #[cfg(feature = "testbed")]
 use std::path::Path;
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Where kube-client logs a failed call: at debug it prints the API server's answer whole
+/// (`Unsuccessful: Status { message: ... }`), and that answer may quote what was written — a
+/// Secret's keys, whatever a webhook saw of the object. The operator reports refusals itself,
+/// redacted (see `controllers::refusal`).
+const UNREDACTED_REFUSALS: &str = "kube_client::client";
+
+/// Drops kube-client's debug and trace lines of [`UNREDACTED_REFUSALS`] (its module only, not
+/// its request spans), whatever the log filter asks for: no filter may write a secret out.
+pub fn hide_unredacted_refusals() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    FilterFn::new(|metadata| !may_print_a_refusal(metadata.target(), *metadata.level()))
+}
+
+/// Whether a line of `target` at `level` may print an API server's answer whole.
+fn may_print_a_refusal(target: &str, level: Level) -> bool {
+    target == UNREDACTED_REFUSALS && level >= Level::DEBUG
+}
 
 /// Installs the global subscriber writing to stderr. `RUST_LOG`, when set, wins over `filter`.
 pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
@@ -32,8 +53,28 @@ fn install(format: LogFormat, filter: &str, writer: BoxMakeWriter, ansi: bool) -
     .map_err(|error| format!("invalid log filter: {error}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let installed = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder.finish().with(hide_unredacted_refusals()).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .finish()
+            .with(hide_unredacted_refusals())
+            .try_init(),
     };
     installed.map_err(|error| format!("cannot install the logger: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kube_clients_own_debug_and_trace_lines_are_hidden() {
+        assert!(may_print_a_refusal("kube_client::client", Level::DEBUG));
+        assert!(may_print_a_refusal("kube_client::client", Level::TRACE));
+        assert!(!may_print_a_refusal("kube_client::client", Level::WARN));
+        assert!(!may_print_a_refusal("kube_client::client::builder", Level::DEBUG));
+        assert!(!may_print_a_refusal("secure_api_operator::controllers", Level::TRACE));
+    }
 }

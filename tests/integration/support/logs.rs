@@ -3,6 +3,8 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The captured log text.
 #[derive(Clone, Default)]
@@ -25,8 +27,13 @@ impl Captured {
     pub fn install(filter: &str) -> Option<Self> {
         let logs = Self::default();
         let writer = logs.clone();
-        let installed =
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(move || writer.clone()).try_init();
+        // The operator's own subscriber hides kube-client's unredacted refusal lines; so does this.
+        let installed = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(move || writer.clone())
+            .finish()
+            .with(secure_api_operator::telemetry::hide_unredacted_refusals())
+            .try_init();
         installed.is_ok().then_some(logs)
     }
 
