@@ -31,6 +31,9 @@ pub struct Fault {
     pub name: Option<String>,
     /// Answer with this HTTP status instead of serving the request.
     pub status: Option<u16>,
+    /// The answer's `message` (default: one naming the fault): what a refusal by an admission
+    /// webhook, say, would say.
+    pub message: Option<String>,
     /// Wait this long before answering (or failing).
     pub delay: Option<Duration>,
     /// How many matching requests to affect; `None` for all until cleared.
@@ -41,6 +44,12 @@ impl Fault {
     /// Fails matching requests of `verb` on `resource` with `status`.
     pub fn status(verb: &str, resource: &str, status: u16) -> Self {
         Self { verb: Some(verb.into()), resource: Some(resource.into()), status: Some(status), ..Self::default() }
+    }
+
+    /// Answers with `message`, as an admission webhook's denial (or any refusal) words it.
+    pub fn saying(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
     }
 
     /// Only the next `times` matching requests.
@@ -57,9 +66,10 @@ impl Fault {
 }
 
 /// What to do with one request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Injected {
     pub status: Option<u16>,
+    pub message: Option<String>,
     pub delay: Option<Duration>,
 }
 
@@ -77,7 +87,10 @@ impl Hooks {
         let mut faults = lock(&self.faults);
         let mut injected = Injected::default();
         for fault in faults.iter_mut().filter(|f| f.matches(verb, resource, name)) {
-            injected.status = injected.status.or(fault.status);
+            if injected.status.is_none() && fault.status.is_some() {
+                injected.status = fault.status;
+                injected.message.clone_from(&fault.message);
+            }
             injected.delay = injected.delay.or(fault.delay);
             if let Some(times) = fault.times.as_mut() {
                 *times = times.saturating_sub(1);
@@ -123,6 +136,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fault_can_say_what_a_webhook_would() {
+        let hooks = Hooks::default();
+        let denial = r#"admission webhook "policy.example.com" denied the request: no"#;
+        hooks.inject(Fault::status("patch", "secrets", 400).saying(denial));
+        let injected = hooks.on_request("patch", "secrets", Some("a"));
+        assert_eq!((injected.status, injected.message.as_deref()), (Some(400), Some(denial)));
+    }
 
     #[test]
     fn a_fault_with_a_count_expires() {

@@ -152,7 +152,8 @@ async fn resource(
         tokio::time::sleep(delay).await;
     }
     if let Some(code) = injected.status {
-        return error_response(&ApiError::injected(code, format!("injected fault: HTTP {code} for {verb} {resource}")));
+        let message = injected.message.unwrap_or_else(|| format!("injected fault: HTTP {code} for {verb} {resource}"));
+        return error_response(&ApiError::injected(code, message));
     }
     let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let user_agent = header(header::USER_AGENT);

@@ -28,6 +28,7 @@ async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_tw
         status: Some(503),
         delay: Some(Duration::from_secs(3)),
         times: Some(1),
+        ..Fault::default()
     });
     let version = world.rotate("db").to_string();
     let secrets: Api<Secret> = world.cluster.api();
