@@ -1,12 +1,13 @@
 //! A planted payload value must never appear in logs, Events, status or metrics — on success and
-//! on every failure path — nor an API key string a GatewayConfig's keys were given. (Runs in its own process under nextest, so it can own the global
+//! on every failure path, as a value, as a payload's key or quoted by the API server — nor an API
+//! key string a GatewayConfig's keys were given. (Runs in its own process under nextest, so it can own the global
 //! tracing subscriber.)
 
 use crate::gateway_config::{backend_service, create_gateway, wait_condition};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::logs::Captured;
-use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, topic_name};
+use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, emulator_with_operator, topic_name};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::events::v1::Event;
@@ -14,11 +15,17 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecretRef};
 use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
+use secure_api_operator::emulator::kube::Fault as KubeFault;
 use serde_json::json;
 
 async fn reason_of(api: &Api<SecretRef>, name: &str) -> Option<String> {
     let object = api.get(name).await.ok()?;
     Some(find_condition(&object.status?.conditions, types::READY)?.reason.clone())
+}
+
+async fn ready_message(api: &Api<SecretRef>, name: &str) -> Option<String> {
+    let object = api.get(name).await.ok()?;
+    Some(find_condition(&object.status?.conditions, types::READY)?.message.clone())
 }
 
 async fn wait_reason(api: &Api<SecretRef>, name: &str, reason: &str) {
@@ -66,6 +73,16 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     api.patch("db", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "keys": null } })))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "db", "Synced").await;
+
+    // A payload key that is no valid Secret key, and is itself the planted value: named by its
+    // place only.
+    let bad_key = json!({ format!("{sentinel} key"): "x", "host": "db.example.com" }).to_string();
+    gcp.add_version(PROJECT, "db", bad_key.as_bytes());
+    wait_reason(&api, "db", "InvalidPayload").await;
+    let message = ready_message(&api, "db").await.unwrap_or_default();
+    assert!(message.contains("key #1 of 2"), "{message}"); // "SENTINEL..." sorts before "host"
+    gcp.add_version(PROJECT, "db", payload.as_bytes());
     wait_reason(&api, "db", "Synced").await;
 
     // Wrong checksum.
@@ -198,6 +215,64 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         // Google access tokens (`ya29.`) and Kubernetes ServiceAccount tokens (RS256 JWTs).
         assert!(!text.contains("ya29."), "a Google token leaked into {what}");
         assert!(!text.contains("eyJhbGciOiJSUzI1NiI"), "a ServiceAccount token leaked into {what}");
+    }
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// The API server's refusal of a Secret write can quote the Secret: kube-apiserver repeats a key
+/// it refuses (`data[k]: Invalid value: "k"`), and a policy webhook may print anything of it. The
+/// controller sends no such key (it checks keys first), so the emulator's hooks answer as the API
+/// server and a webhook would; a real cluster has neither refusal to offer and skips the test.
+#[tokio::test]
+async fn a_planted_value_in_an_api_refusal_never_appears_with_emulator_hooks() {
+    let logs = Captured::install("trace,hyper=debug,hyper_util=debug,h2=debug,rustls=debug");
+    let logs = logs
+        .unwrap_or_else(|| panic!("this test needs its own process to capture every log line (run it with nextest)"));
+    let sentinel = format!("SENTINEL-{}-do-not-leak", std::process::id());
+    let Some((cluster, kube, operator)) = emulator_with_operator("sentinel-refusal").await else { return };
+    let gcp = &operator.gcp;
+    let api: Api<SecretRef> = cluster.api();
+    gcp.add_version(PROJECT, "db", br#"{"password":"pw-1"}"#);
+    let spec = json!({ "secret": "db", "format": "json", "refreshInterval": "1s" });
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(&api, "db", "Synced").await;
+
+    let key_text = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+    let invalid = format!(r#"Secret "db" is invalid: data[{sentinel} x]: Invalid value: "{sentinel} x": {key_text}"#);
+    let denied =
+        format!(r#"admission webhook "no-plain-secrets.example.com" denied the request: Secret db holds {sentinel}"#);
+    let refusals = [
+        (422, invalid, "Invalid", r#"Secret "db" is invalid: data[<redacted>]: Invalid value: <redacted>: a valid"#),
+        (400, denied, "Rejected", r#"admission webhook "no-plain-secrets.example.com" denied the request: <redacted>"#),
+    ];
+    for (round, (code, refusal, reason, redacted)) in refusals.into_iter().enumerate() {
+        kube.inject_fault(KubeFault::status("patch", "secrets", code).saying(refusal));
+        gcp.add_version(PROJECT, "db", format!(r#"{{"password":"pw-{}"}}"#, round + 2).as_bytes());
+        wait_reason(&api, "db", reason).await;
+        let message = ready_message(&api, "db").await.unwrap_or_default();
+        assert!(message.contains(redacted), "{message}");
+        kube.clear_faults();
+        wait_reason(&api, "db", "Synced").await;
+    }
+
+    let status = serde_json::to_string(&api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
+        .unwrap_or_default();
+    let events: Api<Event> = cluster.api();
+    let events =
+        serde_json::to_string(&events.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
+            .unwrap_or_default();
+    let metrics = operator.metrics.encode();
+    let logs = logs.text();
+    assert!(events.contains("Invalid") && events.contains("Rejected"), "both refusals were recorded: {events}");
+    assert!(logs.contains("sync failed"), "logs were captured");
+    for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("SENTINEL")).collect();
+        assert!(lines.is_empty(), "the refused key leaked into {what}: {lines:#?}");
     }
     operator.stop().await;
     cluster.cleanup().await;
