@@ -32,22 +32,24 @@ pub const SECRET_TYPES: [&str; 5] = [
 pub const MAX_TARGET_METADATA: u32 = 64;
 
 /// CEL rule on `target.labels` and `target.annotations`: no key under `kubernetes.io/` or
-/// `k8s.io/` (or a subdomain of them), where Kubernetes acts upon what it finds. A valid key has
+/// `k8s.io/` (or a subdomain of them), where Kubernetes acts upon what it finds — but for
+/// `app.kubernetes.io/`, the recommended labels every tool sets and nothing acts upon. A valid key has
 /// at most one `/`, so `.kubernetes.io/` anywhere in it ends its prefix. `startsWith` and
 /// `contains` with constants, over at most [`MAX_TARGET_METADATA`] keys, keep the cost estimate
 /// small. [`is_reserved_key`] is the same test for the controller.
-pub const RESERVED_KEYS_RULE: &str = "self.all(k, !(k.startsWith('kubernetes.io/') || k.startsWith('k8s.io/') || k.contains('.kubernetes.io/') || k.contains('.k8s.io/')))";
+pub const RESERVED_KEYS_RULE: &str = "self.all(k, k.startsWith('app.kubernetes.io/') || !(k.startsWith('kubernetes.io/') || k.startsWith('k8s.io/') || k.contains('.kubernetes.io/') || k.contains('.k8s.io/')))";
 /// Message of [`RESERVED_KEYS_RULE`].
 pub const RESERVED_KEYS_MESSAGE: &str =
-    "keys under kubernetes.io/ and k8s.io/ (or a subdomain of them) are reserved for Kubernetes";
+    "keys under kubernetes.io/ and k8s.io/ (or a subdomain of them but app.kubernetes.io/) are reserved for Kubernetes";
 
 /// Whether a label or annotation key is under `kubernetes.io/` or `k8s.io/` (or a subdomain of
 /// them), as [`RESERVED_KEYS_RULE`] decides it.
 pub fn is_reserved_key(key: &str) -> bool {
-    key.starts_with("kubernetes.io/")
-        || key.starts_with("k8s.io/")
-        || key.contains(".kubernetes.io/")
-        || key.contains(".k8s.io/")
+    !key.starts_with("app.kubernetes.io/")
+        && (key.starts_with("kubernetes.io/")
+            || key.starts_with("k8s.io/")
+            || key.contains(".kubernetes.io/")
+            || key.contains(".k8s.io/"))
 }
 
 /// CEL rules on the whole SecretRef: its name is the value of a label on its Secret.

@@ -219,7 +219,14 @@ mod tests {
                 assert!(message.contains(&format!("target.{field}: {key:?}")), "{message}");
             }
         }
-        for key in ["team", "example.com/owner", "notkubernetes.io/x", "kubernetes.io", "k8s.io.example.com/x"] {
+        for key in [
+            "team",
+            "example.com/owner",
+            "notkubernetes.io/x",
+            "kubernetes.io",
+            "k8s.io.example.com/x",
+            "app.kubernetes.io/name",
+        ] {
             assert!(plan(&with_target(serde_json::json!({ "labels": { key: "v" } }))).is_ok(), "{key}");
         }
     }
