@@ -41,6 +41,9 @@ pub struct ApiKey {
     /// Set once the key is deleted (it can be undeleted for 30 days).
     #[serde(default)]
     pub delete_time: Option<String>,
+    /// Free-form metadata; the operator records a key's owner here.
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Which API a long-running operation of this client belongs to (their names look alike).
@@ -80,6 +83,7 @@ struct KeyString {
 struct NewKey<'a> {
     display_name: &'a str,
     restrictions: Restrictions<'a>,
+    annotations: &'a std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -152,7 +156,8 @@ impl ApiKeys {
         absent_if_not_found(self.send(KeyApi::ApiKeys, GET_KEY, &name, &name, Request::GET).await)
     }
 
-    /// Starts creating the key `key_id`, restricted to `service` (and to `methods` of it, when any).
+    /// Starts creating the key `key_id`, restricted to the target's service (and to its methods,
+    /// when any), with `annotations`.
     ///
     /// # Errors
     /// As [`Self::service_enabled`]; ALREADY_EXISTS when a key has this id.
@@ -161,12 +166,13 @@ impl ApiKeys {
         project: &str,
         key_id: &str,
         display_name: &str,
-        service: &str,
-        methods: &[String],
+        target: (&str, &[String]),
+        annotations: &std::collections::BTreeMap<String, String>,
     ) -> Result<Operation, GcpError> {
         check(CREATE_KEY, &[project, key_id])?;
-        let body =
-            NewKey { display_name, restrictions: Restrictions { api_targets: [ApiTarget { service, methods }] } };
+        let (service, methods) = target;
+        let restrictions = Restrictions { api_targets: [ApiTarget { service, methods }] };
+        let body = NewKey { display_name, restrictions, annotations };
         let json = serde_json::to_vec(&body).map_err(|_| invalid(CREATE_KEY, key_id))?;
         let name = key_name(project, key_id);
         let path = format!("projects/{project}/locations/global/keys?keyId={key_id}");
@@ -288,7 +294,7 @@ mod tests {
         let client = ApiKeys::new(config, None).await?;
         for error in [
             client.get_key("p", "../x").await.err(),
-            client.create_key("p", "a?b", "d", "s", &[]).await.err(),
+            client.create_key("p", "a?b", "d", ("s", &[]), &Default::default()).await.err(),
             client.get_operation(KeyApi::ApiKeys, "operations/a/../../x").await.err(),
             client.get_operation(KeyApi::ServiceUsage, "projects/p").await.err(),
         ] {

@@ -131,17 +131,21 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     let options = || OperatorOptions { gcp: Some(gcp.clone()), ..OperatorOptions::default() };
     let operator_a = Operator::start_with(&team_a, options()).await;
     let operator_b = Operator::start_with(&team_b, options()).await;
-    let gateway = |backend: &str| -> GatewayConfig {
+    let gateway = |backend: &str, keys: Value| -> GatewayConfig {
         object(json!({
             "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig", "metadata": { "name": "orders" },
             "spec": {
                 "projectId": PROJECT, "location": "us-central1", "apiId": "orders", "gatewayId": "orders",
-                "routes": [{ "path": "/config", "backend": { "address": backend } }],
+                "auth": { "apiKey": { "in": "query", "name": "key" } },
+                "routes": [{ "path": "/config", "auth": "apiKey", "backend": { "address": backend } }],
+                "apiKeys": keys,
             },
         }))
     };
     let (a, b): (Api<GatewayConfig>, Api<GatewayConfig>) = (team_a.api(), team_b.api());
-    a.create(&PostParams::default(), &gateway("https://team-a.example.com")).await.unwrap_or_else(|e| panic!("{e}"));
+    let team_a_keys = json!([{ "name": "client", "secretName": "orders-key" }]);
+    let team_a_gateway = gateway("https://team-a.example.com", team_a_keys.clone());
+    a.create(&PostParams::default(), &team_a_gateway).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("team-a's gateway Ready", DEADLINE, || async {
         gateway_ready(&a, "orders").await.filter(|(status, _, _)| status == "True")
     })
@@ -150,7 +154,11 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     let configs = gcp.configs(PROJECT, "orders");
     let writes = gateway_writes(&gcp);
 
-    b.create(&PostParams::default(), &gateway("https://attacker.example.com")).await.unwrap_or_else(|e| panic!("{e}"));
+    let key_calls = |method: &str| gcp.count(method);
+    let keys_made = key_calls("apikeys.keys.create");
+    // Even its API key has team-a's name: the key ids of two namespaces never meet.
+    let attack = gateway("https://attacker.example.com", team_a_keys);
+    b.create(&PostParams::default(), &attack).await.unwrap_or_else(|e| panic!("{e}"));
     let (_, _, message) = wait_for("team-b's OwnershipConflict", DEADLINE, || async {
         gateway_ready(&b, "orders").await.filter(|(_, reason, _)| reason == "OwnershipConflict")
     })
@@ -167,6 +175,8 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     assert_eq!(gcp.gateway(PROJECT, "us-central1", "orders"), served, "team-a's gateway serves what it served");
     assert_eq!(gcp.configs(PROJECT, "orders"), configs);
     assert!(gcp.deletions().is_empty(), "{:?}", gcp.deletions());
+    assert_eq!(key_calls("apikeys.keys.create"), keys_made, "no API key made for team-b");
+    assert_eq!(key_calls("apikeys.keys.delete"), 0, "team-a's API key stays");
     let (status, _, _) = gateway_ready(&a, "orders").await.unwrap_or_default();
     assert_eq!(status, "True", "team-a stays Ready");
     operator_b.stop().await;

@@ -70,7 +70,7 @@ pub async fn advance(
             return Ok(waiting);
         }
     }
-    delete_due(keys, &secrets, status, now).await?;
+    delete_due(gateway, keys, &secrets, status, now).await?;
     if desired.is_empty() && status.retired_api_keys.is_empty() {
         return Ok(KeysStep::None);
     }
@@ -164,12 +164,15 @@ async fn ensure(
         }
     }
     match keys.client.get_key(keys.project, &key.key_id).await.map_err(Error::ApiKeys)? {
+        Some(found) if !keys::key_is_ours(&found.annotations, gateway, keys::recorded(status, &key.key_id)) => {
+            return Err(Error::OwnershipConflict(format!("API key {}", found.name)));
+        }
         Some(found) if found.delete_time.is_some() => return Err(Error::KeyDeleted(key.key_id.clone())),
         Some(_) => {}
         None => {
-            let methods = &key.spec.methods;
-            let created =
-                keys.client.create_key(keys.project, &key.key_id, &key.display_name, keys.managed_service, methods);
+            let target = (keys.managed_service, key.spec.methods.as_slice());
+            let owner = keys::owner_annotations(gateway);
+            let created = keys.client.create_key(keys.project, &key.key_id, &key.display_name, target, &owner);
             match created.await {
                 Ok(operation) => {
                     if let Some(waiting) = started(status, KeyApi::ApiKeys, operation)? {
@@ -192,6 +195,7 @@ async fn ensure(
 /// Deletes the retired keys that are due (a key already gone counts as deleted), with the Secret
 /// of a key removed from the spec when it still holds that key.
 async fn delete_due(
+    gateway: &GatewayConfig,
     keys: &Keys<'_>,
     secrets: &Api<Secret>,
     status: &mut GatewayConfigStatus,
@@ -199,7 +203,7 @@ async fn delete_due(
 ) -> Result<(), Error> {
     let due: Vec<RetiredApiKey> = keys::due(status, now).into_iter().cloned().collect();
     for retired in due {
-        delete_key(keys.client, keys.project, &retired.key_id).await?;
+        delete_key(keys.client, keys.project, &retired.key_id, gateway).await?;
         if let Some(name) = &retired.secret_name {
             delete_secret_holding(secrets, name, &retired.key_id).await?;
         }
@@ -208,9 +212,15 @@ async fn delete_due(
     Ok(())
 }
 
-/// Deletes a key unless it is gone or deleted already; does not wait for the operation.
-pub async fn delete_key(client: &ApiKeys, project: &str, key_id: &str) -> Result<(), Error> {
+/// Deletes a key of `gateway`'s status unless it is gone or deleted already, or not `gateway`'s
+/// (its annotations name another owner: the status that named it was not ours to trust); does
+/// not wait for the operation.
+pub async fn delete_key(client: &ApiKeys, project: &str, key_id: &str, gateway: &GatewayConfig) -> Result<(), Error> {
     match client.get_key(project, key_id).await.map_err(Error::ApiKeys)? {
+        Some(key) if !keys::key_is_ours(&key.annotations, gateway, true) => {
+            tracing::warn!(key = %key.name, "an API key named in status is not this GatewayConfig's; left alone");
+            Ok(())
+        }
         Some(key) if key.delete_time.is_none() => match client.delete_key(project, key_id).await {
             Ok(_) => Ok(()),
             Err(error) if is_gone(&error) => Ok(()),

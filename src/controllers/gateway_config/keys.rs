@@ -2,8 +2,11 @@
 //! Secret each string goes into, and how status changes when a key is replaced or retired.
 //!
 //! The id is `<gateway>-<name>-<hash>` of everything that asks for a new key (namespace, object,
-//! key name, `rotation`, the rotate annotation, `methods`). Creating it twice is ALREADY_EXISTS,
-//! so a crash between creating a key and recording it can never leave two new keys.
+//! key name, `rotation`, the rotate annotation, `methods`), 128 bits of it: no other object finds
+//! its id by chance or by trying. Creating it twice is ALREADY_EXISTS, so a crash between creating
+//! a key and recording it can never leave two new keys. Each key carries its owner in its
+//! annotations; a key under our id that does not is someone else's and is neither used nor
+//! deleted.
 
 use super::error::Error;
 use crate::api::gateway_config::{
@@ -22,8 +25,14 @@ use std::time::Duration;
 
 /// Longest API key id Google accepts.
 const MAX_KEY_ID: usize = 63;
-/// Hex digits of the hash in a key id.
-const HASH_LEN: usize = 10;
+/// Hex digits of the hash in a key id: 128 bits.
+const HASH_LEN: usize = 32;
+/// Hex digits of the hash in ids made before they carried 128 bits: such a key, recorded in
+/// status, keeps its id until it rotates.
+const LEGACY_HASH_LEN: usize = 10;
+/// Annotations on an API key naming the GatewayConfig it was made for.
+const OWNER_NAMESPACE_ANNOTATION: &str = "secureapi.dev/namespace";
+const OWNER_NAME_ANNOTATION: &str = "secureapi.dev/gatewayconfig";
 
 /// One key of the spec with the id it should have now.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,19 +55,28 @@ pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<D
             let overlap = parse_duration(&spec.overlap)
                 .map_err(|why| Error::InvalidSpec(format!("apiKeys[{}].overlap: {why}", spec.name)))?;
             let display = format!("{namespace}/{}/{}", gateway.name_any(), spec.name);
-            Ok(Desired {
-                spec,
-                key_id: key_id(gateway_id, &namespace, &gateway.name_any(), spec, annotation),
-                display_name: display.chars().take(63).collect(),
-                overlap,
-            })
+            let id = |hash_len| key_id(gateway_id, &namespace, &gateway.name_any(), spec, annotation, hash_len);
+            let legacy = id(LEGACY_HASH_LEN);
+            let recorded = gateway.status.iter().flat_map(|s| &s.api_keys);
+            let key_id = match recorded.into_iter().any(|k| k.name == spec.name && k.key_id == legacy) {
+                true => legacy,
+                false => id(HASH_LEN),
+            };
+            Ok(Desired { spec, key_id, display_name: display.chars().take(63).collect(), overlap })
         })
         .collect()
 }
 
 /// `<gateway id, shortened>-<name>-<hash>`: at most 63 characters of `[a-z0-9-]`, starting with
 /// the gateway id's letter.
-fn key_id(gateway_id: &str, namespace: &str, object: &str, spec: &GatewayApiKey, annotation: &str) -> String {
+fn key_id(
+    gateway_id: &str,
+    namespace: &str,
+    object: &str,
+    spec: &GatewayApiKey,
+    annotation: &str,
+    hash_len: usize,
+) -> String {
     let mut methods = spec.methods.clone();
     methods.sort();
     let input = [namespace, object, &spec.name, spec.rotation.as_deref().unwrap_or_default(), annotation]
@@ -68,9 +86,33 @@ fn key_id(gateway_id: &str, namespace: &str, object: &str, spec: &GatewayApiKey,
         .collect::<Vec<_>>()
         .join("\n");
     let hash: String = digest(&SHA256, input.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let room = MAX_KEY_ID - spec.name.len() - HASH_LEN - 2;
+    // `name` has at most 20 characters: at least 9 are left for the prefix, a letter first.
+    let room = MAX_KEY_ID.saturating_sub(spec.name.len() + hash_len + 2);
     let prefix: String = gateway_id.chars().take(room).collect();
-    format!("{}-{}-{}", prefix.trim_end_matches('-'), spec.name, &hash[..HASH_LEN])
+    format!("{}-{}-{}", prefix.trim_end_matches('-'), spec.name, &hash[..hash_len])
+}
+
+/// The annotations that say a key is `gateway`'s: its namespace and name.
+pub fn owner_annotations(gateway: &GatewayConfig) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (OWNER_NAMESPACE_ANNOTATION.to_owned(), gateway.namespace().unwrap_or_default()),
+        (OWNER_NAME_ANNOTATION.to_owned(), gateway.name_any()),
+    ])
+}
+
+/// Whether an API key found under one of our ids is `gateway`'s: its annotations say so, or —
+/// made before keys carried them — it has none and `gateway`'s status records it.
+pub fn key_is_ours(annotations: &BTreeMap<String, String>, gateway: &GatewayConfig, recorded: bool) -> bool {
+    let owner = owner_annotations(gateway);
+    match owner.iter().all(|(k, v)| annotations.get(k) == Some(v)) {
+        true => true,
+        false => recorded && !annotations.contains_key(OWNER_NAMESPACE_ANNOTATION),
+    }
+}
+
+/// Whether `status` records key `key_id` (current or retired).
+pub fn recorded(status: &GatewayConfigStatus, key_id: &str) -> bool {
+    status.api_keys.iter().any(|k| k.key_id == key_id) || status.retired_api_keys.iter().any(|k| k.key_id == key_id)
 }
 
 /// The Secret holding a key's string: owned by the GatewayConfig, labelled, annotated with the id.
@@ -194,6 +236,43 @@ mod tests {
         let long = desired(&first, &"g".repeat(50)).unwrap_or_default()[0].key_id.clone();
         assert!(long.len() <= 63 && long.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
         assert_eq!(one.overlap, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn key_ids_carry_128_bits_and_a_recorded_shorter_id_is_kept_until_it_rotates() {
+        let spec = gateway(serde_json::json!([{"name": "client", "secretName": "client-key"}]));
+        let id = desired(&spec, "secure-api").unwrap_or_default()[0].key_id.clone();
+        let hash = id.rsplit('-').next().unwrap_or_default();
+        assert_eq!(hash.len(), 32, "{id}");
+        let legacy = format!("secure-api-client-{}", &hash[..LEGACY_HASH_LEN]);
+        let mut before = spec.clone();
+        before.status = Some(GatewayConfigStatus {
+            api_keys: vec![ApiKeyStatus {
+                name: "client".into(),
+                key_id: legacy.clone(),
+                secret_name: "client-key".into(),
+            }],
+            ..GatewayConfigStatus::default()
+        });
+        assert_eq!(desired(&before, "secure-api").unwrap_or_default()[0].key_id, legacy);
+        let mut other = before.clone();
+        if let Some(status) = other.status.as_mut() {
+            status.api_keys[0].key_id = "secure-api-client-0000000000".into();
+        }
+        assert_eq!(desired(&other, "secure-api").unwrap_or_default()[0].key_id, id, "only our own legacy id is kept");
+    }
+
+    #[test]
+    fn a_key_is_ours_by_its_annotations_or_by_record_when_it_has_none() {
+        let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s"}]));
+        let ours = owner_annotations(&spec);
+        assert!(key_is_ours(&ours, &spec, false));
+        let mut another = spec.clone();
+        another.metadata.namespace = Some("team-b".into());
+        assert!(!key_is_ours(&owner_annotations(&another), &spec, false));
+        assert!(!key_is_ours(&owner_annotations(&another), &spec, true), "a record never overrides an owner");
+        assert!(!key_is_ours(&BTreeMap::new(), &spec, false), "made by someone else under our id");
+        assert!(key_is_ours(&BTreeMap::new(), &spec, true), "made and recorded before keys carried owners");
     }
 
     #[test]

@@ -164,7 +164,7 @@ impl Reconciler for GatewayConfig {
             let ids =
                 current.api_keys.iter().map(|k| &k.key_id).chain(current.retired_api_keys.iter().map(|k| &k.key_id));
             for key_id in ids {
-                api_keys::delete_key(&keys, &names.project, key_id).await?;
+                api_keys::delete_key(&keys, &names.project, key_id, self).await?;
             }
             let next = GatewayConfigStatus { api_keys: Vec::new(), retired_api_keys: Vec::new(), ..current.clone() };
             write_status(ctx, self, &current, &next).await?;
