@@ -222,7 +222,11 @@ impl Metrics {
 
     /// A read of the store for SecretRef `key` found `version`: a rotation while it is newer than
     /// the synced one, until the status shows it.
+    /// What a notification named and the read did not find is no longer waited for.
     pub fn rotation_fetched(&self, key: &str, secret_ref: &SecretRef, version: &str) {
+        if let Ok(found) = version.parse() {
+            self.census.pending.confirmed(key, found);
+        }
         if let Some(version) = rotations::fetched_rotation(secret_ref, version) {
             self.census.pending.notice(key, version, Instant::now());
         }

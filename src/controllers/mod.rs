@@ -96,6 +96,8 @@ pub struct Context {
     pub caches: Caches,
     /// Payloads held for SecretRefs about to read the same version.
     pub shared_reads: SharedReads,
+    /// What notifications asked of each SecretRef, and what reads covered.
+    pub hints: notifications::hints::Hints,
     memory: Mutex<Memory>,
 }
 
@@ -106,8 +108,6 @@ struct Memory {
     next_checks: HashMap<String, Instant>,
     /// The (reason, message) of the last Warning Event published per object.
     warnings: HashMap<String, (String, String)>,
-    /// Objects a notification asked to read from the store at their next reconcile.
-    forced_reads: HashSet<String>,
     /// What each SecretRef last synced, until its own status write shows in the cache.
     synced: HashMap<String, LastSync>,
     /// The (target, content hash) each SecretRef's sync in progress just wrote, until the sync is
@@ -151,6 +151,7 @@ impl Context {
             notifications,
             caches,
             shared_reads: SharedReads::default(),
+            hints: notifications::hints::Hints::default(),
             memory: Mutex::default(),
         })
     }
@@ -187,11 +188,11 @@ impl Context {
     }
 
     pub fn forget(&self, key: &str) {
+        self.hints.forget(key);
         let mut memory = self.memory();
         memory.failures.remove(key);
         memory.next_checks.remove(key);
         memory.warnings.remove(key);
-        memory.forced_reads.remove(key);
         memory.synced.remove(key);
         memory.written.remove(key);
     }
@@ -257,14 +258,10 @@ impl Context {
         memory.written.remove(key);
     }
 
-    /// Asks the next reconcile of `key` to read the store, whatever its schedule says.
-    pub fn force_read(&self, key: &str) {
-        self.memory().forced_reads.insert(key.to_owned());
-    }
-
-    /// Whether a read was asked for `key` since the last call (and forgets the request).
+    /// Whether a notification asked the reconcile of `key` starting now to read the store (and
+    /// takes the request; see [`notifications::hints`]).
     pub fn take_forced_read(&self, key: &str) -> bool {
-        self.memory().forced_reads.remove(key)
+        self.hints.take(key, Instant::now())
     }
 
     /// The (reason, message) of the last Warning Event published about `key`.

@@ -75,6 +75,15 @@ impl Pending {
         }
     }
 
+    /// A read of the store for `key` found `found`: a newer version only a notification named
+    /// was not confirmed (a made-up id, or one deleted since), and is no longer waited for.
+    pub fn confirmed(&self, key: &str, found: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(noticed) = entries.get_mut(key) {
+            noticed.version = noticed.version.min(found);
+        }
+    }
+
     /// Forgets the rotations that are reflected (by the cached object `lookup` finds for a key,
     /// `None`: deleted), and sums up the rest.
     pub fn settle(&self, lookup: impl Fn(&str) -> Option<Arc<SecretRef>>, now: Instant) -> Summary {
@@ -110,6 +119,19 @@ mod tests {
         assert_eq!(fetched_rotation(&secret_ref("2", Some("2")), "3"), None, "pinned");
         assert_eq!(notified_rotation(&secret_ref("latest", Some("2")), "3"), Some(3));
         assert_eq!(notified_rotation(&secret_ref("prod", Some("2")), "3"), None, "an alias need not move");
+    }
+
+    #[test]
+    fn a_notified_version_a_read_does_not_confirm_is_not_waited_for() {
+        let pending = Pending::default();
+        let start = Instant::now();
+        pending.notice("team-a/db", 99, start);
+        pending.confirmed("team-a/db", 3);
+        let lookup = |_: &str| Some(secret_ref("latest", Some("3")));
+        assert_eq!(pending.settle(lookup, start).count, 0, "the read found 3, which is synced");
+        pending.notice("team-a/db", 4, start);
+        pending.confirmed("team-a/db", 4);
+        assert_eq!(pending.settle(lookup, start).count, 1, "4 exists and is not synced yet");
     }
 
     #[test]

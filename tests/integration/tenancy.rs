@@ -3,7 +3,7 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
-use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator};
+use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, TOPIC, cluster_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
@@ -231,6 +231,72 @@ async fn a_secretref_cannot_mint_a_service_account_token() {
         assert!(api.get_opt(name).await.unwrap_or_else(|e| panic!("{e}")).is_none(), "SecretRef {name}");
         assert!(secrets.get_opt(name).await.unwrap_or_else(|e| panic!("{e}")).is_none(), "Secret {name}");
     }
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// A series of `/metrics`, summed over its label sets (`name{...} value` and `name value`).
+fn metric_sum(text: &str, name: &str) -> f64 {
+    let series = text.lines().filter(|line| line.starts_with(name) && !line.starts_with('#'));
+    let matching = series.filter(|line| line[name.len()..].starts_with([' ', '{']));
+    matching.filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// Whoever may publish to the notifications topic can forge Secret Manager's messages: a flood of
+/// them naming a made-up version costs one read of the secret, and no rotation stays pending
+/// (once, each forced a read, bypassed read sharing, and left `secureapi_rotations_pending`
+/// stuck, so the alert fired).
+#[tokio::test]
+async fn a_forged_notification_flood_costs_one_read_and_leaves_no_pending_rotation() {
+    const BATCHES: usize = 5;
+    const PER_BATCH: usize = 10;
+    const ACCESS: &str = "secretmanager.versions.access";
+    let cluster = TestCluster::with_crds("tenancy-forged").await;
+    let notifications = Some(NotificationOptions::default());
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { notifications, ..OperatorOptions::default() }).await;
+    operator.gcp.add_version(PROJECT, "db", b"s3cr3t");
+    let refs: Api<SecretRef> = cluster.api();
+    let object: SecretRef = object(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" },
+        "spec": { "secret": "db" },
+    }));
+    refs.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_for("db synced", DEADLINE, || async {
+        let status = refs.get("db").await.ok()?.status?;
+        (status.synced_version.as_deref() == Some("1")).then_some(())
+    })
+    .await;
+    let reads = operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/db/"));
+    let handled = |text: &str| metric_sum(text, "secureapi_pubsub_messages_total");
+    let before = handled(&operator.metrics.encode());
+
+    // In batches, each once the one before was handled: a flood that goes on, not one burst.
+    let secret = format!("projects/{PROJECT}/secrets/db");
+    let forged = json!({ "attributes": {
+        "eventType": "SECRET_VERSION_ADD", "secretId": secret, "versionId": format!("{secret}/versions/99"),
+        "dataFormat": "JSON_API_V1",
+    }});
+    let url = format!("{}/v1/projects/{PROJECT}/topics/{TOPIC}:publish", operator.gcp_url());
+    for batch in 1..=BATCHES {
+        let messages = vec![forged.clone(); PER_BATCH];
+        let answer = reqwest::Client::new().post(&url).json(&json!({ "messages": messages })).send().await;
+        let answer = answer.unwrap_or_else(|e| panic!("publishing: {e}"));
+        assert!(answer.status().is_success(), "publishing: {}", answer.status());
+        wait_for(&format!("batch {batch} handled"), DEADLINE, || async {
+            let done = handled(&operator.metrics.encode()) >= before + (batch * PER_BATCH) as f64;
+            done.then_some(())
+        })
+        .await;
+    }
+    wait_for("no rotation pending", DEADLINE, || async {
+        (metric_sum(&operator.metrics.encode(), "secureapi_rotations_pending") == 0.0).then_some(())
+    })
+    .await;
+    let read = operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/db/")) - reads;
+    assert!(read <= 1, "{read} reads for {} forged notifications", BATCHES * PER_BATCH);
+    let status = refs.get("db").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    assert_eq!(status.synced_version.as_deref(), Some("1"), "nothing moved");
     operator.stop().await;
     cluster.cleanup().await;
 }

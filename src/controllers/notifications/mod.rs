@@ -8,6 +8,7 @@
 //! and logs one Warning per outage.
 
 pub mod event;
+pub mod hints;
 pub mod route;
 
 use super::{Context, object_key, timing};
@@ -15,11 +16,12 @@ use crate::api::SecretRef;
 use crate::api::conditions::reasons;
 use crate::gcp::{ReceivedMessage, Subscriber};
 use event::EventType;
+use hints::Admitted;
 use kube::runtime::events::EventType as KubeEventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use route::{Index, Response};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -52,7 +54,7 @@ pub async fn run(ctx: Arc<Context>, refs: Store<SecretRef>, queue: Queue, shutdo
 
 /// Pulls one subscription until `shutdown`, backing off while it fails.
 async fn follow(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     subscriber: &Subscriber,
     subscription: &str,
     refs: &Store<SecretRef>,
@@ -72,7 +74,7 @@ async fn follow(
                     failures = 0;
                 }
                 let idle = messages.is_empty();
-                let Some(handled) = handle(ctx, subscription, refs, queue, messages).await else { return };
+                let Some(handled) = handle(ctx, subscription, refs, queue, messages, shutdown).await else { return };
                 // Unacknowledged messages come back after their deadline: harmless, just later.
                 if let Err(error) = subscriber.acknowledge(subscription, &handled).await {
                     warn!(subscription, error = %error, "cannot acknowledge notifications; they will be delivered again");
@@ -99,11 +101,12 @@ async fn follow(
 
 /// Acts on each message; returns the ack ids of those handled (`None`: the controller is gone).
 async fn handle(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     subscription: &str,
     refs: &Store<SecretRef>,
     queue: &Queue,
     messages: Vec<ReceivedMessage>,
+    shutdown: &CancellationToken,
 ) -> Option<Vec<String>> {
     // Most pulls are empty: the cache is not indexed for them.
     if messages.is_empty() {
@@ -126,12 +129,20 @@ async fn handle(
                 for (secret_ref, response) in &responses {
                     match response {
                         Response::Reread => {
-                            if let (EventType::VersionAdd, Some(version)) = (notification.event, &notification.version)
-                            {
-                                ctx.metrics.rotation_notified(&object_key(*secret_ref), secret_ref, version);
+                            let key = object_key(*secret_ref);
+                            // A new version is compared with what was synced and looked for.
+                            let added = (notification.event == EventType::VersionAdd)
+                                .then_some(notification.version.as_deref())
+                                .flatten();
+                            let announced = added.and_then(|version| version.parse().ok());
+                            match ctx.hints.admit(&key, announced, synced_number(secret_ref), Instant::now()) {
+                                Admitted::No => continue,
+                                Admitted::Now => queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?,
+                                Admitted::Later(wait) => read_later(ctx, queue, secret_ref, wait, shutdown),
                             }
-                            ctx.force_read(&object_key(*secret_ref));
-                            queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?;
+                            if let Some(version) = added {
+                                ctx.metrics.rotation_notified(&key, secret_ref, version);
+                            }
                         }
                         Response::AnnounceRotation => announce_rotation(ctx, secret_ref).await,
                     }
@@ -151,6 +162,26 @@ async fn handle(
         handled.push(message.ack_id);
     }
     Some(handled)
+}
+
+/// The version number `secret_ref` has synced, if any.
+fn synced_number(secret_ref: &SecretRef) -> Option<u64> {
+    secret_ref.status.as_ref()?.synced_version.as_deref()?.parse().ok()
+}
+
+/// Queues `secret_ref` with a forced read once `wait` has passed (unless the operator stops).
+fn read_later(ctx: &Arc<Context>, queue: &Queue, secret_ref: &SecretRef, wait: Duration, shutdown: &CancellationToken) {
+    let (ctx, queue, shutdown) = (ctx.clone(), queue.clone(), shutdown.clone());
+    let (key, object) = (object_key(secret_ref), ObjectRef::from_obj(secret_ref));
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = tokio::time::sleep(wait) => {
+                ctx.hints.trailing_due(&key);
+                let _ = queue.send(object).await;
+            }
+        }
+    });
 }
 
 async fn announce_rotation(ctx: &Context, secret_ref: &SecretRef) {

@@ -62,18 +62,20 @@ fn response(notification: &Notification, secret_ref: &SecretRef) -> Option<Respo
     let pinned = secret_ref.spec.version.bytes().all(|b| b.is_ascii_digit());
     let synced = secret_ref.status.as_ref().and_then(|s| s.synced_version.as_deref());
     let version = notification.version.as_deref();
-    let names_its_version =
-        || version.is_none() || version == synced || version == Some(secret_ref.spec.version.as_str());
+    // A pinned SecretRef reads again only for its own version, named (never for a message
+    // without one: notifications are hints anyone who may publish can send).
+    let its_own = || version == Some(secret_ref.spec.version.as_str());
     let reread = match notification.event {
         // New or moved versions (an alias moves with SECRET_UPDATE): floating ones follow.
         EventType::VersionAdd | EventType::SecretUpdate | EventType::SecretCreate => !pinned,
         // An enabled version may be the one a pinned SecretRef waits for.
-        EventType::VersionEnable => !pinned || names_its_version(),
+        EventType::VersionEnable => !pinned || its_own(),
         // Only those synced from that version re-check; their Secret stays as it is.
-        EventType::VersionDisable | EventType::VersionDestroy | EventType::VersionDestroyScheduled => {
-            names_its_version()
-        }
-        EventType::SecretDelete => true,
+        EventType::VersionDisable | EventType::VersionDestroy | EventType::VersionDestroyScheduled => match pinned {
+            true => its_own(),
+            false => version.is_none() || version == synced,
+        },
+        EventType::SecretDelete => !pinned,
         EventType::SecretRotate => return Some(Response::AnnounceRotation),
         EventType::TopicConfigured | EventType::Unknown => false,
     };
@@ -157,15 +159,30 @@ mod tests {
     }
 
     #[test]
-    fn deletion_rereads_all_rotation_is_announced_and_the_rest_is_ignored() {
+    fn deletion_rereads_the_floating_ones_rotation_is_announced_and_the_rest_is_ignored() {
         let deleted = notification(EventType::SecretDelete, "p1", "db", None);
-        assert_eq!(answer(&deleted).len(), 3);
+        assert_eq!(answer(&deleted), [("latest".to_owned(), Response::Reread)], "pinned ones keep their version");
         let rotate = notification(EventType::SecretRotate, "p1", "db", None);
         assert!(answer(&rotate).iter().all(|(_, r)| *r == Response::AnnounceRotation));
         for event in [EventType::TopicConfigured, EventType::Unknown] {
             assert!(answer(&notification(event, "p1", "db", None)).is_empty());
         }
         assert!(answer(&notification(EventType::VersionAdd, "p1", "nobody", None)).is_empty());
+    }
+
+    #[test]
+    fn a_pinned_secret_ref_reads_again_only_for_its_own_version_named() {
+        for event in [EventType::VersionEnable, EventType::VersionDisable, EventType::VersionDestroy] {
+            let unnamed = answer(&notification(event, "p1", "db", None));
+            assert!(!unnamed.iter().any(|(name, _)| name.contains("pin")), "{event:?} without a version: {unnamed:?}");
+            let other = answer(&notification(event, "p1", "db", Some("7")));
+            assert!(!other.iter().any(|(name, _)| name.contains("pin")), "{event:?} of version 7: {other:?}");
+        }
+        for event in [EventType::VersionAdd, EventType::SecretUpdate, EventType::SecretCreate, EventType::SecretDelete]
+        {
+            let named = answer(&notification(event, "p1", "db", Some("2")));
+            assert!(!named.iter().any(|(name, _)| name.contains("pin")), "{event:?}: {named:?}");
+        }
     }
 
     #[test]
