@@ -41,6 +41,8 @@ mod index;
 mod shorthand;
 mod storage;
 
+/// Secrets per list page (kube-runtime's default is 500).
+const SECRET_PAGE: u32 = 50;
 /// Objects a subscriber may fall behind by before the watch waits for it.
 const SUBSCRIBER_BUFFER: usize = 1024;
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -63,11 +65,15 @@ impl Caches {
     /// Only `shard`'s objects are paced: no controller of this process reconciles the others.
     pub fn new(client: &Client, namespace: Option<&str>, concurrency: u16, shard: Shard) -> Self {
         let ours = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+        // Anyone may label a Secret as ours, at up to 1 MiB each: a list page of them is held whole
+        // while it is decoded, so pages are small.
+        let our_secrets = || ours().page_size(SECRET_PAGE);
         let all = watcher::Config::default;
         let window = Some((4 * usize::from(concurrency), shard));
         Self {
             secret_refs: Cache::new(scoped(client, namespace), all(), window, None),
-            secrets: Cache::new(scoped(client, namespace), ours(), None, Some(snapshot_owner)).slimmed(slim_secret),
+            secrets: Cache::new(scoped(client, namespace), our_secrets(), None, Some(snapshot_owner))
+                .slimmed(slim_secret),
             secure_api_services: Cache::new(scoped(client, namespace), all(), window, Some(secret_refs_used)),
             gateway_configs: Cache::new(scoped(client, namespace), all(), window, Some(backends_used)),
             deployments: Cache::new(scoped(client, namespace), ours(), None, None),
@@ -317,18 +323,39 @@ fn slim<K: Resource>(object: &mut K) {
     }
 }
 
-/// A snapshot Secret is held without its data too: its name carries its content's hash and its
-/// annotation the hash it was applied with, which is all a service reconcile compares (the
-/// content-hash annotation, the same hash in full, is for people).
+/// The most data a Secret the operator writes for a SecretRef holds: Secret Manager payloads are
+/// at most 64 KiB, and a mapping only takes from one; the rest is room for key names.
+const MAX_HELD_DATA: usize = 80 * 1024;
+
+/// Only a SecretRef's target Secret is held with its data (reconciles compare it with what they
+/// synced, and services copy it into snapshots), and only when it looks like one: the SecretRef
+/// label, no snapshot's, no controller but that SecretRef, and no more data than a sync writes.
+/// Every other Secret with our label is held as metadata: anyone who may create Secrets can set
+/// a label, and a Secret held whole for that would let them grow the operator's memory. A
+/// reconcile that finds no data in the cache reads the Secret.
+///
+/// A snapshot's name carries its content's hash and its annotation the hash it was applied with,
+/// which is all a service reconcile compares (the content-hash annotation, the same hash in
+/// full, is for people).
 fn slim_secret(secret: &mut Secret) {
     slim(secret);
-    if !snapshot_owner(secret).is_empty() {
+    if !is_held_whole(secret) {
         secret.data = None;
         secret.string_data = None;
         if let Some(annotations) = secret.metadata.annotations.as_mut() {
             annotations.remove(CONTENT_HASH_ANNOTATION);
         }
     }
+}
+
+/// Whether `secret` looks like a SecretRef's target that a sync wrote (see [`slim_secret`]).
+fn is_held_whole(secret: &Secret) -> bool {
+    let labels = secret.labels();
+    let Some(secret_ref) = labels.get(&owner_label_key("SecretRef")) else { return false };
+    let controller = secret.owner_references().iter().find(|r| r.controller == Some(true));
+    let controlled_by_it = controller.is_none_or(|r| r.kind == "SecretRef" && r.name == *secret_ref);
+    let size: usize = secret.data.iter().flatten().map(|(key, value)| key.len() + value.0.len()).sum();
+    snapshot_owner(secret).is_empty() && secret.string_data.is_none() && controlled_by_it && size <= MAX_HELD_DATA
 }
 
 #[cfg(test)]
@@ -362,12 +389,49 @@ mod tests {
         assert_eq!(secret.annotations().keys().collect::<Vec<_>>(), ["kept"]);
     }
 
+    /// A Secret labelled as ours, with `extra` labels and `size` bytes of data.
+    fn labelled(extra: &[(&str, &str)], size: usize) -> Secret {
+        let mut labels: std::collections::BTreeMap<String, String> =
+            [("app.kubernetes.io/managed-by".to_owned(), "secure-api-operator".to_owned())].into();
+        labels.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let data = [("key".to_owned(), k8s_openapi::ByteString(vec![b'x'; size]))].into_iter().collect();
+        Secret {
+            metadata: ObjectMeta { labels: Some(labels), ..ObjectMeta::default() },
+            data: Some(data),
+            ..Secret::default()
+        }
+    }
+
+    fn controlled_by(mut secret: Secret, kind: &str, name: &str) -> Secret {
+        let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            kind: kind.into(),
+            name: name.into(),
+            controller: Some(true),
+            ..Default::default()
+        };
+        secret.metadata.owner_references = Some(vec![owner]);
+        secret
+    }
+
+    #[test]
+    fn only_a_secret_refs_target_of_a_sync_size_is_held_with_its_data() {
+        let held = |mut secret: Secret| {
+            slim_secret(&mut secret);
+            secret.data.is_some()
+        };
+        let target = || labelled(&[("secureapi.dev/secretref", "db")], 1024);
+        assert!(held(target()), "a synced Secret keeps its data: reconciles and services read it");
+        assert!(held(controlled_by(target(), "SecretRef", "db")));
+        assert!(!held(controlled_by(target(), "SecretRef", "other")), "another SecretRef's controller");
+        assert!(!held(controlled_by(target(), "Deployment", "db")));
+        assert!(!held(labelled(&[], 10)), "our label alone: metadata only");
+        assert!(!held(labelled(&[("secureapi.dev/gatewayconfig", "gw")], 10)), "an API key's Secret is read by name");
+        assert!(!held(labelled(&[("secureapi.dev/secretref", "db")], 900 * 1024)), "more than a sync writes");
+    }
+
     #[test]
     fn snapshot_secrets_are_held_without_their_data() {
         let data = || Some([("key".to_owned(), k8s_openapi::ByteString(b"value".to_vec()))].into_iter().collect());
-        let mut target = Secret { data: data(), ..Secret::default() };
-        slim_secret(&mut target);
-        assert!(target.data.is_some(), "a synced Secret keeps its data: services read it");
         let labels = [(owner_label_key("SecureApiService"), "api".to_owned())].into_iter().collect();
         let annotations = [("secureapi.dev/content-hash", "ab12"), ("secureapi.dev/applied-hash", "cd34")];
         let annotations = annotations.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();

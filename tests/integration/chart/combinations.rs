@@ -47,6 +47,7 @@ serviceMonitor:
 prometheusRule: {enabled: true, labels: {release: prometheus}}
 grafanaDashboard: {enabled: true}
 podDisruptionBudget: {enabled: true}
+admissionPolicies: {managedByLabel: true, tokenRequests: true, tokenDeniedNamespaces: [kube-system, platform]}
 networkPolicy:
   enabled: true
   metricsFrom: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]

@@ -3,7 +3,7 @@
 
 use super::combinations::{EXISTING_SERVICE_ACCOUNT, NAMESPACED, WATCH_NAMESPACE};
 use super::objects::{env_of, find, has_kind, lease_role, pod, strings};
-use super::tools::{render, template, text};
+use super::tools::{documents, render, render_text, template, text};
 use super::{NAMESPACE, RELEASE};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -151,4 +151,28 @@ fn an_existing_service_account_is_bound_and_not_created() {
     assert_eq!(pod(&docs)["serviceAccountName"], "ops-operator");
     let output = template("serviceAccount:\n  create: false\n", &[]);
     assert!(!output.status.success() && text(&output).contains("serviceAccount.name"), "{}", text(&output));
+}
+
+/// The ValidatingAdmissionPolicies: rendered where the cluster serves the API (`auto`), or when
+/// asked; each names the operator's own ServiceAccount, and the token policy its namespaces.
+#[test]
+fn admission_policies_follow_the_cluster_and_name_the_operators_service_account() {
+    let policies = |args: &[&str], values: &str| -> Vec<Value> {
+        let docs = documents(&render_text(values, args));
+        docs.into_iter().filter(|d| d["kind"] == "ValidatingAdmissionPolicy").collect()
+    };
+    assert!(policies(&[], "").is_empty(), "auto, and the cluster serves no ValidatingAdmissionPolicy");
+    let served = ["--api-versions", "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"];
+    let rendered = policies(&served, "");
+    assert_eq!(rendered.len(), 2, "{rendered:#?}");
+    let operator = format!("'system:serviceaccount:{NAMESPACE}:{RELEASE}'");
+    let text = serde_json::to_string(&rendered).unwrap_or_default();
+    assert!(text.contains(&operator), "{text}");
+    assert!(text.contains(r#"!(request.namespace in [\"kube-system\"])"#), "{text}");
+    let off = "admissionPolicies: {managedByLabel: false, tokenRequests: false, tokenDeniedNamespaces: []}";
+    assert!(policies(&served, off).is_empty());
+    let asked = "admissionPolicies: {managedByLabel: true, tokenRequests: false, tokenDeniedNamespaces: []}";
+    let only_labels = policies(&[], asked);
+    assert_eq!(only_labels.len(), 1);
+    assert!(only_labels[0]["metadata"]["name"].as_str().is_some_and(|n| n.ends_with("-managed-by")));
 }

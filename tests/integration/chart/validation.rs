@@ -21,7 +21,14 @@ fn every_value_combination_renders_to_valid_kubernetes_objects() {
         assert_valid_kubernetes(name, &rendered);
         for doc in documents(&rendered) {
             let kind = doc["kind"].as_str().unwrap_or_default();
-            let cluster_scoped = matches!(kind, "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding");
+            let cluster_scoped = matches!(
+                kind,
+                "CustomResourceDefinition"
+                    | "ClusterRole"
+                    | "ClusterRoleBinding"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
+            );
             assert_eq!(
                 doc["metadata"]["namespace"].is_string(),
                 !cluster_scoped,
