@@ -15,14 +15,32 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::events::EventType;
 
-/// Applies the target Secret unless the live one already holds what we want.
-pub async fn write_target(secrets: &Api<Secret>, live: Option<&Secret>, desired: &Secret) -> Result<(), Error> {
+/// Applies the target Secret unless the live one (ours, checked by the caller) already holds what
+/// we want. Fields are taken over from other managers (`force`) only on a Secret known to be
+/// ours; a new one is applied without force, so a Secret someone else created meanwhile conflicts
+/// instead of being taken, and is then reported as theirs.
+pub async fn write_target(
+    secrets: &Api<Secret>,
+    secret_ref: &SecretRef,
+    live: Option<&Secret>,
+    desired: &Secret,
+) -> Result<(), Error> {
     if live.is_some_and(|l| super::desired::live_matches(l, desired)) {
         return Ok(());
     }
-    let params = PatchParams::apply(&field_manager(CONTROLLER)).force();
-    secrets.patch(&desired.name_any(), &params, &Patch::Apply(desired)).await?;
-    Ok(())
+    let name = desired.name_any();
+    let manager = field_manager(CONTROLLER);
+    let params = if live.is_some() { PatchParams::apply(&manager).force() } else { PatchParams::apply(&manager) };
+    match secrets.patch(&name, &params, &Patch::Apply(desired)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 && live.is_none() => {
+            match get_child(secrets, &name).await? {
+                Some(found) if !super::desired::is_ours(&found, secret_ref) => Err(Error::TargetConflict(name)),
+                _ => Err(kube::Error::Api(status).into()),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Points every rollout target at `version`; returns the targets that do not exist

@@ -148,7 +148,7 @@ impl Reconciler for SecretRef {
         // --- build (pure)
         let built = desired::build(self, &fetched)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data
-        apply::write_target(&secrets, live.as_ref(), &built.secret).await?;
+        apply::write_target(&secrets, self, live.as_ref(), &built.secret).await?;
         ctx.remember_written(&key, &plan.target, &built.hash);
         let missing = apply::roll_targets(ctx, self, &fetched.version).await?;
         if let Some(previous) = release::previous_target(self, &plan.target) {
