@@ -123,6 +123,10 @@ pub mod reasons {
     /// `spec.serviceAccountName` names a ServiceAccount that does not exist in the object's
     /// namespace; retried with backoff (it may be created shortly, e.g. by a SecureApiService).
     pub const SERVICE_ACCOUNT_NOT_FOUND: &str = "ServiceAccountNotFound";
+    /// `spec.serviceAccountName` names a ServiceAccount whose `secureapi.dev/usable-by`
+    /// annotation does not list this kind; no token was requested for it. Retried slowly: a
+    /// change of the ServiceAccount does not wake the object.
+    pub const SERVICE_ACCOUNT_NOT_OPTED_IN: &str = "ServiceAccountNotOptedIn";
     /// The object names no ServiceAccount and its namespace may not use the operator's own
     /// identity (`--operator-identity-namespaces`); no Google call was made.
     pub const IDENTITY_REQUIRED: &str = "IdentityRequired";

@@ -28,6 +28,10 @@ pub const FINALIZER: &str = "secureapi.dev/cleanup";
 /// ServiceAccount annotation naming the Google service account it acts as (GKE Workload
 /// Identity; the operator impersonates it for objects that name the ServiceAccount).
 pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+/// ServiceAccount annotation that opts it in: a comma-separated list of the kinds whose
+/// `spec.serviceAccountName` it serves (`SecretRef`, `GatewayConfig`, `*` for all). Set by whoever
+/// administers ServiceAccounts, so a tenant cannot borrow one that was never meant for our objects.
+pub const USABLE_BY_ANNOTATION: &str = "secureapi.dev/usable-by";
 /// Label set on everything the operator creates.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// The longest label value (and DNS label) Kubernetes accepts: the most a name may have where it

@@ -338,7 +338,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
             ),
         }
     };
-    tokio::join!(bounded, ctx.caches.run(shutdown.clone()));
+    // The ServiceAccount watch drops cached tokens whose ServiceAccount changed (opt-in withdrawn).
+    let accounts = ctx.identities.tokens.watch_accounts(ctx.settings.namespace.as_deref(), shutdown.clone());
+    tokio::join!(bounded, ctx.caches.run(shutdown.clone()), accounts);
 }
 
 /// The time for status fields that record a change (never a per-reconcile tick).

@@ -22,6 +22,7 @@ pub const REASONS: &[&str] = &[
     "InvalidSpec",
     "PermissionDenied",
     "ServiceAccountNotFound",
+    "ServiceAccountNotOptedIn",
     "IdentityRequired",
     "TokenExchangeFailed",
     "QuotaExceeded",

@@ -5,8 +5,8 @@ use super::{
     Inputs, PORT_NAME, child_metadata, int_or_string, metadata_of_child, object_labels, selector_labels,
     service_account_name, service_name,
 };
-use crate::api::SecureApiService;
 use crate::api::secure_api_service::ExposeType;
+use crate::api::{SecretRef, SecureApiService, USABLE_BY_ANNOTATION};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
     ResourceMetricSource,
@@ -15,18 +15,21 @@ use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServicePort, ServiceSp
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::ResourceExt;
-use std::collections::BTreeMap;
+use kube::{Resource as _, ResourceExt};
 
 pub use crate::api::GCP_SERVICE_ACCOUNT_ANNOTATION;
 /// Service port when `expose.port` is not set.
 pub const DEFAULT_SERVICE_PORT: i32 = 80;
 
-/// The pods' ServiceAccount, annotated for Workload Identity when `gcpServiceAccount` is set.
+/// The pods' ServiceAccount, annotated for Workload Identity when `gcpServiceAccount` is set. It
+/// opts in for SecretRefs (`secureapi.dev/usable-by: SecretRef`): the SecretRefs the service
+/// uses read their secrets as it. Not for GatewayConfigs: a gateway's identity is an admin's.
 pub fn service_account(service: &SecureApiService) -> ServiceAccount {
     let mut metadata = metadata_of_child(service, service_account_name(service), object_labels(&service.name_any()));
     let gcp = service.spec.service_account.as_ref().and_then(|sa| sa.gcp_service_account.clone());
-    metadata.annotations = gcp.map(|gcp| BTreeMap::from([(GCP_SERVICE_ACCOUNT_ANNOTATION.to_string(), gcp)]));
+    let opt_in = (USABLE_BY_ANNOTATION.to_owned(), SecretRef::kind(&()).into_owned());
+    let workload_identity = gcp.map(|gcp| (GCP_SERVICE_ACCOUNT_ANNOTATION.to_owned(), gcp));
+    metadata.annotations = Some(std::iter::once(opt_in).chain(workload_identity).collect());
     ServiceAccount { metadata, ..ServiceAccount::default() }
 }
 
@@ -153,11 +156,20 @@ mod tests {
     }
 
     #[test]
-    fn a_named_service_account_without_gcp_identity_has_no_annotation() {
+    fn the_service_account_opts_in_for_secret_refs_only() {
+        for service in [seed_service(), seed_service_patched(json!({ "serviceAccount": { "name": "api-runner" } }))] {
+            let annotations = service_account(&service).metadata.annotations.unwrap_or_default();
+            assert_eq!(annotations.get("secureapi.dev/usable-by").map(String::as_str), Some("SecretRef"));
+        }
+    }
+
+    #[test]
+    fn a_named_service_account_without_gcp_identity_has_no_workload_identity_annotation() {
         let service = seed_service_patched(json!({ "serviceAccount": { "name": "api-runner" } }));
         let sa = service_account(&service);
         assert_eq!(sa.metadata.name.as_deref(), Some("api-runner"));
-        assert!(sa.metadata.annotations.is_none());
+        let annotations = sa.metadata.annotations.unwrap_or_default();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["secureapi.dev/usable-by"]);
     }
 
     #[test]

@@ -263,8 +263,10 @@ async fn api_gateway_is_called_as_the_service_account_the_gateway_config_names()
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
     backend_service(&cluster).await;
-    let account: ServiceAccount =
-        serde_json::from_value(json!({ "metadata": { "name": "gw-admin" } })).unwrap_or_else(|e| panic!("{e}"));
+    let account: ServiceAccount = serde_json::from_value(
+        json!({ "metadata": { "name": "gw-admin", "annotations": { "secureapi.dev/usable-by": "GatewayConfig" } } }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     cluster.api::<ServiceAccount>().create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("{e}"));
     create_gateway(&cluster, "as-admin", json!({ "serviceAccountName": "gw-admin" })).await;
     let refused = wait_condition(&cluster, "as-admin", types::READY, "False", "PermissionDenied").await;

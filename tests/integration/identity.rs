@@ -24,8 +24,12 @@ fn secret_resource(id: &str) -> String {
     format!("projects/{PROJECT}/secrets/{id}")
 }
 
+/// A ServiceAccount opted in for SecretRefs, acting as `google_service_account` if given.
 async fn service_account(cluster: &TestCluster, name: &str, google_service_account: Option<&str>) {
-    let annotations = google_service_account.map(|gsa| json!({ "iam.gke.io/gcp-service-account": gsa }));
+    let mut annotations = json!({ "secureapi.dev/usable-by": "SecretRef" });
+    if let Some(gsa) = google_service_account {
+        annotations["iam.gke.io/gcp-service-account"] = json!(gsa);
+    }
     let account: ServiceAccount =
         serde_json::from_value(json!({ "metadata": { "name": name, "annotations": annotations } }))
             .unwrap_or_else(|e| panic!("{e}"));

@@ -169,10 +169,13 @@ async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
     assert_eq!(snapshot.immutable, Some(true));
     let accounts: Api<ServiceAccount> = cluster.api();
     let account = accounts.get("secure-api").await.unwrap_or_else(|e| panic!("{e}"));
+    let annotations = account.metadata.annotations.unwrap_or_default();
     assert_eq!(
-        account.metadata.annotations.unwrap_or_default().get("iam.gke.io/gcp-service-account").map(String::as_str),
+        annotations.get("iam.gke.io/gcp-service-account").map(String::as_str),
         Some("secure-api-sa@demo-project.iam.gserviceaccount.com")
     );
+    // Its SecretRefs read as it: opted in for SecretRefs.
+    assert_eq!(annotations.get("secureapi.dev/usable-by").map(String::as_str), Some("SecretRef"));
     let services: Api<Service> = cluster.api();
     let service = services.get("secure-api").await.unwrap_or_else(|e| panic!("{e}"));
     assert!(service.spec.and_then(|s| s.ports).unwrap_or_default().iter().any(|p| p.port == 80));

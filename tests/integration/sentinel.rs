@@ -128,7 +128,8 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         &format!("serviceAccount:{reader}"),
     );
     let accounts: Api<ServiceAccount> = cluster.api();
-    let account = json!({ "metadata": { "name": "app", "annotations": { "iam.gke.io/gcp-service-account": reader } } });
+    let annotations = json!({ "iam.gke.io/gcp-service-account": reader, "secureapi.dev/usable-by": "SecretRef" });
+    let account = json!({ "metadata": { "name": "app", "annotations": annotations } });
     let account: ServiceAccount = serde_json::from_value(account).unwrap_or_else(|e| panic!("{e}"));
     accounts.create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("{e}"));
     let spec = json!({ "secret": "db", "version": "1", "format": "json", "serviceAccountName": "app" });
@@ -140,7 +141,7 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     wait_reason(&api, "as-app", "Synced").await;
     assert!(gcp.count("iamcredentials.serviceAccounts.generateAccessToken") >= 1, "the GSA path was taken");
     gcp.inject_fault(GcpFault { method: Some("sts.token".into()), status: Some(400), ..GcpFault::default() });
-    let stranger = json!({ "metadata": { "name": "stranger" } });
+    let stranger = json!({ "metadata": { "name": "stranger", "annotations": { "secureapi.dev/usable-by": "*" } } });
     accounts
         .create(&PostParams::default(), &serde_json::from_value(stranger).unwrap_or_else(|e| panic!("{e}")))
         .await

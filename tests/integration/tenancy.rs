@@ -1,18 +1,21 @@
 //! Tenant isolation: what a tenant who may create only our three kinds in one namespace can and
 //! cannot do. Each test is an attack that worked once; on the emulator and a real cluster alike.
 
-use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, TOPIC, cluster_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
+use crate::support::{PROJECT, principal};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::secret_ref::RESERVED_KEYS_MESSAGE;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use serde_json::{Value, json};
+
+const ACCESS: &str = "secretmanager.versions.access";
+const ACCESSOR: &str = "roles/secretmanager.secretAccessor";
 
 fn object<K: serde::de::DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap_or_else(|e| panic!("object: {e}"))
@@ -250,7 +253,6 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 async fn a_forged_notification_flood_costs_one_read_and_leaves_no_pending_rotation() {
     const BATCHES: usize = 5;
     const PER_BATCH: usize = 10;
-    const ACCESS: &str = "secretmanager.versions.access";
     let cluster = TestCluster::with_crds("tenancy-forged").await;
     let notifications = Some(NotificationOptions::default());
     let operator =
@@ -297,6 +299,71 @@ async fn a_forged_notification_flood_costs_one_read_and_leaves_no_pending_rotati
     assert!(read <= 1, "{read} reads for {} forged notifications", BATCHES * PER_BATCH);
     let status = refs.get("db").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
     assert_eq!(status.synced_version.as_deref(), Some("1"), "nothing moved");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// Waits until SecretRef `name` is Ready with `reason`; returns the message.
+async fn secret_ref_ready_with(api: &Api<SecretRef>, name: &str, reason: &str) -> String {
+    wait_for(&format!("SecretRef {name} Ready ({reason})"), DEADLINE, || async {
+        let status = api.get(name).await.ok()?.status?;
+        let ready = find_condition(&status.conditions, types::READY)?;
+        (ready.reason == reason).then(|| ready.message.clone())
+    })
+    .await
+}
+
+/// Sets the opt-in annotation of ServiceAccount `name` to `usable_by`.
+async fn opt_in(accounts: &Api<ServiceAccount>, name: &str, usable_by: &str) {
+    let patch = json!({ "metadata": { "annotations": { USABLE_BY: usable_by } } });
+    accounts.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+const USABLE_BY: &str = "secureapi.dev/usable-by";
+
+/// A tenant who may create SecretRefs names a ServiceAccount of the namespace that was never
+/// meant for them (`deployer`, whose Google identity may read `db`): it serves no SecretRef, and
+/// no token of it is even asked for, until whoever administers ServiceAccounts opts it in for
+/// SecretRefs (an opt-in for GatewayConfigs is not one). The SecretRef then syncs at its slow
+/// retry (a ServiceAccount's change wakes no SecretRef); withdrawn, the opt-in stops serving at
+/// the next read although the token is still cached.
+#[tokio::test]
+async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hooks() {
+    let cluster = TestCluster::with_crds("tenancy-opt-in").await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
+    operator.gcp.add_version(PROJECT, "db", b"s3cr3t");
+    let deployer = principal(&cluster.namespace, "deployer");
+    operator.gcp.add_iam_binding(&format!("projects/{PROJECT}/secrets/db"), ACCESSOR, &deployer);
+    let accounts: Api<ServiceAccount> = cluster.api();
+    let account = object(json!({ "metadata": { "name": "deployer", "annotations": { USABLE_BY: "GatewayConfig" } } }));
+    accounts.create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("{e}"));
+    let token_requests = || cluster.hooks().map(|kube| kube.count("create", "serviceaccounts/token"));
+    let before = token_requests();
+
+    let refs: Api<SecretRef> = cluster.api();
+    let borrowing: SecretRef = object(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "borrowing" },
+        "spec": { "secret": "db", "serviceAccountName": "deployer", "refreshInterval": "1s" },
+    }));
+    refs.create(&PostParams::default(), &borrowing).await.unwrap_or_else(|e| panic!("{e}"));
+    let message = secret_ref_ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
+    let account_name = format!("ServiceAccount {}/deployer", cluster.namespace);
+    assert!(message.contains(&account_name) && message.contains(USABLE_BY), "{message}");
+    let secrets: Api<Secret> = cluster.api();
+    assert!(secrets.get_opt("borrowing").await.unwrap_or_else(|e| panic!("{e}")).is_none(), "no Secret written");
+    assert_eq!(token_requests(), before, "no TokenRequest for a ServiceAccount that did not opt in");
+    assert_eq!(operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/db/")), 0, "nothing was read");
+
+    opt_in(&accounts, "deployer", " GatewayConfig , SecretRef ").await;
+    secret_ref_ready_with(&refs, "borrowing", "Synced").await;
+    let synced = token_requests();
+
+    opt_in(&accounts, "deployer", "GatewayConfig").await;
+    let message = secret_ref_ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
+    assert!(message.contains(&account_name), "{message}");
+    assert_eq!(token_requests(), synced, "a withdrawn opt-in asks for no token either");
     operator.stop().await;
     cluster.cleanup().await;
 }

@@ -202,12 +202,14 @@ patches), and the kube-runtime finalizer helper adds and removes finalizers with
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch"]
 # A SecureApiService's ServiceAccount (Workload Identity annotation): applied (get, create, patch).
+# A named ServiceAccount's opt-in and Workload Identity annotations are read before each token
+# (get) and watched (list, watch), so a withdrawn opt-in stops serving at once.
 - apiGroups: [""]
   resources: ["serviceaccounts"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # Workload Identity per namespace: a short-lived token of the ServiceAccount a SecretRef or
-# GatewayConfig names (create on serviceaccounts/token), exchanged at Google's STS; its
-# `iam.gke.io/gcp-service-account` annotation is read with the get above.
+# GatewayConfig names (create on serviceaccounts/token), exchanged at Google's STS; only for a
+# ServiceAccount that opted in (`secureapi.dev/usable-by`, read with the get above).
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]

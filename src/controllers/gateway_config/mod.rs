@@ -59,7 +59,10 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
 async fn client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiGateway, Error> {
     let client = ctx.api_gateway.as_ref().ok_or(Error::NoClient)?;
     let namespace = gateway.namespace().unwrap_or_default();
-    let caller = ctx.identities.caller(&namespace, gateway.spec.service_account_name.as_deref()).await?;
+    let caller = ctx
+        .identities
+        .caller(&<GatewayConfig as kube::Resource>::kind(&()), &namespace, gateway.spec.service_account_name.as_deref())
+        .await?;
     Ok(client.acting_as(caller))
 }
 
@@ -67,7 +70,10 @@ async fn client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiGateway, Er
 async fn keys_client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiKeys, Error> {
     let client = ctx.api_keys.as_ref().ok_or(Error::NoClient)?;
     let namespace = gateway.namespace().unwrap_or_default();
-    let caller = ctx.identities.caller(&namespace, gateway.spec.service_account_name.as_deref()).await?;
+    let caller = ctx
+        .identities
+        .caller(&<GatewayConfig as kube::Resource>::kind(&()), &namespace, gateway.spec.service_account_name.as_deref())
+        .await?;
     Ok(client.acting_as(caller))
 }
 

@@ -1,19 +1,32 @@
 //! Google tokens for Kubernetes ServiceAccounts: TokenRequest → STS → (optionally) IAM
 //! Credentials, cached per ServiceAccount in memory until shortly before expiry. Concurrent
 //! callers for one ServiceAccount share one refresh.
+//!
+//! Opt-in without a request per call: the ServiceAccount is read before every TokenRequest, and
+//! what the token depends on (its `secureapi.dev/usable-by` kinds and Google service account) is
+//! cached with it, so each call checks its kind against that at no cost. A watch of
+//! ServiceAccounts ([`TokenBroker::watch_accounts`]) tells the cache when one of them changes or
+//! goes: its token is then dropped and the next call reads the ServiceAccount again, so a
+//! withdrawn opt-in stops serving within the watch's delay, not at the token's expiry. The watch
+//! keeps nothing but what it saw of ServiceAccounts that have a token here. While it is down,
+//! a token is trusted until its refresh, as before.
 
 use super::audience::{Audiences, issuer};
 use super::error::IdentityError;
+use super::opt_in::UsableBy;
 use crate::api::GCP_SERVICE_ACCOUNT_ANNOTATION;
 use crate::gcp::{Caller, TokenExchange};
+use futures::StreamExt as _;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::Client;
 use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Client, ResourceExt as _};
 use secrecy::{ExposeSecret as _, SecretString};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Kubernetes tokens are used at once for the exchange: the shortest lifetime the API server issues.
 const SUBJECT_TOKEN_SECONDS: i64 = 600;
@@ -32,11 +45,38 @@ pub struct TokenBroker {
     audiences: Audiences,
     /// One slot per `namespace/name`; its lock is held during a refresh, so callers for the same
     /// ServiceAccount wait for that one instead of starting their own.
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    cached: tokio::sync::Mutex<Option<Cached>>,
+    seen: Mutex<Seen>,
+}
+
+/// What the watch reported of a slot's ServiceAccount.
+#[derive(Default)]
+struct Seen {
+    /// How many reports there were: a token read its ServiceAccount after the last one it counted,
+    /// so only later reports can tell it something new.
+    reports: u64,
+    /// The last report: `None` when there was none or the watch failed since, `Some(None)` when
+    /// the ServiceAccount was deleted.
+    latest: Option<Option<Grant>>,
+}
+
+/// What of a ServiceAccount a token was exchanged under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Grant {
+    usable_by: UsableBy,
+    google_service_account: Option<String>,
 }
 
 struct Cached {
     caller: Caller,
+    grant: Grant,
+    /// [`Seen::reports`] before its ServiceAccount was read.
+    reports: u64,
     refresh_at: Instant,
     expires_at: Instant,
 }
@@ -46,24 +86,28 @@ impl TokenBroker {
         Self { client, exchange, audiences, slots: Mutex::default() }
     }
 
-    /// A caller for ServiceAccount `name` of `namespace`: cached, or freshly exchanged.
-    pub async fn caller(&self, namespace: &str, name: &str) -> Result<Caller, IdentityError> {
-        let slot = self.slot(&format!("{namespace}/{name}"));
-        let mut cached = slot.lock().await;
+    /// A caller for ServiceAccount `name` of `namespace`, for an object of `kind`: cached, or
+    /// freshly exchanged. Refused without a TokenRequest unless the ServiceAccount opted in for
+    /// `kind`.
+    pub async fn caller(&self, namespace: &str, name: &str, kind: &str) -> Result<Caller, IdentityError> {
+        let who = format!("{namespace}/{name}");
+        let slot = self.slot(&who);
+        let mut cached = slot.cached.lock().await;
         let now = Instant::now();
-        if let Some(current) = cached.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(current.caller.clone());
+        if let Some(current) = cached.as_ref().filter(|c| now < c.refresh_at && slot.trusts(c)) {
+            return current.serving(&who, kind);
         }
-        match self.exchange_for(namespace, name).await {
+        match self.exchange_for(namespace, name, kind, slot.reports()).await {
             Ok(fresh) => {
                 let caller = fresh.caller.clone();
                 *cached = Some(fresh);
                 Ok(caller)
             }
-            // Google's passing trouble during an early refresh: the current token still works.
+            // Google's passing trouble during an early refresh: the current token still works
+            // (unless the watch says its ServiceAccount changed since).
             Err(error) if error.is_transient() && !matches!(error, IdentityError::ServiceAccountNotFound { .. }) => {
-                match cached.as_ref().filter(|c| now < c.expires_at) {
-                    Some(current) => Ok(current.caller.clone()),
+                match cached.as_ref().filter(|c| now < c.expires_at && slot.trusts(c)) {
+                    Some(current) => current.serving(&who, kind),
                     None => Err(error),
                 }
             }
@@ -74,13 +118,20 @@ impl TokenBroker {
         }
     }
 
-    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+    fn slot(&self, key: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(slots.entry(key.to_owned()).or_default())
     }
 
-    /// The whole exchange for one ServiceAccount.
-    async fn exchange_for(&self, namespace: &str, name: &str) -> Result<Cached, IdentityError> {
+    /// The whole exchange for one ServiceAccount, after checking it opted in for `kind`;
+    /// `reports`: the slot's watch reports so far.
+    async fn exchange_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        kind: &str,
+        reports: u64,
+    ) -> Result<Cached, IdentityError> {
         let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
         let who = format!("{namespace}/{name}");
         let not_found = || IdentityError::ServiceAccountNotFound { account: who.clone() };
@@ -89,6 +140,10 @@ impl TokenBroker {
             _ => IdentityError::token_request(&who, &error),
         };
         let account = accounts.get_opt(name).await.map_err(kube_error)?.ok_or_else(not_found)?;
+        let grant = Grant::of(&account);
+        if !grant.usable_by.allows(kind) {
+            return Err(IdentityError::NotOptedIn { account: who, kind: kind.to_owned() });
+        }
         let token_audience = self.audiences.token_audience().map_err(IdentityError::NotConfigured)?;
         let subject =
             subject_token(&accounts, name, token_audience).await.map_err(kube_error)?.ok_or_else(not_found)?;
@@ -100,7 +155,7 @@ impl TokenBroker {
         let exchange_error = |source| IdentityError::Exchange { account: who.clone(), source };
         let federated = self.exchange.federate(&subject, &sts_audience).await.map_err(exchange_error)?;
         let federated_caller = Caller::delegated(who.as_str(), federated.token);
-        let (caller, lifetime) = match google_service_account(&account) {
+        let (caller, lifetime) = match grant.google_service_account.as_deref() {
             None => (federated_caller, federated.lifetime),
             Some(service_account) => {
                 let impersonated = self
@@ -117,7 +172,103 @@ impl TokenBroker {
         };
         // A lifetime from the server is input: bounded, so the arithmetic below cannot overflow.
         let lifetime = lifetime.min(MAX_LIFETIME);
-        Ok(Cached { caller, refresh_at: started + lifetime - refresh_margin(lifetime), expires_at: started + lifetime })
+        let refresh_at = started + lifetime - refresh_margin(lifetime);
+        Ok(Cached { caller, grant, reports, refresh_at, expires_at: started + lifetime })
+    }
+
+    /// Watches the ServiceAccounts of `namespace` (`None`: all) until `shutdown`, telling the
+    /// slots what changed of theirs. Only ServiceAccounts with a slot are looked at; the rest pass.
+    pub async fn watch_accounts(&self, namespace: Option<&str>, shutdown: CancellationToken) {
+        let api: Api<ServiceAccount> = match namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let events = watcher(api, watcher::Config::default()).default_backoff().take_until(shutdown.cancelled_owned());
+        let mut events = std::pin::pin!(events);
+        // Keys with a slot that a relist (after a gap in the watch) found: the others are gone.
+        let mut relisted: Option<HashSet<String>> = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Init) => relisted = Some(HashSet::new()),
+                Ok(watcher::Event::InitApply(account)) => {
+                    if let Some(key) = self.saw(&account, Some(Grant::of(&account)))
+                        && let Some(relisted) = relisted.as_mut()
+                    {
+                        relisted.insert(key);
+                    }
+                }
+                Ok(watcher::Event::InitDone) => self.gone_unless(&relisted.take().unwrap_or_default()),
+                Ok(watcher::Event::Apply(account)) => drop(self.saw(&account, Some(Grant::of(&account)))),
+                Ok(watcher::Event::Delete(account)) => drop(self.saw(&account, None)),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch ServiceAccounts; tokens are trusted until their refresh");
+                    self.forget_seen();
+                }
+            }
+        }
+    }
+
+    /// Records what the watch saw of `account` if it has a slot; returns that slot's key.
+    fn saw(&self, account: &ServiceAccount, grant: Option<Grant>) -> Option<String> {
+        let key = format!("{}/{}", account.namespace().unwrap_or_default(), account.name_any());
+        let slot = self.slots.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned()?;
+        slot.see(Some(grant));
+        Some(key)
+    }
+
+    /// After a relist: the ServiceAccounts with a slot that it did not find are gone.
+    fn gone_unless(&self, relisted: &HashSet<String>) {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.iter().filter(|(key, _)| !relisted.contains(*key)).for_each(|(_, slot)| slot.see(Some(None)));
+    }
+
+    /// The watch failed: what it saw may be stale, so the slots trust their tokens again.
+    fn forget_seen(&self) {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.values().for_each(|slot| slot.see(None));
+    }
+}
+
+impl Slot {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn see(&self, latest: Option<Option<Grant>>) {
+        let mut seen = self.seen();
+        seen.reports += 1;
+        seen.latest = latest;
+    }
+
+    fn reports(&self) -> u64 {
+        self.seen().reports
+    }
+
+    /// Whether `cached` still fits its ServiceAccount: nothing was reported since it was read,
+    /// or the last report shows the same grant (or the watch failed since).
+    fn trusts(&self, cached: &Cached) -> bool {
+        let seen = self.seen();
+        seen.reports == cached.reports
+            || seen.latest.as_ref().is_none_or(|latest| latest.as_ref() == Some(&cached.grant))
+    }
+}
+
+impl Cached {
+    /// The cached caller, for an object of a kind the ServiceAccount opted in for.
+    fn serving(&self, account: &str, kind: &str) -> Result<Caller, IdentityError> {
+        match self.grant.usable_by.allows(kind) {
+            true => Ok(self.caller.clone()),
+            false => Err(IdentityError::NotOptedIn { account: account.to_owned(), kind: kind.to_owned() }),
+        }
+    }
+}
+
+impl Grant {
+    fn of(account: &ServiceAccount) -> Self {
+        Self {
+            usable_by: UsableBy::of(account),
+            google_service_account: google_service_account(account).map(Into::into),
+        }
     }
 }
 

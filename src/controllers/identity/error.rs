@@ -1,6 +1,7 @@
 //! Why no Google identity could be had for an object. Texts name the namespace, the
 //! ServiceAccount and Google's error code — never a token.
 
+use crate::api::USABLE_BY_ANNOTATION;
 use crate::api::conditions::reasons;
 use crate::controllers::refusal;
 use crate::gcp::{Code, GcpError};
@@ -14,6 +15,12 @@ pub enum IdentityError {
     /// `account` is `namespace/name` in every variant that names a ServiceAccount.
     #[error("ServiceAccount {account} not found")]
     ServiceAccountNotFound { account: String },
+    /// The ServiceAccount's `secureapi.dev/usable-by` does not list `kind`: no token was asked for.
+    #[error(
+        "ServiceAccount {account} is not opted in for {kind}s: whoever administers ServiceAccounts sets the annotation {annotation}: {kind} on it (a comma-separated list of kinds, or *); a change of the ServiceAccount does not wake this {kind}, it is tried again every few minutes or at once when it changes",
+        annotation = USABLE_BY_ANNOTATION
+    )]
+    NotOptedIn { account: String, kind: String },
     #[error("TokenRequest for ServiceAccount {account}: {message}")]
     TokenRequest { account: String, message: String, transient: bool },
     #[error("Workload Identity is not configured: {0}")]
@@ -48,6 +55,7 @@ impl IdentityError {
         match self {
             Self::Required { .. } => reasons::IDENTITY_REQUIRED,
             Self::ServiceAccountNotFound { .. } => reasons::SERVICE_ACCOUNT_NOT_FOUND,
+            Self::NotOptedIn { .. } => reasons::SERVICE_ACCOUNT_NOT_OPTED_IN,
             Self::Impersonation { source, .. } if source.status == Code::PermissionDenied => reasons::PERMISSION_DENIED,
             Self::TokenRequest { .. } | Self::NotConfigured(_) | Self::Exchange { .. } | Self::Impersonation { .. } => {
                 reasons::TOKEN_EXCHANGE_FAILED
@@ -60,19 +68,21 @@ impl IdentityError {
         match self.reason() {
             reasons::IDENTITY_REQUIRED => "identity_required",
             reasons::SERVICE_ACCOUNT_NOT_FOUND => "service_account_not_found",
+            reasons::SERVICE_ACCOUNT_NOT_OPTED_IN => "service_account_not_opted_in",
             reasons::PERMISSION_DENIED => "permission_denied",
             _ => "token_exchange_failed",
         }
     }
 
     /// A missing ServiceAccount may appear any moment (a SecureApiService creates it), and
-    /// Google's or the API server's passing trouble is retried; refusals wait for a change.
+    /// Google's or the API server's passing trouble is retried; refusals wait for a change (or
+    /// the slow retry: a ServiceAccount opting in wakes no object, the retry finds it).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::ServiceAccountNotFound { .. } => true,
             Self::TokenRequest { transient, .. } => *transient,
             Self::Exchange { source, .. } | Self::Impersonation { source, .. } => source.is_transient(),
-            Self::Required { .. } | Self::NotConfigured(_) => false,
+            Self::Required { .. } | Self::NotOptedIn { .. } | Self::NotConfigured(_) => false,
         }
     }
 }

@@ -4,11 +4,14 @@
 //! Google as that ServiceAccount (Workload Identity Federation, see [`broker`]). One that names
 //! none uses the operator's own identity, but only in namespaces an admin allowed
 //! (`--operator-identity-namespaces`); elsewhere it gets `IdentityRequired` and no call is made.
+//! A ServiceAccount serves only the kinds its `secureapi.dev/usable-by` annotation lists
+//! ([`opt_in`]); otherwise the object gets `ServiceAccountNotOptedIn` and no token is requested.
 
 pub mod audience;
 pub mod broker;
 pub mod error;
 pub mod namespaces;
+pub mod opt_in;
 
 pub use audience::Audiences;
 pub use broker::TokenBroker;
@@ -24,10 +27,15 @@ pub struct Identities {
 }
 
 impl Identities {
-    /// The caller for an object in `namespace` that names `service_account` (or none).
-    pub async fn caller(&self, namespace: &str, service_account: Option<&str>) -> Result<Caller, IdentityError> {
+    /// The caller for an object of `kind` in `namespace` that names `service_account` (or none).
+    pub async fn caller(
+        &self,
+        kind: &str,
+        namespace: &str,
+        service_account: Option<&str>,
+    ) -> Result<Caller, IdentityError> {
         match service_account {
-            Some(name) => self.tokens.caller(namespace, name).await,
+            Some(name) => self.tokens.caller(namespace, name, kind).await,
             None if self.operator_namespaces.allows(namespace) => Ok(Caller::Operator),
             None => Err(IdentityError::Required { namespace: namespace.to_owned() }),
         }

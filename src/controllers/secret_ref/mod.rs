@@ -187,7 +187,10 @@ impl Reconciler for SecretRef {
 async fn read(ctx: &Context, secret_ref: &SecretRef, fresh: bool) -> Result<FetchedVersion, Error> {
     let spec = &secret_ref.spec;
     let namespace = secret_ref.namespace().unwrap_or_default();
-    let caller = ctx.identities.caller(&namespace, spec.service_account_name.as_deref()).await?;
+    let caller = ctx
+        .identities
+        .caller(&<SecretRef as kube::Resource>::kind(&()), &namespace, spec.service_account_name.as_deref())
+        .await?;
     let default_project = ctx.settings.gcp_project.as_deref();
     let key = ReadKey::of(secret_ref, default_project);
     if !fresh && let Some(held) = ctx.shared_reads.take(&key) {

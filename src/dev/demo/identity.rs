@@ -3,8 +3,8 @@
 //! that names the seed's secret and is refused, while the seed's service is untouched.
 
 use super::{Demo, SERVICE};
-use crate::api::SecretRef;
 use crate::api::conditions::{find_condition, reasons, types};
+use crate::api::{SecretRef, USABLE_BY_ANNOTATION};
 use crate::emulator::gcp::GcpEmulator;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -122,7 +122,9 @@ impl Demo<'_> {
             .patch(OTHER_NAMESPACE, &params, &Patch::Apply(&namespace))
             .await
             .map_err(|e| format!("Namespace {OTHER_NAMESPACE}: {e}"))?;
-        let account = json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "app" } });
+        // Opted in, so what stops it is Google's IAM, not the opt-in.
+        let annotations = json!({ (USABLE_BY_ANNOTATION): "SecretRef" });
+        let account = json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "app", "annotations": annotations } });
         Api::<ServiceAccount>::namespaced(self.client.clone(), OTHER_NAMESPACE)
             .patch("app", &params, &Patch::Apply(&account))
             .await

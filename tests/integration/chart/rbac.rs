@@ -36,7 +36,7 @@ fn expected_rules() -> BTreeMap<(String, String), BTreeSet<String>> {
         ("secureapi.dev", "gatewayconfigs/status", &["patch"]),
         ("", "secrets", &["get", "list", "watch", "create", "patch", "delete"]),
         ("", "services", &["get", "list", "watch", "create", "patch"]),
-        ("", "serviceaccounts", &["get", "create", "patch"]),
+        ("", "serviceaccounts", &["get", "list", "watch", "create", "patch"]),
         ("", "serviceaccounts/token", &["create"]),
         ("apps", "deployments", &["get", "list", "watch", "create", "patch"]),
         ("apps", "statefulsets", &["get", "patch"]),
