@@ -18,6 +18,15 @@ use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
 use secure_api_operator::emulator::kube::Fault as KubeFault;
 use serde_json::json;
 
+/// Every object of `api` as JSON: what status or Events show anyone who may read them.
+async fn listed<K>(api: &Api<K>) -> String
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let items = api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items;
+    serde_json::to_string(&items).unwrap_or_default()
+}
+
 async fn reason_of(api: &Api<SecretRef>, name: &str) -> Option<String> {
     let object = api.get(name).await.ok()?;
     Some(find_condition(&object.status?.conditions, types::READY)?.reason.clone())
@@ -172,16 +181,8 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         gcp.api_keys(PROJECT).iter().filter_map(|k| gcp.key_string(PROJECT, &k.id)).collect();
     assert_eq!(key_strings.len(), 2);
 
-    let status = serde_json::to_string(&api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
-        .unwrap_or_default();
-    let gateway_status =
-        serde_json::to_string(&gateways.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
-            .unwrap_or_default();
-    let status = format!("{status}\n{gateway_status}");
-    let events: Api<Event> = cluster.api();
-    let events =
-        serde_json::to_string(&events.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
-            .unwrap_or_default();
+    let status = format!("{}\n{}", listed(&api).await, listed(&gateways).await);
+    let events = listed(&cluster.api::<Event>()).await;
     let metrics = operator.metrics.encode();
     let logs = logs.text();
     assert!(events.contains("Synced") && events.contains("ChecksumMismatch"), "events were recorded: {events}");
@@ -261,12 +262,8 @@ async fn a_planted_value_in_an_api_refusal_never_appears_with_emulator_hooks() {
         wait_reason(&api, "db", "Synced").await;
     }
 
-    let status = serde_json::to_string(&api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
-        .unwrap_or_default();
-    let events: Api<Event> = cluster.api();
-    let events =
-        serde_json::to_string(&events.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}")).items)
-            .unwrap_or_default();
+    let status = listed(&api).await;
+    let events = listed(&cluster.api::<Event>()).await;
     let metrics = operator.metrics.encode();
     let logs = logs.text();
     assert!(events.contains("Invalid") && events.contains("Rejected"), "both refusals were recorded: {events}");

@@ -8,7 +8,8 @@ use crate::support::{PROJECT, principal};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::conditions::{find_condition, types};
+use kube::core::object::HasStatus;
+use secure_api_operator::api::conditions::{HasConditions, find_condition, types};
 use secure_api_operator::api::secret_ref::RESERVED_KEYS_MESSAGE;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::GcpEmulator;
@@ -21,11 +22,14 @@ fn object<K: serde::de::DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap_or_else(|e| panic!("object: {e}"))
 }
 
-/// Waits until SecureApiService `name` is Ready=False with `reason`; returns the message.
-async fn refused_with(api: &Api<SecureApiService>, name: &str, reason: &str) -> String {
-    wait_for(&format!("{name} Ready=False ({reason})"), DEADLINE, || async {
-        let status = api.get(name).await.ok()?.status?;
-        let ready = find_condition(&status.conditions, types::READY)?;
+/// Waits until object `name` is Ready with `reason` (whatever its status); returns the message.
+async fn ready_with<K>(api: &Api<K>, name: &str, reason: &str) -> String
+where
+    K: kube::Resource + HasStatus<Status: HasConditions> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    wait_for(&format!("{name} Ready ({reason})"), DEADLINE, || async {
+        let object = api.get(name).await.ok()?;
+        let ready = find_condition(object.status()?.conditions(), types::READY)?;
         (ready.reason == reason).then(|| ready.message.clone())
     })
     .await
@@ -68,9 +72,9 @@ async fn a_secure_api_service_never_adopts_a_service_or_service_account_it_did_n
         }));
         tenants.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
     }
-    let message = refused_with(&tenants, "web", "OwnershipConflict").await;
+    let message = ready_with(&tenants, "web", "OwnershipConflict").await;
     assert!(message.contains("Service web"), "{message}");
-    let message = refused_with(&tenants, "other", "OwnershipConflict").await;
+    let message = ready_with(&tenants, "other", "OwnershipConflict").await;
     assert!(message.contains("ServiceAccount deployer"), "{message}");
 
     // Not one write: the same resourceVersion, so the same bytes, and no owner reference of ours.
@@ -303,16 +307,6 @@ async fn a_forged_notification_flood_costs_one_read_and_leaves_no_pending_rotati
     cluster.cleanup().await;
 }
 
-/// Waits until SecretRef `name` is Ready with `reason`; returns the message.
-async fn secret_ref_ready_with(api: &Api<SecretRef>, name: &str, reason: &str) -> String {
-    wait_for(&format!("SecretRef {name} Ready ({reason})"), DEADLINE, || async {
-        let status = api.get(name).await.ok()?.status?;
-        let ready = find_condition(&status.conditions, types::READY)?;
-        (ready.reason == reason).then(|| ready.message.clone())
-    })
-    .await
-}
-
 /// Sets the opt-in annotation of ServiceAccount `name` to `usable_by`.
 async fn opt_in(accounts: &Api<ServiceAccount>, name: &str, usable_by: &str) {
     let patch = json!({ "metadata": { "annotations": { USABLE_BY: usable_by } } });
@@ -348,7 +342,7 @@ async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hook
         "spec": { "secret": "db", "serviceAccountName": "deployer", "refreshInterval": "1s" },
     }));
     refs.create(&PostParams::default(), &borrowing).await.unwrap_or_else(|e| panic!("{e}"));
-    let message = secret_ref_ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
+    let message = ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
     let account_name = format!("ServiceAccount {}/deployer", cluster.namespace);
     assert!(message.contains(&account_name) && message.contains(USABLE_BY), "{message}");
     let secrets: Api<Secret> = cluster.api();
@@ -357,11 +351,11 @@ async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hook
     assert_eq!(operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/db/")), 0, "nothing was read");
 
     opt_in(&accounts, "deployer", " GatewayConfig , SecretRef ").await;
-    secret_ref_ready_with(&refs, "borrowing", "Synced").await;
+    ready_with(&refs, "borrowing", "Synced").await;
     let synced = token_requests();
 
     opt_in(&accounts, "deployer", "GatewayConfig").await;
-    let message = secret_ref_ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
+    let message = ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
     assert!(message.contains(&account_name), "{message}");
     assert_eq!(token_requests(), synced, "a withdrawn opt-in asks for no token either");
     operator.stop().await;
