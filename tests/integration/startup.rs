@@ -5,7 +5,7 @@
 
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions};
-use crate::support::process::{exit_within, stderr_of, terminate};
+use crate::support::process::{KilledOnDrop, exit_within, stderr_of, terminate};
 use crate::support::wait::{DEADLINE, wait_for};
 use crate::support::{PROJECT, operator_bin};
 use kube::api::{Api, PostParams};
@@ -15,7 +15,7 @@ use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
 use secure_api_operator::emulator::kube::Fault;
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// How long each list of namespaces takes while the fault lasts (the operator's check of its
@@ -64,10 +64,10 @@ fn slow_namespace_lists(cluster: &TestCluster) {
 }
 
 /// `run` for `cluster`'s namespace, allowed the operator's identity there (the SecretRefs name no
-/// ServiceAccount), with `extra` flags; stderr piped.
-fn spawn_run(kubeconfig: &Path, cluster: &TestCluster, gcp: &str, extra: &[&str]) -> Child {
+/// ServiceAccount), with `extra` flags; stderr piped; killed if the test fails first.
+fn spawn_run(kubeconfig: &Path, cluster: &TestCluster, gcp: &str, extra: &[&str]) -> KilledOnDrop {
     let namespace = cluster.namespace.as_str();
-    Command::new(operator_bin())
+    let child = Command::new(operator_bin())
         .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", "127.0.0.1:0"])
         .args(["--namespace", namespace, "--gcp-project", PROJECT, "--gcp-no-auth"])
         .args(["--secret-manager-endpoint", gcp, "--api-gateway-endpoint", gcp])
@@ -78,7 +78,8 @@ fn spawn_run(kubeconfig: &Path, cluster: &TestCluster, gcp: &str, extra: &[&str]
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawning run: {e}"))
+        .unwrap_or_else(|e| panic!("spawning run: {e}"));
+    KilledOnDrop(child)
 }
 
 /// The regression of a start-up race: reconciles that started before the first list of the

@@ -9,15 +9,40 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// `secure-api-operator emulator`, writing its kubeconfig to `kubeconfig` and serving the GCP
-/// emulators on `gcp`; stderr piped.
-pub fn spawn_emulator(kubeconfig: &Path, gcp: SocketAddr) -> Child {
-    Command::new(operator_bin())
+/// emulators on `gcp`; stderr piped; killed if the test fails first.
+pub fn spawn_emulator(kubeconfig: &Path, gcp: SocketAddr) -> KilledOnDrop {
+    let child = Command::new(operator_bin())
         .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
         .args(["--gcp-listen", &gcp.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawning emulator: {e}"))
+        .unwrap_or_else(|e| panic!("spawning emulator: {e}"));
+    KilledOnDrop(child)
+}
+
+/// A child process that is killed when dropped: a test that fails midway leaves none behind.
+pub struct KilledOnDrop(pub Child);
+
+impl std::ops::Deref for KilledOnDrop {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KilledOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Sends SIGTERM, as Kubernetes does on pod termination.
