@@ -3,28 +3,30 @@
 
 use crate::support::cluster::write_kubeconfig;
 use crate::support::http::{free_port, http_get};
-use crate::support::operator_bin;
-use crate::support::process::{KilledOnDrop, client_for, exit_within, spawn_emulator, stderr_of, terminate};
+use crate::support::process::{self, KilledOnDrop, client_for, exit_within, spawn_emulator, stderr_of, terminate};
 use crate::support::wait::wait_for;
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use secure_api_operator::emulator::kube::{Fault, KubeEmulator, Listener};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn spawn_run(kubeconfig: &std::path::Path, metrics: SocketAddr) -> KilledOnDrop {
-    let child = Command::new(operator_bin())
-        .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
-        .args(["--startup-timeout", "10", "--gcp-no-auth", "--secret-manager-endpoint", "http://127.0.0.1:1"])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning run: {e}"));
-    KilledOnDrop(child)
+    let (kubeconfig, metrics) = (kubeconfig.to_string_lossy(), metrics.to_string());
+    process::spawn_run(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--metrics-addr",
+        &metrics,
+        "--startup-timeout",
+        "10",
+        "--gcp-no-auth",
+        "--secret-manager-endpoint",
+        "http://127.0.0.1:1",
+    ])
 }
 
 async fn exit_of(child: &mut Child) -> ExitStatus {

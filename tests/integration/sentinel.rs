@@ -27,6 +27,17 @@ where
     serde_json::to_string(&items).unwrap_or_default()
 }
 
+/// SecretRef `db` (format json, re-checked every second), once it is Synced.
+async fn create_synced_db(api: &Api<SecretRef>) {
+    let spec = json!({ "secret": "db", "format": "json", "refreshInterval": "1s" });
+    let object: SecretRef = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" }, "spec": spec,
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
+    wait_reason(api, "db", "Synced").await;
+}
+
 async fn reason_of(api: &Api<SecretRef>, name: &str) -> Option<String> {
     let object = api.get(name).await.ok()?;
     Some(find_condition(&object.status?.conditions, types::READY)?.reason.clone())
@@ -62,13 +73,7 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     gcp.set_secret_topics(PROJECT, "db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
 
     // Success.
-    let spec = json!({ "secret": "db", "format": "json", "refreshInterval": "1s" });
-    let object: SecretRef = serde_json::from_value(json!({
-        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" }, "spec": spec,
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
-    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "db", "Synced").await;
+    create_synced_db(&api).await;
 
     // Missing property: the payload is read but cannot be mapped.
     api.patch(
@@ -236,13 +241,7 @@ async fn a_planted_value_in_an_api_refusal_never_appears_with_emulator_hooks() {
     let gcp = &operator.gcp;
     let api: Api<SecretRef> = cluster.api();
     gcp.add_version(PROJECT, "db", br#"{"password":"pw-1"}"#);
-    let spec = json!({ "secret": "db", "format": "json", "refreshInterval": "1s" });
-    let object: SecretRef = serde_json::from_value(json!({
-        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "db" }, "spec": spec,
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
-    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "db", "Synced").await;
+    create_synced_db(&api).await;
 
     let key_text = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
     let invalid = format!(r#"Secret "db" is invalid: data[{sentinel} x]: Invalid value: "{sentinel} x": {key_text}"#);

@@ -3,8 +3,7 @@
 //! never ends on its own; the servers end it (cleanly) rather than wait for the client.
 
 use crate::support::http::free_port;
-use crate::support::operator_bin;
-use crate::support::process::{KilledOnDrop, client_for, exit_within, spawn_emulator, stderr_of, terminate};
+use crate::support::process::{self, client_for, exit_within, spawn_emulator, stderr_of, terminate};
 use crate::support::wait::wait_for;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -14,7 +13,6 @@ use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -126,18 +124,20 @@ async fn run_stops_on_sigterm_in_the_middle_of_a_cold_sync() {
         refs.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut child = KilledOnDrop(
-        Command::new(operator_bin())
-            .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", &metrics.to_string()])
-            .args(["--gcp-no-auth", "--gcp-project", "shutdown-project"])
-            .args(["--secret-manager-endpoint", &gcp_listener.url()])
-            .args(["--operator-identity-namespaces", "kubernetes.io/metadata.name=default"])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning run: {e}")),
-    );
+    let (kubeconfig, metrics, gcp_url) = (kubeconfig.to_string_lossy(), metrics.to_string(), gcp_listener.url());
+    let mut child = process::spawn_run(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--metrics-addr",
+        &metrics,
+        "--gcp-no-auth",
+        "--gcp-project",
+        "shutdown-project",
+        "--secret-manager-endpoint",
+        &gcp_url,
+        "--operator-identity-namespaces",
+        "kubernetes.io/metadata.name=default",
+    ]);
     // The signal comes once the first SecretRefs are synced and most are still to do.
     wait_for("the first SecretRefs synced", DEADLINE, || async {
         let secrets: Api<Secret> = Api::namespaced(kube.client(), "default");

@@ -3,11 +3,11 @@
 //! status; and SIGTERM ends `run` within `--shutdown-grace`, whatever a reconcile waits for.
 //! Against a real cluster too (`SECUREAPI_E2E_KUBECONFIG`), where the lists are slow by nature.
 
+use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::operator::{Operator, OperatorOptions};
-use crate::support::process::{KilledOnDrop, exit_within, stderr_of, terminate};
+use crate::support::process::{self, KilledOnDrop, exit_within, stderr_of, terminate};
 use crate::support::wait::{DEADLINE, wait_for};
-use crate::support::{PROJECT, operator_bin};
 use kube::api::{Api, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
@@ -15,7 +15,6 @@ use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
 use secure_api_operator::emulator::kube::Fault;
 use serde_json::json;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// How long each list of namespaces takes while the fault lasts (the operator's check of its
@@ -67,19 +66,14 @@ fn slow_namespace_lists(cluster: &TestCluster) {
 /// ServiceAccount), with `extra` flags; stderr piped; killed if the test fails first.
 fn spawn_run(kubeconfig: &Path, cluster: &TestCluster, gcp: &str, extra: &[&str]) -> KilledOnDrop {
     let namespace = cluster.namespace.as_str();
-    let child = Command::new(operator_bin())
-        .args(["run", "--kubeconfig", &kubeconfig.to_string_lossy(), "--metrics-addr", "127.0.0.1:0"])
-        .args(["--namespace", namespace, "--gcp-project", PROJECT, "--gcp-no-auth"])
-        .args(["--secret-manager-endpoint", gcp, "--api-gateway-endpoint", gcp])
-        .args(["--operator-identity-namespaces", &format!("kubernetes.io/metadata.name={namespace}")])
-        .args(["--shutdown-grace", &GRACE.as_secs().to_string()])
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning run: {e}"));
-    KilledOnDrop(child)
+    let (kubeconfig, selector, grace) =
+        (kubeconfig.to_string_lossy(), format!("kubernetes.io/metadata.name={namespace}"), GRACE.as_secs().to_string());
+    let mut args = vec!["--kubeconfig", &kubeconfig, "--metrics-addr", "127.0.0.1:0", "--namespace", namespace];
+    args.extend(["--gcp-project", PROJECT, "--gcp-no-auth", "--secret-manager-endpoint", gcp]);
+    args.extend(["--api-gateway-endpoint", gcp, "--operator-identity-namespaces", &selector]);
+    args.extend(["--shutdown-grace", &grace]);
+    args.extend(extra);
+    process::spawn_run(&args)
 }
 
 /// The regression of a start-up race: reconciles that started before the first list of the

@@ -21,6 +21,20 @@ pub fn spawn_emulator(kubeconfig: &Path, gcp: SocketAddr) -> KilledOnDrop {
     KilledOnDrop(child)
 }
 
+/// `secure-api-operator run` with `args`, logging at its default level to a piped stderr (read it
+/// with [`stderr_of`] once it has exited); killed if the test fails first.
+pub fn spawn_run(args: &[&str]) -> KilledOnDrop {
+    let child = Command::new(operator_bin())
+        .arg("run")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning run: {e}"));
+    KilledOnDrop(child)
+}
+
 /// A child process that is killed when dropped: a test that fails midway leaves none behind.
 pub struct KilledOnDrop(pub Child);
 
