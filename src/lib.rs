@@ -16,6 +16,7 @@ pub mod dev;
 pub mod emulator;
 pub mod gateway;
 pub mod gcp;
+pub mod hash_key;
 pub mod http_listener;
 pub mod leader;
 pub mod metrics;

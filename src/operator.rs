@@ -13,10 +13,11 @@ use crate::cli::RunArgs;
 use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use crate::controllers::notifications::Notifications;
 use crate::controllers::shard::Shard;
-use crate::controllers::{Context, Settings, drain_within};
+use crate::controllers::{Context, GoogleCloud, Settings, drain_within};
 use crate::gcp::{
     ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
+use crate::hash_key::{self, store::KeyError};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
 use crate::provider::{GcpSecretManager, SecretProvider};
@@ -59,6 +60,8 @@ pub enum StartupError {
     Gcp(String),
     #[error("invalid setting: {0}")]
     Setting(String),
+    #[error(transparent)]
+    HashKey(#[from] KeyError),
 }
 
 /// Why `run` failed. Each variant displays as one line.
@@ -223,15 +226,18 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         project: args.gcp_project.clone(),
     };
     let identities = Identities { operator_namespaces, tokens: TokenBroker::new(client.clone(), exchange, audiences) };
-    let ctx = Context::new(
-        client.clone(),
-        metrics.clone(),
-        settings,
-        provider,
-        Some((api_gateway, api_keys)),
-        identities,
-        notifications,
-    );
+    // Every replica and shard records the same hashes: the key is read (or created) before any
+    // controller runs.
+    let key_namespace = leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.as_deref());
+    let hash_key =
+        tokio::time::timeout(startup_timeout, hash_key::store::load_or_create(client.clone(), &key_namespace))
+            .await
+            .map_err(|_| StartupError::Unreachable {
+            url: url.clone(),
+            reason: format!("reading the hash key Secret did not answer within {}s", args.startup_timeout),
+        })??;
+    let google = GoogleCloud { secrets: provider, gateway: Some((api_gateway, api_keys)), notifications };
+    let ctx = Context::new(client.clone(), metrics.clone(), settings, google, identities, hash_key);
     let (lost_tx, lost) = oneshot::channel();
     let controllers = match election.clone() {
         None => {

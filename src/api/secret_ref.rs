@@ -276,7 +276,9 @@ pub struct SecretRefStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_version: Option<String>,
 
-    /// SHA-256 of the rendered Secret data (keys and values) — never the data itself.
+    /// HMAC-SHA256 of the rendered Secret data (keys and values) under the operator's own key, so
+    /// it reveals nothing of the data; a plain SHA-256 recorded by an earlier version stays until
+    /// the content changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_hash: Option<String>,
 

@@ -123,6 +123,12 @@ pub struct SecureApiServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
 
+    /// Most the pod's writable `/tmp` (an `emptyDir`) may hold, e.g. `64Mi`; a pod that writes
+    /// more is evicted. Default `256Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity")]
+    pub tmp_size_limit: Option<IntOrString>,
+
     /// How the API is exposed.
     #[serde(default)]
     pub expose: Expose,
@@ -257,6 +263,11 @@ pub struct ServiceAccountSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 254), pattern(GCP_SERVICE_ACCOUNT_PATTERN))]
     pub gcp_service_account: Option<String>,
+    /// Mount the ServiceAccount's Kubernetes API token in the pods. Off by default: an API that
+    /// does not call the Kubernetes API should not hold a credential for it (GKE Workload
+    /// Identity needs no token in the pod).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automount_token: bool,
 }
 
 /// HTTP health check.
@@ -296,6 +307,11 @@ pub struct Expose {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048), pattern(r"^https?://[^\s/]+(/\S*)?$"))]
     pub external_url: Option<String>,
+    /// With `type: LoadBalancer`: the client CIDRs the load balancer admits (e.g.
+    /// `203.0.113.0/24`); every client when empty. Ignored for `ClusterIP`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 3, max = 64), pattern(r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$")))]
+    pub load_balancer_source_ranges: Vec<String>,
 }
 
 /// Kubernetes Service types the operator creates.

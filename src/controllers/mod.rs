@@ -18,8 +18,10 @@ pub mod skeleton;
 pub mod timing;
 
 use crate::gcp::{ApiGateway, ApiKeys};
+use crate::hash_key::HashKey;
 use crate::metrics::Metrics;
 use crate::provider::SecretProvider;
+use crate::secret_data::SecretData;
 use caches::Caches;
 use events::{EventWriter, Note};
 use identity::Identities;
@@ -98,7 +100,18 @@ pub struct Context {
     pub shared_reads: SharedReads,
     /// What notifications asked of each SecretRef, and what reads covered.
     pub hints: notifications::hints::Hints,
+    /// The key of every content hash recorded and of the rollback record's seal.
+    pub hash_key: HashKey,
     memory: Mutex<Memory>,
+}
+
+/// The Google Cloud services the controllers call.
+pub struct GoogleCloud {
+    pub secrets: Arc<dyn SecretProvider>,
+    /// API Gateway with API Keys, when configured.
+    pub gateway: Option<(ApiGateway, ApiKeys)>,
+    /// Secret Manager's Pub/Sub notifications, when subscriptions are configured.
+    pub notifications: Option<Notifications>,
 }
 
 /// Per-object memory that must not live in status (no per-reconcile timestamps there).
@@ -132,11 +145,11 @@ impl Context {
         client: Client,
         metrics: Arc<Metrics>,
         settings: Settings,
-        secrets: Arc<dyn SecretProvider>,
-        gateway_clients: Option<(ApiGateway, ApiKeys)>,
+        google: GoogleCloud,
         identities: Identities,
-        notifications: Option<Notifications>,
+        hash_key: HashKey,
     ) -> Arc<Self> {
+        let GoogleCloud { secrets, gateway: gateway_clients, notifications } = google;
         let events = EventWriter::new(client.clone(), crate::api::MANAGED_BY_VALUE, std::env::var("POD_NAME").ok());
         let caches = Caches::new(&client, settings.namespace.as_deref(), settings.concurrency, settings.shard);
         Arc::new(Self {
@@ -152,6 +165,7 @@ impl Context {
             caches,
             shared_reads: SharedReads::default(),
             hints: notifications::hints::Hints::default(),
+            hash_key,
             memory: Mutex::default(),
         })
     }
@@ -213,13 +227,13 @@ impl Context {
         self.memory().written.insert(key.to_owned(), (target.to_owned(), content_hash.to_owned()));
     }
 
-    /// Whether this process wrote `content_hash` to Secret `target` for `key` in its last sync,
+    /// Whether this process wrote `data` to Secret `target` for `key` in its last sync,
     /// remembered or still in progress.
-    pub fn wrote(&self, key: &str, target: &str, content_hash: &str) -> bool {
+    pub fn wrote(&self, key: &str, target: &str, data: &SecretData) -> bool {
         let memory = self.memory();
         let last = memory.synced.get(key).map(|l| (l.target.as_str(), l.content_hash.as_str()));
         let written = memory.written.get(key).map(|(t, h)| (t.as_str(), h.as_str()));
-        [last, written].into_iter().flatten().any(|wrote| wrote == (target, content_hash))
+        [last, written].into_iter().flatten().any(|(wrote, hash)| wrote == target && self.hash_key.matches(data, hash))
     }
 
     /// Whether this process added the finalizer to the object with `uid`.

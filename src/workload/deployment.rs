@@ -3,10 +3,10 @@
 //! Secrets reach the pods only through snapshot Secrets (see [`super::snapshot`]), so the pod
 //! template changes exactly when a referenced secret's content changes: one rollout per version.
 
-use super::quantity::canonical;
+use super::quantity::{canonical, canonical_str};
 use super::snapshot::{referenced_secret_refs, snapshot_names};
 use super::{
-    Inputs, PORT_NAME, child_metadata, hashed_name, int_or_string, object_labels, selector_labels,
+    Inputs, PORT_NAME, PodDefaults, child_metadata, hashed_name, int_or_string, object_labels, selector_labels,
     service_account_name, service_name, sha256_hex, versions_line,
 };
 use crate::api::secure_api_service::{ComputeResources, HealthCheck, Rollout};
@@ -33,6 +33,8 @@ pub const TMP_MOUNT_PATH: &str = "/tmp";
 const TEMPLATE_HASH_LEN: usize = 10;
 /// Longest volume name (a DNS label).
 const MAX_VOLUME_NAME_LEN: usize = 63;
+/// What `/tmp` may hold unless `tmpSizeLimit` says otherwise.
+pub const DEFAULT_TMP_SIZE_LIMIT: &str = "256Mi";
 
 /// The Deployment of a SecureApiService.
 ///
@@ -96,7 +98,9 @@ fn strategy(rollout: &Rollout) -> DeploymentStrategy {
 fn pod_template(inputs: &Inputs<'_>, snapshots: &BTreeMap<String, String>) -> PodTemplateSpec {
     let name = service_name(inputs);
     let spec = &inputs.service.spec;
-    let (volumes, mounts) = volumes(spec, snapshots);
+    let (volumes, mounts) = volumes(spec, snapshots, inputs.defaults);
+    let hardened = inputs.defaults == PodDefaults::Hardened;
+    let automount = spec.service_account.as_ref().is_some_and(|sa| sa.automount_token);
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(selector_labels(&name)),
@@ -105,6 +109,10 @@ fn pod_template(inputs: &Inputs<'_>, snapshots: &BTreeMap<String, String>) -> Po
         }),
         spec: Some(PodSpec {
             service_account_name: Some(service_account_name(inputs.service())),
+            // No Kubernetes API token and no environment variables naming the namespace's other
+            // Services unless asked for: neither is needed to serve an API.
+            automount_service_account_token: hardened.then_some(automount),
+            enable_service_links: hardened.then_some(false),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 seccomp_profile: Some(runtime_default_seccomp()),
@@ -199,8 +207,12 @@ fn probe(health: &HealthCheck, initial_delay_seconds: Option<i32>) -> Probe {
 }
 
 /// One read-only snapshot volume per SecretRef in `secretFiles` (a SecretRef mounted at two
-/// paths shares one volume), mounted at each `mountPath`, then the writable `/tmp`.
-fn volumes(spec: &SecureApiServiceSpec, snapshots: &BTreeMap<String, String>) -> (Vec<Volume>, Vec<VolumeMount>) {
+/// paths shares one volume), mounted at each `mountPath`, then the writable `/tmp`, bounded.
+fn volumes(
+    spec: &SecureApiServiceSpec,
+    snapshots: &BTreeMap<String, String>,
+    defaults: PodDefaults,
+) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes: Vec<Volume> = vec![];
     let mut mounts = vec![];
     for files in &spec.secret_files {
@@ -215,10 +227,16 @@ fn volumes(spec: &SecureApiServiceSpec, snapshots: &BTreeMap<String, String>) ->
             ..VolumeMount::default()
         });
     }
-    // A read-only root filesystem still needs a writable /tmp for most runtimes.
+    // A read-only root filesystem still needs a writable /tmp for most runtimes; bounded, so a
+    // pod cannot fill its node's disk.
+    let size_limit = match (defaults, &spec.tmp_size_limit) {
+        (PodDefaults::Original, _) => None,
+        (PodDefaults::Hardened, Some(limit)) => Some(canonical(limit)),
+        (PodDefaults::Hardened, None) => Some(canonical_str(DEFAULT_TMP_SIZE_LIMIT)),
+    };
     volumes.push(Volume {
         name: TMP_VOLUME.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        empty_dir: Some(EmptyDirVolumeSource { size_limit, medium: None }),
         ..Volume::default()
     });
     mounts.push(VolumeMount { name: TMP_VOLUME.into(), mount_path: TMP_MOUNT_PATH.into(), ..VolumeMount::default() });
@@ -295,6 +313,23 @@ mod tests {
     }
 
     #[test]
+    fn the_pod_holds_no_api_token_no_service_links_and_a_bounded_tmp() {
+        let seeded = pod(&seed());
+        assert_eq!(seeded.automount_service_account_token, Some(false));
+        assert_eq!(seeded.enable_service_links, Some(false));
+        let tmp = seeded.volumes.iter().flatten().find(|v| v.name == TMP_VOLUME).and_then(|v| v.empty_dir.clone());
+        assert_eq!(tmp.and_then(|d| d.size_limit), Some(Quantity("256Mi".into())));
+
+        let account = json!({ "automountToken": true });
+        let asked =
+            build(&seed_service_patched(json!({ "serviceAccount": account, "tmpSizeLimit": "1Gi" })), &seed_secrets());
+        let asked = pod(&asked);
+        assert_eq!(asked.automount_service_account_token, Some(true));
+        let tmp = asked.volumes.iter().flatten().find(|v| v.name == TMP_VOLUME).and_then(|v| v.empty_dir.clone());
+        assert_eq!(tmp.and_then(|d| d.size_limit), Some(Quantity("1Gi".into())));
+    }
+
+    #[test]
     fn every_container_has_the_hardened_security_context() {
         let pod = pod(&seed());
         for container in &pod.containers {
@@ -308,7 +343,7 @@ mod tests {
         let pod_sc = pod.security_context.unwrap_or_default();
         assert_eq!(pod_sc.run_as_non_root, Some(true));
         assert_eq!(pod_sc.seccomp_profile.map(|p| p.type_).as_deref(), Some("RuntimeDefault"));
-        assert!(pod.automount_service_account_token.is_none());
+        assert_eq!(pod.automount_service_account_token, Some(false), "no Kubernetes API token in the pods");
         assert!(pod_sc.fs_group.is_none());
     }
 

@@ -34,7 +34,8 @@ pub const PORT_NAME: &str = "http";
 pub struct ResolvedSecret {
     /// Secret Manager version the data was synced from (a number, never `latest`).
     pub version: String,
-    /// SHA-256 of the data as 64 lowercase hex characters; its first 10 name the snapshot.
+    /// The SecretRef's recorded content hash (64 lowercase hex: HMAC-SHA256 under the operator's
+    /// key, or the plain SHA-256 of an earlier version); its first 10 name the snapshot.
     pub content_hash: String,
     /// The synced data, key by key.
     pub data: BTreeMap<String, Vec<u8>>,
@@ -64,6 +65,19 @@ pub struct Inputs<'a> {
     /// Resolved data of SecretRefs, by SecretRef name. Entries the spec does not reference are
     /// ignored.
     secrets: &'a BTreeMap<String, ResolvedSecret>,
+    defaults: PodDefaults,
+}
+
+/// The pod-template defaults a build uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodDefaults {
+    /// As revisions were built before `automountServiceAccountToken: false`,
+    /// `enableServiceLinks: false` and the `/tmp` size limit: built only to recognise a running
+    /// revision of those days, so that an operator upgrade alone rolls nothing.
+    Original,
+    /// Today's.
+    #[default]
+    Hardened,
 }
 
 impl<'a> Inputs<'a> {
@@ -75,8 +89,16 @@ impl<'a> Inputs<'a> {
     ) -> Result<Self, MissingSecret> {
         match snapshot::referenced_secret_refs(&service.spec).into_iter().find(|name| !secrets.contains_key(name)) {
             Some(missing) => Err(MissingSecret(missing)),
-            None => Ok(Self { service, secrets }),
+            None => Ok(Self { service, secrets, defaults: PodDefaults::Hardened }),
         }
+    }
+
+    /// The same inputs built with the [`PodDefaults::Original`] pod, when the spec sets nothing
+    /// that only the hardened pod has (a spec that does must not be built without it).
+    pub fn original(self) -> Option<Self> {
+        let spec = &self.service.spec;
+        let automount = spec.service_account.as_ref().is_some_and(|sa| sa.automount_token);
+        (!automount && spec.tmp_size_limit.is_none()).then_some(Self { defaults: PodDefaults::Original, ..self })
     }
 
     pub fn service(&self) -> &'a SecureApiService {

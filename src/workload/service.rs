@@ -46,9 +46,13 @@ fn port_of(service: &SecureApiService) -> i32 {
 /// that targets the container port by name.
 pub fn service(inputs: &Inputs<'_>) -> Service {
     let name = service_name(inputs);
-    let type_ = match inputs.service.spec.expose.type_ {
-        ExposeType::ClusterIP => "ClusterIP",
-        ExposeType::LoadBalancer => "LoadBalancer",
+    let expose = &inputs.service.spec.expose;
+    let (type_, source_ranges) = match expose.type_ {
+        ExposeType::ClusterIP => ("ClusterIP", None),
+        ExposeType::LoadBalancer => {
+            let ranges = &expose.load_balancer_source_ranges;
+            ("LoadBalancer", (!ranges.is_empty()).then(|| ranges.clone()))
+        }
     };
     Service {
         metadata: child_metadata(inputs, name.clone(), object_labels(&name)),
@@ -62,6 +66,7 @@ pub fn service(inputs: &Inputs<'_>) -> Service {
                 protocol: Some("TCP".into()),
                 ..ServicePort::default()
             }]),
+            load_balancer_source_ranges: source_ranges,
             ..ServiceSpec::default()
         }),
         status: None,
@@ -197,6 +202,18 @@ mod tests {
         assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
         assert_eq!(spec.ports.unwrap_or_default().first().map(|p| p.port), Some(8443));
         assert_eq!(in_cluster_url(&exposed), "http://secure-api.demo.svc:8443");
+        assert_eq!(spec.load_balancer_source_ranges, None, "every client unless restricted");
+    }
+
+    #[test]
+    fn source_ranges_restrict_a_load_balancer_only() {
+        let ranges = json!(["203.0.113.0/24", "2001:db8::/32"]);
+        let restricted =
+            seed_service_patched(json!({ "expose": { "type": "LoadBalancer", "loadBalancerSourceRanges": ranges } }));
+        let spec = with(&restricted, service).spec.unwrap_or_default();
+        assert_eq!(spec.load_balancer_source_ranges, Some(vec!["203.0.113.0/24".into(), "2001:db8::/32".into()]));
+        let internal = seed_service_patched(json!({ "expose": { "loadBalancerSourceRanges": ranges } }));
+        assert_eq!(with(&internal, service).spec.unwrap_or_default().load_balancer_source_ranges, None);
     }
 
     #[test]

@@ -41,3 +41,4 @@ mod standin;
 mod startup;
 mod support;
 mod tenancy;
+mod upgrade;

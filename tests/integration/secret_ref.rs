@@ -191,6 +191,8 @@ async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write_wit
         times: Some(4),
         ..GcpFault::default()
     });
+    // Only the sync's writes (the operator's start wrote its hash key).
+    kube.reset_counts();
     create(&cluster, "db", json!({ "secret": "db" })).await;
     wait_ready(&cluster, "db", "True", "Synced").await;
     assert!(operator.gcp.count(ACCESS) >= 5, "the faults were met and retried");

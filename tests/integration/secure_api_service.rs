@@ -8,6 +8,7 @@ use crate::support::operator::{Operator, cluster_with_operator, emulator_with_op
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService, SecureApiServiceStatus};
@@ -326,7 +327,8 @@ async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alon
             .ok()?
             .items
             .iter()
-            .filter(|s| s.metadata.name.as_deref().is_some_and(|n| n.starts_with("secure-api-")))
+            // The service's snapshots, by their label (the operator's hash key lives here too).
+            .filter(|s| s.labels().get("secureapi.dev/secureapiservice").is_some_and(|n| n == "secure-api"))
             .count();
         (deployment_gone && service_gone && account_gone && snapshots == 0).then_some(())
     })

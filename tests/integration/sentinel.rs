@@ -9,13 +9,14 @@ use crate::support::cluster::TestCluster;
 use crate::support::logs::Captured;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, emulator_with_operator, topic_name};
 use crate::support::wait::{DEADLINE, wait_for};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecretRef};
 use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
 use secure_api_operator::emulator::kube::Fault as KubeFault;
+use secure_api_operator::hash_key::store::SECRET_NAME;
 use serde_json::json;
 
 /// Every object of `api` as JSON: what status or Events show anyone who may read them.
@@ -211,7 +212,14 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
             assert!(encoded.is_empty() || !text.contains(&encoded), "a notification's base64 data leaked into {what}");
         }
     }
+    // The operator's hash key (it lives in the operator's namespace: here the test's).
+    let hash_key = cluster.api::<Secret>().get(SECRET_NAME).await.unwrap_or_else(|e| panic!("{e}"));
+    let hash_key = hash_key.data.and_then(|d| d.get("key").map(|k| k.0.clone())).unwrap_or_default();
+    assert_eq!(hash_key.len(), 32, "the operator keeps a 32-byte hash key");
+    let hash_key_hex: String = hash_key.iter().map(|b| format!("{b:02x}")).collect();
+    let hash_key_base64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &hash_key);
     for (what, text) in [("logs", &logs), ("events", &events), ("status", &status), ("metrics", &metrics)] {
+        assert!(!text.contains(&hash_key_hex) && !text.contains(&hash_key_base64), "the hash key leaked into {what}");
         for key_string in &key_strings {
             let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key_string);
             assert!(!text.contains(key_string.as_str()), "an API key string leaked into {what}");

@@ -361,3 +361,52 @@ async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hook
     operator.stop().await;
     cluster.cleanup().await;
 }
+
+/// SHA-256 of `{key: value}` framed as content hashes were before they were keyed: what an
+/// attacker who reads a status or a Deployment can compute for every guess.
+fn unkeyed_hash(key: &str, value: &str) -> String {
+    let mut bytes = vec![];
+    for part in [key.as_bytes(), value.as_bytes()] {
+        bytes.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(part);
+    }
+    ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A 4-digit PIN was recovered from `status.contentHash` in 0.01 s, and from the snapshot's name in
+/// any Deployment (the built-in `view` role): every hash is now keyed with the operator's secret.
+#[tokio::test]
+async fn a_pin_cannot_be_recovered_from_status_or_snapshot_names() {
+    let (cluster, operator) = cluster_with_operator("tenancy-pin").await;
+    operator.gcp.add_version(PROJECT, "pin", br#"{"pin":"4821"}"#);
+    let refs: Api<SecretRef> = cluster.api();
+    let pin: SecretRef = object(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef", "metadata": { "name": "pin" },
+        "spec": { "secret": "pin", "format": "json" },
+    }));
+    refs.create(&PostParams::default(), &pin).await.unwrap_or_else(|e| panic!("{e}"));
+    let services: Api<SecureApiService> = cluster.api();
+    let service: SecureApiService = object(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "vault" },
+        "spec": { "image": "example.com/vault:1", "secretEnv": [{ "name": "PIN", "secretRef": "pin", "key": "pin" }] },
+    }));
+    services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = wait_for("the service's first revision", DEADLINE, || async {
+        let status = services.get("vault").await.ok()?.status?;
+        status.history.first()?.snapshots.first().cloned()
+    })
+    .await;
+    let status = refs.get("pin").await.ok().and_then(|r| r.status).unwrap_or_default();
+    let recorded = status.content_hash.unwrap_or_default();
+    assert_eq!(recorded.len(), 64, "a hash is recorded: {recorded}");
+    let named = snapshot.rsplit('-').next().unwrap_or_default().to_owned();
+    assert_eq!(named.len(), 10, "the snapshot is named after the hash: {snapshot}");
+
+    let found = (0..10_000).map(|n| format!("{n:04}")).find(|guess| {
+        let hash = unkeyed_hash("pin", guess);
+        hash == recorded || hash.starts_with(&named)
+    });
+    assert_eq!(found, None, "the PIN follows from what anyone may read");
+    operator.stop().await;
+    cluster.cleanup().await;
+}

@@ -5,8 +5,9 @@ use super::error::Error;
 use super::mapping::map_payload;
 use crate::api::secret_ref::CreationPolicy;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, owner_label_key};
+use crate::hash_key::HashKey;
 use crate::provider::FetchedVersion;
-use crate::secret_data::{SecretData, content_hash, live_data};
+use crate::secret_data::{SecretData, live_data};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
@@ -33,14 +34,17 @@ pub struct Built {
 }
 
 /// Verifies the payload's CRC32C, maps it to Secret keys as the spec says and builds the target
-/// Secret (pure). Nothing is built from a payload that fails either check.
-pub fn build(secret_ref: &SecretRef, fetched: &FetchedVersion) -> Result<Built, Error> {
+/// Secret (pure). Nothing is built from a payload that fails either check. The hash is the one in
+/// status while the content is the same (an upgrade alone renames nothing), else `key`'s.
+pub fn build(secret_ref: &SecretRef, fetched: &FetchedVersion, key: &HashKey) -> Result<Built, Error> {
     if fetched.crc32c.is_some_and(|sum| sum != crc32c::crc32c(fetched.data.expose())) {
         return Err(Error::ChecksumMismatch { version: fetched.version.clone() });
     }
     let data = map_payload(fetched.data.expose(), secret_ref.spec.format, &secret_ref.spec.keys)
         .map_err(|source| Error::InvalidPayload { version: fetched.version.clone(), source })?;
-    Ok(Built { hash: content_hash(&data), secret: desired_secret(secret_ref, &data, &fetched.version) })
+    let recorded = secret_ref.status.as_ref().and_then(|s| s.content_hash.as_deref());
+    let hash = key.keep_or_hash(&data, recorded);
+    Ok(Built { hash, secret: desired_secret(secret_ref, &data, &fetched.version) })
 }
 
 /// The Secret to apply: our labels over the user's, the version annotation, the owner reference

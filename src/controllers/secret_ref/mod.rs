@@ -26,7 +26,7 @@ use crate::api::secret_ref::CreationPolicy;
 use crate::api::{DeletionPolicy, SecretRef, SecretRefStatus, owner_label_key};
 use crate::metrics::Controller as ControllerKind;
 use crate::provider::FetchedVersion;
-use crate::secret_data::{content_hash, live_data};
+use crate::secret_data::live_data;
 use desired::{secretref_label, target_name};
 use error::Error;
 use futures::StreamExt;
@@ -103,7 +103,7 @@ fn writer_of(secret: &Secret) -> Option<String> {
 fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> bool {
     let target = secret.name_any();
     ctx.caches.secrets.contains(namespace, &target)
-        && ctx.wrote(&format!("{namespace}/{name}"), &target, &content_hash(&live_data(secret)))
+        && ctx.wrote(&format!("{namespace}/{name}"), &target, &live_data(secret))
 }
 
 impl Reconciler for SecretRef {
@@ -140,13 +140,13 @@ impl Reconciler for SecretRef {
         let known = Known::settled(ctx, self, &plan, &key);
         let live = resolve::target(ctx, &secrets, self, &plan, &known).await?;
         let forced = ctx.take_forced_read(&key);
-        if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.next_check(&key), forced) {
+        if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.next_check(&key), forced, &ctx.hash_key) {
             return Ok(next_recheck(ctx, &key, &plan));
         }
         let fetched = read(ctx, self, forced || status::refresh_requested(self)).await?;
         ctx.metrics.rotation_fetched(&key, self, &fetched.version);
         // --- build (pure)
-        let built = desired::build(self, &fetched)?;
+        let built = desired::build(self, &fetched, &ctx.hash_key)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data
         apply::write_target(&secrets, self, live.as_ref(), &built.secret).await?;
         ctx.remember_written(&key, &plan.target, &built.hash);

@@ -15,7 +15,8 @@ use crate::api::{MAX_LABEL_VALUE, SecretRef};
 use crate::controllers::Context;
 use crate::controllers::children::get_child;
 use crate::controllers::timing::parse_duration;
-use crate::secret_data::{content_hash, live_data};
+use crate::hash_key::HashKey;
+use crate::secret_data::live_data;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -135,7 +136,7 @@ pub async fn target(
 ) -> Result<Option<Secret>, Error> {
     let namespace = secret_ref.namespace().unwrap_or_default();
     if let Some(cached) = ctx.caches.secrets.get(&namespace, &plan.target)
-        && intact(&cached, secret_ref, known)
+        && intact(&ctx.hash_key, &cached, secret_ref, known)
     {
         return Ok(Some(cached.as_ref().clone()));
     }
@@ -147,9 +148,9 @@ pub async fn target(
 }
 
 /// The Secret carries our labels and the content known to be synced.
-fn intact(live: &Secret, secret_ref: &SecretRef, known: &Known) -> bool {
+fn intact(key: &HashKey, live: &Secret, secret_ref: &SecretRef, known: &Known) -> bool {
     has_our_labels(live, &secret_ref.name_any())
-        && known.content_hash.as_deref() == Some(content_hash(&live_data(live)).as_str())
+        && known.content_hash.as_deref().is_some_and(|hash| key.matches(&live_data(live), hash))
 }
 
 /// Whether the store must be read: the target is missing or edited, the spec changed, a floating
@@ -162,8 +163,9 @@ pub fn must_read(
     live: Option<&Secret>,
     next_check: Option<Instant>,
     forced: bool,
+    key: &HashKey,
 ) -> bool {
-    let intact = live.is_some_and(|l| intact(l, secret_ref, known));
+    let intact = live.is_some_and(|l| intact(key, l, secret_ref, known));
     let due = !plan.pinned && next_check.is_none_or(|at| at <= Instant::now());
     forced || !intact || !known.spec_synced || due || !known.refresh_synced || !known.ready
 }

@@ -26,6 +26,8 @@ pub struct Applied {
     pub service: Option<Service>,
     /// The revision a rollback restored in this reconcile.
     pub restored: Option<String>,
+    /// The revision a rollback would have restored, had its record carried the operator's seal.
+    pub unsealed: Option<String>,
 }
 
 fn api<K>(ctx: &Context, service: &SecureApiService) -> Api<K>
@@ -53,7 +55,7 @@ pub async fn children(
     let Some(desired) = desired else {
         // Nothing is applied but the ServiceAccount: our Service, if any, is in the cache.
         let cached = ctx.caches.services.get(&namespace, &service.name_any()).map(|s| s.as_ref().clone());
-        return Ok(Applied { deployment: live, service: cached, restored: None });
+        return Ok(Applied { deployment: live, service: cached, restored: None, unsealed: None });
     };
     let live_service = cached_or_read(&ctx.caches.services, &services, service).await?;
     let secrets: Api<Secret> = api(ctx, service);
@@ -73,7 +75,7 @@ pub async fn children(
     let applied_service = apply_over(&services, live_service.as_ref(), desired.service.clone(), manager).await?;
     apply_optional::<HorizontalPodAutoscaler>(ctx, service, desired.autoscaler.clone(), manager).await?;
     apply_optional::<PodDisruptionBudget>(ctx, service, desired.disruption_budget.clone(), manager).await?;
-    Ok(Applied { deployment, service: Some(applied_service.object), restored: None })
+    Ok(Applied { deployment, service: Some(applied_service.object), restored: None, unsealed: None })
 }
 
 /// Applies the service's ServiceAccount unless this process applied or found exactly this one in
@@ -125,8 +127,8 @@ where
     Ok(())
 }
 
-/// Puts the previous pod template back, when the Deployment remembers one; records the restored
-/// revision in `applied`.
+/// Puts the previous pod template back, when the Deployment remembers one sealed by this operator;
+/// records the restored revision (or the one refused for its missing seal) in `applied`.
 pub async fn roll_back(
     ctx: &Context,
     service: &SecureApiService,
@@ -135,7 +137,15 @@ pub async fn roll_back(
 ) -> Result<(), Error> {
     // Only our Deployment of this service: its annotations are the record a rollback restores.
     let ours = applied.deployment.as_ref().filter(|live| is_child_of(*live, service.uid().as_deref()));
-    let Some((previous, patch)) = ours.and_then(revision::rollback) else { return Ok(()) };
+    let Some(live) = ours else { return Ok(()) };
+    let (previous, patch) = match revision::rollback(live, &ctx.hash_key) {
+        Ok(Some(restorable)) => restorable,
+        Ok(None) => return Ok(()),
+        Err(revision::Unsealed(previous)) => {
+            applied.unsealed = Some(previous);
+            return Ok(());
+        }
+    };
     let name = service.name_any();
     let params = PatchParams { field_manager: Some(manager.to_owned()), ..PatchParams::default() };
     let deployments: Api<Deployment> = api(ctx, service);

@@ -2,9 +2,10 @@
 //! `crate::workload` from checked inputs). A revision that was rolled back stays held: its
 //! Deployment is not applied again until the spec or a secret version changes.
 
-use super::revision::remember_previous;
+use super::revision::{remember_previous, revision_of};
 use crate::api::SecureApiServiceStatus;
 use crate::api::secure_api_service::RevisionRecord;
+use crate::hash_key::HashKey;
 use crate::workload::{self, Inputs};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -27,11 +28,13 @@ pub struct Desired {
 }
 
 /// Builds everything for `inputs`, stamping the Deployment with what a rollback would restore.
-pub fn build(inputs: &Inputs<'_>, live: Option<&Deployment>, current: &SecureApiServiceStatus) -> Desired {
-    let service = inputs.service();
-    let mut deployment = workload::deployment::deployment(inputs);
-    let template_hash = workload::deployment::template_hash(&deployment);
-    let revision = workload::deployment::revision_name(&service.name_any(), &template_hash);
+pub fn build(
+    inputs: &Inputs<'_>,
+    live: Option<&Deployment>,
+    current: &SecureApiServiceStatus,
+    key: &HashKey,
+) -> Desired {
+    let (mut deployment, revision) = deployment_keeping_live(inputs, live);
     let snapshots = workload::snapshot::snapshot_secrets(inputs);
     let record = RevisionRecord {
         revision: revision.clone(),
@@ -39,7 +42,7 @@ pub fn build(inputs: &Inputs<'_>, live: Option<&Deployment>, current: &SecureApi
         snapshots: snapshots.iter().map(|s| s.name_any()).collect(),
     };
     let held = current.failed_revision.as_deref() == Some(revision.as_str());
-    remember_previous(&mut deployment, live, &revision);
+    remember_previous(&mut deployment, live, &revision, key);
     Desired {
         record,
         failed_revision: held.then(|| revision.clone()),
@@ -48,5 +51,81 @@ pub fn build(inputs: &Inputs<'_>, live: Option<&Deployment>, current: &SecureApi
         service: workload::service::service(inputs),
         autoscaler: workload::service::horizontal_pod_autoscaler(inputs),
         disruption_budget: workload::service::pod_disruption_budget(inputs),
+    }
+}
+
+/// The Deployment and its revision name. A live revision that today's build would only change by
+/// the pod defaults it gained since (see [`workload::PodDefaults`]) is kept as it runs: an
+/// operator upgrade alone rolls nothing, and the hardened pod comes with the next real change.
+fn deployment_keeping_live(inputs: &Inputs<'_>, live: Option<&Deployment>) -> (Deployment, String) {
+    let built = |inputs: &Inputs<'_>| {
+        let deployment = workload::deployment::deployment(inputs);
+        let template_hash = workload::deployment::template_hash(&deployment);
+        let revision = workload::deployment::revision_name(&inputs.service().name_any(), &template_hash);
+        (deployment, revision)
+    };
+    let today = built(inputs);
+    let live_revision = live.and_then(revision_of);
+    if live_revision.is_none() || live_revision.as_ref() == Some(&today.1) {
+        return today;
+    }
+    match inputs.original().map(|original| built(&original)) {
+        Some(original) if live_revision.as_ref() == Some(&original.1) => original,
+        _ => today,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash_key::tests::test_key;
+    use crate::workload::fixtures::{db, inputs, seed_secrets, seed_service, seed_service_patched};
+    use serde_json::json;
+
+    /// The Deployment an operator of before the hardened pod ran for `inputs`.
+    fn running_original(inputs: &Inputs<'_>) -> Deployment {
+        let original = inputs.original().unwrap_or_else(|| panic!("the seed sets no hardened-only field"));
+        let mut deployment = workload::deployment::deployment(&original);
+        let hash = workload::deployment::template_hash(&deployment);
+        let revision = workload::deployment::revision_name("secure-api", &hash);
+        remember_previous(&mut deployment, None, &revision, &test_key());
+        deployment
+    }
+
+    fn pod_of(desired: &Desired) -> k8s_openapi::api::core::v1::PodSpec {
+        let template = desired.deployment.as_ref().and_then(|d| d.spec.as_ref()).map(|s| s.template.clone());
+        template.and_then(|t| t.spec).unwrap_or_else(|| panic!("a pod"))
+    }
+
+    #[test]
+    fn a_revision_running_from_before_the_hardened_pod_is_kept_until_something_changes() {
+        let (service, secrets) = (seed_service(), seed_secrets());
+        let live = running_original(&inputs(&service, &secrets));
+        let status = SecureApiServiceStatus::default();
+        let kept = build(&inputs(&service, &secrets), Some(&live), &status, &test_key());
+        assert_eq!(Some(kept.record.revision.clone()), revision_of(&live));
+        assert_eq!(kept.deployment.as_ref().and_then(|d| d.spec.clone()), live.spec, "not one field of the template");
+        assert_eq!(pod_of(&kept).enable_service_links, None);
+
+        // A new secret version: the new revision has the hardened pod.
+        let mut rotated = seed_secrets();
+        rotated.insert("db".into(), db("8", "pw2"));
+        let next = build(&inputs(&service, &rotated), Some(&live), &status, &test_key());
+        assert_ne!(Some(next.record.revision.clone()), revision_of(&live));
+        assert_eq!(pod_of(&next).enable_service_links, Some(false));
+        assert_eq!(pod_of(&next).automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn a_spec_that_asks_for_a_hardened_only_field_gets_it_at_once() {
+        let secrets = seed_secrets();
+        let live = running_original(&inputs(&seed_service(), &secrets));
+        let status = SecureApiServiceStatus::default();
+        let account = json!({ "gcpServiceAccount": "secure-api-sa@demo-project.iam.gserviceaccount.com", "automountToken": true });
+        for patch in [json!({ "serviceAccount": account }), json!({ "tmpSizeLimit": "64Mi" })] {
+            let service = seed_service_patched(patch.clone());
+            let desired = build(&inputs(&service, &secrets), Some(&live), &status, &test_key());
+            assert_ne!(Some(desired.record.revision.clone()), revision_of(&live), "{patch}");
+        }
     }
 }

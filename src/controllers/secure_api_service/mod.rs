@@ -123,7 +123,7 @@ impl Reconciler for SecureApiService {
         let desired = match &world.secrets {
             Ok(secrets) => {
                 let inputs = Inputs::new(self, secrets).map_err(|e| Error::InvalidSpec(e.to_string()))?;
-                Some(desired::build(&inputs, world.deployment.as_ref(), &current))
+                Some(desired::build(&inputs, world.deployment.as_ref(), &current, &ctx.hash_key))
             }
             Err(_) => None,
         };

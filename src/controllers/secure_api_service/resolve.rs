@@ -9,7 +9,7 @@ use crate::api::conditions::{find_condition, reasons, types};
 use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::controllers::children::get_child;
-use crate::secret_data::{content_hash, live_data};
+use crate::secret_data::{SecretData, live_data};
 use crate::workload::ResolvedSecret;
 use crate::workload::snapshot::referenced_secret_refs;
 use futures::{Stream, StreamExt};
@@ -89,11 +89,12 @@ async fn secret_refs(
             return Ok(Err(Unresolved { reason: ready.reason.clone(), message, first_sync: false }));
         };
         let cached = ctx.caches.secrets.get(&namespace, &target).map(|s| live_data(&s));
-        let data = match cached.filter(|d| content_hash(d) == hash) {
+        let holds_synced = |data: &SecretData| ctx.hash_key.matches(data, &hash);
+        let data = match cached.filter(holds_synced) {
             Some(data) => Some(data),
             None => get_child(&secrets, &target).await?.map(|s| live_data(&s)),
         };
-        let Some(data) = data.filter(|d| content_hash(d) == hash) else {
+        let Some(data) = data.filter(holds_synced) else {
             return Ok(Err(Unresolved {
                 reason: reasons::SECRET_REF_NOT_READY.into(),
                 message: format!("SecretRef {name}'s Secret {target} does not hold version {version} yet"),

@@ -1,9 +1,11 @@
 //! What the Deployment remembers about revisions (pure): its own revision and, once it replaced
-//! another, that one's name and pod template — what a rollback restores — and which snapshot
+//! another, that one's name and pod template — what a rollback restores, sealed with the
+//! operator's hash key so that an edited annotation is never written back — and which snapshot
 //! Secrets those templates still use.
 
 use crate::api::SECRET_VERSIONS_ANNOTATION;
 use crate::api::secure_api_service::RevisionRecord;
+use crate::hash_key::HashKey;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::ResourceExt;
@@ -12,6 +14,8 @@ use kube::ResourceExt;
 pub const REVISION_ANNOTATION: &str = "secureapi.dev/revision";
 const PREVIOUS_REVISION_ANNOTATION: &str = "secureapi.dev/previous-revision";
 const PREVIOUS_TEMPLATE_ANNOTATION: &str = "secureapi.dev/previous-template";
+/// The operator's seal over the previous revision's name and template.
+const PREVIOUS_SEAL_ANNOTATION: &str = "secureapi.dev/previous-template-seal";
 
 fn annotation(deployment: &Deployment, key: &str) -> Option<String> {
     deployment.annotations().get(key).cloned()
@@ -23,38 +27,65 @@ pub fn revision_of(deployment: &Deployment) -> Option<String> {
 }
 
 /// Stamps the Deployment with its revision and, when it replaces another revision, that one's
-/// name and pod template (what a rollback restores).
-pub fn remember_previous(deployment: &mut Deployment, live: Option<&Deployment>, revision: &str) {
+/// name and pod template (what a rollback restores), sealed with `key`. A record carried over
+/// from the live Deployment keeps the seal it has (records made before seals have none).
+pub fn remember_previous(deployment: &mut Deployment, live: Option<&Deployment>, revision: &str, key: &HashKey) {
     let annotations = deployment.annotations_mut();
     annotations.insert(REVISION_ANNOTATION.into(), revision.into());
     let Some(live) = live else { return };
     let live_revision = revision_of(live);
-    let (previous, template) = if live_revision.as_deref() == Some(revision) {
-        (annotation(live, PREVIOUS_REVISION_ANNOTATION), annotation(live, PREVIOUS_TEMPLATE_ANNOTATION))
+    let (previous, template, seal) = if live_revision.as_deref() == Some(revision) {
+        let carried = |key| annotation(live, key);
+        (
+            carried(PREVIOUS_REVISION_ANNOTATION),
+            carried(PREVIOUS_TEMPLATE_ANNOTATION),
+            carried(PREVIOUS_SEAL_ANNOTATION),
+        )
     } else {
         let template = live.spec.as_ref().and_then(|s| serde_json::to_string(&s.template).ok());
-        (live_revision, template)
+        let seal = live_revision.as_deref().zip(template.as_deref()).map(|(r, t)| key.seal(&sealed_bytes(r, t)));
+        (live_revision, template, seal)
     };
     if let (Some(previous), Some(template)) = (previous, template) {
         annotations.insert(PREVIOUS_REVISION_ANNOTATION.into(), previous);
         annotations.insert(PREVIOUS_TEMPLATE_ANNOTATION.into(), template);
+        if let Some(seal) = seal {
+            annotations.insert(PREVIOUS_SEAL_ANNOTATION.into(), seal);
+        }
     }
+}
+
+/// What the seal covers: the revision's name and its template, as the annotations hold them.
+fn sealed_bytes(revision: &str, template: &str) -> Vec<u8> {
+    format!("{revision}\n{template}").into_bytes()
 }
 
 fn previous_template(deployment: &Deployment) -> Option<PodTemplateSpec> {
     serde_json::from_str(&annotation(deployment, PREVIOUS_TEMPLATE_ANNOTATION)?).ok()
 }
 
-/// The previous revision and the merge patch that puts its pod template back, or `None` when
+/// The Deployment remembers a previous revision whose record the operator did not seal (edited
+/// by hand, or made before records were sealed): it is not restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsealed(pub String);
+
+/// The previous revision and the merge patch that puts its pod template back; `Ok(None)` when
 /// the Deployment remembers no previous revision.
-pub fn rollback(live: &Deployment) -> Option<(String, serde_json::Value)> {
-    let previous = annotation(live, PREVIOUS_REVISION_ANNOTATION)?;
-    let template = previous_template(live)?;
+pub fn rollback(live: &Deployment, key: &HashKey) -> Result<Option<(String, serde_json::Value)>, Unsealed> {
+    let (Some(previous), Some(text)) =
+        (annotation(live, PREVIOUS_REVISION_ANNOTATION), annotation(live, PREVIOUS_TEMPLATE_ANNOTATION))
+    else {
+        return Ok(None);
+    };
+    let sealed = annotation(live, PREVIOUS_SEAL_ANNOTATION)
+        .is_some_and(|seal| key.verify(&sealed_bytes(&previous, &text), &seal));
+    let template = serde_json::from_str::<PodTemplateSpec>(&text).ok().filter(|_| sealed);
+    let Some(template) = template else { return Err(Unsealed(previous)) };
     let patch = serde_json::json!({
         "metadata": { "annotations": { REVISION_ANNOTATION: previous } },
         "spec": { "template": template },
     });
-    Some((previous, patch))
+    Ok(Some((previous, patch)))
 }
 
 /// Secret names a pod template mounts or reads env from.
@@ -130,5 +161,52 @@ mod tests {
         assert_eq!(record.snapshots, ["api-db-1a", "api-keys-2b"]);
         let unstamped = Deployment::default();
         assert_eq!(record_of(&unstamped), None);
+    }
+
+    fn running(revision: &str, image: &str) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": "api", "annotations": { REVISION_ANNOTATION: revision } },
+            "spec": { "selector": {}, "template": { "spec": { "containers": [{ "name": "api", "image": image }] } } },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The Deployment of revision `next` built over `live`, as the API server would then hold it.
+    fn replaced(live: &Deployment, next: &str, key: &HashKey) -> Deployment {
+        let mut deployment = running(next, "example.com/api:2");
+        remember_previous(&mut deployment, Some(live), next, key);
+        deployment
+    }
+
+    #[test]
+    fn a_sealed_record_restores_the_previous_template() {
+        let key = crate::hash_key::tests::test_key();
+        let deployment = replaced(&running("api-1", "example.com/api:1"), "api-2", &key);
+        let Ok(Some((previous, patch))) = rollback(&deployment, &key) else { panic!("restorable") };
+        assert_eq!(previous, "api-1");
+        assert_eq!(patch["spec"]["template"]["spec"]["containers"][0]["image"], "example.com/api:1");
+        // The same revision built again carries the record and its seal over.
+        let again = replaced(&deployment, "api-2", &key);
+        assert_eq!(rollback(&again, &key).map(|r| r.map(|(p, _)| p)), Ok(Some("api-1".into())));
+    }
+
+    #[test]
+    fn an_edited_unsealed_or_foreign_record_is_not_restored() {
+        let key = crate::hash_key::tests::test_key();
+        let sealed = replaced(&running("api-1", "example.com/api:1"), "api-2", &key);
+        let mut edited = sealed.clone();
+        let template = annotation(&edited, PREVIOUS_TEMPLATE_ANNOTATION).unwrap_or_default();
+        let evil = template.replace("example.com/api:1", "evil.example.com/miner:1");
+        edited.annotations_mut().insert(PREVIOUS_TEMPLATE_ANNOTATION.into(), evil);
+        assert_eq!(rollback(&edited, &key), Err(Unsealed("api-1".into())));
+        let mut renamed = sealed.clone();
+        renamed.annotations_mut().insert(PREVIOUS_REVISION_ANNOTATION.into(), "api-0".into());
+        assert_eq!(rollback(&renamed, &key), Err(Unsealed("api-0".into())));
+        let mut unsealed = sealed.clone();
+        unsealed.annotations_mut().remove(PREVIOUS_SEAL_ANNOTATION);
+        assert_eq!(rollback(&unsealed, &key), Err(Unsealed("api-1".into())));
+        let other = crate::hash_key::HashKey::from_bytes(&[9; 32]).unwrap_or_else(|| panic!("a key"));
+        assert_eq!(rollback(&sealed, &other), Err(Unsealed("api-1".into())));
+        assert_eq!(rollback(&running("api-1", "example.com/api:1"), &key), Ok(None), "nothing to restore");
     }
 }

@@ -64,6 +64,8 @@ pub struct Facts<'a> {
     /// SecretsResolved: `None` when resolved, else (reason, message).
     pub unresolved: Option<(String, String)>,
     pub rolled_back: bool,
+    /// The revision a rollback did not restore: its record is not sealed by this operator.
+    pub unsealed: Option<String>,
     /// The revision the Deployment ran when the reconcile started, and the one it remembered as
     /// the one before.
     pub live_before: Option<RevisionRecord>,
@@ -122,6 +124,7 @@ pub fn facts<'a>(
         failed_revision,
         unresolved: unresolved.map(|u| (u.reason.clone(), u.message.clone())),
         rolled_back,
+        unsealed: applied.unsealed.clone(),
         live_before: before.live,
         previous_before: before.previous,
         existing_snapshots: before.snapshots,
@@ -201,11 +204,15 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
         (_, Some(Rollout::Complete)) => {
             draft(true, reasons::ROLLOUT_COMPLETE, format!("revision {revision} runs on every replica"))
         }
-        (_, Some(Rollout::Stalled)) => draft(
-            false,
-            reasons::PROGRESS_DEADLINE_EXCEEDED,
-            format!("revision {revision} exceeded its progress deadline"),
-        ),
+        (_, Some(Rollout::Stalled)) => {
+            let mut message = format!("revision {revision} exceeded its progress deadline");
+            if let Some(unsealed) = &facts.unsealed {
+                message.push_str(&format!(
+                    "; {unsealed} was not restored: the Deployment's record of it does not carry this operator's seal"
+                ));
+            }
+            draft(false, reasons::PROGRESS_DEADLINE_EXCEEDED, message)
+        }
         _ => draft(false, reasons::ROLLOUT_IN_PROGRESS, format!("rolling out revision {revision}")),
     };
     let ready = facts.unresolved.is_none() && rolled.status == ConditionStatus::True;
@@ -308,6 +315,7 @@ mod tests {
             failed_revision: None,
             unresolved: None,
             rolled_back: false,
+            unsealed: None,
             live_before,
             previous_before: None,
             existing_snapshots: existing.iter().map(|s| s.to_string()).collect(),

@@ -6,6 +6,7 @@ use super::schedule::SECRETS;
 use super::world::sentinel;
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::wait::within;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
@@ -15,7 +16,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use secure_api_operator::api::conditions::{Condition, find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::secret_data::{SecretData, content_hash, live_data};
+use secure_api_operator::hash_key::HashKey;
+use secure_api_operator::hash_key::store::load_or_create;
+use secure_api_operator::secret_data::{SecretData, live_data};
 use secure_api_operator::workload::service_label;
 use secure_api_operator::workload::snapshot::{VERSION_ANNOTATION, secretref_label};
 use serde_json::Value;
@@ -67,9 +70,20 @@ struct Shared {
     templates: Mutex<Templates>,
     payloads: AtomicU64,
     sentinel: String,
+    /// The operator's hash key, read from the namespace it shares with the test.
+    hash_key: Option<HashKey>,
 }
 
 impl Shared {
+    /// Whether `recorded` is the operator's hash of `data` (both absent counts as a match).
+    fn hash_matches(&self, data: Option<&SecretData>, recorded: Option<&str>) -> bool {
+        match (data, recorded, &self.hash_key) {
+            (Some(data), Some(recorded), Some(key)) => key.matches(data, recorded),
+            (None, None, _) => true,
+            _ => false,
+        }
+    }
+
     fn violate(&self, name: &'static str, detail: String) {
         let violation = Violation { name, detail };
         let mut violations = lock(&self.violations);
@@ -164,7 +178,8 @@ pub struct Observer {
 
 impl Observer {
     pub async fn start(cluster: &TestCluster, gcp: &GcpEmulator, seed: u64) -> Self {
-        let shared = Arc::new(Shared { sentinel: sentinel(seed), ..Shared::default() });
+        let hash_key = within(load_or_create(cluster.client.clone(), &cluster.namespace)).await.ok();
+        let shared = Arc::new(Shared { sentinel: sentinel(seed), hash_key, ..Shared::default() });
         let mut observer = Self {
             shared,
             client: cluster.client.clone(),
@@ -313,7 +328,7 @@ impl Observer {
                 shared.violate("end-secret-not-newest", format!("Secret {name} is not version {version}"));
             }
             let status = refs.get(name).await.ok().and_then(|r| r.status).unwrap_or_default();
-            if status.content_hash != data.as_ref().map(content_hash) {
+            if !shared.hash_matches(data.as_ref(), status.content_hash.as_deref()) {
                 shared.violate("end-status-does-not-match-secret", format!("SecretRef {name}"));
             }
         }
@@ -381,7 +396,7 @@ fn check_secret_ref_status(shared: &Arc<Shared>, secrets: &Api<Secret>, secret_r
         let version = annotations.get(VERSION_ANNOTATION).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         if version < synced {
             shared.violate("status-ahead-of-secret", format!("SecretRef {name} says {synced}, Secret is at {version}"));
-        } else if version == synced && status.content_hash.as_deref() != Some(&content_hash(&live_data(&secret))) {
+        } else if version == synced && !shared.hash_matches(Some(&live_data(&secret)), status.content_hash.as_deref()) {
             shared.violate("status-hash-does-not-match-secret", format!("SecretRef {name} at {synced}"));
         }
     });

@@ -3,15 +3,17 @@
 
 use super::PROJECT;
 use super::cluster::TestCluster;
+use super::wait::within;
 use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use secure_api_operator::controllers::notifications::Notifications;
 use secure_api_operator::controllers::shard::Shard;
-use secure_api_operator::controllers::{Context, Settings};
+use secure_api_operator::controllers::{Context, GoogleCloud, Settings};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
 use secure_api_operator::gcp::{
     ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
+use secure_api_operator::hash_key::store::load_or_create;
 use secure_api_operator::http_listener::Listener;
 use secure_api_operator::leader::{self, Elector};
 use secure_api_operator::metrics::Metrics;
@@ -173,15 +175,11 @@ impl Operator {
             None => None,
             Some(wanted) => Some(notifications(&gcp, &listener, &config, observer.clone(), wanted).await),
         };
-        let ctx = Context::new(
-            cluster.client.clone(),
-            metrics.clone(),
-            settings,
-            provider,
-            Some((gateway, api_keys)),
-            identities,
-            notifications,
-        );
+        let hash_key = within(load_or_create(cluster.client.clone(), &cluster.namespace))
+            .await
+            .unwrap_or_else(|e| panic!("hash key: {e}"));
+        let google = GoogleCloud { secrets: provider, gateway: Some((gateway, api_keys)), notifications };
+        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, google, identities, hash_key);
         let stop = shutdown.clone();
         let task = match options.leader_election {
             None => tokio::spawn(secure_api_operator::controllers::run(ctx, stop)),

@@ -1,6 +1,6 @@
 use super::*;
 use crate::api::SecureApiService;
-use crate::secret_data::content_hash;
+use crate::hash_key::tests::test_key;
 use crate::workload::deployment::deployment;
 use crate::workload::snapshot::snapshot_secrets;
 use crate::workload::{Inputs, ResolvedSecret};
@@ -8,7 +8,7 @@ use serde_json::json;
 
 fn resolved(version: &str, pairs: &[(&str, &str)]) -> ResolvedSecret {
     let data: BTreeMap<String, Vec<u8>> = pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
-    ResolvedSecret { version: version.into(), content_hash: content_hash(&data), data }
+    ResolvedSecret { version: version.into(), content_hash: test_key().content_hash(&data), data }
 }
 
 /// The seed's service as deploy/examples/secure-api.yaml declares its secrets.
