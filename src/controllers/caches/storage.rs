@@ -28,6 +28,10 @@ pub trait Storage<K>: Sized + Send + Sync + 'static {
 
     fn follow(writer: &mut Self::Writer, event: &watcher::Event<K>);
 
+    /// Every watch of several merged ones has listed, the storage having followed applies and
+    /// deletions only: whatever a relist's end sets, set it without replacing what is held.
+    fn listed_through_applies(_writer: &mut Self::Writer) {}
+
     /// The object `namespace/name`, if held.
     fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>>;
 
@@ -63,6 +67,17 @@ where
 
     fn follow(writer: &mut Writer<K>, event: &watcher::Event<K>) {
         writer.apply_watcher_event(event);
+    }
+
+    /// A kube-runtime `Controller` starts reconciling once its store has seen a relist's end, so
+    /// the store relists what it holds into itself (once, at start-up: every object is cloned).
+    fn listed_through_applies(writer: &mut Writer<K>) {
+        let held = writer.as_reader().state();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for object in held {
+            writer.apply_watcher_event(&watcher::Event::InitApply(Arc::unwrap_or_clone(object)));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
     }
 
     fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
@@ -185,7 +200,8 @@ fn encode<K: Resource<DynamicType = ()> + Serialize>(object: &K) -> Option<Box<[
 
 #[cfg(test)]
 mod tests {
-    use super::{Encoded, Storage};
+    use super::{Encoded, Objects, Storage};
+    use futures::FutureExt as _;
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::ObjectMeta;
@@ -215,5 +231,18 @@ mod tests {
 
         Encoded::follow(&mut writer, &Event::Delete(secret("b", "two")));
         assert!(storage.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_store_listed_through_applies_is_ready_for_a_controller_and_keeps_its_objects() {
+        let (storage, mut writer) = <Objects<Secret> as Storage<Secret>>::new();
+        Objects::follow(&mut writer, &Event::Apply(secret("a", "one")));
+        let store = storage.store();
+        assert!(store.wait_until_ready().now_or_never().is_none(), "applies alone never make it ready");
+        Objects::listed_through_applies(&mut writer);
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(5), store.wait_until_ready()).await;
+        assert!(ready.is_ok_and(|ready| ready.is_ok()), "a kube-runtime Controller waits for this");
+        assert_eq!(storage.get("team-a", "a").as_deref(), Some(&secret("a", "one")));
+        assert_eq!(storage.keys(), ["team-a/a"]);
     }
 }
