@@ -150,9 +150,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", env = "SECUREAPI_CONTEXT")]
     pub context: Option<String>,
 
-    /// Watch only this namespace. Default: all namespaces (needs cluster-wide RBAC).
-    #[arg(long, value_name = "NS", env = "SECUREAPI_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Watch only this namespace, or these (comma-separated, or the flag repeated): one watch per
+    /// kind and namespace, so namespaced RBAC in each is enough. Default: all namespaces (needs
+    /// cluster-wide RBAC).
+    #[arg(long, value_name = "NS", value_delimiter = ',', value_parser = namespace_name, env = "SECUREAPI_NAMESPACE")]
+    pub namespace: Vec<String>,
 
     /// Address of the HTTP server for `/healthz`, `/readyz` and `/metrics`.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", env = "SECUREAPI_METRICS_ADDR")]
@@ -267,7 +269,7 @@ pub struct RunArgs {
     pub lease_name: String,
 
     /// Namespace of the leader-election Lease. Default: the pod's own namespace in a cluster,
-    /// else `--namespace`, else `default`.
+    /// else the (first) `--namespace`, else `default`.
     #[arg(long, value_name = "NS", env = "SECUREAPI_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
 
@@ -284,6 +286,20 @@ pub struct RunArgs {
     /// with a random suffix.
     #[arg(long, value_name = "ID", env = "SECUREAPI_LEADER_IDENTITY")]
     pub leader_identity: Option<String>,
+}
+
+/// A namespace of `--namespace`, spaces around it dropped (`a, b`): a DNS label, as Kubernetes
+/// names namespaces, so a typo fails at start rather than as a watch that is refused forever.
+fn namespace_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let label = name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    match label {
+        true => Ok(name.to_owned()),
+        false => Err(format!("{name:?} is no namespace name (lowercase letters, digits and '-', at most 63)")),
+    }
 }
 
 /// Output format of the logs.
@@ -323,6 +339,29 @@ mod tests {
     #[test]
     fn the_product_build_has_only_run_crds_and_render() {
         assert_eq!(subcommands(), ["crds", "render", "run"]);
+    }
+
+    fn namespaces(args: &[&str]) -> Result<Vec<String>, String> {
+        let parsed =
+            Cli::try_parse_from(["secure-api-operator", "run"].iter().chain(args)).map_err(|e| e.to_string())?;
+        match parsed.command {
+            Command::Run(run) => Ok(run.namespace),
+            other => Err(format!("not run: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn namespace_takes_one_namespace_or_a_comma_separated_list() {
+        assert_eq!(namespaces(&[]), Ok(vec![]), "all namespaces");
+        assert_eq!(namespaces(&["--namespace", "team-a"]), Ok(vec!["team-a".to_owned()]));
+        let both = Ok(vec!["team-a".to_owned(), "team-b".to_owned()]);
+        assert_eq!(namespaces(&["--namespace", "team-a,team-b"]), both);
+        assert_eq!(namespaces(&["--namespace", "team-a, team-b"]), both, "spaces after commas");
+        assert_eq!(namespaces(&["--namespace", "team-a", "--namespace", "team-b"]), both);
+        for wrong in ["Team-A", "team-a,", "a-", "a_b"] {
+            let refused = namespaces(&["--namespace", wrong]);
+            assert!(refused.as_ref().is_err_and(|e| e.contains("no namespace name")), "{wrong}: {refused:?}");
+        }
     }
 
     #[test]

@@ -132,8 +132,8 @@ impl Config {
     }
 }
 
-/// Namespace of the Lease: the flag, else the pod's own namespace, else the watched one, else
-/// `default`.
+/// Namespace of the Lease: the flag, else the pod's own namespace, else the (first) watched one,
+/// else `default`.
 pub fn lease_namespace(flag: Option<&str>, watched: Option<&str>) -> String {
     let pod = std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok();
     let pod = pod.as_deref().map(str::trim).filter(|ns| !ns.is_empty());

@@ -196,7 +196,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
     let settings = Settings {
-        namespace: args.namespace.clone(),
+        namespaces: args.namespace.clone(),
         gcp_project: args.gcp_project.clone(),
         concurrency: args.concurrency,
         shard: args.shard,
@@ -258,7 +258,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
     tracing::info!(
         server = %url,
         kubernetes = %version.git_version,
-        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        namespace = if args.namespace.is_empty() { "<all>".to_owned() } else { args.namespace.join(",") },
         metrics = %metrics_addr,
         leader_election = if election.is_some() { "on" } else { "off" },
         shard = %args.shard,
@@ -297,7 +297,7 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
         return Ok(None);
     }
     let config = leader::Config {
-        namespace: leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.as_deref()),
+        namespace: leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.first().map(String::as_str)),
         name: lease_name(&args.lease_name, args.shard),
         identity: args.leader_identity.clone().unwrap_or_else(leader::default_identity),
         lease_duration: Duration::from_secs(args.lease_duration),

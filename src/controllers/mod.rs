@@ -41,8 +41,8 @@ use tokio_util::sync::CancellationToken;
 /// Settings that shape every controller.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Watch only this namespace (`None`: all namespaces).
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (none: all namespaces).
+    pub namespaces: Vec<String>,
     /// Google Cloud project of objects that name none.
     pub gcp_project: Option<String>,
     /// Objects reconciled in parallel, per controller.
@@ -61,7 +61,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            namespace: None,
+            namespaces: Vec::new(),
             gcp_project: None,
             concurrency: 8,
             initial_backoff: Duration::from_millis(500),
@@ -151,7 +151,7 @@ impl Context {
     ) -> Arc<Self> {
         let GoogleCloud { secrets, gateway: gateway_clients, notifications } = google;
         let events = EventWriter::new(client.clone(), crate::api::MANAGED_BY_VALUE, std::env::var("POD_NAME").ok());
-        let caches = Caches::new(&client, settings.namespace.as_deref(), settings.concurrency, settings.shard);
+        let caches = Caches::new(&client, &settings.namespaces, settings.concurrency, settings.shard);
         Arc::new(Self {
             client,
             metrics,
@@ -353,7 +353,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) {
         }
     };
     // The ServiceAccount watch drops cached tokens whose ServiceAccount changed (opt-in withdrawn).
-    let accounts = ctx.identities.tokens.watch_accounts(ctx.settings.namespace.as_deref(), shutdown.clone());
+    let accounts = ctx.identities.tokens.watch_accounts(&ctx.settings.namespaces, shutdown.clone());
     tokio::join!(bounded, ctx.caches.run(shutdown.clone()), accounts);
 }
 

@@ -11,6 +11,9 @@
 //! A relist is handed to subscribers a window at a time ([`Pace`]) for the kinds a controller
 //! reconciles, so new objects never queue behind thousands of unchanged ones.
 //!
+//! With several namespaces (`--namespace a,b`) each kind has a watch per namespace, merged, and a
+//! namespace's relist stands for that namespace only ([`relists`]).
+//!
 //! Cached objects lose what the operator never reads — `managedFields` and kubectl's
 //! last-applied annotation — which is most of an object's size. The children (Secrets,
 //! Deployments, Services), by far the most objects, are held encoded ([`Encoded`]).
@@ -20,6 +23,7 @@ use super::pace::Pace;
 use super::shard::Shard;
 use crate::api::{GatewayConfig, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key};
 use crate::workload::snapshot::{CONTENT_HASH_ANNOTATION, referenced_secret_refs};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use index::Index;
 use k8s_openapi::NamespaceResourceScope;
@@ -62,10 +66,10 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// The caches of `namespace` (all namespaces: `None`); nothing is watched before [`Self::run`].
+    /// The caches of `namespaces` (none: all namespaces); nothing is watched before [`Self::run`].
     /// A relist of a reconciled kind is handed over `4 × concurrency` objects at a time.
     /// Only `shard`'s objects are paced: no controller of this process reconciles the others.
-    pub fn new(client: &Client, namespace: Option<&str>, concurrency: u16, shard: Shard) -> Self {
+    pub fn new(client: &Client, namespaces: &[String], concurrency: u16, shard: Shard) -> Self {
         let ours = || watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
         // Anyone may label a Secret as ours, at up to 1 MiB each: a list page of them is held whole
         // while it is decoded, so pages are small.
@@ -73,13 +77,13 @@ impl Caches {
         let all = watcher::Config::default;
         let window = Some((4 * usize::from(concurrency), shard));
         Self {
-            secret_refs: Cache::new(scoped(client, namespace), all(), window, None),
-            secrets: Cache::new(scoped(client, namespace), our_secrets(), None, Some(snapshot_owner))
+            secret_refs: Cache::new(Watched::new(client, namespaces), all(), window, None),
+            secrets: Cache::new(Watched::new(client, namespaces), our_secrets(), None, Some(snapshot_owner))
                 .slimmed(slim_secret),
-            secure_api_services: Cache::new(scoped(client, namespace), all(), window, Some(secret_refs_used)),
-            gateway_configs: Cache::new(scoped(client, namespace), all(), window, Some(backends_used)),
-            deployments: Cache::new(scoped(client, namespace), ours(), None, None),
-            services: Cache::new(scoped(client, namespace), ours(), None, None),
+            secure_api_services: Cache::new(Watched::new(client, namespaces), all(), window, Some(secret_refs_used)),
+            gateway_configs: Cache::new(Watched::new(client, namespaces), all(), window, Some(backends_used)),
+            deployments: Cache::new(Watched::new(client, namespaces), ours(), None, None),
+            services: Cache::new(Watched::new(client, namespaces), ours(), None, None),
         }
     }
 
@@ -133,13 +137,60 @@ fn backends_used(gateway: &GatewayConfig) -> Vec<String> {
     services.map(|service| index_key(namespace.as_deref(), service)).collect()
 }
 
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+/// Where a kind is watched: one watch for all namespaces or one, whose relists stand for
+/// everything held; a watch per namespace for several, merged, each relist standing for its own
+/// namespace only.
+pub struct Watched<K> {
+    /// Each watch with its namespace (`None`: the only one).
+    watches: Vec<(Option<Arc<str>>, Api<K>)>,
+}
+
+/// An event of a watch of [`Watched`], with the watch's namespace (`None`: the only watch).
+pub type WatchedEvent<K> = (Option<Arc<str>>, Result<watcher::Event<K>, watcher::Error>);
+
+impl<K> Watched<K>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
+    /// The watches of `namespaces`: all namespaces when none is given.
+    pub fn new(client: &Client, namespaces: &[String]) -> Self
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+    {
+        // A namespace given twice is watched once: a second watch would never be told apart.
+        let mut unique: Vec<&str> = Vec::with_capacity(namespaces.len());
+        for namespace in namespaces {
+            if !unique.contains(&namespace.as_str()) {
+                unique.push(namespace);
+            }
+        }
+        let watches = match unique[..] {
+            [] => vec![(None, Api::all(client.clone()))],
+            [namespace] => vec![(None, Api::namespaced(client.clone(), namespace))],
+            ref several => {
+                several.iter().map(|ns| (Some(Arc::from(*ns)), Api::namespaced(client.clone(), ns))).collect()
+            }
+        };
+        Self { watches }
+    }
+
+    /// Whether several watches are merged.
+    pub fn is_merged(&self) -> bool {
+        self.watches.len() > 1
+    }
+
+    /// The relist bookkeeping of these watches (see [`Relists`]).
+    pub fn relists(&self) -> Relists {
+        Relists::new(self.watches.iter().map(|(namespace, _)| namespace.as_deref().map(str::to_owned)))
+    }
+
+    /// Every event of the watches, each watch retrying on its own after a failure.
+    pub fn events(self, config: watcher::Config) -> BoxStream<'static, WatchedEvent<K>> {
+        let watches = self.watches.into_iter().map(|(namespace, api)| {
+            let events = watcher(api, config.clone()).default_backoff();
+            events.map(move |event| (namespace.clone(), event)).boxed()
+        });
+        futures::stream::select_all(watches).boxed()
     }
 }
 
@@ -155,7 +206,7 @@ pub struct Cache<K: Resource<DynamicType = ()> + Clone + 'static, S: Storage<K> 
 }
 
 struct Feed<K: Resource<DynamicType = ()> + Clone + 'static, W> {
-    api: Api<K>,
+    watched: Watched<K>,
     /// What is dropped from each object before it is held.
     slim: fn(&mut K),
     config: watcher::Config,
@@ -169,13 +220,13 @@ where
     S: Storage<K>,
 {
     fn new(
-        api: Api<K>,
+        watched: Watched<K>,
         config: watcher::Config,
         window: Option<(usize, Shard)>,
         keys_of: Option<fn(&K) -> Vec<String>>,
     ) -> Self {
         let (storage, writer) = S::new();
-        let feed = Feed { api, slim: slim::<K>, config, writer, subscribers: vec![] };
+        let feed = Feed { watched, slim: slim::<K>, config, writer, subscribers: vec![] };
         let pace = window.map(|(window, shard)| (Pace::new(window), shard));
         let index = keys_of.map(Index::new);
         Self { storage, pace, index, listed: Listed::default(), feed: Mutex::new(Some(feed)) }
@@ -234,57 +285,55 @@ where
     /// Watches until `shutdown` (once: a second call returns at once).
     async fn run(&self, shutdown: CancellationToken) {
         let Some(feed) = self.feed.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
-        let Feed { api, slim, config, mut writer, mut subscribers } = feed;
-        let mut events = std::pin::pin!(watcher(api, config).default_backoff().modify(slim));
-        // The last relist's objects (`namespace/name`) not handed over yet.
+        let Feed { watched, slim, config, mut writer, mut subscribers } = feed;
+        // Several namespaces' watches: each relist stands for its own namespace only.
+        let mut merged = watched.is_merged().then(|| watched.relists());
+        let mut events = watched.events(config);
+        // The last relists' objects (`namespace/name`) not handed over yet.
         let mut relist: VecDeque<String> = VecDeque::new();
         loop {
             let next = relist.front().filter(|key| self.paced(key)).cloned();
-            let touched = tokio::select! {
+            let touched: Vec<Arc<K>> = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
                 event = events.next() => match event {
                     None => return,
-                    Some(Ok(event)) => {
-                        // The store first: a reconcile this event triggers finds the object.
-                        S::follow(&mut writer, &event);
-                        self.index.iter().for_each(|index| index.follow(&event));
-                        match event {
-                            watcher::Event::Apply(object) | watcher::Event::Delete(object) => Arc::new(object),
-                            // After a (re)list the store holds everything: every object is worth a look.
-                            watcher::Event::InitDone => {
-                                self.listed.set();
-                                relist = self.storage.keys().into();
-                                continue;
+                    Some((namespace, Ok(event))) => {
+                        let event = event.modify(slim);
+                        match merged.as_mut() {
+                            None => self.follow_single(&mut writer, event, &mut relist).into_iter().collect(),
+                            Some(relists) => {
+                                self.follow_merged(&mut writer, relists, namespace.as_deref(), event, &mut relist)
                             }
-                            watcher::Event::Init | watcher::Event::InitApply(_) => continue,
                         }
                     }
-                    Some(Err(error)) if self.listed.is_set() => {
+                    Some((_, Err(error))) if self.listed.is_set() => {
                         tracing::debug!(kind = %K::kind(&()), %error, "watch failed; retrying");
                         continue;
                     }
                     // The controllers wait for this first list: say why they have not started.
-                    Some(Err(error)) => {
-                        tracing::warn!(kind = %K::kind(&()), %error, "cannot list; the controllers start once every watch has listed");
+                    Some((namespace, Err(error))) => {
+                        let namespace = namespace.as_deref();
+                        tracing::warn!(kind = %K::kind(&()), namespace, %error, "cannot list; the controllers start once every watch has listed");
                         continue;
                     }
                 },
                 () = room(self.pace.as_ref().map(|(pace, _)| pace), next), if !relist.is_empty() => {
                     let Some(key) = relist.pop_front() else { continue };
-                    let object = key.split_once('/').and_then(|(ns, name)| self.storage.get(ns, name));
                     // Deleted since the relist (its deletion was handed over): nothing to reconcile.
-                    let Some(object) = object else {
+                    let Some(object) = self.get_key(&key) else {
                         self.reconciled(&key);
                         continue;
                     };
-                    object
+                    vec![object]
                 }
             };
             let deliver = async {
-                for subscriber in &subscribers {
-                    // A subscriber gone (its controller stopped) just stops receiving.
-                    let _ = subscriber.send(touched.clone()).await;
+                for object in &touched {
+                    for subscriber in &subscribers {
+                        // A subscriber gone (its controller stopped) just stops receiving.
+                        let _ = subscriber.send(object.clone()).await;
+                    }
                 }
             };
             // A controller that stopped reading (shutting down) must not hold the watch.
@@ -294,6 +343,91 @@ where
             }
             subscribers.retain(|s| !s.is_closed());
         }
+    }
+
+    /// Follows `event` of the single watch, whose relists replace everything held; returns the
+    /// changed object, to hand over.
+    fn follow_single(
+        &self,
+        writer: &mut S::Writer,
+        event: watcher::Event<K>,
+        relist: &mut VecDeque<String>,
+    ) -> Option<Arc<K>> {
+        let relisted = matches!(event, watcher::Event::InitDone);
+        let changed = self.follow(writer, event);
+        // After a (re)list the store holds everything: every object is worth a look.
+        if relisted {
+            self.listed.set();
+            *relist = self.storage.keys().into();
+        }
+        changed
+    }
+
+    /// Follows `event` of `namespace`'s watch, one of several, as applies and deletions only (see
+    /// [`Relists`]); returns the changed objects, to hand over.
+    fn follow_merged(
+        &self,
+        writer: &mut S::Writer,
+        relists: &mut Relists,
+        namespace: Option<&str>,
+        event: watcher::Event<K>,
+        relist: &mut VecDeque<String>,
+    ) -> Vec<Arc<K>> {
+        let changed = match relists.step(namespace, event, || self.storage.keys()) {
+            Step::Applied(object) => self.follow(writer, watcher::Event::Apply(object)).into_iter().collect(),
+            Step::Deleted(object) => self.follow(writer, watcher::Event::Delete(object)).into_iter().collect(),
+            // Handed over with the rest of its namespace once the relist is done.
+            Step::Relisted(object) => {
+                self.follow(writer, watcher::Event::Apply(object));
+                return vec![];
+            }
+            Step::RelistStarted => return vec![],
+            Step::RelistDone { gone } => {
+                // Deleted while the watch was down: handed over as any deletion is.
+                let deleted = gone.iter().filter_map(|key| match self.get_key(key) {
+                    Some(held) => self.follow(writer, watcher::Event::Delete(Arc::unwrap_or_clone(held))),
+                    None => {
+                        tracing::debug!(kind = %K::kind(&()), key, "a cached object missing from its relist cannot be read; kept");
+                        None
+                    }
+                });
+                let deleted = deleted.collect();
+                // The namespace's objects are worth a look, as after a single watch's relist.
+                if self.listed.is_set() {
+                    relist.retain(|key| !in_namespace(key, namespace));
+                    relist.extend(self.storage.keys().into_iter().filter(|key| in_namespace(key, namespace)));
+                }
+                deleted
+            }
+        };
+        if self.listed.is_set() {
+            return changed;
+        }
+        // Nothing is handed over before every namespace has listed: the subscribers' controllers
+        // start only then, and a full subscriber channel would hold up the lists still to come.
+        if relists.all_listed() {
+            S::listed_through_applies(writer);
+            self.listed.set();
+            // As after a single watch's first list: every object is worth a look.
+            *relist = self.storage.keys().into();
+        }
+        vec![]
+    }
+
+    /// Follows `event` in the store, then the index (a reconcile it triggers finds the object);
+    /// returns the object it applied or deleted.
+    fn follow(&self, writer: &mut S::Writer, event: watcher::Event<K>) -> Option<Arc<K>> {
+        S::follow(writer, &event);
+        self.index.iter().for_each(|index| index.follow(&event));
+        match event {
+            watcher::Event::Apply(object) | watcher::Event::Delete(object) => Some(Arc::new(object)),
+            watcher::Event::Init | watcher::Event::InitApply(_) | watcher::Event::InitDone => None,
+        }
+    }
+
+    /// The cached object of key `namespace/name`.
+    fn get_key(&self, key: &str) -> Option<Arc<K>> {
+        key.split_once('/').and_then(|(namespace, name)| self.storage.get(namespace, name))
     }
 }
 

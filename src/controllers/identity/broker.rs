@@ -15,15 +15,16 @@ use super::audience::{Audiences, issuer};
 use super::error::IdentityError;
 use super::opt_in::UsableBy;
 use crate::api::GCP_SERVICE_ACCOUNT_ANNOTATION;
+use crate::controllers::caches::{Step, Watched, in_namespace};
 use crate::gcp::{Caller, TokenExchange};
 use futures::StreamExt as _;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, PostParams};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
 use secrecy::{ExposeSecret as _, SecretString};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -176,56 +177,58 @@ impl TokenBroker {
         Ok(Cached { caller, grant, reports, refresh_at, expires_at: started + lifetime })
     }
 
-    /// Watches the ServiceAccounts of `namespace` (`None`: all) until `shutdown`, telling the
+    /// Watches the ServiceAccounts of `namespaces` (none: all) until `shutdown`, telling the
     /// slots what changed of theirs. Only ServiceAccounts with a slot are looked at; the rest pass.
-    pub async fn watch_accounts(&self, namespace: Option<&str>, shutdown: CancellationToken) {
-        let api: Api<ServiceAccount> = match namespace {
-            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
-            None => Api::all(self.client.clone()),
-        };
-        let events = watcher(api, watcher::Config::default()).default_backoff().take_until(shutdown.cancelled_owned());
+    pub async fn watch_accounts(&self, namespaces: &[String], shutdown: CancellationToken) {
+        let watched = Watched::<ServiceAccount>::new(&self.client, namespaces);
+        // Per watch, the slots a relist (after a gap in the watch) has not found yet: gone at its end.
+        let mut relists = watched.relists();
+        let events = watched.events(watcher::Config::default()).take_until(shutdown.cancelled_owned());
         let mut events = std::pin::pin!(events);
-        // Keys with a slot that a relist (after a gap in the watch) found: the others are gone.
-        let mut relisted: Option<HashSet<String>> = None;
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(watcher::Event::Init) => relisted = Some(HashSet::new()),
-                Ok(watcher::Event::InitApply(account)) => {
-                    if let Some(key) = self.saw(&account, Some(Grant::of(&account)))
-                        && let Some(relisted) = relisted.as_mut()
-                    {
-                        relisted.insert(key);
-                    }
-                }
-                Ok(watcher::Event::InitDone) => self.gone_unless(&relisted.take().unwrap_or_default()),
-                Ok(watcher::Event::Apply(account)) => drop(self.saw(&account, Some(Grant::of(&account)))),
-                Ok(watcher::Event::Delete(account)) => drop(self.saw(&account, None)),
+        while let Some((namespace, event)) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot watch ServiceAccounts; tokens are trusted until their refresh");
-                    self.forget_seen();
+                    let namespace = namespace.as_deref();
+                    tracing::warn!(%error, namespace, "cannot watch ServiceAccounts; tokens are trusted until their refresh");
+                    self.forget_seen(namespace);
+                    continue;
                 }
+            };
+            match relists.step(namespace.as_deref(), event, || self.slot_keys()) {
+                Step::Applied(account) | Step::Relisted(account) => self.saw(&account, Some(Grant::of(&account))),
+                Step::Deleted(account) => self.saw(&account, None),
+                Step::RelistDone { gone } => self.gone(&gone),
+                Step::RelistStarted => {}
             }
         }
     }
 
-    /// Records what the watch saw of `account` if it has a slot; returns that slot's key.
-    fn saw(&self, account: &ServiceAccount, grant: Option<Grant>) -> Option<String> {
+    /// Records what the watch saw of `account` if it has a slot.
+    fn saw(&self, account: &ServiceAccount, grant: Option<Grant>) {
         let key = format!("{}/{}", account.namespace().unwrap_or_default(), account.name_any());
-        let slot = self.slots.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned()?;
-        slot.see(Some(grant));
-        Some(key)
+        if let Some(slot) = self.slots.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            slot.see(Some(grant));
+        }
+    }
+
+    /// `namespace/name` of every ServiceAccount with a slot.
+    fn slot_keys(&self) -> Vec<String> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
     }
 
     /// After a relist: the ServiceAccounts with a slot that it did not find are gone.
-    fn gone_unless(&self, relisted: &HashSet<String>) {
+    fn gone(&self, gone: &[String]) {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.iter().filter(|(key, _)| !relisted.contains(*key)).for_each(|(_, slot)| slot.see(Some(None)));
+        gone.iter().filter_map(|key| slots.get(key)).for_each(|slot| slot.see(Some(None)));
     }
 
-    /// The watch failed: what it saw may be stale, so the slots trust their tokens again.
-    fn forget_seen(&self) {
+    /// A watch failed: what it saw of its namespace (`None`: of all) may be stale, so those slots
+    /// trust their tokens again.
+    fn forget_seen(&self, namespace: Option<&str>) {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.values().for_each(|slot| slot.see(None));
+        let of_watch = slots.iter().filter(|(key, _)| in_namespace(key, namespace));
+        of_watch.for_each(|(_, slot)| slot.see(None));
     }
 }
 

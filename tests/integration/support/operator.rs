@@ -149,7 +149,7 @@ impl Operator {
             .unwrap_or_else(|e| panic!("api keys client: {e}"));
         let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
         let settings = Settings {
-            namespace: Some(cluster.namespace.clone()),
+            namespaces: vec![cluster.namespace.clone()],
             gcp_project: Some(PROJECT.into()),
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(500),
