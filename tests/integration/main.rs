@@ -42,3 +42,4 @@ mod startup;
 mod support;
 mod tenancy;
 mod upgrade;
+mod watched_namespaces;
