@@ -75,11 +75,21 @@ The container image: repository@digest, or repository:tag (tag defaults to the a
 {{- end }}
 
 {{/*
-The one namespace the operator watches, or "" for all namespaces: `config.namespace`, else the
-release namespace with `rbac.namespaced`.
+The namespaces the operator watches, comma-separated as `--namespace` takes them, or "" for all
+namespaces: `rbac.namespaces`, else `config.namespace`, else the release namespace with
+`rbac.namespaced`. `config.namespace` set beside `rbac.namespaces` must be its one namespace: any
+other value would leave the operator watching other namespaces than its Roles cover.
 */}}
-{{- define "secure-api-operator.watchNamespace" -}}
-{{- if .Values.config.namespace }}
+{{- define "secure-api-operator.watchNamespaces" -}}
+{{- $namespaces := .Values.rbac.namespaces | default list }}
+{{- with .Values.config.namespace }}
+{{- if and $namespaces (ne (toJson $namespaces) (toJson (list .))) }}
+{{- fail (printf "config.namespace (%s) and rbac.namespaces (%s) disagree: list the namespaces in rbac.namespaces only" . (join ", " $namespaces)) }}
+{{- end }}
+{{- end }}
+{{- if $namespaces }}
+{{- join "," $namespaces }}
+{{- else if .Values.config.namespace }}
 {{- .Values.config.namespace }}
 {{- else if .Values.rbac.namespaced }}
 {{- .Release.Namespace }}

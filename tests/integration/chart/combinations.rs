@@ -2,6 +2,7 @@
 
 pub(super) const NAMESPACED: &str = "rbac:\n  namespaced: true\n";
 pub(super) const WATCH_NAMESPACE: &str = "config:\n  namespace: team-a\n";
+pub(super) const WATCH_NAMESPACES: &str = "rbac:\n  namespaces: [team-a, team-b]\n";
 pub(super) const EXISTING_SERVICE_ACCOUNT: &str = "serviceAccount:\n  create: false\n  name: ops-operator\n";
 pub(super) const NO_LEADER_ELECTION: &str = "config:\n  leaderElection: false\n";
 pub(super) const SHARDED: &str = "shards: 3\nreplicaCount: 2\nconfig:\n  pubsubSubscription: secret-events\n";
@@ -60,6 +61,7 @@ pub(super) const COMBINATIONS: &[(&str, &str)] = &[
     ("defaults", ""),
     ("namespaced", NAMESPACED),
     ("watch-namespace", WATCH_NAMESPACE),
+    ("watch-namespaces", WATCH_NAMESPACES),
     ("existing-service-account", EXISTING_SERVICE_ACCOUNT),
     ("no-leader-election", NO_LEADER_ELECTION),
     ("everything-on", EVERYTHING_ON),

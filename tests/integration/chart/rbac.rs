@@ -1,7 +1,7 @@
 //! The RBAC is the least the code needs: the exact (apiGroup, resource) → verbs table, no
 //! wildcards, a namespaced variant without cluster-scoped objects, and the leader-election Role.
 
-use super::combinations::{EXISTING_SERVICE_ACCOUNT, NAMESPACED, WATCH_NAMESPACE};
+use super::combinations::{EXISTING_SERVICE_ACCOUNT, NAMESPACED, WATCH_NAMESPACE, WATCH_NAMESPACES};
 use super::objects::{env_of, find, has_kind, lease_role, pod, strings};
 use super::tools::{documents, render, render_text, template, text};
 use super::{NAMESPACE, RELEASE};
@@ -120,6 +120,74 @@ fn namespaced_rbac_has_no_cluster_scoped_objects() {
     }
     let docs = render("rbac:\n  create: false\n");
     assert!(!docs.iter().any(|d| d["kind"].as_str().is_some_and(|k| k.contains("Role"))), "rbac.create: false");
+}
+
+/// `rbac.namespaces`: the rules as a Role and RoleBinding in each namespace, nothing cluster-wide
+/// but the namespaces ClusterRole that `config.operatorIdentityNamespaces` asks for, and the
+/// operator watching exactly those namespaces.
+#[test]
+fn rbac_namespaces_render_a_role_in_each_namespace_and_nothing_cluster_wide() {
+    let selector = "config:\n  operatorIdentityNamespaces: kubernetes.io/metadata.name in (ops)\n";
+    for (values, namespaces_role) in
+        [(WATCH_NAMESPACES.to_owned(), false), (format!("{WATCH_NAMESPACES}{selector}"), true)]
+    {
+        let docs = render(&values);
+        assert_no_wildcards(&docs);
+        let cluster_scoped: Vec<String> = docs
+            .iter()
+            .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
+            .map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or("?"), d["metadata"]["name"].as_str().unwrap_or("?")))
+            .collect();
+        let expected = match namespaces_role {
+            true => {
+                vec![format!("ClusterRole/{RELEASE}-namespaces"), format!("ClusterRoleBinding/{RELEASE}-namespaces")]
+            }
+            false => vec![],
+        };
+        assert_eq!(cluster_scoped, expected, "{values}");
+        let in_namespace = |kind: &str| -> Vec<&Value> {
+            docs.iter().filter(|d| d["kind"] == kind && d["metadata"]["name"] == RELEASE).collect()
+        };
+        let (roles, bindings) = (in_namespace("Role"), in_namespace("RoleBinding"));
+        let namespaces_of = |objects: &[&Value]| -> Vec<String> {
+            objects.iter().map(|o| o["metadata"]["namespace"].as_str().unwrap_or_default().to_owned()).collect()
+        };
+        assert_eq!(namespaces_of(&roles), ["team-a", "team-b"]);
+        assert_eq!(namespaces_of(&bindings), ["team-a", "team-b"]);
+        for role in &roles {
+            assert_eq!(rule_table(role), expected_rules());
+        }
+        for binding in &bindings {
+            assert_eq!(
+                binding["roleRef"],
+                json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE })
+            );
+            assert_eq!(
+                binding["subjects"],
+                json!([{ "kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE }])
+            );
+        }
+        assert_eq!(env_of(&docs, "SECUREAPI_NAMESPACE").as_deref(), Some("team-a,team-b"), "the operator gets both");
+        assert_eq!(lease_role(&docs)["metadata"]["namespace"], NAMESPACE, "the Lease stays in the release namespace");
+    }
+
+    // `rbac.namespaces` wins over `rbac.namespaced`; `config.namespace` may only repeat its one namespace.
+    let docs = render(&format!("{WATCH_NAMESPACES}  namespaced: true\n"));
+    assert_eq!(env_of(&docs, "SECUREAPI_NAMESPACE").as_deref(), Some("team-a,team-b"));
+    let docs = render("rbac:\n  namespaces: [team-a]\nconfig:\n  namespace: team-a\n");
+    assert_eq!(env_of(&docs, "SECUREAPI_NAMESPACE").as_deref(), Some("team-a"));
+    assert_eq!(find(&docs, "Role", RELEASE)["metadata"]["namespace"], "team-a");
+}
+
+#[test]
+fn a_config_namespace_that_disagrees_with_rbac_namespaces_fails_with_both() {
+    let output = template(&format!("{WATCH_NAMESPACES}config:\n  namespace: team-c\n"), &[]);
+    assert!(!output.status.success(), "rendered: {}", text(&output));
+    assert!(
+        text(&output).contains("config.namespace (team-c) and rbac.namespaces (team-a, team-b) disagree: list the namespaces in rbac.namespaces only"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
