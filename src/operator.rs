@@ -228,7 +228,7 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
     let identities = Identities { operator_namespaces, tokens: TokenBroker::new(client.clone(), exchange, audiences) };
     // Every replica and shard records the same hashes: the key is read (or created) before any
     // controller runs.
-    let key_namespace = leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.as_deref());
+    let key_namespace = own_namespace(&args);
     let hash_key =
         tokio::time::timeout(startup_timeout, hash_key::store::load_or_create(client.clone(), &key_namespace))
             .await
@@ -286,6 +286,12 @@ pub async fn lead(mut elector: Elector, ctx: Arc<Context>, shutdown: Cancellatio
     result
 }
 
+/// The operator's own namespace, where its Lease and its hash key live: `--lease-namespace`, else
+/// the pod's, else the first watched namespace, else `default`.
+fn own_namespace(args: &RunArgs) -> String {
+    leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.first().map(String::as_str))
+}
+
 /// Each shard elects its own leader: `NAME-shard-N` when the objects are split.
 fn lease_name(name: &str, shard: Shard) -> String {
     if shard.is_split() { format!("{name}-shard-{}", shard.index) } else { name.to_owned() }
@@ -297,7 +303,7 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
         return Ok(None);
     }
     let config = leader::Config {
-        namespace: leader::lease_namespace(args.lease_namespace.as_deref(), args.namespace.first().map(String::as_str)),
+        namespace: own_namespace(args),
         name: lease_name(&args.lease_name, args.shard),
         identity: args.leader_identity.clone().unwrap_or_else(leader::default_identity),
         lease_duration: Duration::from_secs(args.lease_duration),
