@@ -93,8 +93,9 @@ fn run_with_a_missing_kubeconfig_names_the_file() {
 }
 
 #[test]
-fn every_run_flag_is_documented_in_the_readme() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap_or_default();
+fn every_run_flag_is_documented_in_the_configuration_reference() {
+    let reference =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap_or_default();
     let help = String::from_utf8_lossy(&operator(&["run", "--help"]).stdout).into_owned();
     let flags: Vec<&str> = help
         .split_whitespace()
@@ -104,6 +105,6 @@ fn every_run_flag_is_documented_in_the_readme() {
         .collect();
     assert!(flags.len() > 10, "{help}");
     for flag in flags {
-        assert!(readme.contains(&format!("`{flag}")), "README.md does not document {flag}");
+        assert!(reference.contains(&format!("`{flag}")), "docs/configuration.md does not document {flag}");
     }
 }

@@ -1,5 +1,5 @@
 //! The real kubectl on the machine, driven against the emulator's TCP listener (or the real
-//! cluster of `SECUREAPI_E2E_KUBECONFIG`): every command the README shows must work.
+//! cluster of `SECUREAPI_E2E_KUBECONFIG`): every command the README and docs show must work.
 
 use crate::support::kubectl::{Kubectl, serve_emulator};
 use crate::support::wait::{DEADLINE, wait_for};

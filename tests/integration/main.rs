@@ -5,6 +5,7 @@ mod chart;
 mod cli;
 mod crds;
 mod dev;
+mod docs;
 mod emulator_api;
 mod emulator_crd;
 mod emulator_events;
