@@ -1,5 +1,5 @@
 //! `secure-api-operator dev [--demo]`: the first thing a person runs. Emulated Kubernetes and
-//! Google Cloud with the operator, in one process on loopback; `--demo` plays the seed scenario and
+//! Google Cloud with the operator, in one process on loopback; `--demo` plays the example and
 //! exits, otherwise the playground stays up for kubectl and gcloud until Ctrl-C.
 //!
 //! The operator's log goes to a file in the playground's directory: stdout is for people.
@@ -51,7 +51,7 @@ pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Resu
 
 fn banner(playground: &Playground, log: &std::path::Path, demo: bool) -> String {
     let title = if demo {
-        "secure-api-operator dev --demo: the seed scenario on emulated Kubernetes and Google Cloud"
+        "secure-api-operator dev --demo: the example on emulated Kubernetes and Google Cloud"
     } else {
         "secure-api-operator dev: a playground of emulated Kubernetes and Google Cloud (nothing is persisted)"
     };
@@ -87,7 +87,7 @@ Drive it from another terminal:
   export CLOUDSDK_API_ENDPOINT_OVERRIDES_APIKEYS={gcp}/ CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE={gcp}/
   export CLOUDSDK_AUTH_ACCESS_TOKEN=emulator CLOUDSDK_CORE_PROJECT={project} CLOUDSDK_CONFIG=$(mktemp -d)
 
-  # the seed's secrets, readable by secure-api-sa only; the gateway managed as the ServiceAccount gateway-admin
+  # the example's secrets, readable by secure-api-sa only; the gateway managed as the ServiceAccount gateway-admin
   echo -n '{{"host":"db.example.com","port":5432,"username":"api_user","password":"change-me"}}' | gcloud secrets create api-config-db --topics={topic} --data-file=-
   echo -n '{{"external_api_key":"k1","jwt_secret":"j1","encryption_key":"e1"}}' | gcloud secrets create api-config-keys --topics={topic} --data-file=-
   echo -n '{{"debug_mode":false,"rate_limit":1000,"cache_ttl":3600,"log_level":"INFO"}}' | gcloud secrets create api-config-config --topics={topic} --data-file=-
@@ -98,7 +98,7 @@ Drive it from another terminal:
   kubectl apply --server-side -f deploy/examples/
   kubectl get secureapi
 
-  # the seed's validation through its gateway (on this listener; a stand-in answers for the API)
+  # the example's validation through its gateway (on this listener; a stand-in answers for the API)
   kubectl wait secureapiservice/secure-api --for=condition=Ready --timeout=60s
   kubectl wait gatewayconfig/secure-api --for=condition=ApiKeysReady --timeout=60s
   GW=$(kubectl get gatewayconfig secure-api -o jsonpath='{{.status.gatewayUrl}}'); GW=${{GW#https://}}:{port}

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::WatchParams;
-use secure_api_operator::api::{GatewayConfig, SecureApiService};
+use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::dev::demo::{self, DemoOptions};
 use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
 use secure_api_operator::emulator::gcp::GcpFault;
@@ -175,11 +175,10 @@ fn paste(script: &str, home: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-#[tokio::test]
-async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+/// `dev` started as a person would, and the instructions it printed, whole.
+async fn start_dev(dir: &Path) -> (Guard, String) {
     let child = Command::new(operator_bin())
-        .args(["dev", "--dir", &dir.path().to_string_lossy()])
+        .args(["dev", "--dir", &dir.to_string_lossy()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -202,28 +201,41 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
         async move { done.then_some(()) }
     })
     .await;
+    (guard, printed)
+}
 
-    let exports = block(&printed, "export KUBECONFIG=", "\n\n");
-    let seed = block(&printed, "# the seed's secrets", "# the seed's validation");
-    paste(&format!("{exports}\n{seed}"), dir.path());
-    let validation = block(&printed, "# the seed's validation", "# rotate");
-    let answers = paste(&format!("{exports}\n{validation}"), dir.path());
-    for answer in ["\"status\":\"healthy\"", "UNAUTHENTICATED", "\"cache_ttl\":3600", "secure-api-client-"] {
-        assert!(answers.contains(answer), "no {answer:?} in what the validation printed:\n{answers}");
-    }
-
+/// A client of the playground whose kubeconfig the printed `exports` name.
+async fn client_of(exports: &str) -> kube::Client {
     let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
     let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
     let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
         .await
         .unwrap_or_else(|e| panic!("config: {e}"));
-    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+fn ready(conditions: &[secure_api_operator::api::conditions::Condition]) -> bool {
+    conditions.iter().any(|c| c.is_true(secure_api_operator::api::conditions::types::READY))
+}
+
+#[tokio::test]
+async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (mut guard, printed) = start_dev(dir.path()).await;
+
+    let exports = block(&printed, "export KUBECONFIG=", "\n\n");
+    let seed = block(&printed, "# the example's secrets", "# the example's validation");
+    paste(&format!("{exports}\n{seed}"), dir.path());
+    let validation = block(&printed, "# the example's validation", "# rotate");
+    let answers = paste(&format!("{exports}\n{validation}"), dir.path());
+    for answer in ["\"status\":\"healthy\"", "UNAUTHENTICATED", "\"cache_ttl\":3600", "secure-api-client-"] {
+        assert!(answers.contains(answer), "no {answer:?} in what the validation printed:\n{answers}");
+    }
+
+    let client = client_of(&exports).await;
     let services: Api<SecureApiService> = Api::namespaced(client.clone(), "default");
     let gateways: Api<GatewayConfig> = Api::namespaced(client, "default");
-    let ready = |conditions: &[secure_api_operator::api::conditions::Condition]| {
-        conditions.iter().any(|c| c.is_true(secure_api_operator::api::conditions::types::READY))
-    };
-    wait_for("the seed's gateway Ready", DEADLINE, || async {
+    wait_for("the example's gateway Ready", DEADLINE, || async {
         let status = gateways.get("secure-api").await.ok()?.status?;
         ready(&status.conditions).then_some(())
     })
@@ -245,4 +257,39 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
     assert!(status.success(), "dev exited with {status:?} after SIGTERM");
     let ended = watch.await.unwrap_or_else(|e| panic!("watch task: {e}"));
     assert!(ended.is_ok(), "the watch was cut instead of ended: {ended:?}");
+}
+
+/// The README's quick start, as written: in the playground, after its printed Google Cloud setup
+/// of the example (without its `kubectl apply` of deploy/examples/), the YAML block of the README
+/// applied with kubectl makes every object it declares Ready.
+#[tokio::test]
+async fn the_readme_quick_start_applied_as_written_becomes_ready() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (guard, printed) = start_dev(dir.path()).await;
+    let exports = block(&printed, "export KUBECONFIG=", "\n\n");
+    let setup = block(&printed, "# the example's secrets", "# the example's validation");
+    let google_side: Vec<&str> = setup.lines().filter(|line| !line.starts_with("kubectl ")).collect();
+    paste(&format!("{exports}\n{}", google_side.join("\n")), dir.path());
+
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap_or_else(|e| panic!("README.md: {e}"));
+    let quick_start =
+        readme.split("<!-- quickstart -->").nth(1).unwrap_or_else(|| panic!("no quick start in README.md"));
+    let yaml = quick_start.split("```yaml\n").nth(1).and_then(|rest| rest.split("\n```").next());
+    let yaml = yaml.unwrap_or_else(|| panic!("no YAML block after the quick start marker")).to_owned();
+    let file = dir.path().join("quick-start.yaml");
+    std::fs::write(&file, yaml + "\n").unwrap_or_else(|e| panic!("{e}"));
+    paste(&format!("{exports}\nkubectl apply --server-side -f {}", file.display()), dir.path());
+
+    let client = client_of(&exports).await;
+    let secret_refs: Api<SecretRef> = Api::namespaced(client.clone(), "default");
+    let services: Api<SecureApiService> = Api::namespaced(client.clone(), "default");
+    let gateways: Api<GatewayConfig> = Api::namespaced(client, "default");
+    wait_for("every object of the quick start Ready", DEADLINE, || async {
+        let secret_ref = secret_refs.get("db").await.ok()?.status?;
+        let service = services.get("secure-api").await.ok()?.status?;
+        let gateway = gateways.get("secure-api").await.ok()?.status?;
+        (ready(&secret_ref.conditions) && ready(&service.conditions) && ready(&gateway.conditions)).then_some(())
+    })
+    .await;
+    terminate(&guard.0);
 }

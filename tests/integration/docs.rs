@@ -63,7 +63,8 @@ fn anchors(text: &str) -> BTreeSet<String> {
         }
         let Some(heading) = line.strip_prefix('#').filter(|_| !in_code) else { continue };
         let title = heading.trim_start_matches('#').trim().to_lowercase();
-        let kept: String = title.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_').collect();
+        let kept: String =
+            title.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_').collect();
         found.insert(kept.replace('_', "").replace(' ', "-"));
     }
     found
@@ -97,7 +98,8 @@ fn links(text: &str) -> Vec<(String, Option<String>)> {
 
 #[test]
 fn every_relative_link_of_the_readme_and_docs_resolves() {
-    let mut pages: Vec<PathBuf> = vec![repo().join("README.md"), repo().join("SECURITY.md"), repo().join("CHANGELOG.md")];
+    let mut pages: Vec<PathBuf> =
+        vec![repo().join("README.md"), repo().join("SECURITY.md"), repo().join("CHANGELOG.md")];
     let docs = std::fs::read_dir(repo().join("docs")).unwrap_or_else(|e| panic!("docs/: {e}"));
     pages.extend(docs.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "md")));
     let mut broken = vec![];
@@ -109,10 +111,10 @@ fn every_relative_link_of_the_readme_and_docs_resolves() {
                 broken.push(format!("{}: {file}", page.display()));
                 continue;
             }
-            if let Some(anchor) = anchor.filter(|_| target.extension().is_some_and(|e| e == "md")) {
-                if !anchors(&read(&target)).contains(&anchor) {
-                    broken.push(format!("{}: {file}#{anchor}", page.display()));
-                }
+            if let Some(anchor) = anchor.filter(|_| target.extension().is_some_and(|e| e == "md"))
+                && !anchors(&read(&target)).contains(&anchor)
+            {
+                broken.push(format!("{}: {file}#{anchor}", page.display()));
             }
         }
     }

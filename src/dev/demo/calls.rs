@@ -1,4 +1,4 @@
-//! The demo's calls through the seed's gateway, as the seed's validation makes them from outside:
+//! The demo's calls through the example's gateway, as the example's validation makes them from outside:
 //! requests to the gateway's `defaultHostname` on the GCP emulator's listener, answered by the
 //! playground's stand-in for the API behind it. Then the gateway's API key is rotated: both keys
 //! work during the overlap (shortened here), and the old one is refused after it.
@@ -142,10 +142,10 @@ impl Demo<'_> {
             })
             .await?;
         let (_, key) = self.api_key().await?;
-        let bearer = self.calls.bearer.clone().ok_or("the seed's external_api_key was not made")?;
+        let bearer = self.calls.bearer.clone().ok_or("the example's external_api_key was not made")?;
         let mut lines = vec![
             format!("gateway           {}   ({})", self.before.gateway_url, caller.curl("/health")),
-            format!("backend           {backend}   (the stand-in for the seed's API)"),
+            format!("backend           {backend}   (the stand-in for the example's API)"),
             line("/health", "without a key", &health),
         ];
         lines.push(expect("/config", "without a key", &caller.get("/config", None, None).await?, 401)?);

@@ -1,4 +1,4 @@
-//! `dev --demo`: the seed scenario end to end on the playground, as a step-by-step report.
+//! `dev --demo`: the example end to end on the playground, as a step-by-step report.
 //!
 //! Every step waits for what a person would check with kubectl (conditions, versions, URLs) with a
 //! deadline, and the first step that fails ends the demo with its name and the state it saw.
@@ -51,13 +51,13 @@ pub struct DemoFailure {
 }
 
 const STEPS: [&str; 14] = [
-    "Create the seed's secrets in Secret Manager",
+    "Create the example's secrets in Secret Manager",
     "Grant Google IAM: secure-api-sa reads exactly the three secrets",
     "Apply deploy/examples/",
     "Wait for the SecretRefs to sync",
     "Wait for the service to roll out",
     "Wait for the API Gateway",
-    "Call the API through the gateway, as the seed's validation does",
+    "Call the API through the gateway, as the example's validation does",
     "Rotate api-config-db",
     "Wait for the new revision",
     "The gateway reaches the new revision",
@@ -72,7 +72,7 @@ const GATEWAY: &str = "secure-api";
 const SECRET_REFS: [&str; 3] = ["db", "keys", "config"];
 const POLL: Duration = Duration::from_millis(10);
 
-/// Plays the seed scenario, writing the report to `out`.
+/// Plays the example, writing the report to `out`.
 pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn Write) -> Result<(), DemoFailure> {
     let started = Instant::now();
     let mut report = Report { out, step: 0 };
