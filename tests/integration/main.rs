@@ -27,6 +27,7 @@ mod gcp_pubsub;
 mod identity;
 mod kubectl;
 mod kubectl_create;
+mod kubectl_playground;
 mod leader_election;
 mod monitoring;
 mod notifications;

@@ -23,6 +23,7 @@ mod list;
 mod managed;
 mod objects;
 mod openapi;
+mod openapi_schemas;
 pub mod patch;
 mod protobuf;
 mod quota;

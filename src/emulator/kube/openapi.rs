@@ -1,9 +1,10 @@
-//! The slice of OpenAPI v3 that kubectl reads: the `/openapi/v3` index of group versions, and per
-//! group version the PATCH operations with their `fieldValidation` parameter. Finding that
-//! parameter, kubectl leaves validation to the server (`fieldValidation=Strict`) instead of
-//! downloading schemas for client-side validation. Schemas themselves are not served, so
-//! `kubectl explain` does not work against the emulator.
+//! The OpenAPI v3 that kubectl reads: the `/openapi/v3` index of group versions, and per group
+//! version the PATCH operations with their `fieldValidation` parameter and the schemas of its
+//! custom resources (`openapi_schemas`). Finding that parameter, kubectl leaves validation to the
+//! server (`fieldValidation=Strict`); the schemas serve `kubectl explain`. Built-in kinds have no
+//! schemas, and `/openapi/v2` is not served (kubectl prefers v3).
 
+use super::openapi_schemas::components;
 use super::resources::{Registry, ResourceType};
 use super::status::ApiError;
 use serde_json::{Map, Value, json};
@@ -29,19 +30,19 @@ fn index(registry: &Registry) -> Value {
     let entries: Map<String, Value> = paths
         .into_iter()
         .map(|path| {
-            let url = format!("/openapi/v3/{path}?hash={}", fingerprint(registry, &path));
+            let hash = group_version(registry, &path).map(|doc| fingerprint(&doc)).unwrap_or_default();
+            let url = format!("/openapi/v3/{path}?hash={hash}");
             (path, json!({ "serverRelativeURL": url }))
         })
         .collect();
     json!({ "paths": entries })
 }
 
-/// Changes whenever the group version's resources change, so kubectl's cache stays right.
-fn fingerprint(registry: &Registry, path: &str) -> String {
+/// The document's content hash, as kube-apiserver puts in the URL: kubectl caches each URL on
+/// disk for good, so a changed schema (a CRD update) must get a new one.
+fn fingerprint(document: &Value) -> String {
     let mut hasher = DefaultHasher::new();
-    for t in registry.all().iter().filter(|t| gv_path(t) == path) {
-        (&t.kind, &t.plural, t.namespaced, t.status_subresource).hash(&mut hasher);
-    }
+    document.to_string().hash(&mut hasher);
     format!("{:016X}", hasher.finish())
 }
 
@@ -51,7 +52,7 @@ fn group_version(registry: &Registry, path: &str) -> Result<Value, ApiError> {
         return Err(ApiError::no_route());
     }
     let mut paths = Map::new();
-    for t in types {
+    for t in &types {
         let collection = if t.namespaced {
             format!("/{}/namespaces/{{namespace}}/{}", gv_path(t), t.plural)
         } else {
@@ -74,7 +75,7 @@ fn group_version(registry: &Registry, path: &str) -> Result<Value, ApiError> {
         "openapi": "3.0.0",
         "info": { "title": "Kubernetes", "version": "v1.33.0" },
         "paths": paths,
-        "components": { "schemas": {} },
+        "components": { "schemas": components(types.iter().map(|t| t.as_ref())) },
     }))
 }
 
@@ -99,5 +100,27 @@ mod tests {
         let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
         assert_eq!(patch["parameters"][0]["name"], "fieldValidation");
+    }
+
+    #[test]
+    fn a_crd_group_version_describes_its_kinds_and_its_url_changes_with_the_schema() {
+        let mut registry = Registry::builtin();
+        let mut crd = json!({
+            "metadata": { "name": "widgets.example.com" },
+            "spec": {
+                "group": "example.com", "scope": "Namespaced",
+                "names": { "plural": "widgets", "kind": "Widget" },
+                "versions": [{ "name": "v1", "served": true, "storage": true,
+                               "schema": { "openAPIV3Schema": { "type": "object", "description": "one" } } }],
+            },
+        });
+        assert!(registry.register_crd(&crd).is_ok());
+        let doc = group_version(&registry, "apis/example.com/v1").unwrap_or_default();
+        assert_eq!(doc["components"]["schemas"]["com.example.v1.Widget"]["description"], "one");
+        let url = |registry: &Registry| index(registry)["paths"]["apis/example.com/v1"]["serverRelativeURL"].clone();
+        let before = url(&registry);
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = json!("two");
+        assert!(registry.register_crd(&crd).is_ok());
+        assert_ne!(url(&registry), before);
     }
 }

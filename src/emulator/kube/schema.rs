@@ -63,6 +63,11 @@ impl CrdSchema {
         Ok(Self { root: open_api_v3_schema, regexes, rules })
     }
 
+    /// The schema as the CRD gives it (what OpenAPI publishes).
+    pub fn document(&self) -> &Value {
+        &self.root
+    }
+
     /// Fills absent fields that have a `default`, recursively (list items and map values too; an
     /// inserted default is defaulted further). A null stays for nullable fields; otherwise it takes
     /// the default, or is dropped when there is none (apiserver's PruneNonNullableNullsWithoutDefaults).
