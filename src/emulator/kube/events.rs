@@ -3,6 +3,7 @@
 //! conversion); the emulator stores the core/v1 shape and converts events.k8s.io/v1 requests
 //! and responses with the functions here. Field selectors of both APIs are evaluated against
 //! the stored core shape (`EventToSelectableFields` and the events.k8s.io field-label mapping).
+//! Both are served with the fields Go's encoder always writes, as kube-apiserver serves them.
 
 use super::selector::field_text;
 use serde_json::{Map, Value};
@@ -27,10 +28,69 @@ const FIELDS: [(&str, &str); 15] = [
     ("count", "deprecatedCount"),
 ];
 
+/// Fields of core/v1 Event that kube-apiserver writes even when unset, with their zero values:
+/// Go's encoder leaves no struct out (a `metav1.Time` is `null`, an object `{}`), nor strings
+/// without `omitempty`. `kubectl get events --sort-by=.lastTimestamp` needs them: it fails when
+/// no Event has the key at all, and an Event written through events.k8s.io/v1 has no time there.
+const CORE_ZERO_FIELDS: [(&str, ZeroValue); 7] = [
+    ("involvedObject", ZeroValue::Object),
+    ("source", ZeroValue::Object),
+    ("firstTimestamp", ZeroValue::Null),
+    ("lastTimestamp", ZeroValue::Null),
+    ("eventTime", ZeroValue::Null),
+    ("reportingComponent", ZeroValue::String),
+    ("reportingInstance", ZeroValue::String),
+];
+
+/// The same for events.k8s.io/v1 Event.
+const EVENTS_V1_ZERO_FIELDS: [(&str, ZeroValue); 5] = [
+    ("eventTime", ZeroValue::Null),
+    ("regarding", ZeroValue::Object),
+    ("deprecatedSource", ZeroValue::Object),
+    ("deprecatedFirstTimestamp", ZeroValue::Null),
+    ("deprecatedLastTimestamp", ZeroValue::Null),
+];
+
+#[derive(Clone, Copy)]
+enum ZeroValue {
+    Null,
+    Object,
+    String,
+}
+
+impl ZeroValue {
+    fn value(self) -> Value {
+        match self {
+            Self::Null => Value::Null,
+            Self::Object => Value::Object(Map::new()),
+            Self::String => Value::String(String::new()),
+        }
+    }
+}
+
+fn with_zero_fields(mut event: Value, fields: &[(&str, ZeroValue)]) -> Value {
+    if let Some(object) = event.as_object_mut() {
+        for (field, zero) in fields {
+            object.entry(*field).or_insert_with(|| zero.value());
+        }
+    }
+    event
+}
+
+/// Whether a stored Event already has every field core/v1 serves (then it is served as stored).
+pub fn has_core_zero_fields(core: &Value) -> bool {
+    CORE_ZERO_FIELDS.iter().all(|(field, _)| core.get(field).is_some())
+}
+
+/// A stored Event as core/v1 serves it.
+pub fn to_core_served(core: &Value) -> Value {
+    with_zero_fields(core.clone(), &CORE_ZERO_FIELDS)
+}
+
 /// A stored (core/v1) Event as events.k8s.io/v1 shows it. Fields neither version knows are
 /// dropped, as decoding into the typed struct does on a real server.
 pub fn to_events_v1(core: &Value) -> Value {
-    convert(core, "events.k8s.io/v1", FIELDS)
+    with_zero_fields(convert(core, "events.k8s.io/v1", FIELDS), &EVENTS_V1_ZERO_FIELDS)
 }
 
 /// An events.k8s.io/v1 Event in the core/v1 shape it is stored in.
@@ -154,6 +214,24 @@ mod tests {
         assert_eq!(core["reportingComponent"], "secure-api-operator");
         assert!(core.get("source").is_none() && core.get("count").is_none(), "{core}");
         assert_eq!(selectable_field(&core, "source"), "secure-api-operator", "source falls back to the reporter");
+    }
+
+    #[test]
+    fn unset_fields_are_served_with_the_zero_values_go_encodes() {
+        let recorded = to_core(&json!({
+            "kind": "Event", "metadata": { "name": "db.1" }, "note": "n", "eventTime": "2026-01-01T00:00:00.000001Z",
+        }));
+        let core = to_core_served(&recorded);
+        assert!(!has_core_zero_fields(&recorded) && has_core_zero_fields(&core));
+        assert_eq!((&core["lastTimestamp"], &core["firstTimestamp"]), (&Value::Null, &Value::Null));
+        assert_eq!((&core["source"], &core["involvedObject"]), (&json!({}), &json!({})));
+        assert_eq!((&core["reportingComponent"], &core["eventTime"]), (&json!(""), &recorded["eventTime"]));
+        assert!(core.get("count").is_none() && core.get("series").is_none(), "omitempty fields stay out");
+        let events_v1 = to_events_v1(&recorded);
+        assert_eq!(events_v1["deprecatedLastTimestamp"], Value::Null);
+        assert_eq!((&events_v1["deprecatedSource"], &events_v1["regarding"]), (&json!({}), &json!({})));
+        assert!(events_v1.get("reportingController").is_none() && events_v1.get("deprecatedCount").is_none());
+        assert!(to_core(&events_v1).get("lastTimestamp").is_none(), "null times are not stored");
     }
 
     #[test]

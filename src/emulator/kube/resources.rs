@@ -79,6 +79,11 @@ impl ResourceType {
     pub fn to_served_ref<'a>(&self, stored: &'a Value) -> Cow<'a, Value> {
         match self.flavor {
             Flavor::EventsV1Event => Cow::Owned(events::to_events_v1(stored)),
+            Flavor::CoreEvent if !events::has_core_zero_fields(stored) => {
+                let mut object = events::to_core_served(stored);
+                object["apiVersion"] = json!(self.api_version());
+                Cow::Owned(object)
+            }
             Flavor::Generic | Flavor::CoreEvent => {
                 let api_version = self.api_version();
                 if stored["apiVersion"].as_str() == Some(api_version.as_str()) {
@@ -524,8 +529,11 @@ mod tests {
             json!({ "apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "n", "regarding": { "name": "db" } });
         let stored = events.to_stored(written.clone());
         assert_eq!((stored["apiVersion"].as_str(), stored["message"].as_str()), (Some("v1"), Some("n")));
-        assert_eq!(core.to_served(&stored), stored);
-        assert_eq!(events.to_served(&stored), written);
+        let served = core.to_served(&stored);
+        assert_eq!((served["message"].as_str(), &served["lastTimestamp"]), (Some("n"), &Value::Null));
+        assert_eq!(core.to_served(&served), served, "served as stored once complete");
+        let read_back = events.to_served(&stored);
+        assert_eq!((&read_back["note"], &read_back["regarding"]), (&written["note"], &written["regarding"]));
         assert_eq!(events.selectable_field(&stored, "regarding.name"), "db");
         assert_eq!(core.selectable_field(&stored, "involvedObject.name"), "db");
     }
