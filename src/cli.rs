@@ -77,9 +77,14 @@ pub struct DevArgs {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// A YAML file holding a GatewayConfig (the first one in the file is rendered).
+    /// A YAML file holding a GatewayConfig, perhaps among other documents (a `kubectl apply -f`
+    /// file); documents of other kinds are skipped.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: PathBuf,
+
+    /// The GatewayConfig to render when the file holds several (its `metadata.name`).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 
     /// URL of a backend SecureApiService, as `SERVICE=URL` (repeatable); the cluster would take it
     /// from the service's `status.externalUrl`.

@@ -1,7 +1,6 @@
 //! `secure-api-operator`: see `secure-api-operator --help`.
 
 use clap::Parser;
-use secure_api_operator::api::GatewayConfig;
 use secure_api_operator::cli::{Cli, Command, CrdsArgs, RenderArgs};
 use secure_api_operator::{crdgen, gateway, operator, telemetry};
 #[cfg(feature = "testbed")]
@@ -72,8 +71,7 @@ fn crds(args: CrdsArgs) -> Result<(), String> {
 
 fn render(args: RenderArgs) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
-    let gateway: GatewayConfig = serde_saphyr::from_str(&text)
-        .map_err(|e| format!("{} is not a GatewayConfig: {}", args.file.display(), e.to_string().replace('\n', " ")))?;
+    let gateway = gateway::manifest::gateway_config(&args.file.display().to_string(), &text, args.name.as_deref())?;
     let mut backends = BTreeMap::new();
     for entry in &args.backends {
         let (service, url) =

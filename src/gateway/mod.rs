@@ -5,6 +5,7 @@
 
 mod checks;
 mod error;
+pub mod manifest;
 pub mod openapi;
 mod operations;
 
