@@ -78,8 +78,21 @@ fn render(args: RenderArgs) -> Result<(), String> {
             entry.split_once('=').ok_or_else(|| format!("--backend {entry:?}: expected SERVICE=URL"))?;
         backends.insert(service.to_owned(), url.to_owned());
     }
+    // In a cluster a backend's address is its service's status.externalUrl; here, one not given is
+    // a placeholder that never resolves (RFC 2606 `.invalid`), so the document still shows.
+    let services = gateway.spec.routes.iter().filter_map(|route| route.backend.service.clone());
+    for service in services.collect::<std::collections::BTreeSet<_>>() {
+        if let std::collections::btree_map::Entry::Vacant(entry) = backends.entry(service) {
+            let placeholder = format!("https://{}.backend.invalid", entry.key());
+            eprintln!(
+                "note: backend {} rendered as {placeholder}; give its URL with --backend {}=URL",
+                entry.key(),
+                entry.key()
+            );
+            entry.insert(placeholder);
+        }
+    }
     let name = gateway.metadata.name.clone().unwrap_or_else(|| "gateway".into());
-    let yaml = gateway::render_yaml(&name, &gateway.spec, &backends)
-        .map_err(|e| format!("{e} (give backend URLs with --backend SERVICE=URL)"))?;
+    let yaml = gateway::render_yaml(&name, &gateway.spec, &backends).map_err(|e| e.to_string())?;
     std::io::stdout().write_all(yaml.as_bytes()).map_err(|e| format!("cannot write to stdout: {e}"))
 }

@@ -41,16 +41,21 @@ fn the_seed_gatewayconfig_renders_to_the_golden_document() {
     );
 }
 
+/// The example's manifest as a user has it (a ServiceAccount first, no backend URL): the document
+/// is printed, with a placeholder address that never resolves, and a note says how to give one.
 #[test]
-fn render_without_a_backend_url_says_how_to_give_one() {
+fn render_of_the_examples_manifest_prints_the_document_with_a_placeholder_backend() {
     let output = Command::new(operator_bin())
-        .args(["render", "-f", &format!("{ROOT}/tests/fixtures/seed-gateway-config.yaml")])
+        .args(["render", "-f", &format!("{ROOT}/deploy/examples/gateway.yaml")])
         .output()
         .unwrap_or_else(|e| panic!("render: {e}"));
-    assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let document = String::from_utf8_lossy(&output.stdout);
+    assert!(document.contains("swagger:"), "{document}");
+    assert!(document.contains("https://secure-api.backend.invalid"), "{document}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("--backend"), "{stderr}");
+    assert!(stderr.contains("--backend secure-api=URL"), "{stderr}");
 }
 
 #[test]
