@@ -59,6 +59,25 @@ impl Audiences {
     }
 }
 
+/// The Google principal a ServiceAccount's federated token stands for, as IAM policies name it,
+/// from the STS audience it was exchanged at. GKE's pool is named by the project's number, which
+/// the operator does not know: it stays `PROJECT_NUMBER`. A pool provider's subject is the
+/// token's `sub` under the default attribute mapping (`google.subject=assertion.sub`).
+pub fn principal(sts_audience: &str, namespace: &str, name: &str) -> String {
+    if let Some(rest) = sts_audience.strip_prefix(IDENTITY_NAMESPACE_PREFIX) {
+        let pool = rest.split(':').next().unwrap_or_default();
+        return format!(
+            "principal://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{pool}/subject/ns/{namespace}/sa/{name}"
+        );
+    }
+    match sts_audience.strip_prefix(POOL_PREFIX).and_then(|path| path.split_once("/providers/")) {
+        Some((pool, _)) => {
+            format!("principal://iam.googleapis.com/{pool}/subject/system:serviceaccount:{namespace}:{name}")
+        }
+        None => format!("the federated identity of ServiceAccount {namespace}/{name}"),
+    }
+}
+
 /// The `iss` claim of a JWT, read without verifying it: the token comes straight from our own
 /// API server, and STS verifies it anyway.
 pub fn issuer(jwt: &str) -> Option<String> {
@@ -106,6 +125,21 @@ mod tests {
         let sts = "identitynamespace:other-project.svc.id.goog:https://issuer.example";
         let audiences = Audiences { sts: Some(sts.into()), ..gke() };
         assert_eq!(audiences.token_audience().as_deref(), Ok("other-project.svc.id.goog"));
+    }
+
+    #[test]
+    fn the_principal_follows_the_pool() {
+        let gke = "identitynamespace:demo-project.svc.id.goog:https://issuer.example";
+        assert_eq!(
+            principal(gke, "team-a", "app"),
+            "principal://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/demo-project.svc.id.goog/subject/ns/team-a/sa/app"
+        );
+        let pool = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/k";
+        assert_eq!(
+            principal(pool, "team-a", "app"),
+            "principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/subject/system:serviceaccount:team-a:app"
+        );
+        assert!(principal("elsewhere", "team-a", "app").contains("team-a/app"));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! keeps nothing but what it saw of ServiceAccounts that have a token here. While it is down,
 //! a token is trusted until its refresh, as before.
 
-use super::audience::{Audiences, issuer};
+use super::audience::{Audiences, issuer, principal};
 use super::error::IdentityError;
 use super::opt_in::UsableBy;
 use crate::api::GCP_SERVICE_ACCOUNT_ANNOTATION;
@@ -155,7 +155,8 @@ impl TokenBroker {
         let started = Instant::now();
         let exchange_error = |source| IdentityError::Exchange { account: who.clone(), source };
         let federated = self.exchange.federate(&subject, &sts_audience).await.map_err(exchange_error)?;
-        let federated_caller = Caller::delegated(who.as_str(), federated.token);
+        let federated_caller =
+            Caller::delegated(who.as_str(), principal(&sts_audience, namespace, name), federated.token);
         let (caller, lifetime) = match grant.google_service_account.as_deref() {
             None => (federated_caller, federated.lifetime),
             Some(service_account) => {
@@ -168,7 +169,8 @@ impl TokenBroker {
                         service_account: service_account.into(),
                         source,
                     })?;
-                (Caller::delegated(who.as_str(), impersonated.token), impersonated.lifetime)
+                let principal = format!("serviceAccount:{service_account}");
+                (Caller::delegated(who.as_str(), principal, impersonated.token), impersonated.lifetime)
             }
         };
         // A lifetime from the server is input: bounded, so the arithmetic below cannot overflow.
