@@ -158,8 +158,10 @@ pub mod reasons {
     // SecretRef.
     /// The target Secret holds the resolved version's data.
     pub const SYNCED: &str = "Synced";
-    /// The Secret Manager secret or version does not exist.
+    /// The Secret Manager secret does not exist (or, for `latest`, holds no version).
     pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
+    /// The secret exists and the pinned version (or alias) does not; the message names both.
+    pub const VERSION_NOT_FOUND: &str = "VersionNotFound";
     /// The requested version is disabled (for `latest`: the newest version is disabled).
     pub const VERSION_DISABLED: &str = "VersionDisabled";
     /// The requested version is destroyed.

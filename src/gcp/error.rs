@@ -104,6 +104,9 @@ pub enum Detail {
     VersionDisabled,
     /// FAILED_PRECONDITION: the version "is in DESTROYED state".
     VersionDestroyed,
+    /// NOT_FOUND: "Secret Version [...] not found." — the secret exists, that version does not
+    /// (a missing secret says "Secret [...] not found or has no versions.").
+    VersionNotFound,
     /// The per-attempt timeout elapsed (client side).
     Timeout,
     /// The connection failed or broke before a full response.
@@ -124,6 +127,7 @@ impl Detail {
         match self {
             Detail::VersionDisabled => "version disabled",
             Detail::VersionDestroyed => "version destroyed",
+            Detail::VersionNotFound => "version not found",
             Detail::Timeout => "timeout",
             Detail::Connect => "connection failed",
             Detail::Token => "no access token",
@@ -187,6 +191,7 @@ impl GcpError {
         let message = parsed.as_ref().and_then(|error| error.message.as_deref()).unwrap_or("");
         let detail = match status {
             Code::FailedPrecondition => version_state(message),
+            Code::NotFound => missing_version(message),
             _ => None,
         };
         Self { method, resource: resource.into(), http_code: Some(http_code), status, detail }
@@ -230,6 +235,12 @@ fn version_state(message: &str) -> Option<Detail> {
     } else {
         None
     }
+}
+
+/// Secret Manager names what is missing: "Secret Version [...] not found." when only the version
+/// is, "Secret [...] not found or has no versions." when the secret is (or holds no version).
+fn missing_version(message: &str) -> Option<Detail> {
+    (message.starts_with("Secret Version [") && message.contains("not found")).then_some(Detail::VersionNotFound)
 }
 
 #[derive(Deserialize)]
@@ -276,6 +287,16 @@ mod tests {
         // The state words only count for FAILED_PRECONDITION.
         let other = body(404, "NOT_FOUND", "Secret [DISABLED state] not found");
         assert_eq!(GcpError::from_response(METHOD, RESOURCE, 404, &other).detail, None);
+    }
+
+    #[test]
+    fn tells_a_missing_version_from_a_missing_secret() {
+        let version = body(404, "NOT_FOUND", "Secret Version [projects/1/secrets/db/versions/99] not found.");
+        let error = GcpError::from_response(METHOD, RESOURCE, 404, &version);
+        assert_eq!((error.status, error.detail), (Code::NotFound, Some(Detail::VersionNotFound)));
+        assert!(error.to_string().ends_with("HTTP 404 NOT_FOUND (version not found)"), "{error}");
+        let secret = body(404, "NOT_FOUND", "Secret [projects/1/secrets/db] not found or has no versions.");
+        assert_eq!(GcpError::from_response(METHOD, RESOURCE, 404, &secret).detail, None);
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub const REASONS: &[&str] = &[
     "OwnershipConflict",
     "Synced",
     "SecretNotFound",
+    "VersionNotFound",
     "VersionDisabled",
     "VersionDestroyed",
     "ChecksumMismatch",

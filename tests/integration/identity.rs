@@ -178,6 +178,30 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
     cluster.cleanup().await;
 }
 
+/// Secret Manager answers 403 for a secret the caller may not see, whether or not it exists: the
+/// message says both, and names the principal to grant (the project's number is not known here).
+#[tokio::test]
+async fn a_refused_read_names_the_principal_and_the_role_to_grant() {
+    let cluster = TestCluster::with_crds("id-refused").await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
+    let namespace = cluster.namespace.clone();
+    operator.gcp.add_version(PROJECT, "exists", b"exists-value");
+    service_account(&cluster, "reader", None).await;
+    secret_ref(&cluster, "exists", json!({ "secret": "exists", "serviceAccountName": "reader" })).await;
+    secret_ref(&cluster, "missing", json!({ "secret": "missing", "serviceAccountName": "reader" })).await;
+    let pool = format!("workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/{namespace}/sa/reader");
+    for name in ["exists", "missing"] {
+        let message = wait_ready(&cluster, name, "False", "PermissionDenied").await;
+        assert!(message.contains(&format!("secrets/{name}: the secret may not exist, or principal://")), "{message}");
+        assert!(message.contains(&format!("{pool} lacks roles/secretmanager.secretAccessor on it")), "{message}");
+        assert!(message.ends_with("HTTP 403 PERMISSION_DENIED)"), "{message}");
+    }
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
     let cluster = TestCluster::with_crds("id-missing-sa").await;

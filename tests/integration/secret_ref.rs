@@ -156,6 +156,31 @@ async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret
     cluster.cleanup().await;
 }
 
+/// The message of the Ready condition.
+fn ready_message(object: &SecretRef) -> String {
+    let conditions = object.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    find_condition(conditions, types::READY).map(|c| c.message.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_missing_version_is_version_not_found_and_a_missing_secret_secret_not_found() {
+    let (cluster, operator) = cluster_with_operator("sref-missing").await;
+    operator.gcp.add_version(PROJECT, "db", b"version-one");
+    create(&cluster, "pinned", json!({ "secret": "db", "version": "99" })).await;
+    create(&cluster, "nothing", json!({ "secret": "nope" })).await;
+    let pinned = wait_ready(&cluster, "pinned", "False", "VersionNotFound").await;
+    let message = ready_message(&pinned);
+    assert!(
+        message.starts_with(&format!("version 99 of secret projects/{PROJECT}/secrets/db does not exist")),
+        "{message}"
+    );
+    let nothing = wait_ready(&cluster, "nothing", "False", "SecretNotFound").await;
+    let message = ready_message(&nothing);
+    assert!(message.starts_with(&format!("secret projects/{PROJECT}/secrets/nope does not exist")), "{message}");
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
 #[tokio::test]
 async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouched() {
     let (cluster, operator) = cluster_with_operator("sref-crc").await;

@@ -44,6 +44,7 @@ impl Failure for Error {
             Self::Provider(e) => match e.kind {
                 ProviderErrorKind::InvalidReference => "invalid_spec",
                 ProviderErrorKind::NotFound => "secret_not_found",
+                ProviderErrorKind::VersionNotFound => "version_not_found",
                 ProviderErrorKind::PermissionDenied => "permission_denied",
                 ProviderErrorKind::VersionDisabled => "version_disabled",
                 ProviderErrorKind::VersionDestroyed => "version_destroyed",
@@ -66,6 +67,7 @@ impl Failure for Error {
             Self::Provider(e) => match e.kind {
                 ProviderErrorKind::InvalidReference => reasons::INVALID_SPEC,
                 ProviderErrorKind::NotFound => reasons::SECRET_NOT_FOUND,
+                ProviderErrorKind::VersionNotFound => reasons::VERSION_NOT_FOUND,
                 ProviderErrorKind::PermissionDenied => reasons::PERMISSION_DENIED,
                 ProviderErrorKind::VersionDisabled => reasons::VERSION_DISABLED,
                 ProviderErrorKind::VersionDestroyed => reasons::VERSION_DESTROYED,

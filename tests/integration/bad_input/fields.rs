@@ -330,7 +330,7 @@ fn secret_ref_rows() -> Vec<Row> {
         row("spec.secret", json!("no-such-secret"), Condition("SecretNotFound")),
         row("spec.secret", json!("projects/other-project/secrets/walk"), Rule("projectId disagrees")),
         row("spec.version", json!("0"), Schema("spec.version")),
-        row("spec.version", json!("99"), Condition("SecretNotFound")),
+        row("spec.version", json!("99"), Condition("VersionNotFound")),
         row("spec.refreshInterval", json!("soon"), Schema("spec.refreshInterval")),
         row("spec.refreshInterval", json!("0s"), Rule("refreshInterval must be between 1s and 168h")),
         row("spec.target.name", json!("Bad_Name"), Schema("spec.target.name")),
