@@ -5,6 +5,7 @@
 //! The operator's log goes to a file in the playground's directory: stdout is for people.
 
 pub mod demo;
+pub mod example_iam;
 pub mod examples;
 pub mod playground;
 pub mod standin;

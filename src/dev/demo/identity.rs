@@ -5,68 +5,20 @@
 use super::{Demo, SERVICE};
 use crate::api::conditions::{find_condition, reasons, types};
 use crate::api::{SecretRef, USABLE_BY_ANNOTATION};
-use crate::emulator::gcp::GcpEmulator;
+use crate::dev::example_iam::{self, principal};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-/// The seed's secrets, each readable by secure-api-sa only.
-pub(super) const SECRET_IDS: [&str; 3] = ["api-config-db", "api-config-keys", "api-config-config"];
-/// The ServiceAccount the GatewayConfig example names (granted API Gateway as a principal).
-const GATEWAY_ADMIN: &str = "gateway-admin";
 /// The namespace of the refused SecretRef.
 const OTHER_NAMESPACE: &str = "team-b";
 const STOLEN: &str = "stolen";
 const FIELD_MANAGER: &str = "secure-api-operator-dev";
 
-/// GKE's federated principal of ServiceAccount `ksa` of `namespace`.
-pub(super) fn principal(project: &str, namespace: &str, ksa: &str) -> String {
-    let number = GcpEmulator::project_number(project);
-    format!(
-        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}"
-    )
-}
-
 impl Demo<'_> {
     pub(super) async fn grant_iam(&mut self) -> Result<Vec<String>, String> {
-        let gcp = &self.playground.gcp;
-        let project = &self.playground.gcp_project;
-        let namespace = &self.options.namespace;
-        let gsa = gcp.create_service_account(project, "secure-api-sa");
-        let mut lines = vec![format!("{gsa}   (gcloud iam service-accounts create secure-api-sa)")];
-        for id in SECRET_IDS {
-            let member = format!("serviceAccount:{gsa}");
-            gcp.add_iam_binding(
-                &format!("projects/{project}/secrets/{id}"),
-                "roles/secretmanager.secretAccessor",
-                &member,
-            );
-            lines.push(format!(
-                "{id:<18}  secretAccessor for {member}   (gcloud secrets add-iam-policy-binding {id} ...)"
-            ));
-        }
-        let ksa = format!("serviceAccount:{project}.svc.id.goog[{namespace}/{SERVICE}]");
-        gcp.add_iam_binding(
-            &format!("projects/{project}/serviceAccounts/{gsa}"),
-            "roles/iam.workloadIdentityUser",
-            &ksa,
-        );
-        lines.push(format!(
-            "secure-api-sa       workloadIdentityUser for {ksa}   (gcloud iam service-accounts add-iam-policy-binding ...)"
-        ));
-        let gateway_admin = principal(project, namespace, GATEWAY_ADMIN);
-        gcp.add_iam_binding(&format!("projects/{project}"), "roles/apigateway.admin", &gateway_admin);
-        lines.push(format!("project {project}   apigateway.admin for the ServiceAccount {namespace}/{GATEWAY_ADMIN}"));
-        // The gateway's API key: enable its managed service, create and read the key.
-        for role in ["roles/serviceusage.serviceUsageAdmin", "roles/serviceusage.apiKeysAdmin"] {
-            gcp.add_iam_binding(&format!("projects/{project}"), role, &gateway_admin);
-        }
-        lines.push(format!(
-            "project {project}   serviceUsageAdmin, apiKeysAdmin for {namespace}/{GATEWAY_ADMIN}   (the gateway's API key)"
-        ));
-        lines.push("the operator's own identity holds no role".into());
-        Ok(lines)
+        Ok(example_iam::grant(&self.playground.gcp, &self.playground.gcp_project, &self.options.namespace))
     }
 
     pub(super) async fn other_namespace_refused(&mut self) -> Result<Vec<String>, String> {
