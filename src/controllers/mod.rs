@@ -56,6 +56,9 @@ pub struct Settings {
     pub shard: Shard,
     /// How long reconciles in flight may go on after shutdown before they are abandoned.
     pub drain: Duration,
+    /// How long an object that never synced waits for its missing ServiceAccount before a
+    /// Warning Event (see [`identity::awaited`]).
+    pub service_account_grace: Duration,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             permanent_retry: Duration::from_secs(300),
             shard: Shard::ALL,
             drain: drain_within(Duration::from_secs(10)),
+            service_account_grace: identity::awaited::DEFAULT_GRACE,
         }
     }
 }

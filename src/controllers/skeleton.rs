@@ -93,6 +93,12 @@ pub trait Reconciler:
     /// Brings the world in line with the object.
     fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send;
 
+    /// Whether `error` is something this object still waits for rather than a failure (see
+    /// [`super::identity::awaited`]): reported in status, without a Warning Event.
+    fn awaits(&self, _error: &Self::Error, _grace: Duration, _now: &Time) -> bool {
+        false
+    }
+
     /// Whether this object's deletion needs [`Self::cleanup`], i.e. the finalizer (only asked
     /// when `PROFILE.finalized`). An object that carries the finalizer is cleaned up either way.
     fn needs_finalizer(&self) -> bool {
@@ -223,12 +229,21 @@ pub fn error_policy<K: Reconciler>(object: Arc<K>, error: &K::Error, ctx: Arc<Co
     ctx.retry_after_failure(&object_key(object.as_ref()))
 }
 
-/// `Ready=False` with the error's reason and message, and a Warning Event when that changes.
+/// `Ready=False` with the error's reason and message, and a Warning Event when that changes —
+/// unless the object still awaits what is missing: then the message says so, and no Warning.
 async fn report_failure<K: Reconciler>(object: &K, ctx: &Context, error: &K::Error) {
-    let message = error.to_string();
+    let now = now();
+    let grace = ctx.settings.service_account_grace;
+    let awaited = object.awaits(error, grace, &now);
+    let message = if awaited { super::identity::awaited::message(error, grace) } else { error.to_string() };
     let current = object.status().cloned().unwrap_or_default();
-    let next = object.failed(error, &message, now());
-    warn_once(ctx, object, error.reason(), &message).await;
+    let next = object.failed(error, &message, now);
+    if awaited {
+        let key = object_key(object);
+        tracing::debug!(controller = K::PROFILE.controller.as_str(), object = %key, reason = error.reason(), %message, "waiting");
+    } else {
+        warn_once(ctx, object, error.reason(), &message).await;
+    }
     if let Err(write_error) = write_status(ctx, object, &current, &next).await {
         tracing::debug!(object = %object_key(object), error = %write_error, "status not written");
     }

@@ -5,11 +5,13 @@
 //! cluster's tokens against its `/openid/v1/jwks`.
 
 use crate::support::cluster::TestCluster;
+use crate::support::events;
 use crate::support::operator::{Operator, OperatorOptions};
 use crate::support::wait::{DEADLINE, wait_for};
 use crate::support::{PROJECT, principal};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
 use serde_json::{Value, json};
@@ -213,10 +215,85 @@ async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
     operator.gcp.add_iam_binding(&secret_resource("later"), ACCESSOR, &principal(&namespace, "late"));
     secret_ref(&cluster, "later", json!({ "secret": "later", "serviceAccountName": "late" })).await;
     let message = wait_ready(&cluster, "later", "False", "ServiceAccountNotFound").await;
-    assert!(message.contains(&format!("{namespace}/late")), "{message}");
+    assert!(message.contains(&format!("ServiceAccount {namespace}/late not found yet: waiting")), "{message}");
     assert_eq!(operator.gcp.count(ACCESS), 0);
     service_account(&cluster, "late", None).await;
     wait_ready(&cluster, "later", "True", "Synced").await;
+    let warnings = events::of_type(&cluster, "Warning").await;
+    assert!(warnings.is_empty(), "an awaited ServiceAccount is no failure:\n{}", events::describe(&warnings));
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+/// Warning Events with `reason` about SecretRef `name`.
+async fn warnings(cluster: &TestCluster, name: &str, reason: &str) -> Vec<Event> {
+    let about = |e: &Event| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
+    let all = events::of_type(cluster, "Warning").await;
+    all.into_iter().filter(|e| about(e) && e.reason.as_deref() == Some(reason)).collect()
+}
+
+/// Failed SecretRef reconciles of `category` so far, from the operator's metrics.
+fn failures(operator: &Operator, category: &str) -> u64 {
+    let series = format!(r#"secureapi_reconcile_errors_total{{controller="secretref",category="{category}"}}"#);
+    let text = operator.metrics.encode();
+    let line = text.lines().find(|l| l.starts_with(&series));
+    line.and_then(|l| l.rsplit(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_service_account_still_missing_after_the_grace_gets_one_warning() {
+    let cluster = TestCluster::with_crds("id-never-sa").await;
+    let options = OperatorOptions {
+        operator_identity: false,
+        service_account_grace: Duration::from_secs(1),
+        ..OperatorOptions::default()
+    };
+    let operator = Operator::start_with(&cluster, options).await;
+    let namespace = cluster.namespace.clone();
+    secret_ref(&cluster, "typo", json!({ "secret": "typo", "serviceAccountName": "nobody" })).await;
+    let found = wait_for("a ServiceAccountNotFound Warning", DEADLINE, || async {
+        warnings(&cluster, "typo", "ServiceAccountNotFound").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(found.note.as_deref(), Some(format!("ServiceAccount {namespace}/nobody not found").as_str()));
+    let message = wait_ready(&cluster, "typo", "False", "ServiceAccountNotFound").await;
+    assert_eq!(message, format!("ServiceAccount {namespace}/nobody not found"));
+    // Later retries of the same failure add none.
+    let failed = failures(&operator, "service_account_not_found");
+    wait_for("three more retries", DEADLINE, || async {
+        (failures(&operator, "service_account_not_found") >= failed + 3).then_some(())
+    })
+    .await;
+    assert_eq!(warnings(&cluster, "typo", "ServiceAccountNotFound").await.len(), 1);
+    operator.stop().await;
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_service_account_deleted_after_a_sync_is_a_warning_at_once() {
+    let cluster = TestCluster::with_crds("id-gone-sa").await;
+    let operator =
+        Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
+            .await;
+    operator.gcp.add_version(PROJECT, "kept", b"kept-value");
+    operator.gcp.add_iam_binding(&secret_resource("kept"), ACCESSOR, &principal(&cluster.namespace, "reader"));
+    service_account(&cluster, "reader", None).await;
+    secret_ref(&cluster, "kept", json!({ "secret": "kept", "serviceAccountName": "reader" })).await;
+    wait_ready(&cluster, "kept", "True", "Synced").await;
+
+    let accounts: Api<ServiceAccount> = cluster.api();
+    accounts.delete("reader", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut asked = 0;
+    wait_for("a ServiceAccountNotFound Warning", DEADLINE, || {
+        asked += 1;
+        let cluster = &cluster;
+        async move {
+            refresh(cluster, "kept", &asked.to_string()).await;
+            warnings(cluster, "kept", "ServiceAccountNotFound").await.into_iter().next()
+        }
+    })
+    .await;
+    assert_eq!(secret_value(&cluster, "kept").await.as_deref(), Some("kept-value"), "the last good Secret stays");
     operator.stop().await;
     cluster.cleanup().await;
 }

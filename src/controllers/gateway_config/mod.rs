@@ -19,9 +19,11 @@ pub mod status;
 
 use super::caches::Cache;
 use super::caches::index_key;
+use super::identity::awaited;
 use super::recheck::Recheck;
 use super::skeleton::{self, Profile, Reconciler, write_status};
 use super::{Context, now, object_key};
+use crate::api::conditions::{find_condition, types};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
 use crate::gcp::{ApiGateway, ApiKeys};
 use crate::metrics::Controller as ControllerKind;
@@ -100,6 +102,15 @@ impl Reconciler for GatewayConfig {
             key_operation_failed: matches!(error, Error::KeyOperationFailed { .. }),
         };
         status::failed(self, &failure, &now)
+    }
+
+    /// A ServiceAccount missing before the first provisioning step (ids in status say one ran).
+    fn awaits(&self, error: &Error, grace: Duration, now: &Time) -> bool {
+        use skeleton::Failure;
+        let status = self.status.as_ref();
+        let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
+        let synced_before = status.is_some_and(|s| s.api_id.is_some());
+        awaited::service_account(error.reason(), ready, synced_before, grace, now)
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {

@@ -6,8 +6,10 @@
 //! (`--operator-identity-namespaces`); elsewhere it gets `IdentityRequired` and no call is made.
 //! A ServiceAccount serves only the kinds its `secureapi.dev/usable-by` annotation lists
 //! ([`opt_in`]); otherwise the object gets `ServiceAccountNotOptedIn` and no token is requested.
+//! A ServiceAccount that does not exist yet is waited for without a Warning at first ([`awaited`]).
 
 pub mod audience;
+pub mod awaited;
 pub mod broker;
 pub mod error;
 pub mod namespaces;

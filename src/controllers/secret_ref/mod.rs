@@ -17,6 +17,7 @@ pub mod sharing;
 pub mod status;
 
 use super::caches::Cache;
+use super::identity::awaited;
 use super::recheck::Recheck;
 use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
 use super::timing::jittered;
@@ -128,6 +129,14 @@ impl Reconciler for SecretRef {
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecretRefStatus {
         status::failed(self, error.reason(), message, now)
+    }
+
+    /// A ServiceAccount missing at the first sync (its SecureApiService creates it any moment).
+    fn awaits(&self, error: &Error, grace: Duration, now: &Time) -> bool {
+        let status = self.status.as_ref();
+        let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
+        let synced_before = status.is_some_and(|s| s.synced_version.is_some());
+        awaited::service_account(error.reason(), ready, synced_before, grace, now)
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {

@@ -7,8 +7,9 @@ use super::apply::cached_or_read;
 use super::error::Error;
 use crate::api::conditions::{find_condition, reasons, types};
 use crate::api::{SecretRef, SecureApiService};
-use crate::controllers::Context;
 use crate::controllers::children::get_child;
+use crate::controllers::identity::awaited;
+use crate::controllers::{Context, now};
 use crate::secret_data::{SecretData, live_data};
 use crate::workload::ResolvedSecret;
 use crate::workload::snapshot::referenced_secret_refs;
@@ -27,7 +28,8 @@ pub struct Unresolved {
     /// Condition reason: the SecretRef's own reason when it is not Ready.
     pub reason: String,
     pub message: String,
-    /// Only SecretRefs still in their first sync: progress, not a failure (no Warning Event).
+    /// Only SecretRefs still in their first sync (or awaiting their ServiceAccount, see
+    /// [`awaited`]): progress, not a failure (no Warning Event).
     pub first_sync: bool,
 }
 
@@ -79,9 +81,14 @@ async fn secret_refs(
             status.target_name.clone(),
             ready.map(|c| c.is_true(types::READY)),
         ) else {
-            let Some(ready) = ready else {
-                // The same message whichever SecretRef is still syncing: one status write, not one
-                // per SecretRef as they become Ready.
+            // Still in its first sync, or waiting for the ServiceAccount this service creates: the
+            // same message whichever SecretRef it is (one status write, not one per SecretRef as
+            // they become Ready).
+            let synced_before = status.synced_version.is_some();
+            let grace = ctx.settings.service_account_grace;
+            let first_sync = ready
+                .is_none_or(|ready| awaited::service_account(&ready.reason, Some(ready), synced_before, grace, &now()));
+            let Some(ready) = ready.filter(|_| !first_sync) else {
                 let message = "waiting for the first sync of its SecretRefs".to_owned();
                 return Ok(Err(Unresolved { reason: reasons::SECRET_REF_NOT_READY.into(), message, first_sync: true }));
             };

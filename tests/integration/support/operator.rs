@@ -69,6 +69,8 @@ pub struct OperatorOptions {
     /// Run the controllers only while holding this Lease, as `run --leader-election` does
     /// (`None`: always).
     pub leader_election: Option<leader::Config>,
+    /// How long a never-synced object waits for a missing ServiceAccount before a Warning.
+    pub service_account_grace: Duration,
 }
 
 impl Default for OperatorOptions {
@@ -80,6 +82,7 @@ impl Default for OperatorOptions {
             shard: Shard::ALL,
             gcp_request_timeout: None,
             leader_election: None,
+            service_account_grace: Settings::default().service_account_grace,
         }
     }
 }
@@ -155,6 +158,7 @@ impl Operator {
             max_backoff: Duration::from_millis(500),
             permanent_retry: Duration::from_secs(2),
             shard: options.shard,
+            service_account_grace: options.service_account_grace,
             ..Settings::default()
         };
         let shutdown = CancellationToken::new();
