@@ -122,6 +122,7 @@ pub mod reasons {
     pub const PERMISSION_DENIED: &str = "PermissionDenied";
     /// `spec.serviceAccountName` names a ServiceAccount that does not exist in the object's
     /// namespace; retried with backoff (it may be created shortly, e.g. by a SecureApiService).
+    /// Before the first sync this is waiting, without a Warning Event, for 2 minutes.
     pub const SERVICE_ACCOUNT_NOT_FOUND: &str = "ServiceAccountNotFound";
     /// `spec.serviceAccountName` names a ServiceAccount whose `secureapi.dev/usable-by`
     /// annotation does not list this kind; no token was requested for it. Retried slowly: a
@@ -195,6 +196,9 @@ pub mod reasons {
     pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
     /// The previous revision was restored after a stalled rollout.
     pub const ROLLED_BACK: &str = "RolledBack";
+    /// Event (Normal): the Deployment was given a new revision (new secret versions, or a spec
+    /// change); the note names it, its secret versions and the revision it replaces.
+    pub const ROLLOUT_STARTED: &str = "RolloutStarted";
 
     // GatewayConfig.
     /// Every backend has a URL.
@@ -221,6 +225,16 @@ pub mod reasons {
     pub const API_KEY_SECRET_CONFLICT: &str = "ApiKeySecretConflict";
     /// The key id a rotation value names was deleted (a rotation value was reused): choose a new one.
     pub const API_KEY_DELETED: &str = "ApiKeyDeleted";
+    /// Event (Normal): the gateway was created; it serves its first API config.
+    pub const GATEWAY_CREATED: &str = "GatewayCreated";
+    /// Event (Normal): the gateway serves a new API config (its first, or one for changed routes).
+    pub const CONFIG_ACTIVATED: &str = "ConfigActivated";
+    /// Event (Normal): an API key was created (a new key or a rotation) and its string written to
+    /// its Secret.
+    pub const API_KEY_CREATED: &str = "ApiKeyCreated";
+    /// Event (Normal): an API key was replaced or left the spec; it works until it is deleted
+    /// after its overlap.
+    pub const API_KEY_RETIRED: &str = "ApiKeyRetired";
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ struct Memory {
     /// Objects (by uid) this process added the finalizer to.
     finalized: HashSet<String>,
     /// Children that are not watched, by `Kind/namespace/name`: the hash last applied or found,
-    /// and when.
+    /// and when; and the Normal Events announced lately, by `Event/reason/namespace/name/subject`.
     applied: HashMap<String, (String, Instant)>,
     /// When `applied` last lost what is too old to trust.
     applied_pruned: Option<Instant>,
@@ -299,6 +299,26 @@ impl Context {
     pub fn retry_after_failure(&self, key: &str) -> Action {
         let failures = self.record_failure(key);
         Action::requeue(timing::backoff(failures, self.settings.initial_backoff, self.settings.max_backoff))
+    }
+
+    /// A Normal Event about a transition the caller saw (a new revision, a key created), once:
+    /// the same `reason` and `subject` (a revision, a key id) about the same object within
+    /// [`UNWATCHED_RECHECK`] is that transition seen again through a cache that lags behind the
+    /// operator's own writes.
+    pub async fn announce<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        reason: &str,
+        subject: &str,
+        action: &str,
+        note: String,
+    ) {
+        let key = format!("Event/{reason}/{}/{subject}", object_key(object));
+        if self.applied_recently(&key, "") {
+            return;
+        }
+        self.remember_applied(&key, String::new());
+        self.publish(object, EventType::Normal, reason, action, note).await;
     }
 
     /// Records an Event about `object` (best effort: a lost Event never fails a reconcile).

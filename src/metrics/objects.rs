@@ -51,6 +51,7 @@ pub const REASONS: &[&str] = &[
     "RolloutComplete",
     "ProgressDeadlineExceeded",
     "RolledBack",
+    "RolloutStarted",
     "BackendsReady",
     "BackendNotReady",
     "ConfigCreating",
@@ -63,6 +64,10 @@ pub const REASONS: &[&str] = &[
     "ApiKeyCreating",
     "ApiKeySecretConflict",
     "ApiKeyDeleted",
+    "GatewayCreated",
+    "ConfigActivated",
+    "ApiKeyCreated",
+    "ApiKeyRetired",
 ];
 
 /// A reason that is none of [`REASONS`].

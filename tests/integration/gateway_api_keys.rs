@@ -6,13 +6,14 @@
 use crate::gateway_config::{backend_service, create_gateway, reconciles, wait_condition};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::events::{self, wait_normal};
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::GatewayConfig;
-use secure_api_operator::api::conditions::types;
+use secure_api_operator::api::conditions::{reasons, types};
 use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
 use secure_api_operator::emulator::kube::Fault;
 use serde_json::json;
@@ -80,6 +81,16 @@ async fn one_api_key_restricted_to_the_gateway_lands_in_its_secret_then_nothing_
         wait_for("a reconcile", DEADLINE, || async { (reconciles(&operator) > before + round).then_some(()) }).await;
     }
     assert_eq!(key_calls(&operator.gcp), calls, "{:?}", operator.gcp.counts());
+    // One Normal Event per transition, none for the reconciles that found everything in place.
+    let config = status.api_config_id.clone().unwrap_or_default();
+    let url = status.gateway_url.clone().unwrap_or_default();
+    wait_normal(&cluster, "secure-api", reasons::GATEWAY_CREATED, &format!("created; it serves at {url}")).await;
+    wait_normal(&cluster, "secure-api", reasons::CONFIG_ACTIVATED, &format!("serves API config {config}")).await;
+    wait_normal(&cluster, "secure-api", reasons::API_KEY_CREATED, &format!("({}) created", keys[0].id)).await;
+    for reason in [reasons::GATEWAY_CREATED, reasons::CONFIG_ACTIVATED, reasons::API_KEY_CREATED] {
+        let announced = events::normal(&cluster, "secure-api", reason).await;
+        assert_eq!(announced.len(), 1, "{reason}:\n{}", events::describe(&announced));
+    }
 
     // Deleting the GatewayConfig deletes its key.
     let api: Api<GatewayConfig> = cluster.api();
@@ -115,6 +126,8 @@ async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap(
     assert_eq!(operator.gcp.validate_key(&new_string, &service, "getConfig"), Ok(()));
     assert_eq!(operator.gcp.validate_key(&old_string, &service, "getConfig"), Ok(()));
     assert_eq!(operator.gcp.count("apikeys.keys.create"), 2, "one creation per rotation");
+    wait_normal(&cluster, "secure-api", reasons::API_KEY_CREATED, &format!("({second}) created")).await;
+    wait_normal(&cluster, "secure-api", reasons::API_KEY_RETIRED, &format!("API key {first} retired")).await;
 
     wait_for("the old key deleted after the overlap", DEADLINE, || async {
         let keys = operator.gcp.api_keys(PROJECT);

@@ -5,8 +5,10 @@
 //! ownership checks → act) → status (pure, named condition builders). Long-running operations are remembered in status and polled on later reconciles.
 //! Once the gateway serves, its API keys (see [`api_keys`], pure parts in [`keys`]).
 //! Deletion (finalizer): API keys, gateway, then configs, then the API, unless
-//! `deletionPolicy: Retain`.
+//! `deletionPolicy: Retain`. What a status write changed is announced as Normal Events
+//! ([`announce`]).
 
+pub mod announce;
 pub mod api_keys;
 pub mod decide;
 pub mod error;
@@ -55,6 +57,18 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
         users.caches.gateway_configs.indexed(&index_key(service.namespace().as_deref(), &service.name_any()))
     });
     skeleton::run(controller, ctx, shutdown)
+}
+
+/// Writes the status, then announces what it changed (Normal Events, see [`announce`]).
+async fn write(
+    ctx: &Context,
+    gateway: &GatewayConfig,
+    current: &GatewayConfigStatus,
+    next: &GatewayConfigStatus,
+) -> Result<(), kube::Error> {
+    write_status(ctx, gateway, current, next).await?;
+    announce::transitions(ctx, gateway, current, next).await;
+    Ok(())
 }
 
 /// The API Gateway client, calling with the identity this GatewayConfig may use.
@@ -119,7 +133,7 @@ impl Reconciler for GatewayConfig {
         let urls = match resolve::backends(self, ctx).await? {
             Ok(urls) => urls,
             Err(why) => {
-                write_status(ctx, self, &current, &status::backends_unresolved(self, &current, why, &now())).await?;
+                write(ctx, self, &current, &status::backends_unresolved(self, &current, why, &now())).await?;
                 return Ok(Recheck::After(BACKEND_RECHECK));
             }
         };
@@ -138,7 +152,7 @@ impl Reconciler for GatewayConfig {
         let now = now();
         let mut next = status::after_step(self, &next, &plan, &step, &now);
         let provision::Step::Done { managed_service, .. } = &step else {
-            write_status(ctx, self, &current, &next).await?;
+            write(ctx, self, &current, &next).await?;
             return Ok(Recheck::After(POLL));
         };
         // --- API keys, once the gateway serves
@@ -153,13 +167,13 @@ impl Reconciler for GatewayConfig {
             Ok(step) => step,
             Err(error) => {
                 // What this pass did (a key recorded, a service enabled) is kept.
-                write_status(ctx, self, &current, &next).await?;
+                write(ctx, self, &current, &next).await?;
                 return Err(error);
             }
         };
         // --- status
         let next = status::with_keys(self, next, &keys_step, &now);
-        write_status(ctx, self, &current, &next).await?;
+        write(ctx, self, &current, &next).await?;
         Ok(Recheck::After(match keys_step {
             api_keys::KeysStep::Waiting { .. } => POLL,
             api_keys::KeysStep::Ready { next_deletion: Some(due), .. } => due.clamp(POLL, RECHECK),

@@ -5,8 +5,10 @@
 //! → apply what changed (immutable snapshots first, then the rest) → roll back a stalled rollout
 //! when asked → status (pure) → prune snapshots no retained revision uses. While a SecretRef is
 //! not Ready, the current revision stays. Every failure — a write the API server refused, a
-//! SecretRef not Ready, a stalled rollout — is a `Ready=False` condition and one Warning Event.
+//! SecretRef not Ready, a stalled rollout — is a `Ready=False` condition and one Warning Event;
+//! a new revision on the Deployment is one Normal Event ([`announce`]).
 
+pub mod announce;
 pub mod apply;
 pub mod desired;
 pub mod error;
@@ -114,6 +116,7 @@ impl Reconciler for SecureApiService {
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
         let key = index_key(self.namespace().as_deref(), &self.name_any());
+        let live_before = world.deployment.as_ref().and_then(revision::revision_of);
         let before = status::Before {
             live: world.deployment.as_ref().and_then(revision::record_of),
             previous: world.deployment.as_ref().and_then(revision::previous_record_of),
@@ -132,6 +135,7 @@ impl Reconciler for SecureApiService {
         if desired.as_ref().is_some_and(|d| status::must_roll_back(self, d, &applied)) {
             apply::roll_back(ctx, self, &mut applied, &manager).await?;
         }
+        announce::rollout(ctx, self, desired.as_ref(), &applied, live_before.as_deref()).await;
         // --- status (pure, from what was applied), then the snapshots it no longer retains
         let unresolved = world.secrets.as_ref().err();
         let facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, before);
