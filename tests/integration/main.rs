@@ -13,6 +13,7 @@ mod emulator_hooks;
 mod emulator_patch;
 mod emulator_runtime;
 mod emulator_tokens;
+mod example_events;
 mod faults;
 mod gateway_api_keys;
 mod gateway_config;
