@@ -49,6 +49,12 @@ const IDENTIFIER_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$";
         description = "Whether the gateway serves the current config"
     ),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "Reason of the Ready condition"
+    ),
+    printcolumn(
         name = "Config",
         type_ = "string",
         json_path = ".status.apiConfigId",

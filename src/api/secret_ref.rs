@@ -77,17 +77,16 @@ pub const OBJECT_RULES: &[super::ObjectRule] = &[super::NAME_FITS_A_LABEL];
         description = "Whether the target Secret holds the requested version"
     ),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "Reason of the Ready condition"
+    ),
+    printcolumn(
         name = "Version",
         type_ = "string",
         json_path = ".status.syncedVersion",
         description = "Secret Manager version number currently synced"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
-        description = "Reason of the Ready condition",
-        priority = 1
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]

@@ -45,6 +45,12 @@ pub const OBJECT_RULES: &[super::ObjectRule] = &[
         description = "Whether every replica runs the current revision"
     ),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "Reason of the Ready condition"
+    ),
+    printcolumn(
         name = "Revision",
         type_ = "string",
         json_path = ".status.revision",

@@ -216,8 +216,8 @@ async fn printer_columns_come_back_as_a_table() {
     assert_eq!(table["kind"], "Table");
     let columns: Vec<&str> =
         table["columnDefinitions"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(columns, ["Name", "Ready", "Version", "Reason", "Age"]);
+    assert_eq!(columns, ["Name", "Ready", "Reason", "Version", "Age"]);
     assert_eq!(table["rows"][0]["cells"][0], "db");
-    assert_eq!(table["rows"][0]["cells"][2], "7");
+    assert_eq!(table["rows"][0]["cells"][3], "7");
     cluster.cleanup().await;
 }

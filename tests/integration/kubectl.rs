@@ -102,7 +102,7 @@ async fn kubectl_manages_crds_custom_resources_and_deployments_with_emulator_hoo
 
         let table = kubectl.ok(&["get", "secretrefs"]);
         let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-        assert_eq!(header, ["NAME", "READY", "VERSION", "AGE"], "{table}");
+        assert_eq!(header, ["NAME", "READY", "REASON", "VERSION", "AGE"], "{table}");
         assert!(kubectl.ok(&["get", "secureapi"]).contains("secretref.secureapi.dev/db"));
 
         let yaml = kubectl.ok(&["get", "sref", "db", "-o", "yaml"]);
