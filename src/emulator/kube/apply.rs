@@ -376,9 +376,35 @@ impl Changes {
     fn between(before: &Value, after: &Value, scope: Scope, types: &dyn ListTypes) -> Self {
         let (before, after) = (tracked(before, scope), tracked(after, scope));
         let (old, new) = (fields_of(&before, types), fields_of(&after, types));
-        let changed = new.iter().filter(|(path, leaf)| old.get(*path) != Some(*leaf)).map(|(path, _)| path.clone());
+        let changed = new
+            .iter()
+            .filter(|(path, leaf)| !old.get(*path).is_some_and(|before| same_leaf(*before, **leaf)))
+            .map(|(path, _)| path.clone());
         let removed = old.keys().filter(|path| !new.contains_key(*path)).cloned();
         Changes { changed: changed.collect(), removed: removed.collect() }
+    }
+}
+
+/// Whether two values are the same for server-side apply: numbers compare by value, an integer
+/// equal to a float (`600` and `600.0`), as structured-merge-diff compares them; anything else as
+/// JSON.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => x.as_f64() == y.as_f64(),
+        (Value::Array(xs), Value::Array(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(xs), Value::Object(ys)) => {
+            xs.len() == ys.len() && xs.iter().all(|(key, x)| ys.get(key).is_some_and(|y| same_value(x, y)))
+        }
+        _ => a == b,
+    }
+}
+
+fn same_leaf(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same_value(a, b),
+        (a, b) => a == b,
     }
 }
 
@@ -484,6 +510,21 @@ mod tests {
         let second = apply_as(Some(&first), &deployment(json!({"replicas": 2})), "b")?;
         assert_eq!(owned_by(&second, "a"), owned_by(&second, "b"));
         assert_eq!(owned_by(&second, "a").len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn an_integer_and_an_equal_float_are_the_same_value() -> Result<(), String> {
+        // A CRD created with `maximum: 600` and applied from YAML with `maximum: 600.0` (an
+        // atomic list holds both): no change, so no conflict with the creator.
+        let first = apply_as(None, &deployment(json!({"template": {"items": [{"maximum": 600}]}})), "a")?;
+        let same = deployment(json!({"template": {"items": [{"maximum": 600.0}]}}));
+        assert!(apply(request(Some(&first), &same, "b")).is_ok());
+        let other = deployment(json!({"template": {"items": [{"maximum": 600.5}]}}));
+        assert_eq!(apply(request(Some(&first), &other, "b")).map_err(|c| c.len()).err(), Some(1));
+        assert!(same_value(&json!([1, {"a": 2.0}]), &json!([1.0, {"a": 2}])));
+        assert!(!same_value(&json!({"a": 1}), &json!({"a": 1, "b": 1})));
+        assert!(!same_value(&json!("1"), &json!(1)));
         Ok(())
     }
 
