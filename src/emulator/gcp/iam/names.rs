@@ -1,6 +1,6 @@
 //! The four identity APIs and their REST methods: STS `v1/token`, IAM Credentials
 //! `projects/-/serviceAccounts/X:generateAccessToken`, IAM `projects/P/serviceAccounts[/X[:verb]]`
-//! and Resource Manager `projects/P:getIamPolicy|setIamPolicy`; the permission each needs.
+//! and Resource Manager `projects/P[:getIamPolicy|setIamPolicy]`; the permission each needs.
 
 use super::Requirement;
 use crate::emulator::gcp::rest::split_verb;
@@ -33,9 +33,10 @@ impl Api {
             return Some(Self::Sts);
         }
         let mut segments = path.split('/');
-        let (Some("projects"), Some(project)) = (segments.next(), segments.next()) else { return None };
+        let (Some("projects"), Some(_)) = (segments.next(), segments.next()) else { return None };
         match segments.next() {
-            None if project.contains(':') => Some(Self::ResourceManager),
+            // `projects/P` itself, or `projects/P:verb`.
+            None => Some(Self::ResourceManager),
             Some(collection) if collection.split(':').next() == Some("serviceAccounts") => {
                 if path.ends_with(":generateAccessToken") { Some(Self::Credentials) } else { Some(Self::Iam) }
             }
@@ -56,6 +57,7 @@ pub enum Call {
     GetAccountPolicy(String),
     SetAccountPolicy(String),
     /// `projects/P`.
+    GetProject(String),
     GetProjectPolicy(String),
     SetProjectPolicy(String),
 }
@@ -85,6 +87,7 @@ impl Call {
             (Api::Iam, &Method::POST, ["projects", _, "serviceAccounts", _], Some("setIamPolicy")) => {
                 Some(Self::SetAccountPolicy(path.to_owned()))
             }
+            (Api::ResourceManager, &Method::GET, ["projects", _], None) => Some(Self::GetProject(path.to_owned())),
             (Api::ResourceManager, &Method::POST, ["projects", _], Some("getIamPolicy")) => {
                 Some(Self::GetProjectPolicy(path.to_owned()))
             }
@@ -104,6 +107,7 @@ impl Call {
             Self::GetAccount(_) => "iam.serviceAccounts.get",
             Self::GetAccountPolicy(_) => "iam.serviceAccounts.getIamPolicy",
             Self::SetAccountPolicy(_) => "iam.serviceAccounts.setIamPolicy",
+            Self::GetProject(_) => "cloudresourcemanager.projects.get",
             Self::GetProjectPolicy(_) => "cloudresourcemanager.projects.getIamPolicy",
             Self::SetProjectPolicy(_) => "cloudresourcemanager.projects.setIamPolicy",
         }
@@ -118,6 +122,7 @@ impl Call {
             | Self::GetAccount(name)
             | Self::GetAccountPolicy(name)
             | Self::SetAccountPolicy(name)
+            | Self::GetProject(name)
             | Self::GetProjectPolicy(name)
             | Self::SetProjectPolicy(name) => name.clone(),
         }
@@ -137,6 +142,7 @@ impl Call {
             Self::GetAccount(name) => iam("iam.serviceAccounts.get", name),
             Self::GetAccountPolicy(name) => iam("iam.serviceAccounts.getIamPolicy", name),
             Self::SetAccountPolicy(name) => iam("iam.serviceAccounts.setIamPolicy", name),
+            Self::GetProject(name) => project("resourcemanager.projects.get", name),
             Self::GetProjectPolicy(name) => project("resourcemanager.projects.getIamPolicy", name),
             Self::SetProjectPolicy(name) => project("resourcemanager.projects.setIamPolicy", name),
         }
@@ -163,7 +169,7 @@ mod tests {
         assert_eq!(Api::from_path("projects/p/serviceAccounts"), Some(Api::Iam));
         assert_eq!(Api::from_path("projects/p:setIamPolicy"), Some(Api::ResourceManager));
         assert_eq!(Api::from_path("projects/p/secrets/s"), None);
-        assert_eq!(Api::from_path("projects/p"), None);
+        assert_eq!(Api::from_path("projects/p"), Some(Api::ResourceManager));
     }
 
     #[test]
@@ -190,6 +196,7 @@ mod tests {
                 format!("projects/p/serviceAccounts/{EMAIL}:setIamPolicy"),
                 "iam.serviceAccounts.setIamPolicy",
             ),
+            (Api::ResourceManager, Method::GET, "projects/p".to_owned(), "cloudresourcemanager.projects.get"),
             (
                 Api::ResourceManager,
                 Method::POST,
@@ -226,6 +233,7 @@ mod tests {
         );
         assert_eq!(Call::parse(Api::Iam, &Method::POST, "projects/-/serviceAccounts"), None);
         assert_eq!(Call::parse(Api::Iam, &Method::DELETE, &format!("projects/p/serviceAccounts/{EMAIL}")), None);
-        assert_eq!(Call::parse(Api::ResourceManager, &Method::GET, "projects/p"), None);
+        assert_eq!(Call::parse(Api::ResourceManager, &Method::DELETE, "projects/p"), None);
+        assert_eq!(Call::parse(Api::ResourceManager, &Method::GET, "projects/p:getIamPolicy"), None);
     }
 }
