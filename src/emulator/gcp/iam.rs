@@ -32,6 +32,7 @@ use serde_json::Value;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+pub(super) use accounts::unique_id;
 pub(super) use names::{Api, Call};
 pub(super) use policy::Policy;
 pub(super) use principals::project_number;

@@ -6,7 +6,8 @@
 //! `sts.googleapis.com`, …) or by the path (`.../secrets/...`;
 //! `projects/P/topics|subscriptions/...`; `.../locations/L/apis|gateways|operations/...`;
 //! `projects/P/services/...` and `operations/...`; `token`; `.../serviceAccounts/...`;
-//! `projects/P:getIamPolicy`; anything under `/v2/`). Same JSON shapes, states and
+//! `projects/P[:getIamPolicy]`; anything under `/v2/`, and Service Usage's `/v1beta1/`). Same
+//! JSON shapes, states and
 //! `google.rpc.Status` errors as the real APIs, IAM enforced for the tokens the emulator issued
 //! (see [`iam`]; any other caller is the project owner), Secret Manager's event notifications
 //! published to Pub/Sub (see [`notifications`]), plus test hooks: per-method counters, injected
@@ -140,7 +141,7 @@ impl GcpEmulator {
             }
             Routed::ServiceUsage(call) => {
                 let now = self.inner.clock.now();
-                service_usage::handle(&mut lock(&self.inner.service_usage), call, &query, fail_operation, now)
+                service_usage::handle(&mut lock(&self.inner.service_usage), call, &query, &body, fail_operation, now)
             }
             Routed::Iam(iam::Call::Token) => {
                 return match iam::exchange(&self.inner.iam, &self.inner.trust, &body).await {

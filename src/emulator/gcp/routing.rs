@@ -1,5 +1,6 @@
 //! Which service and method a request calls: by the host a client was pointed at, else by the
-//! path under the emulator's own address (`/v1/`, and `/v2/` for API Keys).
+//! path under the emulator's own address (`/v1/`, `/v2/` for API Keys, `/v1beta1/` for Service
+//! Usage).
 
 use super::rpc::RpcError;
 use super::{api_gateway, api_keys, iam, pubsub, rest, secret_manager, service_usage};
@@ -118,19 +119,40 @@ impl Routed {
     }
 }
 
+/// The version of an API a path is under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    V1,
+    /// Service Usage's, for `generateServiceIdentity`.
+    V1Beta1,
+    /// API Keys', its only one.
+    V2,
+}
+
 /// The method a request calls, from its host or path; 404 when none.
 pub(super) fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Routed, RpcError> {
     let no_route = || RpcError::no_route(method.as_str(), uri.path());
-    let (v2, path) = match uri.path().strip_prefix("/v1/") {
-        Some(path) => (false, path),
-        None => (true, uri.path().strip_prefix("/v2/").ok_or_else(no_route)?),
-    };
+    let versions = [("/v1/", Version::V1), ("/v1beta1/", Version::V1Beta1), ("/v2/", Version::V2)];
+    let (version, path) = versions
+        .iter()
+        .find_map(|(prefix, version)| uri.path().strip_prefix(prefix).map(|path| (*version, path)))
+        .ok_or_else(no_route)?;
     let path = percent_decode(path).ok_or_else(no_route)?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.host()).unwrap_or_default();
-    // API Keys is the only `/v2/` API, and is only served there.
-    let by_path = || if v2 { Some(Service::ApiKeys) } else { Service::from_path(&path) };
+    // API Keys is the only `/v2/` API, and is only served there; Service Usage the only
+    // `/v1beta1/` one.
+    let by_path = || match version {
+        Version::V1 => Service::from_path(&path),
+        Version::V1Beta1 => Some(Service::Usage),
+        Version::V2 => Some(Service::ApiKeys),
+    };
     let service = Service::from_host(host).or_else(by_path).ok_or_else(no_route)?;
-    if v2 != (service == Service::ApiKeys) {
+    let served = match service {
+        Service::ApiKeys => version == Version::V2,
+        Service::Usage => version != Version::V2,
+        _ => version == Version::V1,
+    };
+    if !served {
         return Err(no_route());
     }
     let routed = match service {
@@ -145,7 +167,11 @@ pub(super) fn route(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<R
             let query = rest::Query::parse(uri.query());
             api_keys::Call::parse(method, &path, &query).map(Routed::ApiKeys)
         }
-        Service::Usage => service_usage::Call::parse(method, &path).map(Routed::ServiceUsage),
+        Service::Usage => {
+            let version =
+                if version == Version::V1Beta1 { service_usage::Version::V1Beta1 } else { service_usage::Version::V1 };
+            service_usage::Call::parse(version, method, &path).map(Routed::ServiceUsage)
+        }
         Service::Iam(api) => iam::Call::parse(api, method, &path).map(Routed::Iam),
     };
     routed.ok_or_else(no_route)
@@ -215,6 +241,21 @@ mod tests {
         assert_eq!(routed("/v1/operations/acf.p2-1", "127.0.0.1"), Some("serviceusage.operations.get"));
         assert_eq!(routed("/v1/projects/p/locations/global/keys", "apikeys.googleapis.com"), None);
         assert_eq!(routed("/v2/projects/p/secrets", "secretmanager.googleapis.com"), None);
+        let beta =
+            |method: Method, path: &str| route(&method, &uri(path), &HeaderMap::new()).ok().map(|r| r.method_id());
+        assert_eq!(
+            beta(Method::POST, "/v1beta1/projects/p/services/secretmanager.googleapis.com:generateServiceIdentity"),
+            Some("serviceusage.services.generateServiceIdentity")
+        );
+        assert_eq!(
+            beta(Method::POST, "/v1/projects/p/services/secretmanager.googleapis.com:generateServiceIdentity"),
+            None
+        );
+        assert_eq!(beta(Method::GET, "/v1beta1/projects/p/secrets"), None);
+        assert_eq!(
+            beta(Method::POST, "/v1/projects/p/services:batchEnable"),
+            Some("serviceusage.services.batchEnable")
+        );
         assert_eq!(
             routed("/v1/projects/p/services", "serviceusage.googleapis.com"),
             Some("serviceusage.services.list")

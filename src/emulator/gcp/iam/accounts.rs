@@ -137,7 +137,7 @@ fn account_key(name: &str) -> Option<String> {
 }
 
 /// A 21-digit id from a 1, as Google's look, derived from the email (as stable as the email).
-fn unique_id(email: &str) -> String {
+pub fn unique_id(email: &str) -> String {
     let hash = digest(&SHA256, email.as_bytes());
     let mut first = [0u8; 16];
     first.copy_from_slice(&hash.as_ref()[..16]);

@@ -16,17 +16,20 @@ const NOOP: &str = "operations/noop.DONE_OPERATION";
 pub enum Action {
     Enable,
     Disable,
+    /// `services:batchEnable`: several services at once, all or none.
+    BatchEnable,
 }
 
 impl Action {
     fn enables(self) -> bool {
-        self == Self::Enable
+        matches!(self, Self::Enable | Self::BatchEnable)
     }
 
     fn response_type(self) -> &'static str {
         match self {
             Self::Enable => "type.googleapis.com/google.api.serviceusage.v1.EnableServiceResponse",
             Self::Disable => "type.googleapis.com/google.api.serviceusage.v1.DisableServiceResponse",
+            Self::BatchEnable => "type.googleapis.com/google.api.serviceusage.v1.BatchEnableServicesResponse",
         }
     }
 }
@@ -34,7 +37,8 @@ impl Action {
 #[derive(Clone, Debug, PartialEq)]
 struct Operation {
     name: String,
-    service: String,
+    /// Full names; one but for a batch.
+    services: Vec<String>,
     action: Action,
     due: Instant,
     failure: Option<RpcError>,
@@ -43,7 +47,7 @@ struct Operation {
 
 impl Operation {
     fn to_json(&self) -> Value {
-        let metadata = json!({ "@type": METADATA_TYPE, "resourceNames": [self.service] });
+        let metadata = json!({ "@type": METADATA_TYPE, "resourceNames": self.services });
         rpc::operation_json(&self.name, Some(metadata), self.result.as_ref())
     }
 }
@@ -79,8 +83,10 @@ impl Store {
             op.result = Some(match op.failure.clone() {
                 Some(failure) => Err(failure),
                 None => {
-                    self.services.insert(op.service.clone(), op.action.enables());
-                    Ok(response(op.action, &op.service, op.action.enables()))
+                    for service in &op.services {
+                        self.services.insert(service.clone(), op.action.enables());
+                    }
+                    Ok(response(op.action, &op.services))
                 }
             });
         }
@@ -97,21 +103,22 @@ impl Store {
         services.map(|(name, enabled)| (name.clone(), *enabled)).collect()
     }
 
-    /// Starts enabling or disabling `service`. Nothing to do answers Google's done no-op
-    /// operation (unless a failure is injected).
+    /// Starts enabling or disabling `services` (one, or several for a batch enable). Nothing to
+    /// do answers Google's done no-op operation (unless a failure is injected).
     pub fn start(
         &mut self,
         action: Action,
-        service: &str,
+        services: &[&str],
         failure: Option<RpcError>,
         now: Now,
     ) -> Result<Value, RpcError> {
-        if failure.is_none() && self.is_enabled(service) == action.enables() {
-            return Ok(json!({ "name": NOOP, "done": true, "response": response(action, service, action.enables()) }));
+        let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+        if failure.is_none() && services.iter().all(|service| self.is_enabled(service) == action.enables()) {
+            return Ok(json!({ "name": NOOP, "done": true, "response": response(action, &services) }));
         }
         let name = format!("operations/acf.p2-{}-{}", self.operations.len() + 1, now.wall.as_millisecond());
         let due = now.instant + self.delay;
-        let operation = Operation { name, service: service.to_owned(), action, due, failure, result: None };
+        let operation = Operation { name, services, action, due, failure, result: None };
         self.operations.push(operation);
         self.settle(now);
         Ok(self.operations.last().map(Operation::to_json).unwrap_or_default())
@@ -126,9 +133,19 @@ impl Store {
     }
 }
 
-/// The `response` of a finished enable or disable.
-fn response(action: Action, service: &str, enabled: bool) -> Value {
-    json!({ "@type": action.response_type(), "service": service_json(service, enabled) })
+/// The `response` of a finished enable or disable (`service`), or batch enable (`services`,
+/// and no `failures`: a batch succeeds or fails as a whole).
+fn response(action: Action, services: &[String]) -> Value {
+    let enabled = action.enables();
+    match (action, services) {
+        (Action::Enable | Action::Disable, [service]) => {
+            json!({ "@type": action.response_type(), "service": service_json(service, enabled) })
+        }
+        _ => {
+            let services: Vec<Value> = services.iter().map(|service| service_json(service, enabled)).collect();
+            json!({ "@type": action.response_type(), "services": services })
+        }
+    }
 }
 
 /// A Service resource: `{name, parent, config: {name}, state}`.
