@@ -1,11 +1,11 @@
 //! Whether a request may do what it asks: the caller from its bearer token, the permission its
 //! method needs, the policies of the resource and its ancestors (kept by whichever service owns
-//! each), and the record of each refusal.
+//! each: Secret Manager, Pub/Sub, the identity APIs), and the record of each refusal.
 
 use super::hooks::lock;
 use super::iam::{self, Caller, Denial, Requirement};
 use super::rpc::RpcError;
-use super::{GcpEmulator, Routed, secret_manager};
+use super::{GcpEmulator, Routed, pubsub, secret_manager};
 use hyper::{HeaderMap, header};
 use std::time::SystemTime;
 
@@ -32,12 +32,15 @@ impl GcpEmulator {
         Err(self.deny(principal, &need))
     }
 
-    /// Whether a policy on the resource or one of its ancestors grants the permission.
+    /// Whether a policy on the resource or one of its ancestors grants the permission: a
+    /// secret's own, or a topic's or subscription's, or one the identity APIs keep (projects,
+    /// service accounts, any other resource a test granted on).
     fn granted(&self, principal: &str, permission: &str, resource: &str) -> bool {
         iam::ancestors(resource).iter().any(|name| {
             let secret = secret_manager::policy_allows(&lock(&self.inner.secret_manager), name, principal, permission);
             secret.unwrap_or_else(|| {
-                lock(&self.inner.iam).policy(name).is_some_and(|policy| policy.allows(principal, permission))
+                pubsub::policy_allows(&lock(&self.inner.pubsub), name, principal, permission)
+                    || lock(&self.inner.iam).policy(name).is_some_and(|policy| policy.allows(principal, permission))
             })
         })
     }

@@ -1,6 +1,8 @@
 //! Google Cloud Pub/Sub v1 over REST, what a pull subscriber needs: topics, subscriptions,
 //! publish, pull, acknowledge and `modifyAckDeadline`, with at-least-once delivery (a message
-//! pulled and not acknowledged is offered again after its ack deadline) and delivery faults.
+//! pulled and not acknowledged is offered again after its ack deadline) and delivery faults; and
+//! the IAM policies of topics and subscriptions (`getIamPolicy`, `setIamPolicy`), which grant
+//! publishing and consuming as the project's policy does.
 //!
 //! - [`names`]: resource names and which REST method a request calls;
 //! - [`store`]: topics, subscriptions and their backlogs, the rules of delivery;
@@ -67,6 +69,11 @@ pub(super) fn publish(
     let name = TopicName::parse(topic).ok_or_else(|| RpcError::not_found("Topic not found"))?;
     let ids = store.publish(&name, vec![NewMessage { data, attributes, ordering_key: String::new() }], now)?;
     ids.into_iter().next().ok_or_else(|| RpcError::internal("publish answered no message id"))
+}
+
+/// Whether the policy of the topic or subscription `name` grants `permission` to `principal`.
+pub(super) fn policy_allows(store: &Store, name: &str, principal: &str, permission: &str) -> bool {
+    store.policy_allows(name, principal, permission)
 }
 
 /// Sets the delivery faults, replacing the ones before.

@@ -1,5 +1,6 @@
 //! Resource names and the REST methods they are called with: `projects/P/topics/T[:verb]` and
-//! `projects/P/subscriptions/S[:verb]` under `/v1/`.
+//! `projects/P/subscriptions/S[:verb]` under `/v1/`, IAM's `getIamPolicy` (GET, as Pub/Sub maps
+//! it) and `setIamPolicy` included.
 
 use crate::emulator::gcp::rest::split_verb;
 use crate::emulator::gcp::rpc::RpcError;
@@ -73,6 +74,8 @@ pub enum Call {
     /// The project.
     ListTopics(String),
     Publish(TopicName),
+    GetTopicPolicy(TopicName),
+    SetTopicPolicy(TopicName),
     CreateSubscription(SubscriptionName),
     GetSubscription(SubscriptionName),
     DeleteSubscription(SubscriptionName),
@@ -81,6 +84,8 @@ pub enum Call {
     Pull(SubscriptionName),
     Acknowledge(SubscriptionName),
     ModifyAckDeadline(SubscriptionName),
+    GetSubscriptionPolicy(SubscriptionName),
+    SetSubscriptionPolicy(SubscriptionName),
 }
 
 impl Call {
@@ -92,6 +97,8 @@ impl Call {
             Self::DeleteTopic(_) => "pubsub.topics.delete",
             Self::ListTopics(_) => "pubsub.topics.list",
             Self::Publish(_) => "pubsub.topics.publish",
+            Self::GetTopicPolicy(_) => "pubsub.topics.getIamPolicy",
+            Self::SetTopicPolicy(_) => "pubsub.topics.setIamPolicy",
             Self::CreateSubscription(_) => "pubsub.subscriptions.create",
             Self::GetSubscription(_) => "pubsub.subscriptions.get",
             Self::DeleteSubscription(_) => "pubsub.subscriptions.delete",
@@ -99,6 +106,8 @@ impl Call {
             Self::Pull(_) => "pubsub.subscriptions.pull",
             Self::Acknowledge(_) => "pubsub.subscriptions.acknowledge",
             Self::ModifyAckDeadline(_) => "pubsub.subscriptions.modifyAckDeadline",
+            Self::GetSubscriptionPolicy(_) => "pubsub.subscriptions.getIamPolicy",
+            Self::SetSubscriptionPolicy(_) => "pubsub.subscriptions.setIamPolicy",
         }
     }
 
@@ -114,16 +123,21 @@ impl Call {
     /// The resource name the call is made on, as written in the path.
     pub fn resource(&self) -> String {
         match self {
-            Self::CreateTopic(name) | Self::GetTopic(name) | Self::DeleteTopic(name) | Self::Publish(name) => {
-                name.to_string()
-            }
+            Self::CreateTopic(name)
+            | Self::GetTopic(name)
+            | Self::DeleteTopic(name)
+            | Self::Publish(name)
+            | Self::GetTopicPolicy(name)
+            | Self::SetTopicPolicy(name) => name.to_string(),
             Self::ListTopics(project) => format!("projects/{project}/topics"),
             Self::CreateSubscription(name)
             | Self::GetSubscription(name)
             | Self::DeleteSubscription(name)
             | Self::Pull(name)
             | Self::Acknowledge(name)
-            | Self::ModifyAckDeadline(name) => name.to_string(),
+            | Self::ModifyAckDeadline(name)
+            | Self::GetSubscriptionPolicy(name)
+            | Self::SetSubscriptionPolicy(name) => name.to_string(),
             Self::ListSubscriptions(project) => format!("projects/{project}/subscriptions"),
         }
     }
@@ -158,6 +172,8 @@ fn topic_call(method: &Method, verb: Option<&str>, name: TopicName) -> Option<Ca
         (&Method::GET, None) => Some(Call::GetTopic(name)),
         (&Method::DELETE, None) => Some(Call::DeleteTopic(name)),
         (&Method::POST, Some("publish")) => Some(Call::Publish(name)),
+        (&Method::GET, Some("getIamPolicy")) => Some(Call::GetTopicPolicy(name)),
+        (&Method::POST, Some("setIamPolicy")) => Some(Call::SetTopicPolicy(name)),
         _ => None,
     }
 }
@@ -170,6 +186,8 @@ fn subscription_call(method: &Method, verb: Option<&str>, name: SubscriptionName
         (&Method::POST, Some("pull")) => Some(Call::Pull(name)),
         (&Method::POST, Some("acknowledge")) => Some(Call::Acknowledge(name)),
         (&Method::POST, Some("modifyAckDeadline")) => Some(Call::ModifyAckDeadline(name)),
+        (&Method::GET, Some("getIamPolicy")) => Some(Call::GetSubscriptionPolicy(name)),
+        (&Method::POST, Some("setIamPolicy")) => Some(Call::SetSubscriptionPolicy(name)),
         _ => None,
     }
 }
@@ -216,6 +234,10 @@ mod tests {
             (Method::POST, "projects/p/subscriptions/sub:pull", "pubsub.subscriptions.pull"),
             (Method::POST, "projects/p/subscriptions/sub:acknowledge", "pubsub.subscriptions.acknowledge"),
             (Method::POST, "projects/p/subscriptions/sub:modifyAckDeadline", "pubsub.subscriptions.modifyAckDeadline"),
+            (Method::GET, "projects/p/topics/events:getIamPolicy", "pubsub.topics.getIamPolicy"),
+            (Method::POST, "projects/p/topics/events:setIamPolicy", "pubsub.topics.setIamPolicy"),
+            (Method::GET, "projects/p/subscriptions/sub:getIamPolicy", "pubsub.subscriptions.getIamPolicy"),
+            (Method::POST, "projects/p/subscriptions/sub:setIamPolicy", "pubsub.subscriptions.setIamPolicy"),
         ];
         for (method, path, id) in cases {
             assert_eq!(parse(method, path).map(|c| c.method_id()), Some(id), "{path}");
@@ -235,6 +257,8 @@ mod tests {
     fn unknown_paths_verbs_and_methods_do_not_parse() {
         assert_eq!(parse(Method::POST, "projects/p/topics/events"), None);
         assert_eq!(parse(Method::POST, "projects/p/subscriptions/sub:seek"), None);
+        assert_eq!(parse(Method::GET, "projects/p/topics/events:setIamPolicy"), None);
+        assert_eq!(parse(Method::POST, "projects/p/subscriptions/sub:getIamPolicy"), None, "GET, as Pub/Sub maps it");
         assert_eq!(parse(Method::GET, "projects/p/topics/events/subscriptions"), None);
         assert_eq!(parse(Method::GET, "projects//topics/events"), None);
         assert_eq!(parse(Method::GET, "projects/p/secrets/s"), None);

@@ -22,6 +22,12 @@ pub fn handle(store: &mut Store, call: &Call, query: &Query, body: &[u8], now: N
         Call::ListTopics(project) => {
             list_page("topics", store.topics(project).into_iter().map(wire::topic_json).collect(), query)
         }
+        // `options.requestedPolicyVersion` is accepted: policies are version 1 or 3 as their
+        // bindings need.
+        Call::GetTopicPolicy(name) => store.topic_policy(name),
+        Call::SetTopicPolicy(name) => store.topic_policy_mut(name)?.set(body),
+        Call::GetSubscriptionPolicy(name) => store.subscription_policy(name),
+        Call::SetSubscriptionPolicy(name) => store.subscription_policy_mut(name)?.set(body),
         Call::Publish(name) => {
             let request: PublishBody = parse_body(body)?;
             store.publish(name, request.into_messages()?, now).map(|ids| wire::publish_json(&ids))
@@ -117,6 +123,34 @@ mod tests {
         assert_eq!(short.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"));
         let default = call(&mut store, Method::PUT, "projects/p/subscriptions/sub", body, now);
         assert_eq!(default.map(|s| s["ackDeadlineSeconds"].clone()), Ok(json!(10)));
+    }
+
+    #[test]
+    fn topics_and_subscriptions_keep_their_own_policies_until_deleted() {
+        let mut store = Store::default();
+        let now = Now::with_offset(Duration::ZERO);
+        let missing = call(&mut store, Method::GET, "projects/p/topics/events:getIamPolicy", "", now);
+        assert_eq!(missing.map_err(|e| e.http_status), Err(404));
+        assert!(call(&mut store, Method::PUT, "projects/p/topics/events", "", now).is_ok());
+        let body = r#"{"topic":"projects/p/topics/events"}"#;
+        assert!(call(&mut store, Method::PUT, "projects/p/subscriptions/sub", body, now).is_ok());
+        let empty = call(&mut store, Method::GET, "projects/p/topics/events:getIamPolicy", "", now);
+        assert_eq!(empty, Ok(json!({"version": 1, "etag": "ACAB"})));
+        let publisher = "serviceAccount:service-1@gcp-sa-secretmanager.iam.gserviceaccount.com";
+        let policy = json!({"policy": {"bindings": [{"role": "roles/pubsub.publisher", "members": [publisher]}]}});
+        let set = call(&mut store, Method::POST, "projects/p/topics/events:setIamPolicy", &policy.to_string(), now);
+        assert_eq!(set.map(|p| p["bindings"][0]["members"][0].clone()), Ok(json!(publisher)));
+        let principal = "serviceAccount:service-1@gcp-sa-secretmanager.iam.gserviceaccount.com";
+        assert!(store.policy_allows("projects/p/topics/events", principal, "pubsub.topics.publish"));
+        assert!(!store.policy_allows("projects/p/subscriptions/sub", principal, "pubsub.topics.publish"));
+        let subscription = call(&mut store, Method::GET, "projects/p/subscriptions/sub:getIamPolicy", "", now);
+        assert_eq!(subscription.map(|p| p.get("bindings").cloned()), Ok(None), "each resource has its own");
+        // A topic made again under the same name starts without the old grants.
+        assert!(call(&mut store, Method::DELETE, "projects/p/topics/events", "", now).is_ok());
+        assert!(call(&mut store, Method::PUT, "projects/p/topics/events", "", now).is_ok());
+        assert!(!store.policy_allows("projects/p/topics/events", principal, "pubsub.topics.publish"));
+        let bad = call(&mut store, Method::POST, "projects/p/subscriptions/sub:setIamPolicy", "{}", now);
+        assert_eq!(bad.map_err(|e| e.code.name()), Err("INVALID_ARGUMENT"));
     }
 
     #[test]

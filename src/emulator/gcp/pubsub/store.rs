@@ -6,7 +6,9 @@
 use super::faults::DeliveryFaults;
 use super::names::{SubscriptionName, TopicName};
 use crate::emulator::gcp::clock::Now;
+use crate::emulator::gcp::iam::Policy;
 use crate::emulator::gcp::rpc::RpcError;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
@@ -93,6 +95,8 @@ pub struct Received {
 pub struct Store {
     topics: BTreeMap<TopicName, Topic>,
     subscriptions: BTreeMap<SubscriptionName, Subscription>,
+    /// The IAM policies set on topics and subscriptions, by full name; gone with the resource.
+    policies: BTreeMap<String, Policy>,
     /// Counters behind message ids, backlog positions and ack ids; never reused.
     last_message: u64,
     last_delivery: u64,
@@ -127,6 +131,7 @@ impl Store {
     /// Deletes a topic. Its subscriptions stay, detached from any topic, with their backlogs.
     pub fn delete_topic(&mut self, name: &TopicName) -> Result<(), RpcError> {
         self.topics.remove(name).ok_or_else(topic_not_found)?;
+        self.policies.remove(&name.to_string());
         for subscription in self.subscriptions.values_mut().filter(|s| s.topic.as_ref() == Some(name)) {
             subscription.topic = None;
         }
@@ -233,7 +238,43 @@ impl Store {
 
     /// Deletes a subscription and its backlog.
     pub fn delete_subscription(&mut self, name: &SubscriptionName) -> Result<(), RpcError> {
-        self.subscriptions.remove(name).map(|_| ()).ok_or_else(subscription_not_found)
+        self.subscriptions.remove(name).ok_or_else(subscription_not_found)?;
+        self.policies.remove(&name.to_string());
+        Ok(())
+    }
+
+    /// The IAM policy of an existing topic, as `getIamPolicy` answers it (empty until set).
+    pub fn topic_policy(&self, name: &TopicName) -> Result<Value, RpcError> {
+        self.topic(name)?;
+        Ok(self.policy_json(&name.to_string()))
+    }
+
+    /// The IAM policy of an existing topic, for `setIamPolicy`.
+    pub fn topic_policy_mut(&mut self, name: &TopicName) -> Result<&mut Policy, RpcError> {
+        self.topic(name)?;
+        Ok(self.policies.entry(name.to_string()).or_default())
+    }
+
+    /// The IAM policy of an existing subscription, as `getIamPolicy` answers it.
+    pub fn subscription_policy(&self, name: &SubscriptionName) -> Result<Value, RpcError> {
+        self.subscription(name)?;
+        Ok(self.policy_json(&name.to_string()))
+    }
+
+    /// The IAM policy of an existing subscription, for `setIamPolicy`.
+    pub fn subscription_policy_mut(&mut self, name: &SubscriptionName) -> Result<&mut Policy, RpcError> {
+        self.subscription(name)?;
+        Ok(self.policies.entry(name.to_string()).or_default())
+    }
+
+    fn policy_json(&self, name: &str) -> Value {
+        self.policies.get(name).map_or_else(|| Policy::default().to_json(), Policy::to_json)
+    }
+
+    /// Whether the policy set on the topic or subscription `name` grants `permission` to
+    /// `principal` (false for any other name).
+    pub fn policy_allows(&self, name: &str, principal: &str, permission: &str) -> bool {
+        self.policies.get(name).is_some_and(|policy| policy.allows(principal, permission))
     }
 
     /// Leases up to `max` visible messages, oldest first (reversed under the `reorder` fault),
