@@ -572,3 +572,34 @@ async fn gcloud_creates_a_service_account_and_binds_workload_identity_and_secret
     listener.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_subscriptions_own_policy_lets_a_principal_pull_it_and_no_other() {
+    let emulator = trusting_emulator();
+    emulator.create_subscription(PROJECT, "events-operator", "events", Duration::from_secs(10));
+    emulator.create_subscription(PROJECT, "events-other", "events", Duration::from_secs(10));
+    let token = federate(&emulator, "secure-api-operator", "secure-api-operator").await;
+    let pull = |subscription: &str| format!("/v1/projects/demo-project/subscriptions/{subscription}:pull");
+    let (status, denied) =
+        call(&emulator, Method::POST, &pull("events-operator"), Some(&token), "{\"maxMessages\":1}").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{denied}");
+
+    // Granted on the subscription, as `gcloud pubsub subscriptions add-iam-policy-binding` does.
+    let policy_path = "/v1/projects/demo-project/subscriptions/events-operator";
+    let (_, current) = call(&emulator, Method::GET, &format!("{policy_path}:getIamPolicy"), None, "").await;
+    let member = gke_principal("secure-api-operator", "secure-api-operator");
+    let bindings = json!([{"role": "roles/pubsub.subscriber", "members": [member]}]);
+    let set = json!({"policy": {"etag": current["etag"], "bindings": bindings}}).to_string();
+    let (status, _) = call(&emulator, Method::POST, &format!("{policy_path}:setIamPolicy"), None, &set).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(emulator.count("pubsub.subscriptions.setIamPolicy"), 1);
+
+    let (status, pulled) =
+        call(&emulator, Method::POST, &pull("events-operator"), Some(&token), "{\"maxMessages\":1}").await;
+    assert_eq!(status, StatusCode::OK, "{pulled}");
+    let other = call(&emulator, Method::POST, &pull("events-other"), Some(&token), "{\"maxMessages\":1}").await;
+    assert_eq!(other.0, StatusCode::FORBIDDEN, "the grant is the subscription's alone");
+    // Consuming is all the subscriber role grants: not the subscription's policy.
+    let (status, _) = call(&emulator, Method::POST, &format!("{policy_path}:setIamPolicy"), Some(&token), &set).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
