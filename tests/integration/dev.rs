@@ -1,9 +1,9 @@
 //! `secure-api-operator dev`: the demo the README starts with, a failing step named as such, no
 //! secret value in the report, and the playground's printed commands run as printed.
 
-use crate::support::gcloud::QUIET_ENV;
 use crate::support::operator_bin;
-use crate::support::process::{exit_within, terminate};
+use crate::support::playground::{block, paste, start_dev};
+use crate::support::process::{KilledOnDrop, exit_within, terminate};
 use crate::support::wait::wait_for;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -13,24 +13,12 @@ use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::dev::demo::{self, DemoOptions};
 use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
 use secure_api_operator::emulator::gcp::GcpFault;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Generous: the demo takes a few seconds, a loaded CI machine more.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// Kills the child if the test fails before it exits.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -59,7 +47,7 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("spawning dev --demo: {e}"));
-    let mut guard = Guard(child);
+    let mut guard = KilledOnDrop(child);
     let status = wait_for("dev --demo to exit", DEADLINE, || {
         let status = guard.0.try_wait().ok().flatten();
         async move { status }
@@ -144,66 +132,6 @@ async fn the_demo_report_never_shows_a_secret_value() {
     }
 }
 
-/// The lines of the printed block that starts after `from` and ends before `to`.
-fn block(text: &str, from: &str, to: &str) -> String {
-    let start = text.find(from).unwrap_or_else(|| panic!("no {from:?} in:\n{text}"));
-    let end = text[start..].find(to).map(|i| start + i).unwrap_or_else(|| panic!("no {to:?} in:\n{text}"));
-    text[start..end].lines().map(str::trim).collect::<Vec<_>>().join("\n")
-}
-
-/// Runs printed commands with bash, as a person would paste them (in the repository, with a
-/// clean environment: no proxies, no user gcloud configuration, no metadata-server probe), and
-/// returns what they printed.
-fn paste(script: &str, home: &Path) -> String {
-    let output = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(repo())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("TMPDIR", home)
-        .envs(QUIET_ENV)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("bash: {e}"));
-    assert!(
-        output.status.success(),
-        "the printed commands failed:\n{script}\n--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// `dev` started as a person would, and the instructions it printed, whole.
-async fn start_dev(dir: &Path) -> (Guard, String) {
-    let child = Command::new(operator_bin())
-        .args(["dev", "--dir", &dir.to_string_lossy()])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning dev: {e}"));
-    let mut guard = Guard(child);
-    let (lines, received) = mpsc::channel();
-    let stdout = guard.0.stdout.take().unwrap_or_else(|| panic!("no stdout pipe"));
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut printed = String::new();
-    wait_for("the playground's instructions", DEADLINE, || {
-        printed.extend(received.try_iter().map(|line| line + "\n"));
-        let done = printed.contains("Stop with Ctrl-C.");
-        async move { done.then_some(()) }
-    })
-    .await;
-    (guard, printed)
-}
-
 /// A client of the playground whose kubeconfig the printed `exports` name.
 async fn client_of(exports: &str) -> kube::Client {
     let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
@@ -221,11 +149,12 @@ fn ready(conditions: &[secure_api_operator::api::conditions::Condition]) -> bool
 #[tokio::test]
 async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let (mut guard, printed) = start_dev(dir.path()).await;
+    let mut dev = start_dev(dir.path(), DEADLINE).await;
+    let printed = std::mem::take(&mut dev.printed);
 
     let exports = block(&printed, "export KUBECONFIG=", "\n\n");
-    let seed = block(&printed, "# the example's secrets", "# the example's validation");
-    paste(&format!("{exports}\n{seed}"), dir.path());
+    let setup = block(&printed, "# the example's secrets", "# the example's validation");
+    paste(&format!("{exports}\n{setup}"), dir.path());
     let validation = block(&printed, "# the example's validation", "# rotate");
     let answers = paste(&format!("{exports}\n{validation}"), dir.path());
     for answer in ["\"status\":\"healthy\"", "UNAUTHENTICATED", "\"cache_ttl\":3600", "secure-api-client-"] {
@@ -252,8 +181,8 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
     // A watch held open (as `kubectl get -w` would) does not keep the playground running.
     let watch = services.watch(&WatchParams::default().timeout(290), "0").await.unwrap_or_else(|e| panic!("{e}"));
     let watch = tokio::spawn(watch.map_err(|e| e.to_string()).try_collect::<Vec<_>>());
-    terminate(&guard.0);
-    let status = exit_within(&mut guard.0, DEADLINE).await;
+    terminate(&dev.process);
+    let status = exit_within(&mut dev.process, DEADLINE).await;
     assert!(status.success(), "dev exited with {status:?} after SIGTERM");
     let ended = watch.await.unwrap_or_else(|e| panic!("watch task: {e}"));
     assert!(ended.is_ok(), "the watch was cut instead of ended: {ended:?}");
@@ -265,15 +194,15 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
 #[tokio::test]
 async fn the_readme_quick_start_applied_as_written_becomes_ready() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let (guard, printed) = start_dev(dir.path()).await;
+    let mut dev = start_dev(dir.path(), DEADLINE).await;
+    let printed = std::mem::take(&mut dev.printed);
     let exports = block(&printed, "export KUBECONFIG=", "\n\n");
     let setup = block(&printed, "# the example's secrets", "# the example's validation");
     let google_side: Vec<&str> = setup.lines().filter(|line| !line.starts_with("kubectl ")).collect();
     paste(&format!("{exports}\n{}", google_side.join("\n")), dir.path());
 
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap_or_else(|e| panic!("README.md: {e}"));
-    let quick_start =
-        readme.split("<!-- quickstart -->").nth(1).unwrap_or_else(|| panic!("no quick start in README.md"));
+    let quick_start = readme.split("<!-- quickstart -->").nth(1).unwrap_or_else(|| panic!("no quick start in README.md"));
     let yaml = quick_start.split("```yaml\n").nth(1).and_then(|rest| rest.split("\n```").next());
     let yaml = yaml.unwrap_or_else(|| panic!("no YAML block after the quick start marker")).to_owned();
     let file = dir.path().join("quick-start.yaml");
@@ -291,5 +220,5 @@ async fn the_readme_quick_start_applied_as_written_becomes_ready() {
         (ready(&secret_ref.conditions) && ready(&service.conditions) && ready(&gateway.conditions)).then_some(())
     })
     .await;
-    terminate(&guard.0);
+    terminate(&dev.process);
 }

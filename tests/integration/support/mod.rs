@@ -9,6 +9,7 @@ pub mod http;
 pub mod kubectl;
 pub mod logs;
 pub mod operator;
+pub mod playground;
 pub mod process;
 pub mod pubsub_emulator;
 pub mod wait;
