@@ -25,6 +25,7 @@ mod gcp_api_gateway_client;
 mod gcp_client;
 mod gcp_iam;
 mod gcp_pubsub;
+mod gke_guide;
 mod identity;
 mod kubectl;
 mod kubectl_create;
