@@ -202,7 +202,8 @@ async fn the_readme_quick_start_applied_as_written_becomes_ready() {
     paste(&format!("{exports}\n{}", google_side.join("\n")), dir.path());
 
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap_or_else(|e| panic!("README.md: {e}"));
-    let quick_start = readme.split("<!-- quickstart -->").nth(1).unwrap_or_else(|| panic!("no quick start in README.md"));
+    let quick_start =
+        readme.split("<!-- quickstart -->").nth(1).unwrap_or_else(|| panic!("no quick start in README.md"));
     let yaml = quick_start.split("```yaml\n").nth(1).and_then(|rest| rest.split("\n```").next());
     let yaml = yaml.unwrap_or_else(|| panic!("no YAML block after the quick start marker")).to_owned();
     let file = dir.path().join("quick-start.yaml");
