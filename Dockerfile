@@ -6,11 +6,13 @@
 #
 # VERSION only labels the image; keep it the crate version of Cargo.toml (the chart's appVersion).
 #
-# The builder compiles the dependencies first, against a placeholder crate, in a layer that is
-# only rebuilt when Cargo.toml or Cargo.lock change; an edit under src/ recompiles this crate only.
+# The builder compiles the dependencies first, against placeholder sources, in a layer that is only
+# rebuilt when Cargo.toml or Cargo.lock change; an edit under src/ recompiles this crate only.
 # Both builds leave out the `testbed` feature (emulators, `dev`, `emulator`): the image offers
 # `run`, `crds` and `render`, and the same flags in both keep the dependency layer a match. (A chart
 # test looks for `cargo build --release --locked --bin secure-api-operator`: keep that prefix.)
+# tests/integration/image.rs replays this stage without a container engine: its COPY lines into a
+# clean directory, its RUN lines there with `sh`, in order. So keep every path relative to WORKDIR.
 
 # Bookworm, like the runtime below: the binary links glibc dynamically and must not need a newer
 # glibc than Debian 12's.
@@ -18,25 +20,26 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
-# Dependencies only: every target Cargo.toml declares gets a placeholder source file (cargo looks
-# for the bench's file even though the bench, like the integration test, needs `testbed` and is
-# not built here).
+# Dependencies only. cargo reads every target Cargo.toml declares (benches, tests) before it builds
+# anything, so each gets a placeholder file, read from Cargo.toml itself so the list cannot fall
+# behind it. Then this crate's placeholder build goes (`cargo clean -p`), and the placeholders
+# with it: the next build compiles the crate from its sources whatever their files' times, and no
+# placeholder binary is left where a build might take it for current.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches tests/integration \
-    && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/kube_emulator.rs \
-    && touch tests/integration/main.rs \
+COPY docker/cargo-placeholders.sh ./docker/
+RUN sh docker/cargo-placeholders.sh > placeholders \
     && cargo build --release --locked --bin secure-api-operator --no-default-features \
-    && rm -rf src benches tests
+    && cargo clean --release --locked -p secure-api-operator \
+    && xargs rm -f < placeholders \
+    && rm placeholders
 
-# The crate itself. touch: COPY keeps the files' own times, which may be older than the
-# placeholder build, and cargo decides what to rebuild by modification time.
+# The crate itself. Benches and tests are not built, so placeholders stand in for them again.
+# CARGO_TARGET_DIR: the replay test shares its own target directory, so that the dependencies are
+# compiled once.
 COPY src ./src
-COPY benches ./benches
-RUN touch src/main.rs src/lib.rs \
+RUN sh docker/cargo-placeholders.sh \
     && cargo build --release --locked --bin secure-api-operator --no-default-features \
-    && cp target/release/secure-api-operator /secure-api-operator
+    && cp "${CARGO_TARGET_DIR:-target}/release/secure-api-operator" ./secure-api-operator
 
 # distroless/cc: glibc and libgcc for the dynamically linked binary, CA certificates for rustls'
 # native roots, and the `nonroot` user (65532). No shell, no package manager.
@@ -47,7 +50,7 @@ LABEL org.opencontainers.image.title="secure-api-operator" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
-COPY --from=builder /secure-api-operator /secure-api-operator
+COPY --from=builder /build/secure-api-operator /secure-api-operator
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/secure-api-operator"]
