@@ -27,6 +27,7 @@ mod gcp_iam;
 mod gcp_pubsub;
 mod gke_guide;
 mod identity;
+mod image;
 mod kubectl;
 mod kubectl_create;
 mod kubectl_playground;
