@@ -38,7 +38,11 @@ fn the_chart_app_version_is_the_crate_version() {
     assert_eq!(chart["apiVersion"], "v2");
     assert_eq!(chart["appVersion"], env!("CARGO_PKG_VERSION"), "Chart.yaml appVersion must be the crate version");
     let docs = render("");
-    assert_eq!(container(&docs)["image"], format!("secure-api-operator:{}", env!("CARGO_PKG_VERSION")));
+    // The release workflow publishes that image under that tag (tests/integration/release.rs).
+    assert_eq!(
+        container(&docs)["image"],
+        format!("ghcr.io/secure-api-operator/secure-api-operator:{}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
