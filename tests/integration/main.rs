@@ -34,6 +34,7 @@ mod kubectl_playground;
 mod leader_election;
 mod monitoring;
 mod notifications;
+mod release;
 mod render;
 mod run;
 mod scale;
