@@ -51,8 +51,7 @@ kind: SecretRef
 metadata:
   name: db
 spec:
-  secret: api-config-db
-  serviceAccountName: nobody
+  secret: no-such-secret
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +66,7 @@ async fn kubectl_sorts_the_operators_events_by_last_timestamp() {
         kubectl
     })
     .await;
-    // The missing ServiceAccount is a Warning Event on the SecretRef.
+    // The SecretRef cannot sync (no identity for it, or no such secret): a Warning Event on it.
     wait_for("the operator's Event", DEADLINE, || {
         let names = kubectl.ok(&["get", "events", "-o", "name"]);
         async move { (!names.trim().is_empty()).then_some(()) }
