@@ -2,7 +2,7 @@
 //! secret value in the report, and the playground's printed commands run as printed.
 
 use crate::support::operator_bin;
-use crate::support::playground::{block, paste, start_dev};
+use crate::support::playground::{block, client_of, in_process, paste, ready, start_dev};
 use crate::support::process::{KilledOnDrop, exit_within, terminate};
 use crate::support::wait::wait_for;
 use futures::TryStreamExt;
@@ -11,7 +11,6 @@ use kube::Api;
 use kube::api::WatchParams;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_operator::dev::demo::{self, DemoOptions};
-use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
 use secure_api_operator::emulator::gcp::GcpFault;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,17 +21,6 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn playground(dir: &Path) -> Playground {
-    let options = PlaygroundOptions {
-        kube_listen: ([127, 0, 0, 1], 0).into(),
-        gcp_listen: ([127, 0, 0, 1], 0).into(),
-        dir: dir.to_path_buf(),
-        gcp_project: "demo-project".into(),
-        notifications: true,
-    };
-    Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"))
 }
 
 #[tokio::test]
@@ -84,7 +72,7 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
 #[tokio::test]
 async fn a_failing_step_is_named_and_ends_the_demo() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let playground = playground(dir.path()).await;
+    let playground = in_process(dir.path(), true).await;
     let denied = GcpFault {
         method: Some("secretmanager.versions.access".into()),
         resource_contains: Some("secrets/api-config-keys/".into()),
@@ -109,7 +97,7 @@ async fn a_failing_step_is_named_and_ends_the_demo() {
 async fn the_demo_report_never_shows_a_secret_value() {
     const SENTINEL: &str = "sentinel-7f3a9c";
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let playground = playground(dir.path()).await;
+    let playground = in_process(dir.path(), true).await;
     let options = DemoOptions { payload_prefix: SENTINEL.into(), ..DemoOptions::default() };
     let mut report = Vec::new();
     let played = demo::play(&playground, &options, &mut report).await;
@@ -130,20 +118,6 @@ async fn the_demo_report_never_shows_a_secret_value() {
     for key_string in &key_strings {
         assert!(!report.contains(key_string.as_str()), "an API key string is in the demo's report:\n{report}");
     }
-}
-
-/// A client of the playground whose kubeconfig the printed `exports` name.
-async fn client_of(exports: &str) -> kube::Client {
-    let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
-}
-
-fn ready(conditions: &[secure_api_operator::api::conditions::Condition]) -> bool {
-    conditions.iter().any(|c| c.is_true(secure_api_operator::api::conditions::types::READY))
 }
 
 #[tokio::test]

@@ -6,11 +6,10 @@
 //! the service.
 
 use crate::support::PROJECT;
-use crate::support::playground::{block, paste, paste_in, start_dev};
+use crate::support::playground::{block, client_of, paste, paste_in, ready, start_dev};
 use crate::support::process::{exit_within, terminate};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use secure_api_operator::api::conditions::{Condition, types::READY};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -144,10 +143,6 @@ fn assert_the_guide_has_the_playgrounds_commands(guide: &[Fenced], printed: &str
     }
 }
 
-fn ready(conditions: &[Condition]) -> bool {
-    conditions.iter().any(|c| c.is_true(READY))
-}
-
 /// The default `image.repository` of the chart.
 fn chart_image() -> String {
     let values = std::fs::read_to_string(repo().join("charts/secure-api-operator/values.yaml")).unwrap_or_default();
@@ -230,12 +225,7 @@ async fn the_gke_guide_runs_block_by_block_against_the_emulators() {
     for answer in ["\"status\":\"healthy\"", "UNAUTHENTICATED", "\"cache_ttl\":3600", "\"host\":\"db.example.com\""] {
         assert!(printed.contains(answer), "no {answer:?} in what the guide printed:\n{printed}");
     }
-    let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
-    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("config: {e}"));
-    let client = kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"));
+    let client = client_of(&exports).await;
     let services: Api<SecureApiService> = Api::namespaced(client.clone(), "default");
     let gateways: Api<GatewayConfig> = Api::namespaced(client.clone(), "default");
     let service = services.get("secure-api").await.unwrap_or_else(|e| panic!("SecureApiService secure-api: {e}"));

@@ -3,19 +3,8 @@
 //! the Events the operator writes through events.k8s.io/v1.
 
 use crate::support::kubectl::Kubectl;
+use crate::support::playground::in_process;
 use crate::support::wait::{DEADLINE, wait_for};
-use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
-
-async fn start(dir: &std::path::Path) -> Playground {
-    let options = PlaygroundOptions {
-        kube_listen: ([127, 0, 0, 1], 0).into(),
-        gcp_listen: ([127, 0, 0, 1], 0).into(),
-        dir: dir.to_path_buf(),
-        gcp_project: "demo-project".into(),
-        notifications: false,
-    };
-    Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"))
-}
 
 /// Runs blocking kubectl steps off the runtime, which serves the playground meanwhile.
 async fn blocking<T: Send + 'static>(steps: impl FnOnce() -> T + Send + 'static) -> T {
@@ -25,7 +14,7 @@ async fn blocking<T: Send + 'static>(steps: impl FnOnce() -> T + Send + 'static)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_explain_describes_the_custom_resources_fields() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let playground = start(dir.path()).await;
+    let playground = in_process(dir.path(), false).await;
     let kubectl = Kubectl::new(&playground.kubeconfig, "default");
     blocking(move || {
         let field = kubectl.ok(&["explain", "secretref.spec.refreshInterval"]);
@@ -57,7 +46,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_sorts_the_operators_events_by_last_timestamp() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let playground = start(dir.path()).await;
+    let playground = in_process(dir.path(), false).await;
     let kubectl = Kubectl::new(&playground.kubeconfig, "default");
     let manifest = dir.path().join("secretref.yaml");
     std::fs::write(&manifest, SECRET_REF).unwrap_or_else(|e| panic!("{e}"));

@@ -5,6 +5,8 @@ use super::gcloud::QUIET_ENV;
 use super::operator_bin;
 use super::process::KilledOnDrop;
 use super::wait::wait_for;
+use secure_api_operator::api::conditions::{Condition, types};
+use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -134,4 +136,31 @@ impl Drop for GroupKilledOnDrop {
         }
         let _ = self.leader.wait();
     }
+}
+
+/// The playground in this process (emulators and operator), its files in `dir`.
+pub async fn in_process(dir: &Path, notifications: bool) -> Playground {
+    let options = PlaygroundOptions {
+        kube_listen: ([127, 0, 0, 1], 0).into(),
+        gcp_listen: ([127, 0, 0, 1], 0).into(),
+        dir: dir.to_path_buf(),
+        gcp_project: super::PROJECT.into(),
+        notifications,
+    };
+    Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"))
+}
+
+/// A client of the playground whose kubeconfig the printed `exports` name.
+pub async fn client_of(exports: &str) -> kube::Client {
+    let kubeconfig = exports.lines().next().and_then(|l| l.strip_prefix("export KUBECONFIG=")).unwrap_or_default();
+    let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
+}
+
+/// Whether the conditions say Ready=True.
+pub fn ready(conditions: &[Condition]) -> bool {
+    conditions.iter().any(|c| c.is_true(types::READY))
 }
