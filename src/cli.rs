@@ -1,7 +1,7 @@
 //! The command line (a contract: scripts and docs depend on these names). Every flag of `run`
 //! also reads an environment variable `SECUREAPI_<FLAG_IN_CAPS>`.
 
-use crate::controllers::shard::Shard;
+use crate::runtime::shard::Shard;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;

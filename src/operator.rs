@@ -10,17 +10,18 @@
 
 use crate::api::{GROUP, GatewayConfig, SecretRef, SecureApiService, VERSION};
 use crate::cli::RunArgs;
-use crate::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
-use crate::controllers::notifications::Notifications;
-use crate::controllers::shard::Shard;
-use crate::controllers::{Context, GoogleCloud, Settings, drain_within};
+use crate::controllers::{Context, GoogleCloud};
 use crate::gcp::{
     ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
 use crate::hash_key::{self, store::KeyError};
+use crate::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use crate::leader::{self, Elector, LostLeadership};
 use crate::metrics::Metrics;
+use crate::notifications::Notifications;
 use crate::provider::{GcpSecretManager, SecretProvider};
+use crate::runtime::shard::Shard;
+use crate::runtime::{Runtime, Settings, drain_within};
 use crate::server::{self, Health};
 use crate::shutdown::shutdown_signal;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
@@ -237,7 +238,8 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
             reason: format!("reading the hash key Secret did not answer within {}s", args.startup_timeout),
         })??;
     let google = GoogleCloud { secrets: provider, gateway: Some((api_gateway, api_keys)), notifications };
-    let ctx = Context::new(client.clone(), metrics.clone(), settings, google, identities, hash_key);
+    let runtime = Runtime::new(client.clone(), metrics.clone(), settings, hash_key);
+    let ctx = Context::new(runtime, google, identities);
     let (lost_tx, lost) = oneshot::channel();
     let controllers = match election.clone() {
         None => {
@@ -377,7 +379,7 @@ async fn notifications(
         .map(|name| subscriber.subscription_name(name))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StartupError::Setting(format!("--pubsub-subscription {}: not a subscription name", e.resource)))?;
-    Ok(Some(Notifications { subscriber, subscriptions }))
+    Ok(Some(Notifications::new(subscriber, subscriptions)))
 }
 
 async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {

@@ -15,7 +15,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Where kube-client logs a failed call: at debug it prints the API server's answer whole
 /// (`Unsuccessful: Status { message: ... }`), and that answer may quote what was written — a
 /// Secret's keys, whatever a webhook saw of the object. The operator reports refusals itself,
-/// redacted (see `controllers::refusal`).
+/// redacted (see `runtime::refusal`).
 const UNREDACTED_REFUSALS: &str = "kube_client::client";
 
 /// Drops kube-client's debug and trace lines of [`UNREDACTED_REFUSALS`] (its module only, not

@@ -9,9 +9,9 @@ use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
-use secure_api_operator::controllers::shard::Shard;
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::metrics::Controller as ControllerKind;
+use secure_api_operator::runtime::shard::Shard;
 use serde_json::json;
 use std::time::Duration;
 

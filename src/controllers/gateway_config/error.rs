@@ -1,11 +1,11 @@
 //! Why a GatewayConfig reconcile failed, or that it waits for a deletion step to finish.
 
 use crate::api::conditions::reasons;
-use crate::controllers::children::ChildError;
-use crate::controllers::identity::IdentityError;
-use crate::controllers::refusal;
-use crate::controllers::skeleton::{Failure, FinalizerFailed};
 use crate::gcp::{Code, GcpError};
+use crate::identity::IdentityError;
+use crate::runtime::children::ChildError;
+use crate::runtime::refusal;
+use crate::runtime::skeleton::{Failure, FinalizerFailed};
 use std::time::Duration;
 
 /// How often a pending operation is polled.

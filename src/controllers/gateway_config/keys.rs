@@ -13,7 +13,7 @@ use crate::api::gateway_config::{
     API_KEY_ID_ANNOTATION, ApiKeyStatus, DEFAULT_KEY_OVERLAP, GatewayApiKey, ROTATE_API_KEYS_ANNOTATION, RetiredApiKey,
 };
 use crate::api::{GatewayConfig, GatewayConfigStatus, MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_label_key};
-use crate::controllers::timing::parse_duration;
+use crate::runtime::timing::parse_duration;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};

@@ -19,16 +19,17 @@ pub mod provision;
 pub mod resolve;
 pub mod status;
 
-use super::caches::Cache;
-use super::caches::index_key;
-use super::identity::awaited;
-use super::recheck::Recheck;
-use super::skeleton::{self, Profile, Reconciler, write_status};
-use super::{Context, now, object_key};
+use super::Context;
 use crate::api::conditions::{find_condition, types};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
 use crate::gcp::{ApiGateway, ApiKeys};
+use crate::identity::awaited;
 use crate::metrics::Controller as ControllerKind;
+use crate::runtime::caches::Cache;
+use crate::runtime::caches::index_key;
+use crate::runtime::recheck::Recheck;
+use crate::runtime::skeleton::{self, Profile, Reconciler, write_status};
+use crate::runtime::{Runtime, now, object_key};
 use error::{Error, POLL};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -95,6 +96,7 @@ async fn keys_client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiKeys, 
 
 impl Reconciler for GatewayConfig {
     type Error = Error;
+    type Context = Context;
     const PROFILE: Profile = Profile {
         controller: ControllerKind::GatewayConfig,
         event_action: "Provision",
@@ -102,8 +104,8 @@ impl Reconciler for GatewayConfig {
         debounce: Duration::ZERO,
     };
 
-    fn cache(ctx: &Context) -> &Cache<Self> {
-        &ctx.caches.gateway_configs
+    fn cache(runtime: &Runtime) -> &Cache<Self> {
+        &runtime.caches.gateway_configs
     }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> GatewayConfigStatus {
@@ -119,12 +121,13 @@ impl Reconciler for GatewayConfig {
     }
 
     /// A ServiceAccount missing before the first provisioning step (ids in status say one ran).
-    fn awaits(&self, error: &Error, grace: Duration, now: &Time) -> bool {
+    fn awaited(&self, error: &Error, grace: Duration, now: &Time) -> Option<String> {
         use skeleton::Failure;
         let status = self.status.as_ref();
         let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
         let synced_before = status.is_some_and(|s| s.api_id.is_some());
         awaited::service_account(error.reason(), ready, synced_before, grace, now)
+            .then(|| awaited::message(error, grace))
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
@@ -184,7 +187,7 @@ impl Reconciler for GatewayConfig {
     /// Deletes the gateway, then our configs, then the API — each after the previous step's
     /// operation finished — unless the policy is Retain.
     async fn cleanup(&self, ctx: &Context) -> Result<Recheck, Error> {
-        ctx.forget(&object_key(self));
+        ctx.memory.forget(&object_key(self));
         if self.spec.deletion_policy == DeletionPolicy::Retain {
             return Ok(Recheck::OnChange);
         }

@@ -3,8 +3,8 @@
 
 use super::error::Error;
 use crate::api::GatewayConfig;
-use crate::controllers::children::hash_of;
 use crate::gateway::render_yaml;
+use crate::runtime::children::hash_of;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@ use super::status::Synced;
 use crate::api::conditions::{find_condition, reasons, types};
 use crate::api::{SecretRef, SecretRefStatus, field_manager};
 use crate::controllers::Context;
-use crate::controllers::children::get_child;
+use crate::runtime::children::get_child;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};

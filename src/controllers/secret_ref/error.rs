@@ -3,11 +3,11 @@
 
 use super::mapping::MappingError;
 use crate::api::conditions::reasons;
-use crate::controllers::children::ChildError;
-use crate::controllers::identity::IdentityError;
-use crate::controllers::refusal;
-use crate::controllers::skeleton::{Failure, FinalizerFailed};
+use crate::identity::IdentityError;
 use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::runtime::children::ChildError;
+use crate::runtime::refusal;
+use crate::runtime::skeleton::{Failure, FinalizerFailed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -10,27 +10,33 @@ pub mod apply;
 pub mod desired;
 pub mod error;
 pub mod mapping;
+pub mod memory;
 pub mod release;
 pub mod resolve;
 pub mod rollout;
 pub mod sharing;
 pub mod status;
 
-use super::caches::Cache;
-use super::identity::awaited;
-use super::recheck::Recheck;
-use super::skeleton::{self, Failure, Profile, Reconciler, write_status};
-use super::timing::jittered;
-use super::{Context, notifications, now, object_key};
+pub use memory::Memory;
+
+use super::Context;
 use crate::api::conditions::{find_condition, types};
 use crate::api::secret_ref::CreationPolicy;
 use crate::api::{DeletionPolicy, SecretRef, SecretRefStatus, owner_label_key};
+use crate::identity::awaited;
 use crate::metrics::Controller as ControllerKind;
+use crate::notifications;
 use crate::provider::FetchedVersion;
+use crate::runtime::caches::Cache;
+use crate::runtime::recheck::Recheck;
+use crate::runtime::skeleton::{self, Failure, Profile, Reconciler, write_status};
+use crate::runtime::timing::jittered;
+use crate::runtime::{Runtime, now, object_key};
 use crate::secret_data::live_data;
 use desired::{secretref_label, target_name};
 use error::Error;
 use futures::StreamExt;
+use futures::future::Either;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -56,7 +62,16 @@ pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output
     let owned = ctx.caches.secret_refs.subscribe().filter(move |r| std::future::ready(shard.owns(r.as_ref())));
     let controller = Controller::for_shared_stream(owned, ctx.caches.secret_refs.store());
     let (queue, queued) = tokio::sync::mpsc::channel(NOTIFICATION_QUEUE);
-    let notifications = notifications::run(ctx.clone(), controller.store(), queue, shutdown.clone());
+    let notifications = match &ctx.notifications {
+        Some(notifications) => Either::Left(notifications::run(
+            ctx.runtime.clone(),
+            notifications.clone(),
+            controller.store(),
+            queue,
+            shutdown.clone(),
+        )),
+        None => Either::Right(std::future::ready(())),
+    };
     let queued = futures::stream::unfold(queued, |mut queued| async { queued.recv().await.map(|r| (r, queued)) });
     let echoes = ctx.clone();
     // Only Secrets we labelled — never all Secrets of the cluster — so edits are repaired.
@@ -85,8 +100,8 @@ async fn forget_deleted(
     while let Some(secret_ref) = seen.next().await {
         let current = ctx.caches.secret_refs.get(&secret_ref.namespace().unwrap_or_default(), &secret_ref.name_any());
         if current.is_none_or(|current| current.uid() != secret_ref.uid()) {
-            ctx.forget(&object_key(secret_ref.as_ref()));
-            ctx.forget_finalized(&secret_ref.uid().unwrap_or_default());
+            forget(&ctx, &object_key(secret_ref.as_ref()));
+            ctx.memory.forget_finalized(&secret_ref.uid().unwrap_or_default());
         }
     }
 }
@@ -104,11 +119,27 @@ fn writer_of(secret: &Secret) -> Option<String> {
 fn is_own_write(ctx: &Context, namespace: &str, name: &str, secret: &Secret) -> bool {
     let target = secret.name_any();
     ctx.caches.secrets.contains(namespace, &target)
-        && ctx.wrote(&format!("{namespace}/{name}"), &target, &live_data(secret))
+        && ctx.secret_refs.wrote(&format!("{namespace}/{name}"), &target, &live_data(secret), &ctx.hash_key)
+}
+
+/// Everything this process remembered of the SecretRef `key`.
+fn forget(ctx: &Context, key: &str) {
+    ctx.memory.forget(key);
+    ctx.secret_refs.forget_sync(key);
+    if let Some(notifications) = &ctx.notifications {
+        notifications.hints.forget(key);
+    }
+}
+
+/// Whether a notification asked the reconcile of `key` starting now to read the store (and
+/// takes the request; see [`notifications::hints`]).
+fn take_forced_read(ctx: &Context, key: &str) -> bool {
+    ctx.notifications.as_ref().is_some_and(|notifications| notifications.hints.take(key, Instant::now()))
 }
 
 impl Reconciler for SecretRef {
     type Error = Error;
+    type Context = Context;
     const PROFILE: Profile = Profile {
         controller: ControllerKind::SecretRef,
         event_action: "Sync",
@@ -116,8 +147,8 @@ impl Reconciler for SecretRef {
         debounce: Duration::ZERO,
     };
 
-    fn cache(ctx: &Context) -> &Cache<Self> {
-        &ctx.caches.secret_refs
+    fn cache(runtime: &Runtime) -> &Cache<Self> {
+        &runtime.caches.secret_refs
     }
 
     /// Owned Secrets that deletion removes go with the SecretRef through their owner reference,
@@ -132,11 +163,16 @@ impl Reconciler for SecretRef {
     }
 
     /// A ServiceAccount missing at the first sync (its SecureApiService creates it any moment).
-    fn awaits(&self, error: &Error, grace: Duration, now: &Time) -> bool {
+    fn awaited(&self, error: &Error, grace: Duration, now: &Time) -> Option<String> {
         let status = self.status.as_ref();
         let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
         let synced_before = status.is_some_and(|s| s.synced_version.is_some());
         awaited::service_account(error.reason(), ready, synced_before, grace, now)
+            .then(|| awaited::message(error, grace))
+    }
+
+    fn forget_after_failure(ctx: &Context, key: &str) {
+        ctx.secret_refs.forget_sync(key);
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
@@ -148,8 +184,8 @@ impl Reconciler for SecretRef {
         // --- resolve: the target Secret, and the store only when it must be read
         let known = Known::settled(ctx, self, &plan, &key);
         let live = resolve::target(ctx, &secrets, self, &plan, &known).await?;
-        let forced = ctx.take_forced_read(&key);
-        if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.next_check(&key), forced, &ctx.hash_key) {
+        let forced = take_forced_read(ctx, &key);
+        if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.memory.next_check(&key), forced, &ctx.hash_key) {
             return Ok(next_recheck(ctx, &key, &plan));
         }
         let fetched = read(ctx, self, forced || status::refresh_requested(self)).await?;
@@ -158,13 +194,13 @@ impl Reconciler for SecretRef {
         let built = desired::build(self, &fetched, &ctx.hash_key)?;
         // --- apply: only what changed; the previous target goes once the new one holds the data
         apply::write_target(&secrets, self, live.as_ref(), &built.secret).await?;
-        ctx.remember_written(&key, &plan.target, &built.hash);
+        ctx.secret_refs.remember_written(&key, &plan.target, &built.hash);
         let missing = apply::roll_targets(ctx, self, &fetched.version).await?;
         if let Some(previous) = release::previous_target(self, &plan.target) {
             apply::retire_previous(ctx, &secrets, self, &previous, &plan.target).await?;
         }
         if !plan.pinned {
-            ctx.schedule_check(&key, Instant::now() + jittered(plan.refresh, 0.1));
+            ctx.memory.schedule_check(&key, Instant::now() + jittered(plan.refresh, 0.1));
         }
         // --- status
         let current = self.status.clone().unwrap_or_default();
@@ -172,7 +208,7 @@ impl Reconciler for SecretRef {
         let next = status::synced(self, &synced, &missing, now());
         apply::announce(ctx, self, &current, &next, &synced, &missing).await;
         write_status(ctx, self, &current, &next).await?;
-        ctx.remember_sync(&key, last_sync(self, &plan, &built.hash, &next));
+        ctx.secret_refs.remember_sync(&key, last_sync(self, &plan, &built.hash, &next));
         Ok(next_recheck(ctx, &key, &plan))
     }
 
@@ -182,7 +218,7 @@ impl Reconciler for SecretRef {
     async fn cleanup(&self, ctx: &Context) -> Result<Recheck, Error> {
         let target = target_name(self);
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &self.namespace().unwrap_or_default());
-        ctx.forget(&object_key(self));
+        forget(ctx, &object_key(self));
         let previous = release::previous_target(self, &target);
         for name in std::iter::once(target).chain(previous) {
             apply::let_go(&secrets, self, &name, Cause::Deleted).await?;
@@ -202,14 +238,14 @@ async fn read(ctx: &Context, secret_ref: &SecretRef, fresh: bool) -> Result<Fetc
         .await?;
     let default_project = ctx.settings.gcp_project.as_deref();
     let key = ReadKey::of(secret_ref, default_project);
-    if !fresh && let Some(held) = ctx.shared_reads.take(&key) {
+    if !fresh && let Some(held) = ctx.secret_refs.shared_reads.take(&key) {
         return Ok(held);
     }
     // Whatever this read finds (a new version, or none any more) replaces what was held.
-    ctx.shared_reads.forget(&key);
+    ctx.secret_refs.shared_reads.forget(&key);
     let fetched = ctx.secrets.fetch(&spec.secret, spec.project_id.as_deref(), &spec.version, &caller).await?;
     let store = ctx.caches.secret_refs.store();
-    ctx.shared_reads.hold_for_peers(key, &fetched, &store, secret_ref, default_project);
+    ctx.secret_refs.shared_reads.hold_for_peers(key, &fetched, &store, secret_ref, default_project);
     Ok(fetched)
 }
 
@@ -229,7 +265,7 @@ fn next_recheck(ctx: &Context, key: &str, plan: &Plan) -> Recheck {
     if plan.pinned {
         return Recheck::OnChange;
     }
-    let wait = ctx.next_check(key).map_or(plan.refresh, |at| at.saturating_duration_since(Instant::now()));
+    let wait = ctx.memory.next_check(key).map_or(plan.refresh, |at| at.saturating_duration_since(Instant::now()));
     Recheck::After(wait.max(Duration::from_millis(100)))
 }
 

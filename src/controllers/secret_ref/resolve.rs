@@ -13,9 +13,9 @@ use crate::api::conditions::{find_condition, types};
 use crate::api::secret_ref::{RESERVED_KEYS_MESSAGE, SECRET_TYPES, SecretTarget, is_reserved_key};
 use crate::api::{MAX_LABEL_VALUE, SecretRef};
 use crate::controllers::Context;
-use crate::controllers::children::get_child;
-use crate::controllers::timing::parse_duration;
 use crate::hash_key::HashKey;
+use crate::runtime::children::get_child;
+use crate::runtime::timing::parse_duration;
 use crate::secret_data::live_data;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -115,10 +115,10 @@ impl Known {
     /// megabytes), and the status alone decides from then on.
     pub fn settled(ctx: &Context, secret_ref: &SecretRef, plan: &Plan, key: &str) -> Self {
         let from_status = Self::of(secret_ref, plan, None);
-        let Some(last) = ctx.last_sync(key) else { return from_status };
+        let Some(last) = ctx.secret_refs.last_sync(key) else { return from_status };
         let from_memory = Self::of(secret_ref, plan, Some(&last));
         if from_memory == from_status {
-            ctx.forget_sync(key);
+            ctx.secret_refs.forget_sync(key);
         }
         from_memory
     }
@@ -174,7 +174,7 @@ pub fn must_read(
 mod tests {
     use super::*;
     use crate::api::conditions::reasons;
-    use crate::controllers::skeleton::Failure;
+    use crate::runtime::skeleton::Failure;
 
     fn secret_ref(name: &str) -> SecretRef {
         let object = serde_json::json!({

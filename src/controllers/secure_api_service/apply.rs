@@ -8,8 +8,8 @@ use super::revision;
 use crate::api::SecureApiService;
 use crate::api::secure_api_service::RevisionRecord;
 use crate::controllers::Context;
-use crate::controllers::caches::index_key;
-use crate::controllers::children::{
+use crate::runtime::caches::index_key;
+use crate::runtime::children::{
     ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, hash_of, is_child_of,
 };
 use crate::workload;
@@ -90,11 +90,11 @@ async fn apply_account(
 ) -> Result<(), Error> {
     let key = format!("ServiceAccount/{}/{}", account.namespace().unwrap_or_default(), account.name_any());
     let hash = hash_of(&account);
-    if ctx.applied_recently(&key, &hash) {
+    if ctx.memory.applied_recently(&key, &hash) {
         return Ok(());
     }
     apply_if_changed(accounts, account, manager).await?;
-    ctx.remember_applied(&key, hash);
+    ctx.memory.remember_applied(&key, hash);
     Ok(())
 }
 
@@ -116,14 +116,14 @@ where
     // Like the ServiceAccount: not watched, so trusted for a while as applied or found missing.
     let key = format!("{}/{}/{}", K::kind(&()), service.namespace().unwrap_or_default(), service.name_any());
     let hash = desired.as_ref().map_or_else(|| "absent".to_owned(), hash_of);
-    if ctx.applied_recently(&key, &hash) {
+    if ctx.memory.applied_recently(&key, &hash) {
         return Ok(());
     }
     match desired {
         Some(desired) => apply_if_changed(&objects, desired, manager).await.map(drop)?,
         None => delete_if_ours(&objects, &service.name_any(), &service.uid().unwrap_or_default()).await.map(drop)?,
     }
-    ctx.remember_applied(&key, hash);
+    ctx.memory.remember_applied(&key, hash);
     Ok(())
 }
 
@@ -181,13 +181,13 @@ pub async fn prune_snapshots(
 /// Our child named like the service: the cached copy, or a read when the cache has none (before
 /// the first apply, or someone else's object of that name, which the cache never holds).
 pub async fn cached_or_read<K, S>(
-    cache: &crate::controllers::caches::Cache<K, S>,
+    cache: &crate::runtime::caches::Cache<K, S>,
     api: &Api<K>,
     service: &SecureApiService,
 ) -> Result<Option<K>, ChildError>
 where
     K: Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static,
-    S: crate::controllers::caches::Storage<K>,
+    S: crate::runtime::caches::Storage<K>,
 {
     let name = service.name_any();
     match cache.get(&service.namespace().unwrap_or_default(), &name) {

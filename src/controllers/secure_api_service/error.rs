@@ -2,9 +2,9 @@
 //! (`Forbidden`, `Invalid`, `QuotaExceeded`, …) and message, which names what refused it.
 
 use crate::api::conditions::reasons;
-use crate::controllers::children::ChildError;
-use crate::controllers::refusal;
-use crate::controllers::skeleton::{Failure, FinalizerFailed};
+use crate::runtime::children::ChildError;
+use crate::runtime::refusal;
+use crate::runtime::skeleton::{Failure, FinalizerFailed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -16,13 +16,14 @@ pub mod resolve;
 pub mod revision;
 pub mod status;
 
-use super::caches::Cache;
-use super::caches::index_key;
-use super::recheck::Recheck;
-use super::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
-use super::{Context, now};
+use super::Context;
 use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
 use crate::metrics::Controller as ControllerKind;
+use crate::runtime::caches::Cache;
+use crate::runtime::caches::index_key;
+use crate::runtime::recheck::Recheck;
+use crate::runtime::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
+use crate::runtime::{Runtime, now};
 use crate::workload::snapshot::secretref_label;
 use crate::workload::{Inputs, service_label};
 use error::Error;
@@ -92,6 +93,7 @@ fn unretained_snapshot_owner(ctx: &Context, secret: &Secret) -> Option<ObjectRef
 
 impl Reconciler for SecureApiService {
     type Error = Error;
+    type Context = Context;
     // Children go with the service through their owner references.
     const PROFILE: Profile = Profile {
         controller: ControllerKind::SecureApiService,
@@ -100,8 +102,8 @@ impl Reconciler for SecureApiService {
         debounce: DEBOUNCE,
     };
 
-    fn cache(ctx: &Context) -> &Cache<Self> {
-        &ctx.caches.secure_api_services
+    fn cache(runtime: &Runtime) -> &Cache<Self> {
+        &runtime.caches.secure_api_services
     }
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> SecureApiServiceStatus {

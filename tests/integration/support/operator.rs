@@ -4,10 +4,7 @@
 use super::PROJECT;
 use super::cluster::TestCluster;
 use super::wait::within;
-use secure_api_operator::controllers::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
-use secure_api_operator::controllers::notifications::Notifications;
-use secure_api_operator::controllers::shard::Shard;
-use secure_api_operator::controllers::{Context, GoogleCloud, Settings};
+use secure_api_operator::controllers::{Context, GoogleCloud};
 use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::emulator::kube::KubeEmulator;
 use secure_api_operator::gcp::{
@@ -15,9 +12,13 @@ use secure_api_operator::gcp::{
 };
 use secure_api_operator::hash_key::store::load_or_create;
 use secure_api_operator::http_listener::Listener;
+use secure_api_operator::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use secure_api_operator::leader::{self, Elector};
 use secure_api_operator::metrics::Metrics;
+use secure_api_operator::notifications::Notifications;
 use secure_api_operator::provider::GcpSecretManager;
+use secure_api_operator::runtime::shard::Shard;
+use secure_api_operator::runtime::{Runtime, Settings};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -183,7 +184,8 @@ impl Operator {
             .await
             .unwrap_or_else(|e| panic!("hash key: {e}"));
         let google = GoogleCloud { secrets: provider, gateway: Some((gateway, api_keys)), notifications };
-        let ctx = Context::new(cluster.client.clone(), metrics.clone(), settings, google, identities, hash_key);
+        let runtime = Runtime::new(cluster.client.clone(), metrics.clone(), settings, hash_key);
+        let ctx = Context::new(runtime, google, identities);
         let stop = shutdown.clone();
         let task = match options.leader_election {
             None => tokio::spawn(secure_api_operator::controllers::run(ctx, stop)),
@@ -246,7 +248,7 @@ async fn notifications(
     let config = GcpConfig { max_attempts: 1, ..config.clone() };
     let subscriber =
         Subscriber::new(config, Some(&endpoint), Some(observer)).await.unwrap_or_else(|e| panic!("subscriber: {e}"));
-    Notifications { subscriber, subscriptions: vec![format!("projects/{PROJECT}/subscriptions/{SUBSCRIPTION}")] }
+    Notifications::new(subscriber, vec![format!("projects/{PROJECT}/subscriptions/{SUBSCRIPTION}")])
 }
 
 impl Drop for Operator {

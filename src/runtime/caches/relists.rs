@@ -117,7 +117,7 @@ fn key_of<K: Resource>(object: &K) -> String {
 #[cfg(test)]
 mod tests {
     use super::{Relists, Step, in_namespace};
-    use crate::controllers::caches::{Objects, Storage};
+    use crate::runtime::caches::{Objects, Storage};
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::ObjectMeta;
     use kube::runtime::watcher::Event;

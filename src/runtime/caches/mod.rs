@@ -518,7 +518,7 @@ mod tests {
             },
             ..Secret::default()
         };
-        secret.metadata.creation_timestamp = Some(crate::controllers::now());
+        secret.metadata.creation_timestamp = Some(crate::runtime::now());
         slim(&mut secret);
         assert!(secret.managed_fields().is_empty());
         assert_eq!(secret.metadata.creation_timestamp, None);

@@ -2,7 +2,7 @@
 //! selector `--operator-identity-namespaces` (none when it is empty). The API server evaluates
 //! the selector; a reflector keeps the matching namespaces.
 
-use crate::controllers::listed::Listed;
+use crate::runtime::listed::Listed;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;

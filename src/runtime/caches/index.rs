@@ -96,7 +96,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::Index;
     use crate::api::owner_label_key;
-    use crate::controllers::caches::snapshot_owner;
+    use crate::runtime::caches::snapshot_owner;
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::ObjectMeta;
     use kube::runtime::watcher::Event;

@@ -11,12 +11,12 @@ pub mod event;
 pub mod hints;
 pub mod route;
 
-use super::{Context, object_key, timing};
 use crate::api::SecretRef;
 use crate::api::conditions::reasons;
 use crate::gcp::{ReceivedMessage, Subscriber};
+use crate::runtime::{Runtime, object_key, timing};
 use event::EventType;
-use hints::Admitted;
+use hints::{Admitted, Hints};
 use kube::runtime::events::EventType as KubeEventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use route::{Index, Response};
@@ -33,29 +33,43 @@ const IDLE: Duration = Duration::from_millis(50);
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
-/// The subscriber and the subscriptions it follows (full names).
+/// The subscriber, the subscriptions it follows (full names), and what their messages asked of
+/// each SecretRef.
 pub struct Notifications {
     pub subscriber: Subscriber,
     pub subscriptions: Vec<String>,
+    /// What notifications asked of each SecretRef, and what reads covered.
+    pub hints: Hints,
+}
+
+impl Notifications {
+    pub fn new(subscriber: Subscriber, subscriptions: Vec<String>) -> Self {
+        Self { subscriber, subscriptions, hints: Hints::default() }
+    }
 }
 
 /// Where queued SecretRefs go: the SecretRef controller's `reconcile_on` stream.
 pub type Queue = mpsc::Sender<ObjectRef<SecretRef>>;
 
 /// Follows every subscription until `shutdown`.
-pub async fn run(ctx: Arc<Context>, refs: Store<SecretRef>, queue: Queue, shutdown: CancellationToken) {
-    let Some(notifications) = &ctx.notifications else { return };
+pub async fn run(
+    ctx: Arc<Runtime>,
+    notifications: Arc<Notifications>,
+    refs: Store<SecretRef>,
+    queue: Queue,
+    shutdown: CancellationToken,
+) {
     let follows = notifications
         .subscriptions
         .iter()
-        .map(|subscription| follow(&ctx, &notifications.subscriber, subscription, &refs, &queue, &shutdown));
+        .map(|subscription| follow(&ctx, &notifications, subscription, &refs, &queue, &shutdown));
     futures::future::join_all(follows).await;
 }
 
 /// Pulls one subscription until `shutdown`, backing off while it fails.
 async fn follow(
-    ctx: &Arc<Context>,
-    subscriber: &Subscriber,
+    ctx: &Runtime,
+    notifications: &Arc<Notifications>,
     subscription: &str,
     refs: &Store<SecretRef>,
     queue: &Queue,
@@ -65,7 +79,7 @@ async fn follow(
     loop {
         let pulled = tokio::select! {
             () = shutdown.cancelled() => return,
-            pulled = subscriber.pull(subscription, MAX_MESSAGES) => pulled,
+            pulled = notifications.subscriber.pull(subscription, MAX_MESSAGES) => pulled,
         };
         let pause = match pulled {
             Ok(messages) => {
@@ -74,9 +88,12 @@ async fn follow(
                     failures = 0;
                 }
                 let idle = messages.is_empty();
-                let Some(handled) = handle(ctx, subscription, refs, queue, messages, shutdown).await else { return };
+                let Some(handled) = handle(ctx, notifications, subscription, refs, queue, messages, shutdown).await
+                else {
+                    return;
+                };
                 // Unacknowledged messages come back after their deadline: harmless, just later.
-                if let Err(error) = subscriber.acknowledge(subscription, &handled).await {
+                if let Err(error) = notifications.subscriber.acknowledge(subscription, &handled).await {
                     warn!(subscription, error = %error, "cannot acknowledge notifications; they will be delivered again");
                 }
                 if idle { IDLE } else { Duration::ZERO }
@@ -101,7 +118,8 @@ async fn follow(
 
 /// Acts on each message; returns the ack ids of those handled (`None`: the controller is gone).
 async fn handle(
-    ctx: &Arc<Context>,
+    ctx: &Runtime,
+    notifications: &Arc<Notifications>,
     subscription: &str,
     refs: &Store<SecretRef>,
     queue: &Queue,
@@ -135,10 +153,11 @@ async fn handle(
                                 .then_some(notification.version.as_deref())
                                 .flatten();
                             let announced = added.and_then(|version| version.parse().ok());
-                            match ctx.hints.admit(&key, announced, synced_number(secret_ref), Instant::now()) {
+                            match notifications.hints.admit(&key, announced, synced_number(secret_ref), Instant::now())
+                            {
                                 Admitted::No => continue,
                                 Admitted::Now => queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?,
-                                Admitted::Later(wait) => read_later(ctx, queue, secret_ref, wait, shutdown),
+                                Admitted::Later(wait) => read_later(notifications, queue, secret_ref, wait, shutdown),
                             }
                             if let Some(version) = added {
                                 ctx.metrics.rotation_notified(&key, secret_ref, version);
@@ -170,21 +189,27 @@ fn synced_number(secret_ref: &SecretRef) -> Option<u64> {
 }
 
 /// Queues `secret_ref` with a forced read once `wait` has passed (unless the operator stops).
-fn read_later(ctx: &Arc<Context>, queue: &Queue, secret_ref: &SecretRef, wait: Duration, shutdown: &CancellationToken) {
-    let (ctx, queue, shutdown) = (ctx.clone(), queue.clone(), shutdown.clone());
+fn read_later(
+    notifications: &Arc<Notifications>,
+    queue: &Queue,
+    secret_ref: &SecretRef,
+    wait: Duration,
+    shutdown: &CancellationToken,
+) {
+    let (notifications, queue, shutdown) = (notifications.clone(), queue.clone(), shutdown.clone());
     let (key, object) = (object_key(secret_ref), ObjectRef::from_obj(secret_ref));
     tokio::spawn(async move {
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(wait) => {
-                ctx.hints.trailing_due(&key);
+                notifications.hints.trailing_due(&key);
                 let _ = queue.send(object).await;
             }
         }
     });
 }
 
-async fn announce_rotation(ctx: &Context, secret_ref: &SecretRef) {
+async fn announce_rotation(ctx: &Runtime, secret_ref: &SecretRef) {
     let note = format!(
         "Secret Manager's rotation schedule of {} is due: its owner adds the new version, which is then synced",
         secret_ref.spec.secret

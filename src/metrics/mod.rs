@@ -365,7 +365,14 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         object.status = Some(crate::api::SecretRefStatus {
             synced_version: Some(synced.into()),
-            conditions: vec![Condition::new(types::READY, ready, reason, "", None, crate::controllers::now())],
+            conditions: vec![Condition::new(
+                types::READY,
+                ready,
+                reason,
+                "",
+                None,
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+            )],
             ..Default::default()
         });
         object
@@ -388,7 +395,7 @@ mod tests {
             secret_refs,
             secure_api_services: reflector::store().0,
             gateway_configs: reflector::store().0,
-            shard: crate::controllers::shard::Shard::ALL,
+            owns: Arc::new(|_| true),
         };
         metrics.count_objects(watched);
         metrics.rotation_fetched("team-a/db", &synced, "3");

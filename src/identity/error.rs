@@ -3,8 +3,8 @@
 
 use crate::api::USABLE_BY_ANNOTATION;
 use crate::api::conditions::reasons;
-use crate::controllers::refusal;
 use crate::gcp::{Code, GcpError};
+use crate::runtime::refusal;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IdentityError {

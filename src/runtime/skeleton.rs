@@ -13,7 +13,7 @@
 use super::caches::Cache;
 use super::recheck::{Recheck, Rechecks};
 use super::timing::jittered;
-use super::{Context, now, object_key};
+use super::{Runtime, now, object_key};
 use crate::api::FINALIZER;
 use crate::api::conditions::{ConditionStatus, HasConditions, find_condition, types};
 use crate::metrics::Controller as ControllerKind;
@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -80,24 +81,31 @@ pub trait Reconciler:
     + 'static
 {
     type Error: Failure;
+    /// What the reconciles of this kind read: the [`Runtime`] and whatever the kind adds.
+    type Context: Deref<Target = Runtime> + Send + Sync + 'static;
 
     const PROFILE: Profile;
 
     /// The cache of this kind (its relist is paced by completed reconciles).
-    fn cache(ctx: &Context) -> &Cache<Self>;
+    fn cache(runtime: &Runtime) -> &Cache<Self>;
 
     /// The status after `error` (pure): `Ready=False` with `reason` and `message`, and whatever
     /// else that failure changes; everything last synced is kept.
     fn failed(&self, error: &Self::Error, message: &str, now: Time) -> Self::Status;
 
     /// Brings the world in line with the object.
-    fn apply(&self, ctx: &Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send;
+    fn apply(&self, ctx: &Self::Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send;
 
-    /// Whether `error` is something this object still waits for rather than a failure (see
-    /// [`super::identity::awaited`]): reported in status, without a Warning Event.
-    fn awaits(&self, _error: &Self::Error, _grace: Duration, _now: &Time) -> bool {
-        false
+    /// When `error` is something this object still waits for rather than a failure (a
+    /// ServiceAccount about to be created, `crate::identity::awaited`): the status message that
+    /// says so. It is reported in status, without a Warning Event.
+    fn awaited(&self, _error: &Self::Error, _grace: Duration, _now: &Time) -> Option<String> {
+        None
     }
+
+    /// After a failed reconcile: what the kind remembered of `key` may not hold any more (the
+    /// status says what does).
+    fn forget_after_failure(_ctx: &Self::Context, _key: &str) {}
 
     /// Whether this object's deletion needs [`Self::cleanup`], i.e. the finalizer (only asked
     /// when `PROFILE.finalized`). An object that carries the finalizer is cleaned up either way.
@@ -106,13 +114,13 @@ pub trait Reconciler:
     }
 
     /// Lets go of what the object created, once it is being deleted (only behind the finalizer).
-    fn cleanup(&self, _ctx: &Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send {
+    fn cleanup(&self, _ctx: &Self::Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send {
         std::future::ready(Ok(Recheck::OnChange))
     }
 }
 
 /// Runs `controller` with the shared reconcile and error policy until `shutdown`.
-pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, shutdown: CancellationToken) {
+pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<K::Context>, shutdown: CancellationToken) {
     let rechecks = Arc::new(Rechecks::default());
     let stream = controller
         .reconcile_on(rechecks.clone().due())
@@ -132,7 +140,7 @@ pub async fn run<K: Reconciler>(controller: Controller<K>, ctx: Arc<Context>, sh
 /// failure is retried with kube's backoff instead.
 pub async fn reconcile<K: Reconciler>(
     object: Arc<K>,
-    ctx: Arc<Context>,
+    ctx: Arc<K::Context>,
     rechecks: Arc<Rechecks>,
 ) -> Result<Action, K::Error> {
     let key = object_key(object.as_ref());
@@ -142,7 +150,7 @@ pub async fn reconcile<K: Reconciler>(
     result.map(|_| Action::await_change())
 }
 
-async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result<Recheck, K::Error> {
+async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &K::Context) -> Result<Recheck, K::Error> {
     if !ctx.settings.shard.owns(object.as_ref()) {
         // Another shard's object, asked for by a watch of some other kind: not ours to touch.
         return Ok(Recheck::OnChange);
@@ -174,13 +182,13 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
     };
     let error = match result {
         Ok(action) => {
-            ctx.clear_failures(&object_key(object.as_ref()));
+            ctx.memory.clear_failures(&object_key(object.as_ref()));
             return Ok(action);
         }
         Err(error) => error,
     };
     // What the failed reconcile remembered may not hold any more: the status says what does.
-    ctx.forget_sync(&object_key(object.as_ref()));
+    K::forget_after_failure(ctx, &object_key(object.as_ref()));
     if let Some(after) = error.waiting() {
         return Ok(Recheck::After(after));
     }
@@ -196,19 +204,19 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &Context) -> Result
 /// Until the cache shows the finalizer, this process remembers having added it (by uid: a new
 /// object of the same name is another object), so a reconcile on the older copy does not patch
 /// again and conflict.
-async fn with_finalizer<K: Reconciler>(ctx: &Context, api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, kube::Error> {
+async fn with_finalizer<K: Reconciler>(ctx: &Runtime, api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, kube::Error> {
     let uid = object.uid().unwrap_or_default();
     if object.meta().deletion_timestamp.is_some() {
-        ctx.forget_finalized(&uid);
+        ctx.memory.forget_finalized(&uid);
         return Ok(object);
     }
     if object.finalizers().iter().any(|f| f == FINALIZER) {
         // The cache shows it: memory is no longer needed (and a finalizer someone removes later
         // is added again).
-        ctx.forget_finalized(&uid);
+        ctx.memory.forget_finalized(&uid);
         return Ok(object);
     }
-    if ctx.finalized(&uid) {
+    if ctx.memory.finalized(&uid) {
         let mut known = object.as_ref().clone();
         known.finalizers_mut().push(FINALIZER.to_owned());
         return Ok(Arc::new(known));
@@ -219,26 +227,26 @@ async fn with_finalizer<K: Reconciler>(ctx: &Context, api: &Api<K>, object: Arc<
         "metadata": { "finalizers": finalizers, "resourceVersion": object.resource_version() }
     });
     let added = api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    ctx.remember_finalized(&uid);
+    ctx.memory.remember_finalized(&uid);
     Ok(Arc::new(added))
 }
 
 /// After a transient failure: exponential backoff with jitter, per object.
-pub fn error_policy<K: Reconciler>(object: Arc<K>, error: &K::Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Reconciler>(object: Arc<K>, error: &K::Error, ctx: Arc<K::Context>) -> Action {
     tracing::debug!(object = %object_key(object.as_ref()), %error, "retrying");
     ctx.retry_after_failure(&object_key(object.as_ref()))
 }
 
 /// `Ready=False` with the error's reason and message, and a Warning Event when that changes —
 /// unless the object still awaits what is missing: then the message says so, and no Warning.
-async fn report_failure<K: Reconciler>(object: &K, ctx: &Context, error: &K::Error) {
+async fn report_failure<K: Reconciler>(object: &K, ctx: &Runtime, error: &K::Error) {
     let now = now();
     let grace = ctx.settings.service_account_grace;
-    let awaited = object.awaits(error, grace, &now);
-    let message = if awaited { super::identity::awaited::message(error, grace) } else { error.to_string() };
+    let awaited = object.awaited(error, grace, &now);
+    let message = awaited.clone().unwrap_or_else(|| error.to_string());
     let current = object.status().cloned().unwrap_or_default();
     let next = object.failed(error, &message, now);
-    if awaited {
+    if awaited.is_some() {
         let key = object_key(object);
         tracing::debug!(controller = K::PROFILE.controller.as_str(), object = %key, reason = error.reason(), %message, "waiting");
     } else {
@@ -252,11 +260,11 @@ async fn report_failure<K: Reconciler>(object: &K, ctx: &Context, error: &K::Err
 /// A Warning Event (and a log line) for a failure, unless this very failure — same reason, same
 /// message — was the last one reported for the object. Controllers call it too for failures
 /// they report through status without an error (a SecretRef not Ready, a stalled rollout).
-pub async fn warn_once<K: Reconciler>(ctx: &Context, object: &K, reason: &str, message: &str) {
+pub async fn warn_once<K: Reconciler>(ctx: &Runtime, object: &K, reason: &str, message: &str) {
     let key = object_key(object);
     let failure = (reason.to_owned(), message.to_owned());
     // Memory first: the object in hand may predate the status the last report wrote.
-    let last = ctx.last_warning(&key).or_else(|| {
+    let last = ctx.memory.last_warning(&key).or_else(|| {
         let ready = find_condition(object.status()?.conditions(), types::READY)?;
         (ready.status == ConditionStatus::False).then(|| (ready.reason.clone(), ready.message.clone()))
     });
@@ -265,19 +273,19 @@ pub async fn warn_once<K: Reconciler>(ctx: &Context, object: &K, reason: &str, m
     }
     tracing::warn!(controller = K::PROFILE.controller.as_str(), object = %key, reason, error = %message, "sync failed");
     ctx.publish(object, EventType::Warning, reason, K::PROFILE.event_action, message.to_owned()).await;
-    ctx.remember_warning(&key, failure);
+    ctx.memory.remember_warning(&key, failure);
 }
 
 /// Writes `next` when it differs from `current` (a steady state makes no writes). A `Ready=True`
 /// status closes the failure episode: the next failure is reported again.
 pub async fn write_status<K: Reconciler>(
-    ctx: &Context,
+    ctx: &Runtime,
     object: &K,
     current: &K::Status,
     next: &K::Status,
 ) -> Result<(), kube::Error> {
     if find_condition(next.conditions(), types::READY).is_some_and(|c| c.is_true(types::READY)) {
-        ctx.forget_warning(&object_key(object));
+        ctx.memory.forget_warning(&object_key(object));
     }
     if current == next {
         return Ok(());
