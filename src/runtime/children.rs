@@ -2,6 +2,7 @@
 //! hash of itself in an annotation, and a live object with the same hash is left alone. Server
 //! defaults on the live object therefore never cause a write.
 
+use super::caches::{Cache, Storage};
 use super::refusal;
 use crate::api::conditions::reasons;
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
@@ -119,6 +120,19 @@ fn controller_uid<K: Resource>(object: &K) -> Option<&str> {
 /// name, or another of our objects' child — is never patched, adopted or deleted.
 pub fn is_child_of<K: Resource>(live: &K, owner: Option<&str>) -> bool {
     is_ours(live.labels()) && controller_uid(live) == owner
+}
+
+/// A child of ours in `api`'s namespace: the cached copy, or a read when the cache has none (before
+/// the first apply, or someone else's object of that name, which the cache never holds).
+pub async fn cached_or_read<K, S>(cache: &Cache<K, S>, api: &Api<K>, name: &str) -> Result<Option<K>, ChildError>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug + Send + Sync + 'static,
+    S: Storage<K>,
+{
+    match api.namespace().and_then(|namespace| cache.get(namespace, name)) {
+        Some(cached) => Ok(Some(cached.as_ref().clone())),
+        None => get_child(api, name).await,
+    }
 }
 
 /// Reads child `name`, if it exists.

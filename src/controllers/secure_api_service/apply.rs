@@ -10,7 +10,7 @@ use crate::api::secure_api_service::RevisionRecord;
 use crate::controllers::Context;
 use crate::runtime::caches::index_key;
 use crate::runtime::children::{
-    ChildError, apply_if_changed, apply_over, delete_if_ours, get_child, hash_of, is_child_of,
+    ChildError, apply_if_changed, apply_over, cached_or_read, delete_if_ours, hash_of, is_child_of,
 };
 use crate::workload;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -57,7 +57,7 @@ pub async fn children(
         let cached = ctx.caches.services.get(&namespace, &service.name_any()).map(|s| s.as_ref().clone());
         return Ok(Applied { deployment: live, service: cached, restored: None, unsealed: None });
     };
-    let live_service = cached_or_read(&ctx.caches.services, &services, service).await?;
+    let live_service = cached_or_read(&ctx.caches.services, &services, &service.name_any()).await?;
     let secrets: Api<Secret> = api(ctx, service);
     for snapshot in &desired.snapshots {
         // Snapshot names carry their content's hash: one missing from the cache is new, applied
@@ -176,22 +176,4 @@ pub async fn prune_snapshots(
         delete_if_ours(&secrets, &name, &owner).await?;
     }
     Ok(())
-}
-
-/// Our child named like the service: the cached copy, or a read when the cache has none (before
-/// the first apply, or someone else's object of that name, which the cache never holds).
-pub async fn cached_or_read<K, S>(
-    cache: &crate::runtime::caches::Cache<K, S>,
-    api: &Api<K>,
-    service: &SecureApiService,
-) -> Result<Option<K>, ChildError>
-where
-    K: Resource<DynamicType = ()> + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static,
-    S: crate::runtime::caches::Storage<K>,
-{
-    let name = service.name_any();
-    match cache.get(&service.namespace().unwrap_or_default(), &name) {
-        Some(cached) => Ok(Some(cached.as_ref().clone())),
-        None => get_child(api, &name).await,
-    }
 }

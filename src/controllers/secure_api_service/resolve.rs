@@ -3,13 +3,12 @@
 //! and its live Deployment — read once; every later step works from this copy or from what the
 //! API server answered to a write.
 
-use super::apply::cached_or_read;
 use super::error::Error;
 use crate::api::conditions::{find_condition, reasons, types};
 use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::identity::awaited;
-use crate::runtime::children::get_child;
+use crate::runtime::children::{cached_or_read, get_child};
 use crate::runtime::now;
 use crate::secret_data::{SecretData, live_data};
 use crate::workload::ResolvedSecret;
@@ -50,7 +49,7 @@ pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World,
         Err(_) => ctx.caches.deployments.get(&namespace, &service.name_any()).map(|d| d.as_ref().clone()),
         Ok(_) => {
             let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-            cached_or_read(&ctx.caches.deployments, &deployments, service).await?
+            cached_or_read(&ctx.caches.deployments, &deployments, &service.name_any()).await?
         }
     };
     Ok(World { secrets, deployment })
