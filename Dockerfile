@@ -8,9 +8,11 @@
 #
 # The builder compiles the dependencies first, against placeholder sources, in a layer that is only
 # rebuilt when Cargo.toml or Cargo.lock change; an edit under src/ recompiles this crate only.
-# Both builds leave out the `testbed` feature (emulators, `dev`, `emulator`): the image offers
-# `run`, `crds` and `render`, and the same flags in both keep the dependency layer a match. (A chart
-# test looks for `cargo build --release --locked --bin secure-api-operator`: keep that prefix.)
+# The test bed (crates/testbed: emulators, `dev`, `emulator`) is a workspace member that the
+# operator's binary never depends on: only its manifest is copied, for cargo to read the workspace,
+# and its library is a placeholder. The image offers `run`, `crds` and `render`, and the same flags
+# in both builds keep the dependency layer a match. (A chart test looks for
+# `cargo build --release --locked --bin secure-api-operator`: keep that prefix.)
 # tests/integration/image.rs replays this stage without a container engine: its COPY lines into a
 # clean directory, its RUN lines there with `sh`, in order. So keep every path relative to WORKDIR.
 
@@ -20,15 +22,16 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
-# Dependencies only. cargo reads every target Cargo.toml declares (benches, tests) before it builds
-# anything, so each gets a placeholder file, read from Cargo.toml itself so the list cannot fall
-# behind it. Then this crate's placeholder build goes (`cargo clean -p`), and the placeholders
+# Dependencies only. cargo reads every target the workspace's manifests declare (benches, tests,
+# the test bed's library) before it builds anything, so each gets a placeholder file, read from
+# the manifests themselves so the list cannot fall behind them. Then this crate's placeholder build goes (`cargo clean -p`), and the placeholders
 # with it: the next build compiles the crate from its sources whatever their files' times, and no
 # placeholder binary is left where a build might take it for current.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/testbed/Cargo.toml ./crates/testbed/
 COPY docker/cargo-placeholders.sh ./docker/
-RUN sh docker/cargo-placeholders.sh > placeholders \
-    && cargo build --release --locked --bin secure-api-operator --no-default-features \
+RUN sh docker/cargo-placeholders.sh . crates/testbed > placeholders \
+    && cargo build --release --locked --bin secure-api-operator \
     && cargo clean --release --locked -p secure-api-operator \
     && xargs rm -f < placeholders \
     && rm placeholders
@@ -37,8 +40,8 @@ RUN sh docker/cargo-placeholders.sh > placeholders \
 # CARGO_TARGET_DIR: the replay test shares its own target directory, so that the dependencies are
 # compiled once.
 COPY src ./src
-RUN sh docker/cargo-placeholders.sh \
-    && cargo build --release --locked --bin secure-api-operator --no-default-features \
+RUN sh docker/cargo-placeholders.sh . crates/testbed \
+    && cargo build --release --locked --bin secure-api-operator \
     && cp "${CARGO_TARGET_DIR:-target}/release/secure-api-operator" ./secure-api-operator
 
 # distroless/cc: glibc and libgcc for the dynamically linked binary, CA certificates for rustls'

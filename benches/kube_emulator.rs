@@ -1,4 +1,4 @@
-//! Throughput of the in-memory Kubernetes API emulator (`src/emulator/kube/`), through both of
+//! Throughput of the in-memory Kubernetes API emulator (`crates/testbed/src/emulator/kube/`), through both of
 //! its front doors: the in-process `kube::Client` and the HTTP/1.1 listener on 127.0.0.1.
 //!
 //! It measures, and prints as a table (figures only, nothing is asserted):
@@ -30,7 +30,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use secure_api_operator::emulator::kube::KubeEmulator;
+use secure_api_testbed::emulator::kube::KubeEmulator;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -13,8 +13,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::{REFRESH_ANNOTATION, SecretRef, SecureApiService};
-use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
-use secure_api_operator::emulator::gcp::GcpEmulator;
+use secure_api_testbed::dev::playground::{Playground, PlaygroundOptions};
+use secure_api_testbed::emulator::gcp::GcpEmulator;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -71,9 +71,9 @@ use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{
     Condition, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SecretRef, SecureApiService, owner_label_key,
 };
-use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::emulator::kube::{DeploymentSimulation, KubeEmulator, Listener};
 use secure_api_operator::shutdown::shutdown_signal;
+use secure_api_testbed::emulator::gcp::GcpEmulator;
+use secure_api_testbed::emulator::kube::{DeploymentSimulation, KubeEmulator, Listener};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;

@@ -1,14 +1,17 @@
 #!/bin/sh
-# Creates a placeholder source file for every build target of ./Cargo.toml whose file is missing,
-# and prints the paths it created (one a line), for the Dockerfile's dependency layer: cargo reads
-# every target of the manifest before it builds anything, and fails on a declared target whose
-# file it cannot find (a bench such as `rotation`). Reading the targets from Cargo.toml itself
-# keeps the placeholders in step with it; tests/integration/image.rs replays the Dockerfile's
-# builder stage so a target this misses fails CI.
+# Creates a placeholder source file for every build target of the Cargo.toml in each package
+# directory given (default: .) whose file is missing, and prints the paths it created (one a
+# line), for the Dockerfile's dependency layer: cargo reads every target of the workspace's
+# manifests before it builds anything, and fails on a declared target whose file it cannot find
+# (a bench such as `rotation`, the test bed's library). Reading the targets from each Cargo.toml
+# itself keeps the placeholders in step with it; tests/integration/image.rs replays the
+# Dockerfile's builder stage so a target this misses fails CI.
 #
 # Targets: [lib], [[bin]], [[test]], [[bench]], [[example]], with `path` or cargo's default path
 # for the name; src/lib.rs and src/main.rs always (cargo also finds those without a section).
 set -eu
+[ "$#" -gt 0 ] || set -- .
+for package in "$@"; do
 awk '
     function value(line) {
         sub(/^[^=]*=[ \t]*/, "", line)
@@ -38,7 +41,9 @@ awk '
     kind != "package" && kind != "" && /^[ \t]*name[ \t]*=/ { name = value($0) }
     kind != "package" && kind != "" && /^[ \t]*path[ \t]*=/ { path = value($0) }
     END { flush() }
-' Cargo.toml | while read -r kind path; do
+' "$package/Cargo.toml" | while read -r kind path; do
+    path="${package%/}/$path"
+    path="${path#./}"
     if [ -e "$path" ]; then
         continue
     fi
@@ -46,4 +51,5 @@ awk '
     # A library stays empty; every other target is a program.
     if [ "$kind" = lib ]; then : > "$path"; else echo 'fn main() {}' > "$path"; fi
     echo "$path"
+done
 done

@@ -28,10 +28,9 @@ pub struct Cli {
 /// Default of `--log-filter`.
 pub const DEFAULT_LOG_FILTER: &str = "info,kube_client::client::builder=off";
 
-/// `emulator` and `dev` exist only with the Cargo feature `testbed` (the default); the image is
-/// built without it.
+/// The playground and the emulators are the test bed's (`crates/testbed`), not the product's.
 #[derive(Subcommand, Debug)]
-#[allow(clippy::large_enum_variant, reason = "one value per process; without `dev` the `run` variant dwarfs the rest")]
+#[allow(clippy::large_enum_variant, reason = "one value per process; the `run` variant dwarfs the rest")]
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML (pipe into `kubectl apply --server-side -f -`).
     Crds(CrdsArgs),
@@ -39,40 +38,6 @@ pub enum Command {
     Run(RunArgs),
     /// Render a GatewayConfig's OpenAPI 2.0 document (what API Gateway receives) on stdout.
     Render(RenderArgs),
-    /// Run the in-memory Kubernetes API and Google Cloud emulators on 127.0.0.1 until interrupted
-    /// (a test bed for kubectl, gcloud and the operator; nothing is persisted).
-    #[cfg(feature = "testbed")]
-    Emulator(EmulatorArgs),
-    /// A playground on this machine: the emulators and the operator in one process, driven with
-    /// kubectl and gcloud; `--demo` plays the example end to end and exits.
-    #[cfg(feature = "testbed")]
-    Dev(DevArgs),
-}
-
-#[cfg(feature = "testbed")]
-#[derive(Args, Debug)]
-pub struct DevArgs {
-    /// Play the example (its secrets, deploy/examples/, a rotation) with a step-by-step report, then exit:
-    /// 0 when every step succeeded, 1 naming the step that failed.
-    #[arg(long)]
-    pub demo: bool,
-
-    /// Address of the Kubernetes API emulator (plain HTTP, loopback only); port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub kube_listen: SocketAddr,
-
-    /// Address of the Google Cloud emulators (plain HTTP, loopback only); port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub gcp_listen: SocketAddr,
-
-    /// Directory for the playground's kubeconfig and the operator's log.
-    /// Default: `secure-api-operator-dev` in the system's temporary directory.
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-
-    /// Google Cloud project of the playground's secrets.
-    #[arg(long, value_name = "PROJECT", default_value = "demo-project")]
-    pub gcp_project: String,
 }
 
 #[derive(Args, Debug)]
@@ -90,47 +55,6 @@ pub struct RenderArgs {
     /// from the service's `status.externalUrl`.
     #[arg(long = "backend", value_name = "SERVICE=URL")]
     pub backends: Vec<String>,
-}
-
-#[cfg(feature = "testbed")]
-#[derive(Args, Debug)]
-pub struct EmulatorArgs {
-    /// Address of the Kubernetes API emulator (plain HTTP); port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub kube_listen: SocketAddr,
-
-    /// Address of the Google Cloud emulators (Secret Manager, Pub/Sub, API Gateway and identity
-    /// REST, plain HTTP); port 0 picks a free port.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub gcp_listen: SocketAddr,
-
-    /// Write a kubeconfig for the emulator to this file (for kubectl and `run --kubeconfig`).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig_out: Option<PathBuf>,
-
-    /// Simulated Deployment controller: `off`, `complete` (rollouts finish at once) or `stall`
-    /// (rollouts never progress). Unless `off`, LoadBalancer Services also get an address.
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = DeploymentMode::Off)]
-    pub deployments: DeploymentMode,
-
-    /// Where STS finds the keys that sign ServiceAccount tokens: a cluster's `/openid/v1/jwks`
-    /// URL, or a file holding a saved copy. Default: the Kubernetes emulator's own keys.
-    #[arg(long, value_name = "URL|FILE")]
-    pub trust_jwks: Option<String>,
-
-    /// Publish Secret Manager's event notifications to the Pub/Sub REST API at this URL (e.g.
-    /// Google's emulator, `http://127.0.0.1:8681`) instead of the emulator's own Pub/Sub.
-    #[arg(long, value_name = "URL")]
-    pub pubsub_publish_endpoint: Option<String>,
-}
-
-/// Behaviour of the emulator's simulated Deployment controller.
-#[cfg(feature = "testbed")]
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeploymentMode {
-    Off,
-    Complete,
-    Stall,
 }
 
 #[derive(Args, Debug)]
@@ -343,15 +267,8 @@ mod tests {
         names
     }
 
-    #[cfg(feature = "testbed")]
     #[test]
-    fn the_testbed_build_has_the_emulator_and_dev_subcommands() {
-        assert_eq!(subcommands(), ["crds", "dev", "emulator", "render", "run"]);
-    }
-
-    #[cfg(not(feature = "testbed"))]
-    #[test]
-    fn the_product_build_has_only_run_crds_and_render() {
+    fn the_product_has_only_run_crds_and_render() {
         assert_eq!(subcommands(), ["crds", "render", "run"]);
     }
 

@@ -1,9 +1,6 @@
 //! A small HTTP/1.1 server on a TCP listener with graceful shutdown, shared by the operator's
-//! health/metrics endpoint ([`serve`]) and the emulators' front doors ([`listen`]). Handlers get
-//! the request with its body already read.
-//!
-//! [`listen`] and [`Listener`] serve only the test bed, so they exist only with the `testbed`
-//! feature: the product build carries no code it never calls.
+//! health/metrics endpoint and the test bed's emulators ([`serve`]). Handlers get the request
+//! with its body already read.
 //!
 //! Shutdown is bounded, as kube-apiserver's is: requests in flight get their whole answer, a
 //! streaming answer (a watch) ends at once, cleanly, and a connection still busy after
@@ -17,68 +14,15 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
-#[cfg(feature = "testbed")]
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
-#[cfg(feature = "testbed")]
-use tokio::task::JoinHandle;
 use tokio::task::JoinSet;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// How long a connection may take to finish once shutdown starts.
 pub const GRACE: Duration = Duration::from_secs(5);
-
-/// A running listener. Dropping it stops accepting and closes open connections.
-#[cfg(feature = "testbed")]
-#[derive(Debug)]
-pub struct Listener {
-    /// The bound address (with the port picked for port 0).
-    pub addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
-}
-
-#[cfg(feature = "testbed")]
-impl Listener {
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, lets requests in flight finish, and waits for the connections to close.
-    pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-#[cfg(feature = "testbed")]
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// Binds `addr` and serves `handler` until the returned listener is shut down or dropped.
-#[cfg(feature = "testbed")]
-pub async fn listen<H, F, B>(addr: SocketAddr, handler: H) -> std::io::Result<Listener>
-where
-    H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<B>> + Send + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let listener = TcpListener::bind(addr).await?;
-    let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(serve(listener, handler, shutdown.clone()));
-    Ok(Listener { addr, shutdown, task: Some(task) })
-}
 
 /// Serves `handler` on an already bound listener until `shutdown` is cancelled, then lets open
 /// requests finish.

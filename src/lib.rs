@@ -3,17 +3,16 @@
 //!
 //! The binary (`src/main.rs`) is a thin shell over this library so that tests drive the same code.
 //!
-//! The test bed (`emulator`, `dev`) is behind the Cargo feature `testbed`, on by default; product
-//! modules never import it, so `--no-default-features` builds the operator alone.
+//! The test bed (the emulators, the playground) is a crate of its own, `crates/testbed`: nothing
+//! here imports it, and a build of this crate compiles none of it.
+//!
+//! Layers, each importing only those before it: `api` → `gcp`, `workload`, `gateway` → `runtime`
+//! → `identity`, `notifications` → `controllers` → `operator`, `cli`.
 
 pub mod api;
 pub mod cli;
 pub mod controllers;
 pub mod crdgen;
-#[cfg(feature = "testbed")]
-pub mod dev;
-#[cfg(feature = "testbed")]
-pub mod emulator;
 pub mod gateway;
 pub mod gcp;
 pub mod hash_key;

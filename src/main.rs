@@ -3,8 +3,6 @@
 use clap::Parser;
 use secure_api_operator::cli::{Cli, Command, CrdsArgs, RenderArgs};
 use secure_api_operator::{crdgen, gateway, operator, telemetry};
-#[cfg(feature = "testbed")]
-use secure_api_operator::{dev, emulator};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
@@ -34,13 +32,6 @@ fn dispatch(cli: Cli) -> Result<(), String> {
             result.map_err(|e| e.to_string())
         }
         Command::Render(args) => render(args),
-        #[cfg(feature = "testbed")]
-        Command::Emulator(args) => {
-            telemetry::init(cli.log_format, &cli.log_filter)?;
-            runtime()?.block_on(emulator::serve::run(args))
-        }
-        #[cfg(feature = "testbed")]
-        Command::Dev(args) => runtime()?.block_on(dev::run(args, cli.log_format, &cli.log_filter)),
     }
 }
 

@@ -1,10 +1,7 @@
 //! Logging through `tracing`: an env-filter directive and a text or JSON format, on stderr (stdout
-//! stays clean for command output such as `crds`), or into a file for `dev`, whose stdout is a
-//! report for people.
+//! stays clean for command output such as `crds`), or into any writer ([`install`]).
 
 use crate::cli::LogFormat;
-#[cfg(feature = "testbed")]
-use std::path::Path;
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::FilterFn;
@@ -36,16 +33,8 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
     install(format, filter, BoxMakeWriter::new(std::io::stderr), ansi)
 }
 
-/// Installs the global subscriber appending to the file at `path` (created or truncated). Only
-/// `dev` logs to a file, so only the `testbed` build has it.
-#[cfg(feature = "testbed")]
-pub fn init_to_file(format: LogFormat, filter: &str, path: &Path) -> Result<(), String> {
-    let file =
-        std::fs::File::create(path).map_err(|e| format!("cannot create the log file {}: {e}", path.display()))?;
-    install(format, filter, BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
-}
-
-fn install(format: LogFormat, filter: &str, writer: BoxMakeWriter, ansi: bool) -> Result<(), String> {
+/// Installs the global subscriber writing to `writer` (the test bed's playground logs to a file).
+pub fn install(format: LogFormat, filter: &str, writer: BoxMakeWriter, ansi: bool) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(&from_env),
         _ => EnvFilter::try_new(filter),

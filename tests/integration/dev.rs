@@ -1,17 +1,17 @@
-//! `secure-api-operator dev`: the demo the README starts with, a failing step named as such, no
+//! `testbed dev`: the demo the README starts with, a failing step named as such, no
 //! secret value in the report, and the playground's printed commands run as printed.
 
-use crate::support::operator_bin;
 use crate::support::playground::{block, client_of, in_process, paste, ready, start_dev};
 use crate::support::process::{KilledOnDrop, exit_within, terminate};
+use crate::support::testbed_bin;
 use crate::support::wait::wait_for;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::WatchParams;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
-use secure_api_operator::dev::demo::{self, DemoOptions};
-use secure_api_operator::emulator::gcp::GcpFault;
+use secure_api_testbed::dev::demo::{self, DemoOptions};
+use secure_api_testbed::emulator::gcp::GcpFault;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -28,7 +28,7 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let stdout_path = dir.path().join("stdout");
     let stdout = std::fs::File::create(&stdout_path).unwrap_or_else(|e| panic!("stdout file: {e}"));
-    let child = Command::new(operator_bin())
+    let child = Command::new(testbed_bin())
         .args(["dev", "--demo", "--dir", &dir.path().to_string_lossy()])
         .env_remove("RUST_LOG")
         .stdout(stdout)

@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
-use secure_api_operator::emulator::kube::{DeploymentSimulation, EmulatorOptions, Fault, KubeEmulator};
+use secure_api_testbed::emulator::kube::{DeploymentSimulation, EmulatorOptions, Fault, KubeEmulator};
 use serde_json::json;
 use std::time::Duration;
 

@@ -14,7 +14,7 @@ use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kube::core::Status;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-use secure_api_operator::emulator::kube::{DEFAULT_ISSUER, EmulatorOptions, Fault, KubeEmulator};
+use secure_api_testbed::emulator::kube::{DEFAULT_ISSUER, EmulatorOptions, Fault, KubeEmulator};
 use serde_json::{Value, json};
 
 async fn service_account(cluster: &TestCluster, name: &str) -> ServiceAccount {

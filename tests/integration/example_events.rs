@@ -11,8 +11,8 @@ use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::Api;
 use secure_api_operator::api::conditions::{find_condition, reasons, types};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
-use secure_api_operator::dev::{example_iam, examples};
-use secure_api_operator::emulator::kube::DeploymentSimulation;
+use secure_api_testbed::dev::{example_iam, examples};
+use secure_api_testbed::emulator::kube::DeploymentSimulation;
 
 const DB_V1: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-1"}"#;
 const DB_V2: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-2"}"#;

@@ -14,8 +14,8 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::GatewayConfig;
 use secure_api_operator::api::conditions::{reasons, types};
-use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
-use secure_api_operator::emulator::kube::Fault;
+use secure_api_testbed::emulator::gcp::{GcpEmulator, GcpFault};
+use secure_api_testbed::emulator::kube::Fault;
 use serde_json::json;
 
 const SECRET: &str = "secure-api-key";

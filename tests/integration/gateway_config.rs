@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
-use secure_api_operator::emulator::gcp::GcpFault;
+use secure_api_testbed::emulator::gcp::GcpFault;
 use serde_json::{Value, json};
 
 /// The seed's routes (SCENARIO.md), all on the `secure-api` service.

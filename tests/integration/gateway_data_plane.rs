@@ -10,8 +10,8 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
-use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::http_listener::{Listener, listen};
+use secure_api_testbed::emulator::gcp::GcpEmulator;
+use secure_api_testbed::listener::{Listener, listen};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,7 +26,7 @@ const ISSUER: &str = "https://issuer.example.com";
 const JWKS_URI: &str = "https://issuer.example.com/jwks";
 const AUDIENCE: &str = "secure-api-clients";
 /// The emulator's JWT test key (PKCS#1 DER).
-const SIGNING_KEY: &[u8] = include_bytes!("../../src/emulator/gcp/iam/testdata/jwt-signing-key.der");
+const SIGNING_KEY: &[u8] = include_bytes!("../../crates/testbed/src/emulator/gcp/iam/testdata/jwt-signing-key.der");
 const READS_PER_MINUTE: usize = 3;
 
 struct Bed {

@@ -5,7 +5,7 @@
 
 use crate::support::PROJECT;
 use crate::support::gcloud::start;
-use secure_api_operator::emulator::gcp::GcpFault;
+use secure_api_testbed::emulator::gcp::GcpFault;
 use serde_json::Value;
 
 fn versions_of(list: &Value) -> Vec<(String, String)> {

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{HeaderMap, Method, StatusCode, Uri};
-use secure_api_operator::emulator::gcp::{GcpEmulator, GcpFault};
+use secure_api_testbed::emulator::gcp::{GcpEmulator, GcpFault};
 use serde_json::{Value, json};
 
 use std::time::Duration;

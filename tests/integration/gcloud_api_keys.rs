@@ -6,7 +6,7 @@
 
 use crate::support::PROJECT;
 use crate::support::gcloud::start;
-use secure_api_operator::emulator::gcp::{GcpFault, KeyRejection};
+use secure_api_testbed::emulator::gcp::{GcpFault, KeyRejection};
 use serde_json::Value;
 
 const SERVICE: &str = "orders-abc123.apigateway.demo-project.cloud.goog";

@@ -14,7 +14,7 @@ use http_body_util::Full;
 use hyper::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
-use secure_api_operator::emulator::gcp::{Denial, GcpEmulator, GcpFault};
+use secure_api_testbed::emulator::gcp::{Denial, GcpEmulator, GcpFault};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -463,7 +463,7 @@ async fn a_jwks_url_is_fetched_when_needed_cached_and_refetched_for_an_unknown_k
     let fetches = Arc::new(AtomicUsize::new(0));
     let (served, counter) = (Arc::clone(&document), Arc::clone(&fetches));
     let addr = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    let listener = secure_api_operator::http_listener::listen(addr, move |_request: hyper::Request<Bytes>| {
+    let listener = secure_api_testbed::listener::listen(addr, move |_request: hyper::Request<Bytes>| {
         let (served, counter) = (Arc::clone(&served), Arc::clone(&counter));
         async move {
             counter.fetch_add(1, Ordering::SeqCst);

@@ -1,5 +1,5 @@
 //! docs/gke.md, run: every ```sh block of the guide, in order, with bash against the playground's
-//! emulators (`secure-api-operator dev`), as a person would paste them in a clone of the
+//! emulators (`testbed dev`), as a person would paste them in a clone of the
 //! repository. Only blocks marked ```` ```sh gke-only ```` are skipped, and those may hold
 //! nothing but GKE's own commands (creating the cluster, its credentials): the Kubernetes emulator
 //! is the cluster. At the end the example is Ready, the gateway answered, and the rotation reached
@@ -119,7 +119,7 @@ exec {curl} "${{args[@]}}"
 /// A command as the shell reads it, for comparing the guide's with the playground's: the guide's
 /// variables replaced by their values in the playground, quotes dropped.
 fn expanded(command: &str) -> String {
-    let number = secure_api_operator::emulator::gcp::GcpEmulator::project_number(PROJECT);
+    let number = secure_api_testbed::emulator::gcp::GcpEmulator::project_number(PROJECT);
     let pool = format!(
         "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog"
     );

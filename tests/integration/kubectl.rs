@@ -3,7 +3,7 @@
 
 use crate::support::kubectl::{Kubectl, serve_emulator};
 use crate::support::wait::{DEADLINE, wait_for};
-use secure_api_operator::emulator::kube::KubeEmulator;
+use secure_api_testbed::emulator::kube::KubeEmulator;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceA
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use secure_api_operator::emulator::kube::KubeEmulator;
+use secure_api_testbed::emulator::kube::KubeEmulator;
 
 fn failed<T>(error: kube::Error) -> T {
     panic!("reading an object back: {error}")

@@ -16,7 +16,7 @@ use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService};
-use secure_api_operator::emulator::gcp::{DeliveryFaults, VersionState};
+use secure_api_testbed::emulator::gcp::{DeliveryFaults, VersionState};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

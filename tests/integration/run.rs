@@ -7,7 +7,7 @@ use crate::support::process::{self, KilledOnDrop, client_for, exit_within, spawn
 use crate::support::wait::wait_for;
 use hyper::StatusCode;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use secure_api_operator::emulator::kube::{Fault, KubeEmulator, Listener};
+use secure_api_testbed::emulator::kube::{Fault, KubeEmulator, Listener};
 use std::net::SocketAddr;
 use std::process::{Child, ExitStatus};
 use std::time::Duration;

@@ -9,9 +9,9 @@ use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{find_condition, types};
-use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::metrics::Controller as ControllerKind;
 use secure_api_operator::runtime::shard::Shard;
+use secure_api_testbed::emulator::gcp::GcpEmulator;
 use serde_json::json;
 use std::time::Duration;
 
@@ -108,7 +108,7 @@ async fn a_reconcile_of_a_synced_secret_ref_reads_nothing_with_emulator_hooks() 
     create_secret_ref(&cluster, "steady", "steady", "latest").await;
     wait_all_ready(&cluster, 1).await;
     let reconciles = operator.metrics.reconciles(ControllerKind::SecretRef);
-    let gets = |kube: &secure_api_operator::emulator::kube::KubeEmulator| -> u64 {
+    let gets = |kube: &secure_api_testbed::emulator::kube::KubeEmulator| -> u64 {
         kube.counts().iter().filter(|((verb, _), _)| verb == "get").map(|(_, n)| n).sum()
     };
     let (before, access_before) = (gets(&kube), operator.gcp.count(ACCESS));

@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{FINALIZER, SecretRef};
-use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
+use secure_api_testbed::emulator::gcp::{GcpFault, VersionState};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

@@ -12,9 +12,9 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService, SecureApiServiceStatus};
-use secure_api_operator::emulator::gcp::VersionState;
-use secure_api_operator::emulator::kube::{DeploymentSimulation, KubeEmulator};
 use secure_api_operator::metrics::Controller as ControllerKind;
+use secure_api_testbed::emulator::gcp::VersionState;
+use secure_api_testbed::emulator::kube::{DeploymentSimulation, KubeEmulator};
 use serde_json::{Value, json};
 
 const DB_V1: &str = r#"{"host":"db.example.com","port":5432,"username":"api_user","password":"pw-1"}"#;

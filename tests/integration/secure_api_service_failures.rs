@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService};
-use secure_api_operator::emulator::kube::{DeploymentSimulation, Fault};
 use secure_api_operator::metrics::Controller as ControllerKind;
+use secure_api_testbed::emulator::kube::{DeploymentSimulation, Fault};
 use serde_json::json;
 
 const SERVICE: &str = "refused-api";

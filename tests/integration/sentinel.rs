@@ -14,9 +14,9 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{GatewayConfig, SecretRef};
-use secure_api_operator::emulator::gcp::{GcpFault, VersionState};
-use secure_api_operator::emulator::kube::Fault as KubeFault;
 use secure_api_operator::hash_key::store::SECRET_NAME;
+use secure_api_testbed::emulator::gcp::{GcpFault, VersionState};
+use secure_api_testbed::emulator::kube::Fault as KubeFault;
 use serde_json::json;
 
 /// Every object of `api` as JSON: what status or Events show anyone who may read them.

@@ -14,10 +14,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
-use secure_api_operator::dev::examples;
-use secure_api_operator::dev::playground::{Playground, PlaygroundOptions, SEED_NAMESPACE, SEED_SERVICE};
-use secure_api_operator::dev::standin::StandIn;
-use secure_api_operator::emulator::kube::KubeEmulator;
+use secure_api_testbed::dev::examples;
+use secure_api_testbed::dev::playground::{Playground, PlaygroundOptions, SEED_NAMESPACE, SEED_SERVICE};
+use secure_api_testbed::dev::standin::StandIn;
+use secure_api_testbed::emulator::kube::KubeEmulator;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -12,7 +12,7 @@ use kube::core::object::HasStatus;
 use secure_api_operator::api::conditions::{HasConditions, find_condition, types};
 use secure_api_operator::api::secret_ref::RESERVED_KEYS_MESSAGE;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
-use secure_api_operator::emulator::gcp::GcpEmulator;
+use secure_api_testbed::emulator::gcp::GcpEmulator;
 use serde_json::{Value, json};
 
 const ACCESS: &str = "secretmanager.versions.access";

@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use secure_api_operator::api::{SecretRef, SecureApiService};
-use secure_api_operator::emulator::gcp::GcpEmulator;
 use secure_api_operator::hash_key::store::SECRET_NAME;
 use secure_api_operator::metrics::Controller as ControllerKind;
+use secure_api_testbed::emulator::gcp::GcpEmulator;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

@@ -12,9 +12,9 @@ use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
 use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
-use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::emulator::kube::Fault;
-use secure_api_operator::http_listener::Listener;
+use secure_api_testbed::emulator::gcp::GcpEmulator;
+use secure_api_testbed::emulator::kube::Fault;
+use secure_api_testbed::listener::Listener;
 use serde_json::json;
 use std::net::SocketAddr;
 

@@ -7,7 +7,7 @@ use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use secure_api_operator::emulator::kube::Fault;
+use secure_api_testbed::emulator::kube::Fault;
 use std::time::Duration;
 
 async fn generation(world: &World) -> i64 {

@@ -11,10 +11,10 @@ use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, t
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
-use secure_api_operator::emulator::gcp::{DeliveryFaults, GcpEmulator, GcpFault, VersionState};
-use secure_api_operator::emulator::kube::{DeploymentSimulation, Fault as KubeFault, KubeEmulator};
 use secure_api_operator::leader;
 use secure_api_operator::secret_data::SecretData;
+use secure_api_testbed::emulator::gcp::{DeliveryFaults, GcpEmulator, GcpFault, VersionState};
+use secure_api_testbed::emulator::kube::{DeploymentSimulation, Fault as KubeFault, KubeEmulator};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 //! Service Usage, IAM, IAM Credentials, STS and Resource Manager endpoint overrides), with a fresh
 //! configuration directory and a bounded run time.
 
-use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::http_listener::Listener;
+use secure_api_testbed::emulator::gcp::GcpEmulator;
+use secure_api_testbed::listener::Listener;
 use serde_json::Value;
 use std::fs::File;
 use std::io::Write;

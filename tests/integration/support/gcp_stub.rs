@@ -14,7 +14,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use secure_api_operator::gcp::{CallObserver, GcpConfig, GcpError};
-use secure_api_operator::http_listener::{Listener, listen};
+use secure_api_testbed::listener::{Listener, listen};
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, Subscriber, span};

@@ -1,8 +1,8 @@
 //! The real kubectl on the machine, for one kubeconfig and namespace (shared by the kubectl-driven
 //! test modules).
 
-use secure_api_operator::emulator::kube::KubeEmulator;
-use secure_api_operator::http_listener::Listener;
+use secure_api_testbed::emulator::kube::KubeEmulator;
+use secure_api_testbed::listener::Listener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

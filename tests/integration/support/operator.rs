@@ -5,13 +5,10 @@ use super::PROJECT;
 use super::cluster::TestCluster;
 use super::wait::within;
 use secure_api_operator::controllers::{Context, GoogleCloud};
-use secure_api_operator::emulator::gcp::GcpEmulator;
-use secure_api_operator::emulator::kube::KubeEmulator;
 use secure_api_operator::gcp::{
     ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
 };
 use secure_api_operator::hash_key::store::load_or_create;
-use secure_api_operator::http_listener::Listener;
 use secure_api_operator::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
 use secure_api_operator::leader::{self, Elector};
 use secure_api_operator::metrics::Metrics;
@@ -19,6 +16,9 @@ use secure_api_operator::notifications::Notifications;
 use secure_api_operator::provider::GcpSecretManager;
 use secure_api_operator::runtime::shard::Shard;
 use secure_api_operator::runtime::{Runtime, Settings};
+use secure_api_testbed::emulator::gcp::GcpEmulator;
+use secure_api_testbed::emulator::kube::KubeEmulator;
+use secure_api_testbed::listener::Listener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;

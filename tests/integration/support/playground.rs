@@ -1,12 +1,12 @@
-//! `secure-api-operator dev` started as a person starts it, the commands it prints, and shell
+//! `testbed dev` started as a person starts it, the commands it prints, and shell
 //! commands run with bash as a person pastes them (with a deadline, and nothing left running).
 
 use super::gcloud::QUIET_ENV;
-use super::operator_bin;
 use super::process::KilledOnDrop;
+use super::testbed_bin;
 use super::wait::wait_for;
 use secure_api_operator::api::conditions::{Condition, types};
-use secure_api_operator::dev::playground::{Playground, PlaygroundOptions};
+use secure_api_testbed::dev::playground::{Playground, PlaygroundOptions};
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,10 +19,10 @@ pub struct Dev {
     pub printed: String,
 }
 
-/// Starts `secure-api-operator dev --dir DIR` and waits (up to `deadline`) until it has printed
+/// Starts `testbed dev --dir DIR` and waits (up to `deadline`) until it has printed
 /// its instructions, ending with `Stop with Ctrl-C.`.
 pub async fn start_dev(dir: &Path, deadline: Duration) -> Dev {
-    let child = Command::new(operator_bin())
+    let child = Command::new(testbed_bin())
         .args(["dev", "--dir", &dir.to_string_lossy()])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())

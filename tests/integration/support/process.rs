@@ -1,17 +1,17 @@
 //! Child processes of the binary under test: signalling them, waiting for them to exit, their
 //! stderr.
 
-use super::operator_bin;
 use super::wait::wait_for;
+use super::{operator_bin, testbed_bin};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-/// `secure-api-operator emulator`, writing its kubeconfig to `kubeconfig` and serving the GCP
+/// `testbed emulator`, writing its kubeconfig to `kubeconfig` and serving the GCP
 /// emulators on `gcp`; stderr piped; killed if the test fails first.
 pub fn spawn_emulator(kubeconfig: &Path, gcp: SocketAddr) -> KilledOnDrop {
-    let child = Command::new(operator_bin())
+    let child = Command::new(testbed_bin())
         .args(["emulator", "--kube-listen", "127.0.0.1:0", "--kubeconfig-out", &kubeconfig.to_string_lossy()])
         .args(["--gcp-listen", &gcp.to_string()])
         .stdout(Stdio::null())

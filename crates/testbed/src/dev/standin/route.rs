@@ -2,11 +2,11 @@
 //! call — routed to the stand-in in the emulated network: whenever the URL appears or changes,
 //! the GCP emulator's gateways send requests for its origin to the stand-in.
 
-use crate::api::SecureApiService;
 use crate::emulator::gcp::GcpEmulator;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::{WatchStreamExt as _, watcher};
+use secure_api_operator::api::SecureApiService;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -1,10 +1,10 @@
-//! `secure-api-operator emulator`: the emulators as a standalone process for kubectl, gcloud and
+//! `testbed emulator`: the emulators as a standalone process for kubectl, gcloud and
 //! a locally run operator.
 
 use super::gcp::GcpEmulator;
 use super::kube::{DeploymentSimulation, KubeEmulator};
 use crate::cli::{DeploymentMode, EmulatorArgs};
-use crate::shutdown::shutdown_signal;
+use secure_api_operator::shutdown::shutdown_signal;
 use std::io::Write;
 
 impl From<DeploymentMode> for DeploymentSimulation {

@@ -14,7 +14,7 @@ pub mod current;
 pub mod process;
 pub mod route;
 
-use crate::http_listener::{Listener, listen};
+use crate::listener::{Listener, listen};
 use bytes::Bytes;
 use current::Current;
 use hyper::Request;

@@ -1,9 +1,9 @@
 use super::*;
-use crate::api::SecureApiService;
-use crate::hash_key::tests::test_key;
-use crate::workload::deployment::deployment;
-use crate::workload::snapshot::snapshot_secrets;
-use crate::workload::{Inputs, ResolvedSecret};
+use secure_api_operator::api::SecureApiService;
+use secure_api_operator::hash_key::HashKey;
+use secure_api_operator::workload::deployment::deployment;
+use secure_api_operator::workload::snapshot::snapshot_secrets;
+use secure_api_operator::workload::{Inputs, ResolvedSecret};
 use serde_json::json;
 
 fn resolved(version: &str, pairs: &[(&str, &str)]) -> ResolvedSecret {
@@ -132,4 +132,9 @@ fn debug_shows_names_not_values() {
     let shown = format!("{process:?}");
     assert!(shown.contains("DB_PASSWORD") && shown.contains("/secrets/keys/jwt_secret"), "{shown}");
     assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+}
+
+/// A fixed key for tests.
+fn test_key() -> HashKey {
+    HashKey::from_bytes(&[7; 32]).unwrap_or_else(|| panic!("32 bytes make a key"))
 }

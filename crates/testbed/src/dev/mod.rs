@@ -1,4 +1,4 @@
-//! `secure-api-operator dev [--demo]`: the first thing a person runs. Emulated Kubernetes and
+//! `testbed dev [--demo]`: the first thing a person runs. Emulated Kubernetes and
 //! Google Cloud with the operator, in one process on loopback; `--demo` plays the example and
 //! exits, otherwise the playground stays up for kubectl and gcloud until Ctrl-C.
 //!
@@ -11,11 +11,12 @@ pub mod playground;
 pub mod standin;
 pub mod table;
 
-use crate::cli::{DevArgs, LogFormat};
-use crate::shutdown::shutdown_signal;
+use crate::cli::DevArgs;
 use crate::telemetry;
 use demo::DemoOptions;
 use playground::{Playground, PlaygroundOptions};
+use secure_api_operator::cli::LogFormat;
+use secure_api_operator::shutdown::shutdown_signal;
 use std::io::Write;
 
 /// Runs the playground (and the demo). The error is the one line `main` prints.
@@ -37,7 +38,7 @@ pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Resu
     let outcome = if args.demo {
         let played = demo::play(&playground, &DemoOptions::default(), &mut stdout).await;
         if played.is_ok() {
-            let _ = writeln!(stdout, "\nTo drive the playground yourself: secure-api-operator dev (without --demo).");
+            let _ = writeln!(stdout, "\nTo drive the playground yourself: cargo run --release --example testbed -- dev (without --demo).");
         }
         played.map_err(|failure| format!("{failure} (the operator's log: {})", log.display()))
     } else {
@@ -52,9 +53,9 @@ pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Resu
 
 fn banner(playground: &Playground, log: &std::path::Path, demo: bool) -> String {
     let title = if demo {
-        "secure-api-operator dev --demo: the example on emulated Kubernetes and Google Cloud"
+        "secure-api-operator playground (dev --demo): the example on emulated Kubernetes and Google Cloud"
     } else {
-        "secure-api-operator dev: a playground of emulated Kubernetes and Google Cloud (nothing is persisted)"
+        "secure-api-operator playground (dev): emulated Kubernetes and Google Cloud (nothing is persisted)"
     };
     format!(
         "{title}\n\n  Kubernetes API   {}   (kubeconfig {})\n  Google Cloud     {}   (Secret Manager, API Gateway, STS and IAM, project {})\n  operator         metrics http://{}/metrics, log {}\n",

@@ -9,7 +9,7 @@ use super::status::ApiError;
 use super::store::State;
 use super::watch::{WatchPlan, error_line};
 use super::{KubeEmulator, discovery, openapi, token_request, tokens};
-use crate::http_listener::Listener;
+use crate::listener::Listener;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -214,7 +214,7 @@ pub fn client(emulator: KubeEmulator) -> kube::Client {
 
 /// Binds `addr` and serves the emulator over HTTP/1.1.
 pub async fn listen(emulator: KubeEmulator, addr: SocketAddr) -> std::io::Result<Listener> {
-    crate::http_listener::listen(addr, move |request: Request<Bytes>| {
+    crate::listener::listen(addr, move |request: Request<Bytes>| {
         let emulator = emulator.clone();
         async move {
             let (parts, body) = request.into_parts();

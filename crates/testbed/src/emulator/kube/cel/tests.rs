@@ -188,7 +188,7 @@ fn rules_in(schema: &Value, out: &mut Vec<String>) {
 #[test]
 fn every_rule_of_our_crds_compiles() {
     let mut rules = Vec::new();
-    for crd in crate::crdgen::all() {
+    for crd in secure_api_operator::crdgen::all() {
         let crd = serde_json::to_value(&crd).unwrap_or_else(|e| panic!("{e}"));
         rules_in(&crd["spec"], &mut rules);
     }

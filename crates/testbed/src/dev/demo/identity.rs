@@ -3,12 +3,12 @@
 //! that names the seed's secret and is refused, while the seed's service is untouched.
 
 use super::{Demo, SERVICE};
-use crate::api::conditions::{find_condition, reasons, types};
-use crate::api::{SecretRef, USABLE_BY_ANNOTATION};
 use crate::dev::example_iam::{self, principal};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams};
+use secure_api_operator::api::conditions::{find_condition, reasons, types};
+use secure_api_operator::api::{SecretRef, USABLE_BY_ANNOTATION};
 use serde_json::json;
 
 /// The namespace of the refused SecretRef.

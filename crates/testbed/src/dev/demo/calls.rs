@@ -7,10 +7,10 @@
 //! kind of credential, the status and the answer (which the stand-in keeps free of secrets).
 
 use super::{Demo, GATEWAY, SERVICE};
-use crate::api::GatewayConfig;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use secrecy::{ExposeSecret, SecretString};
+use secure_api_operator::api::GatewayConfig;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

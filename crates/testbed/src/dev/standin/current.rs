@@ -5,11 +5,11 @@
 //! again.
 
 use super::process::{self, Process};
-use crate::api::SecureApiService;
-use crate::controllers::secure_api_service::revision::revision_of;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use secure_api_operator::api::SecureApiService;
+use secure_api_operator::controllers::secure_api_service::revision::revision_of;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 

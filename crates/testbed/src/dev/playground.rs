@@ -10,13 +10,13 @@
 
 use super::standin::StandIn;
 use super::standin::route::Router;
-use crate::cli::RunArgs;
 use crate::emulator::gcp::GcpEmulator;
 use crate::emulator::kube::{DeploymentSimulation, KubeEmulator, Listener};
-use crate::operator::{self, Running};
 use clap::{Args, FromArgMatches};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
+use secure_api_operator::cli::RunArgs;
+use secure_api_operator::operator::{self, Running};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -155,7 +155,7 @@ impl Playground {
 
 async fn install_crds(kube: &KubeEmulator) -> Result<(), String> {
     let crds: Api<CustomResourceDefinition> = Api::all(kube.client());
-    for crd in crate::crdgen::all() {
+    for crd in secure_api_operator::crdgen::all() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         crds.create(&PostParams::default(), &crd).await.map_err(|e| format!("cannot install the CRD {name}: {e}"))?;
     }

@@ -43,7 +43,7 @@ mod token_request;
 mod tokens;
 mod watch;
 
-pub use crate::http_listener::Listener;
+pub use crate::listener::Listener;
 pub use deployments::DeploymentSimulation;
 pub use hooks::Fault;
 pub use tokens::DEFAULT_ISSUER;

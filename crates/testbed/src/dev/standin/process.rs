@@ -7,8 +7,8 @@
 //! Secret or key fails the container unless marked optional. Not modelled: `$(VAR)` expansion,
 //! ConfigMaps, the downward API (the operator renders none of them).
 
-use crate::workload::deployment::CONTAINER_NAME;
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec, Secret, Volume, VolumeMount};
+use secure_api_operator::workload::deployment::CONTAINER_NAME;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

@@ -2,16 +2,16 @@
 //! ServiceAccount), built into the binary so the demo runs from anywhere, and applied the way
 //! `kubectl apply --server-side` does.
 
-use crate::api::{GatewayConfig, SecretRef, SecureApiService};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
+use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 
 /// `deploy/examples/` as (file name, contents), in the order they are applied.
 pub const EXAMPLES: [(&str, &str); 3] = [
-    ("secretrefs.yaml", include_str!("../../deploy/examples/secretrefs.yaml")),
-    ("secure-api.yaml", include_str!("../../deploy/examples/secure-api.yaml")),
-    ("gateway.yaml", include_str!("../../deploy/examples/gateway.yaml")),
+    ("secretrefs.yaml", include_str!("../../../../deploy/examples/secretrefs.yaml")),
+    ("secure-api.yaml", include_str!("../../../../deploy/examples/secure-api.yaml")),
+    ("gateway.yaml", include_str!("../../../../deploy/examples/gateway.yaml")),
 ];
 
 /// Field manager of the demo's applies (what kubectl would use is `kubectl`).

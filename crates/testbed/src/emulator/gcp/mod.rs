@@ -35,7 +35,7 @@ pub use notifications::PublishedMessage;
 pub use pubsub::DeliveryFaults;
 pub use secret_manager::VersionState;
 
-use crate::http_listener::{Listener, listen};
+use crate::listener::{Listener, listen};
 use bytes::Bytes;
 use hooks::{Hooks, lock};
 use http_body_util::Full;

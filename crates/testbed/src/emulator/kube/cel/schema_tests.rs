@@ -185,7 +185,7 @@ fn a_rule_that_does_not_compile_refuses_the_schema() {
 
 #[test]
 fn our_crds_accept_their_own_schemas_with_rules() {
-    for crd in crate::crdgen::all() {
+    for crd in secure_api_operator::crdgen::all() {
         let crd = serde_json::to_value(&crd).unwrap_or_else(|e| panic!("{e}"));
         for version in crd["spec"]["versions"].as_array().into_iter().flatten() {
             let open_api = version["schema"]["openAPIV3Schema"].clone();

@@ -1,0 +1,15 @@
+//! secure-api-operator's test bed: what the tests, the benchmarks and the playground run the
+//! operator against, and nothing the product needs.
+//!
+//! - [`emulator`]: an in-process Kubernetes API (our envtest) and Google Cloud's Secret Manager,
+//!   Pub/Sub, API Gateway, API Keys, Service Usage, STS and IAM Credentials, over HTTP on loopback.
+//! - [`dev`]: the playground (`dev`, `dev --demo`) and the example's stand-in service.
+//! - [`cli`]: the `testbed` command line (the root package's example of that name).
+//!
+//! It depends on the operator's library; the operator never depends on it.
+
+pub mod cli;
+pub mod dev;
+pub mod emulator;
+pub mod listener;
+pub mod telemetry;
