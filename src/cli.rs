@@ -2,7 +2,8 @@
 //! also reads an environment variable `SECUREAPI_<FLAG_IN_CAPS>`.
 
 use crate::runtime::shard::Shard;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use crate::telemetry::LogFormat;
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -238,13 +239,6 @@ fn namespace_name(value: &str) -> Result<String, String> {
         true => Ok(name.to_owned()),
         false => Err(format!("{name:?} is no namespace name (lowercase letters, digits and '-', at most 63)")),
     }
-}
-
-/// Output format of the logs.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[cfg(test)]

@@ -1,13 +1,19 @@
 //! Logging through `tracing`: an env-filter directive and a text or JSON format, on stderr (stdout
 //! stays clean for command output such as `crds`), or into any writer ([`install`]).
 
-use crate::cli::LogFormat;
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+
+/// Output format of the logs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Where kube-client logs a failed call: at debug it prints the API server's answer whole
 /// (`Unsuccessful: Status { message: ... }`), and that answer may quote what was written — a

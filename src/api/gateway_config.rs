@@ -8,6 +8,7 @@ use super::schema::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
+use kube::core::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ pub const ROTATE_API_KEYS_ANNOTATION: &str = "secureapi.dev/rotate-api-keys";
 /// Annotation on an API key's Secret: the id of the key whose string it holds.
 pub const API_KEY_ID_ANNOTATION: &str = "secureapi.dev/api-key-id";
 /// Default of `spec.apiKeys[].overlap`.
-pub const DEFAULT_KEY_OVERLAP: &str = "24h";
+pub const DEFAULT_KEY_OVERLAP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Default of `spec.location`.
 pub const DEFAULT_LOCATION: &str = "us-central1";
@@ -199,16 +200,16 @@ pub struct GatewayApiKey {
     pub rotation: Option<String>,
     /// How long a replaced key stays valid after its rotation, e.g. `24h` (default), `90m`.
     #[serde(default = "default_key_overlap")]
-    #[schemars(length(max = 32), pattern(DURATION_PATTERN))]
-    pub overlap: String,
+    #[schemars(length(max = 32), pattern(DURATION_PATTERN), extend("default" = "24h"))]
+    pub overlap: Duration,
 }
 
 fn default_secret_key() -> String {
     "api-key".to_owned()
 }
 
-fn default_key_overlap() -> String {
-    DEFAULT_KEY_OVERLAP.to_owned()
+fn default_key_overlap() -> Duration {
+    DEFAULT_KEY_OVERLAP.into()
 }
 
 /// Location of the API key in a request.

@@ -71,3 +71,81 @@ pub fn owner_label_key(kind: &str) -> String {
 pub fn field_manager(controller: &str) -> String {
     format!("{MANAGED_BY_VALUE}/{controller}")
 }
+
+#[cfg(test)]
+mod example_tests {
+    //! The durations of the kinds are `kube::core::Duration`s: every example object must read the
+    //! same before and after, and through the operator's own serialization.
+    use super::{GatewayConfig, SecretRef, SecureApiService};
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+    use std::time::Duration;
+
+    const EXAMPLES: [(&str, &str); 3] = [
+        ("secretrefs.yaml", include_str!("../../deploy/examples/secretrefs.yaml")),
+        ("secure-api.yaml", include_str!("../../deploy/examples/secure-api.yaml")),
+        ("gateway.yaml", include_str!("../../deploy/examples/gateway.yaml")),
+    ];
+
+    /// The documents of an example file, as JSON.
+    fn documents(text: &str) -> Vec<Value> {
+        text.split("\n---")
+            .filter_map(|document| serde_saphyr::from_str::<Value>(document).ok())
+            .filter(|value| value.is_object())
+            .collect()
+    }
+
+    /// `value` read as `K`, written back and read again: both reads equal, and the written form
+    /// holds every field the example had.
+    fn round_trip<K: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(file: &str, value: &Value) -> K {
+        let read: K = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let written = serde_json::to_value(&read).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let again: K = serde_json::from_value(written.clone()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(read, again, "{file}: the object reads differently after a round trip");
+        assert_eq!(
+            value["spec"].as_object().map(|s| s.len() <= written["spec"].as_object().map_or(0, |w| w.len())),
+            Some(true),
+            "{file}: fields lost"
+        );
+        read
+    }
+
+    #[test]
+    fn every_example_reads_back_unchanged_with_typed_durations() {
+        let mut kinds = Vec::new();
+        for (file, text) in EXAMPLES {
+            for document in documents(text) {
+                let kind = document["kind"].as_str().unwrap_or_default().to_owned();
+                match kind.as_str() {
+                    "SecretRef" => {
+                        let secret_ref: SecretRef = round_trip(file, &document);
+                        let written = document["spec"]["refreshInterval"].as_str();
+                        let expected = written.map_or(Duration::from_secs(3600), |text| match text {
+                            "1h" => Duration::from_secs(3600),
+                            other => panic!("{file}: refreshInterval {other} is new to this test"),
+                        });
+                        assert_eq!(Duration::from(secret_ref.spec.refresh_interval), expected, "{file}");
+                    }
+                    "SecureApiService" => drop(round_trip::<SecureApiService>(file, &document)),
+                    "GatewayConfig" => {
+                        let gateway: GatewayConfig = round_trip(file, &document);
+                        for key in &gateway.spec.api_keys {
+                            let written = document["spec"]["apiKeys"]
+                                .as_array()
+                                .and_then(|keys| keys.iter().find(|k| k["name"] == key.name.as_str()))
+                                .and_then(|k| k["overlap"].as_str());
+                            assert_eq!(written, None, "{file}: an overlap is new to this test");
+                            assert_eq!(Duration::from(key.overlap), Duration::from_secs(24 * 3600), "{file}");
+                        }
+                    }
+                    _ => continue,
+                }
+                kinds.push(kind);
+            }
+        }
+        for kind in ["SecretRef", "SecureApiService", "GatewayConfig"] {
+            assert!(kinds.iter().any(|k| k == kind), "no {kind} among the examples: {kinds:?}");
+        }
+    }
+}

@@ -91,3 +91,39 @@ pub(crate) fn int_or_percent(_: &mut SchemaGenerator) -> Schema {
         "pattern": r"^[0-9]+%$",
     })
 }
+
+#[cfg(test)]
+mod duration_tests {
+    use super::DURATION_PATTERN;
+    use std::time::Duration;
+
+    /// A duration field's value as the operator gets it: the schema's pattern (enforced by the
+    /// API server), then `kube::core::Duration`, the one parser.
+    fn duration(text: &str) -> Result<Duration, String> {
+        let pattern = regex::Regex::new(DURATION_PATTERN).map_err(|e| e.to_string())?;
+        if !pattern.is_match(text) {
+            return Err(format!("{text:?} does not match the schema's pattern"));
+        }
+        let parsed: kube::core::Duration =
+            serde_json::from_value(serde_json::json!(text)).map_err(|e| e.to_string())?;
+        Ok(parsed.into())
+    }
+
+    #[test]
+    fn durations_parse_like_kubernetes_users_write_them() {
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert!(duration("10").is_err());
+        assert!(duration("5 minutes").is_err());
+        assert!(duration("").is_err());
+    }
+
+    #[test]
+    fn every_duration_the_pattern_accepts_parses() {
+        for text in ["1s", "0.5s", "90m", "168h", "1h0m0s", "2h45m30.5s", "100ms", "007s"] {
+            assert!(duration(text).is_ok(), "{text}: {:?}", duration(text));
+        }
+    }
+}

@@ -5,6 +5,7 @@ use super::policy::DeletionPolicy;
 use super::schema::{DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN, PROJECT_ID_PATTERN, SECRET_KEY_PATTERN};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
+use kube::core::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 /// Default of `spec.version`.
 pub const DEFAULT_VERSION: &str = "latest";
 /// Default of `spec.refreshInterval`.
-pub const DEFAULT_REFRESH_INTERVAL: &str = "1h";
+pub const DEFAULT_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Secret key used for a `raw` payload when `keys` is empty.
 pub const DEFAULT_RAW_KEY: &str = "value";
 
@@ -135,12 +136,13 @@ pub struct SecretRefSpec {
     #[serde(default = "default_refresh_interval")]
     #[schemars(
         pattern(DURATION_PATTERN),
+        extend("default" = "1h"),
         extend("x-kubernetes-validations" = [{
             "rule": "duration(self) >= duration('1s') && duration(self) <= duration('168h')",
             "message": "refreshInterval must be between 1s and 168h",
         }])
     )]
-    pub refresh_interval: String,
+    pub refresh_interval: Duration,
 
     /// The Kubernetes Secret to write.
     #[serde(default)]
@@ -168,8 +170,8 @@ fn default_version() -> String {
     DEFAULT_VERSION.to_owned()
 }
 
-fn default_refresh_interval() -> String {
-    DEFAULT_REFRESH_INTERVAL.to_owned()
+fn default_refresh_interval() -> Duration {
+    DEFAULT_REFRESH_INTERVAL.into()
 }
 
 /// The Kubernetes Secret a SecretRef writes.

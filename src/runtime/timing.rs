@@ -1,33 +1,8 @@
-//! Durations as users write them (`30s`, `5m`, `1h30m`, `250ms`, `1.5h`), jitter, and backoff.
+//! Jitter and backoff. (Durations as users write them are `kube::core::Duration`s in the kinds.)
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
-
-/// Parses a Go-style duration: one or more `<number><unit>` with units `ms`, `s`, `m`, `h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("{text:?} is not a duration like 30s, 5m or 1h30m");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let (seconds, unit_len) = match rest {
-            r if r.starts_with("ms") => (0.001, 2),
-            r if r.starts_with('s') => (1.0, 1),
-            r if r.starts_with('m') => (60.0, 1),
-            r if r.starts_with('h') => (3600.0, 1),
-            _ => return Err(invalid()),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
-}
 
 /// A random number in [0, 1) (not cryptographic: spreads timers, nothing more).
 fn unit_random() -> f64 {
@@ -55,17 +30,6 @@ pub fn backoff(failures: u32, initial: Duration, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_kubernetes_users_write_them() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("").is_err());
-    }
 
     #[test]
     fn jitter_stays_within_its_fraction() {

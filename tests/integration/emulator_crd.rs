@@ -79,7 +79,11 @@ async fn schema_defaults_fill_absent_fields() {
     let cluster = TestCluster::with_crds("crd-defaults").await;
     let created = create_raw(&cluster, json!({ "secret": "api-config-db" })).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.spec.version, "latest");
-    assert_eq!(created.spec.refresh_interval, "1h");
+    assert_eq!(
+        std::time::Duration::from(created.spec.refresh_interval),
+        std::time::Duration::from_secs(3600),
+        "the default, 1h"
+    );
     cluster.cleanup().await;
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests, one binary with a module per area (one link step on two cores).
 
+mod architecture;
 mod bad_input;
 mod chart;
 mod cli;

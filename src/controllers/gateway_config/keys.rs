@@ -13,7 +13,6 @@ use crate::api::gateway_config::{
     API_KEY_ID_ANNOTATION, ApiKeyStatus, DEFAULT_KEY_OVERLAP, GatewayApiKey, ROTATE_API_KEYS_ANNOTATION, RetiredApiKey,
 };
 use crate::api::{GatewayConfig, GatewayConfigStatus, MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_label_key};
-use crate::runtime::timing::parse_duration;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -43,7 +42,7 @@ pub struct Desired<'a> {
     pub overlap: Duration,
 }
 
-/// The keys of the spec; an overlap that is not a duration is an invalid spec.
+/// The keys of the spec; a negative overlap is an invalid spec.
 pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<Desired<'a>>, Error> {
     let annotation = gateway.annotations().get(ROTATE_API_KEYS_ANNOTATION).map(String::as_str).unwrap_or_default();
     let namespace = gateway.namespace().unwrap_or_default();
@@ -52,8 +51,13 @@ pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<D
         .api_keys
         .iter()
         .map(|spec| {
-            let overlap = parse_duration(&spec.overlap)
-                .map_err(|why| Error::InvalidSpec(format!("apiKeys[{}].overlap: {why}", spec.name)))?;
+            if spec.overlap.is_negative() {
+                return Err(Error::InvalidSpec(format!(
+                    "apiKeys[{}].overlap: {} is negative",
+                    spec.name, spec.overlap
+                )));
+            }
+            let overlap = Duration::from(spec.overlap);
             let display = format!("{namespace}/{}/{}", gateway.name_any(), spec.name);
             let id = |hash_len| key_id(gateway_id, &namespace, &gateway.name_any(), spec, annotation, hash_len);
             let legacy = id(LEGACY_HASH_LEN);
@@ -173,7 +177,7 @@ pub fn record(status: &mut GatewayConfigStatus, desired: &Desired<'_>, now: &Tim
 
 /// Keys whose name left the spec are retired with their Secret, after the default overlap.
 pub fn retire_removed(status: &mut GatewayConfigStatus, gateway: &GatewayConfig, now: &Time) {
-    let overlap = parse_duration(DEFAULT_KEY_OVERLAP).unwrap_or(Duration::from_secs(86_400));
+    let overlap = DEFAULT_KEY_OVERLAP;
     let (kept, removed): (Vec<_>, Vec<_>) = std::mem::take(&mut status.api_keys)
         .into_iter()
         .partition(|k| gateway.spec.api_keys.iter().any(|s| s.name == k.name));

@@ -15,7 +15,6 @@ use crate::api::{MAX_LABEL_VALUE, SecretRef};
 use crate::controllers::Context;
 use crate::hash_key::HashKey;
 use crate::runtime::children::get_child;
-use crate::runtime::timing::parse_duration;
 use crate::secret_data::live_data;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -42,8 +41,8 @@ pub fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
             secretref_label()
         )));
     }
-    let refresh = parse_duration(&spec.refresh_interval).map_err(Error::InvalidSpec)?;
-    if refresh < Duration::from_secs(1) {
+    let refresh = Duration::from(spec.refresh_interval);
+    if spec.refresh_interval.is_negative() || refresh < Duration::from_secs(1) {
         return Err(Error::InvalidSpec("refreshInterval must be at least 1s".into()));
     }
     if let Some(bad) = spec.keys.iter().find(|k| !mapping::is_valid_key(&k.key)) {

@@ -38,7 +38,10 @@ pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Resu
     let outcome = if args.demo {
         let played = demo::play(&playground, &DemoOptions::default(), &mut stdout).await;
         if played.is_ok() {
-            let _ = writeln!(stdout, "\nTo drive the playground yourself: cargo run --release --example testbed -- dev (without --demo).");
+            let _ = writeln!(
+                stdout,
+                "\nTo drive the playground yourself: cargo run --release --example testbed -- dev (without --demo)."
+            );
         }
         played.map_err(|failure| format!("{failure} (the operator's log: {})", log.display()))
     } else {

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// The overlap the demo rotates the API key with (the default is 24h).
-const KEY_OVERLAP: &str = "5s";
+const KEY_OVERLAP: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -217,7 +217,10 @@ impl Demo<'_> {
         let took = rotated.elapsed().as_millis();
         let caller = self.caller()?;
         let lines = vec![
-            format!("spec.apiKeys[0]   rotation {from} -> {to}, overlap {KEY_OVERLAP} (the default is 24h)"),
+            format!(
+                "spec.apiKeys[0]   rotation {from} -> {to}, overlap {}s (the default is 24h)",
+                KEY_OVERLAP.as_secs()
+            ),
             format!(
                 "API key           {old_id} -> {new_id}   (the new string in its Secret {took} ms after the patch)"
             ),

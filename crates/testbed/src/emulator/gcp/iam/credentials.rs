@@ -59,10 +59,14 @@ pub fn parse_request(body: &[u8]) -> Result<Request, RpcError> {
     Ok(Request { lifetime })
 }
 
-/// `"3600s"`, `"1.5s"`.
+/// `"3600s"`, `"1.5s"`: protobuf's JSON form, seconds only (Go's format, which Kubernetes' parser
+/// reads, also takes other units: Google refuses those).
 fn parse_duration(text: &str) -> Option<Duration> {
-    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    let seconds = text.strip_suffix('s')?;
+    if seconds.is_empty() || !seconds.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    text.parse::<kube::core::Duration>().ok().map(Duration::from)
 }
 
 /// The answer: the token and when it expires (RFC 3339, whole seconds as Google writes it).
