@@ -7,7 +7,7 @@
 //! here imports it, and a build of this crate compiles none of it.
 //!
 //! Layers, each importing only those before it: `api` → `gcp`, `workload`, `gateway` → `runtime`
-//! → `identity`, `notifications` → `controllers` → `operator`, `cli`.
+//! → `identity`, `notifications` → `controllers` → `cli` (the arguments) → `operator`.
 
 pub mod api;
 pub mod cli;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The operator's top-level modules by layer: a module may import from lower layers only.
 /// `api` → the Google Cloud and Kubernetes building blocks → the reconcile runtime → identity and
-/// notifications → the three controllers → the operator and its command line.
+/// notifications → the three controllers → the command line's arguments → the operator.
 const LAYERS: &[&[&str]] = &[
     &["api", "secret_data", "shutdown", "http_listener", "telemetry"],
     &["hash_key", "crdgen", "gcp", "workload", "gateway", "leader"],
@@ -17,7 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["runtime"],
     &["identity", "notifications"],
     &["controllers"],
-    &["operator", "cli"],
+    &["cli"],
+    &["operator"],
     &["main", "lib"],
 ];
 

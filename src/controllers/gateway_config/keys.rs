@@ -281,8 +281,15 @@ mod tests {
 
     #[test]
     fn a_bad_overlap_is_an_invalid_spec() {
-        let bad = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "soon"}]));
-        assert!(matches!(desired(&bad, "g"), Err(Error::InvalidSpec(_))));
+        // Not a duration at all: the kind refuses it before any controller sees it.
+        let spec = serde_json::json!({
+            "routes": [{"path": "/health", "backend": {"address": "http://127.0.0.1:1"}}],
+            "apiKeys": [{"name": "c", "secretName": "s", "overlap": "soon"}],
+        });
+        assert!(serde_json::from_value::<GatewayConfigSpec>(spec).is_err());
+        // A duration the schema's pattern refuses but the type reads: the controller refuses it.
+        let negative = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "-1h"}]));
+        assert!(matches!(desired(&negative, "g"), Err(Error::InvalidSpec(_))));
     }
 
     #[test]
