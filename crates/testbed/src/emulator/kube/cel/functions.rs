@@ -1,158 +1,139 @@
-//! The CEL functions the emulator implements: standard ones (`size`, string tests, `matches`,
-//! conversions, duration getters) and Kubernetes' `lowerAscii` / `upperAscii`.
+//! Functions added on top of the `cel` crate where cel-go (and so kube-apiserver) answers otherwise:
+//! code-point `size`, Go's duration texts, `bool()` and `dyn()`, heterogeneous `==` / `!=` / `in`
+//! (`1 == 1.0`, which cel 0.13 answers `false`), `-` with an overflow error (the crate's panics on
+//! `-(-9223372036854775807 - 1)`), and `all` / `exists` folds where a deciding element wins over an
+//! error on another (the crate stops at the first error).
+//!
+//! The operators and macros reach them by name: `compile` rewrites `_==_`, `_!=_`, `@in`, `-_` and
+//! the `all` / `exists` comprehensions into calls of the `@`-named functions below, names no rule
+//! can spell.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use regex::Regex;
+use kube_cel::cel::extractors::This;
+use kube_cel::cel::objects::KeyRef;
+use kube_cel::cel::{Context, ExecutionError, FunctionContext, ResolveResult, Value, common::ast::Expr};
 
-use super::value::{NO_OVERLOAD, Val, format_duration, parse_duration};
+use super::duration;
 
-/// Functions callable as `f(x, ...)`.
-pub const GLOBAL_FUNCTIONS: [&str; 9] =
-    ["size", "matches", "duration", "int", "uint", "double", "string", "bool", "dyn"];
+pub const EQUALS: &str = "@equals";
+pub const NOT_EQUALS: &str = "@not_equals";
+pub const IN: &str = "@member";
+pub const NEGATE: &str = "@negate";
+pub const ALL: &str = "@all";
+pub const EXISTS: &str = "@exists";
 
-/// Functions callable as `x.f(...)`.
-pub const METHODS: [&str; 11] = [
-    "size",
-    "startsWith",
-    "endsWith",
-    "contains",
-    "matches",
-    "lowerAscii",
-    "upperAscii",
-    "getHours",
-    "getMinutes",
-    "getSeconds",
-    "getMilliseconds",
-];
+/// Registers the functions of this module, replacing the crate's of the same name.
+pub fn register(context: &mut Context<'_>) {
+    context.add_function("size", size);
+    context.add_function("string", string);
+    context.add_function("bool", to_bool);
+    context.add_function("dyn", dynamic);
+    context.add_function("duration", to_duration);
+    context.add_function(EQUALS, |left: Value, right: Value| left == right);
+    context.add_function(NOT_EQUALS, |left: Value, right: Value| left != right);
+    context.add_function(IN, member);
+    context.add_function(NEGATE, negate);
+    context.add_function(ALL, |ftx: &FunctionContext| fold(ftx, false));
+    context.add_function(EXISTS, |ftx: &FunctionContext| fold(ftx, true));
+}
 
-const NANOS_PER_MILLI: i64 = 1_000_000;
+/// `dyn(x)` is `x`: there are no static types here to relax.
+fn dynamic(This(value): This<Value>) -> ResolveResult {
+    Ok(value)
+}
 
-pub fn call<'a>(
-    function: &str,
-    target: Option<Val<'a>>,
-    mut args: Vec<Val<'a>>,
-    regexes: &HashMap<String, Regex>,
-) -> Result<Val<'a>, String> {
-    let Some(target) = target else {
-        return match (function, args.as_mut_slice()) {
-            ("matches", [text, pattern]) => matches(text, pattern, regexes),
-            (_, [arg]) => global(function, std::mem::replace(arg, Val::Null)),
-            _ => Err(NO_OVERLOAD.to_owned()),
-        };
+/// Code points of a string (the crate counts bytes), elements of a list, entries of a map.
+fn size(This(value): This<Value>) -> ResolveResult {
+    let size = match value {
+        Value::String(s) => s.chars().count(),
+        Value::Bytes(b) => b.len(),
+        Value::List(items) => items.len(),
+        Value::Map(map) => map.map.len(),
+        _ => return Err(ExecutionError::NoSuchOverload),
     };
-    match (function, &target, args.as_slice()) {
-        ("size", _, []) => target.size().map(Val::Int),
-        ("matches", _, [pattern]) => matches(&target, pattern, regexes),
-        ("startsWith", Val::Str(s), [Val::Str(p)]) => Ok(Val::Bool(s.starts_with(p.as_ref()))),
-        ("endsWith", Val::Str(s), [Val::Str(p)]) => Ok(Val::Bool(s.ends_with(p.as_ref()))),
-        ("contains", Val::Str(s), [Val::Str(p)]) => Ok(Val::Bool(s.contains(p.as_ref()))),
-        ("lowerAscii", Val::Str(s), []) => Ok(Val::str(s.to_ascii_lowercase())),
-        ("upperAscii", Val::Str(s), []) => Ok(Val::str(s.to_ascii_uppercase())),
-        ("getHours", Val::Duration(d), []) => Ok(Val::Int(d / (3600 * 1000 * NANOS_PER_MILLI))),
-        ("getMinutes", Val::Duration(d), []) => Ok(Val::Int(d / (60 * 1000 * NANOS_PER_MILLI))),
-        ("getSeconds", Val::Duration(d), []) => Ok(Val::Int(d / (1000 * NANOS_PER_MILLI))),
-        ("getMilliseconds", Val::Duration(d), []) => Ok(Val::Int(d / NANOS_PER_MILLI)),
-        _ => Err(NO_OVERLOAD.to_owned()),
-    }
+    i64::try_from(size).map(Value::Int).map_err(|_| ExecutionError::NoSuchOverload)
 }
 
-/// RE2 semantics: a match anywhere in the text unless the pattern anchors it.
-fn matches<'a>(text: &Val<'_>, pattern: &Val<'_>, regexes: &HashMap<String, Regex>) -> Result<Val<'a>, String> {
-    let (Val::Str(text), Val::Str(pattern)) = (text, pattern) else { return Err(NO_OVERLOAD.to_owned()) };
-    if let Some(regex) = regexes.get(pattern.as_ref()) {
-        return Ok(Val::Bool(regex.is_match(text)));
-    }
-    let regex = Regex::new(pattern).map_err(|e| format!("error parsing regexp: {e}"))?;
-    Ok(Val::Bool(regex.is_match(text)))
-}
-
-fn global<'a>(function: &str, arg: Val<'a>) -> Result<Val<'a>, String> {
-    match function {
-        "size" => arg.size().map(Val::Int),
-        "duration" => to_duration(arg),
-        "int" => to_int(arg),
-        "uint" => to_uint(arg),
-        "double" => to_double(arg),
-        "string" => to_string(arg),
-        "bool" => to_bool(arg),
-        "dyn" => Ok(arg),
-        _ => Err(NO_OVERLOAD.to_owned()),
-    }
-}
-
-fn conversion_error(from: &Val<'_>, to: &str) -> String {
-    format!("type conversion error from '{}' to '{to}'", from.type_name())
-}
-
-fn to_duration(arg: Val<'_>) -> Result<Val<'_>, String> {
-    match arg {
-        Val::Str(text) => parse_duration(&text).map(Val::Duration),
-        Val::Duration(_) => Ok(arg),
-        _ => Err(NO_OVERLOAD.to_owned()),
-    }
-}
-
-fn to_int(arg: Val<'_>) -> Result<Val<'_>, String> {
-    let range_error = || "integer overflow".to_owned();
-    match &arg {
-        Val::Int(_) => Ok(arg),
-        Val::Uint(u) => i64::try_from(*u).map(Val::Int).map_err(|_| range_error()),
-        // The bounds are exclusive at the top: 2^63 itself does not fit.
-        Val::Double(d) if d.is_finite() && *d > -9.223_372_036_854_776e18 && *d < 9.223_372_036_854_776e18 => {
-            Ok(Val::Int(d.trunc() as i64))
+/// cel-go's `string()`: durations as seconds (`90s`, the crate prints Go's `1m30s`), bools too.
+fn string(ftx: &FunctionContext, This(value): This<Value>) -> ResolveResult {
+    match value {
+        Value::Duration(d) => {
+            let nanos = d.num_nanoseconds().ok_or(ExecutionError::NoSuchOverload)?;
+            Ok(Value::String(Arc::new(duration::format(nanos))))
         }
-        Val::Double(_) => Err(range_error()),
-        Val::Str(s) => s.parse().map(Val::Int).map_err(|_| conversion_error(&arg, "int")),
-        _ => Err(NO_OVERLOAD.to_owned()),
-    }
-}
-
-fn to_uint(arg: Val<'_>) -> Result<Val<'_>, String> {
-    let range_error = || "unsigned integer overflow".to_owned();
-    match &arg {
-        Val::Uint(_) => Ok(arg),
-        Val::Int(i) => u64::try_from(*i).map(Val::Uint).map_err(|_| range_error()),
-        Val::Double(d) if d.is_finite() && *d > -1.0 && *d < 1.844_674_407_370_955_2e19 => {
-            Ok(Val::Uint(d.trunc() as u64))
+        Value::Bool(b) => Ok(Value::String(Arc::new(b.to_string()))),
+        Value::String(_) | Value::Int(_) | Value::UInt(_) | Value::Float(_) | Value::Bytes(_) => {
+            kube_cel::cel::functions::string(ftx, This(value))
         }
-        Val::Double(_) => Err(range_error()),
-        Val::Str(s) => s.parse().map(Val::Uint).map_err(|_| conversion_error(&arg, "uint")),
-        _ => Err(NO_OVERLOAD.to_owned()),
-    }
-}
-
-fn to_double(arg: Val<'_>) -> Result<Val<'_>, String> {
-    match &arg {
-        Val::Double(_) => Ok(arg),
-        Val::Int(i) => Ok(Val::Double(*i as f64)),
-        Val::Uint(u) => Ok(Val::Double(*u as f64)),
-        Val::Str(s) => s.parse().map(Val::Double).map_err(|_| conversion_error(&arg, "double")),
-        _ => Err(NO_OVERLOAD.to_owned()),
-    }
-}
-
-fn to_string(arg: Val<'_>) -> Result<Val<'_>, String> {
-    match &arg {
-        Val::Str(_) => Ok(arg),
-        Val::Int(i) => Ok(Val::str(i.to_string())),
-        Val::Uint(u) => Ok(Val::str(u.to_string())),
-        Val::Double(d) => Ok(Val::str(d.to_string())),
-        Val::Bool(b) => Ok(Val::str(b.to_string())),
-        Val::Duration(d) => Ok(Val::str(format_duration(*d))),
-        _ => Err(NO_OVERLOAD.to_owned()),
+        _ => Err(ExecutionError::NoSuchOverload),
     }
 }
 
 /// The spellings Go's `strconv.ParseBool` accepts, as cel-go's `bool(string)` does.
-fn to_bool(arg: Val<'_>) -> Result<Val<'_>, String> {
-    match &arg {
-        Val::Bool(_) => Ok(arg),
-        Val::Str(s) => match s.as_ref() {
-            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Val::Bool(true)),
-            "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Val::Bool(false)),
-            _ => Err(conversion_error(&arg, "bool")),
+fn to_bool(ftx: &FunctionContext, This(value): This<Value>) -> ResolveResult {
+    match value {
+        Value::Bool(_) => Ok(value),
+        Value::String(s) => match s.as_str() {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Value::Bool(true)),
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Value::Bool(false)),
+            _ => Err(ftx.error("type conversion error from 'string' to 'bool'")),
         },
-        _ => Err(NO_OVERLOAD.to_owned()),
+        _ => Err(ExecutionError::NoSuchOverload),
     }
+}
+
+/// Go's `time.ParseDuration`: the crate's parser ignores trailing text (`1h30x` is an hour).
+fn to_duration(ftx: &FunctionContext, This(value): This<Value>) -> ResolveResult {
+    match value {
+        Value::Duration(_) => Ok(value),
+        Value::String(text) => duration::parse(&text)
+            .map(|nanos| Value::Duration(chrono::Duration::nanoseconds(nanos)))
+            .ok_or_else(|| ftx.error("type conversion error from 'string' to 'google.protobuf.Duration'")),
+        _ => Err(ExecutionError::NoSuchOverload),
+    }
+}
+
+/// `element in container`: list membership by CEL equality, map keys.
+fn member(element: Value, container: Value) -> ResolveResult {
+    match container {
+        Value::List(items) => Ok(Value::Bool(items.contains(&element))),
+        Value::Map(map) => Ok(Value::Bool(KeyRef::try_from(&element).is_ok_and(|key| map.get(&key).is_some()))),
+        _ => Err(ExecutionError::NoSuchOverload),
+    }
+}
+
+/// `-x`: ints checked for overflow, as cel-go does.
+fn negate(value: Value) -> ResolveResult {
+    match value {
+        Value::Int(i) => i.checked_neg().map(Value::Int).ok_or(ExecutionError::Overflow("negate", value, Value::Null)),
+        Value::Float(f) => Ok(Value::Float(-f)),
+        Value::Duration(d) => Ok(Value::Duration(-d)),
+        _ => Err(ExecutionError::NoSuchOverload),
+    }
+}
+
+/// `range.all(var, predicate)` (`decisive` false) and `range.exists(...)` (`decisive` true), called
+/// as `@all(range, var, predicate)`: the deciding value wins over an error on another element, as
+/// in cel-go's `&&` / `||` fold; otherwise the first error comes out.
+fn fold(ftx: &FunctionContext, decisive: bool) -> ResolveResult {
+    let [range, variable, predicate] = ftx.args else { return Err(ExecutionError::NoSuchOverload) };
+    let Expr::Ident(variable) = &variable.expr else { return Err(ExecutionError::NoSuchOverload) };
+    let elements: Vec<Value> = match Value::resolve(range, ftx.ptx)? {
+        Value::List(items) => items.to_vec(),
+        Value::Map(map) => map.map.keys().map(Value::from).collect(),
+        _ => return Err(ExecutionError::NoSuchOverload),
+    };
+    let mut error = None;
+    for element in elements {
+        let mut scope = ftx.ptx.new_inner_scope();
+        scope.add_variable_from_value(variable.as_str(), element);
+        match Value::resolve(predicate, &scope) {
+            Ok(Value::Bool(b)) if b == decisive => return Ok(Value::Bool(decisive)),
+            Ok(Value::Bool(_)) => {}
+            Ok(_) => error = error.or(Some(ExecutionError::NoSuchOverload)),
+            Err(e) => error = error.or(Some(e)),
+        }
+    }
+    error.map_or(Ok(Value::Bool(!decisive)), Err)
 }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::Program;
+use super::errors::NO_OVERLOAD;
+use super::program::{Activation, Program};
 use crate::emulator::kube::schema_errors::{FieldError, FieldErrorKind};
 
 const VALIDATIONS: &str = "x-kubernetes-validations";
@@ -143,6 +144,8 @@ impl CelRules {
         errors: &mut Vec<FieldError>,
     ) {
         let declared = schema.get(VALIDATIONS).and_then(Value::as_array).into_iter().flatten();
+        // `self` and `oldSelf` are converted once, for the first rule that runs.
+        let mut activation = None;
         for rule in declared {
             let Some(program) = rule.get("rule").and_then(Value::as_str).and_then(|s| self.programs.get(s)) else {
                 continue;
@@ -152,22 +155,23 @@ impl CelRules {
             if skipped {
                 continue;
             }
+            let activation = activation.get_or_insert_with(|| Activation::new(value, old));
             let shown_type = schema.get("type").and_then(Value::as_str).unwrap_or_default();
-            match program.holds(value, old) {
+            match program.holds(activation) {
                 Ok(true) => {}
-                Ok(false) => errors.push(self.failure(rule, value, old, path, shown_type)),
+                Ok(false) => errors.push(self.failure(rule, activation, path, shown_type)),
                 Err(error) => errors.push(evaluation_error(rule, &error, path, shown_type)),
             }
         }
     }
 
     /// A failed rule: `messageExpression`, else `message`, else `failed rule: <rule>`, at `fieldPath`.
-    fn failure(&self, rule: &Value, value: &Value, old: Option<&Value>, path: &str, shown_type: &str) -> FieldError {
+    fn failure(&self, rule: &Value, activation: &Activation, path: &str, shown_type: &str) -> FieldError {
         let from_expression = rule
             .get("messageExpression")
             .and_then(Value::as_str)
             .and_then(|source| self.programs.get(source))
-            .and_then(|program| program.message(value, old));
+            .and_then(|program| program.message(activation));
         let message = from_expression.unwrap_or_else(|| match rule_message(rule) {
             Some(message) => message.to_owned(),
             None => format!("failed rule: {}", rule_text(rule)),
@@ -190,7 +194,7 @@ impl CelRules {
 /// An evaluation error (`no such key: x`, overflow, ...), worded like the apiserver's.
 fn evaluation_error(rule: &Value, error: &str, path: &str, shown_type: &str) -> FieldError {
     let rule_text = rule_message(rule).unwrap_or_else(|| rule_text(rule));
-    let message = if error.starts_with(super::value::NO_OVERLOAD) {
+    let message = if error.starts_with(NO_OVERLOAD) {
         format!(
             "'{error}': call arguments did not match a supported operator, function or macro signature for rule: {rule_text}"
         )

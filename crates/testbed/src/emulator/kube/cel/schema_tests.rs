@@ -179,7 +179,9 @@ fn a_rule_that_does_not_compile_refuses_the_schema() {
     let message = result.err().unwrap_or_default();
     assert_eq!(
         message,
-        r#"openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: "self.a ==": compilation failed: ERROR: <input>:1:10: Syntax error: unexpected <EOF>"#
+        r#"openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: "self.a ==": compilation failed: ERROR: <input>:1:10: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}
+ | self.a ==
+ | .........^"#
     );
 }
 

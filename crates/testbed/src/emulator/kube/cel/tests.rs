@@ -1,9 +1,11 @@
 //! Parser and evaluator tests, and the check that every rule of our CRDs compiles.
 
+use kube_cel::cel::common::ast::{Expr, IdedExpr, LiteralValue};
+use kube_cel::cel::parser::Parser;
 use serde_json::{Value, json};
 
-use super::Program;
-use super::parse::{BinaryOp, Expr, Literal, parse};
+use super::environment::{GLOBAL_FUNCTIONS, METHODS};
+use super::program::{Activation, Program};
 
 fn compiled(rule: &str) -> Program {
     Program::compile(rule).unwrap_or_else(|e| panic!("{rule}: {e}"))
@@ -11,48 +13,72 @@ fn compiled(rule: &str) -> Program {
 
 /// The rule's outcome against `self`.
 fn eval(rule: &str, value: Value) -> Result<bool, String> {
-    compiled(rule).holds(&value, None)
+    compiled(rule).holds(&Activation::new(&value, None))
 }
 
 fn holds(rule: &str, value: Value) -> bool {
     eval(rule, value).unwrap_or_else(|e| panic!("{rule}: {e}"))
 }
 
-fn ident(name: &str) -> Box<Expr> {
-    Box::new(Expr::Ident(name.to_owned()))
+/// The rule's compile error.
+fn refused(rule: &str) -> String {
+    Program::compile(rule).err().unwrap_or_default()
+}
+
+/// The parsed expression as nested calls: `_&&_(has(self.a), self.b.startsWith('x'))`.
+fn shape(source: &str) -> String {
+    fn show(expr: &IdedExpr) -> String {
+        match &expr.expr {
+            Expr::Ident(name) => name.clone(),
+            Expr::Literal(LiteralValue::Int(i)) => i.inner().to_string(),
+            Expr::Literal(LiteralValue::String(s)) => format!("'{}'", s.inner()),
+            Expr::Select(select) if select.test => format!("has({}.{})", show(&select.operand), select.field),
+            Expr::Select(select) => format!("{}.{}", show(&select.operand), select.field),
+            Expr::Call(call) => {
+                let args: Vec<String> = call.args.iter().map(show).collect();
+                match &call.target {
+                    Some(target) => format!("{}.{}({})", show(target), call.func_name, args.join(", ")),
+                    None => format!("{}({})", call.func_name, args.join(", ")),
+                }
+            }
+            Expr::Comprehension(fold) => format!("fold({}, {})", show(&fold.iter_range), fold.iter_var),
+            other => format!("{other:?}"),
+        }
+    }
+    show(&Parser::new().parse(source).unwrap_or_else(|e| panic!("{source}: {e}")))
 }
 
 #[test]
 fn precedence_binds_relations_tighter_than_and_and_and_tighter_than_or() {
-    let parsed = parse("a || b && c == 1 + 2 * 3").unwrap_or_else(|e| panic!("{e}"));
-    let int = |i| Box::new(Expr::Literal(Literal::Int(i)));
-    let product = Box::new(Expr::Binary(BinaryOp::Mul, int(2), int(3)));
-    let sum = Box::new(Expr::Binary(BinaryOp::Add, int(1), product));
-    let relation = Box::new(Expr::Binary(BinaryOp::Eq, ident("c"), sum));
-    assert_eq!(parsed, Expr::Or(ident("a"), Box::new(Expr::And(ident("b"), relation))));
+    assert_eq!(shape("a || b && c == 1 + 2 * 3"), "_||_(a, _&&_(b, _==_(c, _+_(1, _*_(2, 3)))))");
 }
 
 #[test]
 fn selections_calls_and_macros_parse() {
-    let parsed = parse("has(self.a) && self.b.startsWith('x')").unwrap_or_else(|e| panic!("{e}"));
-    let select = |operand, field: &str| Box::new(Expr::Select(operand, field.to_owned()));
-    let has = Box::new(Expr::Has(ident("self"), "a".to_owned()));
-    let call = Expr::Call {
-        target: Some(select(ident("self"), "b")),
-        function: "startsWith".to_owned(),
-        args: vec![Expr::Literal(Literal::Str("x".to_owned()))],
-    };
-    assert_eq!(parsed, Expr::And(has, Box::new(call)));
-    assert!(matches!(parse("self.all(x, x > 0)"), Ok(Expr::Comprehension { .. })));
+    assert_eq!(shape("has(self.a) && self.b.startsWith('x')"), "_&&_(has(self.a), self.b.startsWith('x'))");
+    assert_eq!(shape("self.all(x, x > 0)"), "fold(self, x)");
 }
 
 #[test]
 fn syntax_errors_name_the_column() {
-    assert_eq!(parse("self.a ==").err().as_deref(), Some("ERROR: <input>:1:10: Syntax error: unexpected <EOF>"));
-    assert!(parse("self.a)").is_err_and(|e| e.starts_with("ERROR: <input>:1:7:")));
-    assert!(parse("'open").is_err_and(|e| e.contains("unterminated string literal")));
-    assert!(parse("has(self)").is_err_and(|e| e.contains("invalid argument to has() macro")));
-    assert!(parse("self.all(x.y, true)").is_err_and(|e| e.contains("argument must be a simple name")));
+    let expecting = "{'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}";
+    assert_eq!(
+        refused("self.a =="),
+        format!(
+            "ERROR: <input>:1:10: Syntax error: mismatched input '<EOF>' expecting {expecting}\n | self.a ==\n | .........^"
+        )
+    );
+    assert!(refused("self.a)").starts_with("ERROR: <input>:1:7:"));
+    assert!(refused("'open").contains("Syntax error: token recognition error at: ''open'"));
+    assert!(refused("has(self)").contains("invalid argument to has() macro"));
+    assert!(refused("self.all(x.y, true)").contains("argument must be a simple name"));
+}
+
+#[test]
+fn a_caret_under_wide_characters_is_wide_like_cel_go() {
+    let message = refused("'é' == )");
+    assert!(message.starts_with("ERROR: <input>:1:8: Syntax error: mismatched input ')' expecting "), "{message}");
+    assert!(message.ends_with("\n | 'é' == )\n | .．.....^"), "{message}");
 }
 
 #[test]
@@ -167,8 +193,76 @@ fn ternary_and_conversions() {
 #[test]
 fn transition_rules_see_old_self() {
     let rule = compiled("self == oldSelf");
-    assert_eq!(rule.holds(&json!("a"), Some(&json!("a"))), Ok(true));
-    assert_eq!(rule.holds(&json!("b"), Some(&json!("a"))), Ok(false));
+    assert_eq!(rule.holds(&Activation::new(&json!("a"), Some(&json!("a")))), Ok(true));
+    assert_eq!(rule.holds(&Activation::new(&json!("b"), Some(&json!("a")))), Ok(false));
+}
+
+#[test]
+fn a_deciding_element_wins_over_an_error_on_an_earlier_one() {
+    let mixed = json!([{}, {"a": 1}]);
+    assert!(!holds("self.all(x, x.a == 2)", mixed.clone()));
+    assert!(holds("self.exists(x, x.a == 1)", mixed.clone()));
+    assert!(holds("{'k': 1}.exists(k, k == 'k') && !{'k': 1}.all(k, k == 'j')", mixed.clone()));
+    assert_eq!(eval("self.exists(x, x.a == 2)", mixed), Err("no such key: a".into()));
+}
+
+#[test]
+fn membership_and_nested_equality_are_heterogeneous() {
+    assert!(holds("1 in [1.0] && 2u in [2] && self in [1.0] && !('1' in [1])", json!(1)));
+    assert!(holds("[1] == [1.0] && {'a': 1} == {'a': 1u} && 1 in {1u: 'x'} && !(1 in {'a': 1})", json!(null)));
+}
+
+#[test]
+fn conversions_fail_with_cel_go_texts() {
+    assert_eq!(eval("int(self) == 1", json!("x")), Err("type conversion error from 'string' to 'int'".into()));
+    assert_eq!(eval("bool(self)", json!("maybe")), Err("type conversion error from 'string' to 'bool'".into()));
+    let invalid = "type conversion error from 'string' to 'google.protobuf.Duration'";
+    for text in ["1h30x", "1e3s", "+", "1h-1m"] {
+        assert_eq!(eval("duration(self) > duration('0')", json!(text)), Err(invalid.into()), "{text}");
+    }
+    assert_eq!(eval("size(self) == 1", json!(1)), Err("no such overload".into()));
+    assert_eq!(eval("'a'.startsWith(self)", json!(1)), Err("no such overload".into()));
+}
+
+#[test]
+fn every_declared_function_is_there_to_call() {
+    let calls = GLOBAL_FUNCTIONS.iter().map(|f| format!("{f}()")).chain(METHODS.iter().map(|f| format!("'x'.{f}()")));
+    for call in calls {
+        let outcome = eval(&format!("{call} == 1"), json!(null));
+        assert!(!outcome.as_ref().is_err_and(|e| e.starts_with("no such attribute")), "{call}: {outcome:?}");
+    }
+}
+
+#[test]
+fn message_literals_are_refused_rather_than_evaluated() {
+    assert_eq!(refused("Foo{a: 1} == self"), "ERROR: <input>: undeclared reference to 'Foo' (in container '')");
+}
+
+/// The crate panics on what it cannot evaluate (message literals, ...): such rules must not compile.
+#[test]
+fn odd_rules_are_refused_or_evaluated_without_panicking() {
+    let odd = [
+        "{a: 1} == self",
+        ".Foo{} == self",
+        "a.b.Foo{x: 1} == self",
+        "self[?0] == 1",
+        "self.?a == 1",
+        "optional.of(1) == self",
+        "max(1, 2) == 2",
+        "timestamp('2020-01-01T00:00:00Z') == self",
+        "self.a.b == 1 || has(self.a.b)",
+        "[1, 2][-1] == 1 || [1][1u] == 1 || [1]['a'] == 1 || {'a': 1}[[1]] == 1",
+        "'abc'.substring(2, 1) == '' || 'abc'.charAt(-1) == '' || 'abc'.charAt(9) == ''",
+        "-9223372036854775808 == self || 1 / 0.0 > 0.0 || -(-9223372036854775807 - 1) == 0",
+        "self.map(x, x) == [] || self.filter(x, x) == [] || self.exists_one(x, x)",
+        "dyn(self).a == 'b' && size(dyn([])) == 0 && string(null) == ''",
+    ];
+    for rule in odd {
+        if let Ok(program) = Program::compile(rule) {
+            let _outcome = program.holds(&Activation::new(&json!({"a": "b"}), None));
+        }
+    }
+    assert!(refused("{a: 1} == self").contains("undeclared reference to 'a'"));
 }
 
 /// Every `x-kubernetes-validations` entry under a schema node, rules and message expressions.
