@@ -191,71 +191,13 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
         .map_err(|error| StartupError::Bind { addr: args.metrics_addr.to_string(), reason: error.to_string() })?;
     let metrics_addr = listener.local_addr().unwrap_or(args.metrics_addr);
     let metrics = Arc::new(Metrics::new());
-    let GcpClients { provider, api_gateway, api_keys, exchange, notifications } =
-        gcp_clients(&args, metrics.clone()).await?;
+    let assembly = Assembly::from_args(&args, url.clone(), client, metrics.clone());
+    let gcp = assembly.gcp_clients().await?;
     let health = Health::new(metrics.clone());
     let shutdown = CancellationToken::new();
     let http = tokio::spawn(server::serve(listener, health.clone(), shutdown.clone()));
-    let settings = Settings {
-        namespaces: args.namespace.clone(),
-        gcp_project: args.gcp_project.clone(),
-        concurrency: args.concurrency,
-        shard: args.shard,
-        drain: drain_within(Duration::from_secs(args.shutdown_grace)),
-        ..Settings::default()
-    };
-    let selector = &args.operator_identity_namespaces;
-    let namespaces = OperatorNamespaces::watch(client.clone(), selector, shutdown.clone());
-    let operator_namespaces = match tokio::time::timeout(startup_timeout, namespaces).await {
-        Ok(Ok(namespaces)) => namespaces,
-        Ok(Err(error)) => {
-            return Err(StartupError::Setting(format!(
-                "--operator-identity-namespaces {selector:?}: {}",
-                one_line(&error)
-            )));
-        }
-        Err(_) => {
-            return Err(StartupError::Unreachable {
-                url,
-                reason: format!("listing namespaces did not answer within {}s", args.startup_timeout),
-            });
-        }
-    };
-    let audiences = Audiences {
-        sts: args.workload_identity_audience.clone(),
-        token: args.service_account_token_audience.clone(),
-        project: args.gcp_project.clone(),
-    };
-    let identities = Identities { operator_namespaces, tokens: TokenBroker::new(client.clone(), exchange, audiences) };
-    // Every replica and shard records the same hashes: the key is read (or created) before any
-    // controller runs.
-    let key_namespace = own_namespace(&args);
-    let hash_key =
-        tokio::time::timeout(startup_timeout, hash_key::store::load_or_create(client.clone(), &key_namespace))
-            .await
-            .map_err(|_| StartupError::Unreachable {
-            url: url.clone(),
-            reason: format!("reading the hash key Secret did not answer within {}s", args.startup_timeout),
-        })??;
-    let google = GoogleCloud { secrets: provider, gateway: Some((api_gateway, api_keys)), notifications };
-    let runtime = Runtime::new(client.clone(), metrics.clone(), settings, hash_key);
-    let ctx = Context::new(runtime, google, identities);
-    let (lost_tx, lost) = oneshot::channel();
-    let controllers = match election.clone() {
-        None => {
-            metrics.set_leader(true);
-            tokio::spawn(run_controllers(ctx, shutdown.clone()))
-        }
-        Some(config) => {
-            let elector = Elector::new(client.clone(), config);
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                if let Err(error) = lead(elector, ctx, stop).await {
-                    let _ = lost_tx.send(error);
-                }
-            })
-        }
-    };
+    let ctx = assembly.context(gcp, &shutdown).await?;
+    let (controllers, lost) = spawn_controllers(ctx, election.clone(), &shutdown);
 
     tracing::info!(
         server = %url,
@@ -269,6 +211,208 @@ pub async fn start(args: RunArgs) -> Result<Running, StartupError> {
     health.set_ready(true);
     let grace = Duration::from_secs(args.shutdown_grace);
     Ok(Running { metrics_addr, grace, health, shutdown, controllers, http, lost })
+}
+
+/// Everything the controllers' [`Context`] is assembled from, as data: [`start`] fills it from
+/// the command line ([`Assembly::from_args`]); the integration tests fill it directly with what
+/// differs there (emulator endpoints, short backoffs, one namespace, a namespace-scoped identity
+/// selector, a shard), so both wire the operator with the same code ([`assemble`]).
+pub struct Assembly {
+    /// The API server's URL, for start-up errors.
+    pub server: String,
+    pub client: Client,
+    pub metrics: Arc<Metrics>,
+    /// Every Google Cloud client's configuration: endpoints, credentials, timeouts, retries,
+    /// limits. Its `default_project` is also the project of secrets named by id alone.
+    pub gcp: GcpConfig,
+    /// STS and IAM Credentials (`None`: Google's).
+    pub token_endpoints: ExchangeEndpoints,
+    /// Secret Manager's notifications through Pub/Sub (`None`: polling only).
+    pub notifications: Option<PubsubWiring>,
+    pub settings: Settings,
+    /// The label selector of the namespaces that may use the operator's own identity
+    /// (`--operator-identity-namespaces`; empty: none).
+    pub operator_identity_namespaces: String,
+    pub audiences: Audiences,
+    /// Where the hash key Secret lives: the operator's own namespace.
+    pub key_namespace: String,
+    /// How long listing the namespaces and reading the hash key may take.
+    pub startup_timeout: Duration,
+}
+
+/// Where Secret Manager's notifications are pulled from.
+pub struct PubsubWiring {
+    /// Pub/Sub's endpoint (`None`: Google's).
+    pub endpoint: Option<String>,
+    /// Subscription ids (in the default project) or full names.
+    pub subscriptions: Vec<String>,
+    /// How long one pull may wait for messages.
+    pub pull_timeout: Duration,
+}
+
+/// The Google Cloud clients, connected: [`Assembly::gcp_clients`].
+pub struct GcpClients {
+    cloud: GoogleCloud,
+    exchange: TokenExchange,
+}
+
+impl Assembly {
+    /// What `run`'s flags say.
+    fn from_args(args: &RunArgs, server: String, client: Client, metrics: Arc<Metrics>) -> Self {
+        let gcp = GcpConfig {
+            default_project: args.gcp_project.clone(),
+            secret_manager_endpoint: args.secret_manager_endpoint.clone(),
+            api_gateway_endpoint: args.api_gateway_endpoint.clone(),
+            api_keys_endpoint: args.api_keys_endpoint.clone(),
+            service_usage_endpoint: args.service_usage_endpoint.clone(),
+            no_auth: args.gcp_no_auth,
+            request_timeout: Duration::from_secs(args.gcp_timeout),
+            max_concurrency: args.gcp_max_concurrency as usize,
+            requests_per_second: args.gcp_requests_per_second,
+            ..GcpConfig::default()
+        };
+        let notifications = (!args.pubsub_subscription.is_empty()).then(|| PubsubWiring {
+            endpoint: args.pubsub_endpoint.clone(),
+            subscriptions: args.pubsub_subscription.clone(),
+            pull_timeout: PUBSUB_PULL_TIMEOUT,
+        });
+        Self {
+            server,
+            client,
+            metrics,
+            gcp,
+            token_endpoints: ExchangeEndpoints {
+                sts: args.sts_endpoint.clone(),
+                iam_credentials: args.iam_credentials_endpoint.clone(),
+            },
+            notifications,
+            settings: Settings {
+                namespaces: args.namespace.clone(),
+                gcp_project: args.gcp_project.clone(),
+                concurrency: args.concurrency,
+                shard: args.shard,
+                drain: drain_within(Duration::from_secs(args.shutdown_grace)),
+                ..Settings::default()
+            },
+            operator_identity_namespaces: args.operator_identity_namespaces.clone(),
+            audiences: Audiences {
+                sts: args.workload_identity_audience.clone(),
+                token: args.service_account_token_audience.clone(),
+                project: args.gcp_project.clone(),
+            },
+            key_namespace: own_namespace(args),
+            startup_timeout: Duration::from_secs(args.startup_timeout),
+        }
+    }
+
+    /// The Google Cloud clients. Nothing is watched or read from the cluster yet: [`start`]
+    /// serves health from here on, before [`context`](Self::context) lists anything.
+    pub async fn gcp_clients(&self) -> Result<GcpClients, StartupError> {
+        let config = &self.gcp;
+        if !config.requests_per_second.is_finite() || config.requests_per_second <= 0.0 {
+            return Err(StartupError::Setting(format!(
+                "--gcp-requests-per-second {} must be above 0",
+                config.requests_per_second
+            )));
+        }
+        let observer: Arc<dyn CallObserver> = self.metrics.clone();
+        let secrets = SecretManager::new(config.clone(), Some(observer.clone()))
+            .await
+            .map_err(|e| StartupError::Gcp(e.to_string()))?;
+        let exchange = TokenExchange::new(config, &self.token_endpoints, Some(observer.clone()))
+            .map_err(|e| StartupError::Gcp(e.to_string()))?;
+        let notifications = match &self.notifications {
+            None => None,
+            Some(pubsub) => Some(notifications(pubsub, config, observer.clone()).await?),
+        };
+        let api_keys =
+            ApiKeys::new(config.clone(), Some(observer.clone())).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
+        let api_gateway =
+            ApiGateway::new(config.clone(), Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
+        let provider: Arc<dyn SecretProvider> =
+            Arc::new(GcpSecretManager::new(secrets, config.default_project.clone()));
+        let cloud = GoogleCloud { secrets: provider, gateway: Some((api_gateway, api_keys)), notifications };
+        Ok(GcpClients { cloud, exchange })
+    }
+
+    /// The context, with the `gcp` clients: watches the namespaces that may use the operator's identity
+    /// (until `shutdown`), reads (or creates) the hash key, and builds the runtime.
+    pub async fn context(self, gcp: GcpClients, shutdown: &CancellationToken) -> Result<Arc<Context>, StartupError> {
+        let Self {
+            server,
+            client,
+            metrics,
+            settings,
+            operator_identity_namespaces,
+            audiences,
+            key_namespace,
+            startup_timeout,
+            ..
+        } = self;
+        let seconds = startup_timeout.as_secs();
+        let selector = &operator_identity_namespaces;
+        let namespaces = OperatorNamespaces::watch(client.clone(), selector, shutdown.clone());
+        let operator_namespaces = match tokio::time::timeout(startup_timeout, namespaces).await {
+            Ok(Ok(namespaces)) => namespaces,
+            Ok(Err(error)) => {
+                return Err(StartupError::Setting(format!(
+                    "--operator-identity-namespaces {selector:?}: {}",
+                    one_line(&error)
+                )));
+            }
+            Err(_) => {
+                return Err(StartupError::Unreachable {
+                    url: server,
+                    reason: format!("listing namespaces did not answer within {seconds}s"),
+                });
+            }
+        };
+        let tokens = TokenBroker::new(client.clone(), gcp.exchange, audiences);
+        let identities = Identities { operator_namespaces, tokens };
+        // Every replica and shard records the same hashes: the key is read (or created) before any
+        // controller runs.
+        let key = hash_key::store::load_or_create(client.clone(), &key_namespace);
+        let hash_key = tokio::time::timeout(startup_timeout, key).await.map_err(|_| StartupError::Unreachable {
+            url: server,
+            reason: format!("reading the hash key Secret did not answer within {seconds}s"),
+        })??;
+        let runtime = Runtime::new(client, metrics, settings, hash_key);
+        Ok(Context::new(runtime, gcp.cloud, identities))
+    }
+}
+
+/// The controllers' context from `assembly`: [`Assembly::gcp_clients`], then
+/// [`Assembly::context`]. What [`start`] does between the two is serve health.
+pub async fn assemble(assembly: Assembly, shutdown: &CancellationToken) -> Result<Arc<Context>, StartupError> {
+    let gcp = assembly.gcp_clients().await?;
+    assembly.context(gcp, shutdown).await
+}
+
+/// Runs the controllers in the background until `shutdown`: at once, or with `election` only
+/// while this replica holds the Lease (see [`lead`]). The receiver fires if the Lease is lost;
+/// never without leader election.
+pub fn spawn_controllers(
+    ctx: Arc<Context>,
+    election: Option<leader::Config>,
+    shutdown: &CancellationToken,
+) -> (JoinHandle<()>, oneshot::Receiver<LostLeadership>) {
+    let (lost_tx, lost) = oneshot::channel();
+    let controllers = match election {
+        None => {
+            ctx.metrics.set_leader(true);
+            tokio::spawn(run_controllers(ctx, shutdown.clone()))
+        }
+        Some(config) => {
+            let elector = Elector::new(ctx.client.clone(), config);
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(error) = lead(elector, ctx, stop).await {
+                    let _ = lost_tx.send(error);
+                }
+            })
+        }
+    };
+    (controllers, lost)
 }
 
 /// The three controllers, until `shutdown` fires and they have drained.
@@ -315,71 +459,24 @@ fn election_config(args: &RunArgs) -> Result<Option<leader::Config>, StartupErro
     Ok(Some(config))
 }
 
-/// The Google Cloud clients, configured from the command line.
-struct GcpClients {
-    provider: Arc<dyn SecretProvider>,
-    api_gateway: ApiGateway,
-    api_keys: ApiKeys,
-    exchange: TokenExchange,
-    notifications: Option<Notifications>,
-}
-
-async fn gcp_clients(args: &RunArgs, metrics: Arc<Metrics>) -> Result<GcpClients, StartupError> {
-    if !args.gcp_requests_per_second.is_finite() || args.gcp_requests_per_second <= 0.0 {
-        return Err(StartupError::Setting(format!(
-            "--gcp-requests-per-second {} must be above 0",
-            args.gcp_requests_per_second
-        )));
-    }
-    let config = GcpConfig {
-        default_project: args.gcp_project.clone(),
-        secret_manager_endpoint: args.secret_manager_endpoint.clone(),
-        api_gateway_endpoint: args.api_gateway_endpoint.clone(),
-        api_keys_endpoint: args.api_keys_endpoint.clone(),
-        service_usage_endpoint: args.service_usage_endpoint.clone(),
-        no_auth: args.gcp_no_auth,
-        request_timeout: Duration::from_secs(args.gcp_timeout),
-        max_concurrency: args.gcp_max_concurrency as usize,
-        requests_per_second: args.gcp_requests_per_second,
-        ..GcpConfig::default()
-    };
-    let observer: Arc<dyn CallObserver> = metrics;
-    let secrets = SecretManager::new(config.clone(), Some(observer.clone()))
-        .await
-        .map_err(|e| StartupError::Gcp(e.to_string()))?;
-    let endpoints =
-        ExchangeEndpoints { sts: args.sts_endpoint.clone(), iam_credentials: args.iam_credentials_endpoint.clone() };
-    let exchange = TokenExchange::new(&config, &endpoints, Some(observer.clone()))
-        .map_err(|e| StartupError::Gcp(e.to_string()))?;
-    let notifications = notifications(args, &config, observer.clone()).await?;
-    let api_keys =
-        ApiKeys::new(config.clone(), Some(observer.clone())).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
-    let api_gateway = ApiGateway::new(config, Some(observer)).await.map_err(|e| StartupError::Gcp(e.to_string()))?;
-    let provider = Arc::new(GcpSecretManager::new(secrets, args.gcp_project.clone()));
-    Ok(GcpClients { provider, api_gateway, api_keys, exchange, notifications })
-}
-
-/// The Pub/Sub subscriber, when `--pubsub-subscription` is given. Its calls are not retried by
-/// the client: the notification loop backs off by itself, and a long pull is not an error.
+/// The Pub/Sub subscriber and its subscriptions. Its calls are not retried by the client: the
+/// notification loop backs off by itself, and a long pull is not an error.
 async fn notifications(
-    args: &RunArgs,
+    pubsub: &PubsubWiring,
     config: &GcpConfig,
     observer: Arc<dyn CallObserver>,
-) -> Result<Option<Notifications>, StartupError> {
-    if args.pubsub_subscription.is_empty() {
-        return Ok(None);
-    }
-    let config = GcpConfig { max_attempts: 1, request_timeout: PUBSUB_PULL_TIMEOUT, ..config.clone() };
-    let subscriber = Subscriber::new(config, args.pubsub_endpoint.as_deref(), Some(observer))
+) -> Result<Notifications, StartupError> {
+    let config = GcpConfig { max_attempts: 1, request_timeout: pubsub.pull_timeout, ..config.clone() };
+    let subscriber = Subscriber::new(config, pubsub.endpoint.as_deref(), Some(observer))
         .await
         .map_err(|e| StartupError::Gcp(e.to_string()))?;
-    let subscriptions = args
-        .pubsub_subscription
+    let subscriptions = pubsub
+        .subscriptions
         .iter()
         .map(|name| subscriber.subscription_name(name))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StartupError::Setting(format!("--pubsub-subscription {}: not a subscription name", e.resource)))?;
-    Ok(Some(Notifications::new(subscriber, subscriptions)))
+    Ok(Notifications::new(subscriber, subscriptions))
 }
 
 async fn load_config(args: &RunArgs) -> Result<Config, StartupError> {

@@ -3,19 +3,14 @@
 
 use super::PROJECT;
 use super::cluster::TestCluster;
-use super::wait::within;
-use secure_api_operator::controllers::{Context, GoogleCloud};
-use secure_api_operator::gcp::{
-    ApiGateway, ApiKeys, CallObserver, ExchangeEndpoints, GcpConfig, SecretManager, Subscriber, TokenExchange,
-};
-use secure_api_operator::hash_key::store::load_or_create;
-use secure_api_operator::identity::{Audiences, Identities, OperatorNamespaces, TokenBroker};
-use secure_api_operator::leader::{self, Elector};
+use super::wait::DEADLINE;
+use secure_api_operator::gcp::{ExchangeEndpoints, GcpConfig};
+use secure_api_operator::identity::Audiences;
+use secure_api_operator::leader;
 use secure_api_operator::metrics::Metrics;
-use secure_api_operator::notifications::Notifications;
-use secure_api_operator::provider::GcpSecretManager;
+use secure_api_operator::operator::{self, Assembly, PubsubWiring};
+use secure_api_operator::runtime::Settings;
 use secure_api_operator::runtime::shard::Shard;
-use secure_api_operator::runtime::{Runtime, Settings};
 use secure_api_testbed::emulator::gcp::GcpEmulator;
 use secure_api_testbed::emulator::kube::KubeEmulator;
 use secure_api_testbed::listener::Listener;
@@ -122,7 +117,8 @@ impl Operator {
         Self::start_with(cluster, OperatorOptions::default()).await
     }
 
-    /// The same with `options`.
+    /// The same with `options`: the operator's own wiring ([`operator::assemble`]) with the
+    /// test's differences as data.
     pub async fn start_with(cluster: &TestCluster, options: OperatorOptions) -> Self {
         let gcp = options.gcp.clone().unwrap_or_default();
         gcp.trust_jwks(cluster_jwks(cluster).await);
@@ -141,63 +137,37 @@ impl Operator {
         };
         let config =
             GcpConfig { request_timeout: options.gcp_request_timeout.unwrap_or(config.request_timeout), ..config };
-        let observer: Arc<dyn CallObserver> = metrics.clone();
-        let client = SecretManager::new(config.clone(), Some(observer.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("gcp client: {e}"));
-        let gateway = ApiGateway::new(config.clone(), Some(observer.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("api gateway client: {e}"));
-        let api_keys = ApiKeys::new(config.clone(), Some(observer.clone()))
-            .await
-            .unwrap_or_else(|e| panic!("api keys client: {e}"));
-        let provider = Arc::new(GcpSecretManager::new(client, Some(PROJECT.into())));
-        let settings = Settings {
-            namespaces: vec![cluster.namespace.clone()],
-            gcp_project: Some(PROJECT.into()),
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(500),
-            permanent_retry: Duration::from_secs(2),
-            shard: options.shard,
-            service_account_grace: options.service_account_grace,
-            ..Settings::default()
+        let notifications =
+            options.notifications.as_ref().map(|wanted| notifications(&gcp, &listener, &config, wanted));
+        let assembly = Assembly {
+            server: "the test cluster".into(),
+            client: cluster.client.clone(),
+            metrics: metrics.clone(),
+            token_endpoints: ExchangeEndpoints { sts: Some(listener.url()), iam_credentials: Some(listener.url()) },
+            gcp: config,
+            notifications,
+            settings: Settings {
+                namespaces: vec![cluster.namespace.clone()],
+                gcp_project: Some(PROJECT.into()),
+                initial_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(500),
+                permanent_retry: Duration::from_secs(2),
+                shard: options.shard,
+                service_account_grace: options.service_account_grace,
+                ..Settings::default()
+            },
+            operator_identity_namespaces: match options.operator_identity {
+                true => format!("kubernetes.io/metadata.name={}", cluster.namespace),
+                false => String::new(),
+            },
+            audiences: Audiences { project: Some(PROJECT.into()), ..Audiences::default() },
+            key_namespace: cluster.namespace.clone(),
+            startup_timeout: DEADLINE,
         };
         let shutdown = CancellationToken::new();
-        let selector = match options.operator_identity {
-            true => format!("kubernetes.io/metadata.name={}", cluster.namespace),
-            false => String::new(),
-        };
-        let operator_namespaces = OperatorNamespaces::watch(cluster.client.clone(), &selector, shutdown.clone())
-            .await
-            .unwrap_or_else(|e| panic!("namespace watch: {e}"));
-        let endpoints = ExchangeEndpoints { sts: Some(listener.url()), iam_credentials: Some(listener.url()) };
-        let exchange = TokenExchange::new(&config, &endpoints, Some(observer.clone()))
-            .unwrap_or_else(|e| panic!("token exchange: {e}"));
-        let audiences = Audiences { project: Some(PROJECT.into()), ..Audiences::default() };
-        let identities =
-            Identities { operator_namespaces, tokens: TokenBroker::new(cluster.client.clone(), exchange, audiences) };
-        let notifications = match &options.notifications {
-            None => None,
-            Some(wanted) => Some(notifications(&gcp, &listener, &config, observer.clone(), wanted).await),
-        };
-        let hash_key = within(load_or_create(cluster.client.clone(), &cluster.namespace))
-            .await
-            .unwrap_or_else(|e| panic!("hash key: {e}"));
-        let google = GoogleCloud { secrets: provider, gateway: Some((gateway, api_keys)), notifications };
-        let runtime = Runtime::new(cluster.client.clone(), metrics.clone(), settings, hash_key);
-        let ctx = Context::new(runtime, google, identities);
-        let stop = shutdown.clone();
-        let task = match options.leader_election {
-            None => tokio::spawn(secure_api_operator::controllers::run(ctx, stop)),
-            Some(config) => {
-                let elector = Elector::new(cluster.client.clone(), config);
-                tokio::spawn(async move {
-                    if let Err(lost) = secure_api_operator::operator::lead(elector, ctx, stop).await {
-                        tracing::warn!(%lost, "test operator lost leadership");
-                    }
-                })
-            }
-        };
+        let ctx =
+            operator::assemble(assembly, &shutdown).await.unwrap_or_else(|e| panic!("assembling the operator: {e}"));
+        let (task, _lost) = operator::spawn_controllers(ctx, options.leader_election, &shutdown);
         Self { gcp, metrics, listener, shutdown, task: Some(task) }
     }
 
@@ -230,25 +200,25 @@ impl Operator {
     }
 }
 
-/// The topic and subscription (unless the test wants none yet), and the operator's subscriber.
-async fn notifications(
+/// The topic and subscription in the GCP emulator (unless the test wants none yet, or another
+/// Pub/Sub), and where the operator pulls from.
+fn notifications(
     gcp: &GcpEmulator,
     listener: &Listener,
     config: &GcpConfig,
-    observer: Arc<dyn CallObserver>,
     wanted: &NotificationOptions,
-) -> Notifications {
+) -> PubsubWiring {
     if wanted.endpoint.is_none() {
         gcp.create_topic(PROJECT, TOPIC);
         if !wanted.without_subscription {
             gcp.create_subscription(PROJECT, SUBSCRIPTION, TOPIC, Duration::from_secs(10));
         }
     }
-    let endpoint = wanted.endpoint.clone().unwrap_or_else(|| listener.url());
-    let config = GcpConfig { max_attempts: 1, ..config.clone() };
-    let subscriber =
-        Subscriber::new(config, Some(&endpoint), Some(observer)).await.unwrap_or_else(|e| panic!("subscriber: {e}"));
-    Notifications::new(subscriber, vec![format!("projects/{PROJECT}/subscriptions/{SUBSCRIPTION}")])
+    PubsubWiring {
+        endpoint: Some(wanted.endpoint.clone().unwrap_or_else(|| listener.url())),
+        subscriptions: vec![format!("projects/{PROJECT}/subscriptions/{SUBSCRIPTION}")],
+        pull_timeout: config.request_timeout,
+    }
 }
 
 impl Drop for Operator {
