@@ -1,6 +1,7 @@
 //! `testbed dev`: the demo the README starts with, a failing step named as such, no
 //! secret value in the report, and the playground's printed commands run as printed.
 
+use crate::support::conditions::{self, wait_condition};
 use crate::support::playground::{block, client_of, in_process, paste, ready, start_dev};
 use crate::support::process::{KilledOnDrop, exit_within, terminate};
 use crate::support::testbed_bin;
@@ -138,11 +139,7 @@ async fn dev_prints_kubectl_and_gcloud_commands_that_work_as_printed() {
     let client = client_of(&exports).await;
     let services: Api<SecureApiService> = Api::namespaced(client.clone(), "default");
     let gateways: Api<GatewayConfig> = Api::namespaced(client, "default");
-    wait_for("the example's gateway Ready", DEADLINE, || async {
-        let status = gateways.get("secure-api").await.ok()?.status?;
-        ready(&status.conditions).then_some(())
-    })
-    .await;
+    wait_condition(&gateways, "secure-api", conditions::ready().status("True")).await;
 
     let rotate = block(&printed, "# rotate", "Stop with Ctrl-C.");
     paste(&format!("{exports}\n{rotate}"), dir.path());

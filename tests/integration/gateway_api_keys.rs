@@ -3,9 +3,10 @@
 //! without API Keys or Service Usage calls, rotation with an overlap, a crash between creating
 //! a key and writing its Secret, deletion with the GatewayConfig, and failures on ApiKeysReady.
 
-use crate::gateway_config::{backend_service, create_gateway, reconciles, wait_condition};
+use crate::gateway_config::{backend_service, create_gateway, reconciles};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{condition, wait_condition};
 use crate::support::events::{self, wait_normal};
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
@@ -26,10 +27,6 @@ fn key_calls(gcp: &GcpEmulator) -> u64 {
         .filter(|(m, _)| m.starts_with("apikeys.") || m.starts_with("serviceusage."))
         .map(|(_, n)| n)
         .sum()
-}
-
-async fn keys_ready(cluster: &TestCluster) -> GatewayConfig {
-    wait_condition(cluster, "secure-api", types::API_KEYS_READY, "True", "ApiKeysReady").await
 }
 
 fn key_id(gateway: &GatewayConfig) -> String {
@@ -56,9 +53,10 @@ async fn patch_gateway(cluster: &TestCluster, patch: serde_json::Value) {
 #[tokio::test]
 async fn one_api_key_restricted_to_the_gateway_lands_in_its_secret_then_nothing_is_called_until_deletion() {
     let (cluster, operator) = cluster_with_operator("gw-keys").await;
+    let api: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     create_gateway(&cluster, "secure-api", json!({ "apiKeys": [{ "name": "client", "secretName": SECRET }] })).await;
-    let ready = keys_ready(&cluster).await;
+    let ready = wait_condition(&api, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await;
     let status = ready.status.clone().unwrap_or_default();
     let service = status.managed_service.clone().unwrap_or_default();
     assert_eq!(operator.gcp.count("serviceusage.services.enable"), 1, "{:?}", operator.gcp.counts());
@@ -93,7 +91,6 @@ async fn one_api_key_restricted_to_the_gateway_lands_in_its_secret_then_nothing_
     }
 
     // Deleting the GatewayConfig deletes its key.
-    let api: Api<GatewayConfig> = cluster.api();
     api.delete("secure-api", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("the key deleted", DEADLINE, || async {
         operator.gcp.api_keys(PROJECT).iter().all(|k| k.deleted).then_some(())
@@ -106,15 +103,16 @@ async fn one_api_key_restricted_to_the_gateway_lands_in_its_secret_then_nothing_
 #[tokio::test]
 async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap() {
     let (cluster, operator) = cluster_with_operator("gw-keys-rotate").await;
+    let api: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     let key = json!({ "name": "client", "secretName": SECRET, "overlap": "8s" });
     create_gateway(&cluster, "secure-api", json!({ "apiKeys": [key] })).await;
-    let first = key_id(&keys_ready(&cluster).await);
+    let first =
+        key_id(&wait_condition(&api, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await);
     let old_string = secret_string(&cluster, &first).await;
 
     let rotated = json!({ "name": "client", "secretName": SECRET, "overlap": "8s", "rotation": "2" });
     patch_gateway(&cluster, json!({ "spec": { "apiKeys": [rotated] } })).await;
-    let api: Api<GatewayConfig> = cluster.api();
     let second = wait_for("the rotated key in status", DEADLINE, || async {
         let id = key_id(&api.get("secure-api").await.ok()?);
         (id != first).then_some(id)
@@ -145,6 +143,7 @@ async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap(
 #[tokio::test]
 async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exactly_one_key_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("gw-keys-crash").await else { return };
+    let gateways: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     // The Secret cannot be written: the key gets created, then every pass fails before recording it.
     kube.inject_fault(Fault { name: Some(SECRET.into()), ..Fault::status("patch", "secrets", 500) });
@@ -156,7 +155,8 @@ async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exac
 
     let restarted =
         Operator::start_with(&cluster, OperatorOptions { gcp: Some(gcp), ..OperatorOptions::default() }).await;
-    let ready = keys_ready(&cluster).await;
+    let ready =
+        wait_condition(&gateways, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await;
     let keys = restarted.gcp.api_keys(PROJECT);
     assert_eq!(keys.len(), 1, "still exactly one key: {keys:?}");
     assert_eq!(keys[0].id, key_id(&ready));
@@ -169,6 +169,7 @@ async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exac
 #[tokio::test]
 async fn a_failed_key_operation_and_a_foreign_secret_are_reported_on_api_keys_ready() {
     let (cluster, operator) = cluster_with_operator("gw-keys-fail").await;
+    let gateways: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     operator.gcp.inject_fault(GcpFault {
         method: Some("apikeys.keys.create".into()),
@@ -195,12 +196,12 @@ async fn a_failed_key_operation_and_a_foreign_secret_are_reported_on_api_keys_re
             .then_some(())
     })
     .await;
-    keys_ready(&cluster).await;
+    wait_condition(&gateways, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await;
     assert_eq!(operator.gcp.api_keys(PROJECT).len(), 1);
 
     let taken = json!({ "spec": { "apiKeys": [{ "name": "client", "secretName": "taken" }] } });
     patch_gateway(&cluster, taken).await;
-    wait_condition(&cluster, "secure-api", types::API_KEYS_READY, "False", "ApiKeySecretConflict").await;
+    wait_condition(&gateways, "secure-api", condition(types::API_KEYS_READY).is("False", "ApiKeySecretConflict")).await;
     let live = cluster.api::<Secret>().get("taken").await.unwrap_or_else(|e| panic!("{e}"));
     assert!(live.data.unwrap_or_default().is_empty(), "the foreign Secret is left alone");
     operator.stop().await;

@@ -3,6 +3,7 @@
 //! ordered deletion (or none with Retain), and gcloud reading what the operator created.
 
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, condition, ready, wait_condition};
 use crate::support::gcloud::Gcloud;
 use crate::support::operator::{Operator, OperatorOptions, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
@@ -50,26 +51,6 @@ pub(crate) async fn create_gateway(cluster: &TestCluster, name: &str, extra: Val
     cluster.api::<GatewayConfig>().create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
-pub(crate) async fn wait_condition(
-    cluster: &TestCluster,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> GatewayConfig {
-    let api: Api<GatewayConfig> = cluster.api();
-    wait_for(&format!("{name} {type_}={status} ({reason})"), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        let c = find_condition(&object.status.as_ref()?.conditions, type_)?;
-        (serde_json::to_value(c.status).ok()? == json!(status) && c.reason == reason).then_some(object)
-    })
-    .await
-}
-
-async fn wait_ready(cluster: &TestCluster, name: &str) -> GatewayConfig {
-    wait_condition(cluster, name, types::READY, "True", "GatewayActive").await
-}
-
 /// GatewayConfig reconciles so far, from the operator's metrics.
 pub(crate) fn reconciles(operator: &Operator) -> u64 {
     let text = operator.metrics.encode();
@@ -93,10 +74,11 @@ fn mutating_calls(operator: &Operator) -> u64 {
 #[tokio::test]
 async fn the_seed_api_is_provisioned_with_one_create_each_and_reports_its_url() {
     let (cluster, operator) = cluster_with_operator("gw-seed").await;
+    let gateways: Api<GatewayConfig> = cluster.api();
     create_gateway(&cluster, "secure-api", json!({})).await;
-    wait_condition(&cluster, "secure-api", types::BACKENDS_RESOLVED, "False", "BackendNotReady").await;
+    wait_condition(&gateways, "secure-api", condition(types::BACKENDS_RESOLVED).is("False", "BackendNotReady")).await;
     backend_service(&cluster).await;
-    let ready = wait_ready(&cluster, "secure-api").await;
+    let ready = wait_condition(&gateways, "secure-api", ready().is("True", "GatewayActive")).await;
     let status = ready.status.unwrap_or_default();
     // The default ids carry the namespace: two namespaces never reach for the same resources.
     let id = format!("{}-secure-api", cluster.namespace);
@@ -160,9 +142,14 @@ async fn wait_config(cluster: &TestCluster, name: &str, not: &str) -> String {
 #[tokio::test]
 async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_config_before_the_previous() {
     let (cluster, operator) = cluster_with_operator("gw-change").await;
+    let gateways: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     create_gateway(&cluster, "secure-api", json!({})).await;
-    let first = wait_ready(&cluster, "secure-api").await.status.and_then(|s| s.api_config_id).unwrap_or_default();
+    let first = wait_condition(&gateways, "secure-api", ready().is("True", "GatewayActive"))
+        .await
+        .status
+        .and_then(|s| s.api_config_id)
+        .unwrap_or_default();
     change_route(&cluster, "secure-api", "/healthz").await;
     let second = wait_config(&cluster, "secure-api", &first).await;
     assert_eq!(operator.gcp.count("apigateway.gateways.patch"), 1);
@@ -181,9 +168,10 @@ async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_confi
 #[tokio::test]
 async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("gw-steady").await else { return };
+    let gateways: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     create_gateway(&cluster, "secure-api", json!({})).await;
-    wait_ready(&cluster, "secure-api").await;
+    wait_condition(&gateways, "secure-api", ready().is("True", "GatewayActive")).await;
     let mutating = mutating_calls(&operator);
     kube.reset_counts();
     let reconciles = || reconciles(&operator);
@@ -206,6 +194,7 @@ async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes
 #[tokio::test]
 async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success() {
     let (cluster, operator) = cluster_with_operator("gw-failed").await;
+    let gateways: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     operator.gcp.inject_fault(GcpFault {
         method: Some("apigateway.apiConfigs.create".into()),
@@ -214,14 +203,11 @@ async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success
         ..GcpFault::default()
     });
     create_gateway(&cluster, "secure-api", json!({})).await;
-    let failed = wait_condition(&cluster, "secure-api", types::CONFIG_ACTIVE, "False", "OperationFailed").await;
-    let message =
-        failed.status.and_then(|s| find_condition(&s.conditions, types::CONFIG_ACTIVE).map(|c| c.message.clone()));
-    assert!(
-        message.as_deref().is_some_and(|m| m.contains("the service config could not be rolled out")),
-        "{message:?}"
-    );
-    wait_ready(&cluster, "secure-api").await;
+    let failed =
+        wait_condition(&gateways, "secure-api", condition(types::CONFIG_ACTIVE).is("False", "OperationFailed")).await;
+    let message = failed.message(types::CONFIG_ACTIVE);
+    assert!(message.contains("the service config could not be rolled out"), "{message}");
+    wait_condition(&gateways, "secure-api", ready().is("True", "GatewayActive")).await;
     operator.stop().await;
     cluster.cleanup().await;
 }
@@ -229,12 +215,12 @@ async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success
 #[tokio::test]
 async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained() {
     let (cluster, operator) = cluster_with_operator("gw-delete").await;
+    let api: Api<GatewayConfig> = cluster.api();
     backend_service(&cluster).await;
     create_gateway(&cluster, "gone", json!({})).await;
     create_gateway(&cluster, "kept", json!({ "deletionPolicy": "Retain" })).await;
-    wait_ready(&cluster, "gone").await;
-    wait_ready(&cluster, "kept").await;
-    let api: Api<GatewayConfig> = cluster.api();
+    wait_condition(&api, "gone", ready().is("True", "GatewayActive")).await;
+    wait_condition(&api, "kept", ready().is("True", "GatewayActive")).await;
     for name in ["gone", "kept"] {
         api.delete(name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
     }
@@ -259,6 +245,7 @@ async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained(
 #[tokio::test]
 async fn api_gateway_is_called_as_the_service_account_the_gateway_config_names() {
     let cluster = TestCluster::with_crds("gc-identity").await;
+    let gateways: Api<GatewayConfig> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -269,12 +256,12 @@ async fn api_gateway_is_called_as_the_service_account_the_gateway_config_names()
     .unwrap_or_else(|e| panic!("{e}"));
     cluster.api::<ServiceAccount>().create(&PostParams::default(), &account).await.unwrap_or_else(|e| panic!("{e}"));
     create_gateway(&cluster, "as-admin", json!({ "serviceAccountName": "gw-admin" })).await;
-    let refused = wait_condition(&cluster, "as-admin", types::READY, "False", "PermissionDenied").await;
+    let refused = wait_condition(&gateways, "as-admin", ready().is("False", "PermissionDenied")).await;
     assert_eq!(mutating_calls(&operator), 0, "nothing was created without apigateway.admin");
     assert!(refused.status.and_then(|s| s.gateway_url).is_none());
     let admin = principal(&cluster.namespace, "gw-admin");
     operator.gcp.add_iam_binding(&format!("projects/{PROJECT}"), "roles/apigateway.admin", &admin);
-    wait_ready(&cluster, "as-admin").await;
+    wait_condition(&gateways, "as-admin", ready().is("True", "GatewayActive")).await;
     assert!(operator.gcp.denials().iter().all(|d| d.principal == admin), "{:?}", operator.gcp.denials());
     operator.stop().await;
     cluster.cleanup().await;

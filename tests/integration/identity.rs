@@ -5,6 +5,7 @@
 //! cluster's tokens against its `/openid/v1/jwks`.
 
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::events;
 use crate::support::operator::{Operator, OperatorOptions};
 use crate::support::wait::{DEADLINE, wait_for};
@@ -48,18 +49,6 @@ async fn secret_ref(cluster: &TestCluster, name: &str, spec: Value) {
     api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
 }
 
-/// Waits for Ready with `status` and `reason`; returns the condition's message.
-async fn wait_ready(cluster: &TestCluster, name: &str, status: &str, reason: &str) -> String {
-    let api: Api<SecretRef> = cluster.api();
-    wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
-        let matches = serde_json::to_value(ready.status).ok()? == json!(status) && ready.reason == reason;
-        matches.then_some(ready.message)
-    })
-    .await
-}
-
 async fn secret_value(cluster: &TestCluster, name: &str) -> Option<String> {
     let api: Api<Secret> = cluster.api();
     let secret = api.get_opt(name).await.ok()??;
@@ -76,6 +65,7 @@ async fn refresh(cluster: &TestCluster, name: &str, token: &str) {
 #[tokio::test]
 async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principal_is_logged() {
     let cluster = TestCluster::with_crds("id-team-b").await;
+    let refs: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -85,7 +75,7 @@ async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principa
     service_account(&cluster, "app", None).await;
 
     secret_ref(&cluster, "stolen", json!({ "secret": "team-a-db", "serviceAccountName": "app" })).await;
-    let message = wait_ready(&cluster, "stolen", "False", "PermissionDenied").await;
+    let message = wait_condition(&refs, "stolen", ready().is("False", "PermissionDenied")).await.message(types::READY);
     assert!(message.contains("PERMISSION_DENIED"), "{message}");
     assert_eq!(secret_value(&cluster, "stolen").await, None, "nothing is written in this namespace");
     let denied = principal(&cluster.namespace, "app");
@@ -102,12 +92,13 @@ async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principa
 #[tokio::test]
 async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_identity() {
     let cluster = TestCluster::with_crds("id-required").await;
+    let refs: Api<SecretRef> = cluster.api();
     let refused =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
     refused.gcp.add_version(PROJECT, "shared", b"v1");
     secret_ref(&cluster, "plain", json!({ "secret": "shared" })).await;
-    let message = wait_ready(&cluster, "plain", "False", "IdentityRequired").await;
+    let message = wait_condition(&refs, "plain", ready().is("False", "IdentityRequired")).await.message(types::READY);
     assert!(message.contains("serviceAccountName"), "{message}");
     assert_eq!(refused.gcp.count(ACCESS), 0, "no Google call without an identity");
     assert_eq!(refused.gcp.count(EXCHANGE), 0);
@@ -116,7 +107,7 @@ async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_
     // The same namespace allowed by the selector: the operator's own identity (the emulator's owner).
     let allowed = Operator::start(&cluster).await;
     allowed.gcp.add_version(PROJECT, "shared", b"v1");
-    wait_ready(&cluster, "plain", "True", "Synced").await;
+    wait_condition(&refs, "plain", ready().is("True", "Synced")).await;
     assert_eq!(secret_value(&cluster, "plain").await.as_deref(), Some("v1"));
     assert_eq!(allowed.gcp.count(EXCHANGE), 0, "the operator's identity needs no exchange");
     allowed.stop().await;
@@ -126,6 +117,7 @@ async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_
 #[tokio::test]
 async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonation_keeps_the_secret() {
     let cluster = TestCluster::with_crds("id-paths").await;
+    let refs: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -147,8 +139,8 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
 
     secret_ref(&cluster, "direct", json!({ "secret": "direct", "serviceAccountName": "direct-reader" })).await;
     secret_ref(&cluster, "via-gsa", json!({ "secret": "via-gsa", "serviceAccountName": "gsa-reader" })).await;
-    wait_ready(&cluster, "direct", "True", "Synced").await;
-    wait_ready(&cluster, "via-gsa", "True", "Synced").await;
+    wait_condition(&refs, "direct", ready().is("True", "Synced")).await;
+    wait_condition(&refs, "via-gsa", ready().is("True", "Synced")).await;
     assert_eq!(secret_value(&cluster, "direct").await.as_deref(), Some("direct-value"));
     assert_eq!(secret_value(&cluster, "via-gsa").await.as_deref(), Some("gsa-value"));
 
@@ -173,7 +165,7 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
         }
     })
     .await;
-    let message = wait_ready(&cluster, "via-gsa", "False", "PermissionDenied").await;
+    let message = wait_condition(&refs, "via-gsa", ready().is("False", "PermissionDenied")).await.message(types::READY);
     assert!(message.contains(&stranger), "{message}");
     assert_eq!(secret_value(&cluster, "via-gsa").await.as_deref(), Some("gsa-value"), "the last good Secret stays");
     operator.stop().await;
@@ -185,6 +177,7 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
 #[tokio::test]
 async fn a_refused_read_names_the_principal_and_the_role_to_grant() {
     let cluster = TestCluster::with_crds("id-refused").await;
+    let refs: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -195,7 +188,7 @@ async fn a_refused_read_names_the_principal_and_the_role_to_grant() {
     secret_ref(&cluster, "missing", json!({ "secret": "missing", "serviceAccountName": "reader" })).await;
     let pool = format!("workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/{namespace}/sa/reader");
     for name in ["exists", "missing"] {
-        let message = wait_ready(&cluster, name, "False", "PermissionDenied").await;
+        let message = wait_condition(&refs, name, ready().is("False", "PermissionDenied")).await.message(types::READY);
         assert!(message.contains(&format!("secrets/{name}: the secret may not exist, or principal://")), "{message}");
         assert!(message.contains(&format!("{pool} lacks roles/secretmanager.secretAccessor on it")), "{message}");
         assert!(message.ends_with("HTTP 403 PERMISSION_DENIED)"), "{message}");
@@ -207,6 +200,7 @@ async fn a_refused_read_names_the_principal_and_the_role_to_grant() {
 #[tokio::test]
 async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
     let cluster = TestCluster::with_crds("id-missing-sa").await;
+    let refs: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -214,11 +208,12 @@ async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
     operator.gcp.add_version(PROJECT, "later", b"later-value");
     operator.gcp.add_iam_binding(&secret_resource("later"), ACCESSOR, &principal(&namespace, "late"));
     secret_ref(&cluster, "later", json!({ "secret": "later", "serviceAccountName": "late" })).await;
-    let message = wait_ready(&cluster, "later", "False", "ServiceAccountNotFound").await;
+    let message =
+        wait_condition(&refs, "later", ready().is("False", "ServiceAccountNotFound")).await.message(types::READY);
     assert!(message.contains(&format!("ServiceAccount {namespace}/late not found yet: waiting")), "{message}");
     assert_eq!(operator.gcp.count(ACCESS), 0);
     service_account(&cluster, "late", None).await;
-    wait_ready(&cluster, "later", "True", "Synced").await;
+    wait_condition(&refs, "later", ready().is("True", "Synced")).await;
     let warnings = events::of_type(&cluster, "Warning").await;
     assert!(warnings.is_empty(), "an awaited ServiceAccount is no failure:\n{}", events::describe(&warnings));
     operator.stop().await;
@@ -243,6 +238,7 @@ fn failures(operator: &Operator, category: &str) -> u64 {
 #[tokio::test]
 async fn a_service_account_still_missing_after_the_grace_gets_one_warning() {
     let cluster = TestCluster::with_crds("id-never-sa").await;
+    let refs: Api<SecretRef> = cluster.api();
     let options = OperatorOptions {
         operator_identity: false,
         service_account_grace: Duration::from_secs(1),
@@ -256,7 +252,8 @@ async fn a_service_account_still_missing_after_the_grace_gets_one_warning() {
     })
     .await;
     assert_eq!(found.note.as_deref(), Some(format!("ServiceAccount {namespace}/nobody not found").as_str()));
-    let message = wait_ready(&cluster, "typo", "False", "ServiceAccountNotFound").await;
+    let message =
+        wait_condition(&refs, "typo", ready().is("False", "ServiceAccountNotFound")).await.message(types::READY);
     assert_eq!(message, format!("ServiceAccount {namespace}/nobody not found"));
     // Later retries of the same failure add none.
     let failed = failures(&operator, "service_account_not_found");
@@ -272,6 +269,7 @@ async fn a_service_account_still_missing_after_the_grace_gets_one_warning() {
 #[tokio::test]
 async fn a_service_account_deleted_after_a_sync_is_a_warning_at_once() {
     let cluster = TestCluster::with_crds("id-gone-sa").await;
+    let refs: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -279,7 +277,7 @@ async fn a_service_account_deleted_after_a_sync_is_a_warning_at_once() {
     operator.gcp.add_iam_binding(&secret_resource("kept"), ACCESSOR, &principal(&cluster.namespace, "reader"));
     service_account(&cluster, "reader", None).await;
     secret_ref(&cluster, "kept", json!({ "secret": "kept", "serviceAccountName": "reader" })).await;
-    wait_ready(&cluster, "kept", "True", "Synced").await;
+    wait_condition(&refs, "kept", ready().is("True", "Synced")).await;
 
     let accounts: Api<ServiceAccount> = cluster.api();
     accounts.delete("reader", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -301,6 +299,7 @@ async fn a_service_account_deleted_after_a_sync_is_a_warning_at_once() {
 #[tokio::test]
 async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account_with_emulator_hooks() {
     let cluster = TestCluster::with_crds("id-shared").await;
+    let refs: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -312,7 +311,7 @@ async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account_with_e
         secret_ref(&cluster, &format!("fleet-{i}"), json!({ "secret": "fleet", "serviceAccountName": "fleet" })).await;
     }
     for i in 0..100 {
-        wait_ready(&cluster, &format!("fleet-{i}"), "True", "Synced").await;
+        wait_condition(&refs, &format!("fleet-{i}"), ready().is("True", "Synced")).await;
     }
     assert_eq!(gcp.count(EXCHANGE), 1, "100 SecretRefs of one ServiceAccount share one exchange");
     if let Some(requests) = cluster_token_requests(&cluster) {
@@ -330,6 +329,7 @@ fn cluster_token_requests(cluster: &TestCluster) -> Option<u64> {
 #[tokio::test]
 async fn short_lived_tokens_are_replaced_before_they_expire_under_a_running_sync_loop() {
     let cluster = TestCluster::with_crds("id-renew").await;
+    let api: Api<SecretRef> = cluster.api();
     let operator =
         Operator::start_with(&cluster, OperatorOptions { operator_identity: false, ..OperatorOptions::default() })
             .await;
@@ -341,8 +341,7 @@ async fn short_lived_tokens_are_replaced_before_they_expire_under_a_running_sync
     service_account(&cluster, "looper", None).await;
     let spec = json!({ "secret": "loop", "serviceAccountName": "looper", "refreshInterval": "1s" });
     secret_ref(&cluster, "looping", spec).await;
-    wait_ready(&cluster, "looping", "True", "Synced").await;
-    let api: Api<SecretRef> = cluster.api();
+    wait_condition(&api, "looping", ready().is("True", "Synced")).await;
     let since = |object: &SecretRef| {
         let ready = object.status.as_ref().and_then(|s| find_condition(&s.conditions, types::READY).cloned());
         ready.map(|c| c.last_transition_time)

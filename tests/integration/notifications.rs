@@ -5,6 +5,7 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{ready, wait_condition};
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, SUBSCRIPTION, TOPIC, topic_name};
 use crate::support::pubsub_emulator::GooglePubsubEmulator;
 use crate::support::wait::{DEADLINE, wait_for};
@@ -14,7 +15,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_operator::api::{SecretRef, SecureApiService};
 use secure_api_testbed::emulator::gcp::{DeliveryFaults, VersionState};
 use serde_json::{Value, json};
@@ -65,15 +65,6 @@ async fn wait_synced(cluster: &TestCluster, name: &str, version: &str) {
     wait_for(&format!("{name} synced to version {version}"), DEADLINE, || async {
         let object = api.get(name).await.ok()?;
         (object.status?.synced_version.as_deref() == Some(version)).then_some(())
-    })
-    .await;
-}
-
-async fn wait_reason(cluster: &TestCluster, name: &str, reason: &str) {
-    let api: Api<SecretRef> = cluster.api();
-    wait_for(&format!("{name} Ready reason {reason}"), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        (find_condition(&object.status?.conditions, types::READY)?.reason == reason).then_some(())
     })
     .await;
 }
@@ -154,6 +145,7 @@ async fn a_new_version_is_synced_and_rolled_out_once_and_a_quiet_cluster_reads_n
 #[tokio::test]
 async fn a_pinned_secret_ref_ignores_new_versions_and_reports_its_disabled_version() {
     let (cluster, operator) = with_notifications("notify-pinned", NotificationOptions::default()).await;
+    let refs: Api<SecretRef> = cluster.api();
     let gcp = &operator.gcp;
     gcp.add_version(PROJECT, "pinned", b"one");
     gcp.set_secret_topics(PROJECT, "pinned", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
@@ -172,7 +164,7 @@ async fn a_pinned_secret_ref_ignores_new_versions_and_reports_its_disabled_versi
     assert_eq!(gcp.count(ACCESS), reads, "a pinned SecretRef is not read on a new version");
 
     gcp.set_version_state(PROJECT, "pinned", 1, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&cluster, "pinned", "VersionDisabled").await;
+    wait_condition(&refs, "pinned", ready().reason("VersionDisabled")).await;
     let after = secrets.get("pinned").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
     assert_eq!(after, before, "the synced Secret stays as it was");
     operator.stop().await;
@@ -262,6 +254,7 @@ async fn a_rotation_reaches_the_operator_through_googles_own_pubsub_emulator() {
 #[tokio::test]
 async fn a_due_rotation_is_announced_and_a_deleted_secret_keeps_the_synced_secret() {
     let (cluster, operator) = with_notifications("notify-rotate-due", NotificationOptions::default()).await;
+    let refs: Api<SecretRef> = cluster.api();
     let gcp = &operator.gcp;
     gcp.add_version(PROJECT, "rotating", b"r1");
     gcp.set_secret_topics(PROJECT, "rotating", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
@@ -285,7 +278,7 @@ async fn a_due_rotation_is_announced_and_a_deleted_secret_keeps_the_synced_secre
     let url = format!("{}/v1/projects/{PROJECT}/secrets/rotating", operator.gcp_url());
     let deleted = reqwest::Client::new().delete(&url).send().await.unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
     assert!(deleted.status().is_success(), "DELETE {url}: {}", deleted.status());
-    wait_reason(&cluster, "rotating", "SecretNotFound").await;
+    wait_condition(&refs, "rotating", ready().reason("SecretNotFound")).await;
     let secrets: Api<Secret> = cluster.api();
     assert!(secrets.get_opt("rotating").await.unwrap_or_else(|e| panic!("{e}")).is_some(), "the Secret stays");
     operator.stop().await;

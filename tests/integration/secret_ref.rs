@@ -4,6 +4,7 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -11,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::conditions::types;
 use secure_api_operator::api::{FINALIZER, SecretRef};
 use secure_api_testbed::emulator::gcp::{GcpFault, VersionState};
 use serde_json::{Value, json};
@@ -31,18 +32,6 @@ async fn create(cluster: &TestCluster, name: &str, spec: Value) {
     api.create(&PostParams::default(), &secret_ref(name, spec))
         .await
         .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-}
-
-/// Waits until the SecretRef's Ready condition has `status` and `reason`; returns the SecretRef.
-async fn wait_ready(cluster: &TestCluster, name: &str, status: &str, reason: &str) -> SecretRef {
-    let api: Api<SecretRef> = cluster.api();
-    wait_for(&format!("{name} Ready={status} ({reason})"), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        let ready = find_condition(&object.status.as_ref()?.conditions, types::READY)?.clone();
-        let matches = serde_json::to_value(ready.status).ok()? == json!(status) && ready.reason == reason;
-        matches.then_some(object)
-    })
-    .await
 }
 
 async fn wait_synced(cluster: &TestCluster, name: &str, version: &str) -> SecretRef {
@@ -67,6 +56,7 @@ fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn secretrefs_sync_raw_json_and_dotenv_payloads() {
     let (cluster, operator) = cluster_with_operator("sref-formats").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "raw", b"s3cr3t");
     operator.gcp.add_version(PROJECT, "api-config-db", br#"{"host":"db.example.com","port":5432,"password":"pw"}"#);
     operator.gcp.add_version(PROJECT, "env", b"DB_USER=api_user\nexport DB_PASS=\"p w\"\n");
@@ -82,7 +72,7 @@ async fn secretrefs_sync_raw_json_and_dotenv_payloads() {
     create(&cluster, "env", json!({ "secret": format!("projects/{PROJECT}/secrets/env"), "format": "dotenv" })).await;
 
     for name in ["raw", "db", "env"] {
-        let synced = wait_ready(&cluster, name, "True", "Synced").await;
+        let synced = wait_condition(&refs, name, ready().is("True", "Synced")).await;
         assert_eq!(synced.status.and_then(|s| s.synced_version).as_deref(), Some("1"));
     }
     assert_eq!(secret_data(&cluster, "raw").await, Some(data(&[("value", "s3cr3t")])));
@@ -143,39 +133,35 @@ async fn a_pinned_version_is_not_read_again_over_several_refresh_periods() {
 #[tokio::test]
 async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret() {
     let (cluster, operator) = cluster_with_operator("sref-disabled").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"version-one");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
     wait_synced(&cluster, "db", "1").await;
 
     let two = operator.gcp.add_version(PROJECT, "db", b"version-two");
     operator.gcp.set_version_state(PROJECT, "db", two, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
-    let failed = wait_ready(&cluster, "db", "False", "VersionDisabled").await;
+    let failed = wait_condition(&refs, "db", ready().is("False", "VersionDisabled")).await;
     assert_eq!(failed.status.and_then(|s| s.synced_version).as_deref(), Some("1"));
     assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "version-one")])));
     operator.stop().await;
     cluster.cleanup().await;
 }
 
-/// The message of the Ready condition.
-fn ready_message(object: &SecretRef) -> String {
-    let conditions = object.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    find_condition(conditions, types::READY).map(|c| c.message.clone()).unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_missing_version_is_version_not_found_and_a_missing_secret_secret_not_found() {
     let (cluster, operator) = cluster_with_operator("sref-missing").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"version-one");
     create(&cluster, "pinned", json!({ "secret": "db", "version": "99" })).await;
     create(&cluster, "nothing", json!({ "secret": "nope" })).await;
-    let pinned = wait_ready(&cluster, "pinned", "False", "VersionNotFound").await;
-    let message = ready_message(&pinned);
+    let pinned = wait_condition(&refs, "pinned", ready().is("False", "VersionNotFound")).await;
+    let message = pinned.message(types::READY);
     assert!(
         message.starts_with(&format!("version 99 of secret projects/{PROJECT}/secrets/db does not exist")),
         "{message}"
     );
-    let nothing = wait_ready(&cluster, "nothing", "False", "SecretNotFound").await;
-    let message = ready_message(&nothing);
+    let nothing = wait_condition(&refs, "nothing", ready().is("False", "SecretNotFound")).await;
+    let message = nothing.message(types::READY);
     assert!(message.starts_with(&format!("secret projects/{PROJECT}/secrets/nope does not exist")), "{message}");
     operator.stop().await;
     cluster.cleanup().await;
@@ -184,6 +170,7 @@ async fn a_missing_version_is_version_not_found_and_a_missing_secret_secret_not_
 #[tokio::test]
 async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouched() {
     let (cluster, operator) = cluster_with_operator("sref-crc").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"good");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
     wait_synced(&cluster, "db", "1").await;
@@ -192,7 +179,7 @@ async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouc
 
     operator.gcp.inject_fault(GcpFault { method: Some(ACCESS.into()), wrong_checksum: true, ..GcpFault::default() });
     operator.gcp.add_version(PROJECT, "db", b"corrupted in transit");
-    wait_ready(&cluster, "db", "False", "ChecksumMismatch").await;
+    wait_condition(&refs, "db", ready().is("False", "ChecksumMismatch")).await;
     let after = secrets.get("db").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
     assert_eq!(before, after, "the Secret was not written");
     assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "good")])));
@@ -203,6 +190,7 @@ async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouc
 #[tokio::test]
 async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("sref-retry").await else { return };
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     operator.gcp.inject_fault(GcpFault {
         method: Some(ACCESS.into()),
@@ -219,7 +207,7 @@ async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write_wit
     // Only the sync's writes (the operator's start wrote its hash key).
     kube.reset_counts();
     create(&cluster, "db", json!({ "secret": "db" })).await;
-    wait_ready(&cluster, "db", "True", "Synced").await;
+    wait_condition(&refs, "db", ready().is("True", "Synced")).await;
     assert!(operator.gcp.count(ACCESS) >= 5, "the faults were met and retried");
     assert_eq!(kube.writes("secrets"), 1, "exactly one Secret write");
     operator.stop().await;
@@ -228,9 +216,10 @@ async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write_wit
 #[tokio::test]
 async fn a_steady_state_makes_no_writes_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("sref-steady").await else { return };
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
-    wait_ready(&cluster, "db", "True", "Synced").await;
+    wait_condition(&refs, "db", ready().is("True", "Synced")).await;
     wait_refresh_periods(&operator, "db", 1).await;
     kube.reset_counts();
 
@@ -244,9 +233,10 @@ async fn a_steady_state_makes_no_writes_with_emulator_hooks() {
 #[tokio::test]
 async fn an_edited_or_deleted_target_secret_is_restored() {
     let (cluster, operator) = cluster_with_operator("sref-drift").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"original");
     create(&cluster, "db", json!({ "secret": "db", "version": "1" })).await;
-    wait_ready(&cluster, "db", "True", "Synced").await;
+    wait_condition(&refs, "db", ready().is("True", "Synced")).await;
     let secrets: Api<Secret> = cluster.api();
 
     secrets
@@ -321,13 +311,14 @@ async fn create_foreign_secret(secrets: &Api<Secret>, name: &str) {
 #[tokio::test]
 async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
     let (cluster, operator) = cluster_with_operator("sref-scope").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     let secrets: Api<Secret> = cluster.api();
     create_foreign_secret(&secrets, "taken").await;
 
     create(&cluster, "db", json!({ "secret": "db", "target": { "name": "db-creds" } })).await;
     create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
-    let synced = wait_ready(&cluster, "db", "True", "Synced").await;
+    let synced = wait_condition(&refs, "db", ready().is("True", "Synced")).await;
     let uid = synced.metadata.uid.clone().unwrap_or_default();
     assert_eq!(synced.status.and_then(|s| s.target_name).as_deref(), Some("db-creds"));
     let created = secrets.get("db-creds").await.unwrap_or_else(|e| panic!("{e}"));
@@ -348,7 +339,7 @@ async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
         "no Secret outside the SecretRef's namespace"
     );
 
-    wait_ready(&cluster, "grab", "False", "TargetConflict").await;
+    wait_condition(&refs, "grab", ready().is("False", "TargetConflict")).await;
     assert_eq!(secret_data(&cluster, "taken").await, Some(data(&[("mine", "keep")])));
     operator.stop().await;
     cluster.cleanup().await;
@@ -390,11 +381,11 @@ async fn regional_secrets_and_version_aliases_resolve_to_a_version_number() {
 #[tokio::test]
 async fn the_refresh_annotation_triggers_one_immediate_read() {
     let (cluster, operator) = cluster_with_operator("sref-refresh").await;
+    let api: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"one");
     create(&cluster, "db", json!({ "secret": "db", "version": "1" })).await;
-    wait_ready(&cluster, "db", "True", "Synced").await;
+    wait_condition(&api, "db", ready().is("True", "Synced")).await;
     let reads = operator.gcp.count(ACCESS);
-    let api: Api<SecretRef> = cluster.api();
     let annotate = json!({ "metadata": { "annotations": { "secureapi.dev/refresh": "auth-failed-1" } } });
     api.patch("db", &PatchParams::default(), &Patch::Merge(annotate)).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("the refresh to be acted on", DEADLINE, || async {
@@ -410,14 +401,14 @@ async fn the_refresh_annotation_triggers_one_immediate_read() {
 #[tokio::test]
 async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned() {
     let (cluster, operator) = cluster_with_operator("sref-deletion").await;
+    let api: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "gone", json!({ "secret": "db" })).await;
     create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
     create(&cluster, "orphan", json!({ "secret": "db", "target": { "creationPolicy": "Orphan" } })).await;
     for name in ["gone", "kept", "orphan"] {
-        wait_ready(&cluster, name, "True", "Synced").await;
+        wait_condition(&api, name, ready().is("True", "Synced")).await;
     }
-    let api: Api<SecretRef> = cluster.api();
     // Garbage collection deletes the owned Secret: Retain, and Delete of an orphan Secret, need
     // the operator's cleanup.
     let finalizers = |name: &'static str| {
@@ -453,11 +444,11 @@ async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned()
 #[tokio::test]
 async fn a_secret_ref_deleted_and_created_again_syncs_afresh() {
     let (cluster, operator) = cluster_with_operator("sref-again").await;
+    let api: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "first", b"one");
     operator.gcp.add_version(PROJECT, "second", b"two");
     create(&cluster, "again", json!({ "secret": "first" })).await;
-    wait_ready(&cluster, "again", "True", "Synced").await;
-    let api: Api<SecretRef> = cluster.api();
+    wait_condition(&api, "again", ready().is("True", "Synced")).await;
     api.delete("again", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("the SecretRef and its Secret to go", DEADLINE, || async {
         let gone = api.get_opt("again").await.ok()?.is_none() && secret_data(&cluster, "again").await.is_none();
@@ -511,13 +502,14 @@ async fn exists(cluster: &TestCluster, name: &str) -> bool {
 #[tokio::test]
 async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret_once_with_emulator_hooks() {
     let (cluster, operator) = cluster_with_operator("sref-rename-delete").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     // Owned (the default) and orphan Secrets alike: the deletion policy decides.
     create(&cluster, "db", json!({ "secret": "db", "refreshInterval": "1s" })).await;
     let orphan = json!({ "secret": "db", "refreshInterval": "1s", "target": { "creationPolicy": "Orphan" } });
     create(&cluster, "plain", orphan).await;
     for name in ["db", "plain"] {
-        wait_ready(&cluster, name, "True", "Synced").await;
+        wait_condition(&refs, name, ready().is("True", "Synced")).await;
         assert!(exists(&cluster, name).await);
         retarget(&cluster, name, &format!("{name}-credentials")).await;
     }
@@ -543,9 +535,10 @@ async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret
 #[tokio::test]
 async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
     let (cluster, operator) = cluster_with_operator("sref-rename-retain").await;
+    let api: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     create(&cluster, "kept", json!({ "secret": "db", "target": { "deletionPolicy": "Retain" } })).await;
-    let synced = wait_ready(&cluster, "kept", "True", "Synced").await;
+    let synced = wait_condition(&api, "kept", ready().is("True", "Synced")).await;
     let uid = synced.metadata.uid.unwrap_or_default();
     retarget(&cluster, "kept", "kept-v2").await;
     wait_target(&cluster, "kept", "kept-v2").await;
@@ -562,7 +555,6 @@ async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
     wait_event(&cluster, "kept", "PreviousTargetReleased").await;
 
     // Released means no longer the SecretRef's: its deletion leaves the old Secret alone.
-    let api: Api<SecretRef> = cluster.api();
     api.delete("kept", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("the SecretRef to go", DEADLINE, || async { api.get_opt("kept").await.ok()?.is_none().then_some(()) })
         .await;
@@ -574,15 +566,16 @@ async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
 #[tokio::test]
 async fn a_renamed_target_never_touches_a_foreign_secret_of_the_old_name() {
     let (cluster, operator) = cluster_with_operator("sref-rename-foreign").await;
+    let refs: Api<SecretRef> = cluster.api();
     operator.gcp.add_version(PROJECT, "db", b"value");
     let secrets: Api<Secret> = cluster.api();
     create_foreign_secret(&secrets, "taken").await;
     // `grab` never wrote its old target: it was someone else's all along.
     create(&cluster, "grab", json!({ "secret": "db", "target": { "name": "taken" } })).await;
-    wait_ready(&cluster, "grab", "False", "TargetConflict").await;
+    wait_condition(&refs, "grab", ready().is("False", "TargetConflict")).await;
     // `db` wrote its old target, which someone else then took over (our labels and owner gone).
     create(&cluster, "db", json!({ "secret": "db" })).await;
-    wait_ready(&cluster, "db", "True", "Synced").await;
+    wait_condition(&refs, "db", ready().is("True", "Synced")).await;
     let take_over = json!({ "metadata": { "labels": null, "ownerReferences": null } });
     secrets.patch("db", &PatchParams::default(), &Patch::Merge(take_over)).await.unwrap_or_else(|e| panic!("{e}"));
     let version_of = |name: &'static str| {

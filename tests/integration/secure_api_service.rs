@@ -4,13 +4,14 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{condition, ready, wait_condition};
 use crate::support::operator::{Operator, cluster_with_operator, emulator_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::conditions::types;
 use secure_api_operator::api::{SecretRef, SecureApiService, SecureApiServiceStatus};
 use secure_api_operator::metrics::Controller as ControllerKind;
 use secure_api_testbed::emulator::gcp::VersionState;
@@ -32,9 +33,10 @@ async fn seeded(test: &str, auto_rollback: bool) -> (TestCluster, Operator) {
 /// and the seeded service (optionally with autoRollback) is Ready.
 async fn seeded_and_ready(test: &str, auto_rollback: bool) -> Option<(TestCluster, KubeEmulator, Operator)> {
     let (cluster, kube, operator) = emulator_with_operator(test).await?;
+    let services: Api<SecureApiService> = cluster.api();
     kube.set_deployment_simulation(DeploymentSimulation::Complete);
     seed(&cluster, &operator, auto_rollback).await;
-    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    wait_condition(&services, "secure-api", ready().is("True", "RolloutComplete")).await;
     Some((cluster, kube, operator))
 }
 
@@ -83,20 +85,6 @@ async fn seed(cluster: &TestCluster, operator: &Operator, auto_rollback: bool) {
     .unwrap_or_else(|e| panic!("{e}"));
     let services: Api<SecureApiService> = cluster.api();
     services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("service: {e}"));
-}
-
-async fn condition(cluster: &TestCluster, type_: &str) -> Option<(String, String)> {
-    let api: Api<SecureApiService> = cluster.api();
-    let status = api.get("secure-api").await.ok()?.status?;
-    let c = find_condition(&status.conditions, type_)?;
-    Some((serde_json::to_value(c.status).ok()?.as_str()?.to_owned(), c.reason.clone()))
-}
-
-async fn wait_condition(cluster: &TestCluster, type_: &str, status: &str, reason: &str) {
-    wait_for(&format!("{type_}={status} ({reason})"), DEADLINE, || async {
-        (condition(cluster, type_).await? == (status.to_owned(), reason.to_owned())).then_some(())
-    })
-    .await;
 }
 
 async fn deployment(cluster: &TestCluster) -> Deployment {
@@ -187,6 +175,7 @@ async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
 #[tokio::test]
 async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot_with_emulator_hooks() {
     let Some((cluster, _kube, operator)) = seeded_and_ready("sas-rotate", false).await else { return };
+    let services: Api<SecureApiService> = cluster.api();
     let before = deployment(&cluster).await;
     let old_snapshot = db_snapshot(&before);
 
@@ -201,7 +190,7 @@ async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot_with_
         "the previous snapshot is kept"
     );
 
-    wait_condition(&cluster, types::READY, "True", "RolloutComplete").await;
+    wait_condition(&services, "secure-api", ready().is("True", "RolloutComplete")).await;
     let status = service_status(&cluster).await;
     assert_eq!(status.secret_versions.get("db").map(String::as_str), Some("2"));
     assert_eq!(status.secret_versions_summary.as_deref(), Some("config=1,db=2,keys=1"));
@@ -224,13 +213,14 @@ async fn two_quick_rotations_make_at_most_two_template_changes_ending_on_the_new
 #[tokio::test]
 async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
     let (cluster, operator) = seeded("sas-notready", false).await;
+    let services: Api<SecureApiService> = cluster.api();
     let before = wait_template(&cluster, "config=1,db=1,keys=1").await;
     let two = operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
     operator
         .gcp
         .set_version_state(PROJECT, "api-config-db", two, VersionState::Disabled)
         .unwrap_or_else(|e| panic!("{e}"));
-    wait_condition(&cluster, types::SECRETS_RESOLVED, "False", "VersionDisabled").await;
+    wait_condition(&services, "secure-api", condition(types::SECRETS_RESOLVED).is("False", "VersionDisabled")).await;
     let after = deployment(&cluster).await;
     assert_eq!(template_annotation(&after), template_annotation(&before));
     assert_eq!(after.metadata.generation, before.metadata.generation);
@@ -241,11 +231,12 @@ async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
 #[tokio::test]
 async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = seeded_and_ready("sas-rollback", true).await else { return };
+    let services: Api<SecureApiService> = cluster.api();
 
     let before = deployment(&cluster).await;
     kube.set_deployment_simulation(DeploymentSimulation::Stall);
     operator.gcp.add_version(PROJECT, "api-config-db", DB_V2.as_bytes());
-    wait_condition(&cluster, types::ROLLOUT_COMPLETE, "False", "RolledBack").await;
+    wait_condition(&services, "secure-api", condition(types::ROLLOUT_COMPLETE).is("False", "RolledBack")).await;
     let restored = wait_template(&cluster, "config=1,db=1,keys=1").await;
     let changes = restored.metadata.generation.unwrap_or(0) - before.metadata.generation.unwrap_or(0);
     assert_eq!(changes, 2, "one change to the new revision, one back");

@@ -4,12 +4,12 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::operator::Operator;
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
+use secure_api_operator::api::conditions::types;
 use secure_api_operator::api::{SecretRef, SecureApiService};
 use secure_api_operator::metrics::Controller as ControllerKind;
 use secure_api_testbed::emulator::kube::{DeploymentSimulation, Fault};
@@ -37,21 +37,6 @@ async fn create_service(cluster: &TestCluster, operator: &Operator) {
     cluster.api::<SecureApiService>().create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Ready's (status, reason, message, lastTransitionTime).
-async fn ready(cluster: &TestCluster) -> Option<(ConditionStatus, String, String, Time)> {
-    let status = cluster.api::<SecureApiService>().get(SERVICE).await.ok()?.status?;
-    let c = find_condition(&status.conditions, types::READY)?;
-    Some((c.status, c.reason.clone(), c.message.clone(), c.last_transition_time.clone()))
-}
-
-async fn wait_ready(cluster: &TestCluster, status: ConditionStatus, reason: &str) -> (String, Time) {
-    wait_for(&format!("Ready={status:?} ({reason})"), DEADLINE, || async {
-        let (s, r, message, time) = ready(cluster).await?;
-        (s == status && r == reason).then_some((message, time))
-    })
-    .await
-}
-
 /// Warning Events about the service with `reason`.
 async fn warnings(cluster: &TestCluster, reason: &str) -> usize {
     let events: Api<Event> = cluster.api();
@@ -66,6 +51,7 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     cluster.install_crds().await;
     kube.set_deployment_simulation(DeploymentSimulation::Complete);
     let operator = Operator::start(&cluster).await;
+    let services: Api<SecureApiService> = cluster.api();
     let refuse = |code| {
         kube.clear_faults();
         for verb in ["create", "patch"] {
@@ -78,7 +64,9 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     create_service(&cluster, &operator).await;
     for (code, reason) in [(403, "Forbidden"), (422, "Invalid")] {
         refuse(code);
-        let (message, time) = wait_ready(&cluster, ConditionStatus::False, reason).await;
+        let refused = wait_condition(&services, SERVICE, ready().is("False", reason)).await;
+        let (message, time) =
+            (refused.message(types::READY), refused.condition(types::READY).last_transition_time.clone());
         assert!(message.contains(&format!("HTTP {code}")) && message.contains("Deployment"), "{message}");
         assert_eq!(*transition.get_or_insert(time.clone()), time, "Ready stays False through both failures");
         // Two more refused writes (the slow retry) must not add a second Warning.
@@ -95,20 +83,21 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     }
 
     kube.clear_faults();
-    let (_, ready_since) = wait_ready(&cluster, ConditionStatus::True, "RolloutComplete").await;
+    let recovered = wait_condition(&services, SERVICE, ready().is("True", "RolloutComplete")).await;
+    let ready_since = recovered.condition(types::READY).last_transition_time.clone();
     assert_ne!(Some(ready_since.clone()), transition, "Ready's lastTransitionTime moves when it turns True");
     // A later reconcile (an annotation touches the service) keeps Ready where it is: the
     // transition happened once.
     let patches = kube.count("patch", "secureapiservices/status");
     let reconciles = operator.metrics.reconciles(ControllerKind::SecureApiService);
     let touch = json!({ "metadata": { "annotations": { "example.com/touched": "1" } } });
-    let services: Api<SecureApiService> = cluster.api();
     services.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&touch)).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("one more reconcile", DEADLINE, || async {
         (operator.metrics.reconciles(ControllerKind::SecureApiService) > reconciles).then_some(())
     })
     .await;
-    let (_, _, _, still) = ready(&cluster).await.unwrap_or_else(|| panic!("no Ready condition"));
+    let now = services.get(SERVICE).await.unwrap_or_else(|e| panic!("{SERVICE}: {e}"));
+    let still = now.condition(types::READY).last_transition_time.clone();
     assert_eq!(still, ready_since);
     assert!(kube.count("patch", "secureapiservices/status") <= patches + 1, "{:?}", kube.counts());
     for reason in ["Forbidden", "Invalid"] {
@@ -123,11 +112,12 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
 #[tokio::test]
 async fn a_resource_quota_that_allows_no_deployments_is_named_in_status() {
     let cluster = TestCluster::start("sas-quota").await;
+    let services: Api<SecureApiService> = cluster.api();
     cluster.install_crds().await;
     cluster.enforced_quota("no-deployments", json!({ "count/deployments.apps": "0" })).await;
     let operator = Operator::start(&cluster).await;
     create_service(&cluster, &operator).await;
-    let (message, _) = wait_ready(&cluster, ConditionStatus::False, "QuotaExceeded").await;
+    let message = wait_condition(&services, SERVICE, ready().is("False", "QuotaExceeded")).await.message(types::READY);
     assert!(message.contains("no-deployments"), "{message}");
     assert_eq!(warnings(&cluster, "QuotaExceeded").await, 1);
     operator.stop().await;

@@ -3,16 +3,17 @@
 //! key string a GatewayConfig's keys were given. (Runs in its own process under nextest, so it can own the global
 //! tracing subscriber.)
 
-use crate::gateway_config::{backend_service, create_gateway, wait_condition};
+use crate::gateway_config::{backend_service, create_gateway};
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, condition, ready, wait_condition};
 use crate::support::logs::Captured;
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, emulator_with_operator, topic_name};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use secure_api_operator::api::conditions::{find_condition, types};
+use secure_api_operator::api::conditions::types;
 use secure_api_operator::api::{GatewayConfig, SecretRef};
 use secure_api_operator::hash_key::store::SECRET_NAME;
 use secure_api_testbed::emulator::gcp::{GcpFault, VersionState};
@@ -36,24 +37,7 @@ async fn create_synced_db(api: &Api<SecretRef>) {
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(api, "db", "Synced").await;
-}
-
-async fn reason_of(api: &Api<SecretRef>, name: &str) -> Option<String> {
-    let object = api.get(name).await.ok()?;
-    Some(find_condition(&object.status?.conditions, types::READY)?.reason.clone())
-}
-
-async fn ready_message(api: &Api<SecretRef>, name: &str) -> Option<String> {
-    let object = api.get(name).await.ok()?;
-    Some(find_condition(&object.status?.conditions, types::READY)?.message.clone())
-}
-
-async fn wait_reason(api: &Api<SecretRef>, name: &str, reason: &str) {
-    wait_for(&format!("{name} reason {reason}"), DEADLINE, || async {
-        (reason_of(api, name).await.as_deref() == Some(reason)).then_some(())
-    })
-    .await;
+    wait_condition(api, "db", ready().reason("Synced")).await;
 }
 
 #[tokio::test]
@@ -84,21 +68,20 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "db", "InvalidPayload").await;
+    wait_condition(&api, "db", ready().reason("InvalidPayload")).await;
     api.patch("db", &PatchParams::default(), &Patch::Merge(json!({ "spec": { "keys": null } })))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "db", "Synced").await;
+    wait_condition(&api, "db", ready().reason("Synced")).await;
 
     // A payload key that is no valid Secret key, and is itself the planted value: named by its
     // place only.
     let bad_key = json!({ format!("{sentinel} key"): "x", "host": "db.example.com" }).to_string();
     gcp.add_version(PROJECT, "db", bad_key.as_bytes());
-    wait_reason(&api, "db", "InvalidPayload").await;
-    let message = ready_message(&api, "db").await.unwrap_or_default();
+    let message = wait_condition(&api, "db", ready().reason("InvalidPayload")).await.message(types::READY);
     assert!(message.contains("key #1 of 2"), "{message}"); // "SENTINEL..." sorts before "host"
     gcp.add_version(PROJECT, "db", payload.as_bytes());
-    wait_reason(&api, "db", "Synced").await;
+    wait_condition(&api, "db", ready().reason("Synced")).await;
 
     // Wrong checksum.
     gcp.inject_fault(GcpFault {
@@ -107,9 +90,9 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         ..GcpFault::default()
     });
     gcp.add_version(PROJECT, "db", payload.as_bytes());
-    wait_reason(&api, "db", "ChecksumMismatch").await;
+    wait_condition(&api, "db", ready().reason("ChecksumMismatch")).await;
     gcp.clear_faults();
-    wait_reason(&api, "db", "Synced").await;
+    wait_condition(&api, "db", ready().reason("Synced")).await;
 
     // Quota exceeded, until it is not.
     gcp.inject_fault(GcpFault {
@@ -118,14 +101,14 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         ..GcpFault::default()
     });
     gcp.add_version(PROJECT, "db", payload.as_bytes());
-    wait_reason(&api, "db", "QuotaExceeded").await;
+    wait_condition(&api, "db", ready().reason("QuotaExceeded")).await;
     gcp.clear_faults();
-    wait_reason(&api, "db", "Synced").await;
+    wait_condition(&api, "db", ready().reason("Synced")).await;
 
     // Disabled newest version.
     let newest = gcp.add_version(PROJECT, "db", payload.as_bytes());
     gcp.set_version_state(PROJECT, "db", newest, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "db", "VersionDisabled").await;
+    wait_condition(&api, "db", ready().reason("VersionDisabled")).await;
 
     // Identity: the same payload read as a ServiceAccount acting as a Google service account
     // (a Kubernetes token, a federated token and a service account token change hands), then
@@ -153,7 +136,7 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "as-app", "Synced").await;
+    wait_condition(&api, "as-app", ready().reason("Synced")).await;
     assert!(gcp.count("iamcredentials.serviceAccounts.generateAccessToken") >= 1, "the GSA path was taken");
     gcp.inject_fault(GcpFault { method: Some("sts.token".into()), status: Some(400), ..GcpFault::default() });
     let stranger = json!({ "metadata": { "name": "stranger", "annotations": { "secureapi.dev/usable-by": "*" } } });
@@ -167,22 +150,22 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_reason(&api, "as-stranger", "TokenExchangeFailed").await;
+    wait_condition(&api, "as-stranger", ready().reason("TokenExchangeFailed")).await;
     gcp.clear_faults();
 
     // API keys: one created, then rotated; their strings are secret material too.
     backend_service(&cluster).await;
     let key = json!({ "name": "client", "secretName": "client-key" });
     create_gateway(&cluster, "secure-api", json!({ "apiKeys": [key] })).await;
-    wait_condition(&cluster, "secure-api", "ApiKeysReady", "True", "ApiKeysReady").await;
     let gateways: Api<GatewayConfig> = cluster.api();
+    wait_condition(&gateways, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await;
     let rotated = json!({ "spec": { "apiKeys": [{ "name": "client", "secretName": "client-key", "rotation": "2" }] } });
     gateways
         .patch("secure-api", &PatchParams::default(), &Patch::Merge(rotated))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     wait_for("the rotated key", DEADLINE, || async { (gcp.api_keys(PROJECT).len() == 2).then_some(()) }).await;
-    wait_condition(&cluster, "secure-api", "ApiKeysReady", "True", "ApiKeysReady").await;
+    wait_condition(&gateways, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await;
     let key_strings: Vec<String> =
         gcp.api_keys(PROJECT).iter().filter_map(|k| gcp.key_string(PROJECT, &k.id)).collect();
     assert_eq!(key_strings.len(), 2);
@@ -262,11 +245,10 @@ async fn a_planted_value_in_an_api_refusal_never_appears_with_emulator_hooks() {
     for (round, (code, refusal, reason, redacted)) in refusals.into_iter().enumerate() {
         kube.inject_fault(KubeFault::status("patch", "secrets", code).saying(refusal));
         gcp.add_version(PROJECT, "db", format!(r#"{{"password":"pw-{}"}}"#, round + 2).as_bytes());
-        wait_reason(&api, "db", reason).await;
-        let message = ready_message(&api, "db").await.unwrap_or_default();
+        let message = wait_condition(&api, "db", ready().reason(reason)).await.message(types::READY);
         assert!(message.contains(redacted), "{message}");
         kube.clear_faults();
-        wait_reason(&api, "db", "Synced").await;
+        wait_condition(&api, "db", ready().reason("Synced")).await;
     }
 
     let status = listed(&api).await;

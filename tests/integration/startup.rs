@@ -5,12 +5,12 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{ready, wait_condition};
 use crate::support::operator::{Operator, OperatorOptions};
 use crate::support::process::{self, KilledOnDrop, exit_within, stderr_of, terminate};
 use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, PostParams};
 use secure_api_operator::api::SecretRef;
-use secure_api_operator::api::conditions::{find_condition, types};
 use secure_api_testbed::emulator::gcp::{GcpEmulator, GcpFault};
 use secure_api_testbed::emulator::kube::Fault;
 use serde_json::json;
@@ -41,17 +41,6 @@ async fn create_secret_refs(api: &Api<SecretRef>, gcp: &GcpEmulator, prefix: &st
         names.push(name);
     }
     names
-}
-
-/// Waits until each of `names` has a Ready condition, whatever it says.
-async fn all_have_a_status(api: &Api<SecretRef>, names: &[String], when: &str) {
-    for name in names {
-        wait_for(&format!("{name} to get a status ({when})"), DEADLINE, || async {
-            let object = api.get(name).await.ok()?;
-            find_condition(&object.status?.conditions, types::READY).map(|_| ())
-        })
-        .await;
-    }
 }
 
 /// Makes the next two lists of namespaces slow (emulator only; a real cluster's are slow enough).
@@ -90,7 +79,9 @@ async fn every_secret_ref_gets_a_status_at_each_start_while_the_namespace_list_i
         slow_namespace_lists(&cluster);
         let options = OperatorOptions { gcp: Some(gcp.clone()), ..OperatorOptions::default() };
         let operator = Operator::start_with(&cluster, options).await;
-        all_have_a_status(&api, &names, &format!("start {start}")).await;
+        for name in &names {
+            wait_condition(&api, name, ready()).await;
+        }
         operator.stop().await;
     }
     cluster.cleanup().await;
@@ -111,7 +102,9 @@ async fn run_gives_every_secret_ref_a_status_at_each_of_30_starts_and_exits_with
         let names = create_secret_refs(&api, &gcp, &format!("r{start}"), 2).await;
         slow_namespace_lists(&cluster);
         let mut child = spawn_run(&kubeconfig.path, &cluster, &gcp_listener.url(), &[]);
-        all_have_a_status(&api, &names, &format!("start {start}")).await;
+        for name in &names {
+            wait_condition(&api, name, ready()).await;
+        }
         terminate(&child);
         let status = exit_within(&mut child, GRACE + EXIT_MARGIN).await;
         assert!(status.success(), "start {start}: exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));

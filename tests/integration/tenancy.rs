@@ -2,14 +2,14 @@
 //! cannot do. Each test is an attack that worked once; on the emulator and a real cluster alike.
 
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::operator::{NotificationOptions, Operator, OperatorOptions, TOPIC, cluster_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use crate::support::{PROJECT, principal};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::core::object::HasStatus;
-use secure_api_operator::api::conditions::{HasConditions, find_condition, types};
+use secure_api_operator::api::conditions::types;
 use secure_api_operator::api::secret_ref::RESERVED_KEYS_MESSAGE;
 use secure_api_operator::api::{GatewayConfig, SecretRef, SecureApiService};
 use secure_api_testbed::emulator::gcp::GcpEmulator;
@@ -20,19 +20,6 @@ const ACCESSOR: &str = "roles/secretmanager.secretAccessor";
 
 fn object<K: serde::de::DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap_or_else(|e| panic!("object: {e}"))
-}
-
-/// Waits until object `name` is Ready with `reason` (whatever its status); returns the message.
-async fn ready_with<K>(api: &Api<K>, name: &str, reason: &str) -> String
-where
-    K: kube::Resource + HasStatus<Status: HasConditions> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    wait_for(&format!("{name} Ready ({reason})"), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        let ready = find_condition(object.status()?.conditions(), types::READY)?;
-        (ready.reason == reason).then(|| ready.message.clone())
-    })
-    .await
 }
 
 /// A SecureApiService named like a Service that exists, and another naming a ServiceAccount that
@@ -72,9 +59,9 @@ async fn a_secure_api_service_never_adopts_a_service_or_service_account_it_did_n
         }));
         tenants.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
     }
-    let message = ready_with(&tenants, "web", "OwnershipConflict").await;
+    let message = wait_condition(&tenants, "web", ready().reason("OwnershipConflict")).await.message(types::READY);
     assert!(message.contains("Service web"), "{message}");
-    let message = ready_with(&tenants, "other", "OwnershipConflict").await;
+    let message = wait_condition(&tenants, "other", ready().reason("OwnershipConflict")).await.message(types::READY);
     assert!(message.contains("ServiceAccount deployer"), "{message}");
 
     // Not one write: the same resourceVersion, so the same bytes, and no owner reference of ours.
@@ -112,13 +99,6 @@ async fn a_secure_api_service_never_adopts_a_service_or_service_account_it_did_n
     cluster.cleanup().await;
 }
 
-/// Ready's (status, reason, message) of GatewayConfig `name`, once it has one.
-async fn gateway_ready(api: &Api<GatewayConfig>, name: &str) -> Option<(String, String, String)> {
-    let status = api.get(name).await.ok()?.status?;
-    let ready = find_condition(&status.conditions, types::READY)?;
-    Some((serde_json::to_value(ready.status).ok()?.as_str()?.to_owned(), ready.reason.clone(), ready.message.clone()))
-}
-
 /// Mutating API Gateway calls so far (creates, patches, deletes).
 fn gateway_writes(gcp: &GcpEmulator) -> u64 {
     let counts = gcp.counts();
@@ -153,10 +133,7 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     let team_a_keys = json!([{ "name": "client", "secretName": "orders-key" }]);
     let team_a_gateway = gateway("https://team-a.example.com", team_a_keys.clone());
     a.create(&PostParams::default(), &team_a_gateway).await.unwrap_or_else(|e| panic!("{e}"));
-    wait_for("team-a's gateway Ready", DEADLINE, || async {
-        gateway_ready(&a, "orders").await.filter(|(status, _, _)| status == "True")
-    })
-    .await;
+    wait_condition(&a, "orders", ready().status("True")).await;
     let served = gcp.gateway(PROJECT, "us-central1", "orders");
     let configs = gcp.configs(PROJECT, "orders");
     let writes = gateway_writes(&gcp);
@@ -166,10 +143,7 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     // Even its API key has team-a's name: the key ids of two namespaces never meet.
     let attack = gateway("https://attacker.example.com", team_a_keys);
     b.create(&PostParams::default(), &attack).await.unwrap_or_else(|e| panic!("{e}"));
-    let (_, _, message) = wait_for("team-b's OwnershipConflict", DEADLINE, || async {
-        gateway_ready(&b, "orders").await.filter(|(_, reason, _)| reason == "OwnershipConflict")
-    })
-    .await;
+    let message = wait_condition(&b, "orders", ready().reason("OwnershipConflict")).await.message(types::READY);
     assert!(message.contains(&format!("API projects/{PROJECT}/locations/global/apis/orders")), "{message}");
     assert!(!message.contains(&team_a.namespace), "the other owner is not named: {message}");
     b.delete("orders", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -184,8 +158,8 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     assert!(gcp.deletions().is_empty(), "{:?}", gcp.deletions());
     assert_eq!(key_calls("apikeys.keys.create"), keys_made, "no API key made for team-b");
     assert_eq!(key_calls("apikeys.keys.delete"), 0, "team-a's API key stays");
-    let (status, _, _) = gateway_ready(&a, "orders").await.unwrap_or_default();
-    assert_eq!(status, "True", "team-a stays Ready");
+    let team_a_now = a.get("orders").await.unwrap_or_else(|e| panic!("team-a's gateway: {e}"));
+    assert!(team_a_now.condition(types::READY).is_true(types::READY), "team-a stays Ready");
     operator_b.stop().await;
     operator_a.stop().await;
     team_b.cleanup().await;
@@ -342,7 +316,8 @@ async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hook
         "spec": { "secret": "db", "serviceAccountName": "deployer", "refreshInterval": "1s" },
     }));
     refs.create(&PostParams::default(), &borrowing).await.unwrap_or_else(|e| panic!("{e}"));
-    let message = ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
+    let message =
+        wait_condition(&refs, "borrowing", ready().reason("ServiceAccountNotOptedIn")).await.message(types::READY);
     let account_name = format!("ServiceAccount {}/deployer", cluster.namespace);
     assert!(message.contains(&account_name) && message.contains(USABLE_BY), "{message}");
     let secrets: Api<Secret> = cluster.api();
@@ -351,11 +326,12 @@ async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hook
     assert_eq!(operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/db/")), 0, "nothing was read");
 
     opt_in(&accounts, "deployer", " GatewayConfig , SecretRef ").await;
-    ready_with(&refs, "borrowing", "Synced").await;
+    wait_condition(&refs, "borrowing", ready().reason("Synced")).await;
     let synced = token_requests();
 
     opt_in(&accounts, "deployer", "GatewayConfig").await;
-    let message = ready_with(&refs, "borrowing", "ServiceAccountNotOptedIn").await;
+    let message =
+        wait_condition(&refs, "borrowing", ready().reason("ServiceAccountNotOptedIn")).await.message(types::READY);
     assert!(message.contains(&account_name), "{message}");
     assert_eq!(token_requests(), synced, "a withdrawn opt-in asks for no token either");
     operator.stop().await;

@@ -6,12 +6,12 @@
 
 use crate::support::PROJECT;
 use crate::support::cluster::{ProcessKubeconfig, TestCluster};
+use crate::support::conditions::{ready, wait_condition};
 use crate::support::http::{free_port, http_get};
 use crate::support::process::{self, KilledOnDrop};
 use crate::support::wait::{DEADLINE, wait_for};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::SecretRef;
-use secure_api_operator::api::conditions::{ConditionStatus, find_condition, types};
 use secure_api_testbed::emulator::gcp::GcpEmulator;
 use secure_api_testbed::emulator::kube::Fault;
 use secure_api_testbed::listener::Listener;
@@ -99,17 +99,6 @@ async fn create_secret_ref(api: &Api<SecretRef>, gcp: &GcpEmulator, name: &str) 
     api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {name}: {e}"));
 }
 
-async fn wait_synced(cluster: &TestCluster, name: &str) {
-    let api: Api<SecretRef> = cluster.api();
-    wait_for(&format!("{}/{name} synced", cluster.namespace), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        let status = object.status?;
-        let ready = find_condition(&status.conditions, types::READY)?;
-        (ready.status == ConditionStatus::True).then_some(())
-    })
-    .await;
-}
-
 async fn has_status(cluster: &TestCluster, name: &str) -> bool {
     let api: Api<SecretRef> = cluster.api();
     let object = api.get(name).await.unwrap_or_else(|e| panic!("{}/{name}: {e}", cluster.namespace));
@@ -121,8 +110,8 @@ async fn run_with_two_namespaces_syncs_both_and_never_sees_a_third() {
     let setup = TwoOfThree::start("two-namespaces").await;
     create_secret_ref(&setup.a.api(), &setup.gcp, "in-a").await;
     create_secret_ref(&setup.b.api(), &setup.gcp, "in-b").await;
-    wait_synced(&setup.a, "in-a").await;
-    wait_synced(&setup.b, "in-b").await;
+    wait_condition(&setup.a.api::<SecretRef>(), "in-a", ready().status("True")).await;
+    wait_condition(&setup.b.api::<SecretRef>(), "in-b", ready().status("True")).await;
     // `outside` existed before the start: watched, it would have been in the first list.
     setup.wait_held(2, "in-a and in-b, not outside").await;
     assert!(!has_status(&setup.c, "outside").await, "a namespace not listed is never reconciled");
@@ -130,7 +119,7 @@ async fn run_with_two_namespaces_syncs_both_and_never_sees_a_third() {
     // Changes after the first lists arrive from both watches alike.
     create_secret_ref(&setup.b.api(), &setup.gcp, "later-in-b").await;
     create_secret_ref(&setup.c.api(), &setup.gcp, "later-outside").await;
-    wait_synced(&setup.b, "later-in-b").await;
+    wait_condition(&setup.b.api::<SecretRef>(), "later-in-b", ready().status("True")).await;
     setup.wait_held(3, "later-in-b too").await;
     assert!(!has_status(&setup.c, "outside").await && !has_status(&setup.c, "later-outside").await);
     setup.cleanup().await;
@@ -147,7 +136,7 @@ async fn a_relist_of_one_namespace_keeps_the_others_objects_and_drops_its_delete
     create_secret_ref(&setup.a.api(), &setup.gcp, "deleted").await;
     create_secret_ref(&setup.b.api(), &setup.gcp, "other").await;
     for (cluster, name) in [(&setup.a, "kept"), (&setup.a, "deleted"), (&setup.b, "other")] {
-        wait_synced(cluster, name).await;
+        wait_condition(&cluster.api::<SecretRef>(), name, ready().status("True")).await;
     }
     setup.wait_held(3, "before the gap").await;
 
@@ -167,8 +156,8 @@ async fn a_relist_of_one_namespace_keeps_the_others_objects_and_drops_its_delete
     // The cache still serves both namespaces: a change in each is reconciled.
     create_secret_ref(&setup.a.api(), &setup.gcp, "after-a").await;
     create_secret_ref(&setup.b.api(), &setup.gcp, "after-b").await;
-    wait_synced(&setup.a, "after-a").await;
-    wait_synced(&setup.b, "after-b").await;
+    wait_condition(&setup.a.api::<SecretRef>(), "after-a", ready().status("True")).await;
+    wait_condition(&setup.b.api::<SecretRef>(), "after-b", ready().status("True")).await;
     setup.wait_held(4, "kept, other, after-a, after-b").await;
     setup.cleanup().await;
 }

@@ -6,12 +6,13 @@ mod fields;
 
 use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
+use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::operator::{Operator, cluster_with_operator};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
-use secure_api_operator::api::conditions::{find_condition, reasons, types};
+use secure_api_operator::api::conditions::{reasons, types};
 use secure_api_operator::api::{SecretRef, SecureApiService};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -36,26 +37,6 @@ fn service(name: &str, spec: Value) -> Value {
     json!({ "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": name }, "spec": spec })
 }
 
-/// Waits for Ready with `reason` on a SecretRef or SecureApiService; returns its message.
-async fn wait_reason<K>(cluster: &TestCluster, name: &str, reason: &str) -> String
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + kube::core::object::HasStatus
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-    K::Status: secure_api_operator::api::conditions::HasConditions,
-{
-    use secure_api_operator::api::conditions::HasConditions;
-    let api = cluster.api::<K>();
-    wait_for(&format!("{name} Ready ({reason})"), DEADLINE, || async {
-        let object = api.get(name).await.ok()?;
-        let ready = find_condition(object.status()?.conditions(), types::READY)?.clone();
-        (ready.reason == reason).then_some(ready.message)
-    })
-    .await
-}
-
 async fn secret_bytes(cluster: &TestCluster, name: &str, key: &str) -> Option<Vec<u8>> {
     let secret = cluster.api::<Secret>().get_opt(name).await.ok()??;
     secret.data?.remove(key).map(|bytes| bytes.0)
@@ -65,7 +46,7 @@ async fn secret_bytes(cluster: &TestCluster, name: &str, key: &str) -> Option<Ve
 async fn synced_then(cluster: &TestCluster, operator: &Operator, spec: Value, good: &[u8], bad: &[u8]) {
     operator.gcp.add_version(PROJECT, "payload", good);
     create::<SecretRef>(cluster, secret_ref("payload", spec)).await;
-    wait_reason::<SecretRef>(cluster, "payload", reasons::SYNCED).await;
+    wait_condition(&cluster.api::<SecretRef>(), "payload", ready().reason(reasons::SYNCED)).await;
     operator.gcp.add_version(PROJECT, "payload", bad);
     let api = cluster.api::<SecretRef>();
     let refresh = json!({ "metadata": { "annotations": { "secureapi.dev/refresh": "now" } } });
@@ -77,7 +58,9 @@ async fn spec_format_json_with_a_non_utf8_payload_is_invalid_payload_and_keeps_t
     let (cluster, operator) = cluster_with_operator("bad-json-bytes").await;
     let spec = json!({ "secret": "payload", "format": "json" });
     synced_then(&cluster, &operator, spec, br#"{"password":"pw-1"}"#, b"{\"password\":\"\xff\xfe\"}").await;
-    let message = wait_reason::<SecretRef>(&cluster, "payload", reasons::INVALID_PAYLOAD).await;
+    let message = wait_condition(&cluster.api::<SecretRef>(), "payload", ready().reason(reasons::INVALID_PAYLOAD))
+        .await
+        .message(types::READY);
     assert!(message.contains("not UTF-8"), "{message}");
     assert_eq!(secret_bytes(&cluster, "payload", "password").await.as_deref(), Some(&b"pw-1"[..]));
     operator.stop().await;
@@ -89,7 +72,9 @@ async fn spec_format_dotenv_with_a_non_utf8_payload_is_invalid_payload_and_keeps
     let (cluster, operator) = cluster_with_operator("bad-dotenv-bytes").await;
     let spec = json!({ "secret": "payload", "format": "dotenv" });
     synced_then(&cluster, &operator, spec, b"PASSWORD=pw-1\n", b"PASSWORD=\xff\n").await;
-    let message = wait_reason::<SecretRef>(&cluster, "payload", reasons::INVALID_PAYLOAD).await;
+    let message = wait_condition(&cluster.api::<SecretRef>(), "payload", ready().reason(reasons::INVALID_PAYLOAD))
+        .await
+        .message(types::READY);
     assert!(message.contains("not UTF-8"), "{message}");
     assert_eq!(secret_bytes(&cluster, "payload", "PASSWORD").await.as_deref(), Some(&b"pw-1"[..]));
     operator.stop().await;
@@ -101,7 +86,9 @@ async fn spec_keys_property_to_a_missing_path_is_invalid_payload_and_keeps_the_s
     let (cluster, operator) = cluster_with_operator("bad-property").await;
     let spec = json!({ "secret": "payload", "format": "json", "keys": [{ "key": "pw", "property": "db.password" }] });
     synced_then(&cluster, &operator, spec, br#"{"db":{"password":"pw-1"}}"#, br#"{"db":{"user":"u"}}"#).await;
-    let message = wait_reason::<SecretRef>(&cluster, "payload", reasons::INVALID_PAYLOAD).await;
+    let message = wait_condition(&cluster.api::<SecretRef>(), "payload", ready().reason(reasons::INVALID_PAYLOAD))
+        .await
+        .message(types::READY);
     assert!(message.contains(r#"property "db.password" is not in the payload"#), "{message}");
     assert_eq!(secret_bytes(&cluster, "payload", "pw").await.as_deref(), Some(&b"pw-1"[..]));
     operator.stop().await;
@@ -115,7 +102,7 @@ async fn spec_keys_property_to_an_object_or_list_maps_its_compact_json() {
     let keys = json!([{ "key": "db", "property": "db" }, { "key": "hosts", "property": "hosts" }]);
     create::<SecretRef>(&cluster, secret_ref("nested", json!({ "secret": "nested", "format": "json", "keys": keys })))
         .await;
-    wait_reason::<SecretRef>(&cluster, "nested", reasons::SYNCED).await;
+    wait_condition(&cluster.api::<SecretRef>(), "nested", ready().reason(reasons::SYNCED)).await;
     assert_eq!(secret_bytes(&cluster, "nested", "db").await.as_deref(), Some(&br#"{"host":"h","port":5432}"#[..]));
     assert_eq!(secret_bytes(&cluster, "nested", "hosts").await.as_deref(), Some(&br#"["a","b"]"#[..]));
     operator.stop().await;
@@ -129,7 +116,7 @@ async fn a_payload_of_exactly_64_kib_syncs_byte_for_byte() {
     let payload: Vec<u8> = (0..64 * 1024).map(|i: usize| (i % 256) as u8).collect();
     operator.gcp.add_version(PROJECT, "big", &payload);
     create::<SecretRef>(&cluster, secret_ref("big", json!({ "secret": "big" }))).await;
-    wait_reason::<SecretRef>(&cluster, "big", reasons::SYNCED).await;
+    wait_condition(&cluster.api::<SecretRef>(), "big", ready().reason(reasons::SYNCED)).await;
     let synced = secret_bytes(&cluster, "big", "value").await.unwrap_or_default();
     assert!(synced == payload, "{} bytes synced, not the 65,536 written", synced.len());
     operator.stop().await;
@@ -152,7 +139,9 @@ async fn spec_secret_files_mount_path_tmp_is_invalid_spec_and_the_running_revisi
 
     let moved = json!({ "spec": { "secretFiles": [{ "secretRef": "keys", "mountPath": "/tmp" }] } });
     services.patch("api", &PatchParams::default(), &Patch::Merge(&moved)).await.unwrap_or_else(|e| panic!("{e}"));
-    let message = wait_reason::<SecureApiService>(&cluster, "api", reasons::INVALID_SPEC).await;
+    let message = wait_condition(&cluster.api::<SecureApiService>(), "api", ready().reason(reasons::INVALID_SPEC))
+        .await
+        .message(types::READY);
     assert!(message.contains("\"/tmp\"") && message.contains("tmp volume"), "{message}");
     let after = deployments.get("api").await.unwrap_or_else(|e| panic!("{e}")).spec.map(|s| s.template);
     assert!(before == after, "the running revision changed");

@@ -2,6 +2,7 @@
 //! from here only, never from one another.
 
 pub mod cluster;
+pub mod conditions;
 pub mod events;
 pub mod gcloud;
 pub mod gcp_stub;

@@ -12,12 +12,32 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    wait_until(what, deadline, || {
+        let looked = check();
+        async move { looked.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// Polls `check` until it returns `Ok`, failing the test after `deadline` with `what` and what
+/// `check` saw last (its `Err`, unless empty).
+pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let give_up = Instant::now() + deadline;
     loop {
-        if let Some(value) = check().await {
-            return value;
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        if Instant::now() >= give_up {
+            match seen.is_empty() {
+                true => panic!("timed out after {deadline:?} waiting for {what}"),
+                false => panic!("timed out after {deadline:?} waiting for {what}; last seen: {seen}"),
+            }
         }
-        assert!(Instant::now() < give_up, "timed out after {deadline:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
