@@ -82,7 +82,6 @@ async fn create_get_list_update_delete_round_trip() {
     assert_eq!(own_names(listed), ["a"]);
     api.delete("a", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("delete: {e}"));
     assert_eq!(api_error(api.get("a").await).code, 404);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -96,7 +95,6 @@ async fn uid_and_creation_timestamp_are_set_by_the_server() {
     let (uid_a, uid_b) = (a.metadata.uid.unwrap_or_default(), b.metadata.uid.unwrap_or_default());
     assert!(uid_a != "client-chosen" && uid_a.len() == 36 && uid_a != uid_b, "{uid_a} {uid_b}");
     assert!(a.metadata.creation_timestamp.is_some());
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -111,7 +109,6 @@ async fn resource_versions_increase_monotonically_across_kinds() {
         .unwrap_or_else(|e| panic!("deployment: {e}"));
     let b = create(&maps, "b", json!({})).await;
     assert!(rv(&a.metadata) < rv(&d.metadata) && rv(&d.metadata) < rv(&b.metadata));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -122,7 +119,6 @@ async fn creating_an_existing_name_is_409_already_exists() {
     let error = api_error(api.create(&PostParams::default(), &config_map("a", json!({}), json!({}))).await);
     assert_eq!((error.code, error.reason.as_str()), (409, "AlreadyExists"));
     assert!(error.message.contains("\"a\" already exists"), "{}", error.message);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -138,7 +134,6 @@ async fn a_create_past_an_object_count_quota_is_403_exceeded_quota() {
         "deployments.apps \"b\" is forbidden: exceeded quota: one-deployment, requested: count/deployments.apps=1, \
          used: count/deployments.apps=1, limited: count/deployments.apps=1"
     );
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -154,7 +149,6 @@ async fn a_quota_of_zero_secrets_refuses_a_secret_once_its_status_holds_the_limi
         "secrets \"s\" is forbidden: exceeded quota: no-secrets, requested: count/secrets=1, \
          used: count/secrets=0, limited: count/secrets=0"
     );
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -169,7 +163,6 @@ async fn a_label_value_over_63_bytes_is_422_invalid() {
     );
     assert_eq!(error.message, expected);
     create(&api, "b", json!({ "k": "v".repeat(63) })).await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -183,7 +176,6 @@ async fn a_stale_resource_version_is_409_conflict() {
     let error = api_error(api.replace("a", &PostParams::default(), &stale).await);
     assert_eq!((error.code, error.reason.as_str()), (409, "Conflict"));
     assert!(error.message.contains("the object has been modified"), "{}", error.message);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -200,7 +192,6 @@ async fn errors_carry_status_bodies_404_400_422() {
     let invalid = api_error(api.create(&PostParams::default(), &config_map("Not_Valid", json!({}), json!({}))).await);
     assert_eq!((invalid.code, invalid.reason.as_str()), (422, "Invalid"));
     assert!(invalid.message.contains("metadata.name"), "{}", invalid.message);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -214,7 +205,6 @@ async fn namespaces_must_exist_and_the_defaults_do() {
     let error = api_error(nowhere.create(&PostParams::default(), &config_map("a", json!({}), json!({}))).await);
     assert_eq!(error.code, 404);
     assert_eq!(error.message, "namespaces \"does-not-exist\" not found");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -239,7 +229,6 @@ async fn generation_moves_only_on_spec_changes() {
         .await
         .unwrap_or_else(|e| panic!("scale: {e}"));
     assert_eq!(scaled.metadata.generation, Some(2), "spec writes bump the generation");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -262,7 +251,6 @@ async fn status_subresource_endpoints_ignore_each_others_part() {
         .unwrap_or_else(|e| panic!("status: {e}"));
     assert_eq!(via_status.status.and_then(|s| s.replicas), Some(5));
     assert_ne!(via_status.spec.and_then(|s| s.replicas), Some(9), "the status endpoint ignores spec");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -289,7 +277,6 @@ async fn list_limit_and_continue_page_through_everything() {
     assert_eq!(pages, 3);
     seen.remove(ROOT_CA);
     assert_eq!(seen.len(), 7);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -311,7 +298,6 @@ async fn label_selectors_match_equality_and_set_based_requirements() {
     assert_eq!(names("tier!=web").await, ["b"]);
     assert_eq!(names("tier in (db,cache),env").await, ["b"]);
     assert_eq!(names("tier notin (db),!env").await, ["c"]);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -328,7 +314,6 @@ async fn field_selectors_match_name_and_namespace() {
     assert_eq!(own_names(list.items), ["b"]);
     let error = api_error(api.list(&ListParams::default().fields("data.k=v")).await);
     assert_eq!(error.code, 400);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -354,7 +339,6 @@ async fn watch_from_a_resource_version_replays_later_changes_in_order() {
         .await
         .unwrap_or_else(|e| panic!("events: {e}"));
     assert_eq!(events, ["ADDED b", "DELETED a"]);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -372,7 +356,6 @@ async fn watch_reports_objects_leaving_a_label_selector_as_deleted() {
         .boxed();
     let event = stream.try_next().await.unwrap_or_else(|e| panic!("event: {e}"));
     assert!(matches!(event, Some(WatchEvent::Deleted(_))), "{event:?}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -388,7 +371,6 @@ async fn watch_timeout_seconds_ends_the_stream() {
     let events: Vec<_> = stream.try_filter(|event| std::future::ready(!is_root_ca(event))).collect().await;
     assert!(events.is_empty(), "no changes of ours, no events: {events:?}");
     assert!(started.elapsed() < DEADLINE, "the stream ended on its own");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -408,7 +390,6 @@ async fn finalizers_hold_deletion_until_the_last_is_removed() {
         api.get_opt("held").await.ok().flatten().is_none().then_some(())
     })
     .await;
-    cluster.cleanup().await;
 }
 
 async fn owner_and_child(api: &Api<ConfigMap>) -> (ConfigMap, ConfigMap) {
@@ -435,7 +416,6 @@ async fn owner_deletion_garbage_collects_dependents_in_the_background() {
         api.get_opt("child").await.ok().flatten().is_none().then_some(())
     })
     .await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -450,7 +430,6 @@ async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
         (owner_gone && child.metadata.owner_references.unwrap_or_default().is_empty()).then_some(())
     })
     .await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -467,7 +446,6 @@ async fn every_namespace_holds_the_root_ca_config_map_and_gets_it_back_when_dele
         (back.metadata.uid.as_deref() != Some(first.as_str())).then_some(())
     })
     .await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -485,5 +463,4 @@ async fn deletecollection_deletes_only_matching_objects() {
         (own_names(list.items) == ["c"]).then_some(())
     })
     .await;
-    cluster.cleanup().await;
 }

@@ -52,7 +52,6 @@ async fn a_custom_resource_is_served_once_its_crd_is_established() {
     api.create(&PostParams::default(), &secret_ref(json!({ "secret": "api-config-db" })))
         .await
         .unwrap_or_else(|e| panic!("create: {e}"));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -84,7 +83,6 @@ async fn schema_defaults_fill_absent_fields() {
         std::time::Duration::from_secs(3600),
         "the default, 1h"
     );
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -100,7 +98,6 @@ async fn unknown_fields_are_pruned() {
     let created = api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(created.data["spec"].get("bogus").is_none(), "{}", created.data);
     assert!(created.data["spec"]["target"].get("alsoBogus").is_none(), "{}", created.data);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -141,7 +138,6 @@ async fn a_missing_required_field_is_422_naming_it() {
     let cluster = TestCluster::with_crds("crd-required").await;
     let message = invalid_message(create_raw(&cluster, json!({ "version": "latest" })).await);
     assert!(message.contains("spec.secret: Required value"), "{message}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -151,7 +147,6 @@ async fn a_pattern_mismatch_is_422_naming_the_field() {
         invalid_message(create_raw(&cluster, json!({ "secret": "api-config-db", "version": "not a version!" })).await);
     assert!(message.contains("spec.version"), "{message}");
     assert!(message.contains("should match"), "{message}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -159,7 +154,6 @@ async fn an_unsupported_enum_value_is_422_naming_the_field() {
     let cluster = TestCluster::with_crds("crd-enum").await;
     let message = invalid_message(create_raw(&cluster, json!({ "secret": "api-config-db", "format": "xml" })).await);
     assert!(message.contains("spec.format: Unsupported value: \"xml\""), "{message}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -168,7 +162,6 @@ async fn a_wrong_type_is_422_naming_the_field() {
     let message = invalid_message(create_raw(&cluster, json!({ "secret": 42 })).await);
     assert!(message.contains("spec.secret"), "{message}");
     assert!(message.contains("must be of type string"), "{message}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -189,7 +182,6 @@ async fn numbers_outside_minimum_and_maximum_are_422() {
         }
         other => panic!("expected 422, got {other:?}"),
     }
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -198,7 +190,6 @@ async fn strings_longer_than_max_length_are_422() {
     let long = "a".repeat(600);
     let message = invalid_message(create_raw(&cluster, json!({ "secret": long })).await);
     assert!(message.contains("spec.secret: Too long"), "{message}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -223,5 +214,4 @@ async fn printer_columns_come_back_as_a_table() {
     assert_eq!(columns, ["Name", "Ready", "Reason", "Version", "Age"]);
     assert_eq!(table["rows"][0]["cells"][0], "db");
     assert_eq!(table["rows"][0]["cells"][3], "7");
-    cluster.cleanup().await;
 }

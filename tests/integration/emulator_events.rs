@@ -103,7 +103,6 @@ async fn an_event_the_recorder_publishes_is_a_core_v1_event() {
     assert_eq!(unchanged.note, through_events.note);
     assert_eq!(unchanged.regarding, through_events.regarding);
     assert_eq!(unchanged.metadata.resource_version, through_events.metadata.resource_version);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -144,7 +143,6 @@ async fn an_event_created_through_core_v1_reads_and_changes_through_events_k8s_i
     // Deleting through events.k8s.io/v1 deletes the core Event.
     events.delete("db.legacy", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("events.k8s.io delete: {e}"));
     assert!(matches!(core.get("db.legacy").await, Err(kube::Error::Api(status)) if status.code == 404));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -173,7 +171,6 @@ async fn field_selectors_of_both_apis_find_recorded_events() {
     let unsupported = events.list(&ListParams::default().fields("involvedObject.name=a")).await;
     let rejected = |status: &kube::core::Status| status.code == 400 && status.message.contains("not supported");
     assert!(matches!(&unsupported, Err(kube::Error::Api(status)) if rejected(status)), "{unsupported:?}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -213,7 +210,6 @@ async fn a_core_v1_watch_sees_what_the_recorder_publishes() {
     .unwrap_or_else(|e| panic!("watch stream: {e}"));
     let message = Some("synced version 7".to_owned());
     assert_eq!(seen, [("ADDED".to_owned(), message.clone(), None), ("MODIFIED".to_owned(), message, Some(2))]);
-    cluster.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,5 +271,4 @@ async fn kubectl_get_and_describe_show_what_the_recorder_published() {
         );
     };
     tokio::task::spawn_blocking(checks).await.unwrap_or_else(|e| panic!("kubectl checks: {e}"));
-    cluster.cleanup().await;
 }

@@ -45,7 +45,6 @@ async fn json_merge_patch_merges_maps_and_null_deletes() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(serde_json::to_value(patched.data).unwrap_or_default(), json!({ "y": "2", "z": "3" }));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -70,7 +69,6 @@ async fn json_patch_applies_operations_and_a_failed_test_changes_nothing() {
     assert!(matches!(result, Err(kube::Error::Api(ref s)) if s.code == 422), "{result:?}");
     let unchanged = api.get("a").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(serde_json::to_value(unchanged.data).unwrap_or_default(), json!({ "x": "2", "y": "3" }));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -92,7 +90,6 @@ async fn strategic_merge_patch_merges_containers_and_env_by_name() {
     // kube-apiserver puts an entry the live list has not before the live ones.
     assert_eq!(containers[0]["env"], json!([{ "name": "B", "value": "2" }, { "name": "A", "value": "1" }]));
     assert_eq!(containers[1]["name"], "proxy", "the other container is kept");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -108,7 +105,6 @@ async fn a_container_applied_without_resources_reads_back_with_empty_resources()
         let resources = spec.and_then(|s| s.containers.first()).map(|c| c.resources.clone());
         assert_eq!(resources, Some(Some(ResourceRequirements::default())), "{answer}: `resources: {{}}`");
     }
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -129,7 +125,6 @@ async fn server_side_apply_that_drops_a_list_removes_the_key_without_leaving_nul
         assert_eq!(container["name"], "app", "{answer}: {container}");
         assert!(container.get("ports").is_none(), "{answer}: no `ports` key at all: {container}");
     }
-    cluster.cleanup().await;
 }
 
 fn apply_config(labels: Value, replicas: Option<i64>) -> Value {
@@ -156,7 +151,6 @@ async fn server_side_apply_merges_fields_of_several_managers() {
     let managers: Vec<_> =
         both.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
     assert!(managers.contains(&"alice".to_string()) && managers.contains(&"bob".to_string()), "{managers:?}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -172,7 +166,6 @@ async fn server_side_apply_removes_fields_a_manager_stops_applying() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(serde_json::to_value(after.metadata.labels).unwrap_or_default(), json!({ "a": "1" }));
     assert!(after.data.unwrap_or_default().is_empty(), "data.replicas is gone");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -195,7 +188,6 @@ async fn server_side_apply_conflicts_are_409_unless_forced() {
         .await
         .unwrap_or_else(|e| panic!("forced: {e}"));
     assert_eq!(forced.data.unwrap_or_default().get("replicas").map(String::as_str), Some("2"));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -208,5 +200,4 @@ async fn server_side_apply_of_an_unchanged_config_writes_nothing() {
     let second =
         api.patch("a", &PatchParams::apply("alice"), &Patch::Apply(&config)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.metadata.resource_version, second.metadata.resource_version);
-    cluster.cleanup().await;
 }

@@ -151,5 +151,4 @@ async fn a_controller_with_owns_and_a_finalizer_sees_the_whole_lifecycle_in_orde
     assert!(order.iter().all(Option::is_some), "missing steps in {timeline:#?}");
     assert!(order.windows(2).all(|w| w[0] < w[1]), "out of order: {timeline:#?}");
     controller.abort();
-    cluster.cleanup().await;
 }

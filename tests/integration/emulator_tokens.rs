@@ -139,7 +139,6 @@ async fn a_token_carries_the_service_accounts_claims_and_the_requested_audience_
     assert!((iat - now).abs() < 300, "issued now (iat {iat}, clock {now})");
     let expires = answer.status.map(|s| s.expiration_timestamp.0.as_second()).unwrap_or_default();
     assert!((expires - exp).abs() <= 1, "status.expirationTimestamp {expires} is the token's exp {exp}");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -156,7 +155,6 @@ async fn an_empty_request_gets_the_default_audience_and_an_hour_with_emulator_ho
         // kube-apiserver's `--api-audiences` defaults to the issuer.
         assert_eq!(answer.spec.audiences, [emulator.service_account_issuer()]);
     }
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -174,7 +172,6 @@ async fn the_token_signature_verifies_against_the_published_jwks() {
     let mut forged = decode(&status_token(&answer));
     forged.signed.push('x');
     assert!(!verifies(&forged, &keys), "other bytes do not verify");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -198,7 +195,6 @@ async fn the_discovery_document_names_the_issuer_the_tokens_carry_with_emulator_
         assert_eq!(config["jwks_uri"], format!("{DEFAULT_ISSUER}/openid/v1/jwks"));
         assert_eq!(keys, emulator.service_account_jwks(), "the public method serves the same key set");
     }
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -212,7 +208,6 @@ async fn a_missing_service_account_or_namespace_is_not_found() {
     let status = api_status(request_token(&elsewhere, "ghost", &token_request(&[], None)).await);
     assert_eq!(status.code, 404);
     assert_eq!(status.message, format!("namespaces \"{}-absent\" not found", cluster.namespace));
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -230,7 +225,6 @@ async fn an_expiry_under_ten_minutes_or_over_two_to_the_32_seconds_is_invalid() 
     let status = api_status(request_token(&cluster.api(), "robot", &token_request(&[], Some(too_long))).await);
     assert_eq!(status.code, 422);
     assert!(status.message.ends_with("may not specify a duration larger than 2^32 seconds"), "{}", status.message);
-    cluster.cleanup().await;
 }
 
 #[tokio::test]

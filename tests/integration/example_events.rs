@@ -75,6 +75,4 @@ async fn the_example_gets_ready_without_a_warning_event_and_a_rotation_announces
     assert_eq!(started.len(), 2, "one more rollout for the rotation:\n{}", describe(&started));
     let warnings = events::of_type(&cluster, "Warning").await;
     assert!(warnings.is_empty(), "Warning Events after the rotation:\n{}", describe(&warnings));
-    operator.stop().await;
-    cluster.cleanup().await;
 }

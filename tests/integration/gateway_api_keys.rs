@@ -96,8 +96,6 @@ async fn one_api_key_restricted_to_the_gateway_lands_in_its_secret_then_nothing_
         operator.gcp.api_keys(PROJECT).iter().all(|k| k.deleted).then_some(())
     })
     .await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -136,8 +134,6 @@ async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap(
     assert_eq!(operator.gcp.validate_key(&new_string, &service, "getConfig"), Ok(()));
     let keys = operator.gcp.api_keys(PROJECT);
     assert_eq!(keys.iter().filter(|k| !k.deleted).count(), 1, "{keys:?}");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -162,8 +158,6 @@ async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exac
     assert_eq!(keys[0].id, key_id(&ready));
     let string = secret_string(&cluster, &keys[0].id).await;
     assert_eq!(Some(string), restarted.gcp.key_string(PROJECT, &keys[0].id));
-    restarted.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -204,6 +198,4 @@ async fn a_failed_key_operation_and_a_foreign_secret_are_reported_on_api_keys_re
     wait_condition(&gateways, "secure-api", condition(types::API_KEYS_READY).is("False", "ApiKeySecretConflict")).await;
     let live = cluster.api::<Secret>().get("taken").await.unwrap_or_else(|e| panic!("{e}"));
     assert!(live.data.unwrap_or_default().is_empty(), "the foreign Secret is left alone");
-    operator.stop().await;
-    cluster.cleanup().await;
 }

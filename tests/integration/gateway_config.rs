@@ -114,8 +114,6 @@ async fn the_seed_api_is_provisioned_with_one_create_each_and_reports_its_url() 
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(gateway["apiConfig"].as_str().is_some_and(|c| c.ends_with(&config_id)), "{gateway}");
     assert_eq!(status.gateway_url, gateway["defaultHostname"].as_str().map(|h| format!("https://{h}")));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 async fn change_route(cluster: &TestCluster, name: &str, path: &str) {
@@ -161,8 +159,6 @@ async fn a_route_change_makes_a_new_config_moves_the_gateway_and_drops_the_confi
         (ids.len() == 2 && ids.contains(&second) && ids.contains(&third) && !ids.contains(&first)).then_some(())
     })
     .await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -188,7 +184,6 @@ async fn an_unchanged_gatewayconfig_makes_no_mutating_calls_and_no_status_writes
     }
     assert_eq!(mutating_calls(&operator), mutating, "no mutating API Gateway calls: {:?}", operator.gcp.counts());
     assert_eq!(kube.writes("gatewayconfigs/status"), 0, "no status writes: {:?}", kube.counts());
-    operator.stop().await;
 }
 
 #[tokio::test]
@@ -208,8 +203,6 @@ async fn a_failed_operation_is_reported_with_its_message_then_retried_to_success
     let message = failed.message(types::CONFIG_ACTIVE);
     assert!(message.contains("the service config could not be rolled out"), "{message}");
     wait_condition(&gateways, "secure-api", ready().is("True", "GatewayActive")).await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -238,8 +231,6 @@ async fn deletion_removes_the_gateway_then_configs_then_the_api_unless_retained(
     assert!(gateway < config && config < api_deleted, "gateway, configs, API in that order: {deletions:?}");
     assert!(!deletions.iter().any(|d| d.contains(&kept)), "Retain leaves everything: {deletions:?}");
     assert!(operator.gcp.gateway(PROJECT, "us-central1", &kept).is_some());
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -263,6 +254,4 @@ async fn api_gateway_is_called_as_the_service_account_the_gateway_config_names()
     operator.gcp.add_iam_binding(&format!("projects/{PROJECT}"), "roles/apigateway.admin", &admin);
     wait_condition(&gateways, "as-admin", ready().is("True", "GatewayActive")).await;
     assert!(operator.gcp.denials().iter().all(|d| d.principal == admin), "{:?}", operator.gcp.denials());
-    operator.stop().await;
-    cluster.cleanup().await;
 }

@@ -85,8 +85,6 @@ async fn a_secret_granted_to_another_namespace_is_denied_and_the_denied_principa
         "{denials:?}"
     );
     assert!(denied.ends_with(&format!("/subject/ns/{}/sa/app", cluster.namespace)));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -110,8 +108,6 @@ async fn without_a_service_account_only_an_allowed_namespace_uses_the_operators_
     wait_condition(&refs, "plain", ready().is("True", "Synced")).await;
     assert_eq!(secret_value(&cluster, "plain").await.as_deref(), Some("v1"));
     assert_eq!(allowed.gcp.count(EXCHANGE), 0, "the operator's identity needs no exchange");
-    allowed.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -168,8 +164,6 @@ async fn direct_principal_and_impersonation_both_sync_and_a_refused_impersonatio
     let message = wait_condition(&refs, "via-gsa", ready().is("False", "PermissionDenied")).await.message(types::READY);
     assert!(message.contains(&stranger), "{message}");
     assert_eq!(secret_value(&cluster, "via-gsa").await.as_deref(), Some("gsa-value"), "the last good Secret stays");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Secret Manager answers 403 for a secret the caller may not see, whether or not it exists: the
@@ -193,8 +187,6 @@ async fn a_refused_read_names_the_principal_and_the_role_to_grant() {
         assert!(message.contains(&format!("{pool} lacks roles/secretmanager.secretAccessor on it")), "{message}");
         assert!(message.ends_with("HTTP 403 PERMISSION_DENIED)"), "{message}");
     }
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -216,8 +208,6 @@ async fn a_service_account_that_does_not_exist_yet_is_waited_for() {
     wait_condition(&refs, "later", ready().is("True", "Synced")).await;
     let warnings = events::of_type(&cluster, "Warning").await;
     assert!(warnings.is_empty(), "an awaited ServiceAccount is no failure:\n{}", events::describe(&warnings));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Warning Events with `reason` about SecretRef `name`.
@@ -262,8 +252,6 @@ async fn a_service_account_still_missing_after_the_grace_gets_one_warning() {
     })
     .await;
     assert_eq!(warnings(&cluster, "typo", "ServiceAccountNotFound").await.len(), 1);
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -292,8 +280,6 @@ async fn a_service_account_deleted_after_a_sync_is_a_warning_at_once() {
     })
     .await;
     assert_eq!(secret_value(&cluster, "kept").await.as_deref(), Some("kept-value"), "the last good Secret stays");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -317,8 +303,6 @@ async fn one_exchange_serves_a_hundred_secret_refs_of_one_service_account_with_e
     if let Some(requests) = cluster_token_requests(&cluster) {
         assert_eq!(requests, 1, "and one TokenRequest");
     }
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// TokenRequests the emulated cluster served (`None` on a real cluster).
@@ -357,6 +341,4 @@ async fn short_lived_tokens_are_replaced_before_they_expire_under_a_running_sync
     let after = api.get("looping").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(since(&after), first, "Ready never flipped: no call failed on an expired token");
     assert!(gcp.denials().is_empty(), "{:?}", gcp.denials());
-    operator.stop().await;
-    cluster.cleanup().await;
 }

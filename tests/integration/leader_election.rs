@@ -201,8 +201,6 @@ async fn one_leader_reconciles_and_hands_over_on_sigterm_by_releasing_the_lease(
     setup.create_secret_ref("second").await;
     assert!(standby.reconciles().await.unwrap_or(0) > 0, "the new leader reconciles");
     eprintln!("hand-over after SIGTERM took {hand_over:?}");
-    drop((leader, standby));
-    setup.cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -227,17 +225,12 @@ async fn after_a_sigkill_the_standby_takes_over_once_the_lease_expires() {
     let expiry = seconds_after(&last.renew_time, LEASE_DURATION);
     assert!(acquired > Some(expiry), "taken at {acquired:?}, before the Lease expired at {expiry}");
     setup.create_secret_ref("after-kill").await;
-    drop((leader, standby));
-    setup.cluster.cleanup().await;
 }
 
 #[tokio::test]
 async fn a_leader_that_cannot_renew_stops_before_the_lease_expires_with_one_line_with_emulator_hooks() {
     let setup = Setup::start("leader-lost").await;
-    let Some(emulator) = setup.cluster.hooks().cloned() else {
-        setup.cluster.cleanup().await;
-        return;
-    };
+    let Some(emulator) = setup.cluster.hooks().cloned() else { return };
     let mut leader = setup.spawn("replica-a");
     wait_for("leadership", DEADLINE, || async { (metrics_leader(&leader).await? == 1).then_some(()) }).await;
 
@@ -249,7 +242,6 @@ async fn a_leader_that_cannot_renew_stops_before_the_lease_expires_with_one_line
     let lease = format!("{}/{LEASE}", setup.cluster.namespace);
     assert!(last.starts_with(&format!("error: lost leadership of Lease {lease}: no renewal succeeded")), "{log}");
     assert!(log.contains("cannot renew the Lease"), "renew failures are logged:\n{log}");
-    setup.cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -278,5 +270,4 @@ async fn a_lease_update_with_a_stale_resource_version_is_a_409_conflict() {
     }
     let stored = api.get("l").await.unwrap_or_else(|e| panic!("get: {e}"));
     assert_eq!(stored.spec.and_then(|s| s.holder_identity).as_deref(), Some("b"));
-    cluster.cleanup().await;
 }

@@ -49,7 +49,6 @@ async fn the_object_gauge_counts_secret_refs_by_ready_reason_and_forgets_deleted
     api.delete("missing", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("deleting: {e}"));
     wait_sample(&operator, NOT_FOUND, None).await;
     assert_eq!(sample(&operator, SYNCED), Some(1.0), "the synced one is still counted");
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -75,5 +74,4 @@ async fn a_newer_version_that_cannot_be_synced_is_a_pending_rotation_until_one_i
     operator.gcp.add_version(PROJECT, "db", br#"{"password":"three"}"#);
     wait_sample(&operator, "secureapi_rotations_pending", Some(0.0)).await;
     assert_eq!(sample(&operator, "secureapi_rotation_pending_seconds"), Some(0.0));
-    cluster.cleanup().await;
 }

@@ -138,8 +138,6 @@ async fn a_new_version_is_synced_and_rolled_out_once_and_a_quiet_cluster_reads_n
     wait_for("sixty more pulls", DEADLINE, || async { (gcp.count(PULL) >= pulls + 60).then_some(()) }).await;
     assert_eq!(gcp.count(ACCESS), reads, "a steady cluster makes no access calls");
     assert_eq!(templates(&seen), ["1", "2"]);
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -167,8 +165,6 @@ async fn a_pinned_secret_ref_ignores_new_versions_and_reports_its_disabled_versi
     wait_condition(&refs, "pinned", ready().reason("VersionDisabled")).await;
     let after = secrets.get("pinned").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
     assert_eq!(after, before, "the synced Secret stays as it was");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -189,8 +185,6 @@ async fn duplicated_and_reordered_notifications_roll_each_version_out_at_most_on
     let rolled = templates(&seen);
     let numbers: Vec<u32> = rolled.iter().filter_map(|v| v.parse().ok()).collect();
     assert!(numbers.windows(2).all(|pair| pair[0] < pair[1]), "never an older or repeated version: {rolled:?}");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -214,8 +208,6 @@ async fn a_missing_subscription_is_survived_by_polling_and_events_resume_once_it
     wait_for("a pull on the new subscription", DEADLINE, || async { (gcp.count(PULL) > pulls).then_some(()) }).await;
     gcp.add_version(PROJECT, "notified", b"n2");
     wait_synced(&cluster, "notified", "2").await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// PUTs a topic or subscription into another Pub/Sub (Google's emulator).
@@ -246,9 +238,6 @@ async fn a_rotation_reaches_the_operator_through_googles_own_pubsub_emulator() {
     wait_synced(&cluster, "db", "2").await;
     assert!(gcp.count(ACCESS) > reads, "the notification made the operator read");
     assert_eq!(gcp.count(PULL), 0, "the operator pulled from Google's emulator, not ours");
-    operator.stop().await;
-    cluster.cleanup().await;
-    drop(google);
 }
 
 #[tokio::test]
@@ -281,6 +270,4 @@ async fn a_due_rotation_is_announced_and_a_deleted_secret_keeps_the_synced_secre
     wait_condition(&refs, "rotating", ready().reason("SecretNotFound")).await;
     let secrets: Api<Secret> = cluster.api();
     assert!(secrets.get_opt("rotating").await.unwrap_or_else(|e| panic!("{e}")).is_some(), "the Secret stays");
-    operator.stop().await;
-    cluster.cleanup().await;
 }

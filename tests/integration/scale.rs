@@ -67,7 +67,7 @@ async fn a_cold_sync_reads_each_secret_ref_exactly_once() {
     for i in 0..200 {
         gcp.add_version(PROJECT, &format!("cold-{i}"), format!("value-{i}").as_bytes());
     }
-    let operator =
+    let _operator =
         Operator::start_with(&cluster, OperatorOptions { gcp: Some(gcp.clone()), ..Default::default() }).await;
     for i in 0..200 {
         create_secret_ref(&cluster, &format!("cold-{i}"), &format!("cold-{i}"), "latest").await;
@@ -78,8 +78,6 @@ async fn a_cold_sync_reads_each_secret_ref_exactly_once() {
     create_secret_ref(&cluster, "cold-last", "cold-last", "latest").await;
     wait_all_ready(&cluster, 201).await;
     assert_eq!(gcp.count(ACCESS), 201, "one access call per SecretRef: {:?}", gcp.counts());
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -91,12 +89,10 @@ async fn secret_refs_of_one_secret_version_share_one_access_call() {
     for i in 0..50 {
         create_secret_ref(&cluster, &format!("shared-{i}"), "shared", "latest").await;
     }
-    let operator =
+    let _operator =
         Operator::start_with(&cluster, OperatorOptions { gcp: Some(gcp.clone()), ..Default::default() }).await;
     wait_all_ready(&cluster, 50).await;
     assert_eq!(gcp.count(ACCESS), 1, "50 SecretRefs of one version: {:?}", gcp.counts());
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -122,8 +118,6 @@ async fn a_reconcile_of_a_synced_secret_ref_reads_nothing_with_emulator_hooks() 
     .await;
     assert_eq!(gets(&kube), before, "no GET for a synced SecretRef: {:?}", kube.counts());
     assert_eq!(operator.gcp.count(ACCESS), access_before, "and no access call");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -149,8 +143,4 @@ async fn two_shards_sync_every_secret_ref_once_each_its_own() {
         assert!(owned > 0, "shard {shard} owns some of the 100");
         assert_eq!(access_calls(operator), owned, "shard {shard} read exactly its own SecretRefs");
     }
-    for operator in operators {
-        operator.stop().await;
-    }
-    cluster.cleanup().await;
 }

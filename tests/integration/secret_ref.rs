@@ -78,8 +78,6 @@ async fn secretrefs_sync_raw_json_and_dotenv_payloads() {
     assert_eq!(secret_data(&cluster, "raw").await, Some(data(&[("value", "s3cr3t")])));
     assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("DB_HOST", "db.example.com"), ("DB_PORT", "5432")])));
     assert_eq!(secret_data(&cluster, "env").await, Some(data(&[("DB_PASS", "p w"), ("DB_USER", "api_user")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -95,8 +93,6 @@ async fn latest_moves_to_a_new_version_after_one_refresh() {
     let status = moved.status.unwrap_or_default();
     assert_eq!(status.content_hash.map(|h| h.len()), Some(64));
     assert!(status.last_sync_time.is_some());
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Waits until `witness` (a floating SecretRef with a 1 s refresh) has been read `periods` more
@@ -126,8 +122,6 @@ async fn a_pinned_version_is_not_read_again_over_several_refresh_periods() {
     wait_refresh_periods(&operator, "witness", 3).await;
     assert_eq!(operator.gcp.count_for(ACCESS, &format!("projects/{PROJECT}/secrets/pinned/")), reads);
     assert_eq!(secret_data(&cluster, "pinned").await, Some(data(&[("value", "v1")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -143,8 +137,6 @@ async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret
     let failed = wait_condition(&refs, "db", ready().is("False", "VersionDisabled")).await;
     assert_eq!(failed.status.and_then(|s| s.synced_version).as_deref(), Some("1"));
     assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "version-one")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -163,8 +155,6 @@ async fn a_missing_version_is_version_not_found_and_a_missing_secret_secret_not_
     let nothing = wait_condition(&refs, "nothing", ready().is("False", "SecretNotFound")).await;
     let message = nothing.message(types::READY);
     assert!(message.starts_with(&format!("secret projects/{PROJECT}/secrets/nope does not exist")), "{message}");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -183,8 +173,6 @@ async fn a_wrong_checksum_reports_checksum_mismatch_and_leaves_the_secret_untouc
     let after = secrets.get("db").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
     assert_eq!(before, after, "the Secret was not written");
     assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "good")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -210,7 +198,6 @@ async fn transient_429_and_503_are_retried_then_synced_with_one_secret_write_wit
     wait_condition(&refs, "db", ready().is("True", "Synced")).await;
     assert!(operator.gcp.count(ACCESS) >= 5, "the faults were met and retried");
     assert_eq!(kube.writes("secrets"), 1, "exactly one Secret write");
-    operator.stop().await;
 }
 
 #[tokio::test]
@@ -227,7 +214,6 @@ async fn a_steady_state_makes_no_writes_with_emulator_hooks() {
     assert_eq!(kube.writes("secrets"), 0, "no Secret writes: {:?}", kube.counts());
     assert_eq!(kube.writes("secretrefs/status"), 0, "no status writes: {:?}", kube.counts());
     assert_eq!(kube.writes("secretrefs"), 0, "no SecretRef writes: {:?}", kube.counts());
-    operator.stop().await;
 }
 
 #[tokio::test]
@@ -253,8 +239,6 @@ async fn an_edited_or_deleted_target_secret_is_restored() {
         (secret_data(&cluster, "db").await? == data(&[("value", "original")])).then_some(())
     })
     .await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 fn deployment(name: &str) -> Deployment {
@@ -296,8 +280,6 @@ async fn a_rollout_target_gets_exactly_one_template_change_per_new_version() {
     wait_refresh_periods(&operator, "db", 3).await;
     let generation = deployments.get("api").await.ok().and_then(|d| d.metadata.generation);
     assert_eq!(generation, Some(3), "exactly one more template change for version 2");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// A Secret someone else made (no labels or owner of ours), holding `mine: keep`.
@@ -341,8 +323,6 @@ async fn a_secretref_writes_only_its_own_secret_in_its_own_namespace() {
 
     wait_condition(&refs, "grab", ready().is("False", "TargetConflict")).await;
     assert_eq!(secret_data(&cluster, "taken").await, Some(data(&[("mine", "keep")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -374,8 +354,6 @@ async fn regional_secrets_and_version_aliases_resolve_to_a_version_number() {
     create(&cluster, "regional", json!({ "secret": regional })).await;
     wait_synced(&cluster, "regional", "1").await;
     assert_eq!(secret_data(&cluster, "regional").await, Some(data(&[("value", "regional")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -394,8 +372,6 @@ async fn the_refresh_annotation_triggers_one_immediate_read() {
     })
     .await;
     assert_eq!(operator.gcp.count(ACCESS), reads + 1, "one read for one refresh request");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -435,8 +411,6 @@ async fn deletion_policy_delete_removes_the_secret_and_retain_keeps_it_unowned()
     }
     let kept = secrets.get("kept").await.unwrap_or_else(|e| panic!("the Retain policy keeps the Secret: {e}"));
     assert!(kept.metadata.owner_references.unwrap_or_default().is_empty(), "no owner left to collect it");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Without a finalizer nothing reconciles the deletion: garbage collection takes the Secret, and
@@ -460,8 +434,6 @@ async fn a_secret_ref_deleted_and_created_again_syncs_afresh() {
         (secret_data(&cluster, "again").await? == data(&[("value", "two")])).then_some(())
     })
     .await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Points `name`'s `spec.target.name` at `target`.
@@ -529,7 +501,6 @@ async fn a_renamed_target_with_delete_moves_the_data_then_deletes_the_old_secret
     wait_refresh_periods(&operator, "db", 3).await;
     assert_eq!(kube.writes("secrets"), 0, "no Secret writes: {:?}", kube.counts());
     assert_eq!(kube.writes("secretrefs/status"), 0, "no status writes: {:?}", kube.counts());
-    operator.stop().await;
 }
 
 #[tokio::test]
@@ -559,8 +530,6 @@ async fn a_renamed_target_with_retain_keeps_the_old_secret_and_releases_it() {
     wait_for("the SecretRef to go", DEADLINE, || async { api.get_opt("kept").await.ok()?.is_none().then_some(()) })
         .await;
     assert_eq!(secret_data(&cluster, "kept").await, Some(data(&[("value", "value")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -592,6 +561,4 @@ async fn a_renamed_target_never_touches_a_foreign_secret_of_the_old_name() {
     assert_eq!(secret_data(&cluster, "db-creds").await, Some(data(&[("value", "value")])));
     assert_eq!((version_of("taken").await, version_of("db").await), before, "foreign Secrets are not written");
     assert_eq!(secret_data(&cluster, "taken").await, Some(data(&[("mine", "keep")])));
-    operator.stop().await;
-    cluster.cleanup().await;
 }

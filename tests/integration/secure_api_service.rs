@@ -121,7 +121,7 @@ async fn service_status(cluster: &TestCluster) -> SecureApiServiceStatus {
 
 #[tokio::test]
 async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
-    let (cluster, operator) = seeded("sas-seed", false).await;
+    let (cluster, _operator) = seeded("sas-seed", false).await;
     let d = wait_template(&cluster, "config=1,db=1,keys=1").await;
     let spec = as_json(&d.spec);
     assert_eq!(spec["replicas"], 2);
@@ -168,8 +168,6 @@ async fn the_seed_service_runs_hardened_pods_fed_by_snapshot_secrets() {
     let services: Api<Service> = cluster.api();
     let service = services.get("secure-api").await.unwrap_or_else(|e| panic!("{e}"));
     assert!(service.spec.and_then(|s| s.ports).unwrap_or_default().iter().any(|p| p.port == 80));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -194,7 +192,6 @@ async fn rotating_db_rolls_out_one_new_template_pinned_to_the_new_snapshot_with_
     let status = service_status(&cluster).await;
     assert_eq!(status.secret_versions.get("db").map(String::as_str), Some("2"));
     assert_eq!(status.secret_versions_summary.as_deref(), Some("config=1,db=2,keys=1"));
-    operator.stop().await;
 }
 
 #[tokio::test]
@@ -206,8 +203,6 @@ async fn two_quick_rotations_make_at_most_two_template_changes_ending_on_the_new
     let after = wait_template(&cluster, "config=1,db=3,keys=1").await;
     let changes = after.metadata.generation.unwrap_or(0) - before.metadata.generation.unwrap_or(0);
     assert!((1..=2).contains(&changes), "{changes} template changes");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -224,8 +219,6 @@ async fn a_secretref_that_is_not_ready_keeps_the_current_revision() {
     let after = deployment(&cluster).await;
     assert_eq!(template_annotation(&after), template_annotation(&before));
     assert_eq!(after.metadata.generation, before.metadata.generation);
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -249,7 +242,6 @@ async fn a_stalled_rollout_with_auto_rollback_restores_the_previous_template_wit
             .any(|r| r.revision == failed && r.secret_versions.get("db").map(String::as_str) == Some("2"))
     );
     assert_eq!(status.secret_versions.get("db").map(String::as_str), Some("1"), "status reports the restored revision");
-    operator.stop().await;
 }
 
 #[tokio::test]
@@ -278,7 +270,6 @@ async fn a_steady_service_makes_no_writes_with_emulator_hooks() {
     ] {
         assert_eq!(kube.writes(resource), 0, "writes to {resource}: {:?}", kube.counts());
     }
-    operator.stop().await;
 }
 
 /// Its children come from the caches, and the ServiceAccount, autoscaler and disruption budget
@@ -298,12 +289,11 @@ async fn a_reconcile_of_a_ready_service_reads_nothing_with_emulator_hooks() {
     .await;
     let gets: Vec<_> = kube.counts().into_iter().filter(|((verb, _), _)| verb == "get").collect();
     assert!(gets.is_empty(), "no GET for a ready service: {gets:?}");
-    operator.stop().await;
 }
 
 #[tokio::test]
 async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alone() {
-    let (cluster, operator) = seeded("sas-delete", false).await;
+    let (cluster, _operator) = seeded("sas-delete", false).await;
     wait_template(&cluster, "config=1,db=1,keys=1").await;
     let services: Api<SecureApiService> = cluster.api();
     services.delete("secure-api", &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -329,8 +319,6 @@ async fn deleting_the_service_removes_what_it_created_and_leaves_secretrefs_alon
         assert!(refs.get_opt(name).await.ok().flatten().is_some(), "SecretRef {name} is left alone");
         assert!(secrets.get_opt(name).await.ok().flatten().is_some(), "Secret {name} is left alone");
     }
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -365,6 +353,4 @@ async fn snapshots_beyond_the_revision_history_limit_are_removed() {
         (db_snapshots().await? == 2).then_some(())
     })
     .await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }

@@ -103,7 +103,6 @@ async fn a_refused_deployment_write_shows_in_status_with_one_warning_per_failure
     for reason in ["Forbidden", "Invalid"] {
         assert_eq!(warnings(&cluster, reason).await, 1, "still one {reason} Warning Event");
     }
-    operator.stop().await;
 }
 
 /// A ResourceQuota that allows no Deployments is named in the status. The quota is enforced once
@@ -120,6 +119,4 @@ async fn a_resource_quota_that_allows_no_deployments_is_named_in_status() {
     let message = wait_condition(&services, SERVICE, ready().is("False", "QuotaExceeded")).await.message(types::READY);
     assert!(message.contains("no-deployments"), "{message}");
     assert_eq!(warnings(&cluster, "QuotaExceeded").await, 1);
-    operator.stop().await;
-    cluster.cleanup().await;
 }

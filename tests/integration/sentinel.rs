@@ -214,8 +214,6 @@ async fn a_planted_payload_never_appears_in_logs_events_status_or_metrics() {
         assert!(!text.contains("ya29."), "a Google token leaked into {what}");
         assert!(!text.contains("eyJhbGciOiJSUzI1NiI"), "a ServiceAccount token leaked into {what}");
     }
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// The API server's refusal of a Secret write can quote the Secret: kube-apiserver repeats a key
@@ -261,6 +259,4 @@ async fn a_planted_value_in_an_api_refusal_never_appears_with_emulator_hooks() {
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("SENTINEL")).collect();
         assert!(lines.is_empty(), "the refused key leaked into {what}: {lines:#?}");
     }
-    operator.stop().await;
-    cluster.cleanup().await;
 }

@@ -84,7 +84,6 @@ async fn every_secret_ref_gets_a_status_at_each_start_while_the_namespace_list_i
         }
         operator.stop().await;
     }
-    cluster.cleanup().await;
 }
 
 /// The binary, started 30 times: both new SecretRefs get a status at every start, and every
@@ -109,7 +108,6 @@ async fn run_gives_every_secret_ref_a_status_at_each_of_30_starts_and_exits_with
         let status = exit_within(&mut child, GRACE + EXIT_MARGIN).await;
         assert!(status.success(), "start {start}: exit after SIGTERM: {status:?}\n{}", stderr_of(&mut child));
     }
-    cluster.cleanup().await;
 }
 
 /// A reconcile blocked on a Google Cloud call that does not answer (for ten minutes, and the
@@ -136,5 +134,4 @@ async fn sigterm_ends_run_within_the_grace_while_a_reconcile_waits_on_a_slow_gcp
     let stderr = stderr_of(&mut child);
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{stderr}");
     assert!(stderr.contains("abandoned"), "the abandoned reconcile is said:\n{stderr}");
-    cluster.cleanup().await;
 }

@@ -27,7 +27,7 @@ fn object<K: serde::de::DeserializeOwned>(value: Value) -> K {
 /// reference and were garbage-collected with the SecureApiService).
 #[tokio::test]
 async fn a_secure_api_service_never_adopts_a_service_or_service_account_it_did_not_create() {
-    let (cluster, operator) = cluster_with_operator("tenancy-foreign-children").await;
+    let (cluster, _operator) = cluster_with_operator("tenancy-foreign-children").await;
     let services: Api<Service> = cluster.api();
     let accounts: Api<ServiceAccount> = cluster.api();
     let theirs: Service = object(json!({
@@ -95,8 +95,6 @@ async fn a_secure_api_service_never_adopts_a_service_or_service_account_it_did_n
     unchanged("Service web", theirs.metadata.resource_version, service_now.metadata.resource_version);
     let account_now = accounts.get("deployer").await.unwrap_or_else(|e| panic!("ServiceAccount deployer: {e}"));
     unchanged("ServiceAccount deployer", deployer.metadata.resource_version, account_now.metadata.resource_version);
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Mutating API Gateway calls so far (creates, patches, deletes).
@@ -116,8 +114,8 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     let team_b = team_a.another_namespace("tenancy-gw-b").await;
     let gcp = GcpEmulator::new();
     let options = || OperatorOptions { gcp: Some(gcp.clone()), ..OperatorOptions::default() };
-    let operator_a = Operator::start_with(&team_a, options()).await;
-    let operator_b = Operator::start_with(&team_b, options()).await;
+    let _operator_a = Operator::start_with(&team_a, options()).await;
+    let _operator_b = Operator::start_with(&team_b, options()).await;
     let gateway = |backend: &str, keys: Value| -> GatewayConfig {
         object(json!({
             "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig", "metadata": { "name": "orders" },
@@ -160,10 +158,6 @@ async fn a_gateway_config_naming_another_namespaces_api_and_gateway_takes_and_de
     assert_eq!(key_calls("apikeys.keys.delete"), 0, "team-a's API key stays");
     let team_a_now = a.get("orders").await.unwrap_or_else(|e| panic!("team-a's gateway: {e}"));
     assert!(team_a_now.condition(types::READY).is_true(types::READY), "team-a stays Ready");
-    operator_b.stop().await;
-    operator_a.stop().await;
-    team_b.cleanup().await;
-    team_a.cleanup().await;
 }
 
 fn secret_ref(name: &str, target: Value) -> SecretRef {
@@ -188,7 +182,7 @@ async fn refusal(api: &Api<SecretRef>, object: &SecretRef) -> String {
 /// and the annotation on its own.
 #[tokio::test]
 async fn a_secretref_cannot_mint_a_service_account_token() {
-    let (cluster, operator) = cluster_with_operator("tenancy-sa-token").await;
+    let (cluster, _operator) = cluster_with_operator("tenancy-sa-token").await;
     let accounts: Api<ServiceAccount> = cluster.api();
     let deployer: ServiceAccount =
         serde_json::from_value(json!({ "metadata": { "name": "deployer" } })).unwrap_or_else(|e| panic!("{e}"));
@@ -212,8 +206,6 @@ async fn a_secretref_cannot_mint_a_service_account_token() {
         assert!(api.get_opt(name).await.unwrap_or_else(|e| panic!("{e}")).is_none(), "SecretRef {name}");
         assert!(secrets.get_opt(name).await.unwrap_or_else(|e| panic!("{e}")).is_none(), "Secret {name}");
     }
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// A series of `/metrics`, summed over its label sets (`name{...} value` and `name value`).
@@ -277,8 +269,6 @@ async fn a_forged_notification_flood_costs_one_read_and_leaves_no_pending_rotati
     assert!(read <= 1, "{read} reads for {} forged notifications", BATCHES * PER_BATCH);
     let status = refs.get("db").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
     assert_eq!(status.synced_version.as_deref(), Some("1"), "nothing moved");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// Sets the opt-in annotation of ServiceAccount `name` to `usable_by`.
@@ -334,8 +324,6 @@ async fn a_service_account_without_opt_in_serves_no_secretref_with_emulator_hook
         wait_condition(&refs, "borrowing", ready().reason("ServiceAccountNotOptedIn")).await.message(types::READY);
     assert!(message.contains(&account_name), "{message}");
     assert_eq!(token_requests(), synced, "a withdrawn opt-in asks for no token either");
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 /// SHA-256 of `{key: value}` framed as content hashes were before they were keyed: what an
@@ -383,6 +371,4 @@ async fn a_pin_cannot_be_recovered_from_status_or_snapshot_names() {
         hash == recorded || hash.starts_with(&named)
     });
     assert_eq!(found, None, "the PIN follows from what anyone may read");
-    operator.stop().await;
-    cluster.cleanup().await;
 }

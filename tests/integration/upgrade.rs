@@ -159,6 +159,4 @@ async fn an_operator_upgrade_alone_rolls_nothing() {
 
     let after = running_state(&cluster).await;
     assert_eq!(after, before, "the upgrade changed what runs");
-    operator.stop().await;
-    cluster.cleanup().await;
 }

@@ -20,13 +20,14 @@ use std::net::SocketAddr;
 
 /// Three namespaces of one cluster, and `run` watching the first two.
 struct TwoOfThree {
+    /// First, so that it is killed before the namespaces go (fields drop in order).
+    _operator: KilledOnDrop,
     a: TestCluster,
     b: TestCluster,
     /// Not watched.
     c: TestCluster,
     gcp: GcpEmulator,
     metrics: SocketAddr,
-    _operator: KilledOnDrop,
     _gcp_listener: Listener,
     _kubeconfig: ProcessKubeconfig,
     _dir: tempfile::TempDir,
@@ -79,13 +80,6 @@ impl TwoOfThree {
         })
         .await;
     }
-
-    async fn cleanup(self) {
-        drop(self._operator);
-        for cluster in [self.a, self.b, self.c] {
-            cluster.cleanup().await;
-        }
-    }
 }
 
 /// SecretRef `name` for a secret of the same name, with a version.
@@ -122,7 +116,6 @@ async fn run_with_two_namespaces_syncs_both_and_never_sees_a_third() {
     wait_condition(&setup.b.api::<SecretRef>(), "later-in-b", ready().status("True")).await;
     setup.wait_held(3, "later-in-b too").await;
     assert!(!has_status(&setup.c, "outside").await && !has_status(&setup.c, "later-outside").await);
-    setup.cleanup().await;
 }
 
 /// Every watch is cut and its history forgotten, so each namespace relists; meanwhile a SecretRef
@@ -131,7 +124,7 @@ async fn run_with_two_namespaces_syncs_both_and_never_sees_a_third() {
 #[tokio::test]
 async fn a_relist_of_one_namespace_keeps_the_others_objects_and_drops_its_deleted_ones_with_emulator_hooks() {
     let setup = TwoOfThree::start("two-namespaces-relist").await;
-    let Some(emulator) = setup.a.hooks().cloned() else { return setup.cleanup().await };
+    let Some(emulator) = setup.a.hooks().cloned() else { return };
     create_secret_ref(&setup.a.api(), &setup.gcp, "kept").await;
     create_secret_ref(&setup.a.api(), &setup.gcp, "deleted").await;
     create_secret_ref(&setup.b.api(), &setup.gcp, "other").await;
@@ -159,5 +152,4 @@ async fn a_relist_of_one_namespace_keeps_the_others_objects_and_drops_its_delete
     wait_condition(&setup.a.api::<SecretRef>(), "after-a", ready().status("True")).await;
     wait_condition(&setup.b.api::<SecretRef>(), "after-b", ready().status("True")).await;
     setup.wait_held(4, "kept, other, after-a, after-b").await;
-    setup.cleanup().await;
 }

@@ -398,8 +398,6 @@ async fn every_secret_ref_field_refuses_or_reports_bad_input_and_keeps_what_was_
     });
     let walk = Walk::of::<SecretRef>(&cluster, &operator, "walk", &["Synced"]);
     walk.play(&baseline, &secret_ref_rows()).await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 fn service_rows() -> Vec<Row> {
@@ -480,8 +478,6 @@ async fn every_secure_api_service_field_refuses_or_reports_bad_input_and_keeps_t
     // Applied is enough: on a real cluster the pods may never pull the image.
     let walk = Walk::of::<SecureApiService>(&cluster, &operator, "api", &["RolloutComplete", "RolloutInProgress"]);
     walk.play(&baseline, &service_rows()).await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 fn gateway_rows() -> Vec<Row> {
@@ -574,8 +570,6 @@ async fn every_gateway_config_field_refuses_or_reports_bad_input_and_keeps_the_s
     });
     let walk = Walk::of::<GatewayConfig>(&cluster, &operator, "walk", &["GatewayActive"]);
     walk.play(&baseline, &gateway_rows()).await;
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[test]

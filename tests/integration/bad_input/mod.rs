@@ -63,8 +63,6 @@ async fn spec_format_json_with_a_non_utf8_payload_is_invalid_payload_and_keeps_t
         .message(types::READY);
     assert!(message.contains("not UTF-8"), "{message}");
     assert_eq!(secret_bytes(&cluster, "payload", "password").await.as_deref(), Some(&b"pw-1"[..]));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -77,8 +75,6 @@ async fn spec_format_dotenv_with_a_non_utf8_payload_is_invalid_payload_and_keeps
         .message(types::READY);
     assert!(message.contains("not UTF-8"), "{message}");
     assert_eq!(secret_bytes(&cluster, "payload", "PASSWORD").await.as_deref(), Some(&b"pw-1"[..]));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -91,8 +87,6 @@ async fn spec_keys_property_to_a_missing_path_is_invalid_payload_and_keeps_the_s
         .message(types::READY);
     assert!(message.contains(r#"property "db.password" is not in the payload"#), "{message}");
     assert_eq!(secret_bytes(&cluster, "payload", "pw").await.as_deref(), Some(&b"pw-1"[..]));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -105,8 +99,6 @@ async fn spec_keys_property_to_an_object_or_list_maps_its_compact_json() {
     wait_condition(&cluster.api::<SecretRef>(), "nested", ready().reason(reasons::SYNCED)).await;
     assert_eq!(secret_bytes(&cluster, "nested", "db").await.as_deref(), Some(&br#"{"host":"h","port":5432}"#[..]));
     assert_eq!(secret_bytes(&cluster, "nested", "hosts").await.as_deref(), Some(&br#"["a","b"]"#[..]));
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -119,8 +111,6 @@ async fn a_payload_of_exactly_64_kib_syncs_byte_for_byte() {
     wait_condition(&cluster.api::<SecretRef>(), "big", ready().reason(reasons::SYNCED)).await;
     let synced = secret_bytes(&cluster, "big", "value").await.unwrap_or_default();
     assert!(synced == payload, "{} bytes synced, not the 65,536 written", synced.len());
-    operator.stop().await;
-    cluster.cleanup().await;
 }
 
 #[tokio::test]
@@ -145,6 +135,4 @@ async fn spec_secret_files_mount_path_tmp_is_invalid_spec_and_the_running_revisi
     assert!(message.contains("\"/tmp\"") && message.contains("tmp volume"), "{message}");
     let after = deployments.get("api").await.unwrap_or_else(|e| panic!("{e}")).spec.map(|s| s.template);
     assert!(before == after, "the running revision changed");
-    operator.stop().await;
-    cluster.cleanup().await;
 }

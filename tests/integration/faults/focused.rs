@@ -51,7 +51,6 @@ async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_tw
     assert_eq!(secret.metadata.resource_version, written, "the restarted operator wrote the Secret again");
     assert_eq!(generation(&world).await, before + 1, "exactly one rollout");
     assert_eq!(world.observer.violations(), vec![]);
-    world.stop().await;
 }
 
 #[tokio::test]
@@ -72,7 +71,6 @@ async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_
     assert!((1..=2).contains(&templates.len()), "{templates:?}");
     assert_eq!(generation(&world).await - before, templates.len() as i64, "every template change was seen");
     assert_eq!(world.observer.violations(), vec![]);
-    world.stop().await;
 }
 
 /// Found by seeds 318, 379 and 389: a snapshot whose write landed after the prune that would have
@@ -98,7 +96,6 @@ async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears_wit
     })
     .await;
     assert_eq!(world.observer.violations(), vec![]);
-    world.stop().await;
 }
 
 /// A hand-over alone, graceful or by a crashed leader's Lease expiring, changes nothing: the new
@@ -124,7 +121,6 @@ async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template_with_e
     assert_eq!(generation(&world).await, before, "no rollout");
     assert_eq!(world.observer.template_versions().len(), templates);
     assert_eq!(world.observer.violations(), vec![]);
-    world.stop().await;
 }
 
 /// Found by seeds 29, 46, 230, 297, 379, 396, 457 and 465 of the second 500-schedule run
@@ -149,5 +145,4 @@ async fn a_revision_that_went_live_without_its_status_is_recorded_in_the_history
     assert!(settled.is_ok(), "{settled:?}");
     world.observer.check_end(&world.expected(), "", None).await;
     assert_eq!(world.observer.violations(), vec![]);
-    world.stop().await;
 }

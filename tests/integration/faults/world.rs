@@ -57,12 +57,13 @@ pub fn sentinel(seed: u64) -> String {
 /// The seed scenario on the emulators.
 pub struct World {
     pub seed: u64,
+    /// The running operators: one, or with leader election a leader and a standby. Before the
+    /// cluster, so that they stop before it goes (fields drop in order).
+    operators: Vec<Replica>,
+    pub observer: Observer,
     pub cluster: TestCluster,
     pub kube: KubeEmulator,
     pub gcp: GcpEmulator,
-    pub observer: Observer,
-    /// The running operators: one, or with leader election a leader and a standby.
-    operators: Vec<Replica>,
     notifications: bool,
     leader_election: bool,
     /// Replicas started so far: the next one's identity.
@@ -199,12 +200,14 @@ impl World {
         }
     }
 
+    /// Stops the replicas, waiting for them to drain, and the observer, for a runtime that goes
+    /// on with other worlds; dropping the world stops them without waiting, and the cluster's
+    /// guard cleans up either way.
     pub async fn stop(mut self) {
         for replica in std::mem::take(&mut self.operators) {
             replica.operator.stop().await;
         }
         self.observer.stop();
-        self.cluster.cleanup().await;
     }
 
     async fn create_objects(&self) {

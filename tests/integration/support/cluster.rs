@@ -11,6 +11,7 @@ use kube::{Client, Config};
 use secure_api_testbed::emulator::kube::{KubeEmulator, Listener};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use super::wait::{DEADLINE, wait_for};
 
@@ -30,38 +31,58 @@ fn assert_named_partly_skipped() {
     );
 }
 
-/// A cluster for one test, with a namespace of its own.
+/// A cluster for one test, with a namespace of its own, deleted when the value is dropped.
+///
+/// Teardown is this guard, not a call at the end of each test, so that a test that fails midway
+/// cleans up too. On the emulator there is nothing to do: the emulator goes away with its last
+/// handle. On a real cluster the namespace is deleted, which takes an API call, and `Drop`
+/// cannot await: it makes the call on a thread of its own, with a small runtime and a client of
+/// its own (the test's client is served by the test's runtime, which may be blocked in this very
+/// drop or shutting down after a panic), and waits for that thread, which gives up after
+/// [`CLEANUP_TIMEOUT`]. The deletion is best effort, as `kubectl delete namespace --wait=false`.
+/// Drop the cluster after the operator that runs on it (declare it first), so the operator
+/// stops before its namespace goes.
 pub struct TestCluster {
     pub client: Client,
     pub namespace: String,
     emulator: Option<KubeEmulator>,
+    /// The real cluster's configuration, for the namespace's deletion; `None` on the emulator.
+    real: Option<Config>,
 }
+
+/// How long dropping a [`TestCluster`] waits for a real cluster to accept its namespace's
+/// deletion.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl TestCluster {
     /// Starts an emulator (or connects to the real cluster) and creates a fresh namespace.
     pub async fn start(test: &str) -> Self {
-        let (client, emulator) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
-            Ok(path) if !path.is_empty() => (real_cluster(&path).await, None),
+        let (client, emulator, real) = match std::env::var("SECUREAPI_E2E_KUBECONFIG") {
+            Ok(path) if !path.is_empty() => {
+                let config = real_cluster(&path).await;
+                let client = Client::try_from(config.clone()).unwrap_or_else(|e| panic!("client for {path}: {e}"));
+                (client, None, Some(config))
+            }
             _ => {
                 let emulator = KubeEmulator::new();
                 // Like kube-controller-manager on a real cluster: no namespace stays empty, and
                 // a ResourceQuota is enforced once its status is filled in.
                 emulator.start_root_ca_publisher();
                 emulator.start_quota_controller();
-                (emulator.client(), Some(emulator))
+                (emulator.client(), Some(emulator), None)
             }
         };
         let namespace = create_namespace(&client, test).await;
-        Self { client, namespace, emulator }
+        Self { client, namespace, emulator, real }
     }
 
     /// A second namespace of the same cluster (two tenants of one cluster), its CRDs being the
     /// cluster's.
     pub async fn another_namespace(&self, test: &str) -> Self {
         let namespace = create_namespace(&self.client, test).await;
-        Self { client: self.client.clone(), namespace, emulator: self.emulator.clone() }
+        Self { client: self.client.clone(), namespace, emulator: self.emulator.clone(), real: self.real.clone() }
     }
 
     /// [`start`](Self::start), then [`install_crds`](Self::install_crds).
@@ -150,13 +171,45 @@ impl TestCluster {
         })
         .await;
     }
+}
 
-    /// Deletes the test namespace (best effort; an emulator simply goes away).
-    pub async fn cleanup(self) {
-        if self.emulator.is_none() {
-            let namespaces: Api<Namespace> = Api::all(self.client.clone());
-            let _ = namespaces.delete(&self.namespace, &DeleteParams::default()).await;
+impl Drop for TestCluster {
+    /// Deletes the test namespace on a real cluster (see [`TestCluster`]); nothing on the emulator.
+    fn drop(&mut self) {
+        let Some(config) = self.real.take() else { return };
+        let namespace = std::mem::take(&mut self.namespace);
+        let deleting = std::thread::Builder::new()
+            .name(format!("cleanup {namespace}"))
+            .spawn(move || delete_namespace(config, &namespace));
+        match deleting {
+            Ok(thread) => {
+                if thread.join().is_err() {
+                    eprintln!("cleanup: the thread deleting the test namespace panicked");
+                }
+            }
+            Err(error) => eprintln!("cleanup: no thread to delete the test namespace: {error}"),
         }
+    }
+}
+
+/// Deletes `namespace` with a client and runtime of its own, giving up after
+/// [`CLEANUP_TIMEOUT`]; says on stderr what went wrong (a test's teardown never fails it).
+fn delete_namespace(config: Config, namespace: &str) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return eprintln!("cleanup of {namespace}: no runtime: {error}"),
+    };
+    let deleting = async {
+        let namespaces: Api<Namespace> = Api::all(Client::try_from(config)?);
+        namespaces.delete(namespace, &DeleteParams::default()).await.map(|_| ())
+    };
+    // The timer, too, belongs to this runtime: made inside `block_on`.
+    let deleted = runtime.block_on(async { tokio::time::timeout(CLEANUP_TIMEOUT, deleting).await });
+    match deleted {
+        Ok(Ok(())) => {}
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => {}
+        Ok(Err(error)) => eprintln!("cleanup of {namespace}: {error}"),
+        Err(_) => eprintln!("cleanup of {namespace}: no answer within {CLEANUP_TIMEOUT:?}"),
     }
 }
 
@@ -177,12 +230,11 @@ async fn create_namespace(client: &Client, test: &str) -> String {
     namespace
 }
 
-async fn real_cluster(path: &str) -> Client {
+async fn real_cluster(path: &str) -> Config {
     let kubeconfig = Kubeconfig::read_from(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"));
-    Client::try_from(config).unwrap_or_else(|e| panic!("client for {path}: {e}"))
+        .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"))
 }
 
 fn short(test: &str) -> String {

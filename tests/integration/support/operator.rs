@@ -38,7 +38,14 @@ pub async fn emulator_with_operator(test: &str) -> Option<(TestCluster, KubeEmul
     Some((cluster, kube, operator))
 }
 
-/// A running operator with its GCP emulator.
+/// A running operator with its GCP emulator, stopped when dropped: teardown needs no call.
+///
+/// Dropping it cancels the controllers without waiting for them (`Drop` cannot await); the test's
+/// runtime, which ends with the test, drops whatever is still draining. Declare it after the
+/// [`TestCluster`] it runs on, so that it stops before the cluster's guard deletes the
+/// namespace. A test that goes on after stopping it (nothing may change now; another operator
+/// takes over) calls [`stop`](Self::stop), which waits for the drain; the drop then does nothing
+/// more.
 pub struct Operator {
     pub gcp: GcpEmulator,
     pub metrics: Arc<Metrics>,
@@ -191,7 +198,7 @@ impl Operator {
         }
     }
 
-    /// Stops the controllers and waits for them.
+    /// Stops the controllers and waits for them to drain, for a test that goes on after the stop.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
