@@ -3,8 +3,7 @@
 //! defaults on the live object therefore never cause a write.
 
 use super::caches::{Cache, Storage};
-use super::refusal;
-use crate::api::conditions::reasons;
+use super::refusal::{self, Refusal};
 use crate::api::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
@@ -61,22 +60,13 @@ impl ChildError {
         Self::Leftover { kind: K::kind(&()).into_owned(), name: name.to_owned() }
     }
 
-    /// The condition reason: what the API server said (see [`refusal::reason`]), or
-    /// `OwnershipConflict`.
-    pub fn reason(&self) -> &'static str {
+    /// How the API server answered (see [`Refusal`]); someone else's object is a refusal that
+    /// stands until someone renames or removes one, a leftover a conflict that passes.
+    pub fn refusal(&self) -> Refusal {
         match self {
-            Self::Refused { source, .. } => refusal::reason(source),
-            Self::NotOurs { .. } => reasons::OWNERSHIP_CONFLICT,
-            Self::Leftover { .. } => reasons::CONFLICT,
-        }
-    }
-
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Refused { source, .. } => refusal::is_transient(source),
-            // Stands until someone renames or removes an object.
-            Self::NotOurs { .. } => false,
-            Self::Leftover { .. } => true,
+            Self::Refused { source, .. } => Refusal::of(source),
+            Self::NotOurs { .. } => Refusal::NotOurs,
+            Self::Leftover { .. } => Refusal::Conflict,
         }
     }
 }

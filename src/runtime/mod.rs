@@ -1,9 +1,10 @@
-//! What every controller runs on: the watches and their caches, the reconcile skeleton, per-object
-//! memory, pacing, re-checks, sharding, children, Events, timing. Nothing here knows a kind's
-//! pipeline: the controllers (`crate::controllers`) build on it.
+//! What every controller runs on: the watches and their caches, the reconcile skeleton, failure
+//! categories, per-object memory, pacing, re-checks, sharding, children, Events, timing. Nothing
+//! here knows a kind's pipeline: the controllers (`crate::controllers`) build on it.
 
 pub mod caches;
 pub mod children;
+pub mod error;
 pub mod events;
 pub mod listed;
 pub mod memory;

@@ -10,26 +10,58 @@
 
 use crate::api::conditions::reasons;
 
-/// The condition reason for a failed Kubernetes API call.
-pub fn reason(error: &kube::Error) -> &'static str {
-    let kube::Error::Api(status) = error else { return reasons::KUBERNETES_ERROR };
-    match status.code {
-        // A ResourceQuota refusal is a 403 whose message starts "exceeded quota: <name>".
-        403 if status.message.contains("exceeded quota") => reasons::QUOTA_EXCEEDED,
-        403 => reasons::FORBIDDEN,
-        422 => reasons::INVALID,
-        400 => reasons::REJECTED,
-        409 => reasons::CONFLICT,
-        _ => reasons::KUBERNETES_ERROR,
-    }
+/// How the Kubernetes API answered a call that failed. Each answer has one condition reason and
+/// says whether a retry soon may succeed: the server was busy, unreachable or raced us; a refusal
+/// (forbidden, invalid, rejected, over quota, someone else's object) stands until someone changes
+/// something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No answer, a server error, a timeout, or any status without a finer reason.
+    Failed,
+    /// 403 from a ResourceQuota: its message starts "exceeded quota: <name>".
+    QuotaExceeded,
+    /// 403: RBAC, Pod Security admission, an admission webhook.
+    Forbidden,
+    /// 422.
+    Invalid,
+    /// 400 (an admission webhook's denial, say).
+    Rejected,
+    /// 409, or the child of a deleted object that the garbage collector is about to remove.
+    Conflict,
+    /// An object of that name exists and is not this object's (see `super::children`).
+    NotOurs,
 }
 
-/// Whether a retry soon may succeed: the server was busy, unreachable or raced us. A refusal
-/// (forbidden, invalid, rejected, over quota) stands until someone changes something.
-pub fn is_transient(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => !matches!(status.code, 400 | 403 | 422),
-        _ => true,
+impl Refusal {
+    /// The answer to a failed call.
+    pub fn of(error: &kube::Error) -> Self {
+        let kube::Error::Api(status) = error else { return Self::Failed };
+        match status.code {
+            403 if status.message.contains("exceeded quota") => Self::QuotaExceeded,
+            403 => Self::Forbidden,
+            422 => Self::Invalid,
+            400 => Self::Rejected,
+            409 => Self::Conflict,
+            _ => Self::Failed,
+        }
+    }
+
+    /// The condition reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Failed => reasons::KUBERNETES_ERROR,
+            Self::QuotaExceeded => reasons::QUOTA_EXCEEDED,
+            Self::Forbidden => reasons::FORBIDDEN,
+            Self::Invalid => reasons::INVALID,
+            Self::Rejected => reasons::REJECTED,
+            Self::Conflict => reasons::CONFLICT,
+            Self::NotOurs => reasons::OWNERSHIP_CONFLICT,
+        }
+    }
+
+    /// Whether a retry soon may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Failed | Self::Conflict)
     }
 }
 
@@ -186,20 +218,28 @@ mod tests {
             "Forbidden",
             "deployments.apps \"api\" is forbidden: exceeded quota: none, requested: count/deployments.apps=1",
         );
+        let reason = |error: &kube::Error| Refusal::of(error).reason();
         assert_eq!(reason(&quota), reasons::QUOTA_EXCEEDED);
         assert_eq!(reason(&api_error(403, "Forbidden", "denied by policy")), reasons::FORBIDDEN);
         assert_eq!(reason(&api_error(422, "Invalid", "spec.replicas: Invalid value")), reasons::INVALID);
         assert_eq!(reason(&api_error(400, "BadRequest", "admission webhook denied the request")), reasons::REJECTED);
         assert_eq!(reason(&api_error(409, "Conflict", "the object has been modified")), reasons::CONFLICT);
         assert_eq!(reason(&api_error(503, "ServiceUnavailable", "")), reasons::KUBERNETES_ERROR);
+        assert_eq!(reason(&kube::Error::LinesCodecMaxLineLengthExceeded), reasons::KUBERNETES_ERROR);
     }
 
     #[test]
     fn refusals_wait_and_server_trouble_retries() {
+        let is_transient = |error: &kube::Error| Refusal::of(error).is_transient();
         assert!(!is_transient(&api_error(403, "Forbidden", "")));
+        assert!(!is_transient(&api_error(403, "Forbidden", "exceeded quota: pods")));
         assert!(!is_transient(&api_error(422, "Invalid", "")));
+        assert!(!is_transient(&api_error(400, "BadRequest", "")));
         assert!(is_transient(&api_error(409, "Conflict", "")));
+        assert!(is_transient(&api_error(404, "NotFound", "")));
         assert!(is_transient(&api_error(500, "InternalError", "")));
+        assert!(is_transient(&kube::Error::LinesCodecMaxLineLengthExceeded));
+        assert!(!Refusal::NotOurs.is_transient(), "stands until someone renames or removes an object");
     }
 
     #[test]
@@ -281,7 +321,7 @@ mod tests {
         let quota = r#"secrets "db" is forbidden: exceeded quota: secrets, requested: secrets=1, used: secrets=10, limited: secrets=10"#;
         assert_eq!(redact(quota), quota);
         let error = api_error(403, "Forbidden", quota);
-        assert_eq!(reason(&error), reasons::QUOTA_EXCEEDED);
+        assert_eq!(Refusal::of(&error).reason(), reasons::QUOTA_EXCEEDED);
         assert_eq!(describe(&error), format!("Forbidden (HTTP 403): {quota}"));
         let rbac = r#"secrets "db" is forbidden: User "system:serviceaccount:ops:op" cannot update resource "secrets" in API group "" in the namespace "prod""#;
         assert_eq!(redact(rbac), rbac);

@@ -11,6 +11,7 @@
 //! - status writes only when the status differs.
 
 use super::caches::Cache;
+use super::error::{Category, FinalizerFailed, KubeFailure};
 use super::recheck::{Recheck, Rechecks};
 use super::timing::jittered;
 use super::{Runtime, now, object_key};
@@ -35,25 +36,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// What the skeleton needs to know of a controller's error enum.
-pub trait Failure: std::error::Error + From<kube::Error> + From<FinalizerFailed> + Send + Sync + 'static {
-    /// Fixed metrics label (`secureapi_reconcile_errors_total{category}`).
-    fn category(&self) -> &'static str;
+/// What the skeleton needs to know of a controller's error enum: its [`Category`], from which
+/// the metric label, the condition reason and the retry follow.
+pub trait Failure: std::error::Error + From<KubeFailure> + Send + Sync + 'static {
+    fn category(&self) -> Category;
     /// Fixed CamelCase reason of the `Ready=False` condition and the Warning Event.
-    fn reason(&self) -> &'static str;
-    /// Worth a quick retry (backoff); otherwise wait for a change or the slow retry.
-    fn is_transient(&self) -> bool;
+    fn reason(&self) -> &'static str {
+        self.category().reason()
+    }
+    /// Worth a quick retry (backoff); otherwise wait for a change or the slow retry. A
+    /// controller may retry more than its categories say (GatewayConfig does), never less.
+    fn is_transient(&self) -> bool {
+        self.category().is_transient()
+    }
     /// Not a failure: work in progress that must keep the finalizer (a deletion step running).
     /// The skeleton requeues after this delay and reports nothing.
     fn waiting(&self) -> Option<Duration> {
         None
     }
 }
-
-/// The finalizer helper's own failures that carry no Kubernetes error (an object without a name).
-#[derive(Debug, thiserror::Error)]
-#[error("finalizer: {0}")]
-pub struct FinalizerFailed(String);
 
 /// How the skeleton runs one kind.
 pub struct Profile {
@@ -175,7 +176,7 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &K::Context) -> Res
             .await
             .map_err(flatten_finalizer)
             .map(|_| recheck.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)),
-            Err(error) => Err(error.into()),
+            Err(error) => Err(KubeFailure::from(error).into()),
         }
     } else {
         object.apply(ctx).await
@@ -192,7 +193,7 @@ async fn reconcile_owned<K: Reconciler>(object: Arc<K>, ctx: &K::Context) -> Res
     if let Some(after) = error.waiting() {
         return Ok(Recheck::After(after));
     }
-    timer.finish(Some(error.category()));
+    timer.finish(Some(error.category().metric_label()));
     report_failure(object.as_ref(), ctx, &error).await;
     if error.is_transient() { Err(error) } else { Ok(Recheck::After(jittered(ctx.settings.permanent_retry, 0.1))) }
 }
@@ -322,8 +323,8 @@ pub fn status_patch<T: Serialize>(current: &T, next: &T) -> serde_json::Value {
 fn flatten_finalizer<E: Failure>(error: FinalizerError<E>) -> E {
     match error {
         FinalizerError::ApplyFailed(e) | FinalizerError::CleanupFailed(e) => e,
-        FinalizerError::AddFinalizer(e) | FinalizerError::RemoveFinalizer(e) => E::from(e),
-        other => E::from(FinalizerFailed(other.to_string())),
+        FinalizerError::AddFinalizer(e) | FinalizerError::RemoveFinalizer(e) => KubeFailure::from(e).into(),
+        other => KubeFailure::from(FinalizerFailed(other.to_string())).into(),
     }
 }
 

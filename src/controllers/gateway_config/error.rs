@@ -1,11 +1,11 @@
-//! Why a GatewayConfig reconcile failed, or that it waits for a deletion step to finish.
+//! Why a GatewayConfig reconcile failed, or that it waits for a deletion step to finish. Each
+//! variant has its [`Category`]; the retry is this controller's own (see [`Error::is_transient`]).
 
-use crate::api::conditions::reasons;
+use crate::gateway::RenderError;
 use crate::gcp::{Code, GcpError};
 use crate::identity::IdentityError;
-use crate::runtime::children::ChildError;
-use crate::runtime::refusal;
-use crate::runtime::skeleton::{Failure, FinalizerFailed};
+use crate::runtime::error::{Category, GcpReason, InvalidField, KubeFailure, lift_kube_failures};
+use crate::runtime::skeleton::Failure;
 use std::time::Duration;
 
 /// How often a pending operation is polled.
@@ -13,16 +13,20 @@ pub const POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    InvalidSpec(#[from] InvalidField),
+    /// The routes cannot be rendered into an API document (the text names the route and the fix).
     #[error("invalid spec: {0}")]
-    InvalidSpec(String),
-    #[error("{0}")]
+    Routes(#[from] RenderError),
+    #[error(transparent)]
     Identity(#[from] IdentityError),
-    #[error("{0}")]
+    /// An API Gateway call failed.
+    #[error(transparent)]
     Gcp(#[from] GcpError),
     #[error("operation {name} failed: {message}")]
     OperationFailed { name: String, message: String },
     /// An API Keys or Service Usage call failed (kept apart from API Gateway's: ApiKeysReady).
-    #[error("{0}")]
+    #[error(transparent)]
     ApiKeys(GcpError),
     #[error("API key operation {name} failed: {message}")]
     KeyOperationFailed { name: String, message: String },
@@ -34,12 +38,10 @@ pub enum Error {
     /// say whose it is not; the message names the resource, not the other owner).
     #[error("{0} exists and is not this GatewayConfig's: the operator leaves it alone (choose other ids)")]
     OwnershipConflict(String),
-    #[error("{0}")]
-    Child(#[from] ChildError),
-    #[error("Kubernetes API: {}", refusal::describe(.0))]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Finalizer(#[from] FinalizerFailed),
+    #[error(transparent)]
+    Kube(#[from] KubeFailure),
+    /// The operator runs without API Gateway clients: a setting of the operator, which the spec
+    /// cannot fix.
     #[error("API Gateway is not configured (--api-gateway-endpoint or credentials)")]
     NoClient,
     /// Not a failure: a deletion step is still running.
@@ -47,47 +49,31 @@ pub enum Error {
     Waiting(String),
 }
 
+lift_kube_failures!(Error);
+
 impl Failure for Error {
-    fn category(&self) -> &'static str {
+    fn category(&self) -> Category {
         match self {
-            Self::InvalidSpec(_) => "invalid_spec",
-            Self::Identity(e) => e.category(),
-            Self::Gcp(e) if e.is_transient() => "gcp_unavailable",
-            Self::Gcp(_) => "gcp_error",
-            Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => "operation_failed",
-            Self::ApiKeys(e) if e.is_transient() => "gcp_unavailable",
-            Self::ApiKeys(_) => "gcp_error",
-            Self::KeySecretConflict(_) | Self::KeyDeleted(_) | Self::OwnershipConflict(_) => "invalid_spec",
-            Self::Kube(_) | Self::Finalizer(_) | Self::Child(_) => "kubernetes",
-            Self::NoClient => "invalid_setting",
-            Self::Waiting(_) => "waiting",
+            Self::InvalidSpec(_) | Self::Routes(_) => Category::InvalidSpec,
+            Self::Identity(error) => error.category(),
+            Self::Gcp(error) | Self::ApiKeys(error) => call_failure(error),
+            Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => Category::OperationFailed,
+            Self::KeySecretConflict(_) => Category::ApiKeySecretConflict,
+            Self::KeyDeleted(_) => Category::ApiKeyDeleted,
+            Self::OwnershipConflict(_) => Category::ForeignResource,
+            Self::Kube(error) => error.category(),
+            Self::NoClient => Category::InvalidSetting,
+            Self::Waiting(_) => Category::Waiting,
         }
     }
 
-    fn reason(&self) -> &'static str {
-        match self {
-            Self::InvalidSpec(_) | Self::NoClient => reasons::INVALID_SPEC,
-            Self::Identity(e) => e.reason(),
-            Self::Gcp(e) | Self::ApiKeys(e) => gcp_reason(e),
-            Self::OperationFailed { .. } | Self::KeyOperationFailed { .. } => reasons::OPERATION_FAILED,
-            Self::KeySecretConflict(_) => reasons::API_KEY_SECRET_CONFLICT,
-            Self::KeyDeleted(_) => reasons::API_KEY_DELETED,
-            Self::OwnershipConflict(_) => reasons::OWNERSHIP_CONFLICT,
-            Self::Child(e) => e.reason(),
-            Self::Kube(e) => refusal::reason(e),
-            Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
-            Self::Waiting(_) => reasons::RECONCILING,
-        }
-    }
-
-    /// A GatewayConfig failure is retried with backoff: Google Cloud's state moves on its own
-    /// (operations finish, quotas refill), and the retry re-reads it. Only a missing identity
-    /// (`IdentityRequired`, a refused exchange) or someone else's resource under our ids waits for
-    /// a change, as in the other controllers.
+    /// A GatewayConfig failure is retried with backoff, whatever its category: Google Cloud's
+    /// state moves on its own (operations finish, quotas refill), and the retry re-reads it. Only
+    /// a missing identity (`IdentityRequired`, a refused exchange) or someone else's resource
+    /// under our ids waits for a change, as in the other controllers.
     fn is_transient(&self) -> bool {
         match self {
-            Self::Identity(e) => e.is_transient(),
-            Self::OwnershipConflict(_) => false,
+            Self::Identity(_) | Self::OwnershipConflict(_) => self.category().is_transient(),
             _ => true,
         }
     }
@@ -107,10 +93,13 @@ impl Error {
     }
 }
 
-fn gcp_reason(error: &GcpError) -> &'static str {
-    match error.status {
-        Code::PermissionDenied => reasons::PERMISSION_DENIED,
-        Code::ResourceExhausted => reasons::QUOTA_EXCEEDED,
-        _ => reasons::GCP_UNAVAILABLE,
-    }
+/// A failed API Gateway or API Keys call: counted by whether it was passing trouble, reported by
+/// what Google's status says.
+fn call_failure(error: &GcpError) -> Category {
+    let reason = match error.status {
+        Code::PermissionDenied => GcpReason::PermissionDenied,
+        Code::ResourceExhausted => GcpReason::QuotaExceeded,
+        _ => GcpReason::Unavailable,
+    };
+    if error.is_transient() { Category::GcpUnavailable(reason) } else { Category::GcpError(reason) }
 }

@@ -8,11 +8,11 @@
 //! annotations; a key under our id that does not is someone else's and is neither used nor
 //! deleted.
 
-use super::error::Error;
 use crate::api::gateway_config::{
     API_KEY_ID_ANNOTATION, ApiKeyStatus, DEFAULT_KEY_OVERLAP, GatewayApiKey, ROTATE_API_KEYS_ANNOTATION, RetiredApiKey,
 };
 use crate::api::{GatewayConfig, GatewayConfigStatus, MANAGED_BY_LABEL, MANAGED_BY_VALUE, owner_label_key};
+use crate::runtime::error::InvalidField;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -43,7 +43,7 @@ pub struct Desired<'a> {
 }
 
 /// The keys of the spec; a negative overlap is an invalid spec.
-pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<Desired<'a>>, Error> {
+pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<Desired<'a>>, InvalidField> {
     let annotation = gateway.annotations().get(ROTATE_API_KEYS_ANNOTATION).map(String::as_str).unwrap_or_default();
     let namespace = gateway.namespace().unwrap_or_default();
     gateway
@@ -52,10 +52,8 @@ pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<D
         .iter()
         .map(|spec| {
             if spec.overlap.is_negative() {
-                return Err(Error::InvalidSpec(format!(
-                    "apiKeys[{}].overlap: {} is negative",
-                    spec.name, spec.overlap
-                )));
+                let field = format!("spec.apiKeys[{}].overlap", spec.name);
+                return Err(InvalidField::new(field, format!("{} is negative", spec.overlap)));
             }
             let overlap = Duration::from(spec.overlap);
             let display = format!("{namespace}/{}/{}", gateway.name_any(), spec.name);
@@ -287,9 +285,14 @@ mod tests {
             "apiKeys": [{"name": "c", "secretName": "s", "overlap": "soon"}],
         });
         assert!(serde_json::from_value::<GatewayConfigSpec>(spec).is_err());
-        // A duration the schema's pattern refuses but the type reads: the controller refuses it.
-        let negative = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "-1h"}]));
-        assert!(matches!(desired(&negative, "g"), Err(Error::InvalidSpec(_))));
+    }
+
+    /// The CRD's pattern refuses a negative overlap; one written under an older CRD is named.
+    #[test]
+    fn a_negative_overlap_is_an_invalid_spec_that_names_the_key() {
+        let bad = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "-1h"}]));
+        let refused = desired(&bad, "g").err().map(|e| e.to_string());
+        assert_eq!(refused.as_deref(), Some("invalid spec: spec.apiKeys[c].overlap: -3600s is negative"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::error::Error;
 use crate::api::GatewayConfig;
 use crate::gateway::render_yaml;
 use crate::runtime::children::hash_of;
+use crate::runtime::error::InvalidField;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
@@ -124,7 +125,7 @@ pub fn names(gateway: &GatewayConfig, default_project: Option<&str>) -> Result<N
         .project_id
         .clone()
         .or_else(|| default_project.map(str::to_owned))
-        .ok_or_else(|| Error::InvalidSpec("no projectId, and the operator has no --gcp-project".into()))?;
+        .ok_or_else(|| InvalidField::new("spec.projectId", "not set, and the operator has no --gcp-project"))?;
     let status = gateway.status.clone().unwrap_or_default();
     let provisioned_unrecorded = status.api_id.is_none()
         && (status.api_config_id.is_some() || status.pending_operation.is_some() || status.gateway_url.is_some());
@@ -150,7 +151,7 @@ pub fn plan(
 ) -> Result<Plan, Error> {
     let names = names(gateway, default_project)?;
     let name = gateway.name_any();
-    let document = render_yaml(&name, &gateway.spec, urls).map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    let document = render_yaml(&name, &gateway.spec, urls)?;
     let gateway_service_account = gateway.spec.gateway_service_account.clone();
     let config_id = format!("{}-{}", names.api_id, &hash_of(&(&document, &gateway_service_account))[..10]);
     let owner = Owner::of(gateway);

@@ -1,21 +1,19 @@
-//! Why a SecretRef reconcile failed: each error has a fixed metrics category, a condition reason,
-//! and whether it is worth a quick retry. Display texts never contain payload data.
+//! Why a SecretRef reconcile failed: each variant has its [`Category`] (the metric label, the
+//! condition reason and the retry follow from it). Display texts never contain payload data.
 
 use super::mapping::MappingError;
-use crate::api::conditions::reasons;
 use crate::identity::IdentityError;
 use crate::provider::{ProviderError, ProviderErrorKind};
-use crate::runtime::children::ChildError;
-use crate::runtime::refusal;
-use crate::runtime::skeleton::{Failure, FinalizerFailed};
+use crate::runtime::error::{Category, GcpReason, InvalidField, KubeFailure, lift_kube_failures};
+use crate::runtime::skeleton::Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid spec: {0}")]
-    InvalidSpec(String),
-    #[error("{0}")]
+    #[error(transparent)]
+    InvalidSpec(#[from] InvalidField),
+    #[error(transparent)]
     Identity(#[from] IdentityError),
-    #[error("{0}")]
+    #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error("version {version}: the payload does not match its CRC32C checksum; nothing was written")]
     ChecksumMismatch { version: String },
@@ -27,73 +25,90 @@ pub enum Error {
     },
     #[error("Secret {0} exists and is not managed by this SecretRef; it is left untouched")]
     TargetConflict(String),
-    #[error("Kubernetes API: {}", refusal::describe(.0))]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Child(#[from] ChildError),
-    #[error("{0}")]
-    Finalizer(#[from] FinalizerFailed),
+    #[error(transparent)]
+    Kube(#[from] KubeFailure),
 }
 
+lift_kube_failures!(Error);
+
 impl Failure for Error {
-    /// Fixed label for metrics.
-    fn category(&self) -> &'static str {
+    fn category(&self) -> Category {
         match self {
-            Self::InvalidSpec(_) => "invalid_spec",
-            Self::Identity(e) => e.category(),
-            Self::Provider(e) => match e.kind {
-                ProviderErrorKind::InvalidReference => "invalid_spec",
-                ProviderErrorKind::NotFound => "secret_not_found",
-                ProviderErrorKind::VersionNotFound => "version_not_found",
-                ProviderErrorKind::PermissionDenied => "permission_denied",
-                ProviderErrorKind::VersionDisabled => "version_disabled",
-                ProviderErrorKind::VersionDestroyed => "version_destroyed",
-                ProviderErrorKind::QuotaExceeded => "quota_exceeded",
-                ProviderErrorKind::Unavailable => "gcp_unavailable",
-                ProviderErrorKind::Other => "gcp_error",
-            },
-            Self::ChecksumMismatch { .. } => "checksum_mismatch",
-            Self::InvalidPayload { .. } => "invalid_payload",
-            Self::TargetConflict(_) => "target_conflict",
-            Self::Kube(_) | Self::Child(_) | Self::Finalizer(_) => "kubernetes",
+            Self::InvalidSpec(_) => Category::InvalidSpec,
+            Self::Identity(error) => error.category(),
+            Self::Provider(error) => read_failure(&error.kind),
+            Self::ChecksumMismatch { .. } => Category::ChecksumMismatch,
+            Self::InvalidPayload { .. } => Category::InvalidPayload,
+            Self::TargetConflict(_) => Category::TargetConflict,
+            Self::Kube(error) => error.category(),
+        }
+    }
+}
+
+/// What Secret Manager's answer to a read means for a SecretRef.
+fn read_failure(kind: &ProviderErrorKind) -> Category {
+    match kind {
+        ProviderErrorKind::InvalidReference => Category::InvalidSpec,
+        ProviderErrorKind::NotFound => Category::SecretNotFound,
+        ProviderErrorKind::VersionNotFound => Category::VersionNotFound,
+        ProviderErrorKind::PermissionDenied => Category::PermissionDenied,
+        ProviderErrorKind::VersionDisabled => Category::VersionDisabled,
+        ProviderErrorKind::VersionDestroyed => Category::VersionDestroyed,
+        ProviderErrorKind::QuotaExceeded => Category::QuotaExceeded,
+        ProviderErrorKind::Unavailable => Category::GcpUnavailable(GcpReason::Unavailable),
+        ProviderErrorKind::Other => Category::GcpError(GcpReason::Unavailable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(kind: ProviderErrorKind) -> Error {
+        Error::Provider(ProviderError { kind, summary: "secretmanager.versions.access db: HTTP 404".into() })
+    }
+
+    /// Secret Manager's answers keep the labels, reasons and retries they had: a read the store
+    /// refuses waits for a change, passing trouble is retried, as the provider says.
+    #[test]
+    fn each_answer_of_the_store_keeps_its_label_reason_and_retry() {
+        use ProviderErrorKind::*;
+        let expected = [
+            (InvalidReference, "invalid_spec", "InvalidSpec"),
+            (NotFound, "secret_not_found", "SecretNotFound"),
+            (VersionNotFound, "version_not_found", "VersionNotFound"),
+            (PermissionDenied, "permission_denied", "PermissionDenied"),
+            (VersionDisabled, "version_disabled", "VersionDisabled"),
+            (VersionDestroyed, "version_destroyed", "VersionDestroyed"),
+            (QuotaExceeded, "quota_exceeded", "QuotaExceeded"),
+            (Unavailable, "gcp_unavailable", "GcpUnavailable"),
+            (Other, "gcp_error", "GcpUnavailable"),
+        ];
+        for (kind, label, reason) in expected {
+            let transient = ProviderError { kind: kind.clone(), summary: String::new() }.is_transient();
+            let error = provider(kind);
+            assert_eq!((error.category().metric_label(), error.reason()), (label, reason), "{error:?}");
+            assert_eq!(error.is_transient(), transient, "{error:?}");
         }
     }
 
-    /// Reason of the `Ready=False` condition.
-    fn reason(&self) -> &'static str {
-        match self {
-            Self::InvalidSpec(_) => reasons::INVALID_SPEC,
-            Self::Identity(e) => e.reason(),
-            Self::Provider(e) => match e.kind {
-                ProviderErrorKind::InvalidReference => reasons::INVALID_SPEC,
-                ProviderErrorKind::NotFound => reasons::SECRET_NOT_FOUND,
-                ProviderErrorKind::VersionNotFound => reasons::VERSION_NOT_FOUND,
-                ProviderErrorKind::PermissionDenied => reasons::PERMISSION_DENIED,
-                ProviderErrorKind::VersionDisabled => reasons::VERSION_DISABLED,
-                ProviderErrorKind::VersionDestroyed => reasons::VERSION_DESTROYED,
-                ProviderErrorKind::QuotaExceeded => reasons::QUOTA_EXCEEDED,
-                ProviderErrorKind::Unavailable | ProviderErrorKind::Other => reasons::GCP_UNAVAILABLE,
-            },
-            Self::ChecksumMismatch { .. } => reasons::CHECKSUM_MISMATCH,
-            Self::InvalidPayload { .. } => reasons::INVALID_PAYLOAD,
-            Self::TargetConflict(_) => reasons::TARGET_CONFLICT,
-            Self::Kube(e) => refusal::reason(e),
-            Self::Child(e) => e.reason(),
-            Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
-        }
+    #[test]
+    fn a_bad_payload_waits_for_a_change_and_a_corrupted_one_is_read_again() {
+        let mapping = Error::InvalidPayload { version: "7".into(), source: MappingError::NotAnObject };
+        assert_eq!((mapping.reason(), mapping.is_transient()), ("InvalidPayload", false));
+        assert_eq!(mapping.to_string(), "version 7: the JSON payload is not an object");
+        let corrupted = Error::ChecksumMismatch { version: "7".into() };
+        assert_eq!((corrupted.category().metric_label(), corrupted.is_transient()), ("checksum_mismatch", true));
+        let conflict = Error::TargetConflict("db".into());
+        assert_eq!((conflict.reason(), conflict.is_transient()), ("TargetConflict", false));
     }
 
-    /// Transient failures are retried with exponential backoff; the others wait for a change
-    /// (or the slow safety-net retry).
-    fn is_transient(&self) -> bool {
-        match self {
-            Self::Identity(e) => e.is_transient(),
-            Self::Provider(e) => e.is_transient(),
-            Self::Kube(e) => refusal::is_transient(e),
-            Self::Child(e) => e.is_transient(),
-            // A corrupted transfer is worth another read.
-            Self::ChecksumMismatch { .. } | Self::Finalizer(_) => true,
-            Self::InvalidSpec(_) | Self::InvalidPayload { .. } | Self::TargetConflict(_) => false,
-        }
+    #[test]
+    fn kubernetes_failures_are_lifted_with_the_answer_of_the_api_server() {
+        let status = kube::core::Status::failure("exceeded quota: secrets", "Forbidden").with_code(403);
+        let error = Error::from(kube::Error::Api(Box::new(status)));
+        assert_eq!((error.category().metric_label(), error.reason()), ("kubernetes", "QuotaExceeded"));
+        assert!(!error.is_transient());
+        assert!(error.to_string().starts_with("Kubernetes API: Forbidden (HTTP 403)"), "{error}");
     }
 }

@@ -15,6 +15,7 @@ use crate::api::{MAX_LABEL_VALUE, SecretRef};
 use crate::controllers::Context;
 use crate::hash_key::HashKey;
 use crate::runtime::children::get_child;
+use crate::runtime::error::InvalidField;
 use crate::secret_data::live_data;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -30,23 +31,29 @@ pub struct Plan {
 }
 
 /// Checks what the schema cannot (pure).
-pub fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
+pub fn plan(secret_ref: &SecretRef) -> Result<Plan, InvalidField> {
     let spec = &secret_ref.spec;
     let name = secret_ref.name_any();
     if name.len() > MAX_LABEL_VALUE {
         // The API server would refuse the Secret (and snapshots) labelled with it, after the read.
-        return Err(Error::InvalidSpec(format!(
-            "the name is {} characters; it is the value of label {} on its Secret, which allows at most {MAX_LABEL_VALUE}",
-            name.len(),
-            secretref_label()
-        )));
+        return Err(InvalidField::new(
+            "metadata.name",
+            format!(
+                "{} characters long; it is the value of label {} on its Secret, which allows at most {MAX_LABEL_VALUE}",
+                name.len(),
+                secretref_label()
+            ),
+        ));
     }
     let refresh = Duration::from(spec.refresh_interval);
     if spec.refresh_interval.is_negative() || refresh < Duration::from_secs(1) {
-        return Err(Error::InvalidSpec("refreshInterval must be at least 1s".into()));
+        return Err(InvalidField::new("spec.refreshInterval", "must be at least 1s"));
     }
-    if let Some(bad) = spec.keys.iter().find(|k| !mapping::is_valid_key(&k.key)) {
-        return Err(Error::InvalidSpec(format!("keys: {:?} is not a valid Secret key", bad.key)));
+    if let Some((index, bad)) = spec.keys.iter().enumerate().find(|(_, k)| !mapping::is_valid_key(&k.key)) {
+        return Err(InvalidField::new(
+            format!("spec.keys[{index}].key"),
+            format!("{:?} is not a valid Secret key", bad.key),
+        ));
     }
     check_target(&spec.target)?;
     Ok(Plan { target: target_name(secret_ref), refresh, pinned: spec.version.chars().all(|c| c.is_ascii_digit()) })
@@ -55,16 +62,16 @@ pub fn plan(secret_ref: &SecretRef) -> Result<Plan, Error> {
 /// The schema's allow-list of types and its reserved label and annotation keys, again: a
 /// SecretRef written under an older CRD, or one without these rules, must not make the operator
 /// write a Secret that Kubernetes acts upon (a ServiceAccount token, for one).
-fn check_target(target: &SecretTarget) -> Result<(), Error> {
+fn check_target(target: &SecretTarget) -> Result<(), InvalidField> {
     if let Some(type_) = target.type_.as_deref().filter(|t| !SECRET_TYPES.contains(t)) {
-        return Err(Error::InvalidSpec(format!(
-            "target.type {type_:?} is not allowed; use one of {}",
-            SECRET_TYPES.join(", ")
-        )));
+        return Err(InvalidField::new(
+            "spec.target.type",
+            format!("{type_:?} is not allowed; use one of {}", SECRET_TYPES.join(", ")),
+        ));
     }
-    for (field, keys) in [("labels", &target.labels), ("annotations", &target.annotations)] {
+    for (field, keys) in [("spec.target.labels", &target.labels), ("spec.target.annotations", &target.annotations)] {
         if let Some(key) = keys.keys().find(|k| is_reserved_key(k)) {
-            return Err(Error::InvalidSpec(format!("target.{field}: {key:?}: {RESERVED_KEYS_MESSAGE}")));
+            return Err(InvalidField::new(field, format!("{key:?}: {RESERVED_KEYS_MESSAGE}")));
         }
     }
     Ok(())
@@ -190,7 +197,7 @@ mod tests {
     }
 
     fn refusal(object: &SecretRef) -> Option<(String, &'static str)> {
-        plan(object).err().map(|e| (e.to_string(), e.reason()))
+        plan(object).err().map(|e| (e.to_string(), Error::from(e).reason()))
     }
 
     /// The CRD refuses these; an object written under an older CRD is refused before any read,

@@ -1,46 +1,63 @@
 //! Why a SecureApiService reconcile failed. A refused write keeps the API server's reason
 //! (`Forbidden`, `Invalid`, `QuotaExceeded`, …) and message, which names what refused it.
 
-use crate::api::conditions::reasons;
-use crate::runtime::children::ChildError;
-use crate::runtime::refusal;
-use crate::runtime::skeleton::{Failure, FinalizerFailed};
+use crate::runtime::error::{Category, KubeFailure, lift_kube_failures};
+use crate::runtime::skeleton::Failure;
+use crate::workload::MissingSecret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Child(#[from] ChildError),
-    #[error("Kubernetes API: {}", refusal::describe(.0))]
-    Kube(#[from] kube::Error),
+    /// What the API server would refuse of the objects built from the spec, in the words of
+    /// `crate::workload::names::check`, which name the field.
     #[error("invalid spec: {0}")]
-    InvalidSpec(String),
-    #[error("{0}")]
-    Finalizer(#[from] FinalizerFailed),
+    Unbuildable(String),
+    /// A SecretRef the spec uses is missing from what was resolved: the build refuses it rather
+    /// than build a pod without it.
+    #[error("invalid spec: {0}")]
+    Unresolved(#[from] MissingSecret),
+    #[error(transparent)]
+    Kube(#[from] KubeFailure),
 }
 
+lift_kube_failures!(Error);
+
 impl Failure for Error {
-    fn category(&self) -> &'static str {
+    fn category(&self) -> Category {
         match self {
-            Self::Child(_) | Self::Kube(_) | Self::Finalizer(_) => "kubernetes",
-            Self::InvalidSpec(_) => "invalid_spec",
+            Self::Unbuildable(_) | Self::Unresolved(_) => Category::InvalidSpec,
+            Self::Kube(error) => error.category(),
         }
     }
+}
 
-    fn reason(&self) -> &'static str {
-        match self {
-            Self::Child(e) => e.reason(),
-            Self::Kube(e) => refusal::reason(e),
-            Self::InvalidSpec(_) => reasons::INVALID_SPEC,
-            Self::Finalizer(_) => reasons::KUBERNETES_ERROR,
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::children::ChildError;
+
+    #[test]
+    fn a_spec_that_cannot_be_built_is_an_invalid_spec_that_waits_for_an_edit() {
+        let error = Error::Unbuildable("the name must start with a lowercase letter".into());
+        assert_eq!(
+            (error.category().metric_label(), error.reason(), error.is_transient()),
+            ("invalid_spec", "InvalidSpec", false)
+        );
+        assert_eq!(error.to_string(), "invalid spec: the name must start with a lowercase letter");
+        let missing = Error::from(MissingSecret("db".into()));
+        assert_eq!(
+            missing.to_string(),
+            "invalid spec: SecretRef \"db\" is referenced by the spec but was not resolved"
+        );
     }
 
-    fn is_transient(&self) -> bool {
-        match self {
-            Self::Child(e) => e.is_transient(),
-            Self::Kube(e) => refusal::is_transient(e),
-            Self::InvalidSpec(_) => false,
-            Self::Finalizer(_) => true,
-        }
+    #[test]
+    fn a_child_of_someone_else_is_an_ownership_conflict_that_waits_and_a_leftover_is_retried() {
+        let foreign = Error::from(ChildError::NotOurs { kind: "Service".into(), name: "api".into() });
+        assert_eq!(
+            (foreign.category().metric_label(), foreign.reason(), foreign.is_transient()),
+            ("kubernetes", "OwnershipConflict", false)
+        );
+        let leftover = Error::from(ChildError::Leftover { kind: "Deployment".into(), name: "api".into() });
+        assert_eq!((leftover.reason(), leftover.is_transient()), ("Conflict", true));
     }
 }

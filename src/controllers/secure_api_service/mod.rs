@@ -114,7 +114,7 @@ impl Reconciler for SecureApiService {
         let current = self.status.clone().unwrap_or_default();
         let manager = field_manager(CONTROLLER);
         // --- validate (pure): what the API server would refuse later, object by object
-        crate::workload::names::check(self).map_err(Error::InvalidSpec)?;
+        crate::workload::names::check(self).map_err(Error::Unbuildable)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
         let key = index_key(self.namespace().as_deref(), &self.name_any());
@@ -127,7 +127,7 @@ impl Reconciler for SecureApiService {
         // --- validate and build (pure)
         let desired = match &world.secrets {
             Ok(secrets) => {
-                let inputs = Inputs::new(self, secrets).map_err(|e| Error::InvalidSpec(e.to_string()))?;
+                let inputs = Inputs::new(self, secrets)?;
                 Some(desired::build(&inputs, world.deployment.as_ref(), &current, &ctx.hash_key))
             }
             Err(_) => None,
