@@ -15,8 +15,8 @@ use super::error::{Category, FinalizerFailed, KubeFailure};
 use super::recheck::{Recheck, Rechecks};
 use super::timing::jittered;
 use super::{Runtime, now, object_key};
-use crate::api::FINALIZER;
 use crate::api::conditions::{ConditionStatus, HasConditions, find_condition, types};
+use crate::api::{FINALIZER, field_manager};
 use crate::metrics::Controller as ControllerKind;
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
@@ -67,6 +67,14 @@ pub struct Profile {
     /// How long a trigger waits for more of the same object's triggers to join it (kube's
     /// debounce): a burst makes one reconcile.
     pub debounce: Duration,
+}
+
+impl Profile {
+    /// The field manager of the controller's writes, `secure-api-operator/<controller>`: it is
+    /// persisted in managedFields, so it follows the controller's one name and never changes.
+    pub fn field_manager(&self) -> String {
+        field_manager(self.controller.as_str())
+    }
 }
 
 /// A kind one controller reconciles.
@@ -332,6 +340,27 @@ fn flatten_finalizer<E: Failure>(error: FinalizerError<E>) -> E {
 mod tests {
     use super::*;
     use crate::api::GatewayConfigStatus;
+
+    /// Field managers are persisted in every managedFields entry the operator wrote: renaming
+    /// one would leave the old manager owning fields the new one no longer sets.
+    #[test]
+    fn each_controllers_field_manager_is_the_one_persisted_in_managed_fields() {
+        let managers: Vec<String> = ControllerKind::ALL
+            .into_iter()
+            .map(|controller| {
+                let profile = Profile { controller, event_action: "Sync", finalized: false, debounce: Duration::ZERO };
+                profile.field_manager()
+            })
+            .collect();
+        assert_eq!(
+            managers,
+            [
+                "secure-api-operator/secretref",
+                "secure-api-operator/secureapiservice",
+                "secure-api-operator/gatewayconfig"
+            ]
+        );
+    }
 
     #[test]
     fn a_cleared_status_field_is_nulled_in_the_patch() {

@@ -8,10 +8,11 @@
 use super::error::Error;
 use super::keys::{self, Desired};
 use crate::api::gateway_config::RetiredApiKey;
-use crate::api::{GatewayConfig, GatewayConfigStatus, field_manager};
+use crate::api::{GatewayConfig, GatewayConfigStatus};
 use crate::controllers::Context;
 use crate::gcp::{ApiKeys, Code, GcpError, KeyApi, Operation};
 use crate::runtime::children::{ChildError, apply_over, get_child};
+use crate::runtime::skeleton::Reconciler;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Preconditions};
@@ -187,7 +188,7 @@ async fn ensure(
     }
     let key_string = keys.client.key_string(keys.project, &key.key_id).await.map_err(Error::ApiKeys)?;
     let desired = keys::secret(gateway, key, &key_string);
-    apply_over(secrets, live.as_ref(), desired, &field_manager("gatewayconfig")).await?;
+    apply_over(secrets, live.as_ref(), desired, &GatewayConfig::PROFILE.field_manager()).await?;
     keys::record(status, key, now);
     Ok(None)
 }

@@ -1,15 +1,15 @@
 //! The writes of a SecretRef sync, each made only when something changed: the target Secret, the
 //! rollout targets' pod-template annotation, and letting go of a Secret no longer written.
 
-use super::CONTROLLER;
 use super::error::Error;
 use super::release::{self, Cause, Disposal};
 use super::rollout;
 use super::status::Synced;
 use crate::api::conditions::{find_condition, reasons, types};
-use crate::api::{SecretRef, SecretRefStatus, field_manager};
+use crate::api::{SecretRef, SecretRefStatus};
 use crate::controllers::Context;
 use crate::runtime::children::get_child;
+use crate::runtime::skeleton::Reconciler;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -29,7 +29,7 @@ pub async fn write_target(
         return Ok(());
     }
     let name = desired.name_any();
-    let manager = field_manager(CONTROLLER);
+    let manager = SecretRef::PROFILE.field_manager();
     let params = if live.is_some() { PatchParams::apply(&manager).force() } else { PatchParams::apply(&manager) };
     match secrets.patch(&name, &params, &Patch::Apply(desired)).await {
         Ok(_) => Ok(()),
@@ -50,7 +50,7 @@ pub async fn roll_targets(ctx: &Context, secret_ref: &SecretRef, version: &str) 
     let name = secret_ref.name_any();
     let mut missing = vec![];
     for target in &secret_ref.spec.rollout_targets {
-        let manager = field_manager(CONTROLLER);
+        let manager = SecretRef::PROFILE.field_manager();
         let outcome = rollout::roll(&ctx.client, &namespace, target, &name, version, &manager).await?;
         if outcome == rollout::Outcome::Missing {
             missing.push(format!("{:?}/{}", target.kind, target.name));
@@ -114,7 +114,8 @@ pub async fn let_go(
             secrets.delete(name, &params).await.map(|_| ()).or_else(ignore_not_found)?;
         }
         Disposal::Release(patch) => {
-            let params = PatchParams { field_manager: Some(field_manager(CONTROLLER)), ..PatchParams::default() };
+            let params =
+                PatchParams { field_manager: Some(SecretRef::PROFILE.field_manager()), ..PatchParams::default() };
             secrets.patch(name, &params, &Patch::Merge(patch)).await?;
         }
     }

@@ -51,7 +51,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const CONTROLLER: &str = "secretref";
 /// SecretRefs a notification may queue before the loop waits for the controller.
 const NOTIFICATION_QUEUE: usize = 1024;
 

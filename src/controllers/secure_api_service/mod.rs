@@ -17,7 +17,7 @@ pub mod revision;
 pub mod status;
 
 use super::Context;
-use crate::api::{SecureApiService, SecureApiServiceStatus, field_manager};
+use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::metrics::Controller as ControllerKind;
 use crate::runtime::caches::Cache;
 use crate::runtime::caches::index_key;
@@ -38,7 +38,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const CONTROLLER: &str = "secureapiservice";
 /// The safety-net re-check of a steady service.
 const RECHECK: Duration = Duration::from_secs(300);
 /// A service hears of each of its SecretRefs, of its Deployment's status updates and of its own
@@ -112,7 +111,7 @@ impl Reconciler for SecureApiService {
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {
         let current = self.status.clone().unwrap_or_default();
-        let manager = field_manager(CONTROLLER);
+        let manager = Self::PROFILE.field_manager();
         // --- validate (pure): what the API server would refuse later, object by object
         crate::workload::names::check(self).map_err(Error::Unbuildable)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
