@@ -160,4 +160,74 @@ mod tests {
         live.data = Some(BTreeMap::from([("password".to_string(), ByteString(b"edited".to_vec()))]));
         assert!(!live_matches(&live, &desired));
     }
+
+    fn fetched(payload: &[u8], crc32c: Option<u32>) -> FetchedVersion {
+        FetchedVersion {
+            version: "7".into(),
+            data: std::sync::Arc::new(crate::gcp::SecretBytes::new(payload.to_vec())),
+            crc32c,
+        }
+    }
+
+    fn json_ref(status: serde_json::Value) -> SecretRef {
+        serde_json::from_value(json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef",
+            "metadata": { "name": "db", "namespace": "prod", "uid": "u-1" },
+            "spec": { "secret": "api-config-db", "format": "json" },
+            "status": status,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_payload_that_fails_its_checksum_builds_nothing() {
+        let payload = br#"{"password":"pw"}"#;
+        let key = crate::hash_key::tests::test_key();
+        let corrupted = build(&json_ref(json!({})), &fetched(payload, Some(crc32c::crc32c(payload) ^ 1)), &key);
+        assert!(
+            matches!(&corrupted, Err(Error::ChecksumMismatch { version }) if version == "7"),
+            "{:?}",
+            corrupted.err()
+        );
+        let intact = build(&json_ref(json!({})), &fetched(payload, Some(crc32c::crc32c(payload))), &key);
+        assert!(intact.is_ok(), "{:?}", intact.err());
+        assert!(
+            build(&json_ref(json!({})), &fetched(payload, None), &key).is_ok(),
+            "no checksum sent: nothing to verify"
+        );
+    }
+
+    #[test]
+    fn a_payload_the_mapping_refuses_builds_nothing_and_names_the_version_not_the_data() {
+        let key = crate::hash_key::tests::test_key();
+        let refused = build(&json_ref(json!({})), &fetched(b"password=SENTINEL", None), &key).err();
+        let message = refused.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert!(matches!(refused, Some(Error::InvalidPayload { .. })), "{message}");
+        assert!(message.starts_with("version 7: the payload is not valid JSON"), "{message}");
+        assert!(!message.contains("SENTINEL"), "{message}");
+    }
+
+    #[test]
+    fn the_recorded_hash_is_kept_while_the_content_is_the_same_and_replaced_when_it_changes() {
+        let key = crate::hash_key::tests::test_key();
+        let payload = br#"{"password":"pw"}"#;
+        let first = build(&json_ref(json!({})), &fetched(payload, None), &key).unwrap_or_else(|e| panic!("{e}"));
+        let recorded = json_ref(json!({ "contentHash": first.hash }));
+        let again = build(&recorded, &fetched(payload, None), &key).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.hash, first.hash);
+        let rotated =
+            build(&recorded, &fetched(br#"{"password":"pw2"}"#, None), &key).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(rotated.hash, first.hash);
+        assert_eq!(rotated.secret.data.and_then(|d| d.get("password").cloned()), Some(ByteString(b"pw2".to_vec())));
+    }
+
+    #[test]
+    fn the_version_written_is_annotated_and_the_type_comes_from_the_spec() {
+        let tls = secret_ref(json!({ "type": "kubernetes.io/tls", "annotations": { "team": "api" } }));
+        let secret = desired_secret(&tls, &data(), "12");
+        let annotations = secret.metadata.annotations.unwrap_or_default();
+        assert_eq!(annotations.get(VERSION_ANNOTATION).map(String::as_str), Some("12"));
+        assert_eq!(annotations.get("team").map(String::as_str), Some("api"));
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    }
 }

@@ -247,4 +247,180 @@ mod tests {
         let refused = plan(&secret_ref(&"a".repeat(64))).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(refused.contains("64 characters") && refused.contains("at most 63"), "{refused}");
     }
+
+    // --- whether the store is read (Secret Manager's access calls are billed)
+
+    fn versioned(version: &str) -> SecretRef {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecretRef",
+            "metadata": { "name": "db", "namespace": "prod", "uid": "u-1", "generation": 3 },
+            "spec": { "secret": "api-config-db", "version": version },
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn synced_data() -> crate::secret_data::SecretData {
+        std::collections::BTreeMap::from([("password".to_string(), b"pw".to_vec())])
+    }
+
+    /// The target as the last sync wrote it.
+    fn written(secret_ref: &SecretRef) -> Secret {
+        super::super::desired::desired_secret(secret_ref, &synced_data(), "7")
+    }
+
+    /// Everything known to be synced: this spec, this content, Ready.
+    fn settled(key: &HashKey) -> Known {
+        Known {
+            content_hash: Some(key.content_hash(&synced_data())),
+            spec_synced: true,
+            refresh_synced: true,
+            ready: true,
+        }
+    }
+
+    fn planned(secret_ref: &SecretRef) -> Plan {
+        plan(secret_ref).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_pinned_version_is_not_read_again_when_nothing_changed() {
+        let key = crate::hash_key::tests::test_key();
+        let pinned = versioned("7");
+        let live = written(&pinned);
+        let plan = planned(&pinned);
+        assert!(plan.pinned);
+        assert!(!must_read(&pinned, &plan, &settled(&key), Some(&live), None, false, &key));
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(3600));
+        assert!(!must_read(&pinned, &plan, &settled(&key), Some(&live), long_ago, false, &key), "no refresh is due");
+    }
+
+    #[test]
+    fn a_floating_version_is_read_again_once_its_check_is_due_and_not_before() {
+        let key = crate::hash_key::tests::test_key();
+        let latest = versioned("latest");
+        let (live, plan) = (written(&latest), planned(&latest));
+        assert!(!plan.pinned);
+        let later = Instant::now() + Duration::from_secs(600);
+        assert!(!must_read(&latest, &plan, &settled(&key), Some(&live), Some(later), false, &key));
+        let due = Instant::now().checked_sub(Duration::from_millis(1));
+        assert!(must_read(&latest, &plan, &settled(&key), Some(&live), due, false, &key));
+        assert!(must_read(&latest, &plan, &settled(&key), Some(&live), None, false, &key), "never checked");
+    }
+
+    #[test]
+    fn a_target_someone_edited_relabelled_or_deleted_is_read_again() {
+        let key = crate::hash_key::tests::test_key();
+        let pinned = versioned("7");
+        let plan = planned(&pinned);
+        let known = settled(&key);
+        assert!(must_read(&pinned, &plan, &known, None, None, false, &key), "deleted");
+        let mut edited = written(&pinned);
+        edited.data = Some(std::collections::BTreeMap::from([(
+            "password".to_string(),
+            k8s_openapi::ByteString(b"edited".to_vec()),
+        )]));
+        assert!(must_read(&pinned, &plan, &known, Some(&edited), None, false, &key), "edited");
+        let mut relabelled = written(&pinned);
+        relabelled.metadata.labels = None;
+        assert!(must_read(&pinned, &plan, &known, Some(&relabelled), None, false, &key), "our labels removed");
+    }
+
+    #[test]
+    fn a_changed_spec_a_refresh_request_a_notification_or_a_failed_sync_reads_the_store() {
+        let key = crate::hash_key::tests::test_key();
+        let pinned = versioned("7");
+        let (live, plan) = (written(&pinned), planned(&pinned));
+        let read = |known: &Known, forced| must_read(&pinned, &plan, known, Some(&live), None, forced, &key);
+        assert!(read(&Known { spec_synced: false, ..settled(&key) }, false), "the spec changed");
+        assert!(read(&Known { refresh_synced: false, ..settled(&key) }, false), "the refresh annotation changed");
+        assert!(read(&Known { ready: false, ..settled(&key) }, false), "the last sync failed");
+        assert!(read(&settled(&key), true), "a notification asked for a read");
+    }
+
+    // --- what is known to be synced
+
+    fn last(generation: i64, target: &str) -> LastSync {
+        LastSync {
+            generation: Some(generation),
+            target: target.into(),
+            content_hash: "remembered".into(),
+            observed_refresh: None,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn a_remembered_sync_counts_only_for_the_same_generation_and_target() {
+        let mut secret_ref = versioned("7");
+        secret_ref.status = Some(crate::api::SecretRefStatus {
+            content_hash: Some("from-status".into()),
+            observed_generation: Some(2),
+            ..Default::default()
+        });
+        let plan = planned(&secret_ref);
+        let remembered = Known::of(&secret_ref, &plan, Some(&last(3, "db")));
+        assert_eq!(remembered.content_hash.as_deref(), Some("remembered"));
+        assert!(remembered.spec_synced && remembered.ready);
+        for stale in [last(2, "db"), last(3, "db-old")] {
+            let known = Known::of(&secret_ref, &plan, Some(&stale));
+            assert_eq!(known.content_hash.as_deref(), Some("from-status"), "{stale:?}");
+            assert!(!known.spec_synced, "the status observed generation 2, the object is at 3");
+            assert!(!known.ready, "the status has no Ready condition");
+        }
+    }
+
+    #[test]
+    fn a_refresh_request_is_synced_once_the_sync_observed_its_value() {
+        let mut secret_ref = versioned("7");
+        secret_ref.metadata.annotations = Some([(crate::api::REFRESH_ANNOTATION.to_string(), "r2".to_string())].into());
+        let plan = planned(&secret_ref);
+        let observed = |value: Option<&str>| LastSync { observed_refresh: value.map(str::to_owned), ..last(3, "db") };
+        assert!(!Known::of(&secret_ref, &plan, Some(&observed(Some("r1")))).refresh_synced);
+        assert!(Known::of(&secret_ref, &plan, Some(&observed(Some("r2")))).refresh_synced);
+        assert!(!Known::of(&secret_ref, &plan, None).refresh_synced, "the status has not observed r2 either");
+    }
+
+    // --- what the spec allows
+
+    #[test]
+    fn a_version_number_is_pinned_and_latest_or_an_alias_floats() {
+        assert!(planned(&versioned("12")).pinned);
+        assert!(!planned(&versioned("latest")).pinned);
+        assert!(!planned(&versioned("stable")).pinned);
+    }
+
+    #[test]
+    fn a_refresh_interval_under_a_second_is_refused_before_any_read() {
+        for interval in ["500ms", "0s", "-1m"] {
+            let mut short = versioned("latest");
+            short.spec.refresh_interval = interval.parse().unwrap_or_else(|e| panic!("{interval}: {e:?}"));
+            let refused = plan(&short).err().map(|e| e.to_string());
+            assert_eq!(
+                refused.as_deref(),
+                Some("invalid spec: spec.refreshInterval: must be at least 1s"),
+                "{interval}"
+            );
+        }
+        let mut second = versioned("latest");
+        second.spec.refresh_interval = "1s".parse().unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(planned(&second).refresh, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_key_kubernetes_would_refuse_is_named_by_its_place_in_spec_keys() {
+        let mut object = versioned("7");
+        object.spec.keys = serde_json::from_value(serde_json::json!([{ "key": "host" }, { "key": "db password" }]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = plan(&object).err().unwrap_or_else(|| panic!("refused"));
+        assert_eq!(refused.field, "spec.keys[1].key");
+        assert_eq!(refused.to_string(), "invalid spec: spec.keys[1].key: \"db password\" is not a valid Secret key");
+    }
+
+    #[test]
+    fn the_target_is_the_object_name_unless_the_spec_names_another() {
+        assert_eq!(planned(&versioned("7")).target, "db");
+        let mut renamed = versioned("7");
+        renamed.spec.target.name = Some("db-credentials".into());
+        assert_eq!(planned(&renamed).target, "db-credentials");
+    }
 }

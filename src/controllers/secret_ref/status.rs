@@ -110,4 +110,30 @@ mod tests {
         assert!(refresh_requested(&secret_ref(json!({}))));
         assert!(!refresh_requested(&secret_ref(json!({ "observedRefresh": "r1" }))));
     }
+
+    #[test]
+    fn missing_rollout_targets_are_named_in_the_ready_message_and_the_sync_still_counts() {
+        let missing = ["Deployment/api".to_string(), "StatefulSet/worker".to_string()];
+        let status =
+            synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, &missing, at(10));
+        let ready = &status.conditions[0];
+        assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::True, reasons::SYNCED));
+        assert_eq!(
+            ready.message,
+            "Secret db holds version 7; rollout targets not found: Deployment/api, StatefulSet/worker"
+        );
+    }
+
+    #[test]
+    fn a_failure_observes_the_generation_it_failed_on() {
+        let good =
+            synced(&secret_ref(json!({})), &Synced { version: "7", content_hash: "h", target: "db" }, &[], at(10));
+        let mut edited = secret_ref(serde_json::to_value(&good).unwrap_or_default());
+        edited.metadata.generation = Some(3);
+        let failed =
+            failed(&edited, reasons::INVALID_SPEC, "invalid spec: spec.refreshInterval: must be at least 1s", at(20));
+        assert_eq!(failed.observed_generation, Some(3), "kubectl wait sees the failure is about this spec");
+        assert_eq!(failed.conditions[0].observed_generation, Some(3));
+        assert_eq!(failed.content_hash.as_deref(), Some("h"), "the last good content stays recorded");
+    }
 }
