@@ -128,4 +128,71 @@ mod tests {
             assert_ne!(Some(desired.record.revision.clone()), revision_of(&live), "{patch}");
         }
     }
+
+    fn seed_build(
+        secrets: &std::collections::BTreeMap<String, crate::workload::ResolvedSecret>,
+        live: Option<&Deployment>,
+        status: &SecureApiServiceStatus,
+    ) -> Desired {
+        let service = seed_service();
+        build(&inputs(&service, secrets), live, status, &test_key())
+    }
+
+    #[test]
+    fn the_revision_is_named_after_the_service_and_its_template_and_moves_with_a_secret_version() {
+        let status = SecureApiServiceStatus::default();
+        let first = seed_build(&seed_secrets(), None, &status);
+        assert!(first.record.revision.starts_with("secure-api-"), "{}", first.record.revision);
+        assert_eq!(seed_build(&seed_secrets(), None, &status).record.revision, first.record.revision, "same inputs");
+        let mut rotated = seed_secrets();
+        rotated.insert("db".into(), db("8", "pw2"));
+        let next = seed_build(&rotated, None, &status);
+        assert_ne!(next.record.revision, first.record.revision);
+        assert_eq!(next.record.secret_versions.get("db").map(String::as_str), Some("8"));
+        assert_eq!(next.record.secret_versions.get("keys").map(String::as_str), Some("3"));
+    }
+
+    #[test]
+    fn the_record_names_each_snapshot_the_revision_mounts() {
+        let desired = seed_build(&seed_secrets(), None, &SecureApiServiceStatus::default());
+        let built: Vec<String> = desired.snapshots.iter().map(|s| s.name_any()).collect();
+        assert_eq!(desired.record.snapshots, built);
+        assert_eq!(built.len(), 3, "one per SecretRef used: {built:?}");
+        let deployment = desired.deployment.as_ref().unwrap_or_else(|| panic!("a Deployment"));
+        let mut used = super::super::revision::secrets_in_use(deployment);
+        used.sort();
+        used.dedup();
+        let mut recorded = desired.record.snapshots.clone();
+        recorded.sort();
+        assert_eq!(used, recorded, "the pod uses exactly the recorded snapshots");
+    }
+
+    #[test]
+    fn a_rolled_back_revision_is_held_until_the_spec_or_a_secret_version_changes() {
+        let first = seed_build(&seed_secrets(), None, &SecureApiServiceStatus::default());
+        let status = SecureApiServiceStatus {
+            failed_revision: Some(first.record.revision.clone()),
+            ..SecureApiServiceStatus::default()
+        };
+        let held = seed_build(&seed_secrets(), None, &status);
+        assert!(held.deployment.is_none(), "the stalled revision is not applied again");
+        assert_eq!(held.failed_revision.as_deref(), Some(first.record.revision.as_str()));
+        let mut rotated = seed_secrets();
+        rotated.insert("db".into(), db("8", "pw2"));
+        let next = seed_build(&rotated, None, &status);
+        assert!(next.deployment.is_some() && next.failed_revision.is_none(), "a new version is a new revision");
+    }
+
+    #[test]
+    fn a_live_revision_of_neither_build_is_replaced_by_todays() {
+        let (service, secrets) = (seed_service(), seed_secrets());
+        let today = build(&inputs(&service, &secrets), None, &SecureApiServiceStatus::default(), &test_key());
+        let mut foreign = running_original(&inputs(&service, &secrets));
+        foreign
+            .annotations_mut()
+            .insert(super::super::revision::REVISION_ANNOTATION.into(), "secure-api-elsewhere".into());
+        let next = build(&inputs(&service, &secrets), Some(&foreign), &SecureApiServiceStatus::default(), &test_key());
+        assert_eq!(next.record.revision, today.record.revision);
+        assert_eq!(pod_of(&next).enable_service_links, Some(false), "the hardened pod");
+    }
 }

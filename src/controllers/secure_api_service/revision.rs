@@ -209,4 +209,53 @@ mod tests {
         assert_eq!(rollback(&sealed, &other), Err(Unsealed("api-1".into())));
         assert_eq!(rollback(&running("api-1", "example.com/api:1"), &key), Ok(None), "nothing to restore");
     }
+
+    #[test]
+    fn the_first_revision_remembers_nothing_before_it() {
+        let key = crate::hash_key::tests::test_key();
+        let mut first = running("api-1", "example.com/api:1");
+        first.annotations_mut().clear();
+        remember_previous(&mut first, None, "api-1", &key);
+        assert_eq!(revision_of(&first).as_deref(), Some("api-1"));
+        assert_eq!(previous_record_of(&first), None);
+        assert_eq!(rollback(&first, &key), Ok(None));
+    }
+
+    #[test]
+    fn the_replaced_revision_is_remembered_with_its_template_for_the_history() {
+        let key = crate::hash_key::tests::test_key();
+        let mut live = running("api-1", "example.com/api:1");
+        if let Some(template) = live.spec.as_mut().map(|s| &mut s.template) {
+            template.metadata = Some(
+                serde_json::from_value(json!({ "annotations": { SECRET_VERSIONS_ANNOTATION: "db=7" } }))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        let next = replaced(&live, "api-2", &key);
+        let previous = previous_record_of(&next).unwrap_or_else(|| panic!("a previous revision"));
+        assert_eq!(previous.revision, "api-1");
+        assert_eq!(previous.secret_versions.get("db").map(String::as_str), Some("7"));
+        assert_eq!(record_of(&next).map(|r| r.revision), Some("api-2".into()));
+    }
+
+    #[test]
+    fn the_secrets_in_use_are_the_live_templates_and_the_remembered_ones() {
+        let key = crate::hash_key::tests::test_key();
+        let with_secret = |revision: &str, secret: &str| -> Deployment {
+            serde_json::from_value(json!({
+                "metadata": { "name": "api", "annotations": { REVISION_ANNOTATION: revision } },
+                "spec": { "selector": {}, "template": { "spec": {
+                    "containers": [{ "name": "api" }],
+                    "volumes": [{ "name": "keys", "secret": { "secretName": secret } }],
+                } } },
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let live = with_secret("api-1", "api-keys-1");
+        let mut next = with_secret("api-2", "api-keys-2");
+        remember_previous(&mut next, Some(&live), "api-2", &key);
+        let mut used = secrets_in_use(&next);
+        used.sort();
+        assert_eq!(used, ["api-keys-1", "api-keys-2"], "a rollback may need the older snapshot");
+    }
 }

@@ -344,4 +344,167 @@ mod tests {
             next(&service, &facts_for(&desired, None, &["api-db-b"]), Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
         assert_eq!(revisions(&next), ["api-c", "api-b"]);
     }
+
+    fn at_epoch() -> Time {
+        Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    fn ready_of(status: &SecureApiServiceStatus) -> (ConditionStatus, &str, &str) {
+        let ready = find_condition(&status.conditions, types::READY).unwrap_or_else(|| panic!("a Ready condition"));
+        (ready.status, ready.reason.as_str(), ready.message.as_str())
+    }
+
+    #[test]
+    fn replicas_of_the_old_revision_still_running_keep_the_rollout_in_progress() {
+        let surging = deployment(
+            3,
+            json!({ "observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "readyReplicas": 3, "availableReplicas": 3 }),
+        );
+        assert_eq!(rollout(&surging), Rollout::InProgress);
+        let unreported = deployment(3, json!(null));
+        assert_eq!(rollout(&unreported), Rollout::InProgress, "no status yet");
+        let old_stall = deployment(
+            4,
+            json!({ "observedGeneration": 3, "conditions": [
+                { "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded" }
+            ] }),
+        );
+        assert_eq!(rollout(&old_stall), Rollout::InProgress, "the stall was the previous generation's");
+    }
+
+    #[test]
+    fn the_external_url_is_the_specs_or_the_load_balancers_with_its_port() {
+        let service = |expose: serde_json::Value| -> SecureApiService {
+            serde_json::from_value(json!({
+                "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService",
+                "metadata": { "name": "api", "namespace": "ns" },
+                "spec": { "image": "example.com/api:1", "expose": expose },
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let balanced: Service = serde_json::from_value(json!({
+            "status": { "loadBalancer": { "ingress": [{ "ip": "203.0.113.7" }] } }
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let declared = service(json!({ "externalUrl": "https://api.example.com" }));
+        assert_eq!(external_url(&declared, Some(&balanced)).as_deref(), Some("https://api.example.com"));
+        assert_eq!(external_url(&service(json!({})), Some(&balanced)).as_deref(), Some("http://203.0.113.7"));
+        let on_8443 = service(json!({ "port": 8443 }));
+        assert_eq!(external_url(&on_8443, Some(&balanced)).as_deref(), Some("http://203.0.113.7:8443"));
+        assert_eq!(external_url(&service(json!({})), None), None, "no address yet");
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_not_a_failure_and_any_other_not_ready_is() {
+        let service = service_with_history(&[]);
+        let desired = record("api-c", &["api-db-c"]);
+        let mut facts = facts_for(&desired, None, &[]);
+        let progressing = next(&service, &facts, at_epoch());
+        assert_eq!(ready_of(&progressing).1, reasons::ROLLOUT_IN_PROGRESS);
+        assert_eq!(failure(&progressing), None, "no Warning while a rollout runs");
+        facts.unresolved = Some((reasons::SECRET_REF_NOT_READY.into(), "SecretRef db is not Ready".into()));
+        let waiting = next(&service, &facts, at_epoch());
+        assert_eq!(failure(&waiting), Some((reasons::SECRET_REF_NOT_READY, "SecretRef db is not Ready")));
+    }
+
+    #[test]
+    fn an_unresolved_secret_ref_makes_ready_false_with_its_reason_while_the_live_revision_runs_on() {
+        let service = service_with_history(&[]);
+        let live = record("api-b", &["api-db-b"]);
+        let complete = deployment(
+            2,
+            json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2 }),
+        );
+        let mut facts = facts_for(&live, None, &[]);
+        facts.desired = None;
+        facts.deployment = Some(&complete);
+        facts.unresolved = Some((reasons::SECRET_REF_NOT_FOUND.into(), "SecretRef db does not exist".into()));
+        let status = next(&service, &facts, at_epoch());
+        assert_eq!(
+            ready_of(&status),
+            (ConditionStatus::False, reasons::SECRET_REF_NOT_FOUND, "SecretRef db does not exist")
+        );
+        let rolled = find_condition(&status.conditions, types::ROLLOUT_COMPLETE).map(|c| c.status);
+        assert_eq!(rolled, Some(ConditionStatus::True), "the live revision still runs on every replica");
+        assert_eq!(status.revision.as_deref(), Some("api-b"));
+    }
+
+    #[test]
+    fn a_rolled_back_revision_says_which_stalled_and_which_was_restored() {
+        let service = service_with_history(&[record("api-a", &["api-db-a"])]);
+        let stalled = record("api-b", &["api-db-b"]);
+        let restored = record("api-a", &["api-db-a"]);
+        let mut facts = facts_for(&stalled, None, &["api-db-a", "api-db-b"]);
+        facts.live = Some(&restored);
+        facts.failed_revision = Some("api-b".into());
+        facts.rolled_back = true;
+        let status = next(&service, &facts, at_epoch());
+        assert_eq!(
+            ready_of(&status),
+            (ConditionStatus::False, reasons::ROLLED_BACK, "revision api-b stalled; api-a was restored")
+        );
+        assert_eq!(status.revision.as_deref(), Some("api-a"));
+        assert_eq!(status.failed_revision.as_deref(), Some("api-b"));
+    }
+
+    #[test]
+    fn the_history_keeps_the_limit_plus_the_running_revision() {
+        let older: Vec<RevisionRecord> = ["api-c", "api-b", "api-a"].iter().map(|r| record(r, &[])).collect();
+        let service = service_with_history(&older);
+        let desired = record("api-d", &[]);
+        let status = next(&service, &facts_for(&desired, None, &[]), at_epoch());
+        assert_eq!(
+            revisions(&status),
+            ["api-d", "api-c", "api-b"],
+            "revisionHistoryLimit 2 keeps two behind the current"
+        );
+    }
+
+    #[test]
+    fn a_stalled_rollout_that_could_not_be_restored_says_why() {
+        let service = service_with_history(&[]);
+        let desired = record("api-c", &[]);
+        let stalled = deployment(
+            2,
+            json!({ "observedGeneration": 2, "conditions": [
+                { "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded" }
+            ] }),
+        );
+        let mut facts = facts_for(&desired, None, &[]);
+        facts.deployment = Some(&stalled);
+        facts.unsealed = Some("api-b".into());
+        let status = next(&service, &facts, at_epoch());
+        let (ready, reason, message) = ready_of(&status);
+        assert_eq!((ready, reason), (ConditionStatus::False, reasons::PROGRESS_DEADLINE_EXCEEDED));
+        assert!(message.contains("api-b was not restored") && message.contains("seal"), "{message}");
+    }
+
+    #[test]
+    fn only_the_new_revision_stalled_is_rolled_back_and_only_when_the_spec_asks() {
+        use super::super::revision::REVISION_ANNOTATION;
+        use crate::workload::fixtures::{inputs, seed_secrets, seed_service, seed_service_patched};
+        use kube::ResourceExt;
+        let secrets = seed_secrets();
+        let asks = seed_service_patched(json!({ "rollout": { "autoRollback": true } }));
+        let key = crate::hash_key::tests::test_key();
+        let desired = super::super::desired::build(&inputs(&asks, &secrets), None, &Default::default(), &key);
+        let built = desired.deployment.clone().unwrap_or_else(|| panic!("a Deployment"));
+        let mut stalled = built.clone();
+        stalled.metadata.generation = Some(2);
+        stalled.status = Some(
+            serde_json::from_value(json!({ "observedGeneration": 2, "conditions": [
+                { "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded" }
+            ] }))
+            .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let applied =
+            |deployment: Option<Deployment>| Applied { deployment, service: None, restored: None, unsealed: None };
+        assert!(must_roll_back(&asks, &desired, &applied(Some(stalled.clone()))));
+        assert!(!must_roll_back(&seed_service(), &desired, &applied(Some(stalled.clone()))), "autoRollback is off");
+        let mut older = stalled.clone();
+        older.annotations_mut().insert(REVISION_ANNOTATION.into(), "secure-api-older".into());
+        assert!(!must_roll_back(&asks, &desired, &applied(Some(older))), "not the revision just built");
+        assert!(!must_roll_back(&asks, &desired, &applied(Some(built))), "still progressing");
+        assert!(!must_roll_back(&asks, &desired, &applied(None)));
+    }
 }
