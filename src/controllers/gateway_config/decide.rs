@@ -324,4 +324,54 @@ mod tests {
         };
         assert_eq!(decide_deletion(&owner, &ours_with_theirs), Deletion::Done, "our API stays while it holds theirs");
     }
+
+    #[test]
+    fn a_gateway_on_no_config_moves_with_nothing_to_keep_for_rollback() {
+        let plan = plan();
+        let observed = Observed {
+            api: Some(api(ours())),
+            config: Some(config(&plan, "ACTIVE", ours())),
+            gateway: Some(gateway("", "ACTIVE", ours())),
+        };
+        assert!(matches!(
+            decide(&plan, &observed),
+            Decision::Act { action: Action::MoveGateway { previous_config_id: None }, .. }
+        ));
+    }
+
+    #[test]
+    fn ownership_is_checked_before_any_step_even_a_finished_one() {
+        let plan = plan();
+        let active = plan.config_name();
+        let mut served = Observed {
+            api: Some(api(ours())),
+            config: Some(config(&plan, "ACTIVE", ours())),
+            gateway: Some(gateway(&active, "ACTIVE", ours())),
+        };
+        assert!(matches!(decide(&plan, &served), Decision::Done { .. }));
+        if let Some(api) = served.api.as_mut() {
+            api.labels = labels_of("team-a");
+        }
+        assert_eq!(
+            decide(&plan, &served),
+            Decision::Conflict { resource: "API projects/p/locations/global/apis/x".into() },
+            "someone relabelled the API: the operator stops touching anything"
+        );
+    }
+
+    #[test]
+    fn someone_elses_gateway_under_our_id_stays_and_our_configs_still_go() {
+        let owner = Owner::of(&gateway_config("team-b"));
+        let plan = plan();
+        let ours_config = ApiConfig {
+            name: "projects/p/locations/global/apis/x/configs/mine".into(),
+            ..config(&plan, "ACTIVE", ours())
+        };
+        let observed = ObservedForDeletion {
+            gateway: Some(gateway("c", "ACTIVE", labels_of("team-a"))),
+            api: Some(api(ours())),
+            configs: vec![ours_config],
+        };
+        assert_eq!(decide_deletion(&owner, &observed), Deletion::Config { id: "mine".into() });
+    }
 }

@@ -103,3 +103,87 @@ fn call_failure(error: &GcpError) -> Category {
     };
     if error.is_transient() { Category::GcpUnavailable(reason) } else { Category::GcpError(reason) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gcp::Detail;
+
+    fn call(status: Code, http_code: Option<u16>) -> GcpError {
+        GcpError {
+            http_code,
+            ..GcpError::new("apigateway.apis.create", "projects/p/locations/global/apis/a", status, None)
+        }
+    }
+
+    /// API Gateway's and API Keys' answers are counted by whether they were passing trouble and
+    /// reported by what Google said, as before.
+    #[test]
+    fn a_failed_call_is_counted_by_passing_trouble_and_reported_by_googles_status() {
+        let cases = [
+            (call(Code::PermissionDenied, Some(403)), "gcp_error", "PermissionDenied"),
+            (call(Code::ResourceExhausted, Some(429)), "gcp_unavailable", "QuotaExceeded"),
+            (call(Code::Unavailable, Some(503)), "gcp_unavailable", "GcpUnavailable"),
+            (call(Code::InvalidArgument, Some(400)), "gcp_error", "GcpUnavailable"),
+            (
+                GcpError::new("apigateway.apis.get", "a", Code::Unavailable, Some(Detail::Timeout)),
+                "gcp_unavailable",
+                "GcpUnavailable",
+            ),
+        ];
+        for (answer, label, reason) in cases {
+            for error in [Error::Gcp(answer.clone()), Error::ApiKeys(answer.clone())] {
+                assert_eq!((error.category().metric_label(), error.reason()), (label, reason), "{error}");
+                assert!(error.is_transient(), "{error}: Google Cloud's state moves on its own");
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_missing_identity_or_someone_elses_resource_waits_for_a_change() {
+        let foreign = Error::OwnershipConflict("API projects/p/locations/global/apis/a".into());
+        assert_eq!(
+            (foreign.category().metric_label(), foreign.reason(), foreign.is_transient()),
+            ("invalid_spec", "OwnershipConflict", false)
+        );
+        let required = Error::Identity(IdentityError::Required { namespace: "team-a".into() });
+        assert!(!required.is_transient());
+        let missing = Error::Identity(IdentityError::ServiceAccountNotFound { account: "team-a/gw".into() });
+        assert!(missing.is_transient());
+        let invalid = Error::from(InvalidField::new("spec.projectId", "not set"));
+        assert_eq!(
+            (invalid.reason(), invalid.is_transient()),
+            ("InvalidSpec", true),
+            "retried with backoff, as before"
+        );
+        let status = kube::core::Status::failure("forbidden", "Forbidden").with_code(403);
+        let refused = Error::from(kube::Error::Api(Box::new(status)));
+        assert_eq!((refused.reason(), refused.is_transient()), ("Forbidden", true));
+        let conflict = Error::KeySecretConflict("client-key".into());
+        assert_eq!(
+            (conflict.category().metric_label(), conflict.reason(), conflict.is_transient()),
+            ("invalid_spec", "ApiKeySecretConflict", true)
+        );
+    }
+
+    #[test]
+    fn no_api_gateway_client_is_an_operator_setting_reported_as_invalid_spec() {
+        let error = Error::NoClient;
+        assert_eq!((error.category().metric_label(), error.reason()), ("invalid_setting", "InvalidSpec"));
+        assert!(error.is_transient());
+        assert_eq!(error.waiting(), None);
+    }
+
+    #[test]
+    fn a_deletion_step_in_progress_is_waited_for_not_reported() {
+        let waiting = Error::Waiting("a deletion operation".into());
+        assert_eq!(waiting.waiting(), Some(POLL));
+        assert_eq!(waiting.category(), Category::Waiting);
+        assert!(!waiting.is_api_keys());
+        assert!(
+            Error::KeyDeleted("k".into()).is_api_keys()
+                && Error::ApiKeys(call(Code::Internal, Some(500))).is_api_keys()
+        );
+        assert!(!Error::Gcp(call(Code::Internal, Some(500))).is_api_keys());
+    }
+}

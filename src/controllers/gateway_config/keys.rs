@@ -330,4 +330,22 @@ mod tests {
         assert_eq!(secret.metadata.owner_references.map(|o| o.len()), Some(1));
         assert_eq!(secret.data.and_then(|d| d.get("api-key").cloned()), Some(ByteString(b"k-1".to_vec())));
     }
+
+    #[test]
+    fn the_order_of_methods_does_not_make_a_new_key_and_another_method_does() {
+        let key = |methods: serde_json::Value| {
+            let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s", "methods": methods}]));
+            desired(&spec, "g").unwrap_or_default()[0].key_id.clone()
+        };
+        assert_eq!(key(serde_json::json!(["getData", "listItems"])), key(serde_json::json!(["listItems", "getData"])));
+        assert_ne!(key(serde_json::json!(["getData"])), key(serde_json::json!(["getData", "listItems"])));
+    }
+
+    #[test]
+    fn nothing_retired_means_no_deletion_is_due() {
+        let status = GatewayConfigStatus::default();
+        assert_eq!(next_deletion(&status, &at(0)), None);
+        assert!(due(&status, &at(0)).is_empty());
+        assert!(!recorded(&status, "g-c-1"));
+    }
 }

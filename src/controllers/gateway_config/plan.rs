@@ -220,4 +220,61 @@ mod tests {
         before.insert("gatewayconfig".into(), "x".repeat(63));
         assert!(owner.owns(&before), "resources labelled by the version that cut at 63 stay ours");
     }
+
+    fn with_spec(spec: serde_json::Value) -> GatewayConfig {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "secureapi.dev/v1alpha1", "kind": "GatewayConfig",
+            "metadata": { "name": "orders", "namespace": "team-a" },
+            "spec": spec,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn route(path: &str) -> serde_json::Value {
+        serde_json::json!({ "path": path, "backend": { "address": "https://a.example.com" } })
+    }
+
+    #[test]
+    fn a_project_comes_from_the_spec_else_the_operator_else_the_spec_is_invalid() {
+        let unnamed = with_spec(serde_json::json!({ "routes": [route("/a")] }));
+        let refused = names(&unnamed, None).err().map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("invalid spec: spec.projectId: not set, and the operator has no --gcp-project")
+        );
+        let refused =
+            plan(&unnamed, None, &BTreeMap::new()).err().map(|e| crate::runtime::skeleton::Failure::reason(&e));
+        assert_eq!(refused, Some("InvalidSpec"));
+        assert_eq!(
+            names(&unnamed, Some("operator-project")).map(|n| n.project).ok().as_deref(),
+            Some("operator-project")
+        );
+        let named = with_spec(serde_json::json!({ "projectId": "p", "routes": [route("/a")] }));
+        assert_eq!(names(&named, Some("operator-project")).map(|n| n.project).ok().as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn the_config_id_follows_the_document_and_the_gateway_service_account_only() {
+        let config_id = |spec: serde_json::Value| {
+            plan(&with_spec(spec), None, &BTreeMap::new()).map(|p| p.config_id).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let base = config_id(serde_json::json!({ "projectId": "p", "routes": [route("/a")] }));
+        assert!(base.starts_with("team-a-orders-") && base.len() == "team-a-orders-".len() + 10, "{base}");
+        assert_eq!(config_id(serde_json::json!({ "projectId": "p", "routes": [route("/a")] })), base, "same document");
+        assert_ne!(config_id(serde_json::json!({ "projectId": "p", "routes": [route("/b")] })), base, "a new route");
+        let account = serde_json::json!({ "projectId": "p", "routes": [route("/a")], "gatewayServiceAccount": "gw@p.iam.gserviceaccount.com" });
+        assert_ne!(config_id(account), base, "another identity for the backends is another config");
+        let moved = serde_json::json!({ "projectId": "other", "routes": [route("/a")] });
+        assert_eq!(config_id(moved), base, "the project is not part of the config");
+    }
+
+    #[test]
+    fn routes_the_renderer_refuses_are_an_invalid_spec_in_its_words() {
+        let clash = serde_json::json!({ "path": "/a", "methods": ["GET"], "backend": { "address": "https://a.example.com" }, "auth": "jwt:nobody" });
+        let refused =
+            plan(&with_spec(serde_json::json!({ "projectId": "p", "routes": [clash] })), None, &BTreeMap::new()).err();
+        let message = refused.as_ref().map(ToString::to_string).unwrap_or_default();
+        assert!(matches!(refused, Some(Error::Routes(_))), "{message}");
+        assert!(message.starts_with("invalid spec: route /a: auth jwt:nobody names no provider"), "{message}");
+    }
 }
