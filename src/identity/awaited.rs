@@ -40,6 +40,21 @@ pub fn service_account(
     ready.status != ConditionStatus::True && Duration::try_from(since).is_ok_and(|waited| waited < grace)
 }
 
+/// The status message while `error` (with its condition `reason`) is a ServiceAccount still
+/// awaited at `now` (see [`service_account`]) by an object whose Ready condition among
+/// `conditions` is that, and which has `synced_before` or not.
+pub fn awaited_message(
+    error: &impl Display,
+    reason: &str,
+    conditions: &[Condition],
+    synced_before: bool,
+    grace: Duration,
+    now: &Time,
+) -> Option<String> {
+    let ready = conditions.iter().find(|condition| condition.type_ == crate::api::conditions::types::READY);
+    service_account(reason, ready, synced_before, grace, now).then(|| message(error, grace))
+}
+
 /// The status message while the ServiceAccount is awaited (`missing`: the error's own text).
 pub fn message(missing: &impl Display, grace: Duration) -> String {
     format!(

@@ -20,7 +20,6 @@ pub mod resolve;
 pub mod status;
 
 use super::Context;
-use crate::api::conditions::{find_condition, types};
 use crate::api::{DeletionPolicy, GatewayConfig, GatewayConfigStatus};
 use crate::gcp::{ApiGateway, ApiKeys};
 use crate::identity::awaited;
@@ -31,10 +30,8 @@ use crate::runtime::recheck::Recheck;
 use crate::runtime::skeleton::{self, Profile, Reconciler, write_status};
 use crate::runtime::{Runtime, now, object_key};
 use error::{Error, POLL};
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::runtime::controller::Controller;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,10 +45,8 @@ const BACKEND_RECHECK: Duration = Duration::from_secs(30);
 /// The controller until `shutdown` resolves. Subscribes to the caches at once: call it before
 /// they run.
 pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
-    let shard = ctx.settings.shard;
     let caches = &ctx.caches;
-    let owned = caches.gateway_configs.subscribe().filter(move |g| std::future::ready(shard.owns(g.as_ref())));
-    let controller = Controller::for_shared_stream(owned, caches.gateway_configs.store());
+    let controller = skeleton::controller_of::<GatewayConfig>(&ctx);
     let users = ctx.clone();
     // A backend service's URL appearing or changing re-renders the gateways that use it.
     let controller = controller.watches_shared_stream(caches.secure_api_services.subscribe(), move |service| {
@@ -97,16 +92,7 @@ async fn keys_client(ctx: &Context, gateway: &GatewayConfig) -> Result<ApiKeys, 
 impl Reconciler for GatewayConfig {
     type Error = Error;
     type Context = Context;
-    const PROFILE: Profile = Profile {
-        controller: ControllerKind::GatewayConfig,
-        event_action: "Provision",
-        finalized: true,
-        debounce: Duration::ZERO,
-    };
-
-    fn cache(runtime: &Runtime) -> &Cache<Self> {
-        &runtime.caches.gateway_configs
-    }
+    const PROFILE: Profile = Profile::new(ControllerKind::GatewayConfig, "Provision").finalized();
 
     fn failed(&self, error: &Error, message: &str, now: Time) -> GatewayConfigStatus {
         use skeleton::Failure;
@@ -120,14 +106,16 @@ impl Reconciler for GatewayConfig {
         status::failed(self, &failure, &now)
     }
 
+    fn cache(runtime: &Runtime) -> &Cache<Self> {
+        &runtime.caches.gateway_configs
+    }
+
     /// A ServiceAccount missing before the first provisioning step (ids in status say one ran).
     fn awaited(&self, error: &Error, grace: Duration, now: &Time) -> Option<String> {
         use skeleton::Failure;
-        let status = self.status.as_ref();
-        let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
-        let synced_before = status.is_some_and(|s| s.api_id.is_some());
-        awaited::service_account(error.reason(), ready, synced_before, grace, now)
-            .then(|| awaited::message(error, grace))
+        let (conditions, provisioned) =
+            self.status.as_ref().map_or((&[][..], false), |s| (&s.conditions[..], s.api_id.is_some()));
+        awaited::awaited_message(error, error.reason(), conditions, provisioned, grace, now)
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Recheck, Error> {

@@ -41,7 +41,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
 use release::Cause;
 use resolve::{Known, LastSync, Plan};
@@ -57,9 +56,7 @@ const NOTIFICATION_QUEUE: usize = 1024;
 /// The controller, and the notification loop when subscriptions are configured, until `shutdown`
 /// resolves. Subscribes to the caches at once: call it before they run.
 pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
-    let shard = ctx.settings.shard;
-    let owned = ctx.caches.secret_refs.subscribe().filter(move |r| std::future::ready(shard.owns(r.as_ref())));
-    let controller = Controller::for_shared_stream(owned, ctx.caches.secret_refs.store());
+    let controller = skeleton::controller_of::<SecretRef>(&ctx);
     let (queue, queued) = tokio::sync::mpsc::channel(NOTIFICATION_QUEUE);
     let notifications = match &ctx.notifications {
         Some(notifications) => Either::Left(notifications::run(
@@ -139,12 +136,7 @@ fn take_forced_read(ctx: &Context, key: &str) -> bool {
 impl Reconciler for SecretRef {
     type Error = Error;
     type Context = Context;
-    const PROFILE: Profile = Profile {
-        controller: ControllerKind::SecretRef,
-        event_action: "Sync",
-        finalized: true,
-        debounce: Duration::ZERO,
-    };
+    const PROFILE: Profile = Profile::new(ControllerKind::SecretRef, "Sync").finalized();
 
     fn cache(runtime: &Runtime) -> &Cache<Self> {
         &runtime.caches.secret_refs
@@ -163,11 +155,9 @@ impl Reconciler for SecretRef {
 
     /// A ServiceAccount missing at the first sync (its SecureApiService creates it any moment).
     fn awaited(&self, error: &Error, grace: Duration, now: &Time) -> Option<String> {
-        let status = self.status.as_ref();
-        let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
-        let synced_before = status.is_some_and(|s| s.synced_version.is_some());
-        awaited::service_account(error.reason(), ready, synced_before, grace, now)
-            .then(|| awaited::message(error, grace))
+        let (conditions, synced) =
+            self.status.as_ref().map_or((&[][..], false), |s| (&s.conditions[..], s.synced_version.is_some()));
+        awaited::awaited_message(error, error.reason(), conditions, synced, grace, now)
     }
 
     fn forget_after_failure(ctx: &Context, key: &str) {

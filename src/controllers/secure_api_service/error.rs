@@ -7,6 +7,8 @@ use crate::workload::MissingSecret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] KubeFailure),
     /// What the API server would refuse of the objects built from the spec, in the words of
     /// `crate::workload::names::check`, which name the field.
     #[error("invalid spec: {0}")]
@@ -15,18 +17,14 @@ pub enum Error {
     /// than build a pod without it.
     #[error("invalid spec: {0}")]
     Unresolved(#[from] MissingSecret),
-    #[error(transparent)]
-    Kube(#[from] KubeFailure),
 }
 
 lift_kube_failures!(Error);
 
 impl Failure for Error {
+    /// What the Kubernetes API answered decides; everything else is the spec's.
     fn category(&self) -> Category {
-        match self {
-            Self::Unbuildable(_) | Self::Unresolved(_) => Category::InvalidSpec,
-            Self::Kube(error) => error.category(),
-        }
+        if let Self::Kube(error) = self { error.category() } else { Category::InvalidSpec }
     }
 }
 

@@ -27,11 +27,9 @@ use crate::runtime::{Runtime, now};
 use crate::workload::snapshot::secretref_label;
 use crate::workload::{Inputs, service_label};
 use error::Error;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
 use std::future::Future;
 use std::sync::Arc;
@@ -49,10 +47,8 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// The controller until `shutdown` resolves. Subscribes to the caches at once: call it before
 /// they run.
 pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
-    let shard = ctx.settings.shard;
     let caches = &ctx.caches;
-    let owned = caches.secure_api_services.subscribe().filter(move |s| std::future::ready(shard.owns(s.as_ref())));
-    let controller = Controller::for_shared_stream(owned, caches.secure_api_services.store());
+    let controller = skeleton::controller_of::<SecureApiService>(&ctx);
     let users = ctx.clone();
     let pruner = ctx.clone();
     let controller = controller
@@ -94,12 +90,7 @@ impl Reconciler for SecureApiService {
     type Error = Error;
     type Context = Context;
     // Children go with the service through their owner references.
-    const PROFILE: Profile = Profile {
-        controller: ControllerKind::SecureApiService,
-        event_action: "Rollout",
-        finalized: false,
-        debounce: DEBOUNCE,
-    };
+    const PROFILE: Profile = Profile::new(ControllerKind::SecureApiService, "Rollout").debounced(DEBOUNCE);
 
     fn cache(runtime: &Runtime) -> &Cache<Self> {
         &runtime.caches.secure_api_services

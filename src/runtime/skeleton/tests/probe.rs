@@ -105,12 +105,7 @@ impl Reconciler for Probe {
     type Error = ProbeError;
     type Context = ProbeContext;
     // The tests' kind borrows a controller's name: metrics label it as SecretRef's.
-    const PROFILE: Profile = Profile {
-        controller: ControllerKind::SecretRef,
-        event_action: "Probe",
-        finalized: true,
-        debounce: Duration::ZERO,
-    };
+    const PROFILE: Profile = Profile::new(ControllerKind::SecretRef, "Probe").finalized();
 
     fn cache(_runtime: &Runtime) -> &Cache<Self> {
         // The sequences drive `reconcile_owned`, which reads no cache; the runtime has none for

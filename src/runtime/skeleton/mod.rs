@@ -70,6 +70,21 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// A kind reconciled without a finalizer and without debounce.
+    pub const fn new(controller: ControllerKind, event_action: &'static str) -> Self {
+        Self { controller, event_action, finalized: false, debounce: Duration::ZERO }
+    }
+
+    /// The same, whose deletion waits for [`Reconciler::cleanup`] behind the finalizer.
+    pub const fn finalized(self) -> Self {
+        Self { finalized: true, ..self }
+    }
+
+    /// The same, gathering a burst of triggers of one object within `debounce` into one reconcile.
+    pub const fn debounced(self, debounce: Duration) -> Self {
+        Self { debounce, ..self }
+    }
+
     /// The field manager of the controller's writes, `secure-api-operator/<controller>`: it is
     /// persisted in managedFields, so it follows the controller's one name and never changes.
     pub fn field_manager(&self) -> String {
@@ -126,6 +141,14 @@ pub trait Reconciler:
     fn cleanup(&self, _ctx: &Self::Context) -> impl Future<Output = Result<Recheck, Self::Error>> + Send {
         std::future::ready(Ok(Recheck::OnChange))
     }
+}
+
+/// A controller of the objects of `K` in its cache that this operator's shard owns.
+pub fn controller_of<K: Reconciler>(runtime: &Runtime) -> Controller<K> {
+    let shard = runtime.settings.shard;
+    let cache = K::cache(runtime);
+    let owned = cache.subscribe().filter(move |object| std::future::ready(shard.owns(object.as_ref())));
+    Controller::for_shared_stream(owned, cache.store())
 }
 
 /// Runs `controller` with the shared reconcile and error policy until `shutdown`.
