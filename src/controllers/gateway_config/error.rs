@@ -108,6 +108,7 @@ fn call_failure(error: &GcpError) -> Category {
 mod tests {
     use super::*;
     use crate::gcp::Detail;
+    use crate::runtime::skeleton::outcome;
 
     fn call(status: Code, http_code: Option<u16>) -> GcpError {
         GcpError {
@@ -142,10 +143,7 @@ mod tests {
     #[test]
     fn only_a_missing_identity_or_someone_elses_resource_waits_for_a_change() {
         let foreign = Error::OwnershipConflict("API projects/p/locations/global/apis/a".into());
-        assert_eq!(
-            (foreign.category().metric_label(), foreign.reason(), foreign.is_transient()),
-            ("invalid_spec", "OwnershipConflict", false)
-        );
+        assert_eq!(outcome(&foreign), ("invalid_spec", "OwnershipConflict", false));
         let required = Error::Identity(IdentityError::Required { namespace: "team-a".into() });
         assert!(!required.is_transient());
         let missing = Error::Identity(IdentityError::ServiceAccountNotFound { account: "team-a/gw".into() });
@@ -160,10 +158,7 @@ mod tests {
         let refused = Error::from(kube::Error::Api(Box::new(status)));
         assert_eq!((refused.reason(), refused.is_transient()), ("Forbidden", true));
         let conflict = Error::KeySecretConflict("client-key".into());
-        assert_eq!(
-            (conflict.category().metric_label(), conflict.reason(), conflict.is_transient()),
-            ("invalid_spec", "ApiKeySecretConflict", true)
-        );
+        assert_eq!(outcome(&conflict), ("invalid_spec", "ApiKeySecretConflict", true));
     }
 
     #[test]

@@ -45,11 +45,10 @@ const BACKEND_RECHECK: Duration = Duration::from_secs(30);
 /// The controller until `shutdown` resolves. Subscribes to the caches at once: call it before
 /// they run.
 pub fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> impl Future<Output = ()> {
-    let caches = &ctx.caches;
-    let controller = skeleton::controller_of::<GatewayConfig>(&ctx);
     let users = ctx.clone();
     // A backend service's URL appearing or changing re-renders the gateways that use it.
-    let controller = controller.watches_shared_stream(caches.secure_api_services.subscribe(), move |service| {
+    let services = ctx.caches.secure_api_services.subscribe();
+    let controller = skeleton::controller_of::<GatewayConfig>(&ctx).watches_shared_stream(services, move |service| {
         users.caches.gateway_configs.indexed(&index_key(service.namespace().as_deref(), &service.name_any()))
     });
     skeleton::run(controller, ctx, shutdown)

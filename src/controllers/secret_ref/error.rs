@@ -11,10 +11,6 @@ use crate::runtime::skeleton::Failure;
 pub enum Error {
     #[error(transparent)]
     InvalidSpec(#[from] InvalidField),
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
     #[error("version {version}: the payload does not match its CRC32C checksum; nothing was written")]
     ChecksumMismatch { version: String },
     #[error("version {version}: {source}")]
@@ -23,6 +19,10 @@ pub enum Error {
         #[source]
         source: MappingError,
     },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
     #[error("Secret {0} exists and is not managed by this SecretRef; it is left untouched")]
     TargetConflict(String),
     #[error(transparent)]

@@ -32,14 +32,12 @@ impl Failure for Error {
 mod tests {
     use super::*;
     use crate::runtime::children::ChildError;
+    use crate::runtime::skeleton::outcome;
 
     #[test]
     fn a_spec_that_cannot_be_built_is_an_invalid_spec_that_waits_for_an_edit() {
         let error = Error::Unbuildable("the name must start with a lowercase letter".into());
-        assert_eq!(
-            (error.category().metric_label(), error.reason(), error.is_transient()),
-            ("invalid_spec", "InvalidSpec", false)
-        );
+        assert_eq!(outcome(&error), ("invalid_spec", "InvalidSpec", false));
         assert_eq!(error.to_string(), "invalid spec: the name must start with a lowercase letter");
         let missing = Error::from(MissingSecret("db".into()));
         assert_eq!(
@@ -51,10 +49,7 @@ mod tests {
     #[test]
     fn a_child_of_someone_else_is_an_ownership_conflict_that_waits_and_a_leftover_is_retried() {
         let foreign = Error::from(ChildError::NotOurs { kind: "Service".into(), name: "api".into() });
-        assert_eq!(
-            (foreign.category().metric_label(), foreign.reason(), foreign.is_transient()),
-            ("kubernetes", "OwnershipConflict", false)
-        );
+        assert_eq!(outcome(&foreign), ("kubernetes", "OwnershipConflict", false));
         let leftover = Error::from(ChildError::Leftover { kind: "Deployment".into(), name: "api".into() });
         assert_eq!((leftover.reason(), leftover.is_transient()), ("Conflict", true));
     }

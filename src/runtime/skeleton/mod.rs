@@ -36,6 +36,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// What `failure` shows the world: its metric label, its condition reason, and whether it is
+/// retried soon (for tests that pin a failure's outcome).
+pub fn outcome(failure: &impl Failure) -> (&'static str, &'static str, bool) {
+    (failure.category().metric_label(), failure.reason(), failure.is_transient())
+}
+
 /// What the skeleton needs to know of a controller's error enum: its [`Category`], from which
 /// the metric label, the condition reason and the retry follow.
 pub trait Failure: std::error::Error + From<KubeFailure> + Send + Sync + 'static {
