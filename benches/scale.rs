@@ -56,8 +56,8 @@
 //! `BENCH_QUIET_SECS` (default 10), `BENCH_SYNC_LIMIT_SECS` (the cold sync, default 1200),
 //! `BENCH_TIMEOUT_SECS` (the whole run, default 1800), `BENCH_SERVICES` (how many
 //! SecureApiServices, default and at most N/10), `BENCH_OPERATOR_BIN` (the operator binary
-//! to spawn; default the one built with the bench, which carries the test bed; the image's is
-//! `cargo build --release --no-default-features --bin secure-api-operator`).
+//! to spawn; default the one built with the bench, the same as the image's
+//! `cargo build --release --bin secure-api-operator`).
 
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::ByteString;
@@ -352,7 +352,7 @@ fn operator_flags(cluster: &Cluster, knobs: &Knobs, metrics_port: u16) -> Vec<St
     flags
 }
 
-/// `BENCH_OPERATOR_BIN`, or the binary cargo built with the bench (with the test bed in it).
+/// `BENCH_OPERATOR_BIN`, or the operator binary cargo built with the bench.
 fn operator_bin() -> String {
     std::env::var("BENCH_OPERATOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_secure-api-operator").to_owned())
 }

@@ -11,7 +11,7 @@
 //! shell; its lines are checked in `chart::repository`).
 //!
 //! The RUN lines see `CARGO_TARGET_DIR` set to this test's own target directory. `.ci/run` builds
-//! `--release --locked --no-default-features` there before the tests, which compiles the same
+//! `--release --locked --bin secure-api-operator` there before the tests, which compiles the same
 //! dependencies with the same flags, so the replay pays for this crate only; on a machine without
 //! that build, the first replay compiles the dependencies too. The commands are the Dockerfile's
 //! own: the Dockerfile reads `${CARGO_TARGET_DIR:-target}` where it takes the binary.

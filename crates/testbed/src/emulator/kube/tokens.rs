@@ -3,7 +3,7 @@
 //!
 //! The key in `service_account_key.der` (PKCS#8 DER, 2048 bits) is a fixed test-bed key, not a
 //! secret: it is committed on purpose so tokens verify across runs, and the emulator is test-only
-//! (behind the `testbed` feature). Never trust a token it signed outside tests.
+//! (in the test bed's crate). Never trust a token it signed outside tests.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
