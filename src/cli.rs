@@ -15,6 +15,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// `--log-format` and `--log-filter`, taken by every subcommand (the test bed's too).
+#[derive(Args, Debug, Clone)]
+pub struct Logging {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, global = true, help_heading = "Logging", value_enum, default_value_t = LogFormat::Text, env = "SECUREAPI_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -24,6 +31,19 @@ pub struct Cli {
     /// itself, with context.
     #[arg(long, global = true, help_heading = "Logging", default_value = DEFAULT_LOG_FILTER, env = "SECUREAPI_LOG_FILTER")]
     pub log_filter: String,
+}
+
+/// The exit of a command: success, or one line on stderr that says what is wrong and nothing
+/// else.
+pub fn exit_code(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Default of `--log-filter`.

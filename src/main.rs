@@ -1,29 +1,21 @@
 //! `secure-api-operator`: see `secure-api-operator --help`.
 
 use clap::Parser;
-use secure_api_operator::cli::{Cli, Command, CrdsArgs, RenderArgs};
+use secure_api_operator::cli::{self, Cli, Command, CrdsArgs, RenderArgs};
 use secure_api_operator::{crdgen, gateway, operator, telemetry};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            // One line on stderr that says what is wrong; nothing else on failure.
-            let _ = writeln!(std::io::stderr(), "error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code(dispatch(Cli::parse()))
 }
 
 fn dispatch(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Crds(args) => crds(args),
         Command::Run(args) => {
-            telemetry::init(cli.log_format, &cli.log_filter)?;
+            telemetry::init(cli.logging.log_format, &cli.logging.log_filter)?;
             let runtime = runtime()?;
             let result = runtime.block_on(operator::run(args));
             // The shutdown grace is spent: nothing left (a DNS lookup on a blocking thread, say)

@@ -3,9 +3,8 @@
 //! the integration tests also start as a process.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secure_api_operator::cli::{DEFAULT_LOG_FILTER, LogFormat};
+use secure_api_operator::cli::{Logging, exit_code};
 use secure_api_operator::telemetry;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,13 +17,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(long, global = true, help_heading = "Logging", value_enum, default_value_t = LogFormat::Text, env = "SECUREAPI_LOG_FORMAT")]
-    pub log_format: LogFormat,
-
-    /// Log filter in tracing's env-filter syntax, e.g. `info` or `info,secure_api_operator=debug`.
-    #[arg(long, global = true, help_heading = "Logging", default_value = DEFAULT_LOG_FILTER, env = "SECUREAPI_LOG_FILTER")]
-    pub log_filter: String,
+    #[command(flatten)]
+    pub logging: Logging,
 }
 
 #[derive(Subcommand, Debug)]
@@ -103,14 +97,7 @@ pub enum DeploymentMode {
 
 /// Parses the command line and runs it; one line on stderr when it fails.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            let _ = writeln!(std::io::stderr(), "error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(dispatch(Cli::parse()))
 }
 
 fn dispatch(cli: Cli) -> Result<(), String> {
@@ -120,10 +107,10 @@ fn dispatch(cli: Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     match cli.command {
         Command::Emulator(args) => {
-            telemetry::init(cli.log_format, &cli.log_filter)?;
+            telemetry::init(cli.logging.log_format, &cli.logging.log_filter)?;
             runtime.block_on(crate::emulator::serve::run(args))
         }
-        Command::Dev(args) => runtime.block_on(crate::dev::run(args, cli.log_format, &cli.log_filter)),
+        Command::Dev(args) => runtime.block_on(crate::dev::run(args, cli.logging.log_format, &cli.logging.log_filter)),
     }
 }
 
