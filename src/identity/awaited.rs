@@ -19,9 +19,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::fmt::Display;
 use std::time::Duration;
 
-/// How long a never-synced object waits for its ServiceAccount without a Warning.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(120);
-
 /// Whether a failure with `reason` is still awaited at `now`: a missing ServiceAccount, for an
 /// object that never synced (`synced_before` false) and whose `ready` condition (if any) has not
 /// been False for `grace`.
@@ -56,7 +53,7 @@ pub fn awaited_message(
 }
 
 /// The status message while the ServiceAccount is awaited (`missing`: the error's own text).
-pub fn message(missing: &impl Display, grace: Duration) -> String {
+fn message(missing: &impl Display, grace: Duration) -> String {
     format!(
         "{missing} yet: waiting for it to be created (a SecureApiService creates the one it names); a Warning follows if it is still missing after {}s",
         grace.as_secs()
