@@ -196,6 +196,10 @@ pub mod reasons {
     pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
     /// The previous revision was restored after a stalled rollout.
     pub const ROLLED_BACK: &str = "RolledBack";
+    /// A canary failed its health gate: all traffic is back on the stable revision.
+    pub const ROLLOUT_ABORTED: &str = "RolloutAborted";
+    /// Event: a canary revision moved to a step (its share of the traffic).
+    pub const CANARY_STEP: &str = "CanaryStep";
     /// Event (Normal): the Deployment was given a new revision (new secret versions, or a spec
     /// change); the note names it, its secret versions and the revision it replaces.
     pub const ROLLOUT_STARTED: &str = "RolloutStarted";

@@ -7,6 +7,7 @@
 pub mod conditions;
 pub mod gateway_config;
 mod policy;
+mod rollout;
 mod schema;
 pub mod secret_ref;
 pub mod secure_api_service;

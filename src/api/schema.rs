@@ -5,8 +5,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 
-/// Go-style duration as Kubernetes users write it: `30s`, `5m`, `1h30m`, `250ms`.
-pub(crate) const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+/// Go-style duration as Kubernetes users write it: `30s`, `5m`, `1h30m`, `250ms`; `ns` and `us`
+/// too, as Go reads them and as `kube::core::Duration` writes a zero (`0ns`).
+pub(crate) const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$";
 /// A Google Cloud project id.
 pub(crate) const PROJECT_ID_PATTERN: &str = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$";
 /// A Google service account e-mail.
@@ -122,7 +123,10 @@ mod duration_tests {
 
     #[test]
     fn every_duration_the_pattern_accepts_parses() {
-        for text in ["1s", "0.5s", "90m", "168h", "1h0m0s", "2h45m30.5s", "100ms", "007s"] {
+        // What the operator's own types write reads back: a zero pause is `0ns`.
+        let zero = kube::core::Duration::from(Duration::ZERO).to_string();
+        assert_eq!(duration(&zero), Ok(Duration::ZERO), "{zero}");
+        for text in ["1s", "0.5s", "90m", "168h", "1h0m0s", "2h45m30.5s", "100ms", "007s", "0ns", "5us"] {
             assert!(duration(text).is_ok(), "{text}: {:?}", duration(text));
         }
     }

@@ -2,6 +2,9 @@
 //! each revision pinned to exact secret versions.
 
 use super::conditions::Condition;
+pub use super::rollout::{
+    Analysis, Canary, CanaryStatus, CanaryStep, RejectedRevision, Rollout, RolloutStrategy, TrafficSplit,
+};
 use super::schema::{
     DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, IntOrString, SECRET_KEY_PATTERN,
     int_or_percent, quantity,
@@ -139,7 +142,8 @@ pub struct SecureApiServiceSpec {
     #[serde(default)]
     pub expose: Expose,
 
-    /// Rolling-update behaviour.
+    /// How a new revision takes over: a rolling update (the default) or a canary gated on the
+    /// new pods' health.
     #[serde(default)]
     pub rollout: Rollout,
 
@@ -328,50 +332,6 @@ pub enum ExposeType {
     LoadBalancer,
 }
 
-/// Rolling-update behaviour.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Rollout {
-    /// Pods created above the desired count during a rollout: a number or a percentage.
-    #[serde(default = "default_max_surge")]
-    #[schemars(schema_with = "int_or_percent")]
-    pub max_surge: IntOrString,
-    /// Pods that may be unavailable during a rollout: a number or a percentage.
-    #[serde(default = "default_max_unavailable")]
-    #[schemars(schema_with = "int_or_percent")]
-    pub max_unavailable: IntOrString,
-    /// Seconds a rollout may go without progress before it counts as stalled.
-    #[serde(default = "default_progress_deadline")]
-    #[schemars(range(min = 30, max = 3600))]
-    pub progress_deadline_seconds: i32,
-    /// Restore the previous revision (template and secret snapshots) when a rollout stalls.
-    #[serde(default)]
-    pub auto_rollback: bool,
-}
-
-impl Default for Rollout {
-    fn default() -> Self {
-        Self {
-            max_surge: default_max_surge(),
-            max_unavailable: default_max_unavailable(),
-            progress_deadline_seconds: default_progress_deadline(),
-            auto_rollback: false,
-        }
-    }
-}
-
-fn default_max_surge() -> IntOrString {
-    IntOrString::String("25%".into())
-}
-
-fn default_max_unavailable() -> IntOrString {
-    IntOrString::Int(0)
-}
-
-fn default_progress_deadline() -> i32 {
-    600
-}
-
 /// PodDisruptionBudget: exactly one of the two fields.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -422,10 +382,19 @@ pub struct SecureApiServiceStatus {
     /// spec or a secret version changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_revision: Option<String>,
-    /// Revisions applied, newest first, at most `revisionHistoryLimit` + 1: their secret versions
-    /// and the snapshot Secrets they use (kept while a revision is in this list).
+    /// The canary in progress: its revision, step and traffic weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    /// Revisions whose canary failed its health gate, newest first (at most 10): the same secret
+    /// versions are not tried again until a new version or a spec change arrives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 51))]
+    #[schemars(length(max = 10))]
+    pub rejected_revisions: Vec<RejectedRevision>,
+    /// Revisions applied, newest first, at most `revisionHistoryLimit` + 1 (and the serving one
+    /// while a canary is tried): their secret versions and the snapshot Secrets they use (kept
+    /// while a revision is in this list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 52))]
     pub history: Vec<RevisionRecord>,
     /// The `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -52,6 +52,8 @@ pub const REASONS: &[&str] = &[
     "RolloutComplete",
     "ProgressDeadlineExceeded",
     "RolledBack",
+    "RolloutAborted",
+    "CanaryStep",
     "RolloutStarted",
     "BackendsReady",
     "BackendNotReady",

@@ -9,6 +9,7 @@
 //! to the SecureApiService and the labels `app.kubernetes.io/managed-by: secure-api-operator` and
 //! `secureapi.dev/secureapiservice: <service>`.
 
+pub mod canary;
 pub mod deployment;
 pub mod names;
 pub mod quantity;

@@ -2,6 +2,7 @@
 
 mod architecture;
 mod bad_input;
+mod canary;
 mod chart;
 mod cli;
 mod crds;

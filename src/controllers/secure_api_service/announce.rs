@@ -3,6 +3,7 @@
 //! reconcile started), so re-reconciles of the same revision say nothing.
 
 use super::apply::Applied;
+use super::canary::Trial;
 use super::desired::Desired;
 use super::revision::revision_of;
 use crate::api::SecureApiService;
@@ -24,6 +25,25 @@ pub async fn rollout(
     if let Some(note) = rollout_note(&desired.record, live.as_deref(), live_before) {
         ctx.announce(service, reasons::ROLLOUT_STARTED, &desired.record.revision, "Rollout", note).await;
     }
+}
+
+/// Announces a canary's step when this reconcile moved it there (`before`: the trial the canary
+/// Deployment recorded when the reconcile started).
+pub async fn canary_step(ctx: &Context, service: &SecureApiService, trial: &Trial, before: Option<&Trial>) {
+    let moved = before.is_none_or(|before| before.revision != trial.revision || before.step != trial.step);
+    if !moved {
+        return;
+    }
+    let steps = service.spec.rollout.steps();
+    let weight = steps.get(trial.step).map_or(0, |step| step.weight);
+    let note = format!(
+        "canary revision {} takes {weight}% of the traffic: step {} of {}",
+        trial.revision,
+        trial.step + 1,
+        steps.len()
+    );
+    let subject = format!("{}/{}", trial.revision, trial.step);
+    ctx.announce(service, reasons::CANARY_STEP, &subject, "Rollout", note).await;
 }
 
 /// What the Event says, when the Deployment now runs `desired` and did not before (pure).

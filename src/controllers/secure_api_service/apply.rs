@@ -2,7 +2,8 @@
 //! snapshots first, then the ServiceAccount, Deployment, Service, HPA and PDB; the rollback of a
 //! stalled revision; and pruning the snapshots no retained revision uses.
 
-use super::desired::Desired;
+use super::canary;
+use super::desired::{CanaryChange, Desired};
 use super::error::Error;
 use super::revision;
 use crate::api::SecureApiService;
@@ -28,6 +29,8 @@ pub struct Applied {
     pub restored: Option<String>,
     /// The revision a rollback would have restored, had its record carried the operator's seal.
     pub unsealed: Option<String>,
+    /// Our canary Deployment, when one is left after the writes.
+    pub canary: Option<Deployment>,
 }
 
 fn api<K>(ctx: &Context, service: &SecureApiService) -> Api<K>
@@ -40,12 +43,14 @@ where
 
 /// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
 /// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
-/// `live` is the Deployment read at the start of the reconcile.
+/// `live` is the Deployment read at the start of the reconcile, `canary` the Deployment of the
+/// canary's name (whoever's it is: only ours is written over or deleted).
 pub async fn children(
     ctx: &Context,
     service: &SecureApiService,
     desired: Option<&Desired>,
     live: Option<Deployment>,
+    canary: Option<Deployment>,
     manager: &str,
 ) -> Result<Applied, Error> {
     let services: Api<Service> = api(ctx, service);
@@ -55,7 +60,8 @@ pub async fn children(
     let Some(desired) = desired else {
         // Nothing is applied but the ServiceAccount: our Service, if any, is in the cache.
         let cached = ctx.caches.services.get(&namespace, &service.name_any()).map(|s| s.as_ref().clone());
-        return Ok(Applied { deployment: live, service: cached, restored: None, unsealed: None });
+        let canary = canary.filter(|canary| is_child_of(canary, service.uid().as_deref()));
+        return Ok(Applied { deployment: live, service: cached, restored: None, unsealed: None, canary });
     };
     let live_service = cached_or_read(&ctx.caches.services, &services, &service.name_any()).await?;
     let secrets: Api<Secret> = api(ctx, service);
@@ -65,17 +71,42 @@ pub async fn children(
         let cached = ctx.caches.secrets.get(&namespace, &snapshot.name_any());
         apply_over(&secrets, cached.as_deref(), snapshot.clone(), manager).await?;
     }
+    let deployments: Api<Deployment> = api(ctx, service);
     let deployment = match &desired.deployment {
-        Some(wanted) => {
-            let deployments: Api<Deployment> = api(ctx, service);
-            Some(apply_over(&deployments, live.as_ref(), wanted.clone(), manager).await?.object)
-        }
+        Some(wanted) => Some(apply_over(&deployments, live.as_ref(), wanted.clone(), manager).await?.object),
         None => live,
     };
+    let canary = apply_canary(&deployments, service, desired, deployment.as_ref(), canary, manager).await?;
     let applied_service = apply_over(&services, live_service.as_ref(), desired.service.clone(), manager).await?;
     apply_optional::<HorizontalPodAutoscaler>(ctx, service, desired.autoscaler.clone(), manager).await?;
     apply_optional::<PodDisruptionBudget>(ctx, service, desired.disruption_budget.clone(), manager).await?;
-    Ok(Applied { deployment, service: Some(applied_service.object), restored: None, unsealed: None })
+    Ok(Applied { deployment, service: Some(applied_service.object), restored: None, unsealed: None, canary })
+}
+
+/// Applies the canary Deployment of a trial, or deletes a retired one once the stable Deployment
+/// runs the revision on every replica. Returns our canary as it stands after.
+async fn apply_canary(
+    deployments: &Api<Deployment>,
+    service: &SecureApiService,
+    desired: &Desired,
+    stable: Option<&Deployment>,
+    live: Option<Deployment>,
+    manager: &str,
+) -> Result<Option<Deployment>, Error> {
+    match &desired.canary {
+        CanaryChange::Apply(canary) => {
+            Ok(Some(apply_over(deployments, live.as_ref(), canary.as_ref().clone(), manager).await?.object))
+        }
+        CanaryChange::RetireOnceStableRuns => {
+            let ours = live.filter(|live| is_child_of(live, service.uid().as_deref()));
+            let Some(canary) = ours else { return Ok(None) };
+            if !canary::retirable(stable, &desired.record.revision) {
+                return Ok(Some(canary));
+            }
+            delete_if_ours(deployments, &canary.name_any(), &service.uid().unwrap_or_default()).await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Applies the service's ServiceAccount unless this process applied or found exactly this one in
@@ -159,15 +190,15 @@ pub async fn roll_back(
 }
 
 /// Deletes our snapshot Secrets that no retained revision uses — never one that the live
-/// Deployment's template or its remembered previous template still uses.
+/// Deployment's template, its remembered previous template or the canary still uses.
 pub async fn prune_snapshots(
     ctx: &Context,
     service: &SecureApiService,
     history: &[RevisionRecord],
-    live: Option<&Deployment>,
+    applied: &Applied,
 ) -> Result<(), Error> {
     let mut keep: Vec<String> = history.iter().flat_map(|r| r.snapshots.iter().cloned()).collect();
-    keep.extend(live.iter().flat_map(|d| revision::secrets_in_use(d)));
+    keep.extend([&applied.deployment, &applied.canary].into_iter().flatten().flat_map(revision::secrets_in_use));
     let secrets: Api<Secret> = api(ctx, service);
     // The cache holds every Secret we labelled; one written a moment ago goes at the next prune.
     let snapshots = ctx.caches.secrets.indexed(&index_key(service.namespace().as_deref(), &service.name_any()));

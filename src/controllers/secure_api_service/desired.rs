@@ -2,9 +2,10 @@
 //! `crate::workload` from checked inputs). A revision that was rolled back stays held: its
 //! Deployment is not applied again until the spec or a secret version changes.
 
+use super::canary::{self, Plan};
 use super::revision::{remember_previous, revision_of};
-use crate::api::SecureApiServiceStatus;
 use crate::api::secure_api_service::RevisionRecord;
+use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::hash_key::HashKey;
 use crate::workload::{self, Inputs};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -25,6 +26,34 @@ pub struct Desired {
     pub service: Service,
     pub autoscaler: Option<HorizontalPodAutoscaler>,
     pub disruption_budget: Option<PodDisruptionBudget>,
+    /// What becomes of the canary Deployment.
+    pub canary: CanaryChange,
+}
+
+/// What becomes of the canary Deployment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CanaryChange {
+    /// Applied as built: the trial's step, or its abort.
+    Apply(Box<Deployment>),
+    /// Deleted, if there is one, once the stable Deployment runs the revision on every replica.
+    RetireOnceStableRuns,
+}
+
+/// Shapes `desired` for the canary plan: a trial leaves the stable Deployment as it is and runs
+/// the revision on the canary Deployment instead, with the step's replicas (none once aborted).
+pub fn follow(desired: &mut Desired, plan: &Plan, service: &SecureApiService, stable: Option<&Deployment>) {
+    let trial = match plan {
+        Plan::Direct => {
+            desired.canary = CanaryChange::RetireOnceStableRuns;
+            return;
+        }
+        Plan::Step(trial) | Plan::Abort(trial) => trial,
+    };
+    let Some(revision) = desired.deployment.take() else { return };
+    let rollout = &service.spec.rollout;
+    let replicas = canary::replicas(trial, rollout, stable.map_or(1, canary::stable_replicas));
+    let canary = workload::canary::canary_deployment(&service.name_any(), &revision, replicas, trial.annotations());
+    desired.canary = CanaryChange::Apply(Box::new(canary));
 }
 
 /// Builds everything for `inputs`, stamping the Deployment with what a rollback would restore.
@@ -51,6 +80,7 @@ pub fn build(
         service: workload::service::service(inputs),
         autoscaler: workload::service::horizontal_pod_autoscaler(inputs),
         disruption_budget: workload::service::pod_disruption_budget(inputs),
+        canary: CanaryChange::RetireOnceStableRuns,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Why a SecureApiService reconcile failed. A refused write keeps the API server's reason
 //! (`Forbidden`, `Invalid`, `QuotaExceeded`, …) and message, which names what refused it.
 
-use crate::runtime::error::{Category, KubeFailure, lift_kube_failures};
+use crate::runtime::error::{Category, InvalidField, KubeFailure, lift_kube_failures};
 use crate::runtime::skeleton::Failure;
 use crate::workload::MissingSecret;
 
@@ -13,6 +13,9 @@ pub enum Error {
     /// `crate::workload::names::check`, which name the field.
     #[error("invalid spec: {0}")]
     Unbuildable(String),
+    /// A field the schema cannot check (the canary's steps must grow).
+    #[error(transparent)]
+    InvalidSpec(#[from] InvalidField),
     /// A SecretRef the spec uses is missing from what was resolved: the build refuses it rather
     /// than build a pod without it.
     #[error("invalid spec: {0}")]

@@ -10,6 +10,7 @@
 
 pub mod announce;
 pub mod apply;
+pub mod canary;
 pub mod desired;
 pub mod error;
 pub mod resolve;
@@ -17,10 +18,12 @@ pub mod revision;
 pub mod status;
 
 use super::Context;
+use crate::api::secure_api_service::RejectedRevision;
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::metrics::Controller as ControllerKind;
 use crate::runtime::caches::Cache;
 use crate::runtime::caches::index_key;
+use crate::runtime::children::is_child_of;
 use crate::runtime::recheck::Recheck;
 use crate::runtime::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use crate::runtime::{Runtime, now};
@@ -105,6 +108,7 @@ impl Reconciler for SecureApiService {
         let manager = Self::PROFILE.field_manager();
         // --- validate (pure): what the API server would refuse later, object by object
         crate::workload::names::check(self).map_err(Error::Unbuildable)?;
+        canary::check(&self.spec.rollout)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
         let key = index_key(self.namespace().as_deref(), &self.name_any());
@@ -114,30 +118,72 @@ impl Reconciler for SecureApiService {
             previous: world.deployment.as_ref().and_then(revision::previous_record_of),
             snapshots: ctx.caches.secrets.indexed(&key).into_iter().map(|secret| secret.name).collect(),
         };
-        // --- validate and build (pure)
-        let desired = match &world.secrets {
+        // --- validate and build (pure); a canary trial decides what the stable Deployment gets
+        let canary_live = world.canary.clone().filter(|canary| is_child_of(canary, self.uid().as_deref()));
+        let trial_before = canary_live.as_ref().and_then(canary::Trial::of);
+        let mut desired = match &world.secrets {
             Ok(secrets) => {
                 let inputs = Inputs::new(self, secrets)?;
                 Some(desired::build(&inputs, world.deployment.as_ref(), &current, &ctx.hash_key))
             }
             Err(_) => None,
         };
+        let plan = desired.as_ref().map(|desired| {
+            canary::plan(&canary::Situation {
+                rollout: &self.spec.rollout,
+                desired: &desired.record,
+                held: desired.failed_revision.is_some(),
+                stable: world.deployment.as_ref(),
+                canary: canary_live.as_ref(),
+                rejected: &current.rejected_revisions,
+                now: now().0,
+            })
+        });
+        if let (Some(desired), Some(plan)) = (desired.as_mut(), plan.as_ref()) {
+            desired::follow(desired, plan, self, world.deployment.as_ref());
+        }
+        let stable_replicas = world.deployment.as_ref().map_or(1, canary::stable_replicas);
         // --- apply what changed; a stalled new revision is rolled back when the spec asks
-        let mut applied = apply::children(ctx, self, desired.as_ref(), world.deployment, &manager).await?;
+        let mut applied =
+            apply::children(ctx, self, desired.as_ref(), world.deployment, world.canary, &manager).await?;
         if desired.as_ref().is_some_and(|d| status::must_roll_back(self, d, &applied)) {
             apply::roll_back(ctx, self, &mut applied, &manager).await?;
         }
         announce::rollout(ctx, self, desired.as_ref(), &applied, live_before.as_deref()).await;
+        if let Some(canary::Plan::Step(trial)) = &plan {
+            announce::canary_step(ctx, self, trial, trial_before.as_ref()).await;
+        }
         // --- status (pure, from what was applied), then the snapshots it no longer retains
         let unresolved = world.secrets.as_ref().err();
-        let facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, before);
+        let mut facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, before);
+        if let (Some(plan), Some(desired)) = (&plan, &desired) {
+            facts.canary = match plan {
+                canary::Plan::Step(trial) => {
+                    Some(canary::status(trial, &self.spec.rollout, &desired.record, stable_replicas))
+                }
+                _ => None,
+            };
+            facts.aborted = match plan {
+                canary::Plan::Abort(trial) => Some(RejectedRevision {
+                    revision: trial.revision.clone(),
+                    secret_versions: desired.record.secret_versions.clone(),
+                    message: trial.aborted.clone().unwrap_or_default(),
+                }),
+                _ => None,
+            };
+        }
         let next = status::next(self, &facts, now());
-        apply::prune_snapshots(ctx, self, &next.history, applied.deployment.as_ref()).await?;
+        apply::prune_snapshots(ctx, self, &next.history, &applied).await?;
         let first_sync = world.secrets.as_ref().err().is_some_and(|u| u.first_sync);
         if let Some((reason, message)) = status::failure(&next).filter(|_| !first_sync) {
             warn_once(ctx, self, reason, message).await;
         }
         write_status(ctx, self, &current, &next).await?;
-        Ok(Recheck::After(RECHECK))
+        match &plan {
+            Some(canary::Plan::Step(trial)) => {
+                Ok(Recheck::After(canary::next_look(trial, &self.spec.rollout, now().0).min(RECHECK)))
+            }
+            _ => Ok(Recheck::After(RECHECK)),
+        }
     }
 }

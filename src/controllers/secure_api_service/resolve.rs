@@ -5,6 +5,7 @@
 
 use super::error::Error;
 use crate::api::conditions::{find_condition, reasons, types};
+use crate::api::secure_api_service::RolloutStrategy;
 use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::identity::awaited;
@@ -12,6 +13,7 @@ use crate::runtime::children::{cached_or_read, get_child};
 use crate::runtime::now;
 use crate::secret_data::{SecretData, live_data};
 use crate::workload::ResolvedSecret;
+use crate::workload::canary::canary_name;
 use crate::workload::snapshot::referenced_secret_refs;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -38,21 +40,41 @@ pub struct World {
     /// Every SecretRef resolved, by name, or why not.
     pub secrets: Result<BTreeMap<String, ResolvedSecret>, Unresolved>,
     pub deployment: Option<Deployment>,
+    /// The canary Deployment, if one of that name exists (whoever's it is).
+    pub canary: Option<Deployment>,
 }
 
 /// Reads the SecretRefs (and their Secrets) and the Deployment; API failures are errors.
 pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World, Error> {
     let secrets = secret_refs(ctx, service).await?;
     let namespace = service.namespace().unwrap_or_default();
-    let deployment = match &secrets {
-        // Nothing will be applied over it: our Deployment, if any, is in the cache.
-        Err(_) => ctx.caches.deployments.get(&namespace, &service.name_any()).map(|d| d.as_ref().clone()),
-        Ok(_) => {
-            let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-            cached_or_read(&ctx.caches.deployments, &deployments, &service.name_any()).await?
-        }
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let unresolved = secrets.is_err();
+    let deployment = read_deployment(ctx, &deployments, &service.name_any(), unresolved).await?;
+    // Only a canary strategy, or a canary left from one, has a canary: the cache knows of ours.
+    let canary_name = canary_name(&service.name_any());
+    let canary_wanted = service.spec.rollout.strategy == RolloutStrategy::Canary
+        || ctx.caches.deployments.contains(&namespace, &canary_name);
+    let canary = match canary_wanted {
+        true => read_deployment(ctx, &deployments, &canary_name, unresolved).await?,
+        false => None,
     };
-    Ok(World { secrets, deployment })
+    Ok(World { secrets, deployment, canary })
+}
+
+/// Deployment `name`: from the cache while the secrets are unresolved (nothing will be applied
+/// over it, and ours, if any, is there), else cached or read.
+async fn read_deployment(
+    ctx: &Context,
+    deployments: &Api<Deployment>,
+    name: &str,
+    unresolved: bool,
+) -> Result<Option<Deployment>, Error> {
+    let namespace = deployments.namespace().unwrap_or_default();
+    if unresolved {
+        return Ok(ctx.caches.deployments.get(namespace, name).map(|d| d.as_ref().clone()));
+    }
+    Ok(cached_or_read(&ctx.caches.deployments, deployments, name).await?)
 }
 
 /// Every SecretRef resolved, or why not; Kubernetes API failures are errors.

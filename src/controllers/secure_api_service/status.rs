@@ -5,11 +5,12 @@ use super::desired::Desired;
 use super::resolve::Unresolved;
 use super::revision::revision_of;
 use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
-use crate::api::secure_api_service::RevisionRecord;
+use crate::api::secure_api_service::{CanaryStatus, RejectedRevision, RevisionRecord, TrafficSplit};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::collections::BTreeMap;
 
 /// Where the Deployment's rollout stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +73,10 @@ pub struct Facts<'a> {
     pub previous_before: Option<RevisionRecord>,
     /// Snapshot Secrets that exist (as the cache has them).
     pub existing_snapshots: Vec<String>,
+    /// The canary trial in progress.
+    pub canary: Option<CanaryStatus>,
+    /// The revision whose trial is aborted, and why.
+    pub aborted: Option<RejectedRevision>,
 }
 
 /// Whether the revision just built is live and stalled, and the spec asks for a rollback.
@@ -128,6 +133,8 @@ pub fn facts<'a>(
         live_before: before.live,
         previous_before: before.previous,
         existing_snapshots: before.snapshots,
+        canary: None,
+        aborted: None,
     }
 }
 
@@ -178,11 +185,22 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
     };
     status.history.retain(keep);
     status.history.truncate(facts.history_limit + 1);
+    // The revision that serves stays on record while a canary of a newer one is tried beside it
+    // (or was aborted): it is what the traffic goes back to.
+    if let Some(live) = facts.live
+        && status.history.iter().all(|r| r.revision != live.revision)
+    {
+        status.history.push(live.clone());
+    }
     if let Some(live) = facts.live {
         status.revision = Some(live.revision.clone());
         status.secret_versions = live.secret_versions.clone();
-        let summary: Vec<String> = live.secret_versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        status.secret_versions_summary = (!summary.is_empty()).then(|| summary.join(","));
+        let summary = versions_line(&live.secret_versions);
+        status.secret_versions_summary = (!summary.is_empty()).then_some(summary);
+    }
+    status.canary = facts.canary.clone();
+    if let Some(aborted) = &facts.aborted {
+        super::canary::reject(&mut status.rejected_revisions, aborted.clone());
     }
     let deployment_status = facts.deployment.and_then(|d| d.status.as_ref());
     status.replicas = deployment_status.and_then(|s| s.replicas);
@@ -196,6 +214,28 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
     let rollout_state = facts.deployment.map(rollout);
     let revision = facts.live.map(|r| r.revision.as_str()).unwrap_or("-");
     let rolled = match (facts.rolled_back, rollout_state) {
+        _ if let Some(aborted) = &facts.aborted => draft(
+            false,
+            reasons::ROLLOUT_ABORTED,
+            format!(
+                "revision {} (secret versions {}) was aborted: {}; all traffic stays on revision {revision}",
+                aborted.revision,
+                versions_line(&aborted.secret_versions),
+                aborted.message
+            ),
+        ),
+        _ if let Some(canary) = &facts.canary => draft(
+            false,
+            reasons::ROLLOUT_IN_PROGRESS,
+            format!(
+                "canary revision {} at step {} of {}: {}% of the traffic ({} split)",
+                canary.revision,
+                canary.step,
+                canary.steps,
+                canary.effective_weight,
+                split_name(canary.traffic_split),
+            ),
+        ),
         (true, _) => draft(
             false,
             reasons::ROLLED_BACK,
@@ -235,6 +275,18 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
         );
     }
     status
+}
+
+/// `db=7,keys=3`.
+fn versions_line(versions: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join(",")
+}
+
+fn split_name(split: TrafficSplit) -> &'static str {
+    match split {
+        TrafficSplit::ReplicaRatio => "replica-ratio",
+    }
 }
 
 struct Draft {
@@ -319,6 +371,8 @@ mod tests {
             live_before,
             previous_before: None,
             existing_snapshots: existing.iter().map(|s| s.to_string()).collect(),
+            canary: None,
+            aborted: None,
         }
     }
 
@@ -497,8 +551,7 @@ mod tests {
             ] }))
             .unwrap_or_else(|e| panic!("{e}")),
         );
-        let applied =
-            |deployment: Option<Deployment>| Applied { deployment, service: None, restored: None, unsealed: None };
+        let applied = |deployment| Applied { deployment, service: None, restored: None, unsealed: None, canary: None };
         assert!(must_roll_back(&asks, &desired, &applied(Some(stalled.clone()))));
         assert!(!must_roll_back(&seed_service(), &desired, &applied(Some(stalled.clone()))), "autoRollback is off");
         let mut older = stalled.clone();

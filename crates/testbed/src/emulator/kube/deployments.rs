@@ -6,7 +6,7 @@
 use super::resources::StorageKey;
 use super::store::{State, lock, subscribe};
 use serde_json::{Value, json};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::watch;
 
 /// How the simulated controllers behave. Whenever the mode is not `Off`, `LoadBalancer` Services
@@ -21,6 +21,18 @@ pub enum DeploymentSimulation {
     /// Rollouts never progress: the new template gets no ready replica and the Deployment reports
     /// `Progressing=False` with reason `ProgressDeadlineExceeded`.
     Stall,
+}
+
+/// Whether the pods of a Deployment's template pass their readiness probe, asked of the
+/// Deployment as stored: a test's hook, or the playground's stand-in. Without one, every pod is
+/// Ready.
+pub type Readiness = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+
+/// The simulated controllers' settings.
+#[derive(Clone, Default)]
+pub struct Simulation {
+    pub mode: DeploymentSimulation,
+    pub readiness: Option<Readiness>,
 }
 
 fn deployments() -> StorageKey {
@@ -43,7 +55,9 @@ pub fn simulated_load_balancer(service: &Value) -> Option<Value> {
 }
 
 /// The status the controller would write for `deployment`, or `None` when it is already there.
-pub fn simulated_status(deployment: &Value, mode: DeploymentSimulation) -> Option<Value> {
+/// In `Complete` mode, pods that are not `ready` are all created (updated), none is Ready, and
+/// the rollout goes on progressing.
+pub fn simulated_status(deployment: &Value, mode: DeploymentSimulation, ready: bool) -> Option<Value> {
     let generation = deployment["metadata"]["generation"].as_i64().unwrap_or(1);
     let replicas = deployment["spec"]["replicas"].as_i64().unwrap_or(1);
     let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
@@ -54,6 +68,18 @@ pub fn simulated_status(deployment: &Value, mode: DeploymentSimulation) -> Optio
     };
     let status = match mode {
         DeploymentSimulation::Off => return None,
+        DeploymentSimulation::Complete if !ready => json!({
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": 0,
+            "availableReplicas": 0,
+            "unavailableReplicas": replicas,
+            "conditions": [
+                condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into()),
+                condition("Progressing", "True", "ReplicaSetUpdated", format!("ReplicaSet \"{name}\" is progressing.")),
+            ],
+        }),
         DeploymentSimulation::Complete => json!({
             "observedGeneration": generation,
             "replicas": replicas,
@@ -86,7 +112,8 @@ pub fn simulated_status(deployment: &Value, mode: DeploymentSimulation) -> Optio
 }
 
 /// Writes the simulated status of one object, if it differs.
-fn settle(state: &mut State, key: &StorageKey, namespace: &str, name: &str, mode: DeploymentSimulation) {
+fn settle(state: &mut State, key: &StorageKey, namespace: &str, name: &str, simulation: &Simulation) {
+    let mode = simulation.mode;
     if mode == DeploymentSimulation::Off {
         return;
     }
@@ -94,7 +121,12 @@ fn settle(state: &mut State, key: &StorageKey, namespace: &str, name: &str, mode
     if object["metadata"]["deletionTimestamp"].is_string() {
         return;
     }
-    let status = if *key == deployments() { simulated_status(object, mode) } else { simulated_load_balancer(object) };
+    let status = if *key == deployments() {
+        let ready = simulation.readiness.as_ref().is_none_or(|ready| ready(object));
+        simulated_status(object, mode, ready)
+    } else {
+        simulated_load_balancer(object)
+    };
     if let Some(status) = status {
         let mut updated = object.clone();
         updated["status"] = status;
@@ -102,7 +134,7 @@ fn settle(state: &mut State, key: &StorageKey, namespace: &str, name: &str, mode
     }
 }
 
-fn settle_all(state: &mut State, mode: DeploymentSimulation) {
+fn settle_all(state: &mut State, simulation: &Simulation) {
     for key in [deployments(), services()] {
         let names: Vec<(String, String)> = state
             .list(&key, None)
@@ -116,7 +148,7 @@ fn settle_all(state: &mut State, mode: DeploymentSimulation) {
             })
             .collect();
         for (namespace, name) in names {
-            settle(state, &key, &namespace, &name, mode);
+            settle(state, &key, &namespace, &name, simulation);
         }
     }
 }
@@ -132,20 +164,20 @@ fn with_state(state: &Weak<Mutex<State>>, f: impl FnOnce(&mut State)) -> bool {
 }
 
 /// Runs the simulated controllers until the emulator is dropped. Mode changes arrive on `mode`.
-pub async fn run(state: Weak<Mutex<State>>, mut mode: watch::Receiver<DeploymentSimulation>) {
+pub async fn run(state: Weak<Mutex<State>>, mut mode: watch::Receiver<Simulation>) {
     let (Some(mut deployment_events), Some(mut service_events)) =
         (subscribe(&state, deployments()), subscribe(&state, services()))
     else {
         return;
     };
-    let mut current = *mode.borrow_and_update();
-    with_state(&state, |s| settle_all(s, current));
+    let mut current = mode.borrow_and_update().clone();
+    with_state(&state, |s| settle_all(s, &current));
     loop {
         let (key, event) = tokio::select! {
             changed = mode.changed() => {
                 if changed.is_err() { return; }
-                current = *mode.borrow_and_update();
-                if with_state(&state, |s| settle_all(s, current)) { continue } else { return }
+                current = mode.borrow_and_update().clone();
+                if with_state(&state, |s| settle_all(s, &current)) { continue } else { return }
             }
             event = deployment_events.recv() => (deployments(), event),
             event = service_events.recv() => (services(), event),
@@ -153,7 +185,7 @@ pub async fn run(state: Weak<Mutex<State>>, mut mode: watch::Receiver<Deployment
         let alive = match event {
             Some(event) => {
                 let name = event.object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-                with_state(&state, |s| settle(s, &key, &event.namespace, &name, current))
+                with_state(&state, |s| settle(s, &key, &event.namespace, &name, &current))
             }
             // The store dropped this watch (it fell behind): resubscribe and settle everything.
             None => match subscribe(&state, key.clone()) {
@@ -163,7 +195,7 @@ pub async fn run(state: Weak<Mutex<State>>, mut mode: watch::Receiver<Deployment
                     } else {
                         service_events = rx;
                     }
-                    with_state(&state, |s| settle_all(s, current))
+                    with_state(&state, |s| settle_all(s, &current))
                 }
                 None => false,
             },
@@ -184,15 +216,22 @@ mod tests {
 
     #[test]
     fn complete_reports_every_replica_updated_and_ready() {
-        let status = simulated_status(&deployment(3, 2), DeploymentSimulation::Complete).unwrap_or_default();
+        let status = simulated_status(&deployment(3, 2), DeploymentSimulation::Complete, true).unwrap_or_default();
         assert_eq!(status["observedGeneration"], 3);
         assert_eq!(status["updatedReplicas"], 2);
         assert_eq!(status["availableReplicas"], 2);
     }
 
     #[test]
+    fn unready_pods_are_created_but_none_is_ready() {
+        let status = simulated_status(&deployment(3, 2), DeploymentSimulation::Complete, false).unwrap_or_default();
+        assert_eq!((status["updatedReplicas"].as_i64(), status["readyReplicas"].as_i64()), (Some(2), Some(0)));
+        assert_eq!(status["conditions"][1]["status"], "True", "still progressing");
+    }
+
+    #[test]
     fn stall_reports_the_progress_deadline_exceeded() {
-        let status = simulated_status(&deployment(2, 2), DeploymentSimulation::Stall).unwrap_or_default();
+        let status = simulated_status(&deployment(2, 2), DeploymentSimulation::Stall, true).unwrap_or_default();
         assert_eq!(status["updatedReplicas"], 0);
         assert_eq!(status["conditions"][1]["reason"], "ProgressDeadlineExceeded");
     }
@@ -214,8 +253,8 @@ mod tests {
     #[test]
     fn a_settled_deployment_needs_no_write() {
         let mut settled = deployment(1, 1);
-        settled["status"] = simulated_status(&settled, DeploymentSimulation::Complete).unwrap_or_default();
-        assert!(simulated_status(&settled, DeploymentSimulation::Complete).is_none());
-        assert!(simulated_status(&settled, DeploymentSimulation::Off).is_none());
+        settled["status"] = simulated_status(&settled, DeploymentSimulation::Complete, true).unwrap_or_default();
+        assert!(simulated_status(&settled, DeploymentSimulation::Complete, true).is_none());
+        assert!(simulated_status(&settled, DeploymentSimulation::Off, true).is_none());
     }
 }

@@ -44,7 +44,7 @@ mod tokens;
 mod watch;
 
 pub use crate::listener::Listener;
-pub use deployments::DeploymentSimulation;
+pub use deployments::{DeploymentSimulation, Readiness};
 pub use hooks::Fault;
 pub use tokens::DEFAULT_ISSUER;
 
@@ -93,7 +93,7 @@ struct Inner {
     options: EmulatorOptions,
     /// The service-account issuer, `options.issuer` or the default.
     issuer: String,
-    deployments: signal::Sender<DeploymentSimulation>,
+    deployments: signal::Sender<deployments::Simulation>,
     deployments_started: Mutex<bool>,
     root_ca_started: Mutex<bool>,
     quota_started: Mutex<bool>,
@@ -115,7 +115,7 @@ impl KubeEmulator {
     pub fn with_options(options: EmulatorOptions) -> Self {
         let mut state = State::new(StoreLimits { history: options.history, watch_buffer: options.watch_buffer });
         service::create_default_namespaces(&mut state);
-        let (deployments, _) = signal::channel(DeploymentSimulation::Off);
+        let (deployments, _) = signal::channel(deployments::Simulation::default());
         let issuer = options.issuer.clone().unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
         Self {
             inner: Arc::new(Inner {
@@ -215,13 +215,19 @@ impl KubeEmulator {
     /// Switches the simulated Deployment and load-balancer controllers. Must be called inside a
     /// tokio runtime.
     pub fn set_deployment_simulation(&self, mode: DeploymentSimulation) {
-        self.inner.deployments.send_replace(mode);
+        self.inner.deployments.send_modify(|simulation| simulation.mode = mode);
         let mut started = self.inner.deployments_started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !*started && mode != DeploymentSimulation::Off {
             *started = true;
             let state = Arc::downgrade(&self.inner.state);
             tokio::spawn(deployments::run(state, self.inner.deployments.subscribe()));
         }
+    }
+
+    /// Decides whether the pods of each Deployment's template are Ready (see [`Readiness`]); in
+    /// `Complete` mode, a Deployment whose pods are not gets no Ready replica. `None`: every pod is.
+    pub fn set_pod_readiness(&self, readiness: Option<Readiness>) {
+        self.inner.deployments.send_modify(|simulation| simulation.readiness = readiness);
     }
 
     /// Starts the simulated root-CA publisher: every namespace gets ConfigMap `kube-root-ca.crt`,

@@ -1,0 +1,207 @@
+//! How a SecureApiService's new revision takes over from the running one: a rolling update of
+//! the one Deployment, or a canary beside it whose traffic grows step by step while its pods
+//! stay healthy, and which is aborted (all traffic back on the stable revision) when they do not.
+
+use super::schema::{DURATION_PATTERN, IntOrString, int_or_percent};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::core::Duration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The gate interval when `analysis.interval` is not set.
+pub const DEFAULT_ANALYSIS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Rollout behaviour.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "self.strategy == 'Canary' || !has(self.canary)",
+        "message": "canary applies only to strategy Canary",
+    },
+    {
+        "rule": "self.strategy == 'Canary' || !has(self.analysis)",
+        "message": "analysis applies only to strategy Canary",
+    },
+]))]
+pub struct Rollout {
+    /// `RollingUpdate` (default): the Deployment replaces its pods in place. `Canary`: the new
+    /// revision runs beside the stable one and takes traffic step by step while its pods stay
+    /// healthy; a failed health gate sends all traffic back to the stable revision.
+    #[serde(default)]
+    pub strategy: RolloutStrategy,
+    /// The canary's steps (strategy `Canary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    /// The health gate of each canary step (strategy `Canary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    /// Pods created above the desired count during a rollout: a number or a percentage.
+    #[serde(default = "default_max_surge")]
+    #[schemars(schema_with = "int_or_percent")]
+    pub max_surge: IntOrString,
+    /// Pods that may be unavailable during a rollout: a number or a percentage.
+    #[serde(default = "default_max_unavailable")]
+    #[schemars(schema_with = "int_or_percent")]
+    pub max_unavailable: IntOrString,
+    /// Seconds a rollout may go without progress before it counts as stalled.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(range(min = 30, max = 3600))]
+    pub progress_deadline_seconds: i32,
+    /// Restore the previous revision (template and secret snapshots) when a rollout stalls.
+    #[serde(default)]
+    pub auto_rollback: bool,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Self {
+            strategy: RolloutStrategy::default(),
+            canary: None,
+            analysis: None,
+            max_surge: default_max_surge(),
+            max_unavailable: default_max_unavailable(),
+            progress_deadline_seconds: default_progress_deadline(),
+            auto_rollback: false,
+        }
+    }
+}
+
+impl Rollout {
+    /// The canary's steps: the spec's, or 10% for 2 minutes then 50% for 5 minutes.
+    pub fn steps(&self) -> Vec<CanaryStep> {
+        match &self.canary {
+            Some(canary) => canary.steps.clone(),
+            None => default_steps(),
+        }
+    }
+
+    /// How long a step's new pods have to become Ready, and how often the gate is checked.
+    pub fn analysis_interval(&self) -> std::time::Duration {
+        self.analysis.as_ref().map_or(DEFAULT_ANALYSIS_INTERVAL, |a| std::time::Duration::from(a.interval))
+    }
+}
+
+fn default_max_surge() -> IntOrString {
+    IntOrString::String("25%".into())
+}
+
+fn default_max_unavailable() -> IntOrString {
+    IntOrString::Int(0)
+}
+
+fn default_progress_deadline() -> i32 {
+    600
+}
+
+/// How a new revision takes over.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RolloutStrategy {
+    #[default]
+    RollingUpdate,
+    Canary,
+}
+
+/// The steps of a canary. After the last step the revision is promoted: the stable Deployment
+/// rolls to it, and the canary is removed once that rollout completes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Canary {
+    /// Traffic weights in increasing order, each held for its pause while the gate passes.
+    #[serde(default = "default_steps")]
+    #[schemars(length(min = 1, max = 10))]
+    pub steps: Vec<CanaryStep>,
+}
+
+fn default_steps() -> Vec<CanaryStep> {
+    let step = |weight, seconds| CanaryStep { weight, pause: std::time::Duration::from_secs(seconds).into() };
+    vec![step(10, 120), step(50, 300)]
+}
+
+/// One canary step: a share of the traffic for the new revision, held for a while.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStep {
+    /// Percent of the traffic the new revision gets (1–99).
+    #[schemars(range(min = 1, max = 99))]
+    pub weight: i32,
+    /// How long the step lasts once its pods are Ready (`0s`, `2m`), while the gate passes.
+    #[serde(default = "zero")]
+    #[schemars(pattern(DURATION_PATTERN), extend("default" = "0s"))]
+    pub pause: Duration,
+}
+
+fn zero() -> Duration {
+    std::time::Duration::ZERO.into()
+}
+
+/// The health gate of each step: the new pods must all be Ready within `interval` and stay
+/// Ready (a restarting container makes its pod unready).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Analysis {
+    /// How long a step's new pods have to become Ready; after that, one unready pod aborts the
+    /// canary. Default `1m`.
+    #[serde(default = "default_interval")]
+    #[schemars(
+        pattern(DURATION_PATTERN),
+        extend("default" = "1m"),
+        extend("x-kubernetes-validations" = [{
+            "rule": "duration(self) >= duration('1s') && duration(self) <= duration('1h')",
+            "message": "analysis.interval must be between 1s and 1h",
+        }])
+    )]
+    pub interval: Duration,
+}
+
+fn default_interval() -> Duration {
+    DEFAULT_ANALYSIS_INTERVAL.into()
+}
+
+/// How the traffic is split between the stable and the canary revision.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TrafficSplit {
+    /// Both revisions' pods stand behind the one Service: the weight is the canary's share of
+    /// the pods.
+    #[default]
+    ReplicaRatio,
+}
+
+/// The canary in progress.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// The revision on trial.
+    pub revision: String,
+    /// Its secret versions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_versions: BTreeMap<String, String>,
+    /// The step it is on, from 1.
+    pub step: i32,
+    /// How many steps there are before promotion.
+    pub steps: i32,
+    /// The step's declared weight, in percent.
+    pub weight: i32,
+    /// The share of the traffic the canary gets as the split stands, in percent.
+    pub effective_weight: i32,
+    /// How the traffic is split.
+    pub traffic_split: TrafficSplit,
+    /// When the step began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub step_started_at: Option<Time>,
+}
+
+/// A revision whose canary failed its health gate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedRevision {
+    /// The revision.
+    pub revision: String,
+    /// The secret versions it was made of.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_versions: BTreeMap<String, String>,
+    /// Why the gate failed.
+    pub message: String,
+}
