@@ -97,6 +97,7 @@ const NOTIFICATIONS: &str = "Notifications (Secret Manager through Pub/Sub)";
 const SCALE: &str = "Scale";
 const LEADER_ELECTION: &str = "Leader election";
 const RUNTIME: &str = "Runtime";
+const ROLLOUTS: &str = "Rollouts";
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -245,6 +246,13 @@ pub struct RunArgs {
     /// longer.
     #[arg(long, help_heading = RUNTIME, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300), env = "SECUREAPI_SHUTDOWN_GRACE")]
     pub shutdown_grace: u64,
+
+    /// URL prefixes of the Prometheus servers a canary's health gate may query
+    /// (`spec.rollout.analysis.prometheus.address`), comma-separated, e.g.
+    /// `http://prometheus.monitoring:9090`. None by default: the address is a tenant's, and the
+    /// operator queries only servers it was told it may.
+    #[arg(long, help_heading = ROLLOUTS, value_name = "URL", value_delimiter = ',', env = "SECUREAPI_PROMETHEUS_ALLOWED_URL_PREFIXES")]
+    pub prometheus_allowed_url_prefixes: Vec<String>,
 }
 
 /// A namespace of `--namespace`, spaces around it dropped (`a, b`): a DNS label, as Kubernetes

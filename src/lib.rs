@@ -22,6 +22,7 @@ pub mod leader;
 pub mod metrics;
 pub mod notifications;
 pub mod operator;
+pub mod prometheus;
 pub mod provider;
 pub mod runtime;
 pub mod secret_data;

@@ -292,6 +292,7 @@ impl Assembly {
                 concurrency: args.concurrency,
                 shard: args.shard,
                 drain: drain_within(Duration::from_secs(args.shutdown_grace)),
+                prometheus_allowed_url_prefixes: args.prometheus_allowed_url_prefixes.clone(),
                 ..Settings::default()
             },
             operator_identity_namespaces: args.operator_identity_namespaces.clone(),

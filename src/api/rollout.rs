@@ -137,7 +137,8 @@ fn zero() -> Duration {
 }
 
 /// The health gate of each step: the new pods must all be Ready within `interval` and stay
-/// Ready (a restarting container makes its pod unready).
+/// Ready (a restarting container makes its pod unready), and a Prometheus query, when given,
+/// must stay at or under its `max`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Analysis {
@@ -153,6 +154,35 @@ pub struct Analysis {
         }])
     )]
     pub interval: Duration,
+    /// A Prometheus query checked every `interval` during each step: a result above `max`
+    /// aborts the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusAnalysis>,
+}
+
+/// A Prometheus instant query for the canary revision, and the most its result may be.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusAnalysis {
+    /// Base URL of the Prometheus server, e.g. `http://prometheus.monitoring:9090`; the operator
+    /// must be started with it allowed (`--prometheus-allowed-url-prefixes`).
+    #[schemars(length(min = 8, max = 2048), pattern(r"^https?://[^\s/]+(/\S*)?$"))]
+    pub address: String,
+    /// PromQL instant query. `$revision`, `$service` and `$namespace` are replaced by the canary
+    /// revision's name, the service's name and its namespace; the canary's pods are named
+    /// `<service>-canary-…` and labelled `secureapi.dev/track=canary`. The largest sample of the
+    /// result counts; an empty result passes.
+    #[schemars(length(min = 1, max = 4096))]
+    pub query: String,
+    /// The most the result may be.
+    pub max: f64,
+}
+
+impl PrometheusAnalysis {
+    /// The query for the canary `revision` of `service` in `namespace`.
+    pub fn query_for(&self, revision: &str, service: &str, namespace: &str) -> String {
+        self.query.replace("$revision", revision).replace("$service", service).replace("$namespace", namespace)
+    }
 }
 
 fn default_interval() -> Duration {

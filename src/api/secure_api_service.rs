@@ -3,7 +3,8 @@
 
 use super::conditions::Condition;
 pub use super::rollout::{
-    Analysis, Canary, CanaryStatus, CanaryStep, RejectedRevision, Rollout, RolloutStrategy, TrafficSplit,
+    Analysis, Canary, CanaryStatus, CanaryStep, PrometheusAnalysis, RejectedRevision, Rollout, RolloutStrategy,
+    TrafficSplit,
 };
 use super::schema::{
     DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, IntOrString, SECRET_KEY_PATTERN,

@@ -9,6 +9,7 @@ pub mod secure_api_service;
 use crate::gcp::{ApiGateway, ApiKeys};
 use crate::identity::Identities;
 use crate::notifications::Notifications;
+use crate::prometheus::Prometheus;
 use crate::provider::SecretProvider;
 use crate::runtime::Runtime;
 use std::ops::Deref;
@@ -30,6 +31,8 @@ pub struct Context {
     pub notifications: Option<Arc<Notifications>>,
     /// What only the SecretRef controller remembers.
     pub secret_refs: secret_ref::Memory,
+    /// The Prometheus servers canary gates may query.
+    pub prometheus: Prometheus,
 }
 
 /// The Google Cloud services the controllers call.
@@ -52,6 +55,7 @@ impl Deref for Context {
 impl Context {
     pub fn new(runtime: Runtime, google: GoogleCloud, identities: Identities) -> Arc<Self> {
         let GoogleCloud { secrets, gateway, notifications } = google;
+        let prometheus = Prometheus::new(runtime.settings.prometheus_allowed_url_prefixes.clone());
         Arc::new(Self {
             runtime: Arc::new(runtime),
             secrets,
@@ -60,6 +64,7 @@ impl Context {
             identities,
             notifications: notifications.map(Arc::new),
             secret_refs: secret_ref::Memory::default(),
+            prometheus,
         })
     }
 

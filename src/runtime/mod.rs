@@ -53,6 +53,9 @@ pub struct Settings {
     /// How long an object that never synced waits for its missing ServiceAccount before a
     /// Warning Event.
     pub service_account_grace: Duration,
+    /// URL prefixes of the Prometheus servers a canary's `analysis.prometheus` may query (none:
+    /// no query is made).
+    pub prometheus_allowed_url_prefixes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             shard: Shard::ALL,
             drain: drain_within(Duration::from_secs(10)),
             service_account_grace: SERVICE_ACCOUNT_GRACE,
+            prometheus_allowed_url_prefixes: Vec::new(),
         }
     }
 }

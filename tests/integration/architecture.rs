@@ -11,7 +11,7 @@ use std::process::Command;
 /// notifications → the three controllers → the command line's arguments → the operator.
 const LAYERS: &[&[&str]] = &[
     &["api", "secret_data", "shutdown", "http_listener", "telemetry"],
-    &["hash_key", "crdgen", "gcp", "workload", "gateway", "leader"],
+    &["hash_key", "crdgen", "gcp", "workload", "gateway", "leader", "prometheus"],
     &["provider", "metrics"],
     &["server"],
     &["runtime"],

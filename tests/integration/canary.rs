@@ -7,7 +7,8 @@ use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::events;
-use crate::support::operator::{Operator, emulator_with_operator};
+use crate::support::operator::{Operator, OperatorOptions, emulator_with_operator};
+use crate::support::prometheus::{MetricsEndpoint, PrometheusServer};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
@@ -35,6 +36,17 @@ async fn canary_service(
     bad: &'static [&'static str],
 ) -> Option<(TestCluster, KubeEmulator, Operator)> {
     let (cluster, kube, operator) = emulator_with_operator(test).await?;
+    seed(&cluster, &kube, &operator, rollout, bad).await;
+    Some((cluster, kube, operator))
+}
+
+async fn seed(
+    cluster: &TestCluster,
+    kube: &KubeEmulator,
+    operator: &Operator,
+    rollout: Value,
+    bad: &'static [&'static str],
+) {
     kube.set_deployment_simulation(DeploymentSimulation::Complete);
     kube.set_pod_readiness(Some(Arc::new(move |deployment: &Value| {
         let versions = &deployment["spec"]["template"]["metadata"]["annotations"]["secureapi.dev/secret-versions"];
@@ -60,7 +72,6 @@ async fn canary_service(
     let services: Api<SecureApiService> = cluster.api();
     services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
     wait_condition(&services, SERVICE, ready().is("True", "RolloutComplete")).await;
-    Some((cluster, kube, operator))
 }
 
 async fn status(cluster: &TestCluster) -> SecureApiServiceStatus {
@@ -208,4 +219,42 @@ async fn a_good_rotation_goes_through_every_step_is_promoted_and_retires_the_can
     assert!(snapshots.contains(&after.history[0].snapshots[0]), "{snapshots:?}");
     let started = events::normal(&cluster, SERVICE, "RolloutStarted").await;
     assert_eq!(started.len(), 3, "one rollout per version set: {}", events::describe(&started));
+}
+
+#[tokio::test]
+async fn a_prometheus_query_above_its_max_aborts_the_canary_with_emulator_hooks() {
+    let endpoint = MetricsEndpoint::start().await;
+    endpoint.set("canary_errors{revision=\"none\"} 0\n");
+    let test = "canary-prometheus";
+    let Some(prometheus) = PrometheusServer::start(test, endpoint.addr).await else { return };
+    let cluster = TestCluster::start(test).await;
+    let Some(kube) = cluster.hooks().cloned() else { return };
+    cluster.install_crds().await;
+    let options =
+        OperatorOptions { prometheus_allowed_url_prefixes: vec![prometheus.url()], ..OperatorOptions::default() };
+    let operator = Operator::start_with(&cluster, options).await;
+    let rollout = json!({
+        "strategy": "Canary",
+        "canary": { "steps": [{ "weight": 10, "pause": "10m" }] },
+        "analysis": {
+            "interval": "2s",
+            "prometheus": { "address": prometheus.url(), "query": "max(canary_errors{revision=\"$revision\"})", "max": 0 },
+        },
+    });
+    // Every pod is Ready: only the query can stop this canary.
+    seed(&cluster, &kube, &operator, rollout, &[]).await;
+
+    operator.gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    let services: Api<SecureApiService> = cluster.api();
+    let trial = wait_for("the canary in status", DEADLINE, || async { status(&cluster).await.canary }).await;
+    // The canary's revision now reports errors; Prometheus scrapes them within a second.
+    endpoint.set(&format!("canary_errors{{revision=\"{}\"}} 3\n", trial.revision));
+    let aborted = wait_condition(&services, SERVICE, ready().is("False", "RolloutAborted")).await;
+    let message = aborted.message("Ready");
+    assert!(message.contains("the Prometheus query gave 3, above its max 0"), "{message}");
+    let deployments: Api<Deployment> = cluster.api();
+    let canary = deployments.get(CANARY).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replicas_of(&canary), Some(0));
+    let rejected = status(&cluster).await.rejected_revisions;
+    assert_eq!(rejected.first().map(|r| r.revision.as_str()), Some(trial.revision.as_str()));
 }

@@ -24,6 +24,7 @@ use crate::metrics::Controller as ControllerKind;
 use crate::runtime::caches::Cache;
 use crate::runtime::caches::index_key;
 use crate::runtime::children::is_child_of;
+use crate::runtime::error::InvalidField;
 use crate::runtime::recheck::Recheck;
 use crate::runtime::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use crate::runtime::{Runtime, now};
@@ -89,6 +90,36 @@ fn unretained_snapshot_owner(ctx: &Context, secret: &Secret) -> Option<ObjectRef
     (!retained || gone).then(|| ObjectRef::new(service).within(&namespace))
 }
 
+/// The Prometheus address of the canary's gate must be one the operator may query.
+fn analysis_allowed(ctx: &Context, service: &SecureApiService) -> Result<(), InvalidField> {
+    let prometheus = service.spec.rollout.analysis.as_ref().and_then(|a| a.prometheus.as_ref());
+    match prometheus {
+        Some(prometheus) if !ctx.prometheus.allows(&prometheus.address) => Err(InvalidField::new(
+            "spec.rollout.analysis.prometheus.address",
+            format!(
+                "{} is not under an address this operator may query (--prometheus-allowed-url-prefixes)",
+                prometheus.address
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What the canary's Prometheus query says of `revision` while its trial runs; `None` when
+/// there is no query or no trial of it.
+async fn read_analysis(
+    ctx: &Context,
+    service: &SecureApiService,
+    revision: &str,
+    trial: Option<&canary::Trial>,
+) -> Option<canary::Reading> {
+    let prometheus = service.spec.rollout.analysis.as_ref()?.prometheus.as_ref()?;
+    trial.filter(|trial| trial.revision == revision && trial.aborted.is_none())?;
+    let namespace = service.namespace().unwrap_or_default();
+    let query = prometheus.query_for(revision, &service.name_any(), &namespace);
+    Some(ctx.prometheus.query(&prometheus.address, &query).await.map_err(|error| error.to_string()))
+}
+
 impl Reconciler for SecureApiService {
     type Error = Error;
     type Context = Context;
@@ -109,6 +140,7 @@ impl Reconciler for SecureApiService {
         // --- validate (pure): what the API server would refuse later, object by object
         crate::workload::names::check(self).map_err(Error::Unbuildable)?;
         canary::check(&self.spec.rollout)?;
+        analysis_allowed(ctx, self)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
         let key = index_key(self.namespace().as_deref(), &self.name_any());
@@ -128,6 +160,10 @@ impl Reconciler for SecureApiService {
             }
             Err(_) => None,
         };
+        let reading = match &desired {
+            Some(desired) => read_analysis(ctx, self, &desired.record.revision, trial_before.as_ref()).await,
+            None => None,
+        };
         let plan = desired.as_ref().map(|desired| {
             canary::plan(&canary::Situation {
                 rollout: &self.spec.rollout,
@@ -136,6 +172,7 @@ impl Reconciler for SecureApiService {
                 stable: world.deployment.as_ref(),
                 canary: canary_live.as_ref(),
                 rejected: &current.rejected_revisions,
+                reading: reading.clone(),
                 now: now().0,
             })
         });

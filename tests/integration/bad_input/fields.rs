@@ -448,7 +448,11 @@ fn service_rows() -> Vec<Row> {
         row("spec.rollout.progressDeadlineSeconds", json!(10), Schema("spec.rollout.progressDeadlineSeconds")),
         row("spec.rollout.autoRollback", json!("yes"), Schema("spec.rollout.autoRollback")),
         row("spec.rollout.strategy", json!("Recreate"), Schema("spec.rollout.strategy")),
-        row("spec.rollout.canary", json!({ "steps": [{ "weight": 10 }] }), Rule("canary applies only to strategy Canary")),
+        row(
+            "spec.rollout.canary",
+            json!({ "steps": [{ "weight": 10 }] }),
+            Rule("canary applies only to strategy Canary"),
+        ),
         row("spec.rollout.canary.steps", json!([]), Schema("spec.rollout.canary.steps")),
         row("spec.rollout.canary.steps[].weight", json!(100), Schema("spec.rollout.canary.steps[0].weight")),
         row("spec.rollout.canary.steps[].pause", json!("soon"), Schema("spec.rollout.canary.steps[0].pause")),
@@ -458,10 +462,21 @@ fn service_rows() -> Vec<Row> {
             Condition("InvalidSpec"),
         ),
         row("spec.rollout.analysis", json!({ "interval": "1m" }), Rule("analysis applies only to strategy Canary")),
+        row("spec.rollout.analysis.interval", json!("0s"), Rule("analysis.interval must be between 1s and 1h")),
         row(
-            "spec.rollout.analysis.interval",
-            json!("0s"),
-            Rule("analysis.interval must be between 1s and 1h"),
+            "spec.rollout.analysis.prometheus.address",
+            json!("ftp://prometheus.example"),
+            Schema("spec.rollout.analysis.prometheus.address"),
+        ),
+        row("spec.rollout.analysis.prometheus.query", json!(""), Schema("spec.rollout.analysis.prometheus.query")),
+        row("spec.rollout.analysis.prometheus.max", json!("lots"), Schema("spec.rollout.analysis.prometheus.max")),
+        // The operator of the walk may query no Prometheus server.
+        row(
+            "spec.rollout",
+            json!({ "strategy": "Canary", "analysis": { "prometheus": {
+                "address": "http://prometheus.example:9090", "query": "up", "max": 0,
+            } } }),
+            Condition("InvalidSpec"),
         ),
         row("spec.disruptionBudget", json!({}), Rule("set exactly one of minAvailable and maxUnavailable")),
         row("spec.disruptionBudget.minAvailable", json!("lots"), Schema("spec.disruptionBudget.minAvailable")),

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod operator;
 pub mod playground;
 pub mod process;
+pub mod prometheus;
 pub mod pubsub_emulator;
 pub mod wait;
 

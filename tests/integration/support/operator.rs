@@ -74,6 +74,8 @@ pub struct OperatorOptions {
     pub leader_election: Option<leader::Config>,
     /// How long a never-synced object waits for a missing ServiceAccount before a Warning.
     pub service_account_grace: Duration,
+    /// Prometheus servers canary gates may query.
+    pub prometheus_allowed_url_prefixes: Vec<String>,
 }
 
 impl Default for OperatorOptions {
@@ -86,6 +88,7 @@ impl Default for OperatorOptions {
             gcp_request_timeout: None,
             leader_election: None,
             service_account_grace: Settings::default().service_account_grace,
+            prometheus_allowed_url_prefixes: Vec::new(),
         }
     }
 }
@@ -161,6 +164,7 @@ impl Operator {
                 permanent_retry: Duration::from_secs(2),
                 shard: options.shard,
                 service_account_grace: options.service_account_grace,
+                prometheus_allowed_url_prefixes: options.prometheus_allowed_url_prefixes.clone(),
                 ..Settings::default()
             },
             operator_identity_namespaces: match options.operator_identity {

@@ -95,8 +95,13 @@ pub struct Situation<'a> {
     /// Our canary Deployment of this service, if any.
     pub canary: Option<&'a Deployment>,
     pub rejected: &'a [RejectedRevision],
+    /// What `analysis.prometheus` answered for the trial's revision, when it was asked.
+    pub reading: Option<Reading>,
     pub now: Timestamp,
 }
+
+/// A Prometheus query's value (`None`: an empty result), or why there is none.
+pub type Reading = Result<Option<f64>, String>;
 
 /// What the schema cannot check of a canary: its step weights grow from step to step.
 pub fn check(rollout: &Rollout) -> Result<(), InvalidField> {
@@ -142,7 +147,9 @@ pub fn plan(situation: &Situation<'_>) -> Plan {
     let step = trial.step.min(steps.len().saturating_sub(1));
     let elapsed = elapsed(trial.started, *now);
     let pause = steps.get(step).map_or(Duration::ZERO, |s| Duration::from(s.pause));
-    match gate(canary, elapsed, rollout.analysis_interval()) {
+    let max = rollout.analysis.as_ref().and_then(|a| a.prometheus.as_ref()).map(|p| p.max);
+    let reading = situation.reading.as_ref().zip(max);
+    match gate(canary, elapsed, rollout.analysis_interval(), reading) {
         Gate::Fail(why) => Plan::Abort(Trial { aborted: Some(why), ..trial }),
         Gate::Pass if elapsed >= pause && step + 1 < steps.len() => {
             Plan::Step(Trial { step: step + 1, started: *now, ..trial })
@@ -166,8 +173,26 @@ pub enum Gate {
 }
 
 /// The gate of a step that began `elapsed` ago: every pod of the canary's current generation
-/// Ready, and none unready once `interval` has passed.
-pub fn gate(canary: &Deployment, elapsed: Duration, interval: Duration) -> Gate {
+/// Ready, and none unready once `interval` has passed; the Prometheus `reading`, when asked, at
+/// or under its max (above it fails at once; a query that fails is no pass, and fails once
+/// `interval` has passed).
+pub fn gate(canary: &Deployment, elapsed: Duration, interval: Duration, reading: Option<(&Reading, f64)>) -> Gate {
+    if let Some((Ok(Some(value)), max)) = reading
+        && *value > max
+    {
+        return Gate::Fail(format!("the Prometheus query gave {value}, above its max {max}"));
+    }
+    match (pods_gate(canary, elapsed, interval), reading) {
+        (Gate::Pass, Some((Err(why), _))) if elapsed >= interval => {
+            Gate::Fail(format!("the Prometheus query failed for {interval:?}: {why}"))
+        }
+        (Gate::Pass, Some((Err(_), _))) => Gate::Pending,
+        (pods, _) => pods,
+    }
+}
+
+/// The pods' part of the gate.
+fn pods_gate(canary: &Deployment, elapsed: Duration, interval: Duration) -> Gate {
     let wanted = canary.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let status = canary.status.clone().unwrap_or_default();
     let current = status.observed_generation.is_some() && status.observed_generation >= canary.metadata.generation;
@@ -192,8 +217,9 @@ pub fn next_look(trial: &Trial, rollout: &Rollout, now: Timestamp) -> Duration {
     let interval = rollout.analysis_interval();
     let pause = rollout.steps().get(trial.step).map_or(Duration::ZERO, |s| Duration::from(s.pause));
     let ahead = [interval, pause].into_iter().filter(|at| *at > elapsed).min();
+    // At least every interval: the Prometheus query is asked again then.
     // A little after the instant, so that the look finds it passed.
-    ahead.map_or(interval, |at| at - elapsed) + Duration::from_millis(20)
+    ahead.map_or(interval, |at| at - elapsed).min(interval) + Duration::from_millis(20)
 }
 
 /// Replicas the stable Deployment asks for (its autoscaler's choice, when it has one).

@@ -47,7 +47,17 @@ fn trial(step: usize, started: i64) -> Trial {
 fn plan_at(rollout: &Rollout, canary: Option<&Deployment>, rejected: &[RejectedRevision], now: i64) -> Plan {
     let stable = stable("api-old", 9);
     let desired = record("api-new");
-    plan(&Situation { rollout, desired: &desired, held: false, stable: Some(&stable), canary, rejected, now: at(now) })
+    let situation = Situation {
+        rollout,
+        desired: &desired,
+        held: false,
+        stable: Some(&stable),
+        canary,
+        rejected,
+        reading: None,
+        now: at(now),
+    };
+    plan(&situation)
 }
 
 #[test]
@@ -64,7 +74,16 @@ fn a_trial_reads_back_from_its_annotations() {
 fn rolling_update_the_first_revision_and_the_stable_one_go_straight_to_the_stable_deployment() {
     fn direct(rollout: &Rollout, stable: Option<&Deployment>) -> Plan {
         let desired = record("api-new");
-        plan(&Situation { rollout, desired: &desired, held: false, stable, canary: None, rejected: &[], now: at(0) })
+        plan(&Situation {
+            rollout,
+            desired: &desired,
+            held: false,
+            stable,
+            canary: None,
+            rejected: &[],
+            reading: None,
+            now: at(0),
+        })
     }
     assert_eq!(direct(&Rollout::default(), Some(&stable("api-old", 2))), Plan::Direct);
     assert_eq!(direct(&two_steps(), None), Plan::Direct, "nothing runs yet");
@@ -114,7 +133,7 @@ fn a_status_that_has_not_caught_up_with_the_step_is_not_a_pass() {
     let first = trial(0, 0);
     let mut lagging = canary(&first, 1, 1);
     lagging.metadata.generation = Some(3);
-    assert_eq!(gate(&lagging, Duration::from_secs(1), Duration::from_secs(10)), Gate::Pending);
+    assert_eq!(gate(&lagging, Duration::from_secs(1), Duration::from_secs(10), None), Gate::Pending);
     assert!(matches!(plan_at(&rollout, Some(&lagging), &[], 11), Plan::Abort(_)));
 }
 
@@ -136,6 +155,7 @@ fn a_rejected_revision_is_not_tried_again() {
         stable: Some(&old),
         canary: None,
         rejected: &[],
+        reading: None,
         now: at(0),
     };
     assert_eq!(plan(&held), Plan::Direct, "a revision held after a rollback is the rollback's to hold");
@@ -146,7 +166,8 @@ fn the_next_look_is_at_the_end_of_the_interval_or_the_pause() {
     let rollout = two_steps();
     let look = |step, now| next_look(&trial(step, 0), &rollout, at(now)).as_secs();
     assert_eq!(look(0, 0), 10, "the interval first");
-    assert_eq!(look(0, 20), 40, "then the pause");
+    assert_eq!(look(0, 20), 10, "then every interval until the pause ends");
+    assert_eq!(look(0, 55), 5, "the end of the pause");
     assert_eq!(look(1, 0), 10, "a step without a pause: its interval");
     assert_eq!(look(1, 30), 10, "past both: every interval");
 }
@@ -178,6 +199,30 @@ fn step_weights_must_grow() {
     let refused = check(&shrinking).err().map(|e| e.to_string());
     assert_eq!(
         refused.as_deref(),
-        Some("invalid spec: spec.rollout.canary.steps[1].weight: 50 does not exceed the step before (50): weights must grow from step to step")
+        Some(
+            "invalid spec: spec.rollout.canary.steps[1].weight: 50 does not exceed the step before (50): weights must grow from step to step"
+        )
     );
+}
+
+#[test]
+fn a_prometheus_reading_above_its_max_fails_at_once_and_a_failing_query_holds_then_fails() {
+    let ready = canary(&trial(0, 0), 1, 1);
+    let (second, interval) = (Duration::from_secs(1), Duration::from_secs(10));
+    let over: Reading = Ok(Some(3.0));
+    assert_eq!(
+        gate(&ready, second, interval, Some((&over, 0.0))),
+        Gate::Fail("the Prometheus query gave 3, above its max 0".into())
+    );
+    for fine in [Ok(Some(0.0)), Ok(None)] {
+        assert_eq!(gate(&ready, second, interval, Some((&fine, 0.0))), Gate::Pass, "{fine:?}");
+    }
+    let failing: Reading = Err("http://prom:9090 did not answer: connection failed".into());
+    assert_eq!(gate(&ready, second, interval, Some((&failing, 0.0))), Gate::Pending);
+    let Gate::Fail(why) = gate(&ready, interval, interval, Some((&failing, 0.0))) else {
+        panic!("fails after the interval")
+    };
+    assert!(why.contains("connection failed"), "{why}");
+    let unready = canary(&trial(0, 0), 1, 0);
+    assert_eq!(gate(&unready, second, interval, Some((&over, 5.0))), Gate::Pending, "under its max, pods pending");
 }
