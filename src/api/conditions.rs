@@ -198,6 +198,9 @@ pub mod reasons {
     pub const ROLLED_BACK: &str = "RolledBack";
     /// A canary failed its health gate: all traffic is back on the stable revision.
     pub const ROLLOUT_ABORTED: &str = "RolloutAborted";
+    /// Every replica runs the current revision; a rotation's revision waits for
+    /// `rollout.batchSeconds` or `rollout.window` (`status.pendingRevision`).
+    pub const ROLLOUT_DEFERRED: &str = "RolloutDeferred";
     /// Event: a canary revision moved to a step (its share of the traffic).
     pub const CANARY_STEP: &str = "CanaryStep";
     /// Event (Normal): the Deployment was given a new revision (new secret versions, or a spec

@@ -37,6 +37,15 @@ pub struct Rollout {
     /// The health gate of each canary step (strategy `Canary`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+    /// When a rotation may roll out: a new secret version waits for the window to open (a spec
+    /// change does not). Any time when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<RolloutWindow>,
+    /// Seconds a rotation waits for others, so that several secrets rotated together make one
+    /// revision (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub batch_seconds: i32,
     /// Pods created above the desired count during a rollout: a number or a percentage.
     #[serde(default = "default_max_surge")]
     #[schemars(schema_with = "int_or_percent")]
@@ -60,6 +69,8 @@ impl Default for Rollout {
             strategy: RolloutStrategy::default(),
             canary: None,
             analysis: None,
+            window: None,
+            batch_seconds: 0,
             max_surge: default_max_surge(),
             max_unavailable: default_max_unavailable(),
             progress_deadline_seconds: default_progress_deadline(),
@@ -83,6 +94,10 @@ impl Rollout {
     }
 }
 
+fn is_zero(value: &i32) -> bool {
+    *value == 0
+}
+
 fn default_max_surge() -> IntOrString {
     IntOrString::String("25%".into())
 }
@@ -93,6 +108,63 @@ fn default_max_unavailable() -> IntOrString {
 
 fn default_progress_deadline() -> i32 {
     600
+}
+
+/// When rotations may roll out: from `start` to `end` on the listed days, in `timeZone`. An
+/// `end` before `start` runs past midnight into the next day.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutWindow {
+    /// Days the window opens (`Mon` … `Sun`); every day when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 7))]
+    pub days: Vec<Weekday>,
+    /// Opening time, `HH:MM` or `HH:MM:SS`.
+    #[schemars(pattern(TIME_OF_DAY_PATTERN))]
+    pub start: String,
+    /// Closing time, `HH:MM` or `HH:MM:SS`.
+    #[schemars(pattern(TIME_OF_DAY_PATTERN))]
+    pub end: String,
+    /// IANA time zone of the times, e.g. `Europe/Paris`. Default `UTC`.
+    #[serde(default = "utc")]
+    #[schemars(length(min = 1, max = 64))]
+    pub time_zone: String,
+}
+
+/// `HH:MM` or `HH:MM:SS`, 24-hour.
+const TIME_OF_DAY_PATTERN: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$";
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+/// A day of the week.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// A rotation's revision waiting for its batch or for the rollout window.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRevision {
+    /// The revision that will roll out.
+    pub revision: String,
+    /// Its secret versions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_versions: BTreeMap<String, String>,
+    /// When the first rotation it gathers was seen.
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub since: Time,
+    /// When it will start rolling out.
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub starts_at: Time,
 }
 
 /// How a new revision takes over.

@@ -3,8 +3,8 @@
 
 use super::conditions::Condition;
 pub use super::rollout::{
-    Analysis, Canary, CanaryStatus, CanaryStep, PrometheusAnalysis, RejectedRevision, Rollout, RolloutStrategy,
-    TrafficSplit,
+    Analysis, Canary, CanaryStatus, CanaryStep, PendingRevision, PrometheusAnalysis, RejectedRevision, Rollout,
+    RolloutStrategy, RolloutWindow, TrafficSplit, Weekday,
 };
 use super::schema::{
     DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, IntOrString, SECRET_KEY_PATTERN,
@@ -383,6 +383,9 @@ pub struct SecureApiServiceStatus {
     /// spec or a secret version changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_revision: Option<String>,
+    /// A rotation's revision waiting for `rollout.batchSeconds` or `rollout.window`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_revision: Option<PendingRevision>,
     /// The canary in progress: its revision, step and traffic weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStatus>,

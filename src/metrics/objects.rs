@@ -53,6 +53,7 @@ pub const REASONS: &[&str] = &[
     "ProgressDeadlineExceeded",
     "RolledBack",
     "RolloutAborted",
+    "RolloutDeferred",
     "CanaryStep",
     "RolloutStarted",
     "BackendsReady",

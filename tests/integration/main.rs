@@ -38,6 +38,7 @@ mod monitoring;
 mod notifications;
 mod release;
 mod render;
+mod rollout_schedule;
 mod run;
 mod scale;
 mod secret_ref;

@@ -15,6 +15,7 @@ pub mod desired;
 pub mod error;
 pub mod resolve;
 pub mod revision;
+pub mod schedule;
 pub mod status;
 
 use super::Context;
@@ -140,6 +141,7 @@ impl Reconciler for SecureApiService {
         // --- validate (pure): what the API server would refuse later, object by object
         crate::workload::names::check(self).map_err(Error::Unbuildable)?;
         canary::check(&self.spec.rollout)?;
+        schedule::check(&self.spec.rollout, now().0)?;
         analysis_allowed(ctx, self)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
@@ -160,11 +162,24 @@ impl Reconciler for SecureApiService {
             }
             Err(_) => None,
         };
+        // A rotation waits for its batch and the rollout window; a trial that started goes on.
+        let pending = match &desired {
+            Some(desired) if trial_before.as_ref().is_none_or(|t| t.revision != desired.record.revision) => {
+                let live = world.deployment.as_ref().and_then(revision::record_of);
+                let pending = current.pending_revision.as_ref();
+                schedule::defer(&self.spec.rollout, live.as_ref(), &desired.record, pending, now().0)?
+            }
+            _ => None,
+        };
+        if let (Some(desired), Some(_)) = (desired.as_mut(), &pending) {
+            desired.deployment = None;
+            desired.snapshots.clear();
+        }
         let reading = match &desired {
             Some(desired) => read_analysis(ctx, self, &desired.record.revision, trial_before.as_ref()).await,
             None => None,
         };
-        let plan = desired.as_ref().map(|desired| {
+        let plan = desired.as_ref().filter(|_| pending.is_none()).map(|desired| {
             canary::plan(&canary::Situation {
                 rollout: &self.spec.rollout,
                 desired: &desired.record,
@@ -193,6 +208,11 @@ impl Reconciler for SecureApiService {
         // --- status (pure, from what was applied), then the snapshots it no longer retains
         let unresolved = world.secrets.as_ref().err();
         let mut facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, before);
+        if pending.is_some() {
+            // Not applied: not history yet.
+            facts.desired = None;
+        }
+        facts.pending = pending.clone();
         if let (Some(plan), Some(desired)) = (&plan, &desired) {
             facts.canary = match plan {
                 canary::Plan::Step(trial) => {
@@ -216,11 +236,11 @@ impl Reconciler for SecureApiService {
             warn_once(ctx, self, reason, message).await;
         }
         write_status(ctx, self, &current, &next).await?;
-        match &plan {
-            Some(canary::Plan::Step(trial)) => {
-                Ok(Recheck::After(canary::next_look(trial, &self.spec.rollout, now().0).min(RECHECK)))
-            }
-            _ => Ok(Recheck::After(RECHECK)),
-        }
+        let look = match (&plan, &pending) {
+            (Some(canary::Plan::Step(trial)), _) => canary::next_look(trial, &self.spec.rollout, now().0),
+            (_, Some(pending)) => schedule::until(pending, now().0),
+            _ => RECHECK,
+        };
+        Ok(Recheck::After(look.min(RECHECK)))
     }
 }

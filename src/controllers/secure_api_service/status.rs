@@ -5,7 +5,7 @@ use super::desired::Desired;
 use super::resolve::Unresolved;
 use super::revision::revision_of;
 use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
-use crate::api::secure_api_service::{CanaryStatus, RejectedRevision, RevisionRecord, TrafficSplit};
+use crate::api::secure_api_service::{CanaryStatus, PendingRevision, RejectedRevision, RevisionRecord, TrafficSplit};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -77,6 +77,8 @@ pub struct Facts<'a> {
     pub canary: Option<CanaryStatus>,
     /// The revision whose trial is aborted, and why.
     pub aborted: Option<RejectedRevision>,
+    /// A rotation's revision that waits for its batch or the rollout window.
+    pub pending: Option<PendingRevision>,
 }
 
 /// Whether the revision just built is live and stalled, and the spec asks for a rollback.
@@ -135,6 +137,7 @@ pub fn facts<'a>(
         existing_snapshots: before.snapshots,
         canary: None,
         aborted: None,
+        pending: None,
     }
 }
 
@@ -199,6 +202,7 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
         status.secret_versions_summary = (!summary.is_empty()).then_some(summary);
     }
     status.canary = facts.canary.clone();
+    status.pending_revision = facts.pending.clone();
     if let Some(aborted) = &facts.aborted {
         super::canary::reject(&mut status.rejected_revisions, aborted.clone());
     }
@@ -240,6 +244,16 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
             false,
             reasons::ROLLED_BACK,
             format!("revision {} stalled; {revision} was restored", facts.failed_revision.as_deref().unwrap_or("-")),
+        ),
+        (_, Some(Rollout::Complete)) if let Some(pending) = &facts.pending => draft(
+            true,
+            reasons::ROLLOUT_DEFERRED,
+            format!(
+                "revision {revision} runs on every replica; revision {} (secret versions {}) waits for the rollout's batch or window until {}",
+                pending.revision,
+                versions_line(&pending.secret_versions),
+                pending.starts_at.0
+            ),
         ),
         (_, Some(Rollout::Complete)) => {
             draft(true, reasons::ROLLOUT_COMPLETE, format!("revision {revision} runs on every replica"))
@@ -373,6 +387,7 @@ mod tests {
             existing_snapshots: existing.iter().map(|s| s.to_string()).collect(),
             canary: None,
             aborted: None,
+            pending: None,
         }
     }
 

@@ -470,6 +470,17 @@ fn service_rows() -> Vec<Row> {
         ),
         row("spec.rollout.analysis.prometheus.query", json!(""), Schema("spec.rollout.analysis.prometheus.query")),
         row("spec.rollout.analysis.prometheus.max", json!("lots"), Schema("spec.rollout.analysis.prometheus.max")),
+        row("spec.rollout.window", json!({ "start": "09:00" }), Schema("spec.rollout.window.end")),
+        row("spec.rollout.window.days", json!(["Funday"]), Schema("spec.rollout.window.days[0]")),
+        row("spec.rollout.window.start", json!("9am"), Schema("spec.rollout.window.start")),
+        row("spec.rollout.window.end", json!("24:00"), Schema("spec.rollout.window.end")),
+        row("spec.rollout.window.timeZone", json!(""), Schema("spec.rollout.window.timeZone")),
+        row(
+            "spec.rollout.window",
+            json!({ "start": "09:00", "end": "17:00", "timeZone": "Mars/Olympus" }),
+            Condition("InvalidSpec"),
+        ),
+        row("spec.rollout.batchSeconds", json!(-1), Schema("spec.rollout.batchSeconds")),
         // The operator of the walk may query no Prometheus server.
         row(
             "spec.rollout",
