@@ -17,7 +17,7 @@ async fn generation(world: &World) -> i64 {
 
 #[tokio::test]
 async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_twice_with_emulator_hooks() {
-    let Some(mut world) = World::start("crash-status", 0, false, false).await else { return };
+    let Some(mut world) = World::start("crash-status", 0, false, false, false).await else { return };
     let before = generation(&world).await;
     let status_patches = world.kube.count("patch", "secretrefs/status");
     // db's next status write hangs, then fails: the operator is crashed while it waits.
@@ -55,7 +55,7 @@ async fn a_crash_between_the_secret_write_and_the_status_write_writes_neither_tw
 
 #[tokio::test]
 async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_newest_with_emulator_hooks() {
-    let Some(mut world) = World::start("two-rotations", 0, false, false).await else { return };
+    let Some(mut world) = World::start("two-rotations", 0, false, false, false).await else { return };
     let (before, seen_before) = (generation(&world).await, world.observer.template_versions().len());
     let second = world.rotate("db");
     // The gap between the rotations is the scenario itself.
@@ -77,7 +77,7 @@ async fn two_rotations_10_ms_apart_roll_out_at_most_two_templates_ending_on_the_
 /// taken it stayed until the service's five-minute re-check.
 #[tokio::test]
 async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears_with_emulator_hooks() {
-    let Some(world) = World::start("stray-snapshot", 0, false, false).await else { return };
+    let Some(world) = World::start("stray-snapshot", 0, false, false, false).await else { return };
     let secrets: Api<Secret> = world.cluster.api();
     let selector = format!("{}=secure-api", secure_api_operator::workload::service_label());
     let listed = secrets.list(&kube::api::ListParams::default().labels(&selector)).await;
@@ -102,7 +102,7 @@ async fn a_snapshot_that_no_revision_retains_is_pruned_as_soon_as_it_appears_wit
 /// leader starts from fresh memory and finds every object already as it wants it.
 #[tokio::test]
 async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template_with_emulator_hooks() {
-    let Some(mut world) = World::start("hand-over", 0, false, true).await else { return };
+    let Some(mut world) = World::start("hand-over", 0, false, true, false).await else { return };
     let (before, templates) = (generation(&world).await, world.observer.template_versions().len());
     for graceful in [true, false] {
         world.kube.reset_counts();
@@ -129,7 +129,7 @@ async fn a_leader_hand_over_alone_writes_nothing_and_keeps_every_template_with_e
 /// rollback) but no history named them.
 #[tokio::test]
 async fn a_revision_that_went_live_without_its_status_is_recorded_in_the_history_with_emulator_hooks() {
-    let Some(mut world) = World::start("unrecorded-revision", 0, false, false).await else { return };
+    let Some(mut world) = World::start("unrecorded-revision", 0, false, false, false).await else { return };
     // Every status write of the service fails until the second rotation is live.
     world.kube.inject_fault(Fault::status("patch", "secureapiservices/status", 503).times(10_000));
     for _ in 0..2 {

@@ -29,6 +29,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 const SERVICE: &str = "secure-api";
+/// The service's canary Deployment.
+const CANARY: &str = "secure-api-canary";
 const REGION: &str = "us-central1";
 /// The harness's `revisionHistoryLimit`: revisions kept besides the current one.
 const HISTORY_LIMIT: usize = 2;
@@ -72,6 +74,12 @@ struct Shared {
     sentinel: String,
     /// The operator's hash key, read from the namespace it shares with the test.
     hash_key: Option<HashKey>,
+    /// Revisions whose canary was aborted: no pod of theirs may take traffic again.
+    rejected: Mutex<std::collections::BTreeSet<String>>,
+    /// The canary's templates seen with pods, in order.
+    canary_templates: Mutex<Vec<Value>>,
+    /// Times the canary was seen with pods.
+    canary_sightings: AtomicU64,
 }
 
 impl Shared {
@@ -122,10 +130,49 @@ impl Shared {
         }
     }
 
+    /// The canary: once a revision's trial is aborted, none of its pods again; a canary with pods
+    /// never runs older secret versions than the one before it.
+    fn check_canary(&self, canary: &Deployment) {
+        let annotations = canary.metadata.annotations.clone().unwrap_or_default();
+        let Some(revision) = annotations.get("secureapi.dev/revision").cloned() else { return };
+        let mut rejected = lock(&self.rejected);
+        if annotations.contains_key("secureapi.dev/canary-aborted") {
+            rejected.insert(revision.clone());
+        }
+        let Some(spec) = canary.spec.as_ref().filter(|spec| spec.replicas.unwrap_or(1) > 0) else { return };
+        if rejected.contains(&revision) && !annotations.contains_key("secureapi.dev/canary-aborted") {
+            self.violate("traffic-to-rejected-revision", format!("canary {revision} has pods again"));
+        }
+        if annotations.contains_key("secureapi.dev/canary-aborted") {
+            self.violate("aborted-canary-has-pods", format!("canary {revision}"));
+        }
+        self.canary_sightings.fetch_add(1, Ordering::Relaxed);
+        let template = serde_json::to_value(&spec.template).unwrap_or_default();
+        let mut seen = lock(&self.canary_templates);
+        if seen.last() == Some(&template) {
+            return;
+        }
+        let versions =
+            |t: &Value| parse_versions(t["metadata"]["annotations"]["secureapi.dev/secret-versions"].as_str());
+        if let Some(last) = seen.last() {
+            let previous = versions(last);
+            for (secret_ref, version) in versions(&template) {
+                if previous.get(&secret_ref).is_some_and(|before| version < *before) {
+                    self.violate("canary-went-backward", format!("{secret_ref} {version} after {previous:?}"));
+                }
+            }
+        }
+        seen.push(template);
+    }
+
     /// Each new template: never older secret versions than the one before it, never an earlier
-    /// template again, and one template per (secret versions, image).
+    /// template again, one template per (secret versions, image), and never a rejected revision.
     fn check_template(&self, deployment: &Deployment) {
         let Some(spec) = &deployment.spec else { return };
+        let revision = deployment.metadata.annotations.as_ref().and_then(|a| a.get("secureapi.dev/revision"));
+        if let Some(revision) = revision.filter(|r| lock(&self.rejected).contains(*r)) {
+            self.violate("rejected-revision-promoted", revision.clone());
+        }
         let template = serde_json::to_value(&spec.template).unwrap_or_default();
         let versions =
             template["metadata"]["annotations"]["secureapi.dev/secret-versions"].as_str().unwrap_or_default();
@@ -188,13 +235,19 @@ impl Observer {
             tasks: Vec::new(),
         };
         observer.watch::<Secret>(|shared, _, secret| shared.check_secret(secret));
-        observer.watch::<Deployment>(|shared, _, deployment| shared.check_template(deployment));
+        observer.watch::<Deployment>(|shared, _, deployment| match deployment.metadata.name.as_deref() {
+            Some(SERVICE) => shared.check_template(deployment),
+            Some(CANARY) => shared.check_canary(deployment),
+            _ => {}
+        });
         observer.watch::<SecretRef>(|shared, api, secret_ref| {
             shared.check_no_sentinel("secret-in-status", "a SecretRef's status", &json_text(&secret_ref.status));
             check_secret_ref_status(shared, api, secret_ref.clone());
         });
         observer.watch::<SecureApiService>(|shared, _, service| {
             shared.check_no_sentinel("secret-in-status", "the service's status", &json_text(&service.status));
+            let rejected = service.status.iter().flat_map(|s| &s.rejected_revisions).map(|r| r.revision.clone());
+            lock(&shared.rejected).extend(rejected);
         });
         observer.watch::<GatewayConfig>(|shared, _, gateway| {
             shared.check_no_sentinel("secret-in-status", "the gateway's status", &json_text(&gateway.status));
@@ -255,6 +308,11 @@ impl Observer {
         versions.map(|v| v.as_str().unwrap_or_default().to_owned()).collect()
     }
 
+    /// Times the canary was seen with pods so far.
+    pub fn canary_sightings(&self) -> u64 {
+        self.shared.canary_sightings.load(Ordering::Relaxed)
+    }
+
     /// A number for a fresh payload.
     pub fn next_payload_number(&self) -> u64 {
         self.shared.payloads.fetch_add(1, Ordering::Relaxed)
@@ -301,6 +359,10 @@ impl Observer {
         let template = serde_json::to_value(deployment.spec.map(|s| s.template)).unwrap_or_default();
         if template["spec"]["containers"][0]["image"].as_str() != Some(&expected.image) {
             return Some(format!("Deployment image {}", template["spec"]["containers"][0]["image"]));
+        }
+        if let Ok(Some(canary)) = deployments.get_opt(CANARY).await {
+            let revision = canary.metadata.annotations.unwrap_or_default().remove("secureapi.dev/revision");
+            return Some(format!("the canary of {revision:?} is not retired"));
         }
         let gateways: Api<GatewayConfig> = Api::namespaced(self.client.clone(), &self.namespace);
         let Ok(gateway) = gateways.get(SERVICE).await else { return Some("gateway unreadable".into()) };

@@ -43,8 +43,9 @@ struct Report {
 async fn run_schedule(seed: u64, logs: Option<&Captured>) -> Option<Report> {
     let started = Instant::now();
     let schedule = schedule::generate(seed, STEPS);
+    let test = format!("faults-{seed}");
     let mut world =
-        World::start(&format!("faults-{seed}"), seed, schedule.notifications, schedule.leader_election).await?;
+        World::start(&test, seed, schedule.notifications, schedule.leader_election, schedule.canary).await?;
     world.play(&schedule).await;
     let settled = world.settle(SETTLE).await;
     if let Err(what) = &settled {

@@ -69,6 +69,8 @@ pub enum CrashPoint {
     BeforeDeployment,
     /// While the API Gateway operation of a route edit is pending.
     GatewayPending,
+    /// Once the canary of a rotation has pods: between its steps, or around its abort.
+    DuringTrial,
 }
 
 /// What goes wrong in one step.
@@ -116,6 +118,7 @@ impl Fault {
             Self::Crash(CrashPoint::AfterAccess) => "crash (after access, Secret write in flight)",
             Self::Crash(CrashPoint::BeforeDeployment) => "crash (after snapshots, Deployment write in flight)",
             Self::Crash(CrashPoint::GatewayPending) => "crash (API Gateway operation pending)",
+            Self::Crash(CrashPoint::DuringTrial) => "crash (canary trial under way)",
             Self::KubeStatus { status: 409, .. } => "kube 409 conflict",
             Self::KubeStatus { status: 429, .. } => "kube 429",
             Self::KubeStatus { status: 500, .. } => "kube 500",
@@ -144,6 +147,8 @@ pub struct Step {
     pub faults: Vec<Fault>,
     pub action: Action,
     pub pause_millis: u64,
+    /// A rotation's new version is one whose pods never become Ready (canary schedules).
+    pub bad_version: bool,
 }
 
 /// A whole run.
@@ -154,6 +159,8 @@ pub struct Schedule {
     pub notifications: bool,
     /// Two replicas with leader election (else one operator without it).
     pub leader_election: bool,
+    /// The service rolls out by canary (else by rolling update).
+    pub canary: bool,
     pub steps: Vec<Step>,
 }
 
@@ -166,16 +173,27 @@ pub fn generate(seed: u64, steps: usize) -> Schedule {
     // Lost notifications and leader election came later: drawn from a stream of their own, so
     // a seed without them plays exactly as it did before they existed.
     let mut later = Rng::new(!seed);
+    // Canaries came later still: a third stream.
+    let mut canaries = Rng::new(seed.rotate_left(29));
     let notifications = rng.percent(50);
     let leader_election = later.percent(50);
+    let canary = canaries.percent(50);
     let steps = (0..steps)
         .map(|_| {
             let mut step = step(&mut rng, notifications);
             step.faults.extend(later_faults(&mut later, notifications, leader_election));
+            if canary {
+                let rotates = matches!(step.action, Action::Rotate(_));
+                step.bad_version = rotates && canaries.percent(40);
+                if rotates && canaries.percent(25) {
+                    step.faults.retain(|fault| !matches!(fault, Fault::Crash(_)));
+                    step.faults.push(Fault::Crash(CrashPoint::DuringTrial));
+                }
+            }
             step
         })
         .collect();
-    Schedule { seed, notifications, leader_election, steps }
+    Schedule { seed, notifications, leader_election, canary, steps }
 }
 
 /// The faults of the later stream for one step.
@@ -204,7 +222,7 @@ fn step(rng: &mut Rng, notifications: bool) -> Step {
     if rng.percent(30) {
         faults.push(Fault::Crash(crash_point(rng, action)));
     }
-    Step { faults, action, pause_millis: 50 + rng.below(350) }
+    Step { faults, action, pause_millis: 50 + rng.below(350), bad_version: false }
 }
 
 /// A crash point that the action can reach.
@@ -254,11 +272,12 @@ impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "seed {} (notifications: {}, leader election: {})",
-            self.seed, self.notifications, self.leader_election
+            "seed {} (notifications: {}, leader election: {}, canary: {})",
+            self.seed, self.notifications, self.leader_election, self.canary
         )?;
         for (i, step) in self.steps.iter().enumerate() {
-            writeln!(f, "  {i:2}: {:?} with {:?}, then {} ms", step.action, step.faults, step.pause_millis)?;
+            let bad = if step.bad_version { " (a bad version)" } else { "" };
+            writeln!(f, "  {i:2}: {:?}{bad} with {:?}, then {} ms", step.action, step.faults, step.pause_millis)?;
         }
         Ok(())
     }
@@ -271,5 +290,19 @@ fn a_seed_always_gives_the_same_schedule_and_seeds_differ() {
     assert_ne!(a, generate(8, 12).to_string());
     let kinds: std::collections::BTreeSet<&str> =
         (0..200).flat_map(|seed| generate(seed, 12).steps).flat_map(|s| s.faults).map(|f| f.kind()).collect();
-    assert_eq!(kinds.len(), 22, "every kind of fault is drawn by some seed: {kinds:?}");
+    assert_eq!(kinds.len(), 23, "every kind of fault is drawn by some seed: {kinds:?}");
+}
+
+#[test]
+fn the_ci_seeds_try_canaries_with_bad_versions_and_crash_during_their_trials() {
+    let ci: Vec<Schedule> = (1..=20).map(|seed| generate(seed, 10)).collect();
+    let canaries = ci.iter().filter(|s| s.canary).count();
+    let bad = ci.iter().flat_map(|s| &s.steps).filter(|step| step.bad_version).count();
+    let crashes = ci.iter().flat_map(|s| &s.steps).flat_map(|step| &step.faults);
+    let during_trials = crashes.filter(|f| **f == Fault::Crash(CrashPoint::DuringTrial)).count();
+    assert!(
+        canaries >= 5 && bad >= 5 && during_trials >= 3,
+        "{canaries} canaries, {bad} bad versions, {during_trials} crashes in trials"
+    );
+    eprintln!("CI seeds: {canaries} canary schedules, {bad} bad versions, {during_trials} crashes during a trial");
 }

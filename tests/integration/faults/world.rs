@@ -16,7 +16,8 @@ use secure_api_operator::secret_data::SecretData;
 use secure_api_testbed::emulator::gcp::{DeliveryFaults, GcpEmulator, GcpFault, VersionState};
 use secure_api_testbed::emulator::kube::{DeploymentSimulation, Fault as KubeFault, KubeEmulator};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub const ACCESS: &str = "secretmanager.versions.access";
@@ -72,6 +73,10 @@ pub struct World {
     disabled: Vec<(&'static str, u64)>,
     image_tag: u32,
     replicas: i32,
+    /// The service rolls out by canary.
+    canary: bool,
+    /// Versions whose pods never become Ready, by SecretRef: the readiness hook reads them.
+    bad: Arc<Mutex<BTreeSet<(String, u64)>>>,
     extra_route: bool,
     /// Faults injected so far, by kind.
     pub injected: BTreeMap<&'static str, u64>,
@@ -83,11 +88,29 @@ pub struct World {
 impl World {
     /// The seed scenario, synced and Ready, with the observer watching; `None` on a real
     /// cluster (the faults need the emulator's hooks).
-    pub async fn start(test: &str, seed: u64, notifications: bool, leader_election: bool) -> Option<Self> {
+    /// `canary`: the service rolls out by canary.
+    pub async fn start(
+        test: &str,
+        seed: u64,
+        notifications: bool,
+        leader_election: bool,
+        canary: bool,
+    ) -> Option<Self> {
         let cluster = TestCluster::start(test).await;
         let kube = cluster.hooks().cloned()?;
         cluster.install_crds().await;
         kube.set_deployment_simulation(DeploymentSimulation::Complete);
+        let bad: Arc<Mutex<BTreeSet<(String, u64)>>> = Arc::default();
+        let unready = bad.clone();
+        kube.set_pod_readiness(Some(Arc::new(move |deployment: &Value| {
+            let versions = &deployment["spec"]["template"]["metadata"]["annotations"]["secureapi.dev/secret-versions"];
+            let bad = unready.lock().unwrap_or_else(PoisonError::into_inner);
+            !versions.as_str().unwrap_or_default().split(',').filter_map(|pair| pair.split_once('=')).any(
+                |(secret_ref, version)| {
+                    version.parse().is_ok_and(|version: u64| bad.contains(&(secret_ref.to_owned(), version)))
+                },
+            )
+        })));
         let gcp = GcpEmulator::new();
         gcp.set_operation_delay(OPERATION_DELAY);
         let observer = Observer::start(&cluster, &gcp, seed).await;
@@ -104,6 +127,8 @@ impl World {
             disabled: Vec::new(),
             image_tag: 0,
             replicas: 2,
+            canary,
+            bad,
             extra_route: false,
             injected: BTreeMap::new(),
             watches: 0,
@@ -223,6 +248,7 @@ impl World {
             "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
             "spec": {
                 "image": self.image(), "port": 8080, "replicas": self.replicas, "revisionHistoryLimit": 2,
+                "rollout": self.rollout(),
                 "healthCheck": { "path": "/health" },
                 "expose": { "externalUrl": "https://secure-api.example.com" },
                 "secretEnv": [
@@ -247,6 +273,18 @@ impl World {
         }));
         let gateways: Api<GatewayConfig> = self.cluster.api();
         gateways.create(&PostParams::default(), &gateway).await.unwrap_or_else(|e| panic!("gateway: {e}"));
+    }
+
+    /// A canary of two steps without pauses, whose pods have 3 s to be Ready; or the default.
+    fn rollout(&self) -> Value {
+        match self.canary {
+            true => json!({
+                "strategy": "Canary",
+                "canary": { "steps": [{ "weight": 34, "pause": "0s" }, { "weight": 67, "pause": "0s" }] },
+                "analysis": { "interval": "3s" },
+            }),
+            false => json!({}),
+        }
     }
 
     fn image(&self) -> String {
@@ -296,7 +334,8 @@ impl World {
         }
     }
 
-    /// Plays every step of `schedule`, then lifts every fault.
+    /// Plays every step of `schedule`, then lifts every fault; a secret whose newest version is
+    /// a bad one gets a good one after it, so the schedule ends on versions that can roll out.
     pub async fn play(&mut self, schedule: &Schedule) {
         for step in &schedule.steps {
             self.play_step(step).await;
@@ -305,6 +344,12 @@ impl World {
         self.gcp.clear_faults();
         self.gcp.set_operation_delay(OPERATION_DELAY);
         self.enable_all();
+        for secret_ref in SECRETS {
+            let latest = (secret_ref.to_owned(), self.observer.latest_version(secret_ref));
+            if lock(&self.bad).contains(&latest) {
+                self.rotate(secret_ref);
+            }
+        }
     }
 
     async fn play_step(&mut self, step: &Step) {
@@ -325,6 +370,10 @@ impl World {
             Some(CrashPoint::GatewayPending) => self.gcp.set_operation_delay(Duration::from_millis(600)),
             _ => {}
         }
+        if let (true, Action::Rotate(secret_ref)) = (step.bad_version, step.action) {
+            // Known bad before the version exists, so no pod of it is ever Ready.
+            lock(&self.bad).insert((secret_ref.to_owned(), self.observer.latest_version(secret_ref) + 1));
+        }
         self.act(step.action).await;
         if let Some(point) = crash {
             self.wait_for_crash_point(point, before, step.pause_millis).await;
@@ -334,16 +383,17 @@ impl World {
         tokio::time::sleep(Duration::from_millis(step.pause_millis)).await;
     }
 
-    fn crash_point_counts(&self) -> [u64; 3] {
+    fn crash_point_counts(&self) -> [u64; 4] {
         [
             self.gcp.count(ACCESS),
             self.kube.count("patch", "deployments"),
             self.gcp.count("apigateway.apiConfigs.create"),
+            self.observer.canary_sightings(),
         ]
     }
 
     /// Waits (bounded) until the operator stands at `point`.
-    async fn wait_for_crash_point(&self, point: CrashPoint, before: [u64; 3], pause_millis: u64) {
+    async fn wait_for_crash_point(&self, point: CrashPoint, before: [u64; 4], pause_millis: u64) {
         let reached = || {
             let now = self.crash_point_counts();
             match point {
@@ -351,6 +401,7 @@ impl World {
                 CrashPoint::AfterAccess => now[0] > before[0],
                 CrashPoint::BeforeDeployment => now[1] > before[1],
                 CrashPoint::GatewayPending => now[2] > before[2],
+                CrashPoint::DuringTrial => now[3] > before[3],
             }
         };
         if point == CrashPoint::Anytime {
@@ -500,4 +551,8 @@ fn delay_once(verb: &str, resource: &str, millis: u64) -> KubeFault {
 
 fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
