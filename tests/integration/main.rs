@@ -17,6 +17,7 @@ mod emulator_runtime;
 mod emulator_tokens;
 mod example_events;
 mod faults;
+mod gateway_api_crd;
 mod gateway_api_keys;
 mod gateway_config;
 mod gateway_data_plane;

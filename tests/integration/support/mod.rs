@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod conditions;
 pub mod events;
+pub mod gateway_api;
 pub mod gcloud;
 pub mod gcp_stub;
 pub mod http;
