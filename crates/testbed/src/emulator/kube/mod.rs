@@ -38,6 +38,7 @@ mod service;
 mod status;
 mod store;
 mod strategy;
+mod structural;
 pub mod table;
 mod token_request;
 mod tokens;

@@ -2,7 +2,9 @@
 //! server fills in, fields that cannot change, and how a CRD becomes Established.
 
 use super::resources::parse_crd;
+use super::schema::{FieldError, causes, invalid_message};
 use super::status::ApiError;
+use super::structural::schema_errors;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
@@ -226,6 +228,22 @@ fn establish_crd(crd: &mut Value, old: Option<&Value>, now: &str) -> Result<(), 
     let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_owned();
     parse_crd(crd)
         .map_err(|e| invalid(format!("CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {e}")))?;
+    let versions = crd["spec"]["versions"].as_array().into_iter().flatten().enumerate();
+    let errors: Vec<FieldError> = versions
+        .flat_map(|(i, v)| {
+            schema_errors(&v["schema"]["openAPIV3Schema"], &format!("spec.versions[{i}].schema.openAPIV3Schema"))
+        })
+        .collect();
+    if !errors.is_empty() {
+        let (kind, group) = ("CustomResourceDefinition", "apiextensions.k8s.io");
+        return Err(ApiError::invalid(
+            kind,
+            group,
+            &name,
+            invalid_message(kind, group, &name, &errors),
+            causes(&errors),
+        ));
+    }
     let since = old
         .and_then(|o| o["status"]["conditions"].as_array())
         .and_then(|c| c.iter().find(|c| c["type"] == "Established"))
@@ -254,6 +272,34 @@ fn establish_crd(crd: &mut Value, old: Option<&Value>, now: &str) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn crd(group: &str, annotations: Value, schema: Value) -> Value {
+        json!({"metadata": {"name": format!("routes.{group}"), "annotations": annotations}, "spec": {
+            "group": group, "scope": "Namespaced", "names": {"plural": "routes", "kind": "Route"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": schema}}]}})
+    }
+
+    #[test]
+    fn a_crd_whose_schema_is_not_structural_is_refused_with_every_error() {
+        let schema = json!({"type": "object", "properties": {
+            "metadata": {"oneOf": [{"$ref": "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta#"}, {"type": "null"}]}}});
+        let error = establish_crd(&mut crd("example.com", json!({}), schema), None, "2024-01-01T00:00:00Z").err();
+        let Some(error) = error else { panic!("a $ref must be refused") };
+        let path = "spec.versions[0].schema.openAPIV3Schema.properties[metadata]";
+        assert_eq!(
+            (error.code, error.message),
+            (
+                422,
+                format!(
+                    r#"CustomResourceDefinition.apiextensions.k8s.io "routes.example.com" is invalid: [{path}.oneOf[0].$ref: Forbidden: $ref is not supported, {path}.oneOf[1].type: Forbidden: type cannot be set to null, use nullable as an alternative]"#
+                )
+            )
+        );
+        assert_eq!(
+            error.details.map(|d| d["causes"][0]["field"].clone()),
+            Some(json!(format!("{path}.oneOf[0].$ref")))
+        );
+    }
 
     #[test]
     fn secret_string_data_folds_into_base64_data() {
