@@ -2,7 +2,7 @@
 //! server fills in, fields that cannot change, and how a CRD becomes Established.
 
 use super::resources::parse_crd;
-use super::schema::{FieldError, causes, invalid_message};
+use super::schema::{FieldError, FieldErrorKind, causes, invalid_message};
 use super::status::ApiError;
 use super::structural::schema_errors;
 use base64::Engine;
@@ -229,11 +229,12 @@ fn establish_crd(crd: &mut Value, old: Option<&Value>, now: &str) -> Result<(), 
     parse_crd(crd)
         .map_err(|e| invalid(format!("CustomResourceDefinition.apiextensions.k8s.io \"{name}\" is invalid: {e}")))?;
     let versions = crd["spec"]["versions"].as_array().into_iter().flatten().enumerate();
-    let errors: Vec<FieldError> = versions
+    let mut errors: Vec<FieldError> = versions
         .flat_map(|(i, v)| {
             schema_errors(&v["schema"]["openAPIV3Schema"], &format!("spec.versions[{i}].schema.openAPIV3Schema"))
         })
         .collect();
+    errors.extend(api_approval_error(crd, old));
     if !errors.is_empty() {
         let (kind, group) = ("CustomResourceDefinition", "apiextensions.k8s.io");
         return Err(ApiError::invalid(
@@ -269,6 +270,70 @@ fn establish_crd(crd: &mut Value, old: Option<&Value>, now: &str) -> Result<(), 
     Ok(())
 }
 
+const APPROVAL: &str = "api-approved.kubernetes.io";
+
+/// Whether a CRD's group is one of the community's, whose CRDs need [`APPROVAL`].
+fn protected_group(group: &str) -> bool {
+    ["k8s.io", "kubernetes.io"].iter().any(|g| group == *g || group.ends_with(&format!(".{g}")))
+}
+
+/// What [`APPROVAL`] says: nothing, a bypass (`unapproved...`), an approval (a URL) or neither.
+#[derive(Debug, PartialEq)]
+enum Approval {
+    Missing,
+    Bypassed,
+    Approved,
+    Invalid,
+}
+
+fn approval(crd: &Value) -> Approval {
+    let annotation = crd["metadata"]["annotations"][APPROVAL].as_str().unwrap_or_default();
+    // Go's url.ParseRequestURI with a scheme and a host.
+    let url = annotation.split_once("://").filter(|(scheme, rest)| {
+        let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        scheme_ok && !rest.split(['/', '?', '#']).next().unwrap_or_default().is_empty()
+    });
+    match annotation {
+        "" => Approval::Missing,
+        a if a.starts_with("unapproved") => Approval::Bypassed,
+        _ if url.is_some() => Approval::Approved,
+        _ => Approval::Invalid,
+    }
+}
+
+/// kube-apiserver refuses a CRD of a protected group (`*.k8s.io`, `*.kubernetes.io`) without an
+/// approval (a URL) or an explicit bypass in [`APPROVAL`]; an update that keeps the state passes.
+fn api_approval_error(crd: &Value, old: Option<&Value>) -> Option<FieldError> {
+    if !protected_group(crd["spec"]["group"].as_str().unwrap_or_default()) {
+        return None;
+    }
+    let state = approval(crd);
+    if old.is_some_and(|old| approval(old) == state) {
+        return None;
+    }
+    let path = format!("metadata.annotations[{APPROVAL}]");
+    let see = "see https://github.com/kubernetes/enhancements/pull/1111";
+    match state {
+        Approval::Approved | Approval::Bypassed => None,
+        Approval::Missing => Some(FieldError::new(
+            &path,
+            FieldErrorKind::Required,
+            format!("protected groups must have approval annotation {APPROVAL:?}, {see}"),
+        )),
+        Approval::Invalid => {
+            let value = crd["metadata"]["annotations"][APPROVAL].as_str().unwrap_or_default();
+            Some(FieldError::new(
+                &path,
+                FieldErrorKind::Invalid,
+                format!(
+                    "{value:?}: protected groups must have approval annotation {APPROVAL:?} with either a URL or a reason starting with \"unapproved\", {see}"
+                ),
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +342,33 @@ mod tests {
         json!({"metadata": {"name": format!("routes.{group}"), "annotations": annotations}, "spec": {
             "group": group, "scope": "Namespaced", "names": {"plural": "routes", "kind": "Route"},
             "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": schema}}]}})
+    }
+
+    fn establish(crd: &mut Value, old: Option<&Value>) -> Result<(), String> {
+        establish_crd(crd, old, "2024-01-01T00:00:00Z").map_err(|e| e.message)
+    }
+
+    #[test]
+    fn protected_groups_need_an_approval_annotation() {
+        let object = json!({"type": "object"});
+        let with = |group: &str, annotations: Value| establish(&mut crd(group, annotations, object.clone()), None);
+        let gateway = "gateway.networking.k8s.io";
+        assert_eq!(
+            with(gateway, json!({})),
+            Err(r#"CustomResourceDefinition.apiextensions.k8s.io "routes.gateway.networking.k8s.io" is invalid: metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111"#.to_owned())
+        );
+        let invalid = with("kubernetes.io", json!({APPROVAL: "yes"}));
+        assert!(invalid.as_ref().is_err_and(|e| e.ends_with(r#"metadata.annotations[api-approved.kubernetes.io]: Invalid value: "yes": protected groups must have approval annotation "api-approved.kubernetes.io" with either a URL or a reason starting with "unapproved", see https://github.com/kubernetes/enhancements/pull/1111"#)), "{invalid:?}");
+        assert_eq!(
+            with(gateway, json!({APPROVAL: "https://github.com/kubernetes-sigs/gateway-api/pull/2466"})),
+            Ok(())
+        );
+        assert_eq!(with(gateway, json!({APPROVAL: "unapproved, experimental-only"})), Ok(()));
+        assert_eq!(with("example.com", json!({})), Ok(()), "only *.k8s.io and *.kubernetes.io are protected");
+        assert_eq!(with("notk8s.io", json!({})), Ok(()));
+        // An update that leaves the state as it was passes, as for CRDs stored before the rule.
+        let old = crd(gateway, json!({}), object.clone());
+        assert_eq!(establish(&mut crd(gateway, json!({}), object), Some(&old)), Ok(()));
     }
 
     #[test]
