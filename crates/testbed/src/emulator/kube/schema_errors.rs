@@ -187,10 +187,10 @@ pub(super) fn string_errors(schema: &Value, text: &str, regex: Option<&Regex>, p
     errors
 }
 
-/// multipleOf, maximum, minimum (values shown as floats, like kube-openapi), then int32/int64 ranges.
+/// multipleOf, maximum, minimum (a whole number and its bounds shown as integers, others as Go
+/// floats, like kube-openapi), then int32/int64 ranges.
 pub(super) fn number_errors(schema: &Value, value: &Value, number: &Number, path: &str) -> Vec<FieldError> {
     let Some(x) = number.as_f64() else { return Vec::new() };
-    let shown = render_float(x);
     let mut failed: Vec<String> = Vec::new();
     if let Some(factor) = float(schema, "multipleOf").filter(|f| !is_multiple(x, *f)) {
         failed.push(format!("a multiple of {}", render_float(factor)));
@@ -200,16 +200,23 @@ pub(super) fn number_errors(schema: &Value, value: &Value, number: &Number, path
     // reads `-0` as a float; negative zero counts as whole here (`-0.0`, rarer, as well).
     let whole = !number.is_f64() || (x == 0.0 && x.is_sign_negative());
     let bound = |key: &str| float(schema, key).map(|b| if whole { b.trunc() } else { b });
+    // Both int64s then, printed as integers (`1000000`, where a float prints `1e+06`).
+    let render_bound = |b: f64| if whole { format!("{}", b as i64) } else { render_float(b) };
+    let shown = match (number.is_f64(), whole) {
+        (false, _) => number.to_string(),
+        (true, true) => "0".to_owned(),
+        (true, false) => render_float(x),
+    };
     if let Some(max) = bound("maximum") {
         let exclusive = flag(schema, "exclusiveMaximum");
         if x > max || (exclusive && x >= max) {
-            failed.push(format!("less than {}{}", if exclusive { "" } else { "or equal to " }, render_float(max)));
+            failed.push(format!("less than {}{}", if exclusive { "" } else { "or equal to " }, render_bound(max)));
         }
     }
     if let Some(min) = bound("minimum") {
         let exclusive = flag(schema, "exclusiveMinimum");
         if x < min || (exclusive && x <= min) {
-            failed.push(format!("greater than {}{}", if exclusive { "" } else { "or equal to " }, render_float(min)));
+            failed.push(format!("greater than {}{}", if exclusive { "" } else { "or equal to " }, render_bound(min)));
         }
     }
     let mut errors: Vec<FieldError> = failed
@@ -459,6 +466,21 @@ mod tests {
         assert_eq!(
             number_texts(&exclusive, json!(0.0), "d"),
             ["d: Invalid value: 0: d in body should be greater than 0"]
+        );
+    }
+
+    #[test]
+    fn whole_numbers_and_their_bounds_print_as_integers_past_a_million() {
+        // backendRefs[].weight of Gateway API's HTTPRoute.
+        let weight = json!({"type": "integer", "format": "int32", "default": 1, "minimum": 0.0, "maximum": 1000000.0});
+        assert_eq!(
+            number_texts(&weight, json!(1000001), "w"),
+            ["w: Invalid value: 1000001: w in body should be less than or equal to 1000000"]
+        );
+        assert_eq!(
+            number_texts(&json!({"type": "number", "maximum": 1000000.0}), json!(1000000.5), "n"),
+            ["n: Invalid value: 1.0000005e+06: n in body should be less than or equal to 1e+06"],
+            "a float stays a float"
         );
     }
 
