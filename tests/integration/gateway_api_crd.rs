@@ -96,6 +96,11 @@ async fn values_breaking_the_official_schema_are_refused_naming_the_field() {
         "{message}"
     );
 
+    let message = invalid_message(apply(&cluster, &split(90, 1_000_001)).await);
+    let field = "spec.rules[0].backendRefs[1].weight";
+    let expected = format!("{field}: Invalid value: 1000001: {field} in body should be less than or equal to 1000000");
+    assert!(message.contains(&expected), "{message}");
+
     let mut bad_host = split(90, 10);
     bad_host["spec"]["hostnames"] = json!(["Not_A.Host"]);
     let message = invalid_message(apply(&cluster, &bad_host).await);
