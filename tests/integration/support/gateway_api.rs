@@ -3,7 +3,9 @@
 //! Its schema is not generated from our types: it comes from the npm package
 //! `@kubernetes-models/gateway-api` 0.5.1 (Gateway API v1.0.0), whose
 //! `gateway.networking.k8s.io/v1/HTTPRoute.js` holds the official CRD's openAPIV3Schema as a JSON
-//! object literal. `.ci/run` installs the package; [`PACKAGE_ENV`] points elsewhere.
+//! object literal, as a JSON-schema validator wants it: optional fields `nullable`, metadata a
+//! `$ref` to ObjectMeta, no CEL rules. `.ci/run` installs the package; [`PACKAGE_ENV`] points
+//! elsewhere.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
@@ -98,8 +100,9 @@ fn schema_literal(text: &str) -> Result<Value, String> {
 ///   a CRD may not describe metadata beyond name and generateName, nor use `$ref`;
 /// - any other `oneOf: [S, {type: null}]` (the package's way to say nullable) becomes S with
 ///   `nullable: true`: structural schemas allow no types inside oneOf;
-/// - `nullable` stays wherever the package put it (optional fields), which kube-apiserver allows
-///   everywhere except at the root and on root metadata, which do not have it.
+/// - `nullable` stays wherever the package put it (optional fields): kube-apiserver allows it
+///   everywhere but at the root (dropped there, should the package ever put it there) and on root
+///   metadata (replaced above).
 fn structural(mut schema: Value) -> Value {
     if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut)
         && properties.contains_key("metadata")
