@@ -268,6 +268,8 @@ pub enum TrafficSplit {
     /// the pods.
     #[default]
     ReplicaRatio,
+    /// The service's HTTPRoute (Gateway API) sends the step's weight to the canary's Service.
+    HTTPRoute,
 }
 
 /// The canary in progress.

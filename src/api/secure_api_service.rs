@@ -323,6 +323,30 @@ pub struct Expose {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(min = 3, max = 64), pattern(r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$")))]
     pub load_balancer_source_ranges: Vec<String>,
+    /// A Gateway API Gateway to route to the service through an HTTPRoute named after it. When
+    /// the cluster serves HTTPRoutes, a canary's share of the traffic is exactly its step's weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayParent>,
+}
+
+/// The Gateway (Gateway API) an HTTPRoute attaches to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayParent {
+    /// Name of the Gateway.
+    #[schemars(length(min = 1, max = 253), pattern(DNS_SUBDOMAIN_PATTERN))]
+    pub name: String,
+    /// Its namespace; the service's when absent. The Gateway must allow routes from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub namespace: Option<String>,
+    /// The Gateway's listener to attach to; every listener that allows it when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub section_name: Option<String>,
 }
 
 /// Kubernetes Service types the operator creates.
@@ -383,6 +407,9 @@ pub struct SecureApiServiceStatus {
     /// spec or a secret version changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_revision: Option<String>,
+    /// The HTTPRoute the operator applied for `expose.gateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<String>,
     /// A rotation's revision waiting for `rollout.batchSeconds` or `rollout.window`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_revision: Option<PendingRevision>,

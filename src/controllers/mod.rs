@@ -33,6 +33,8 @@ pub struct Context {
     pub secret_refs: secret_ref::Memory,
     /// The Prometheus servers canary gates may query.
     pub prometheus: Prometheus,
+    /// Whether the cluster serves Gateway API HTTPRoutes.
+    pub http_routes: secure_api_service::route::RouteDiscovery,
 }
 
 /// The Google Cloud services the controllers call.
@@ -65,6 +67,7 @@ impl Context {
             notifications: notifications.map(Arc::new),
             secret_refs: secret_ref::Memory::default(),
             prometheus,
+            http_routes: Default::default(),
         })
     }
 

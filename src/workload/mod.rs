@@ -11,6 +11,7 @@
 
 pub mod canary;
 pub mod deployment;
+pub mod http_route;
 pub mod names;
 pub mod quantity;
 pub mod service;

@@ -7,12 +7,14 @@ use crate::support::PROJECT;
 use crate::support::cluster::TestCluster;
 use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::events;
+use crate::support::gateway_api::{httproutes, install_gateway_api};
 use crate::support::operator::{Operator, OperatorOptions, emulator_with_operator};
 use crate::support::prometheus::{MetricsEndpoint, PrometheusServer};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, ListParams, PostParams};
+use secure_api_operator::api::secure_api_service::TrafficSplit;
 use secure_api_operator::api::{SecretRef, SecureApiService, SecureApiServiceStatus};
 use secure_api_testbed::emulator::kube::{DeploymentSimulation, KubeEmulator};
 use serde_json::{Value, json};
@@ -40,12 +42,29 @@ async fn canary_service(
     Some((cluster, kube, operator))
 }
 
+/// The seed's db secret and SecretRef and the service with `rollout` (see [`canary_service`]).
 async fn seed(
     cluster: &TestCluster,
     kube: &KubeEmulator,
     operator: &Operator,
     rollout: Value,
     bad: &'static [&'static str],
+) {
+    seed_with(cluster, kube, operator, rollout, bad, json!({})).await;
+}
+
+/// [`seed`] with every pod Ready and `expose`.
+async fn seed_exposed(cluster: &TestCluster, kube: &KubeEmulator, operator: &Operator, rollout: Value, expose: Value) {
+    seed_with(cluster, kube, operator, rollout, &[], expose).await;
+}
+
+async fn seed_with(
+    cluster: &TestCluster,
+    kube: &KubeEmulator,
+    operator: &Operator,
+    rollout: Value,
+    bad: &'static [&'static str],
+    expose: Value,
 ) {
     kube.set_deployment_simulation(DeploymentSimulation::Complete);
     kube.set_pod_readiness(Some(Arc::new(move |deployment: &Value| {
@@ -66,6 +85,7 @@ async fn seed(
             "image": "example.com/secure-api:1.0", "replicas": 9, "revisionHistoryLimit": 0,
             "secretEnv": [{ "name": "DB_PASSWORD", "secretRef": "db", "key": "password" }],
             "rollout": rollout,
+            "expose": expose,
         },
     }))
     .unwrap_or_else(|e| panic!("{e}"));
@@ -257,4 +277,93 @@ async fn a_prometheus_query_above_its_max_aborts_the_canary_with_emulator_hooks(
     assert_eq!(replicas_of(&canary), Some(0));
     let rejected = status(&cluster).await.rejected_revisions;
     assert_eq!(rejected.first().map(|r| r.revision.as_str()), Some(trial.revision.as_str()));
+}
+
+/// The (Service, weight) pairs of an HTTPRoute's first rule.
+fn backends(route: &kube::api::DynamicObject) -> Vec<(String, i64)> {
+    let refs = route.data["spec"]["rules"][0]["backendRefs"].as_array().cloned().unwrap_or_default();
+    refs.iter()
+        .map(|r| (r["name"].as_str().unwrap_or_default().to_owned(), r["weight"].as_i64().unwrap_or(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_httproute_weights_follow_the_canary_steps_with_emulator_hooks() {
+    let test = "canary-route";
+    let cluster = TestCluster::start(test).await;
+    let Some(kube) = cluster.hooks().cloned() else { return };
+    cluster.install_crds().await;
+    // The official HTTPRoute schema, before the operator first asks whether the cluster serves it.
+    install_gateway_api(&cluster).await;
+    let operator = Operator::start(&cluster).await;
+    let rollout = json!({
+        "strategy": "Canary",
+        "canary": { "steps": [{ "weight": 10, "pause": "1s" }, { "weight": 50, "pause": "1s" }] },
+        "analysis": { "interval": "5s" },
+    });
+    seed_exposed(&cluster, &kube, &operator, rollout, json!({ "gateway": { "name": "web" } })).await;
+    let routes = httproutes(&cluster);
+    let steady =
+        wait_for("the service's HTTPRoute", DEADLINE, || async { routes.get_opt(SERVICE).await.ok().flatten() }).await;
+    assert_eq!(backends(&steady), [(SERVICE.to_owned(), 100)]);
+    assert_eq!(steady.data["spec"]["parentRefs"][0]["name"], "web");
+
+    operator.gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    // Every split the route goes through, in order, until the stable Deployment runs the new one.
+    let deployments: Api<Deployment> = cluster.api();
+    let services: Api<Service> = cluster.api();
+    let seen = std::sync::Mutex::new((Vec::<Vec<(String, i64)>>::new(), false));
+    wait_for("the new revision promoted", DEADLINE, || async {
+        let route = routes.get(SERVICE).await.ok();
+        let canary_service = services.get_opt(CANARY).await.ok().flatten();
+        {
+            let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(split) = route.as_ref().map(backends)
+                && seen.0.last() != Some(&split)
+            {
+                seen.0.push(split);
+            }
+            seen.1 |= canary_service.is_some();
+        }
+        let stable = deployments.get(SERVICE).await.ok()?;
+        (versions_of(&stable) == "db=2").then_some(())
+    })
+    .await;
+    let (splits, routed) = seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let expected = [
+        vec![(SERVICE.to_owned(), 100)],
+        vec![(SERVICE.to_owned(), 90), (CANARY.to_owned(), 10)],
+        vec![(SERVICE.to_owned(), 50), (CANARY.to_owned(), 50)],
+        vec![(SERVICE.to_owned(), 100)],
+    ];
+    assert_eq!(splits, expected, "the route's weights follow the steps");
+    assert!(routed, "the canary's Service stood behind the route");
+    wait_for("the canary and its Service retired", DEADLINE, || async {
+        let gone = deployments.get_opt(CANARY).await.ok()?.is_none() && services.get_opt(CANARY).await.ok()?.is_none();
+        gone.then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_the_gateway_api_a_canary_naming_a_gateway_splits_by_replicas_and_says_so_with_emulator_hooks() {
+    let test = "canary-unrouted";
+    let cluster = TestCluster::start(test).await;
+    let Some(kube) = cluster.hooks().cloned() else { return };
+    cluster.install_crds().await;
+    let operator = Operator::start(&cluster).await;
+    let rollout = json!({
+        "strategy": "Canary",
+        "canary": { "steps": [{ "weight": 10, "pause": "10m" }] },
+        "analysis": { "interval": "5s" },
+    });
+    seed_exposed(&cluster, &kube, &operator, rollout, json!({ "gateway": { "name": "web" } })).await;
+    operator.gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    let services: Api<SecureApiService> = cluster.api();
+    let trial = wait_for("the canary in status", DEADLINE, || async { status(&cluster).await.canary }).await;
+    assert_eq!((trial.traffic_split, trial.effective_weight), (TrafficSplit::ReplicaRatio, 10), "{trial:?}");
+    let service = wait_condition(&services, SERVICE, ready().is("False", "RolloutInProgress")).await;
+    let message = service.message("Ready");
+    assert!(message.contains("split by replica ratio: the cluster serves no Gateway API HTTPRoute"), "{message}");
+    assert_eq!(status(&cluster).await.http_route, None);
 }

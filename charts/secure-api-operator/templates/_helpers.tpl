@@ -207,10 +207,11 @@ patches), and the kube-runtime finalizer helper adds and removes finalizers with
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# A SecureApiService's Service: owned and watched (list, watch), applied (get, create, patch).
+# A SecureApiService's Service: owned and watched (list, watch), applied (get, create, patch);
+# the canary's Service of an HTTPRoute split is deleted with its canary (delete).
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # A SecureApiService's ServiceAccount (Workload Identity annotation): applied (get, create, patch).
 # A named ServiceAccount's opt-in and Workload Identity annotations are read before each token
 # (get) and watched (list, watch), so a withdrawn opt-in stops serving at once.
@@ -223,11 +224,12 @@ patches), and the kube-runtime finalizer helper adds and removes finalizers with
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
-# A SecureApiService's Deployment: owned and watched (list, watch), applied and rolled back
-# (get, create, patch); SecretRef rollout targets get a pod-template annotation (get, patch).
+# A SecureApiService's Deployments: owned and watched (list, watch), applied and rolled back
+# (get, create, patch), its canary deleted once promoted (delete); SecretRef rollout targets get a
+# pod-template annotation (get, patch).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # SecretRef rollout targets of kind StatefulSet and DaemonSet: read, then annotated (get, patch).
 - apiGroups: ["apps"]
   resources: ["statefulsets", "daemonsets"]
@@ -239,6 +241,11 @@ patches), and the kube-runtime finalizer helper adds and removes finalizers with
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch", "delete"]
+# The HTTPRoute (Gateway API) of a SecureApiService that names a Gateway: applied (get, create,
+# patch) and deleted when the service no longer names one (delete). Not watched.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
   verbs: ["get", "create", "patch", "delete"]
 # Events (kube-runtime's Recorder, events.k8s.io/v1): created, and patched to count repeats.
 - apiGroups: ["events.k8s.io"]

@@ -14,6 +14,8 @@ use crate::runtime::children::{
     ChildError, apply_if_changed, apply_over, cached_or_read, delete_if_ours, hash_of, is_child_of,
 };
 use crate::workload;
+use crate::workload::canary::canary_name;
+use crate::workload::http_route::HTTPRoute;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
@@ -31,6 +33,8 @@ pub struct Applied {
     pub unsealed: Option<String>,
     /// Our canary Deployment, when one is left after the writes.
     pub canary: Option<Deployment>,
+    /// The HTTPRoute applied for `expose.gateway`, by name.
+    pub route: Option<String>,
 }
 
 fn api<K>(ctx: &Context, service: &SecureApiService) -> Api<K>
@@ -44,13 +48,15 @@ where
 /// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
 /// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
 /// `live` is the Deployment read at the start of the reconcile, `canary` the Deployment of the
-/// canary's name (whoever's it is: only ours is written over or deleted).
+/// canary's name (whoever's it is: only ours is written over or deleted), `route` the HTTPRoute
+/// the status records.
 pub async fn children(
     ctx: &Context,
     service: &SecureApiService,
     desired: Option<&Desired>,
     live: Option<Deployment>,
     canary: Option<Deployment>,
+    route: Option<String>,
     manager: &str,
 ) -> Result<Applied, Error> {
     let services: Api<Service> = api(ctx, service);
@@ -61,7 +67,7 @@ pub async fn children(
         // Nothing is applied but the ServiceAccount: our Service, if any, is in the cache.
         let cached = ctx.caches.services.get(&namespace, &service.name_any()).map(|s| s.as_ref().clone());
         let canary = canary.filter(|canary| is_child_of(canary, service.uid().as_deref()));
-        return Ok(Applied { deployment: live, service: cached, restored: None, unsealed: None, canary });
+        return Ok(Applied { deployment: live, service: cached, restored: None, unsealed: None, canary, route });
     };
     let live_service = cached_or_read(&ctx.caches.services, &services, &service.name_any()).await?;
     let secrets: Api<Secret> = api(ctx, service);
@@ -78,9 +84,30 @@ pub async fn children(
     };
     let canary = apply_canary(&deployments, service, desired, deployment.as_ref(), canary, manager).await?;
     let applied_service = apply_over(&services, live_service.as_ref(), desired.service.clone(), manager).await?;
+    // The canary's Service before a route sends it anything; the route before it is deleted.
+    if let Some(canary_service) = &desired.canary_service {
+        let cached = ctx.caches.services.get(&namespace, &canary_service.name_any());
+        apply_over(&services, cached.as_deref(), canary_service.clone(), manager).await?;
+    }
+    let route = match &desired.route {
+        Some(wanted) => {
+            apply_optional::<HTTPRoute>(ctx, service, Some(wanted.clone()), manager).await?;
+            Some(wanted.name_any())
+        }
+        None if route.is_some() => {
+            apply_optional::<HTTPRoute>(ctx, service, None, manager).await?;
+            None
+        }
+        None => None,
+    };
+    let canary_service = canary_name(&service.name_any());
+    if desired.canary_service.is_none() && ctx.caches.services.contains(&namespace, &canary_service) {
+        delete_if_ours(&services, &canary_service, &service.uid().unwrap_or_default()).await?;
+    }
     apply_optional::<HorizontalPodAutoscaler>(ctx, service, desired.autoscaler.clone(), manager).await?;
     apply_optional::<PodDisruptionBudget>(ctx, service, desired.disruption_budget.clone(), manager).await?;
-    Ok(Applied { deployment, service: Some(applied_service.object), restored: None, unsealed: None, canary })
+    let service = Some(applied_service.object);
+    Ok(Applied { deployment, service, restored: None, unsealed: None, canary, route })
 }
 
 /// Applies the canary Deployment of a trial, or deletes a retired one once the stable Deployment

@@ -5,8 +5,10 @@
 use super::canary::{self, Plan};
 use super::revision::{remember_previous, revision_of};
 use crate::api::secure_api_service::RevisionRecord;
+use crate::api::secure_api_service::TrafficSplit;
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::hash_key::HashKey;
+use crate::workload::http_route::HTTPRoute;
 use crate::workload::{self, Inputs};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -28,6 +30,10 @@ pub struct Desired {
     pub disruption_budget: Option<PodDisruptionBudget>,
     /// What becomes of the canary Deployment.
     pub canary: CanaryChange,
+    /// The service's HTTPRoute, when it names a Gateway and the cluster serves HTTPRoutes.
+    pub route: Option<HTTPRoute>,
+    /// The Service of the canary's pods, while an HTTPRoute sends them a share.
+    pub canary_service: Option<Service>,
 }
 
 /// What becomes of the canary Deployment.
@@ -40,8 +46,25 @@ pub enum CanaryChange {
 }
 
 /// Shapes `desired` for the canary plan: a trial leaves the stable Deployment as it is and runs
-/// the revision on the canary Deployment instead, with the step's replicas (none once aborted).
-pub fn follow(desired: &mut Desired, plan: &Plan, service: &SecureApiService, stable: Option<&Deployment>) {
+/// the revision on the canary Deployment instead, with the step's replicas (none once aborted);
+/// split by an HTTPRoute, the route sends the canary's Service the step's weight.
+pub fn follow(
+    desired: &mut Desired,
+    plan: &Plan,
+    service: &SecureApiService,
+    stable: Option<&Deployment>,
+    split: TrafficSplit,
+) {
+    let rollout = &service.spec.rollout;
+    let routed = split == TrafficSplit::HTTPRoute;
+    let weight = match plan {
+        Plan::Step(trial) => canary::weight(trial, rollout),
+        Plan::Direct | Plan::Abort(_) => 0,
+    };
+    let port = service.spec.expose.port.unwrap_or(workload::service::DEFAULT_SERVICE_PORT);
+    let gateway = service.spec.expose.gateway.as_ref().filter(|_| routed);
+    desired.route = gateway.map(|gateway| workload::http_route::http_route(service, gateway, port, weight));
+    desired.canary_service = (routed && weight > 0).then(|| workload::canary::canary_service(service));
     let trial = match plan {
         Plan::Direct => {
             desired.canary = CanaryChange::RetireOnceStableRuns;
@@ -50,9 +73,9 @@ pub fn follow(desired: &mut Desired, plan: &Plan, service: &SecureApiService, st
         Plan::Step(trial) | Plan::Abort(trial) => trial,
     };
     let Some(revision) = desired.deployment.take() else { return };
-    let rollout = &service.spec.rollout;
-    let replicas = canary::replicas(trial, rollout, stable.map_or(1, canary::stable_replicas));
-    let canary = workload::canary::canary_deployment(&service.name_any(), &revision, replicas, trial.annotations());
+    let replicas = canary::replicas(trial, rollout, stable.map_or(1, canary::stable_replicas), split);
+    let canary =
+        workload::canary::canary_deployment(&service.name_any(), &revision, replicas, trial.annotations(), routed);
     desired.canary = CanaryChange::Apply(Box::new(canary));
 }
 
@@ -81,6 +104,8 @@ pub fn build(
         autoscaler: workload::service::horizontal_pod_autoscaler(inputs),
         disruption_budget: workload::service::pod_disruption_budget(inputs),
         canary: CanaryChange::RetireOnceStableRuns,
+        route: None,
+        canary_service: None,
     }
 }
 

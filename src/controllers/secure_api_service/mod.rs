@@ -15,11 +15,12 @@ pub mod desired;
 pub mod error;
 pub mod resolve;
 pub mod revision;
+pub mod route;
 pub mod schedule;
 pub mod status;
 
 use super::Context;
-use crate::api::secure_api_service::RejectedRevision;
+use crate::api::secure_api_service::{RejectedRevision, TrafficSplit};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::metrics::Controller as ControllerKind;
 use crate::runtime::caches::Cache;
@@ -191,13 +192,26 @@ impl Reconciler for SecureApiService {
                 now: now().0,
             })
         });
+        // Split by the service's HTTPRoute when it names a Gateway and the cluster serves them.
+        let split = match &self.spec.expose.gateway {
+            Some(_) if ctx.http_routes.served(&ctx.client).await => TrafficSplit::HTTPRoute,
+            _ => TrafficSplit::ReplicaRatio,
+        };
         if let (Some(desired), Some(plan)) = (desired.as_mut(), plan.as_ref()) {
-            desired::follow(desired, plan, self, world.deployment.as_ref());
+            desired::follow(desired, plan, self, world.deployment.as_ref(), split);
         }
         let stable_replicas = world.deployment.as_ref().map_or(1, canary::stable_replicas);
         // --- apply what changed; a stalled new revision is rolled back when the spec asks
-        let mut applied =
-            apply::children(ctx, self, desired.as_ref(), world.deployment, world.canary, &manager).await?;
+        let mut applied = apply::children(
+            ctx,
+            self,
+            desired.as_ref(),
+            world.deployment,
+            world.canary,
+            current.http_route.clone(),
+            &manager,
+        )
+        .await?;
         if desired.as_ref().is_some_and(|d| status::must_roll_back(self, d, &applied)) {
             apply::roll_back(ctx, self, &mut applied, &manager).await?;
         }
@@ -213,10 +227,12 @@ impl Reconciler for SecureApiService {
             facts.desired = None;
         }
         facts.pending = pending.clone();
+        facts.route = applied.route.clone();
+        facts.unrouted = self.spec.expose.gateway.is_some() && split == TrafficSplit::ReplicaRatio;
         if let (Some(plan), Some(desired)) = (&plan, &desired) {
             facts.canary = match plan {
                 canary::Plan::Step(trial) => {
-                    Some(canary::status(trial, &self.spec.rollout, &desired.record, stable_replicas))
+                    Some(canary::status(trial, &self.spec.rollout, &desired.record, stable_replicas, split))
                 }
                 _ => None,
             };

@@ -79,6 +79,10 @@ pub struct Facts<'a> {
     pub aborted: Option<RejectedRevision>,
     /// A rotation's revision that waits for its batch or the rollout window.
     pub pending: Option<PendingRevision>,
+    /// The HTTPRoute applied for `expose.gateway`.
+    pub route: Option<String>,
+    /// `expose.gateway` is set, but the cluster serves no HTTPRoute: the split is by replicas.
+    pub unrouted: bool,
 }
 
 /// Whether the revision just built is live and stalled, and the spec asks for a rollback.
@@ -138,6 +142,8 @@ pub fn facts<'a>(
         canary: None,
         aborted: None,
         pending: None,
+        route: None,
+        unrouted: false,
     }
 }
 
@@ -203,6 +209,7 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
     }
     status.canary = facts.canary.clone();
     status.pending_revision = facts.pending.clone();
+    status.http_route = facts.route.clone();
     if let Some(aborted) = &facts.aborted {
         super::canary::reject(&mut status.rejected_revisions, aborted.clone());
     }
@@ -232,12 +239,13 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
             false,
             reasons::ROLLOUT_IN_PROGRESS,
             format!(
-                "canary revision {} at step {} of {}: {}% of the traffic ({} split)",
+                "canary revision {} at step {} of {}: {}% of the traffic ({}{})",
                 canary.revision,
                 canary.step,
                 canary.steps,
                 canary.effective_weight,
                 split_name(canary.traffic_split),
+                if facts.unrouted { ": the cluster serves no Gateway API HTTPRoute for expose.gateway" } else { "" },
             ),
         ),
         (true, _) => draft(
@@ -299,7 +307,8 @@ fn versions_line(versions: &BTreeMap<String, String>) -> String {
 
 fn split_name(split: TrafficSplit) -> &'static str {
     match split {
-        TrafficSplit::ReplicaRatio => "replica-ratio",
+        TrafficSplit::ReplicaRatio => "split by replica ratio",
+        TrafficSplit::HTTPRoute => "split by the HTTPRoute's weights",
     }
 }
 
@@ -388,6 +397,8 @@ mod tests {
             canary: None,
             aborted: None,
             pending: None,
+            route: None,
+            unrouted: false,
         }
     }
 
@@ -566,7 +577,14 @@ mod tests {
             ] }))
             .unwrap_or_else(|e| panic!("{e}")),
         );
-        let applied = |deployment| Applied { deployment, service: None, restored: None, unsealed: None, canary: None };
+        let applied = |deployment| Applied {
+            deployment,
+            service: None,
+            restored: None,
+            unsealed: None,
+            canary: None,
+            route: None,
+        };
         assert!(must_roll_back(&asks, &desired, &applied(Some(stalled.clone()))));
         assert!(!must_roll_back(&seed_service(), &desired, &applied(Some(stalled.clone()))), "autoRollback is off");
         let mut older = stalled.clone();

@@ -35,14 +35,15 @@ fn expected_rules() -> BTreeMap<(String, String), BTreeSet<String>> {
         ("secureapi.dev", "gatewayconfigs", &["list", "watch", "patch"]),
         ("secureapi.dev", "gatewayconfigs/status", &["patch"]),
         ("", "secrets", &["get", "list", "watch", "create", "patch", "delete"]),
-        ("", "services", &["get", "list", "watch", "create", "patch"]),
+        ("", "services", &["get", "list", "watch", "create", "patch", "delete"]),
         ("", "serviceaccounts", &["get", "list", "watch", "create", "patch"]),
         ("", "serviceaccounts/token", &["create"]),
-        ("apps", "deployments", &["get", "list", "watch", "create", "patch"]),
+        ("apps", "deployments", &["get", "list", "watch", "create", "patch", "delete"]),
         ("apps", "statefulsets", &["get", "patch"]),
         ("apps", "daemonsets", &["get", "patch"]),
         ("autoscaling", "horizontalpodautoscalers", &["get", "create", "patch", "delete"]),
         ("policy", "poddisruptionbudgets", &["get", "create", "patch", "delete"]),
+        ("gateway.networking.k8s.io", "httproutes", &["get", "create", "patch", "delete"]),
         ("events.k8s.io", "events", &["create", "patch"]),
     ];
     table

@@ -14,7 +14,7 @@ use crate::api::secure_api_service::{
     CanaryStatus, RejectedRevision, RevisionRecord, Rollout, RolloutStrategy, TrafficSplit,
 };
 use crate::runtime::error::InvalidField;
-use crate::workload::canary::{canary_replicas, effective_weight};
+use crate::workload::canary::{canary_replicas, effective_weight, routed_canary_replicas};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -228,27 +228,44 @@ pub fn stable_replicas(stable: &Deployment) -> i32 {
     spec.or_else(|| stable.status.as_ref().and_then(|s| s.replicas)).unwrap_or(1)
 }
 
-/// Canary pods for the trial's step beside `stable`; none once it is aborted.
-pub fn replicas(trial: &Trial, rollout: &Rollout, stable: i32) -> i32 {
-    if trial.aborted.is_some() {
-        return 0;
+/// Canary pods for the trial's step beside `stable`, split by `split`; none once it is aborted.
+pub fn replicas(trial: &Trial, rollout: &Rollout, stable: i32, split: TrafficSplit) -> i32 {
+    match (trial.aborted.is_some(), split) {
+        (true, _) => 0,
+        (false, TrafficSplit::ReplicaRatio) => canary_replicas(stable, weight(trial, rollout)),
+        (false, TrafficSplit::HTTPRoute) => routed_canary_replicas(stable, weight(trial, rollout)),
     }
-    let steps = rollout.steps();
-    steps.get(trial.step).map_or(0, |step| canary_replicas(stable, step.weight))
+}
+
+/// The step's weight: the share of the traffic the trial's revision is meant to get; none once
+/// it is aborted.
+pub fn weight(trial: &Trial, rollout: &Rollout) -> i32 {
+    let step = rollout.steps().get(trial.step).map(|step| step.weight);
+    step.filter(|_| trial.aborted.is_none()).unwrap_or(0)
 }
 
 /// The status of a trial in progress.
-pub fn status(trial: &Trial, rollout: &Rollout, record: &RevisionRecord, stable: i32) -> CanaryStatus {
+pub fn status(
+    trial: &Trial,
+    rollout: &Rollout,
+    record: &RevisionRecord,
+    stable: i32,
+    split: TrafficSplit,
+) -> CanaryStatus {
     let steps = rollout.steps();
-    let weight = steps.get(trial.step).map_or(0, |s| s.weight);
+    let weight = weight(trial, rollout);
+    let effective_weight = match split {
+        TrafficSplit::ReplicaRatio => effective_weight(stable, replicas(trial, rollout, stable, split)),
+        TrafficSplit::HTTPRoute => weight,
+    };
     CanaryStatus {
         revision: trial.revision.clone(),
         secret_versions: record.secret_versions.clone(),
         step: i32::try_from(trial.step + 1).unwrap_or(i32::MAX),
         steps: i32::try_from(steps.len()).unwrap_or(i32::MAX),
         weight,
-        effective_weight: effective_weight(stable, replicas(trial, rollout, stable)),
-        traffic_split: TrafficSplit::ReplicaRatio,
+        effective_weight,
+        traffic_split: split,
         step_started_at: Some(Time(trial.started)),
     }
 }

@@ -122,7 +122,7 @@ fn pods_not_ready_after_the_interval_abort_the_trial() {
         panic!("aborted after the interval");
     };
     assert_eq!(aborted.aborted.as_deref(), Some("0 of 1 pods were Ready 10s after the step began"));
-    assert_eq!(replicas(&aborted, &rollout, 9), 0, "the canary loses its pods");
+    assert_eq!(replicas(&aborted, &rollout, 9, TrafficSplit::ReplicaRatio), 0, "the canary loses its pods");
     // An aborted trial stays aborted, whatever its pods do.
     assert_eq!(plan_at(&rollout, Some(&canary(&aborted, 0, 0)), &[], 500), Plan::Abort(aborted));
 }
@@ -186,10 +186,16 @@ fn rejections_are_kept_newest_first_once_each_and_bounded() {
 
 #[test]
 fn the_status_names_the_step_and_the_weight_the_pods_give() {
-    let status = status(&trial(0, 0), &two_steps(), &record("api-new"), 9);
+    let status = status(&trial(0, 0), &two_steps(), &record("api-new"), 9, TrafficSplit::ReplicaRatio);
     assert_eq!((status.step, status.steps, status.weight, status.effective_weight), (1, 2, 10, 10));
-    let one_pod = super::status(&trial(0, 0), &two_steps(), &record("api-new"), 1);
+    let one_pod = super::status(&trial(0, 0), &two_steps(), &record("api-new"), 1, TrafficSplit::ReplicaRatio);
     assert_eq!(one_pod.effective_weight, 50, "one stable pod: the smallest canary is half");
+    let routed = super::status(&trial(0, 0), &two_steps(), &record("api-new"), 1, TrafficSplit::HTTPRoute);
+    assert_eq!(
+        (routed.effective_weight, routed.traffic_split),
+        (10, TrafficSplit::HTTPRoute),
+        "the route's weight, exactly"
+    );
 }
 
 #[test]
