@@ -10,22 +10,20 @@
 //! `BENCH_ROTATIONS` (R, default 200), `BENCH_TIMEOUT_SECS` (default 600).
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use secure_api_operator::api::{REFRESH_ANNOTATION, SecretRef, SecureApiService};
 use secure_api_testbed::dev::playground::{Playground, PlaygroundOptions};
-use secure_api_testbed::emulator::gcp::GcpEmulator;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+mod support;
+
+use support::{BoxError, env_usize, percentile, wait_until};
 
 const PROJECT: &str = "bench-project";
 const NAMESPACE: &str = "default";
 const READER: &str = "bench-reader";
 const ACCESS: &str = "secretmanager.versions.access";
-/// How often the bench looks at the cluster while waiting (the resolution of the figures).
-const LOOK: Duration = Duration::from_millis(2);
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -127,14 +125,8 @@ async fn measure(refs: usize, rotations: usize, notifications: bool) -> Result<F
 async fn seed(playground: &Playground, refs: usize) -> Result<(), BoxError> {
     let gcp = &playground.gcp;
     let topic = playground.topic();
-    let number = GcpEmulator::project_number(PROJECT);
-    let principal = format!(
-        "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog/subject/ns/{NAMESPACE}/sa/{READER}"
-    );
-    gcp.add_iam_binding(&format!("projects/{PROJECT}"), "roles/secretmanager.secretAccessor", &principal);
+    support::reader(playground, PROJECT, NAMESPACE, READER).await?;
     let client = playground.client();
-    let account: ServiceAccount = serde_json::from_value(json!({ "metadata": { "name": READER } }))?;
-    Api::<ServiceAccount>::namespaced(client.clone(), NAMESPACE).create(&PostParams::default(), &account).await?;
     let secret_refs: Api<SecretRef> = Api::namespaced(client.clone(), NAMESPACE);
     for i in 0..refs {
         let name = format!("s{i}");
@@ -169,35 +161,4 @@ async fn all_templates_ready(client: &kube::Client, refs: usize) -> Option<()> {
 fn template_versions(deployment: &Deployment) -> Option<&str> {
     let annotations = deployment.spec.as_ref()?.template.metadata.as_ref()?.annotations.as_ref()?;
     annotations.get("secureapi.dev/secret-versions").map(String::as_str)
-}
-
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> Result<(), BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<()>>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await.is_some() {
-            return Ok(());
-        }
-        if started.elapsed() > limit {
-            return Err(format!("nothing after {limit:?}").into());
-        }
-        tokio::time::sleep(LOOK).await;
-    }
-}
-
-fn percentile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(index).copied().unwrap_or(f64::NAN)
-}
-
-fn env_usize(name: &str, default: usize) -> Result<usize, BoxError> {
-    match std::env::var(name) {
-        Ok(text) => Ok(text.parse().map_err(|_| format!("{name}={text} is not a number"))?),
-        Err(_) => Ok(default),
-    }
 }
