@@ -21,20 +21,29 @@ pub const DEFAULT_ANALYSIS_INTERVAL: std::time::Duration = std::time::Duration::
         "message": "canary applies only to strategy Canary",
     },
     {
-        "rule": "self.strategy == 'Canary' || !has(self.analysis)",
-        "message": "analysis applies only to strategy Canary",
+        "rule": "self.strategy == 'BlueGreen' || !has(self.blueGreen)",
+        "message": "blueGreen applies only to strategy BlueGreen",
+    },
+    {
+        "rule": "self.strategy != 'RollingUpdate' || !has(self.analysis)",
+        "message": "analysis applies only to strategies Canary and BlueGreen",
     },
 ]))]
 pub struct Rollout {
     /// `RollingUpdate` (default): the Deployment replaces its pods in place. `Canary`: the new
     /// revision runs beside the stable one and takes traffic step by step while its pods stay
-    /// healthy; a failed health gate sends all traffic back to the stable revision.
+    /// healthy. `BlueGreen`: the new revision comes up in full without traffic, takes all of it
+    /// at once when healthy, and the stable one stays for `blueGreen.scaleDownDelay` for an
+    /// instant rollback. A failed health gate sends all traffic back to the stable revision.
     #[serde(default)]
     pub strategy: RolloutStrategy,
     /// The canary's steps (strategy `Canary`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<Canary>,
-    /// The health gate of each canary step (strategy `Canary`).
+    /// How long the old revision stays after the switch (strategy `BlueGreen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
+    /// The health gate of each step (strategies `Canary` and `BlueGreen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
     /// When a rotation may roll out: a new secret version waits for the window to open (a spec
@@ -68,6 +77,7 @@ impl Default for Rollout {
         Self {
             strategy: RolloutStrategy::default(),
             canary: None,
+            blue_green: None,
             analysis: None,
             window: None,
             batch_seconds: 0,
@@ -80,12 +90,23 @@ impl Default for Rollout {
 }
 
 impl Rollout {
-    /// The canary's steps: the spec's, or 10% for 2 minutes then 50% for 5 minutes.
+    /// The steps of a trial: a canary's (the spec's, or 10% for 2 minutes then 50% for 5
+    /// minutes); for blue/green, the preview (no traffic, held until its pods are Ready) and the
+    /// switch (all traffic, held for `scaleDownDelay` while the old revision stays).
     pub fn steps(&self) -> Vec<CanaryStep> {
-        match &self.canary {
-            Some(canary) => canary.steps.clone(),
-            None => default_steps(),
+        match (self.strategy, &self.canary) {
+            (RolloutStrategy::BlueGreen, _) => {
+                let delay = self.blue_green.as_ref().map_or_else(default_scale_down_delay, |b| b.scale_down_delay);
+                vec![CanaryStep { weight: 0, pause: zero() }, CanaryStep { weight: 100, pause: delay }]
+            }
+            (_, Some(canary)) => canary.steps.clone(),
+            (_, None) => default_steps(),
         }
+    }
+
+    /// A strategy that tries the new revision beside the stable one.
+    pub fn is_progressive(&self) -> bool {
+        self.strategy != RolloutStrategy::RollingUpdate
     }
 
     /// How long a step's new pods have to become Ready, and how often the gate is checked.
@@ -173,6 +194,22 @@ pub enum RolloutStrategy {
     #[default]
     RollingUpdate,
     Canary,
+    BlueGreen,
+}
+
+/// Blue/green: how long the old revision stays, with all its pods, once the new one took all the
+/// traffic — the time an abort is an instant rollback.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreen {
+    /// Default `30s`.
+    #[serde(default = "default_scale_down_delay")]
+    #[schemars(pattern(DURATION_PATTERN), extend("default" = "30s"))]
+    pub scale_down_delay: Duration,
+}
+
+fn default_scale_down_delay() -> Duration {
+    std::time::Duration::from_secs(30).into()
 }
 
 /// The steps of a canary. After the last step the revision is promoted: the stable Deployment

@@ -3,8 +3,8 @@
 
 use super::conditions::Condition;
 pub use super::rollout::{
-    Analysis, Canary, CanaryStatus, CanaryStep, PendingRevision, PrometheusAnalysis, RejectedRevision, Rollout,
-    RolloutStrategy, RolloutWindow, TrafficSplit, Weekday,
+    Analysis, BlueGreen, Canary, CanaryStatus, CanaryStep, PendingRevision, PrometheusAnalysis, RejectedRevision,
+    Rollout, RolloutStrategy, RolloutWindow, TrafficSplit, Weekday,
 };
 use super::schema::{
     DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, IntOrString, SECRET_KEY_PATTERN,

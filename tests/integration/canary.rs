@@ -367,3 +367,63 @@ async fn without_the_gateway_api_a_canary_naming_a_gateway_splits_by_replicas_an
     assert!(message.contains("split by replica ratio: the cluster serves no Gateway API HTTPRoute"), "{message}");
     assert_eq!(status(&cluster).await.http_route, None);
 }
+
+fn selector_of(service: &Service) -> std::collections::BTreeMap<String, String> {
+    service.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn blue_green_switches_all_traffic_at_once_keeps_the_old_revision_then_retires_it_with_emulator_hooks() {
+    let rollout = json!({
+        "strategy": "BlueGreen",
+        "blueGreen": { "scaleDownDelay": "2s" },
+        "analysis": { "interval": "2s" },
+    });
+    let Some((cluster, _kube, operator)) = canary_service("blue-green", rollout, &["3"]).await else { return };
+    let services: Api<Service> = cluster.api();
+    let deployments: Api<Deployment> = cluster.api();
+    let normal = selector_of(&services.get(SERVICE).await.unwrap_or_else(|e| panic!("{e}")));
+    let stable_before = deployments.get(SERVICE).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // A good version: up in full beside the old one, then all traffic at once, then the old one
+    // rolls to it and the Service goes back to the stable Deployment's pods.
+    operator.gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    let seen = std::sync::Mutex::new((Vec::<std::collections::BTreeMap<String, String>>::new(), None::<i32>));
+    wait_for("the new revision on the stable Deployment, the green one retired", DEADLINE, || async {
+        let selector = services.get(SERVICE).await.ok().map(|s| selector_of(&s));
+        let green = deployments.get_opt(CANARY).await.ok().flatten();
+        {
+            let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(selector) = selector
+                && seen.0.last() != Some(&selector)
+            {
+                seen.0.push(selector);
+            }
+            if let Some(replicas) = green.as_ref().and_then(replicas_of) {
+                seen.1 = Some(seen.1.unwrap_or(0).max(replicas));
+            }
+        }
+        let stable = deployments.get(SERVICE).await.ok()?;
+        (versions_of(&stable) == "db=2" && green.is_none() && selector_of(&services.get(SERVICE).await.ok()?) == normal)
+            .then_some(())
+    })
+    .await;
+    let (selectors, green_replicas) = seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert_eq!(green_replicas, Some(9), "the new revision came up in full");
+    assert_eq!(selectors.len(), 3, "the old pods, the new ones at once, then the stable Deployment's: {selectors:?}");
+    assert_eq!(selectors.first(), Some(&normal));
+    assert_eq!(selectors[1].get("secureapi.dev/track").map(String::as_str), Some("canary"), "{selectors:?}");
+    assert_eq!(selectors.last(), Some(&normal));
+    assert_ne!(
+        template_of(&stable_before),
+        template_of(&deployments.get(SERVICE).await.unwrap_or_else(|e| panic!("{e}")))
+    );
+
+    // A bad version: its pods never become Ready, so it never gets the Service.
+    operator.gcp.add_version(PROJECT, "api-config-db", &db("pw-3-bad"));
+    let service_api: Api<SecureApiService> = cluster.api();
+    wait_condition(&service_api, SERVICE, ready().is("False", "RolloutAborted")).await;
+    assert_eq!(selector_of(&services.get(SERVICE).await.unwrap_or_else(|e| panic!("{e}"))), normal);
+    let stable = deployments.get(SERVICE).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(versions_of(&stable), "db=2", "the stable Deployment is untouched");
+}

@@ -82,7 +82,7 @@ pub async fn children(
         Some(wanted) => Some(apply_over(&deployments, live.as_ref(), wanted.clone(), manager).await?.object),
         None => live,
     };
-    let canary = apply_canary(&deployments, service, desired, deployment.as_ref(), canary, manager).await?;
+    let canary = apply_canary(&deployments, desired, canary, manager).await?;
     let applied_service = apply_over(&services, live_service.as_ref(), desired.service.clone(), manager).await?;
     // The canary's Service before a route sends it anything; the route before it is deleted.
     if let Some(canary_service) = &desired.canary_service {
@@ -104,19 +104,19 @@ pub async fn children(
     if desired.canary_service.is_none() && ctx.caches.services.contains(&namespace, &canary_service) {
         delete_if_ours(&services, &canary_service, &service.uid().unwrap_or_default()).await?;
     }
+    // Last: the Service and the route no longer send it anything.
+    let canary = retire_canary(&deployments, service, desired, deployment.as_ref(), canary).await?;
     apply_optional::<HorizontalPodAutoscaler>(ctx, service, desired.autoscaler.clone(), manager).await?;
     apply_optional::<PodDisruptionBudget>(ctx, service, desired.disruption_budget.clone(), manager).await?;
     let service = Some(applied_service.object);
     Ok(Applied { deployment, service, restored: None, unsealed: None, canary, route })
 }
 
-/// Applies the canary Deployment of a trial, or deletes a retired one once the stable Deployment
-/// runs the revision on every replica. Returns our canary as it stands after.
+/// Applies the canary Deployment of a trial. Returns the Deployment of the canary's name as it
+/// stands after (whoever's it is).
 async fn apply_canary(
     deployments: &Api<Deployment>,
-    service: &SecureApiService,
     desired: &Desired,
-    stable: Option<&Deployment>,
     live: Option<Deployment>,
     manager: &str,
 ) -> Result<Option<Deployment>, Error> {
@@ -124,16 +124,26 @@ async fn apply_canary(
         CanaryChange::Apply(canary) => {
             Ok(Some(apply_over(deployments, live.as_ref(), canary.as_ref().clone(), manager).await?.object))
         }
-        CanaryChange::RetireOnceStableRuns => {
-            let ours = live.filter(|live| is_child_of(live, service.uid().as_deref()));
-            let Some(canary) = ours else { return Ok(None) };
-            if !canary::retirable(stable, &desired.record.revision) {
-                return Ok(Some(canary));
-            }
-            delete_if_ours(deployments, &canary.name_any(), &service.uid().unwrap_or_default()).await?;
-            Ok(None)
-        }
+        CanaryChange::RetireOnceStableRuns | CanaryChange::Keep => Ok(live),
     }
+}
+
+/// Deletes our canary Deployment once retired: the stable Deployment runs the revision on every
+/// replica. Returns our canary as it stands after.
+async fn retire_canary(
+    deployments: &Api<Deployment>,
+    service: &SecureApiService,
+    desired: &Desired,
+    stable: Option<&Deployment>,
+    live: Option<Deployment>,
+) -> Result<Option<Deployment>, Error> {
+    let ours = live.filter(|live| is_child_of(live, service.uid().as_deref()));
+    let Some(canary) = ours else { return Ok(None) };
+    if desired.canary != CanaryChange::RetireOnceStableRuns || !canary::retirable(stable, &desired.record.revision) {
+        return Ok(Some(canary));
+    }
+    delete_if_ours(deployments, &canary.name_any(), &service.uid().unwrap_or_default()).await?;
+    Ok(None)
 }
 
 /// Applies the service's ServiceAccount unless this process applied or found exactly this one in

@@ -5,7 +5,7 @@
 use super::canary::{self, Plan};
 use super::revision::{remember_previous, revision_of};
 use crate::api::secure_api_service::RevisionRecord;
-use crate::api::secure_api_service::TrafficSplit;
+use crate::api::secure_api_service::{RolloutStrategy, TrafficSplit};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::hash_key::HashKey;
 use crate::workload::http_route::HTTPRoute;
@@ -32,7 +32,8 @@ pub struct Desired {
     pub canary: CanaryChange,
     /// The service's HTTPRoute, when it names a Gateway and the cluster serves HTTPRoutes.
     pub route: Option<HTTPRoute>,
-    /// The Service of the canary's pods, while an HTTPRoute sends them a share.
+    /// The Service of the canary's pods, while an HTTPRoute sends them a share (or, blue/green,
+    /// while they run: the preview's address).
     pub canary_service: Option<Service>,
 }
 
@@ -43,29 +44,50 @@ pub enum CanaryChange {
     Apply(Box<Deployment>),
     /// Deleted, if there is one, once the stable Deployment runs the revision on every replica.
     RetireOnceStableRuns,
+    /// Left as it is: blue/green's new revision serves all the traffic while the stable
+    /// Deployment rolls to it.
+    Keep,
 }
 
 /// Shapes `desired` for the canary plan: a trial leaves the stable Deployment as it is and runs
 /// the revision on the canary Deployment instead, with the step's replicas (none once aborted);
-/// split by an HTTPRoute, the route sends the canary's Service the step's weight.
+/// split by an HTTPRoute, the route sends the canary's Service the step's weight. Blue/green's
+/// new revision runs out of the stable Service until it takes all the traffic: through the
+/// route, or by the Service selecting its pods; `green_holds`: it keeps it while the stable
+/// Deployment rolls to the promoted revision.
 pub fn follow(
     desired: &mut Desired,
     plan: &Plan,
     service: &SecureApiService,
     stable: Option<&Deployment>,
     split: TrafficSplit,
+    green_holds: bool,
 ) {
     let rollout = &service.spec.rollout;
+    let blue_green = rollout.strategy == RolloutStrategy::BlueGreen;
     let routed = split == TrafficSplit::HTTPRoute;
     let weight = match plan {
         Plan::Step(trial) => canary::weight(trial, rollout),
+        Plan::Direct if green_holds => 100,
         Plan::Direct | Plan::Abort(_) => 0,
     };
     let port = service.spec.expose.port.unwrap_or(workload::service::DEFAULT_SERVICE_PORT);
     let gateway = service.spec.expose.gateway.as_ref().filter(|_| routed);
     desired.route = gateway.map(|gateway| workload::http_route::http_route(service, gateway, port, weight));
-    desired.canary_service = (routed && weight > 0).then(|| workload::canary::canary_service(service));
+    let previewed = blue_green && !matches!(plan, Plan::Abort(_)) && (green_holds || matches!(plan, Plan::Step(_)));
+    desired.canary_service = ((routed && weight > 0) || previewed).then(|| workload::canary::canary_service(service));
+    if blue_green && !routed && weight == 100 {
+        // All at once: the one Service selects the new revision's pods only.
+        let selector = workload::canary::canary_service(service).spec.and_then(|spec| spec.selector);
+        if let Some(spec) = desired.service.spec.as_mut() {
+            spec.selector = selector;
+        }
+    }
     let trial = match plan {
+        Plan::Direct if green_holds => {
+            desired.canary = CanaryChange::Keep;
+            return;
+        }
         Plan::Direct => {
             desired.canary = CanaryChange::RetireOnceStableRuns;
             return;
@@ -74,8 +96,14 @@ pub fn follow(
     };
     let Some(revision) = desired.deployment.take() else { return };
     let replicas = canary::replicas(trial, rollout, stable.map_or(1, canary::stable_replicas), split);
-    let canary =
-        workload::canary::canary_deployment(&service.name_any(), &revision, replicas, trial.annotations(), routed);
+    let out_of_service = routed || blue_green;
+    let canary = workload::canary::canary_deployment(
+        &service.name_any(),
+        &revision,
+        replicas,
+        trial.annotations(),
+        out_of_service,
+    );
     desired.canary = CanaryChange::Apply(Box::new(canary));
 }
 

@@ -20,7 +20,7 @@ pub mod schedule;
 pub mod status;
 
 use super::Context;
-use crate::api::secure_api_service::{RejectedRevision, TrafficSplit};
+use crate::api::secure_api_service::{RejectedRevision, RolloutStrategy, TrafficSplit};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::metrics::Controller as ControllerKind;
 use crate::runtime::caches::Cache;
@@ -197,8 +197,16 @@ impl Reconciler for SecureApiService {
             Some(_) if ctx.http_routes.served(&ctx.client).await => TrafficSplit::HTTPRoute,
             _ => TrafficSplit::ReplicaRatio,
         };
+        // Blue/green's new revision keeps all the traffic until the stable Deployment runs it on
+        // every replica.
+        let green_holds = self.spec.rollout.strategy == RolloutStrategy::BlueGreen
+            && desired.as_ref().is_some_and(|desired| {
+                let promoted =
+                    trial_before.as_ref().is_some_and(|t| t.revision == desired.record.revision && t.aborted.is_none());
+                promoted && !canary::retirable(world.deployment.as_ref(), &desired.record.revision)
+            });
         if let (Some(desired), Some(plan)) = (desired.as_mut(), plan.as_ref()) {
-            desired::follow(desired, plan, self, world.deployment.as_ref(), split);
+            desired::follow(desired, plan, self, world.deployment.as_ref(), split, green_holds);
         }
         let stable_replicas = world.deployment.as_ref().map_or(1, canary::stable_replicas);
         // --- apply what changed; a stalled new revision is rolled back when the spec asks

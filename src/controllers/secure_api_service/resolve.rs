@@ -5,7 +5,6 @@
 
 use super::error::Error;
 use crate::api::conditions::{find_condition, reasons, types};
-use crate::api::secure_api_service::RolloutStrategy;
 use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::identity::awaited;
@@ -53,8 +52,8 @@ pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World,
     let deployment = read_deployment(ctx, &deployments, &service.name_any(), unresolved).await?;
     // Only a canary strategy, or a canary left from one, has a canary: the cache knows of ours.
     let canary_name = canary_name(&service.name_any());
-    let canary_wanted = service.spec.rollout.strategy == RolloutStrategy::Canary
-        || ctx.caches.deployments.contains(&namespace, &canary_name);
+    let canary_wanted =
+        service.spec.rollout.is_progressive() || ctx.caches.deployments.contains(&namespace, &canary_name);
     let canary = match canary_wanted {
         true => read_deployment(ctx, &deployments, &canary_name, unresolved).await?,
         false => None,

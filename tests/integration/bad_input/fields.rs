@@ -456,6 +456,8 @@ fn service_rows() -> Vec<Row> {
             json!({ "steps": [{ "weight": 10 }] }),
             Rule("canary applies only to strategy Canary"),
         ),
+        row("spec.rollout.blueGreen", json!({}), Rule("blueGreen applies only to strategy BlueGreen")),
+        row("spec.rollout.blueGreen.scaleDownDelay", json!("later"), Schema("spec.rollout.blueGreen.scaleDownDelay")),
         row("spec.rollout.canary.steps", json!([]), Schema("spec.rollout.canary.steps")),
         row("spec.rollout.canary.steps[].weight", json!(100), Schema("spec.rollout.canary.steps[0].weight")),
         row("spec.rollout.canary.steps[].pause", json!("soon"), Schema("spec.rollout.canary.steps[0].pause")),
@@ -464,7 +466,11 @@ fn service_rows() -> Vec<Row> {
             json!({ "strategy": "Canary", "canary": { "steps": [{ "weight": 50 }, { "weight": 10 }] } }),
             Condition("InvalidSpec"),
         ),
-        row("spec.rollout.analysis", json!({ "interval": "1m" }), Rule("analysis applies only to strategy Canary")),
+        row(
+            "spec.rollout.analysis",
+            json!({ "interval": "1m" }),
+            Rule("analysis applies only to strategies Canary and BlueGreen"),
+        ),
         row("spec.rollout.analysis.interval", json!("0s"), Rule("analysis.interval must be between 1s and 1h")),
         row(
             "spec.rollout.analysis.prometheus.address",

@@ -275,15 +275,21 @@ impl World {
         gateways.create(&PostParams::default(), &gateway).await.unwrap_or_else(|e| panic!("gateway: {e}"));
     }
 
-    /// A canary of two steps without pauses, whose pods have 3 s to be Ready; or the default.
+    /// A canary of two steps without pauses (blue/green without a delay, for even seeds),
+    /// whose pods have 3 s to be Ready; or the default.
     fn rollout(&self) -> Value {
-        match self.canary {
-            true => json!({
+        match (self.canary, self.seed % 2 == 0) {
+            (true, false) => json!({
                 "strategy": "Canary",
                 "canary": { "steps": [{ "weight": 34, "pause": "0s" }, { "weight": 67, "pause": "0s" }] },
                 "analysis": { "interval": "3s" },
             }),
-            false => json!({}),
+            (true, true) => json!({
+                "strategy": "BlueGreen",
+                "blueGreen": { "scaleDownDelay": "0s" },
+                "analysis": { "interval": "3s" },
+            }),
+            (false, _) => json!({}),
         }
     }
 

@@ -105,6 +105,9 @@ pub type Reading = Result<Option<f64>, String>;
 
 /// What the schema cannot check of a canary: its step weights grow from step to step.
 pub fn check(rollout: &Rollout) -> Result<(), InvalidField> {
+    if rollout.strategy != RolloutStrategy::Canary {
+        return Ok(());
+    }
     let steps = rollout.steps();
     let shrinking = steps.windows(2).position(|pair| pair[1].weight <= pair[0].weight);
     if let Some(index) = shrinking {
@@ -120,7 +123,7 @@ pub fn check(rollout: &Rollout) -> Result<(), InvalidField> {
 /// The next move of the trial of `situation.desired`.
 pub fn plan(situation: &Situation<'_>) -> Plan {
     let Situation { rollout, desired, stable, canary, now, .. } = situation;
-    let Some(stable) = stable.filter(|_| rollout.strategy == RolloutStrategy::Canary && !situation.held) else {
+    let Some(stable) = stable.filter(|_| rollout.is_progressive() && !situation.held) else {
         return Plan::Direct;
     };
     // Nothing runs yet (or nothing to protect): the first revision goes straight in.
@@ -229,9 +232,11 @@ pub fn stable_replicas(stable: &Deployment) -> i32 {
 }
 
 /// Canary pods for the trial's step beside `stable`, split by `split`; none once it is aborted.
+/// Blue/green runs as many as the stable revision from the start.
 pub fn replicas(trial: &Trial, rollout: &Rollout, stable: i32, split: TrafficSplit) -> i32 {
     match (trial.aborted.is_some(), split) {
         (true, _) => 0,
+        (false, _) if rollout.strategy == RolloutStrategy::BlueGreen => stable.max(1),
         (false, TrafficSplit::ReplicaRatio) => canary_replicas(stable, weight(trial, rollout)),
         (false, TrafficSplit::HTTPRoute) => routed_canary_replicas(stable, weight(trial, rollout)),
     }
@@ -255,6 +260,7 @@ pub fn status(
     let steps = rollout.steps();
     let weight = weight(trial, rollout);
     let effective_weight = match split {
+        _ if rollout.strategy == RolloutStrategy::BlueGreen => weight,
         TrafficSplit::ReplicaRatio => effective_weight(stable, replicas(trial, rollout, stable, split)),
         TrafficSplit::HTTPRoute => weight,
     };
