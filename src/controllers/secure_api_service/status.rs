@@ -5,7 +5,9 @@ use super::desired::Desired;
 use super::resolve::Unresolved;
 use super::revision::revision_of;
 use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
-use crate::api::secure_api_service::{CanaryStatus, PendingRevision, RejectedRevision, RevisionRecord, TrafficSplit};
+use crate::api::secure_api_service::{
+    CanaryStatus, PendingRevision, RejectedRevision, RevisionRecord, RolloutStrategy, TrafficSplit,
+};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -239,7 +241,11 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
             false,
             reasons::ROLLOUT_IN_PROGRESS,
             format!(
-                "canary revision {} at step {} of {}: {}% of the traffic ({}{})",
+                "{} revision {} at step {} of {}: {}% of the traffic ({}{})",
+                match service.spec.rollout.strategy {
+                    RolloutStrategy::BlueGreen => "blue/green",
+                    _ => "canary",
+                },
                 canary.revision,
                 canary.step,
                 canary.steps,
