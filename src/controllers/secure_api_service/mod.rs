@@ -18,15 +18,14 @@ pub mod revision;
 pub mod route;
 pub mod schedule;
 pub mod status;
+pub mod trial;
 
 use super::Context;
-use crate::api::secure_api_service::{RejectedRevision, RolloutStrategy, TrafficSplit};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::metrics::Controller as ControllerKind;
 use crate::runtime::caches::Cache;
 use crate::runtime::caches::index_key;
 use crate::runtime::children::is_child_of;
-use crate::runtime::error::InvalidField;
 use crate::runtime::recheck::Recheck;
 use crate::runtime::skeleton::{self, Failure, Profile, Reconciler, warn_once, write_status};
 use crate::runtime::{Runtime, now};
@@ -92,36 +91,6 @@ fn unretained_snapshot_owner(ctx: &Context, secret: &Secret) -> Option<ObjectRef
     (!retained || gone).then(|| ObjectRef::new(service).within(&namespace))
 }
 
-/// The Prometheus address of the canary's gate must be one the operator may query.
-fn analysis_allowed(ctx: &Context, service: &SecureApiService) -> Result<(), InvalidField> {
-    let prometheus = service.spec.rollout.analysis.as_ref().and_then(|a| a.prometheus.as_ref());
-    match prometheus {
-        Some(prometheus) if !ctx.prometheus.allows(&prometheus.address) => Err(InvalidField::new(
-            "spec.rollout.analysis.prometheus.address",
-            format!(
-                "{} is not under an address this operator may query (--prometheus-allowed-url-prefixes)",
-                prometheus.address
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// What the canary's Prometheus query says of `revision` while its trial runs; `None` when
-/// there is no query or no trial of it.
-async fn read_analysis(
-    ctx: &Context,
-    service: &SecureApiService,
-    revision: &str,
-    trial: Option<&canary::Trial>,
-) -> Option<canary::Reading> {
-    let prometheus = service.spec.rollout.analysis.as_ref()?.prometheus.as_ref()?;
-    trial.filter(|trial| trial.revision == revision && trial.aborted.is_none())?;
-    let namespace = service.namespace().unwrap_or_default();
-    let query = prometheus.query_for(revision, &service.name_any(), &namespace);
-    Some(ctx.prometheus.query(&prometheus.address, &query).await.map_err(|error| error.to_string()))
-}
-
 impl Reconciler for SecureApiService {
     type Error = Error;
     type Context = Context;
@@ -141,9 +110,7 @@ impl Reconciler for SecureApiService {
         let manager = Self::PROFILE.field_manager();
         // --- validate (pure): what the API server would refuse later, object by object
         crate::workload::names::check(self).map_err(Error::Unbuildable)?;
-        canary::check(&self.spec.rollout)?;
-        schedule::check(&self.spec.rollout, now().0)?;
-        analysis_allowed(ctx, self)?;
+        trial::check(ctx, self)?;
         // --- resolve: the SecretRefs in use and their Secrets, the live Deployment (read once)
         let world = resolve::resolve(ctx, self).await?;
         let key = index_key(self.namespace().as_deref(), &self.name_any());
@@ -153,9 +120,7 @@ impl Reconciler for SecureApiService {
             previous: world.deployment.as_ref().and_then(revision::previous_record_of),
             snapshots: ctx.caches.secrets.indexed(&key).into_iter().map(|secret| secret.name).collect(),
         };
-        // --- validate and build (pure); a canary trial decides what the stable Deployment gets
-        let canary_live = world.canary.clone().filter(|canary| is_child_of(canary, self.uid().as_deref()));
-        let trial_before = canary_live.as_ref().and_then(canary::Trial::of);
+        // --- build (pure), then decide how it rolls out: waits, a trial's step, the split
         let mut desired = match &world.secrets {
             Ok(secrets) => {
                 let inputs = Inputs::new(self, secrets)?;
@@ -163,52 +128,9 @@ impl Reconciler for SecureApiService {
             }
             Err(_) => None,
         };
-        // A rotation waits for its batch and the rollout window; a trial that started goes on.
-        let pending = match &desired {
-            Some(desired) if trial_before.as_ref().is_none_or(|t| t.revision != desired.record.revision) => {
-                let live = world.deployment.as_ref().and_then(revision::record_of);
-                let pending = current.pending_revision.as_ref();
-                schedule::defer(&self.spec.rollout, live.as_ref(), &desired.record, pending, now().0)?
-            }
-            _ => None,
-        };
-        if let (Some(desired), Some(_)) = (desired.as_mut(), &pending) {
-            desired.deployment = None;
-            desired.snapshots.clear();
-        }
-        let reading = match &desired {
-            Some(desired) => read_analysis(ctx, self, &desired.record.revision, trial_before.as_ref()).await,
-            None => None,
-        };
-        let plan = desired.as_ref().filter(|_| pending.is_none()).map(|desired| {
-            canary::plan(&canary::Situation {
-                rollout: &self.spec.rollout,
-                desired: &desired.record,
-                held: desired.failed_revision.is_some(),
-                stable: world.deployment.as_ref(),
-                canary: canary_live.as_ref(),
-                rejected: &current.rejected_revisions,
-                reading: reading.clone(),
-                now: now().0,
-            })
-        });
-        // Split by the service's HTTPRoute when it names a Gateway and the cluster serves them.
-        let split = match &self.spec.expose.gateway {
-            Some(_) if ctx.http_routes.served(&ctx.client).await => TrafficSplit::HTTPRoute,
-            _ => TrafficSplit::ReplicaRatio,
-        };
-        // Blue/green's new revision keeps all the traffic until the stable Deployment runs it on
-        // every replica.
-        let green_holds = self.spec.rollout.strategy == RolloutStrategy::BlueGreen
-            && desired.as_ref().is_some_and(|desired| {
-                let promoted =
-                    trial_before.as_ref().is_some_and(|t| t.revision == desired.record.revision && t.aborted.is_none());
-                promoted && !canary::retirable(world.deployment.as_ref(), &desired.record.revision)
-            });
-        if let (Some(desired), Some(plan)) = (desired.as_mut(), plan.as_ref()) {
-            desired::follow(desired, plan, self, world.deployment.as_ref(), split, green_holds);
-        }
-        let stable_replicas = world.deployment.as_ref().map_or(1, canary::stable_replicas);
+        let canary_live = world.canary.clone().filter(|canary| is_child_of(canary, self.uid().as_deref()));
+        let decision =
+            trial::decide(ctx, self, desired.as_mut(), world.deployment.as_ref(), canary_live.as_ref()).await?;
         // --- apply what changed; a stalled new revision is rolled back when the spec asks
         let mut applied = apply::children(
             ctx,
@@ -224,35 +146,14 @@ impl Reconciler for SecureApiService {
             apply::roll_back(ctx, self, &mut applied, &manager).await?;
         }
         announce::rollout(ctx, self, desired.as_ref(), &applied, live_before.as_deref()).await;
-        if let Some(canary::Plan::Step(trial)) = &plan {
-            announce::canary_step(ctx, self, trial, trial_before.as_ref()).await;
+        if let Some(canary::Plan::Step(trial)) = &decision.plan {
+            announce::canary_step(ctx, self, trial, decision.before.as_ref()).await;
         }
         // --- status (pure, from what was applied), then the snapshots it no longer retains
         let unresolved = world.secrets.as_ref().err();
         let mut facts = status::facts(self, &current, unresolved, desired.as_ref(), &applied, before);
-        if pending.is_some() {
-            // Not applied: not history yet.
-            facts.desired = None;
-        }
-        facts.pending = pending.clone();
         facts.route = applied.route.clone();
-        facts.unrouted = self.spec.expose.gateway.is_some() && split == TrafficSplit::ReplicaRatio;
-        if let (Some(plan), Some(desired)) = (&plan, &desired) {
-            facts.canary = match plan {
-                canary::Plan::Step(trial) => {
-                    Some(canary::status(trial, &self.spec.rollout, &desired.record, stable_replicas, split))
-                }
-                _ => None,
-            };
-            facts.aborted = match plan {
-                canary::Plan::Abort(trial) => Some(RejectedRevision {
-                    revision: trial.revision.clone(),
-                    secret_versions: desired.record.secret_versions.clone(),
-                    message: trial.aborted.clone().unwrap_or_default(),
-                }),
-                _ => None,
-            };
-        }
+        decision.inform(self, desired.as_ref(), &mut facts);
         let next = status::next(self, &facts, now());
         apply::prune_snapshots(ctx, self, &next.history, &applied).await?;
         let first_sync = world.secrets.as_ref().err().is_some_and(|u| u.first_sync);
@@ -260,11 +161,6 @@ impl Reconciler for SecureApiService {
             warn_once(ctx, self, reason, message).await;
         }
         write_status(ctx, self, &current, &next).await?;
-        let look = match (&plan, &pending) {
-            (Some(canary::Plan::Step(trial)), _) => canary::next_look(trial, &self.spec.rollout, now().0),
-            (_, Some(pending)) => schedule::until(pending, now().0),
-            _ => RECHECK,
-        };
-        Ok(Recheck::After(look.min(RECHECK)))
+        Ok(Recheck::After(decision.next_look(self, RECHECK)))
     }
 }

@@ -278,7 +278,7 @@ impl World {
     /// A canary of two steps without pauses (blue/green without a delay, for even seeds),
     /// whose pods have 3 s to be Ready; or the default.
     fn rollout(&self) -> Value {
-        match (self.canary, self.seed % 2 == 0) {
+        match (self.canary, self.seed.is_multiple_of(2)) {
             (true, false) => json!({
                 "strategy": "Canary",
                 "canary": { "steps": [{ "weight": 34, "pause": "0s" }, { "weight": 67, "pause": "0s" }] },
