@@ -10,6 +10,7 @@ use http_body_util::Full;
 use hyper::{HeaderMap, Method, Response, StatusCode, header};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 /// What answers at an origin (`scheme://host[:port]`, as [`origin_of`] writes it) of the
 /// emulated network: a loopback address, called over `http`.
@@ -103,18 +104,26 @@ pub fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
     forwarded
 }
 
+/// The client of every backend call: building one loads the TLS roots, which takes longer than
+/// a call to a loopback backend (tens of milliseconds in a debug build). It keeps no idle
+/// connection: each call connects, as one client per call did.
+fn client() -> Option<&'static reqwest::Client> {
+    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
+    let built = || {
+        let builder = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none());
+        builder.pool_max_idle_per_host(0).build().ok()
+    };
+    CLIENT.get_or_init(built).as_ref()
+}
+
 /// Calls the backend and relays its answer; a backend that cannot be reached is 503 and one
 /// that does not answer within the deadline 504, with Envoy's texts.
 pub async fn call(method: &Method, url: &str, headers: HeaderMap, body: Bytes, backend: &Backend) -> Response<Body> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(backend.deadline)
-        .build();
-    let Ok(client) = client else {
+    let Some(client) = client() else {
         return Refusal::new(502, "The gateway's HTTP client could not be built.").response();
     };
-    let sent = client.request(method.clone(), url).headers(headers).body(body).send().await;
+    let request = client.request(method.clone(), url).timeout(backend.deadline).headers(headers).body(body);
+    let sent = request.send().await;
     let answer = match sent {
         Ok(answer) => answer,
         Err(error) if error.is_timeout() => return Refusal::new(504, "upstream request timeout").response(),
