@@ -231,6 +231,12 @@ impl KubeEmulator {
         self.inner.deployments.send_modify(|simulation| simulation.readiness = readiness);
     }
 
+    /// Asks the readiness hook again of every Deployment: for a hook whose answers changed (it
+    /// reads a health map kept elsewhere) without a write to the Deployments it answers for.
+    pub fn recheck_pod_readiness(&self) {
+        self.inner.deployments.send_modify(|_| {});
+    }
+
     /// Starts the simulated root-CA publisher: every namespace gets ConfigMap `kube-root-ca.crt`,
     /// as kube-controller-manager gives it on a real cluster (see `root_ca`). It stays on for the
     /// emulator's life. Must be called inside a tokio runtime.
