@@ -1,6 +1,7 @@
-//! The playground's stand-in for the seed's API: fed from the current revision's env and files,
-//! reached through the emulated API Gateway at the service's external URL, and showing a rotation
-//! of api-config-db as a new revision with the new database host.
+//! The playground's stand-in for the seed's API: each Ready revision answers from its own env and
+//! files, split by Ready pods; it is reached through the emulated API Gateway at the service's
+//! external URL, and shows a rotation of api-config-db as a new revision with the new database
+//! host.
 
 use crate::support::wait::wait_for;
 use crate::support::{PROJECT, principal};
@@ -10,15 +11,15 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use secure_api_operator::api::{GatewayConfig, SecureApiService};
 use secure_api_testbed::dev::examples;
 use secure_api_testbed::dev::playground::{Playground, PlaygroundOptions, SEED_NAMESPACE, SEED_SERVICE};
-use secure_api_testbed::dev::standin::StandIn;
-use secure_api_testbed::emulator::kube::KubeEmulator;
+use secure_api_testbed::dev::standin::{REVISION_HEADER, StandIn};
+use secure_api_testbed::emulator::kube::{DeploymentSimulation, KubeEmulator};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -140,17 +141,21 @@ async fn the_seeds_gateway_answers_from_the_standin_and_shows_a_rotation() {
     playground.stop().await;
 }
 
-/// A revision as the operator renders one: the Deployment stamped with it, env from a snapshot.
-fn deployment(revision: &str, db_snapshot: &str) -> Deployment {
+/// A revision as the operator renders one: the Deployment `name` stamped with it, `replicas`
+/// pods, env from a db snapshot.
+fn deployment(name: &str, revision: &str, replicas: i32, db_snapshot: &str) -> Deployment {
+    let env =
+        |name: &str, key: &str| json!({"name": name, "valueFrom": {"secretKeyRef": {"name": db_snapshot, "key": key}}});
     let deployment = json!({
-        "metadata": {"name": SEED_SERVICE, "annotations": {"secureapi.dev/revision": revision}},
+        "metadata": {"name": name, "annotations": {"secureapi.dev/revision": revision}},
         "spec": {
-            "selector": {"matchLabels": {"app": "a"}},
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": "a"}},
+                "metadata": {"labels": {"app": name}},
                 "spec": {
                     "containers": [{"name": "api", "image": "example.com/secure-api:1.0",
-                        "env": [{"name": "DB_HOST", "valueFrom": {"secretKeyRef": {"name": db_snapshot, "key": "host"}}}],
+                        "env": [env("DB_HOST", "host"), env("DB_PASSWORD", "password")],
                         "volumeMounts": [{"name": "keys", "mountPath": "/secrets/keys", "readOnly": true}]}],
                     "volumes": [{"name": "keys", "secret": {"secretName": "keys-1"}}],
                 },
@@ -160,78 +165,139 @@ fn deployment(revision: &str, db_snapshot: &str) -> Deployment {
     serde_json::from_value(deployment).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn secret(name: &str, key: &str, value: &str) -> Secret {
-    let secret = json!({"metadata": {"name": name}, "immutable": true, "stringData": {key: value}});
+fn secret(name: &str, data: Value) -> Secret {
+    let secret = json!({"metadata": {"name": name}, "immutable": true, "stringData": data});
     serde_json::from_value(secret).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Without the operator: hand-made revisions on the Kubernetes emulator, served by a stand-in.
-#[tokio::test]
-async fn the_standin_serves_the_revision_its_status_names_from_that_revisions_secrets() {
-    let kube = KubeEmulator::new();
-    let client = kube.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in secure_api_operator::crdgen::all() {
-        crds.create(&PostParams::default(), &crd).await.unwrap_or_else(|e| panic!("CRD: {e}"));
-    }
-    let standin = StandIn::start(client.clone(), SEED_NAMESPACE, SEED_SERVICE).await.unwrap_or_else(|e| panic!("{e}"));
-    let addr = standin.addr();
-    let answer = |path: &'static str| async move {
-        get(addr, "standin", path, None).await.unwrap_or_else(|| panic!("no answer"))
-    };
-    assert_eq!(answer("/health").await.0, StatusCode::SERVICE_UNAVAILABLE, "no SecureApiService yet");
-    assert_eq!(answer("/nope").await.0, StatusCode::NOT_FOUND);
+/// `GET path` at the stand-in: status, body and the revision the `x-revision` header names.
+async fn served(addr: SocketAddr, path: &str) -> (StatusCode, Value, Option<String>) {
+    let stream = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(connection);
+    let request = Request::get(path).header("host", "standin").body(Full::new(Bytes::new()));
+    let response = sender.send_request(request.unwrap_or_else(|e| panic!("{e}"))).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    let status = response.status();
+    let revision = response.headers().get(REVISION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.into_body().collect().await.unwrap_or_else(|e| panic!("{e}")).to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null), revision)
+}
 
-    let services: Api<SecureApiService> = Api::namespaced(client.clone(), SEED_NAMESPACE);
-    let service = json!({"apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService",
-        "metadata": {"name": SEED_SERVICE}, "spec": {"image": "example.com/secure-api:1.0", "port": 8080}});
-    let service: SecureApiService = serde_json::from_value(service).unwrap_or_else(|e| panic!("{e}"));
-    services.create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
-    let (status, body) = answer("/health").await;
-    assert_eq!((status, body["error"].clone()), (StatusCode::SERVICE_UNAVAILABLE, json!("no revision is current yet")));
+/// Which revision answered each of `n` requests, checking that the header names the revision
+/// the body does.
+async fn split(addr: SocketAddr, n: usize) -> BTreeMap<String, usize> {
+    let mut answered = BTreeMap::new();
+    for _ in 0..n {
+        let (status, body, revision) = served(addr, "/database/status").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let revision = revision.unwrap_or_else(|| panic!("no {REVISION_HEADER} header"));
+        assert_eq!(body["revision"], revision.as_str(), "the header names the revision that answered");
+        *answered.entry(revision).or_insert(0) += 1;
+    }
+    answered
+}
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(revision, n)| ((*revision).to_owned(), *n)).collect()
+}
+
+/// Without the operator: hand-made revisions on the Kubernetes emulator (its Deployment
+/// controller simulated), served by a stand-in that probes each revision and splits requests
+/// by Ready pods.
+#[tokio::test]
+async fn the_standin_serves_each_ready_revision_from_its_own_secrets_in_proportion_to_its_ready_pods() {
+    let kube = KubeEmulator::new();
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    let client = kube.client();
+    let standin = StandIn::start(&kube, SEED_NAMESPACE, SEED_SERVICE).await.unwrap_or_else(|e| panic!("{e}"));
+    let addr = standin.addr();
+    let (status, body, revision) = served(addr, "/health").await;
+    assert_eq!((status, revision), (StatusCode::SERVICE_UNAVAILABLE, None), "no Deployment yet: {body}");
+    assert_eq!(body["error"], "Deployment secure-api does not exist");
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), SEED_NAMESPACE);
     for made in [
-        secret("db-1", "host", "db1.example.com"),
-        secret("db-2", "host", "db2.example.com"),
-        secret("keys-1", "external_api_key", "k"),
+        secret("db-1", json!({"host": "db1.example.com", "password": "pw-1"})),
+        secret("db-2", json!({"host": "db2.example.com", "password": "wrong-pw-2"})),
+        secret("db-3", json!({"host": "db3.example.com", "password": "pw-3"})),
+        secret("keys-1", json!({"external_api_key": "k"})),
     ] {
         secrets.create(&PostParams::default(), &made).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), SEED_NAMESPACE);
-    let current = |revision: &'static str| {
-        let services = services.clone();
+    let apply = |made: Deployment| {
+        let deployments = deployments.clone();
         async move {
-            let status = Patch::Merge(json!({"status": {"revision": revision}}));
-            services
-                .patch_status(SEED_SERVICE, &PatchParams::default(), &status)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let name = made.metadata.name.clone().unwrap_or_default();
+            let params = PatchParams::apply("test").force();
+            deployments.patch(&name, &params, &Patch::Apply(made)).await.unwrap_or_else(|e| panic!("{e}"));
         }
     };
-    deployments
-        .create(&PostParams::default(), &deployment("secure-api-1", "db-1"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    current("secure-api-1").await;
-    let (status, body) = answer("/database/status").await;
+    let ready_pods = |name: &'static str| {
+        let deployments = deployments.clone();
+        async move {
+            let found = deployments.get(name).await.ok()?;
+            let status = found.status?;
+            (status.observed_generation >= found.metadata.generation).then(|| status.ready_replicas.unwrap_or(0))
+        }
+    };
+    let endpoints =
+        |pairs: &[(&str, u32)]| pairs.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect::<BTreeMap<_, _>>();
+
+    apply(deployment(SEED_SERVICE, "secure-api-1", 2, "db-1")).await;
+    wait_for("the stable pods Ready", SLOW, || async { (ready_pods(SEED_SERVICE).await == Some(2)).then_some(()) })
+        .await;
+    wait_for("the stand-in to split over them", SLOW, || async {
+        (standin.endpoints() == endpoints(&[("secure-api-1", 2)])).then_some(())
+    })
+    .await;
+    let (status, body, _) = served(addr, "/database/status").await;
     assert_eq!(
         (status, body),
         (StatusCode::OK, json!({"host": "db1.example.com", "port": null, "revision": "secure-api-1"}))
     );
 
-    // The status names a revision the Deployment does not run yet: no answer from the old one.
-    current("secure-api-2").await;
-    assert_eq!(answer("/health").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    let replace = Patch::Apply(deployment("secure-api-2", "db-2"));
-    deployments
-        .patch(SEED_SERVICE, &PatchParams::apply("test").force(), &replace)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (status, body) = answer("/database/status").await;
-    assert_eq!(
-        (status, body),
-        (StatusCode::OK, json!({"host": "db2.example.com", "port": null, "revision": "secure-api-2"}))
-    );
+    // A canary whose password the database refuses: its probe fails, so its pod never becomes
+    // Ready and no request reaches it.
+    apply(deployment("secure-api-canary", "secure-api-2", 1, "db-2")).await;
+    let probe = wait_for("the refused revision probed", SLOW, || async { standin.probe("secure-api-2") }).await;
+    assert_eq!(probe.status, StatusCode::SERVICE_UNAVAILABLE, "{probe:?}");
+    assert_eq!(probe.body["database"], "the database refused DB_PASSWORD");
+    assert_eq!(ready_pods("secure-api-canary").await, Some(0), "its pod is not Ready");
+    assert_eq!(split(addr, 10).await, counts(&[("secure-api-1", 10)]));
+
+    // A good one, two pods beside two: half of the requests, alternating.
+    apply(deployment("secure-api-canary", "secure-api-3", 2, "db-3")).await;
+    wait_for("the good canary's pods Ready", SLOW, || async {
+        (ready_pods("secure-api-canary").await == Some(2)).then_some(())
+    })
+    .await;
+    wait_for("the stand-in to split over both", SLOW, || async {
+        (standin.endpoints() == endpoints(&[("secure-api-1", 2), ("secure-api-3", 2)])).then_some(())
+    })
+    .await;
+    assert_eq!(split(addr, 8).await, counts(&[("secure-api-1", 4), ("secure-api-3", 4)]));
+    let (_, body, _) = served(addr, "/database/status").await;
+    assert!(["db1.example.com", "db3.example.com"].contains(&body["host"].as_str().unwrap_or_default()), "{body}");
+
+    // The stable Deployment rolled to the refused revision: its old pods keep serving, as in a
+    // rolling update whose new pods never become Ready.
+    apply(deployment(SEED_SERVICE, "secure-api-2", 2, "db-2")).await;
+    wait_for("the stable rollout observed", SLOW, || async {
+        (ready_pods(SEED_SERVICE).await == Some(0)).then_some(())
+    })
+    .await;
+    assert_eq!(standin.endpoints(), endpoints(&[("secure-api-1", 2), ("secure-api-3", 2)]));
+    // Scaled to zero, the canary serves nothing.
+    apply(deployment("secure-api-canary", "secure-api-3", 0, "db-3")).await;
+    wait_for("the canary out of the split", SLOW, || async {
+        (standin.endpoints() == endpoints(&[("secure-api-1", 2)])).then_some(())
+    })
+    .await;
+    assert_eq!(split(addr, 4).await, counts(&[("secure-api-1", 4)]));
+    let served = standin.served();
+    assert_eq!(served.get("secure-api-2"), None, "the refused revision answered nothing: {served:?}");
     standin.stop().await;
 }

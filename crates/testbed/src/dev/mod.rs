@@ -121,6 +121,9 @@ Drive it from another terminal:
   kubectl get secureapiservice secure-api -o yaml
   gcloud api-gateway gateways describe default-secure-api --location us-central1
 
+  # the stand-in's database refuses a password that starts with "wrong": a revision with one never
+  # gets a Ready pod; with spec.rollout.strategy Canary its canary is aborted (docs/rollouts.md)
+
 Stop with Ctrl-C.
 "#
     )

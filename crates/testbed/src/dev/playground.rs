@@ -4,9 +4,11 @@
 //! The operator talks to the Kubernetes emulator over TCP through the same kubeconfig a person's
 //! kubectl uses, so the playground exercises the real client path.
 //!
-//! No container runs, so the seed's API is played by a [`StandIn`] fed from the current revision
-//! of the SecureApiService `default/secure-api`; once that service has an external URL, the GCP
-//! emulator routes it to the stand-in, and the seed's gateway answers through it.
+//! No container runs, so the seed's API is played by a [`StandIn`] for the pods of the
+//! SecureApiService `default/secure-api`: it answers as their revisions, split by Ready pods, and
+//! tells the simulated Deployment controller which pods are Ready (their revision's `/health`).
+//! Once that service has an external URL, the GCP emulator routes it to the stand-in, and the
+//! seed's gateway answers through it.
 
 use super::standin::StandIn;
 use super::standin::route::Router;
@@ -93,7 +95,7 @@ impl Playground {
         if !options.notifications {
             args.pubsub_subscription.clear();
         }
-        let standin = StandIn::start(kube.client(), SEED_NAMESPACE, SEED_SERVICE).await?;
+        let standin = StandIn::start(&kube, SEED_NAMESPACE, SEED_SERVICE).await?;
         let operator = operator::start(args).await.map_err(|e| format!("the operator did not start: {e}"))?;
         let router = Router::start(kube.client(), gcp.clone(), SEED_NAMESPACE, SEED_SERVICE, standin.addr());
         Ok(Self {
@@ -134,6 +136,11 @@ impl Playground {
     /// A client of the Kubernetes emulator (in process: the playground's own checks need no TCP).
     pub fn client(&self) -> kube::Client {
         self.kube.client()
+    }
+
+    /// The stand-in for the seed's API: which revisions serve, and what they answered.
+    pub fn standin(&self) -> &StandIn {
+        &self.standin
     }
 
     /// Waits up to `deadline` until the seed service's `status.externalUrl` is routed to the

@@ -1,8 +1,10 @@
-//! The seed's API as the stand-in answers it (pure): a request and the process of the current
-//! revision in, a JSON answer out. No answer carries a secret value: `/config` shows an allowlist
-//! of settings, `/database/status` the host and port only, and `/api/data` checks the key without
+//! The seed's API as the stand-in answers it (pure): a request and the process of the revision
+//! that serves it in, a JSON answer out. No answer carries a secret value: `/health` says whether
+//! the simulated database takes the credential (without it), `/config` shows an allowlist of
+//! settings, `/database/status` the host and port only, and `/api/data` checks the key without
 //! echoing it.
 
+use super::database;
 use super::process::Process;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -48,7 +50,7 @@ impl Answer {
     }
 }
 
-/// The answer to `method path`; `process` is the current revision's, or why there is none.
+/// The answer to `method path`; `process` is the serving revision's, or why there is none.
 pub fn answer(method: &Method, path: &str, headers: &HeaderMap, process: Result<&Process, &str>) -> Answer {
     let known = ["/health", "/config", "/database/status", "/api/data"];
     if !known.contains(&path) {
@@ -63,13 +65,25 @@ pub fn answer(method: &Method, path: &str, headers: &HeaderMap, process: Result<
     };
     let revision = process.revision.as_str();
     match path {
-        "/health" => Answer::new(StatusCode::OK, json!({"status": "healthy", "revision": revision})),
+        "/health" => health(process),
         "/config" => Answer::new(StatusCode::OK, config(process)),
         "/database/status" => {
             let port = process.env("DB_PORT").map(setting);
             Answer::new(StatusCode::OK, json!({"host": process.env("DB_HOST"), "port": port, "revision": revision}))
         }
         _ => data(headers, process),
+    }
+}
+
+/// Healthy while the database takes the credential: what the pods' readiness probe asks.
+fn health(process: &Process) -> Answer {
+    let revision = process.revision.as_str();
+    match database::login(process) {
+        Ok(()) => Answer::new(StatusCode::OK, json!({"status": "healthy", "revision": revision})),
+        Err(why) => Answer::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unhealthy", "database": why, "revision": revision}),
+        ),
     }
 }
 

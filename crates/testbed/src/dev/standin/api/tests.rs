@@ -57,6 +57,21 @@ fn health_config_and_database_status_answer_from_the_process() {
 }
 
 #[test]
+fn health_is_unhealthy_when_the_database_refuses_the_password() {
+    const REFUSED: &str = "wrong-pw-sentinel";
+    let mut refused = process();
+    refused.env.insert("DB_PASSWORD".into(), REFUSED.into());
+    let health = answer(&Method::GET, "/health", &HeaderMap::new(), Ok(&refused));
+    let body =
+        json!({"status": "unhealthy", "database": "the database refused DB_PASSWORD", "revision": refused.revision});
+    assert_eq!(health, Answer::new(StatusCode::SERVICE_UNAVAILABLE, body));
+    assert!(!health.body.to_string().contains(REFUSED), "{}", health.body);
+    assert_no_secret(&health);
+    // The rest of the API still answers: the revision's pods just never get traffic.
+    assert_eq!(answer(&Method::GET, "/config", &HeaderMap::new(), Ok(&refused)).status, StatusCode::OK);
+}
+
+#[test]
 fn api_data_wants_the_external_api_key_as_bearer_token() {
     for refused in [None, Some("Bearer wrong"), Some(KEY), Some("Basic key-sentinel"), Some("Bearer ")] {
         let answer = get("/api/data", refused);
@@ -78,8 +93,8 @@ fn other_paths_methods_and_no_revision_are_refused() {
     assert_eq!(get("/secrets/keys/external_api_key", None).status, StatusCode::NOT_FOUND);
     let post = answer(&Method::POST, "/health", &HeaderMap::new(), Ok(&process()));
     assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
-    let waiting = answer(&Method::GET, "/health", &HeaderMap::new(), Err("no revision is current yet"));
-    assert_eq!(waiting, Answer::error(StatusCode::SERVICE_UNAVAILABLE, "no revision is current yet"));
+    let waiting = answer(&Method::GET, "/health", &HeaderMap::new(), Err("no pod of Deployment api is Ready"));
+    assert_eq!(waiting, Answer::error(StatusCode::SERVICE_UNAVAILABLE, "no pod of Deployment api is Ready"));
     let keyless = Process { files: BTreeMap::new(), ..process() };
     let answer = answer(&Method::GET, "/api/data", &HeaderMap::new(), Ok(&keyless));
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
