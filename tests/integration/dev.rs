@@ -44,11 +44,11 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
     .await;
     let report = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     assert!(status.success(), "dev --demo exited with {status:?}:\n{report}");
-    for step in 1..=14 {
-        assert!(report.contains(&format!("[{step}/14] ")), "no step {step} in:\n{report}");
+    for step in 1..=17 {
+        assert!(report.contains(&format!("[{step}/17] ")), "no step {step} in:\n{report}");
     }
-    assert_eq!(report.matches("\n      ok (").count(), 14, "{report}");
-    assert!(report.contains("All 14 steps succeeded"), "{report}");
+    assert_eq!(report.matches("\n      ok (").count(), 17, "{report}");
+    assert!(report.contains("All 17 steps succeeded"), "{report}");
     // The seed's validation through the gateway, and the rotations seen through it.
     for check in [
         "GET /health           without a key                200 {",
@@ -66,8 +66,35 @@ async fn dev_demo_plays_the_seed_scenario_and_exits_0() {
     assert!(report.contains("subject/ns/team-b/sa/app"), "the denied principal is shown:\n{report}");
     assert!(report.contains("pinned to         config=1, db=2, keys=1"), "{report}");
     assert!(report.contains("API Gateway calls that changed something during the rotation: 0"), "{report}");
+    assert_safe_rotation(&report);
     let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
     assert!(log.contains("secure-api-operator started"), "the operator's log is not in the playground's directory");
+}
+
+/// The share `role` got on the report's line that starts with `label`: `canary secure-api-… 5
+/// (10%)` gives 10.
+fn share(report: &str, label: &str, role: &str) -> i64 {
+    let line = report.lines().map(str::trim).find(|l| l.starts_with(label));
+    let line = line.unwrap_or_else(|| panic!("no {label:?} line in:\n{report}"));
+    let counted = line.split(&format!(" {role} ")).nth(1).unwrap_or_else(|| panic!("no {role} on {line:?}"));
+    let percent = counted.split('(').nth(1).and_then(|p| p.split('%').next()).and_then(|p| p.parse().ok());
+    percent.unwrap_or_else(|| panic!("no share of {role} on {line:?}"))
+}
+
+/// The demo's safe rotation as its report shows it: the refused version's canary is aborted and
+/// no request reaches it after the abort; the good one takes its share at each step, within 5
+/// points of its weight, and all of the requests once promoted.
+fn assert_safe_rotation(report: &str) {
+    assert!(report.contains("Ready=False RolloutAborted: revision "), "no abort in:\n{report}");
+    assert!(report.contains("0 of 1 pods were Ready 2s after the step began"), "the gate's reason:\n{report}");
+    assert_eq!(share(report, "after the abort", "rejected"), 0, "{report}");
+    assert_eq!(share(report, "after the abort", "stable"), 100, "{report}");
+    assert!(report.contains("; requests it answered: 0;"), "{report}");
+    let first = share(report, "step 1/2 (10%)", "canary");
+    assert!((first - 10).abs() <= 5, "the canary answered {first}% during the 10% step:\n{report}");
+    let second = share(report, "step 2/2 (50%)", "canary");
+    assert!((second - 50).abs() <= 5, "the canary answered {second}% during the 50% step:\n{report}");
+    assert_eq!(share(report, "promoted", "stable"), 100, "{report}");
 }
 
 #[tokio::test]
@@ -90,8 +117,8 @@ async fn a_failing_step_is_named_and_ends_the_demo() {
     let failure = failure.unwrap_or_else(|| panic!("the demo succeeded despite the denied secret:\n{report}"));
     assert_eq!((failure.step, failure.title), (4, "Wait for the SecretRefs to sync"), "{failure}");
     assert!(failure.reason.contains("SecretRef keys: Ready=False (PermissionDenied"), "{failure}");
-    assert!(report.contains("[4/14] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
-    assert!(!report.contains("[5/14]"), "the demo went on after a failed step:\n{report}");
+    assert!(report.contains("[4/17] Wait for the SecretRefs to sync\n      FAILED: SecretRef keys"), "{report}");
+    assert!(!report.contains("[5/17]"), "the demo went on after a failed step:\n{report}");
 }
 
 #[tokio::test]
@@ -109,9 +136,18 @@ async fn the_demo_report_never_shows_a_secret_value() {
     let gcp = &playground.gcp;
     let key_strings: Vec<String> =
         gcp.api_keys("demo-project").iter().filter_map(|k| gcp.key_string("demo-project", &k.id)).collect();
+    let services: Api<SecureApiService> = Api::namespaced(playground.client(), "default");
+    let status = services.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    let served = playground.standin().served();
     playground.stop().await;
 
     assert!(played.is_ok(), "{report}");
+    assert_safe_rotation(&report);
+    let rejected = status.rejected_revisions.first().map(|r| r.revision.clone()).unwrap_or_default();
+    assert_eq!(status.rejected_revisions.len(), 1, "one rotation was rejected: {status:?}");
+    assert_eq!(served.get(&rejected), None, "no request ever reached the rejected revision: {served:?}");
+    let promoted = status.revision.unwrap_or_default();
+    assert!(served.get(&promoted).is_some_and(|n| *n > 0), "the promoted revision answers: {served:?}");
     let password = db.data.unwrap_or_default().get("password").map(|v| String::from_utf8_lossy(&v.0).into_owned());
     assert!(password.unwrap_or_default().starts_with(SENTINEL), "the sentinel was not planted in the payloads");
     assert!(!report.contains(SENTINEL), "a secret value is in the demo's report:\n{report}");

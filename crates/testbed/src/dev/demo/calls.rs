@@ -7,6 +7,7 @@
 //! kind of credential, the status and the answer (which the stand-in keeps free of secrets).
 
 use super::{Demo, GATEWAY, SERVICE};
+use crate::dev::standin::REVISION_HEADER;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,15 +32,16 @@ pub(super) struct Calls {
 }
 
 /// Calls the gateway's hostname on the GCP emulator's listener, as `curl --resolve` would.
-struct Caller {
+pub(super) struct Caller {
     client: reqwest::Client,
     base: String,
 }
 
-/// A status and the JSON it came with.
-struct Answer {
-    status: u16,
-    body: Value,
+/// A status, the JSON it came with, and the revision that answered (the stand-in's header).
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: Value,
+    pub(super) revision: Option<String>,
 }
 
 impl Caller {
@@ -60,7 +62,7 @@ impl Caller {
         format!("curl --resolve {authority}:127.0.0.1 {}{path}", self.base)
     }
 
-    async fn get(
+    pub(super) async fn get(
         &self,
         path: &str,
         key: Option<&SecretString>,
@@ -76,15 +78,16 @@ impl Caller {
         // The URL carries the key: errors are shown without it.
         let response = request.send().await.map_err(|e| format!("GET {path}: {}", e.without_url()))?;
         let status = response.status().as_u16();
+        let revision = response.headers().get(REVISION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = response.bytes().await.map_err(|e| format!("GET {path}: {}", e.without_url()))?;
-        Ok(Answer { status, body: serde_json::from_slice(&body).unwrap_or(Value::Null) })
+        Ok(Answer { status, body: serde_json::from_slice(&body).unwrap_or(Value::Null), revision })
     }
 }
 
 impl Answer {
     /// `200 {...}` for an answer, `401 <message>` for a refusal (the gateway's `message`, or the
     /// stand-in's `error`).
-    fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         let refusal = self.body.get("message").or_else(|| self.body.get("error")).and_then(Value::as_str);
         match refusal {
             Some(message) if self.status >= 400 => format!("{} {message}", self.status),
@@ -94,7 +97,7 @@ impl Answer {
 }
 
 /// One call's line: `GET /config   with the API key   200 {...}`.
-fn line(path: &str, credentials: &str, answer: &Answer) -> String {
+pub(super) fn line(path: &str, credentials: &str, answer: &Answer) -> String {
     format!("GET {path:<17} {credentials:<28} {}", answer.summary())
 }
 
@@ -105,7 +108,7 @@ fn expect(path: &str, credentials: &str, answer: &Answer, wanted: u16) -> Result
 }
 
 impl Demo<'_> {
-    fn caller(&self) -> Result<&Caller, String> {
+    pub(super) fn caller(&self) -> Result<&Caller, String> {
         self.calls.caller.as_ref().ok_or_else(|| "the gateway was not called yet".to_owned())
     }
 
@@ -285,14 +288,16 @@ mod tests {
 
     #[test]
     fn answers_show_the_body_and_refusals_their_message() {
-        let ok = Answer { status: 200, body: json!({"status": "healthy"}) };
+        let ok = Answer { status: 200, body: json!({"status": "healthy"}), revision: None };
         assert_eq!(
             line("/health", "without a key", &ok),
             format!("GET {:<17} {:<28} 200 {{\"status\":\"healthy\"}}", "/health", "without a key")
         );
-        let refused = Answer { status: 400, body: json!({"code": 400, "message": "API key not found."}) };
+        let refused =
+            Answer { status: 400, body: json!({"code": 400, "message": "API key not found."}), revision: None };
         assert_eq!(refused.summary(), "400 API key not found.");
-        let standin = Answer { status: 401, body: json!({"error": "a valid Bearer token is required"}) };
+        let standin =
+            Answer { status: 401, body: json!({"error": "a valid Bearer token is required"}), revision: None };
         assert_eq!(standin.summary(), "401 a valid Bearer token is required");
         assert!(expect("/config", "x", &refused, 200).is_err_and(|e| e.starts_with("expected 200: GET /config")));
     }

@@ -5,12 +5,14 @@
 //! Secret payloads are generated here and never printed.
 
 mod calls;
+mod canary;
 mod identity;
 
 use super::examples;
 use super::playground::Playground;
 use super::table;
 use calls::Calls;
+use canary::Rollouts;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Resource;
 use kube::api::{Api, ApiResource};
@@ -50,7 +52,7 @@ pub struct DemoFailure {
     pub reason: String,
 }
 
-const STEPS: [&str; 14] = [
+const STEPS: [&str; 17] = [
     "Create the example's secrets in Secret Manager",
     "Grant Google IAM: secure-api-sa reads exactly the three secrets",
     "Apply deploy/examples/",
@@ -64,6 +66,9 @@ const STEPS: [&str; 14] = [
     "Check that the gateway did not change",
     "Rotate the gateway's API key",
     "The old API key is refused after the overlap",
+    "Switch the example to canary rollouts",
+    "A rotation the database refuses is aborted by the canary's gate",
+    "A good rotation is promoted step by step",
     "A SecretRef in another namespace is refused",
 ];
 
@@ -76,8 +81,14 @@ const POLL: Duration = Duration::from_millis(10);
 pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn Write) -> Result<(), DemoFailure> {
     let started = Instant::now();
     let mut report = Report { out, step: 0 };
-    let mut demo =
-        Demo { playground, options, client: playground.client(), before: Before::default(), calls: Calls::default() };
+    let mut demo = Demo {
+        playground,
+        options,
+        client: playground.client(),
+        before: Before::default(),
+        calls: Calls::default(),
+        rollouts: Rollouts::default(),
+    };
     report.step(demo.create_secrets()).await?;
     report.step(demo.grant_iam()).await?;
     report.step(demo.apply_examples()).await?;
@@ -91,6 +102,9 @@ pub async fn play(playground: &Playground, options: &DemoOptions, out: &mut dyn 
     report.step(demo.gateway_unchanged()).await?;
     report.step(demo.rotate_api_key()).await?;
     report.step(demo.old_api_key_refused()).await?;
+    report.step(demo.switch_to_canary()).await?;
+    report.step(demo.refused_rotation_aborted()).await?;
+    report.step(demo.good_rotation_promoted()).await?;
     report.step(demo.other_namespace_refused()).await?;
     report.line(&format!("\nAll {} steps succeeded in {:.1} s.", STEPS.len(), started.elapsed().as_secs_f64()));
     Ok(())
@@ -149,6 +163,7 @@ struct Demo<'a> {
     client: kube::Client,
     before: Before,
     calls: Calls,
+    rollouts: Rollouts,
 }
 
 impl Demo<'_> {
@@ -476,10 +491,10 @@ mod tests {
     #[test]
     fn failures_name_the_step() {
         let failure =
-            DemoFailure { step: 4, total: 14, title: STEPS[3], reason: "SecretRef db: no Ready condition yet".into() };
+            DemoFailure { step: 4, total: 17, title: STEPS[3], reason: "SecretRef db: no Ready condition yet".into() };
         assert_eq!(
             failure.to_string(),
-            "the demo failed at step 4/14 \"Wait for the SecretRefs to sync\": SecretRef db: no Ready condition yet"
+            "the demo failed at step 4/17 \"Wait for the SecretRefs to sync\": SecretRef db: no Ready condition yet"
         );
     }
 }
