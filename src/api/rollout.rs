@@ -235,7 +235,8 @@ pub struct CanaryStep {
     /// Percent of the traffic the new revision gets (1–99).
     #[schemars(range(min = 1, max = 99))]
     pub weight: i32,
-    /// How long the step lasts once its pods are Ready (`0s`, `2m`), while the gate passes.
+    /// How long the step lasts from its start (`0s`, `2m`); it ends only once its pods are all
+    /// Ready and while the gate passes.
     #[serde(default = "zero")]
     #[schemars(pattern(DURATION_PATTERN), extend("default" = "0s"))]
     pub pause: Duration,
