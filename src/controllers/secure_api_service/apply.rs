@@ -1,6 +1,8 @@
 //! The writes of a SecureApiService reconcile, each only when its object changed: immutable
-//! snapshots first, then the ServiceAccount, Deployment, Service, HPA and PDB; the rollback of a
-//! stalled revision; and pruning the snapshots no retained revision uses.
+//! snapshots first, then the ServiceAccount, the Deployment and the canary's, the Service, the
+//! canary's Service and the HTTPRoute (in the order that never routes to pods that are not there),
+//! the canary's retirement, the HPA and PDB; the rollback of a stalled revision; and pruning the
+//! snapshots no retained revision uses.
 
 use super::canary;
 use super::desired::{CanaryChange, Desired};

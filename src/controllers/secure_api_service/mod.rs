@@ -1,12 +1,14 @@
 //! The SecureApiService controller.
 //!
-//! resolve (the SecretRefs it uses, in its namespace, and the live Deployment, read once) →
-//! build (pure, in `crate::workload`: snapshots, ServiceAccount, Deployment, Service, HPA, PDB)
-//! → apply what changed (immutable snapshots first, then the rest) → roll back a stalled rollout
-//! when asked → status (pure) → prune snapshots no retained revision uses. While a SecretRef is
-//! not Ready, the current revision stays. Every failure — a write the API server refused, a
-//! SecretRef not Ready, a stalled rollout — is a `Ready=False` condition and one Warning Event;
-//! a new revision on the Deployment is one Normal Event ([`announce`]).
+//! resolve (the SecretRefs it uses, in its namespace, and the live and canary Deployments, read
+//! once) → build (pure, in `crate::workload`: snapshots, ServiceAccount, Deployment, Service, HPA,
+//! PDB) → decide how the revision rolls out ([`trial`]: a rotation waits for its batch or window;
+//! a canary or blue/green trial takes its next step, or is aborted; the traffic split) → apply
+//! what changed (immutable snapshots first, then the rest) → roll back a stalled rollout when
+//! asked → status (pure) → prune snapshots no retained revision uses. While a SecretRef is not
+//! Ready, the current revision stays. Every failure — a write the API server refused, a SecretRef
+//! not Ready, a stalled rollout, an aborted trial — is a `Ready=False` condition and one Warning
+//! Event; a new revision on the Deployment, and a trial's step, is one Normal Event ([`announce`]).
 
 pub mod announce;
 pub mod apply;
