@@ -10,6 +10,7 @@ use super::status::Facts;
 use crate::api::SecureApiService;
 use crate::api::secure_api_service::{PendingRevision, RejectedRevision, RolloutStrategy, TrafficSplit};
 use crate::controllers::Context;
+use crate::runtime::children::is_child_of;
 use crate::runtime::error::InvalidField;
 use crate::runtime::now;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -46,8 +47,10 @@ pub fn check(ctx: &Context, service: &SecureApiService) -> Result<(), InvalidFie
     }
 }
 
-/// Decides, and shapes `desired` to the decision. `stable` is the live Deployment, `canary` our
-/// canary Deployment.
+/// Decides, and shapes `desired` to the decision. `stable` is the live Deployment of the
+/// service's name, `canary` our canary Deployment. Only our own stable Deployment is a revision
+/// to protect: someone else's of that name gets no trial beside it (the write over it is refused
+/// with `OwnershipConflict`).
 pub async fn decide(
     ctx: &Context,
     service: &SecureApiService,
@@ -57,6 +60,7 @@ pub async fn decide(
 ) -> Result<Decision, Error> {
     let current = service.status.clone().unwrap_or_default();
     let rollout = &service.spec.rollout;
+    let stable = stable.filter(|stable| is_child_of(*stable, service.uid().as_deref()));
     let before = canary.and_then(Trial::of);
     let split = match &service.spec.expose.gateway {
         Some(_) if ctx.http_routes.served(&ctx.client).await => TrafficSplit::HTTPRoute,
