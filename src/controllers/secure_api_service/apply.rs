@@ -13,7 +13,7 @@ use crate::api::secure_api_service::RevisionRecord;
 use crate::controllers::Context;
 use crate::runtime::caches::index_key;
 use crate::runtime::children::{
-    ChildError, apply_if_changed, apply_over, cached_or_read, delete_if_ours, hash_of, is_child_of,
+    ChildError, apply_if_changed, apply_over, cached_or_read, delete_if_ours, get_child, hash_of, is_child_of,
 };
 use crate::workload;
 use crate::workload::canary::canary_name;
@@ -49,9 +49,9 @@ where
 
 /// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
 /// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
-/// `live` is the Deployment read at the start of the reconcile, `canary` the Deployment of the
-/// canary's name (whoever's it is: only ours is written over or deleted), `route` the HTTPRoute
-/// the status records.
+/// `live` is the Deployment read at the start of the reconcile, `canary` our canary Deployment as
+/// the cache has it (only ours is written over or deleted), `route` the HTTPRoute the status
+/// records.
 pub async fn children(
     ctx: &Context,
     service: &SecureApiService,
@@ -115,7 +115,7 @@ pub async fn children(
 }
 
 /// Applies the canary Deployment of a trial. Returns the Deployment of the canary's name as it
-/// stands after (whoever's it is).
+/// stands after.
 async fn apply_canary(
     deployments: &Api<Deployment>,
     desired: &Desired,
@@ -124,6 +124,12 @@ async fn apply_canary(
 ) -> Result<Option<Deployment>, Error> {
     match &desired.canary {
         CanaryChange::Apply(canary) => {
+            // None of ours in the cache: whoever's stands under that name is read first, and is
+            // not written over unless ours.
+            let live = match live {
+                Some(live) => Some(live),
+                None => get_child(deployments, &canary.name_any()).await?,
+            };
             Ok(Some(apply_over(deployments, live.as_ref(), canary.as_ref().clone(), manager).await?.object))
         }
         CanaryChange::RetireOnceStableRuns | CanaryChange::Keep => Ok(live),

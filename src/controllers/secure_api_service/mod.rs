@@ -132,7 +132,8 @@ impl Reconciler for SecureApiService {
         };
         let canary_live = world.canary.clone().filter(|canary| is_child_of(canary, self.uid().as_deref()));
         let decision =
-            trial::decide(ctx, self, desired.as_mut(), world.deployment.as_ref(), canary_live.as_ref()).await?;
+            trial::decide(ctx, self, &current, desired.as_mut(), world.deployment.as_ref(), canary_live.as_ref())
+                .await?;
         // --- apply what changed; a stalled new revision is rolled back when the spec asks
         let mut applied = apply::children(
             ctx,

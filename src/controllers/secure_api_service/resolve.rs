@@ -39,7 +39,7 @@ pub struct World {
     /// Every SecretRef resolved, by name, or why not.
     pub secrets: Result<BTreeMap<String, ResolvedSecret>, Unresolved>,
     pub deployment: Option<Deployment>,
-    /// The canary Deployment, if one of that name exists (whoever's it is).
+    /// Our canary Deployment, as the cache has it.
     pub canary: Option<Deployment>,
 }
 
@@ -48,32 +48,16 @@ pub async fn resolve(ctx: &Context, service: &SecureApiService) -> Result<World,
     let secrets = secret_refs(ctx, service).await?;
     let namespace = service.namespace().unwrap_or_default();
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let unresolved = secrets.is_err();
-    let deployment = read_deployment(ctx, &deployments, &service.name_any(), unresolved).await?;
-    // Only a canary strategy, or a canary left from one, has a canary: the cache knows of ours.
-    let canary_name = canary_name(&service.name_any());
-    let canary_wanted =
-        service.spec.rollout.is_progressive() || ctx.caches.deployments.contains(&namespace, &canary_name);
-    let canary = match canary_wanted {
-        true => read_deployment(ctx, &deployments, &canary_name, unresolved).await?,
-        false => None,
+    let cached = |name: &str| ctx.caches.deployments.get(&namespace, name).map(|d| d.as_ref().clone());
+    let deployment = match &secrets {
+        // Nothing will be applied over it: our Deployment, if any, is in the cache.
+        Err(_) => cached(&service.name_any()),
+        Ok(_) => cached_or_read(&ctx.caches.deployments, &deployments, &service.name_any()).await?,
     };
+    // Ours is in the cache; someone else's of that name is read only before a canary is written
+    // over it (`apply::children`), not at every reconcile.
+    let canary = cached(&canary_name(&service.name_any()));
     Ok(World { secrets, deployment, canary })
-}
-
-/// Deployment `name`: from the cache while the secrets are unresolved (nothing will be applied
-/// over it, and ours, if any, is there), else cached or read.
-async fn read_deployment(
-    ctx: &Context,
-    deployments: &Api<Deployment>,
-    name: &str,
-    unresolved: bool,
-) -> Result<Option<Deployment>, Error> {
-    let namespace = deployments.namespace().unwrap_or_default();
-    if unresolved {
-        return Ok(ctx.caches.deployments.get(namespace, name).map(|d| d.as_ref().clone()));
-    }
-    Ok(cached_or_read(&ctx.caches.deployments, deployments, name).await?)
 }
 
 /// Every SecretRef resolved, or why not; Kubernetes API failures are errors.

@@ -7,8 +7,8 @@ use super::desired::{self, Desired};
 use super::error::Error;
 use super::schedule;
 use super::status::Facts;
-use crate::api::SecureApiService;
 use crate::api::secure_api_service::{PendingRevision, RejectedRevision, RolloutStrategy, TrafficSplit};
+use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::controllers::Context;
 use crate::runtime::children::is_child_of;
 use crate::runtime::error::InvalidField;
@@ -54,11 +54,11 @@ pub fn check(ctx: &Context, service: &SecureApiService) -> Result<(), InvalidFie
 pub async fn decide(
     ctx: &Context,
     service: &SecureApiService,
+    current: &SecureApiServiceStatus,
     desired: Option<&mut Desired>,
     stable: Option<&Deployment>,
     canary: Option<&Deployment>,
 ) -> Result<Decision, Error> {
-    let current = service.status.clone().unwrap_or_default();
     let rollout = &service.spec.rollout;
     let stable = stable.filter(|stable| is_child_of(*stable, service.uid().as_deref()));
     let before = canary.and_then(Trial::of);
