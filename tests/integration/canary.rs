@@ -325,8 +325,10 @@ async fn the_httproute_weights_follow_the_canary_steps_with_emulator_hooks() {
             }
             seen.1 |= canary_service.is_some();
         }
+        // The route goes back to the Service after the stable Deployment's write: wait for both.
         let stable = deployments.get(SERVICE).await.ok()?;
-        (versions_of(&stable) == "db=2").then_some(())
+        let whole = route.as_ref().map(backends) == Some(vec![(SERVICE.to_owned(), 100)]);
+        (versions_of(&stable) == "db=2" && whole).then_some(())
     })
     .await;
     let (splits, routed) = seen.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
