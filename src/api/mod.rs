@@ -11,6 +11,7 @@ mod rollout;
 mod schema;
 pub mod secret_ref;
 pub mod secure_api_service;
+mod traffic;
 
 pub use conditions::{Condition, ConditionStatus};
 pub use gateway_config::{GatewayConfig, GatewayConfigSpec, GatewayConfigStatus};

@@ -10,6 +10,7 @@ use super::schema::{
     DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, GCP_SERVICE_ACCOUNT_PATTERN, IntOrString, SECRET_KEY_PATTERN,
     int_or_percent, quantity,
 };
+pub use super::traffic::{TRAFFIC_RULES, TrafficTarget, TrafficTargetStatus};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,10 @@ pub const OBJECT_RULES: &[super::ObjectRule] = &[
         "rule": "!has(self.env) || !has(self.secretEnv) || self.secretEnv.all(s, !self.env.exists(e, e.name == s.name))",
         "message": "an environment variable is declared in both env and secretEnv",
     },
+    {
+        "rule": "!has(self.traffic) || self.traffic.size() == 0 || (self.rollout.strategy == 'RollingUpdate' && !has(self.rollout.window) && !has(self.rollout.batchSeconds))",
+        "message": "spec.traffic decides which revisions serve: it takes strategy RollingUpdate, without window or batchSeconds",
+    },
 ]))]
 pub struct SecureApiServiceSpec {
     /// Container image of the API, e.g. `example.com/secure-api:1.0`.
@@ -148,6 +153,13 @@ pub struct SecureApiServiceSpec {
     #[serde(default)]
     pub rollout: Rollout,
 
+    /// Which revisions serve, with what share, as Cloud Run's traffic: at most two entries, each
+    /// the latest revision or one of `status.history` by name, their percents adding up to 100.
+    /// Absent: all the traffic to the latest revision, rolled out by `rollout`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), extend("x-kubernetes-validations" = traffic_rules()))]
+    pub traffic: Vec<TrafficTarget>,
+
     /// A PodDisruptionBudget for the pods; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disruption_budget: Option<DisruptionBudget>,
@@ -156,6 +168,10 @@ pub struct SecureApiServiceSpec {
     #[serde(default = "default_revision_history_limit")]
     #[schemars(range(min = 0, max = 50))]
     pub revision_history_limit: i32,
+}
+
+fn traffic_rules() -> Vec<serde_json::Value> {
+    TRAFFIC_RULES.iter().map(|(rule, message)| serde_json::json!({ "rule": rule, "message": message })).collect()
 }
 
 fn default_port() -> i32 {
@@ -413,6 +429,14 @@ pub struct SecureApiServiceStatus {
     /// A rotation's revision waiting for `rollout.batchSeconds` or `rollout.window`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_revision: Option<PendingRevision>,
+    /// With `spec.traffic`: the latest revision, the one the spec and the current secret versions
+    /// make (it serves only where the traffic gives it a share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_revision: Option<String>,
+    /// The traffic as `spec.traffic` has it served: each share's revision, and its tag's URL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2))]
+    pub traffic: Vec<TrafficTargetStatus>,
     /// The canary in progress: its revision, step and traffic weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStatus>,
@@ -422,10 +446,10 @@ pub struct SecureApiServiceStatus {
     #[schemars(length(max = 10))]
     pub rejected_revisions: Vec<RejectedRevision>,
     /// Revisions applied, newest first, at most `revisionHistoryLimit` + 1 (and the serving one
-    /// while a canary is tried): their secret versions and the snapshot Secrets they use (kept
-    /// while a revision is in this list).
+    /// while a canary is tried, and those `spec.traffic` names or runs): their secret versions
+    /// and the snapshot Secrets they use (kept while a revision is in this list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 52))]
+    #[schemars(length(max = 55))]
     pub history: Vec<RevisionRecord>,
     /// The `metadata.generation` last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]

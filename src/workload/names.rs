@@ -17,6 +17,17 @@ pub fn check(service: &SecureApiService) -> Result<(), String> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err("the name must start with a lowercase letter: it names the service's Service (RFC 1035)".into());
     }
+    if let Some(tag) = service
+        .spec
+        .traffic
+        .iter()
+        .filter_map(|t| t.tag.as_deref())
+        .find(|tag| name.len() + 1 + tag.len() > MAX_LABEL_VALUE)
+    {
+        return Err(format!(
+            "traffic: the tag {tag} names the Service {name}-{tag}, which is longer than {MAX_LABEL_VALUE} characters; choose a shorter tag"
+        ));
+    }
     if let Some(file) = service.spec.secret_files.iter().find(|f| f.mount_path.trim_end_matches('/') == TMP_MOUNT_PATH)
     {
         return Err(format!(
@@ -45,6 +56,17 @@ mod tests {
         assert_eq!(check(&service(&format!("a{}", "b".repeat(62)), json!([]))), Ok(()));
         assert!(check(&service(&"a".repeat(64), json!([]))).is_err_and(|e| e.contains("64 characters")));
         assert!(check(&service("1api", json!([]))).is_err_and(|e| e.contains("lowercase letter")));
+    }
+
+    #[test]
+    fn a_tag_whose_service_name_is_too_long_is_refused() {
+        let mut tagged = service(&"a".repeat(50), json!([]));
+        tagged.spec.traffic =
+            serde_json::from_value(json!([{ "latestRevision": true, "percent": 100, "tag": "preview-tag-1" }]))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(check(&tagged).is_err_and(|e| e.contains("shorter tag")));
+        tagged.metadata.name = Some("api".into());
+        assert_eq!(check(&tagged), Ok(()));
     }
 
     #[test]

@@ -51,5 +51,6 @@ mod standin;
 mod startup;
 mod support;
 mod tenancy;
+mod traffic;
 mod upgrade;
 mod watched_namespaces;

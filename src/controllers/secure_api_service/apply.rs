@@ -1,15 +1,16 @@
 //! The writes of a SecureApiService reconcile, each only when its object changed: immutable
 //! snapshots first, then the ServiceAccount, the Deployment and the canary's, the Service, the
-//! canary's Service and the HTTPRoute (in the order that never routes to pods that are not there),
-//! the canary's retirement, the HPA and PDB; the rollback of a stalled revision; and pruning the
-//! snapshots no retained revision uses.
+//! canary's Service, the tags' Services and the HTTPRoute (in the order that never routes to pods
+//! that are not there), the canary's retirement, the HPA and PDB; the rollback of a stalled
+//! revision; and pruning the snapshots no retained revision uses.
 
 use super::canary;
 use super::desired::{CanaryChange, Desired};
 use super::error::Error;
 use super::revision;
-use crate::api::SecureApiService;
+use super::traffic;
 use crate::api::secure_api_service::RevisionRecord;
+use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::controllers::Context;
 use crate::runtime::caches::index_key;
 use crate::runtime::children::{
@@ -50,17 +51,18 @@ where
 /// Applies what changed of `desired` (only the ServiceAccount while the secrets are unresolved:
 /// the current revision stays, and SecretRefs that read as this ServiceAccount can sync).
 /// `live` is the Deployment read at the start of the reconcile, `canary` our canary Deployment as
-/// the cache has it (only ours is written over or deleted), `route` the HTTPRoute the status
-/// records.
+/// the cache has it (only ours is written over or deleted), `current` the status (the HTTPRoute
+/// and the tags' Services it records).
 pub async fn children(
     ctx: &Context,
     service: &SecureApiService,
     desired: Option<&Desired>,
     live: Option<Deployment>,
     canary: Option<Deployment>,
-    route: Option<String>,
+    current: &SecureApiServiceStatus,
     manager: &str,
 ) -> Result<Applied, Error> {
+    let route = current.http_route.clone();
     let services: Api<Service> = api(ctx, service);
     let namespace = service.namespace().unwrap_or_default();
     let account = workload::service::service_account(service);
@@ -91,6 +93,10 @@ pub async fn children(
         let cached = ctx.caches.services.get(&namespace, &canary_service.name_any());
         apply_over(&services, cached.as_deref(), canary_service.clone(), manager).await?;
     }
+    for tagged in &desired.tag_services {
+        let cached = ctx.caches.services.get(&namespace, &tagged.name_any());
+        apply_over(&services, cached.as_deref(), tagged.clone(), manager).await?;
+    }
     let route = match &desired.route {
         Some(wanted) => {
             apply_optional::<HTTPRoute>(ctx, service, Some(wanted.clone()), manager).await?;
@@ -105,6 +111,14 @@ pub async fn children(
     let canary_service = canary_name(&service.name_any());
     if desired.canary_service.is_none() && ctx.caches.services.contains(&namespace, &canary_service) {
         delete_if_ours(&services, &canary_service, &service.uid().unwrap_or_default()).await?;
+    }
+    // The Services of tags the traffic no longer has.
+    let tags = current.traffic.iter().filter_map(|share| share.tag.as_deref());
+    let untagged = tags.map(|tag| traffic::tag_service_name(&service.name_any(), tag));
+    for name in untagged.filter(|name| desired.tag_services.iter().all(|s| s.name_any() != *name)) {
+        if ctx.caches.services.contains(&namespace, &name) {
+            delete_if_ours(&services, &name, &service.uid().unwrap_or_default()).await?;
+        }
     }
     // Last: the Service and the route no longer send it anything.
     let canary = retire_canary(&deployments, service, desired, deployment.as_ref(), canary).await?;

@@ -18,8 +18,11 @@ use kube::ResourceExt;
 
 /// What one reconcile applies.
 pub struct Desired {
-    /// The revision, its secret versions and snapshots (for status history).
+    /// The revision, its secret versions and snapshots (for status history): the latest, or
+    /// the one `spec.traffic` gives the larger share.
     pub record: RevisionRecord,
+    /// The latest revision: the one the spec and the current secret versions make.
+    pub latest: String,
     /// The revision that stalled and was rolled back, while it is still the one built.
     pub failed_revision: Option<String>,
     pub snapshots: Vec<Secret>,
@@ -35,6 +38,10 @@ pub struct Desired {
     /// The Service of the canary's pods, while an HTTPRoute sends them a share (or, blue/green,
     /// while they run: the preview's address).
     pub canary_service: Option<Service>,
+    /// The Services of `spec.traffic`'s tags.
+    pub tag_services: Vec<Service>,
+    /// Revisions that serve beside `record` (`spec.traffic`'s second one): kept in history.
+    pub serving: Vec<RevisionRecord>,
 }
 
 /// What becomes of the canary Deployment.
@@ -107,6 +114,14 @@ pub fn follow(
     desired.canary = CanaryChange::Apply(Box::new(canary));
 }
 
+/// The Deployment `inputs` make, and its revision's name (the pod template's hash).
+pub fn built(inputs: &Inputs<'_>) -> (Deployment, String) {
+    let deployment = workload::deployment::deployment(inputs);
+    let template_hash = workload::deployment::template_hash(&deployment);
+    let revision = workload::deployment::revision_name(&inputs.service().name_any(), &template_hash);
+    (deployment, revision)
+}
+
 /// Builds everything for `inputs`, stamping the Deployment with what a rollback would restore.
 pub fn build(
     inputs: &Inputs<'_>,
@@ -124,6 +139,7 @@ pub fn build(
     let held = current.failed_revision.as_deref() == Some(revision.as_str());
     remember_previous(&mut deployment, live, &revision, key);
     Desired {
+        latest: record.revision.clone(),
         record,
         failed_revision: held.then(|| revision.clone()),
         snapshots,
@@ -134,6 +150,8 @@ pub fn build(
         canary: CanaryChange::RetireOnceStableRuns,
         route: None,
         canary_service: None,
+        tag_services: vec![],
+        serving: vec![],
     }
 }
 
@@ -141,12 +159,6 @@ pub fn build(
 /// the pod defaults it gained since (see [`workload::PodDefaults`]) is kept as it runs: an
 /// operator upgrade alone rolls nothing, and the hardened pod comes with the next real change.
 fn deployment_keeping_live(inputs: &Inputs<'_>, live: Option<&Deployment>) -> (Deployment, String) {
-    let built = |inputs: &Inputs<'_>| {
-        let deployment = workload::deployment::deployment(inputs);
-        let template_hash = workload::deployment::template_hash(&deployment);
-        let revision = workload::deployment::revision_name(&inputs.service().name_any(), &template_hash);
-        (deployment, revision)
-    };
     let today = built(inputs);
     let live_revision = live.and_then(revision_of);
     if live_revision.is_none() || live_revision.as_ref() == Some(&today.1) {

@@ -20,6 +20,7 @@ pub mod revision;
 pub mod route;
 pub mod schedule;
 pub mod status;
+pub mod traffic;
 pub mod trial;
 
 use super::Context;
@@ -135,16 +136,8 @@ impl Reconciler for SecureApiService {
             trial::decide(ctx, self, &current, desired.as_mut(), world.deployment.as_ref(), canary_live.as_ref())
                 .await?;
         // --- apply what changed; a stalled new revision is rolled back when the spec asks
-        let mut applied = apply::children(
-            ctx,
-            self,
-            desired.as_ref(),
-            world.deployment,
-            world.canary,
-            current.http_route.clone(),
-            &manager,
-        )
-        .await?;
+        let mut applied =
+            apply::children(ctx, self, desired.as_ref(), world.deployment, world.canary, &current, &manager).await?;
         if desired.as_ref().is_some_and(|d| status::must_roll_back(self, d, &applied)) {
             apply::roll_back(ctx, self, &mut applied, &manager).await?;
         }

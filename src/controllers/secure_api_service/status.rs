@@ -6,7 +6,7 @@ use super::resolve::Unresolved;
 use super::revision::revision_of;
 use crate::api::conditions::{Condition, ConditionStatus, find_condition, reasons, set_condition, types};
 use crate::api::secure_api_service::{
-    CanaryStatus, PendingRevision, RejectedRevision, RevisionRecord, RolloutStrategy, TrafficSplit,
+    CanaryStatus, PendingRevision, RejectedRevision, RevisionRecord, RolloutStrategy, TrafficSplit, TrafficTargetStatus,
 };
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -85,6 +85,12 @@ pub struct Facts<'a> {
     pub route: Option<String>,
     /// `expose.gateway` is set, but the cluster serves no HTTPRoute: the split is by replicas.
     pub unrouted: bool,
+    /// The shares `spec.traffic` asks for, as served.
+    pub traffic: Vec<TrafficTargetStatus>,
+    /// Revisions that serve beside the desired one (`spec.traffic`'s second).
+    pub serving: &'a [RevisionRecord],
+    /// The latest revision, when it was built.
+    pub latest: Option<&'a str>,
 }
 
 /// Whether the revision just built is live and stalled, and the spec asks for a rollback.
@@ -146,6 +152,9 @@ pub fn facts<'a>(
         pending: None,
         route: None,
         unrouted: false,
+        traffic: vec![],
+        serving: desired.map_or(&[], |d| d.serving.as_slice()),
+        latest: desired.map(|d| d.latest.as_str()),
     }
 }
 
@@ -195,7 +204,18 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
             || r.snapshots.iter().all(|s| facts.existing_snapshots.contains(s))
     };
     status.history.retain(keep);
-    status.history.truncate(facts.history_limit + 1);
+    // Past the limit, only what `spec.traffic` names stays: its snapshots are kept while named.
+    let named = |r: &RevisionRecord| service.spec.traffic.iter().any(|t| t.revision.as_ref() == Some(&r.revision));
+    let mut counted = 0;
+    status.history.retain(|r| {
+        counted += 1;
+        counted <= facts.history_limit + 1 || named(r)
+    });
+    for serving in facts.serving {
+        if status.history.iter().all(|r| r.revision != serving.revision) {
+            status.history.push(serving.clone());
+        }
+    }
     // The revision that serves stays on record while a canary of a newer one is tried beside it
     // (or was aborted): it is what the traffic goes back to.
     if let Some(live) = facts.live
@@ -210,6 +230,12 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
         status.secret_versions_summary = (!summary.is_empty()).then_some(summary);
     }
     status.canary = facts.canary.clone();
+    status.traffic = facts.traffic.clone();
+    if service.spec.traffic.is_empty() {
+        status.latest_revision = None;
+    } else if let Some(latest) = facts.latest {
+        status.latest_revision = Some(latest.to_owned());
+    }
     status.pending_revision = facts.pending.clone();
     status.http_route = facts.route.clone();
     if let Some(aborted) = &facts.aborted {
@@ -269,9 +295,11 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
                 pending.starts_at.0
             ),
         ),
-        (_, Some(Rollout::Complete)) => {
-            draft(true, reasons::ROLLOUT_COMPLETE, format!("revision {revision} runs on every replica"))
-        }
+        (_, Some(Rollout::Complete)) => draft(
+            true,
+            reasons::ROLLOUT_COMPLETE,
+            format!("revision {revision} runs on every replica{}", traffic_line(&facts.traffic, facts)),
+        ),
         (_, Some(Rollout::Stalled)) => {
             let mut message = format!("revision {revision} exceeded its progress deadline");
             if let Some(unsealed) = &facts.unsealed {
@@ -309,6 +337,22 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
 fn versions_line(versions: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join(",")
+}
+
+/// `; traffic: api-1a 90%, api-2b 10% (tag next), split by replica ratio` when `spec.traffic` is set.
+fn traffic_line(traffic: &[TrafficTargetStatus], facts: &Facts<'_>) -> String {
+    if traffic.is_empty() {
+        return String::new();
+    }
+    let shares: Vec<String> = traffic
+        .iter()
+        .map(|share| match &share.tag {
+            Some(tag) => format!("{} {}% (tag {tag})", share.revision, share.percent),
+            None => format!("{} {}%", share.revision, share.percent),
+        })
+        .collect();
+    let split = if facts.route.is_some() { TrafficSplit::HTTPRoute } else { TrafficSplit::ReplicaRatio };
+    format!("; traffic: {}, {}", shares.join(", "), split_name(split))
 }
 
 fn split_name(split: TrafficSplit) -> &'static str {
@@ -405,6 +449,9 @@ mod tests {
             pending: None,
             route: None,
             unrouted: false,
+            traffic: vec![],
+            serving: &[],
+            latest: None,
         }
     }
 
@@ -544,6 +591,19 @@ mod tests {
             ["api-d", "api-c", "api-b"],
             "revisionHistoryLimit 2 keeps two behind the current"
         );
+    }
+
+    #[test]
+    fn a_revision_the_traffic_names_stays_past_the_limit_and_one_serving_beside_joins() {
+        let older: Vec<RevisionRecord> = ["api-c", "api-b", "api-a"].iter().map(|r| record(r, &[])).collect();
+        let mut service = service_with_history(&older);
+        service.spec.traffic =
+            serde_json::from_value(json!([{ "revision": "api-a", "percent": 100 }])).unwrap_or_else(|e| panic!("{e}"));
+        let desired = record("api-d", &[]);
+        let serving = [record("api-e", &[])];
+        let facts = Facts { serving: &serving, ..facts_for(&desired, None, &[]) };
+        let status = next(&service, &facts, at_epoch());
+        assert_eq!(revisions(&status), ["api-d", "api-c", "api-b", "api-a", "api-e"]);
     }
 
     #[test]

@@ -7,14 +7,19 @@ use super::desired::{self, Desired};
 use super::error::Error;
 use super::schedule;
 use super::status::Facts;
-use crate::api::secure_api_service::{PendingRevision, RejectedRevision, RolloutStrategy, TrafficSplit};
+use super::traffic;
+use crate::api::secure_api_service::{
+    PendingRevision, RejectedRevision, RevisionRecord, RolloutStrategy, TrafficSplit, TrafficTargetStatus,
+};
 use crate::api::{SecureApiService, SecureApiServiceStatus};
 use crate::controllers::Context;
-use crate::runtime::children::is_child_of;
+use crate::runtime::children::{get_child, is_child_of};
 use crate::runtime::error::InvalidField;
 use crate::runtime::now;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
+use kube::api::Api;
 use std::time::Duration;
 
 /// What this reconcile does with the revision it built.
@@ -26,6 +31,8 @@ pub struct Decision {
     pub split: TrafficSplit,
     /// The trial the canary Deployment recorded when the reconcile started.
     pub before: Option<Trial>,
+    /// The shares `spec.traffic` asks for, as served.
+    pub traffic: Vec<TrafficTargetStatus>,
     stable_replicas: i32,
 }
 
@@ -67,8 +74,18 @@ pub async fn decide(
         _ => TrafficSplit::ReplicaRatio,
     };
     let stable_replicas = stable.map_or(1, canary::stable_replicas);
-    let mut decision = Decision { pending: None, plan: None, split, before, stable_replicas };
+    let mut decision = Decision { pending: None, plan: None, split, before, traffic: vec![], stable_replicas };
     let Some(desired) = desired else { return Ok(decision) };
+    // Traffic pinned by the spec: no trial and no wait, the shares it names.
+    if !service.spec.traffic.is_empty() {
+        let history = &current.history;
+        let key = &ctx.hash_key;
+        let mut found = traffic::Found { service, history, stable, canary, snapshots: &[], key, split };
+        let snapshots = read_snapshots(ctx, service, &traffic::to_rebuild(&found, &desired.latest)).await?;
+        found.snapshots = &snapshots;
+        decision.traffic = traffic::follow(desired, &found)?;
+        return Ok(decision);
+    }
     // A rotation waits for its batch and the rollout window; a trial that started goes on.
     let on_trial = decision.before.as_ref().is_some_and(|t| t.revision == desired.record.revision);
     if !on_trial {
@@ -104,6 +121,22 @@ pub async fn decide(
     Ok(decision)
 }
 
+/// Our snapshot Secrets of `records`, read whole (the cache holds them without data): only while
+/// a revision the traffic names runs nowhere yet.
+async fn read_snapshots(
+    ctx: &Context,
+    service: &SecureApiService,
+    records: &[&RevisionRecord],
+) -> Result<Vec<Secret>, Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
+    let mut read = vec![];
+    for name in records.iter().flat_map(|record| &record.snapshots) {
+        let secret = get_child(&secrets, name).await?;
+        read.extend(secret.filter(|secret| is_child_of(secret, service.uid().as_deref())));
+    }
+    Ok(read)
+}
+
 /// What the canary's Prometheus query says of `revision` while its trial runs; `None` when
 /// there is no query or no trial of it.
 async fn read_analysis(
@@ -127,6 +160,7 @@ impl Decision {
             facts.desired = None;
         }
         facts.pending = self.pending.clone();
+        facts.traffic = self.traffic.clone();
         facts.unrouted = service.spec.expose.gateway.is_some() && self.split == TrafficSplit::ReplicaRatio;
         let (Some(plan), Some(desired)) = (&self.plan, desired) else { return };
         let rollout = &service.spec.rollout;

@@ -498,6 +498,37 @@ fn service_rows() -> Vec<Row> {
             } } }),
             Condition("InvalidSpec"),
         ),
+        row("spec.traffic", json!([{ "latestRevision": true, "percent": 50 }]), Rule("must add up to 100")),
+        row("spec.traffic", json!([{ "percent": 100 }]), Rule("set exactly one of revision and latestRevision")),
+        row(
+            "spec.traffic",
+            json!([{ "revision": "api-1a", "percent": 50 }, { "revision": "api-1a", "percent": 50 }]),
+            Rule("each entry of spec.traffic must name another revision"),
+        ),
+        row(
+            "spec.traffic",
+            json!([
+                { "revision": "api-1a", "percent": 50, "tag": "a" },
+                { "latestRevision": true, "percent": 50, "tag": "a" },
+            ]),
+            Rule("the tags of spec.traffic must differ"),
+        ),
+        row(
+            "spec.traffic",
+            json!([
+                { "revision": "api-1a", "percent": 50 },
+                { "revision": "api-2b", "percent": 25 },
+                { "latestRevision": true, "percent": 25 },
+            ]),
+            Schema("spec.traffic"),
+        ),
+        // Not a revision of the service's history: reported, and what serves stays.
+        row("spec.traffic", json!([{ "revision": "api-0000000000", "percent": 100 }]), Condition("InvalidSpec")),
+        row("spec.traffic[].revision", json!("Bad_Name"), Schema("spec.traffic[0].revision")),
+        row("spec.traffic[].latestRevision", json!("yes"), Schema("spec.traffic[0].latestRevision")),
+        row("spec.traffic[].percent", json!(101), Schema("spec.traffic[0].percent")),
+        row("spec.traffic[].tag", json!("Bad_Tag"), Schema("spec.traffic[0].tag")),
+        row("spec.traffic[].tag", json!("canary"), Rule("the tag canary is taken")),
         row("spec.disruptionBudget", json!({}), Rule("set exactly one of minAvailable and maxUnavailable")),
         row("spec.disruptionBudget.minAvailable", json!("lots"), Schema("spec.disruptionBudget.minAvailable")),
         row("spec.disruptionBudget.maxUnavailable", json!("1%%"), Schema("spec.disruptionBudget.maxUnavailable")),
