@@ -16,7 +16,7 @@ mod traffic;
 pub use conditions::{Condition, ConditionStatus};
 pub use gateway_config::{GatewayConfig, GatewayConfigSpec, GatewayConfigStatus};
 pub use policy::DeletionPolicy;
-pub use secret_ref::{SecretRef, SecretRefSpec, SecretRefStatus};
+pub use secret_ref::{SecretRef, SecretRefSpec, SecretRefStatus, UnusableState, UnusableVersion};
 pub use secure_api_service::{SecureApiService, SecureApiServiceSpec, SecureApiServiceStatus};
 
 /// API group of every kind this operator defines.

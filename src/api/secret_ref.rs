@@ -304,6 +304,42 @@ pub struct SecretRefStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+
+    /// Versions of the secret this SecretRef synced (or could have: numbers up to the synced one)
+    /// that Secret Manager now refuses, newest first (at most 10): a workload still running one
+    /// of them runs a credential that no longer works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub unusable_versions: Vec<UnusableVersion>,
+}
+
+/// Most entries `status.unusableVersions` holds (the newest).
+pub const MAX_UNUSABLE_VERSIONS: usize = 10;
+
+/// A version Secret Manager refuses to serve, as its own answer to an access said.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnusableVersion {
+    /// The version number.
+    pub version: String,
+    /// Why Secret Manager refuses it.
+    pub state: UnusableState,
+}
+
+/// The state in which Secret Manager refuses a version: `Disabled` (it can be enabled again) or
+/// `Destroyed` (its data is gone for good).
+// No doc comments on the variants: they would turn the schema's plain enum into a oneOf.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum UnusableState {
+    Disabled,
+    Destroyed,
+}
+
+impl SecretRefStatus {
+    /// Whether Secret Manager was last seen refusing `version`, and why.
+    pub fn unusable(&self, version: &str) -> Option<UnusableState> {
+        self.unusable_versions.iter().find(|u| u.version == version).map(|u| u.state)
+    }
 }
 
 impl super::conditions::HasConditions for SecretRefStatus {
