@@ -7,13 +7,19 @@
 //! - After such a read, a SecretRef reads again for a notification at most once per
 //!   [`INTERVAL`]: a notification inside it is folded into one read at its end (a real change
 //!   is late by at most that, never lost).
+//! - A version a notification says was disabled, destroyed or enabled is checked (one access,
+//!   [`Hints::admit_check`]): the versions wait here until a reconcile takes them, at most
+//!   [`MAX_CHECKS`] (the newest), and checks are paced per SecretRef by the same [`INTERVAL`].
+//!   Only the access's answer is recorded, so a hint lost at a restart loses nothing recorded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The least time between two reads of one SecretRef that notifications ask for.
 pub const INTERVAL: Duration = Duration::from_secs(2);
+/// Most versions waiting to be checked per SecretRef (the newest): as many as its status lists.
+pub const MAX_CHECKS: usize = crate::api::secret_ref::MAX_UNUSABLE_VERSIONS;
 
 /// What a notification gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +45,10 @@ struct Hint {
     looked_for: Option<u64>,
     /// When the last forced read was taken.
     read_at: Option<Instant>,
+    /// Versions to check, not taken yet: while there are any, a reconcile is queued for them.
+    checks: BTreeSet<u64>,
+    /// When checks were last taken.
+    checked_at: Option<Instant>,
 }
 
 /// Per SecretRef (`namespace/name`), what notifications asked and what reads covered.
@@ -98,6 +108,33 @@ impl Hints {
         true
     }
 
+    /// A notification asks SecretRef `key` to check `version`: queue it now, later (at the end of
+    /// the interval since the last checks), or not at all (a reconcile is queued for checks already).
+    pub fn admit_check(&self, key: &str, version: u64, now: Instant) -> Admitted {
+        let mut hints = self.hints();
+        let hint = hints.entry(key.to_owned()).or_default();
+        let queued = !hint.checks.is_empty();
+        hint.checks.insert(version);
+        while hint.checks.len() > MAX_CHECKS {
+            hint.checks.pop_first();
+        }
+        if queued {
+            return Admitted::No;
+        }
+        match hint.checked_at.map(|at| at + INTERVAL) {
+            Some(open) if now < open => Admitted::Later(open - now),
+            _ => Admitted::Now,
+        }
+    }
+
+    /// The reconcile of `key` starts: the versions it must check, newest first (taken).
+    pub fn take_checks(&self, key: &str, now: Instant) -> Vec<u64> {
+        let mut hints = self.hints();
+        let Some(hint) = hints.get_mut(key).filter(|hint| !hint.checks.is_empty()) else { return Vec::new() };
+        hint.checked_at = Some(now);
+        std::mem::take(&mut hint.checks).into_iter().rev().collect()
+    }
+
     /// `key` is gone: nothing of it is kept.
     pub fn forget(&self, key: &str) {
         self.hints().remove(key);
@@ -148,5 +185,36 @@ mod tests {
         assert!(matches!(hints.admit("ns/db", None, Some(3), start), Admitted::Later(_)));
         hints.forget("ns/db");
         assert_eq!(hints.admit("ns/db", None, Some(3), start), Admitted::Now, "a new SecretRef of that name");
+    }
+
+    #[test]
+    fn checks_wait_together_newest_first_and_are_paced() {
+        let hints = Hints::default();
+        let start = Instant::now();
+        assert_eq!(hints.admit_check("ns/db", 1, start), Admitted::Now);
+        assert_eq!(hints.admit_check("ns/db", 3, start), Admitted::No, "joins the queued check");
+        assert_eq!(hints.admit_check("ns/db", 1, start), Admitted::No);
+        assert!(!hints.take("ns/db", start), "a check forces no read");
+        assert_eq!(hints.take_checks("ns/db", start), [3, 1]);
+        assert_eq!(hints.take_checks("ns/db", start), Vec::<u64>::new(), "taken once");
+        let soon = start + INTERVAL / 4;
+        assert_eq!(hints.admit_check("ns/db", 1, soon), Admitted::Later(INTERVAL - INTERVAL / 4));
+        assert_eq!(hints.admit_check("ns/db", 2, soon), Admitted::No, "folded into that check");
+        assert_eq!(hints.take_checks("ns/db", start + INTERVAL), [2, 1]);
+        assert_eq!(hints.admit_check("ns/db", 1, start + INTERVAL * 3), Admitted::Now);
+        hints.forget("ns/db");
+        assert_eq!(hints.take_checks("ns/db", start), Vec::<u64>::new(), "forgotten with the SecretRef");
+    }
+
+    #[test]
+    fn a_flood_of_versions_keeps_the_newest_checks_and_leaves_forced_reads_alone() {
+        let hints = Hints::default();
+        let start = Instant::now();
+        for version in 1..=100 {
+            hints.admit_check("ns/db", version, start);
+        }
+        assert_eq!(hints.admit("ns/db", None, Some(100), start), Admitted::Now, "reads are paced on their own");
+        let taken = hints.take_checks("ns/db", start);
+        assert_eq!(taken, (91..=100).rev().collect::<Vec<u64>>());
     }
 }

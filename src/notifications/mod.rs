@@ -3,7 +3,8 @@
 //! cluster makes no access calls between `refreshInterval`s.
 //!
 //! One loop per `--pubsub-subscription` (leader only, with the controllers): pull → read the
-//! attributes ([`event`]) → pick the SecretRefs ([`route`]) → queue them → acknowledge. Pub/Sub
+//! attributes ([`event`]) → pick the SecretRefs ([`route`]) → queue them, with a forced read or
+//! versions to check ([`hints`]) → acknowledge. Pub/Sub
 //! trouble never stops anything else: polling on `refreshInterval` carries on, the loop backs off
 //! and logs one Warning per outage.
 
@@ -157,10 +158,22 @@ async fn handle(
                             {
                                 Admitted::No => continue,
                                 Admitted::Now => queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?,
-                                Admitted::Later(wait) => read_later(notifications, queue, secret_ref, wait, shutdown),
+                                Admitted::Later(wait) => {
+                                    queue_later(notifications, queue, secret_ref, wait, Later::Read, shutdown)
+                                }
                             }
                             if let Some(version) = added {
                                 ctx.metrics.rotation_notified(&key, secret_ref, version);
+                            }
+                        }
+                        Response::Check(version) => {
+                            let key = object_key(*secret_ref);
+                            match notifications.hints.admit_check(&key, *version, Instant::now()) {
+                                Admitted::No => {}
+                                Admitted::Now => queue.send(ObjectRef::from_obj(*secret_ref)).await.ok()?,
+                                Admitted::Later(wait) => {
+                                    queue_later(notifications, queue, secret_ref, wait, Later::Check, shutdown)
+                                }
                             }
                         }
                         Response::AnnounceRotation => announce_rotation(ctx, secret_ref).await,
@@ -188,12 +201,22 @@ fn synced_number(secret_ref: &SecretRef) -> Option<u64> {
     secret_ref.status.as_ref()?.synced_version.as_deref()?.parse().ok()
 }
 
-/// Queues `secret_ref` with a forced read once `wait` has passed (unless the operator stops).
-fn read_later(
+/// What a reconcile queued later is for.
+#[derive(Clone, Copy)]
+enum Later {
+    /// A forced read (marked due when queued).
+    Read,
+    /// The checks waiting in the hints (they stay there until taken).
+    Check,
+}
+
+/// Queues `secret_ref` once `wait` has passed (unless the operator stops).
+fn queue_later(
     notifications: &Arc<Notifications>,
     queue: &Queue,
     secret_ref: &SecretRef,
     wait: Duration,
+    what: Later,
     shutdown: &CancellationToken,
 ) {
     let (notifications, queue, shutdown) = (notifications.clone(), queue.clone(), shutdown.clone());
@@ -202,7 +225,9 @@ fn read_later(
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(wait) => {
-                notifications.hints.trailing_due(&key);
+                if let Later::Read = what {
+                    notifications.hints.trailing_due(&key);
+                }
                 let _ = queue.send(object).await;
             }
         }

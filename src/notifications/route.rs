@@ -14,6 +14,9 @@ pub enum Response {
     Reread,
     /// Record a Normal Event `RotationDue`: the secret's owner rotates, the operator observes.
     AnnounceRotation,
+    /// Check this version (one access) in the next reconcile: it was disabled or destroyed, and
+    /// the SecretRef synced it or could have; or it was enabled, and the SecretRef lists it.
+    Check(u64),
 }
 
 /// The SecretRefs of the cache by the secret they read: `(project, location, secret)`, ids
@@ -54,8 +57,27 @@ pub fn respond<'r>(
     index
         .reading(notification, subscription_project)
         .iter()
-        .filter_map(|secret_ref| response(notification, secret_ref).map(|r| (*secret_ref, r)))
+        .flat_map(|secret_ref| {
+            let check = check(notification, secret_ref).map(Response::Check);
+            response(notification, secret_ref).into_iter().chain(check).map(|r| (*secret_ref, r))
+        })
         .collect()
+}
+
+/// The version `secret_ref` checks for `notification`: a disabled or destroyed one up to the
+/// synced number (a workload may still run it), or an enabled one its status lists.
+fn check(notification: &Notification, secret_ref: &SecretRef) -> Option<u64> {
+    let version: u64 = notification.version.as_deref()?.parse().ok()?;
+    let status = secret_ref.status.as_ref()?;
+    let listed = || status.unusable(&version.to_string()).is_some();
+    let synced_since = || status.synced_version.as_deref().and_then(|v| v.parse::<u64>().ok()) >= Some(version);
+    let check = match notification.event {
+        // A scheduled destruction disables the version at once.
+        EventType::VersionDisable | EventType::VersionDestroy | EventType::VersionDestroyScheduled => synced_since(),
+        EventType::VersionEnable => listed(),
+        _ => false,
+    };
+    check.then_some(version)
 }
 
 fn response(notification: &Notification, secret_ref: &SecretRef) -> Option<Response> {
@@ -149,12 +171,52 @@ mod tests {
         let disabled = notification(EventType::VersionDisable, "p1", "db", Some("2"));
         assert_eq!(
             answer(&disabled),
-            [("latest".to_owned(), Response::Reread), ("pinned".to_owned(), Response::Reread)]
+            [
+                ("latest".to_owned(), Response::Reread),
+                ("latest".to_owned(), Response::Check(2)),
+                ("pinned".to_owned(), Response::Reread),
+                ("pinned".to_owned(), Response::Check(2)),
+            ]
         );
         let enabled = notification(EventType::VersionEnable, "p1", "db", Some("1"));
         assert_eq!(
             answer(&enabled),
             [("latest".to_owned(), Response::Reread), ("old-pin".to_owned(), Response::Reread)]
+        );
+    }
+
+    #[test]
+    fn a_refused_version_is_checked_by_each_secret_ref_synced_at_or_past_it() {
+        for event in [EventType::VersionDisable, EventType::VersionDestroy, EventType::VersionDestroyScheduled] {
+            let checks: Vec<(String, Response)> = answer(&notification(event, "p1", "db", Some("1")))
+                .into_iter()
+                .filter(|(_, response)| matches!(response, Response::Check(_)))
+                .collect();
+            let expected = ["latest", "pinned", "old-pin"].map(|name| (name.to_owned(), Response::Check(1)));
+            assert_eq!(checks, expected, "{event:?}");
+            let newer = answer(&notification(event, "p1", "db", Some("3")));
+            assert!(newer.iter().all(|(_, response)| !matches!(response, Response::Check(_))), "{newer:?}");
+        }
+        let unnamed = answer(&notification(EventType::VersionDisable, "p1", "db", None));
+        assert!(unnamed.iter().all(|(_, response)| !matches!(response, Response::Check(_))), "{unnamed:?}");
+    }
+
+    #[test]
+    fn an_enabled_version_is_checked_by_the_secret_refs_that_list_it() {
+        let mut refs = refs();
+        let listed = crate::api::UnusableVersion { version: "1".into(), state: crate::api::UnusableState::Disabled };
+        if let Some(status) = refs[0].status.as_mut() {
+            status.unusable_versions = vec![listed];
+        }
+        let index = Index::build(&refs, Some("p1"));
+        let enabled = notification(EventType::VersionEnable, "p1", "db", Some("1"));
+        assert_eq!(
+            names(&respond(&enabled, "p1", &index)),
+            [
+                ("latest".to_owned(), Response::Reread),
+                ("latest".to_owned(), Response::Check(1)),
+                ("old-pin".to_owned(), Response::Reread),
+            ]
         );
     }
 
