@@ -4,9 +4,12 @@
 //! versions again only when the spec or the target changed, floating ones every refresh interval)
 //! → build (verify CRC32C, map the payload, the desired Secret) → apply (the Secret only if its
 //! content changed, the rollout targets, letting go of the previous target) → status and Events.
-//! Any failure leaves the last good Secret untouched.
+//! Any failure leaves the last good Secret untouched. Versions Secret Manager refuses, as its
+//! answers to checks notifications asked for ([`check`]) and to the read itself say, are
+//! recorded in `status.unusableVersions` ([`unusable`]) before the sync goes on.
 
 pub mod apply;
+pub mod check;
 pub mod desired;
 pub mod error;
 pub mod mapping;
@@ -16,6 +19,7 @@ pub mod resolve;
 pub mod rollout;
 pub mod sharing;
 pub mod status;
+pub mod unusable;
 
 pub use memory::Memory;
 
@@ -45,6 +49,7 @@ use kube::runtime::reflector::ObjectRef;
 use release::Cause;
 use resolve::{Known, LastSync, Plan};
 use sharing::ReadKey;
+use unusable::Answer;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,6 +138,13 @@ fn take_forced_read(ctx: &Context, key: &str) -> bool {
     ctx.notifications.as_ref().is_some_and(|notifications| notifications.hints.take(key, Instant::now()))
 }
 
+/// The versions notifications asked the reconcile of `key` starting now to check, newest first
+/// (taken; see [`notifications::hints`]).
+fn take_checks(ctx: &Context, key: &str) -> Vec<u64> {
+    let notifications = ctx.notifications.as_ref();
+    notifications.map(|notifications| notifications.hints.take_checks(key, Instant::now())).unwrap_or_default()
+}
+
 impl Reconciler for SecretRef {
     type Error = Error;
     type Context = Context;
@@ -174,10 +186,22 @@ impl Reconciler for SecretRef {
         let known = Known::settled(ctx, self, &plan, &key);
         let live = resolve::target(ctx, &secrets, self, &plan, &known).await?;
         let forced = take_forced_read(ctx, &key);
-        if !resolve::must_read(self, &plan, &known, live.as_ref(), ctx.memory.next_check(&key), forced, &ctx.hash_key) {
-            return Ok(next_recheck(ctx, &key, &plan));
-        }
-        let fetched = read(ctx, self, forced || status::refresh_requested(self)).await?;
+        let next_check = ctx.memory.next_check(&key);
+        let reading = resolve::must_read(self, &plan, &known, live.as_ref(), next_check, forced, &ctx.hash_key);
+        // --- check the versions notifications named, then read: Secret Manager's answers
+        let wanted = check::wanted(take_checks(ctx, &key), self, &plan, reading);
+        let mut answers = check::versions(ctx, self, &wanted.versions).await;
+        let read = match reading {
+            true => Some(read(ctx, self, forced || wanted.fresh_read || status::refresh_requested(self)).await),
+            false => None,
+        };
+        answers.extend(read.as_ref().and_then(|read| answer_of(&self.spec.version, read)));
+        // Recorded before anything else can fail: a failed sync must not lose what was learned.
+        let current = self.status.clone().unwrap_or_default();
+        let checked = status::checked(self, &answers);
+        write_status(ctx, self, &current, &checked).await?;
+        let Some(read) = read else { return Ok(next_recheck(ctx, &key, &plan)) };
+        let fetched = read?;
         ctx.metrics.rotation_fetched(&key, self, &fetched.version);
         // --- build (pure)
         let built = desired::build(self, &fetched, &ctx.hash_key)?;
@@ -192,11 +216,11 @@ impl Reconciler for SecretRef {
             ctx.memory.schedule_check(&key, Instant::now() + jittered(plan.refresh, 0.1));
         }
         // --- status
-        let current = self.status.clone().unwrap_or_default();
         let synced = status::Synced { version: &fetched.version, content_hash: &built.hash, target: &plan.target };
-        let next = status::synced(self, &synced, &missing, now());
-        apply::announce(ctx, self, &current, &next, &synced, &missing).await;
-        write_status(ctx, self, &current, &next).await?;
+        let mut next = status::synced(self, &synced, &missing, now());
+        next.unusable_versions.clone_from(&checked.unusable_versions);
+        apply::announce(ctx, self, &checked, &next, &synced, &missing).await;
+        write_status(ctx, self, &checked, &next).await?;
         ctx.secret_refs.remember_sync(&key, last_sync(self, &plan, &built.hash, &next));
         Ok(next_recheck(ctx, &key, &plan))
     }
@@ -213,6 +237,16 @@ impl Reconciler for SecretRef {
             apply::let_go(&secrets, self, &name, Cause::Deleted).await?;
         }
         Ok(Recheck::OnChange)
+    }
+}
+
+/// What the SecretRef's own read of `version` said of the version it reached (see
+/// [`Answer::of_read`]).
+fn answer_of(version: &str, read: &Result<FetchedVersion, Error>) -> Option<Answer> {
+    match read {
+        Ok(fetched) => Answer::of_read(version, Ok(&fetched.version)),
+        Err(Error::Provider(error)) => Answer::of_read(version, Err(error)),
+        Err(_) => None,
     }
 }
 

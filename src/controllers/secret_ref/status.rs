@@ -4,6 +4,7 @@
 use crate::api::conditions::{Condition, ConditionStatus, reasons, set_condition, types};
 use crate::api::{REFRESH_ANNOTATION, SecretRef, SecretRefStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use super::unusable::{self, Answer};
 use kube::ResourceExt;
 
 /// What a successful sync produced.
@@ -42,6 +43,13 @@ pub fn synced(secret_ref: &SecretRef, synced: &Synced<'_>, missing: &[String], n
     }
     let ready = Condition::new(types::READY, ConditionStatus::True, reasons::SYNCED, message, generation, now);
     set_condition(&mut status.conditions, ready);
+    status
+}
+
+/// The status with `unusableVersions` after Secret Manager's `answers`; nothing else changes.
+pub fn checked(secret_ref: &SecretRef, answers: &[Answer]) -> SecretRefStatus {
+    let mut status = secret_ref.status.clone().unwrap_or_default();
+    status.unusable_versions = unusable::update(&status.unusable_versions, answers);
     status
 }
 
@@ -103,6 +111,20 @@ mod tests {
         assert_eq!(failed.synced_version.as_deref(), Some("7"));
         assert_eq!(failed.conditions[0].reason, reasons::VERSION_DISABLED);
         assert_eq!(failed.conditions[0].status, ConditionStatus::False);
+    }
+
+    #[test]
+    fn only_an_answer_that_changes_the_unusable_versions_changes_the_status() {
+        let good =
+            synced(&secret_ref(json!({})), &Synced { version: "2", content_hash: "h", target: "db" }, &[], at(10));
+        let steady = secret_ref(serde_json::to_value(&good).unwrap_or_default());
+        assert_eq!(checked(&steady, &[]), good, "no answers: nothing to write");
+        assert_eq!(checked(&steady, &[Answer::served(1)]), good, "served and never listed");
+        let disabled = checked(&steady, &[Answer::refused(1, crate::api::UnusableState::Disabled)]);
+        assert_eq!(disabled.unusable("1"), Some(crate::api::UnusableState::Disabled));
+        assert_eq!(disabled.conditions, good.conditions, "Ready stays as it was");
+        let listed = secret_ref(serde_json::to_value(&disabled).unwrap_or_default());
+        assert_eq!(checked(&listed, &[Answer::served(1)]), good, "enabled again: the entry goes");
     }
 
     #[test]
