@@ -64,8 +64,10 @@ pub fn respond<'r>(
         .collect()
 }
 
-/// The version `secret_ref` checks for `notification`: a disabled or destroyed one up to the
-/// synced number (a workload may still run it), or an enabled one its status lists.
+/// The version `secret_ref` checks for `notification`: a disabled, destroyed or enabled one up to
+/// the synced number (a workload may still run it), or an enabled one its status lists. Enabled
+/// ones up to the synced number too: the cached status may not show the entry its check just
+/// wrote.
 fn check(notification: &Notification, secret_ref: &SecretRef) -> Option<u64> {
     let version: u64 = notification.version.as_deref()?.parse().ok()?;
     let status = secret_ref.status.as_ref()?;
@@ -74,7 +76,7 @@ fn check(notification: &Notification, secret_ref: &SecretRef) -> Option<u64> {
     let check = match notification.event {
         // A scheduled destruction disables the version at once.
         EventType::VersionDisable | EventType::VersionDestroy | EventType::VersionDestroyScheduled => synced_since(),
-        EventType::VersionEnable => listed(),
+        EventType::VersionEnable => listed() || synced_since(),
         _ => false,
     };
     check.then_some(version)
@@ -181,7 +183,13 @@ mod tests {
         let enabled = notification(EventType::VersionEnable, "p1", "db", Some("1"));
         assert_eq!(
             answer(&enabled),
-            [("latest".to_owned(), Response::Reread), ("old-pin".to_owned(), Response::Reread)]
+            [
+                ("latest".to_owned(), Response::Reread),
+                ("latest".to_owned(), Response::Check(1)),
+                ("pinned".to_owned(), Response::Check(1)),
+                ("old-pin".to_owned(), Response::Reread),
+                ("old-pin".to_owned(), Response::Check(1)),
+            ]
         );
     }
 
@@ -202,22 +210,28 @@ mod tests {
     }
 
     #[test]
-    fn an_enabled_version_is_checked_by_the_secret_refs_that_list_it() {
+    fn an_enabled_version_is_checked_by_the_secret_refs_that_list_it_or_synced_past_it() {
         let mut refs = refs();
-        let listed = crate::api::UnusableVersion { version: "1".into(), state: crate::api::UnusableState::Disabled };
-        if let Some(status) = refs[0].status.as_mut() {
+        let listed = crate::api::UnusableVersion { version: "2".into(), state: crate::api::UnusableState::Disabled };
+        // `old-pin` synced 1 and lists 2 (it was pinned to 2 before).
+        if let Some(status) = refs[2].status.as_mut() {
             status.unusable_versions = vec![listed];
         }
         let index = Index::build(&refs, Some("p1"));
-        let enabled = notification(EventType::VersionEnable, "p1", "db", Some("1"));
+        let enabled = notification(EventType::VersionEnable, "p1", "db", Some("2"));
         assert_eq!(
             names(&respond(&enabled, "p1", &index)),
             [
                 ("latest".to_owned(), Response::Reread),
-                ("latest".to_owned(), Response::Check(1)),
-                ("old-pin".to_owned(), Response::Reread),
+                ("latest".to_owned(), Response::Check(2)),
+                ("pinned".to_owned(), Response::Reread),
+                ("pinned".to_owned(), Response::Check(2)),
+                ("old-pin".to_owned(), Response::Check(2)),
             ]
         );
+        let newer = notification(EventType::VersionEnable, "p1", "db", Some("3"));
+        let checks = names(&respond(&newer, "p1", &index));
+        assert!(checks.iter().all(|(_, response)| !matches!(response, Response::Check(_))), "{checks:?}");
     }
 
     #[test]
