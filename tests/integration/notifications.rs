@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use secure_api_operator::api::{SecretRef, SecureApiService};
+use secure_api_operator::api::{ConditionStatus, SecretRef, SecureApiService, UnusableState};
 use secure_api_testbed::emulator::gcp::{DeliveryFaults, VersionState};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,17 @@ async fn wait_synced(cluster: &TestCluster, name: &str, version: &str) {
         (object.status?.synced_version.as_deref() == Some(version)).then_some(())
     })
     .await;
+}
+
+/// Waits until `status.unusableVersions` of `name` is `expected` (version, state), in order.
+async fn wait_unusable(refs: &Api<SecretRef>, name: &str, expected: &[(&str, UnusableState)]) -> SecretRef {
+    let expected: Vec<(String, UnusableState)> = expected.iter().map(|(v, s)| ((*v).to_owned(), *s)).collect();
+    wait_for(&format!("{name} listing unusable versions {expected:?}"), DEADLINE, || async {
+        let object = refs.get(name).await.ok()?;
+        let listed = object.status.as_ref()?.unusable_versions.iter().map(|u| (u.version.clone(), u.state));
+        (listed.collect::<Vec<_>>() == expected).then_some(object)
+    })
+    .await
 }
 
 fn db_version(deployment: &Deployment) -> Option<String> {
@@ -163,8 +174,45 @@ async fn a_pinned_secret_ref_ignores_new_versions_and_reports_its_disabled_versi
 
     gcp.set_version_state(PROJECT, "pinned", 1, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
     wait_condition(&refs, "pinned", ready().reason("VersionDisabled")).await;
+    wait_unusable(&refs, "pinned", &[("1", UnusableState::Disabled)]).await;
     let after = secrets.get("pinned").await.unwrap_or_else(|e| panic!("{e}")).metadata.resource_version;
     assert_eq!(after, before, "the synced Secret stays as it was");
+}
+
+#[tokio::test]
+async fn a_synced_version_disabled_enabled_or_destroyed_is_listed_as_secret_manager_answers_its_check() {
+    use UnusableState::{Destroyed, Disabled};
+    let (cluster, operator) = with_notifications("notify-unusable", NotificationOptions::default()).await;
+    let refs: Api<SecretRef> = cluster.api();
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "rotated", b"one");
+    gcp.set_secret_topics(PROJECT, "rotated", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "rotated", json!({ "secret": "rotated", "refreshInterval": NEVER })).await;
+    wait_synced(&cluster, "rotated", "1").await;
+    gcp.add_version(PROJECT, "rotated", b"two");
+    wait_synced(&cluster, "rotated", "2").await;
+    let one = format!("projects/{PROJECT}/secrets/rotated/versions/1");
+    let checks = gcp.count_for(ACCESS, &one);
+
+    // Version 2 stays synced and Ready: only the list says that version 1 no longer works.
+    gcp.set_version_state(PROJECT, "rotated", 1, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
+    let listed = wait_unusable(&refs, "rotated", &[("1", Disabled)]).await;
+    let status = listed.status.unwrap_or_default();
+    assert_eq!(status.synced_version.as_deref(), Some("2"));
+    assert_eq!(status.unusable("1"), Some(Disabled));
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status);
+    assert_eq!(ready, Some(ConditionStatus::True), "the synced version still works");
+    assert_eq!(gcp.count_for(ACCESS, &one), checks + 1, "one access of version 1 checked it");
+
+    gcp.set_version_state(PROJECT, "rotated", 1, VersionState::Enabled).unwrap_or_else(|e| panic!("{e}"));
+    wait_unusable(&refs, "rotated", &[]).await;
+
+    gcp.set_version_state(PROJECT, "rotated", 1, VersionState::Destroyed).unwrap_or_else(|e| panic!("{e}"));
+    wait_unusable(&refs, "rotated", &[("1", Destroyed)]).await;
+    assert_eq!(
+        refs.get("rotated").await.unwrap_or_else(|e| panic!("{e}")).status.and_then(|s| s.synced_version).as_deref(),
+        Some("2")
+    );
 }
 
 #[tokio::test]

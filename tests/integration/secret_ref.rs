@@ -13,7 +13,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use secure_api_operator::api::conditions::types;
-use secure_api_operator::api::{FINALIZER, SecretRef};
+use secure_api_operator::api::{FINALIZER, SecretRef, UnusableState};
 use secure_api_testbed::emulator::gcp::{GcpFault, VersionState};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -135,8 +135,37 @@ async fn a_disabled_newest_version_reports_version_disabled_and_keeps_the_secret
     let two = operator.gcp.add_version(PROJECT, "db", b"version-two");
     operator.gcp.set_version_state(PROJECT, "db", two, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
     let failed = wait_condition(&refs, "db", ready().is("False", "VersionDisabled")).await;
-    assert_eq!(failed.status.and_then(|s| s.synced_version).as_deref(), Some("1"));
+    let status = failed.status.unwrap_or_default();
+    assert_eq!(status.synced_version.as_deref(), Some("1"));
+    assert_eq!(status.unusable_versions, [], "a refused latest does not say which number it was");
     assert_eq!(secret_data(&cluster, "db").await, Some(data(&[("value", "version-one")])));
+}
+
+/// Without notifications too: the pinned version's own read is Secret Manager's answer.
+#[tokio::test]
+async fn a_pinned_version_secret_manager_refuses_is_listed_until_a_read_serves_it_again() {
+    let (cluster, operator) = cluster_with_operator("sref-unusable").await;
+    let refs: Api<SecretRef> = cluster.api();
+    let one = operator.gcp.add_version(PROJECT, "db", b"version-one");
+    operator.gcp.set_version_state(PROJECT, "db", one, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
+    create(&cluster, "pinned", json!({ "secret": "db", "version": "1" })).await;
+    let failed = wait_condition(&refs, "pinned", ready().is("False", "VersionDisabled")).await;
+    let listed = wait_for("version 1 listed as Disabled", DEADLINE, || async {
+        let status = refs.get("pinned").await.ok()?.status?;
+        (status.unusable_versions.len() == 1).then_some(status)
+    })
+    .await;
+    assert_eq!(listed.unusable("1"), Some(UnusableState::Disabled), "{:?}", failed.status);
+
+    operator.gcp.set_version_state(PROJECT, "db", one, VersionState::Enabled).unwrap_or_else(|e| panic!("{e}"));
+    let refresh = json!({ "metadata": { "annotations": { "secureapi.dev/refresh": "enabled-again" } } });
+    refs.patch("pinned", &PatchParams::default(), &Patch::Merge(&refresh)).await.unwrap_or_else(|e| panic!("{e}"));
+    let synced = wait_synced(&cluster, "pinned", "1").await.status.unwrap_or_default();
+    wait_for("the list emptied by the read that served version 1", DEADLINE, || async {
+        refs.get("pinned").await.ok()?.status?.unusable_versions.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(synced.synced_version.as_deref(), Some("1"));
 }
 
 #[tokio::test]
