@@ -49,11 +49,11 @@ use kube::runtime::reflector::ObjectRef;
 use release::Cause;
 use resolve::{Known, LastSync, Plan};
 use sharing::ReadKey;
-use unusable::Answer;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use unusable::Answer;
 
 /// SecretRefs a notification may queue before the loop waits for the controller.
 const NOTIFICATION_QUEUE: usize = 1024;

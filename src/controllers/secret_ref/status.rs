@@ -1,10 +1,10 @@
 //! SecretRef status, derived from what was applied (pure). Timestamps move only when something
 //! changed: `lastSyncTime` with the content, `lastTransitionTime` with the condition's status.
 
+use super::unusable::{self, Answer};
 use crate::api::conditions::{Condition, ConditionStatus, reasons, set_condition, types};
 use crate::api::{REFRESH_ANNOTATION, SecretRef, SecretRefStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use super::unusable::{self, Answer};
 use kube::ResourceExt;
 
 /// What a successful sync produced.
