@@ -317,7 +317,7 @@ pub struct SecretRefStatus {
 pub const MAX_UNUSABLE_VERSIONS: usize = 10;
 
 /// A version Secret Manager refuses to serve, as its own answer to an access said.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnusableVersion {
     /// The version number.
@@ -329,7 +329,7 @@ pub struct UnusableVersion {
 /// The state in which Secret Manager refuses a version: `Disabled` (it can be enabled again) or
 /// `Destroyed` (its data is gone for good).
 // No doc comments on the variants: they would turn the schema's plain enum into a oneOf.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum UnusableState {
     Disabled,
     Destroyed,

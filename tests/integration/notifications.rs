@@ -319,3 +319,44 @@ async fn a_due_rotation_is_announced_and_a_deleted_secret_keeps_the_synced_secre
     let secrets: Api<Secret> = cluster.api();
     assert!(secrets.get_opt("rotating").await.unwrap_or_else(|e| panic!("{e}")).is_some(), "the Secret stays");
 }
+
+#[tokio::test]
+async fn a_rotation_away_from_a_disabled_version_rolls_at_once_outside_the_rollout_window() {
+    use k8s_openapi::jiff::{Timestamp, ToSpan, tz::TimeZone};
+    let (cluster, operator) = with_notifications("notify-window", NotificationOptions::default()).await;
+    let gcp = &operator.gcp;
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-1"));
+    gcp.set_secret_topics(PROJECT, "api-config-db", &[&topic_name()]).unwrap_or_else(|e| panic!("{e}"));
+    secret_ref(&cluster, "db", json!({ "secret": "api-config-db", "format": "json", "refreshInterval": NEVER })).await;
+    // A window that opens in two hours: every rotation of this test would wait for it.
+    let opens = Timestamp::now().checked_add(2.hours()).unwrap_or_else(|e| panic!("{e}")).to_zoned(TimeZone::UTC);
+    let closes = opens.checked_add(1.hour()).unwrap_or_else(|e| panic!("{e}"));
+    let window = json!({ "start": opens.strftime("%H:%M").to_string(), "end": closes.strftime("%H:%M").to_string() });
+    let service: SecureApiService = serde_json::from_value(json!({
+        "apiVersion": "secureapi.dev/v1alpha1", "kind": "SecureApiService", "metadata": { "name": "secure-api" },
+        "spec": {
+            "image": "example.com/secure-api:1.0",
+            "secretEnv": [{ "name": "DB_PASSWORD", "secretRef": "db", "key": "password" }],
+            "rollout": { "window": window },
+        },
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    cluster.api::<SecureApiService>().create(&PostParams::default(), &service).await.unwrap_or_else(|e| panic!("{e}"));
+    let seen = record_templates(&cluster);
+    wait_for("the first template", DEADLINE, || async { (templates(&seen) == ["1"]).then_some(()) }).await;
+
+    gcp.add_version(PROJECT, "api-config-db", &db("pw-2"));
+    let services: Api<SecureApiService> = cluster.api();
+    wait_for("version 2 waiting for the window", DEADLINE, || async {
+        let pending = services.get("secure-api").await.ok()?.status?.pending_revision?;
+        (pending.secret_versions.get("db").map(String::as_str) == Some("2")).then_some(())
+    })
+    .await;
+    assert_eq!(templates(&seen), ["1"], "nothing rolls before the window");
+
+    // The running version stops working: the rotation away from it goes now.
+    gcp.set_version_state(PROJECT, "api-config-db", 1, VersionState::Disabled).unwrap_or_else(|e| panic!("{e}"));
+    wait_for("the rollout to version 2", DEADLINE, || async { (templates(&seen) == ["1", "2"]).then_some(()) }).await;
+    let status = services.get("secure-api").await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default();
+    assert_eq!(status.pending_revision, None);
+}

@@ -5,6 +5,7 @@
 
 use super::error::Error;
 use crate::api::conditions::{find_condition, reasons, types};
+use crate::api::secure_api_service::RevisionRecord;
 use crate::api::{SecretRef, SecureApiService};
 use crate::controllers::Context;
 use crate::identity::awaited;
@@ -133,8 +134,24 @@ fn missing_key(service: &SecureApiService, resolved: &BTreeMap<String, ResolvedS
     })
 }
 
+/// The secret versions of `record` that Secret Manager now refuses, as their SecretRefs' status
+/// says (`db=1 (Disabled)`): the revision runs a credential that no longer works.
+pub fn unusable_versions(ctx: &Context, service: &SecureApiService, record: &RevisionRecord) -> Vec<String> {
+    let namespace = service.namespace().unwrap_or_default();
+    record
+        .secret_versions
+        .iter()
+        .filter_map(|(name, version)| {
+            let secret_ref = ctx.caches.secret_refs.get(&namespace, name)?;
+            let state = secret_ref.status.as_ref()?.unusable(version)?;
+            Some(format!("{name}={version} ({state:?})"))
+        })
+        .collect()
+}
+
 /// The SecretRef changes that can change what [`resolve`] finds: its sync (version, hash, target,
-/// Ready) or its deletion. Everything else about a SecretRef is of no interest to a service.
+/// Ready), the versions Secret Manager now refuses, or its deletion. Everything else about a
+/// SecretRef is of no interest to a service.
 pub fn changes_services_see(ctx: Arc<Context>) -> impl Stream<Item = Arc<SecretRef>> + Send + 'static {
     let seen: Mutex<HashMap<String, u64>> = Mutex::default();
     let secret_refs = ctx.caches.secret_refs.subscribe();
@@ -161,7 +178,7 @@ fn what_services_see(secret_ref: &SecretRef) -> u64 {
     let ready = status.and_then(|s| find_condition(&s.conditions, types::READY));
     let mut hasher = std::hash::DefaultHasher::new();
     (
-        status.map(|s| (&s.synced_version, &s.content_hash, &s.target_name)),
+        status.map(|s| (&s.synced_version, &s.content_hash, &s.target_name, &s.unusable_versions)),
         ready.map(|c| (c.is_true(types::READY), &c.reason, &c.message)),
     )
         .hash(&mut hasher);

@@ -91,6 +91,8 @@ pub struct Facts<'a> {
     pub serving: &'a [RevisionRecord],
     /// The latest revision, when it was built.
     pub latest: Option<&'a str>,
+    /// The serving revision and its secret versions that Secret Manager now refuses.
+    pub unusable: Option<(String, Vec<String>)>,
 }
 
 /// Whether the revision just built is live and stalled, and the spec asks for a rollback.
@@ -155,6 +157,7 @@ pub fn facts<'a>(
         traffic: vec![],
         serving: desired.map_or(&[], |d| d.serving.as_slice()),
         latest: desired.map(|d| d.latest.as_str()),
+        unusable: None,
     }
 }
 
@@ -257,10 +260,11 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
             false,
             reasons::ROLLOUT_ABORTED,
             format!(
-                "revision {} (secret versions {}) was aborted: {}; all traffic stays on revision {revision}",
+                "revision {} (secret versions {}) was aborted: {}; all traffic stays on revision {revision}{}",
                 aborted.revision,
                 versions_line(&aborted.secret_versions),
-                aborted.message
+                aborted.message,
+                unusable_note(facts.unusable.as_ref()),
             ),
         ),
         _ if let Some(canary) = &facts.canary => draft(
@@ -298,7 +302,11 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
         (_, Some(Rollout::Complete)) => draft(
             true,
             reasons::ROLLOUT_COMPLETE,
-            format!("revision {revision} runs on every replica{}", traffic_line(&facts.traffic, facts)),
+            format!(
+                "revision {revision} runs on every replica{}{}",
+                traffic_line(&facts.traffic, facts),
+                unusable_note(facts.unusable.as_ref())
+            ),
         ),
         (_, Some(Rollout::Stalled)) => {
             let mut message = format!("revision {revision} exceeded its progress deadline");
@@ -309,7 +317,11 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
             }
             draft(false, reasons::PROGRESS_DEADLINE_EXCEEDED, message)
         }
-        _ => draft(false, reasons::ROLLOUT_IN_PROGRESS, format!("rolling out revision {revision}")),
+        _ => draft(
+            false,
+            reasons::ROLLOUT_IN_PROGRESS,
+            format!("rolling out revision {revision}{}", unusable_note(facts.unusable.as_ref())),
+        ),
     };
     let ready = facts.unresolved.is_none() && rolled.status == ConditionStatus::True;
     let (ready_reason, ready_message) = if ready {
@@ -337,6 +349,15 @@ pub fn next(service: &SecureApiService, facts: &Facts<'_>, now: Time) -> SecureA
 fn versions_line(versions: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = versions.iter().map(|(k, v)| format!("{k}={v}")).collect();
     pairs.join(",")
+}
+
+/// `; revision api-1a ran secret versions db=1 (Disabled), which Secret Manager now refuses: …`.
+fn unusable_note(unusable: Option<&(String, Vec<String>)>) -> String {
+    let Some((revision, versions)) = unusable else { return String::new() };
+    format!(
+        "; revision {revision} ran secret versions {}, which Secret Manager now refuses: its pods may fail",
+        versions.join(", ")
+    )
 }
 
 /// `; traffic: api-1a 90%, api-2b 10% (tag next), split by replica ratio` when `spec.traffic` is set.
@@ -452,6 +473,7 @@ mod tests {
             traffic: vec![],
             serving: &[],
             latest: None,
+            unusable: None,
         }
     }
 
@@ -604,6 +626,28 @@ mod tests {
         let facts = Facts { serving: &serving, ..facts_for(&desired, None, &[]) };
         let status = next(&service, &facts, at_epoch());
         assert_eq!(revisions(&status), ["api-d", "api-c", "api-b", "api-a", "api-e"]);
+    }
+
+    #[test]
+    fn an_abort_back_to_a_revision_whose_version_secret_manager_refuses_says_so() {
+        let service = service_with_history(&[]);
+        let desired = record("api-c", &[]);
+        let mut facts = facts_for(&desired, None, &[]);
+        facts.aborted = Some(RejectedRevision {
+            revision: "api-d".into(),
+            secret_versions: [("db".to_owned(), "3".to_owned())].into(),
+            message: "its pods are not Ready".into(),
+        });
+        facts.unusable = Some(("api-c".into(), vec!["db=2 (Disabled)".into()]));
+        let status = next(&service, &facts, at_epoch());
+        let (ready, reason, message) = ready_of(&status);
+        assert_eq!((ready, reason), (ConditionStatus::False, reasons::ROLLOUT_ABORTED));
+        assert!(
+            message.contains("all traffic stays on revision api-c")
+                && message
+                    .contains("revision api-c ran secret versions db=2 (Disabled), which Secret Manager now refuses"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::canary::{self, Plan, Trial};
 use super::desired::{self, Desired};
 use super::error::Error;
+use super::resolve;
 use super::schedule;
 use super::status::Facts;
 use super::traffic;
@@ -33,6 +34,10 @@ pub struct Decision {
     pub before: Option<Trial>,
     /// The shares `spec.traffic` asks for, as served.
     pub traffic: Vec<TrafficTargetStatus>,
+    /// The revision that serves, when Secret Manager now refuses some of its secret versions,
+    /// and those (`db=1 (Disabled)`): a rotation away from them does not wait for its batch or
+    /// window.
+    pub unusable: Option<(String, Vec<String>)>,
     stable_replicas: i32,
 }
 
@@ -74,7 +79,14 @@ pub async fn decide(
         _ => TrafficSplit::ReplicaRatio,
     };
     let stable_replicas = stable.map_or(1, canary::stable_replicas);
-    let mut decision = Decision { pending: None, plan: None, split, before, traffic: vec![], stable_replicas };
+    let live = stable.and_then(super::revision::record_of);
+    let unusable = live
+        .as_ref()
+        .map(|live| (resolve::unusable_versions(ctx, service, live), live.revision.clone()))
+        .filter(|(versions, _)| !versions.is_empty())
+        .map(|(versions, revision)| (revision, versions));
+    let mut decision =
+        Decision { pending: None, plan: None, split, before, traffic: vec![], unusable, stable_replicas };
     let Some(desired) = desired else { return Ok(decision) };
     // Traffic pinned by the spec: no trial and no wait, the shares it names.
     if !service.spec.traffic.is_empty() {
@@ -86,10 +98,10 @@ pub async fn decide(
         decision.traffic = traffic::follow(desired, &found)?;
         return Ok(decision);
     }
-    // A rotation waits for its batch and the rollout window; a trial that started goes on.
+    // A rotation waits for its batch and the rollout window; a trial that started goes on, and
+    // one away from versions Secret Manager refuses goes at once (the old value no longer works).
     let on_trial = decision.before.as_ref().is_some_and(|t| t.revision == desired.record.revision);
-    if !on_trial {
-        let live = stable.and_then(super::revision::record_of);
+    if !on_trial && decision.unusable.is_none() {
         let waiting = current.pending_revision.as_ref();
         decision.pending = schedule::defer(rollout, live.as_ref(), &desired.record, waiting, now().0)?;
     }
@@ -161,6 +173,7 @@ impl Decision {
         }
         facts.pending = self.pending.clone();
         facts.traffic = self.traffic.clone();
+        facts.unusable = self.unusable.clone();
         facts.unrouted = service.spec.expose.gateway.is_some() && self.split == TrafficSplit::ReplicaRatio;
         let (Some(plan), Some(desired)) = (&self.plan, desired) else { return };
         let rollout = &service.spec.rollout;
