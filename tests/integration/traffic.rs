@@ -59,6 +59,16 @@ async fn wait_versions(cluster: &TestCluster, deployment: &str, versions: &str) 
     .await
 }
 
+/// The revision the status reports at `db=<version>` (written just after the Deployment).
+async fn revision_at(cluster: &TestCluster, version: &str) -> String {
+    let services: Api<SecureApiService> = cluster.api();
+    wait_for(&format!("the status at db={version}"), DEADLINE, || async {
+        let status = services.get(SERVICE).await.ok()?.status?;
+        (status.secret_versions.get("db")? == version).then_some(status.revision?)
+    })
+    .await
+}
+
 async fn status_of(cluster: &TestCluster) -> secure_api_operator::api::SecureApiServiceStatus {
     let services: Api<SecureApiService> = cluster.api();
     services.get(SERVICE).await.unwrap_or_else(|e| panic!("{e}")).status.unwrap_or_default()
@@ -74,7 +84,7 @@ async fn set_traffic(cluster: &TestCluster, traffic: Value) {
 async fn all_the_traffic_pinned_to_an_older_revision_brings_its_secret_versions_back_and_keeps_them() {
     let test = "traffic-pin";
     let (cluster, operator) = service_at_version_1(test).await;
-    let first = status_of(&cluster).await.revision.unwrap_or_else(|| panic!("a revision"));
+    let first = revision_at(&cluster, "1").await;
     operator.gcp.add_version(PROJECT, test, &payload("v2"));
     wait_versions(&cluster, SERVICE, "db=2").await;
 
@@ -121,7 +131,7 @@ async fn all_the_traffic_pinned_to_an_older_revision_brings_its_secret_versions_
 async fn a_tagged_latest_revision_takes_its_share_beside_the_pinned_one_on_a_service_of_its_own() {
     let test = "traffic-split";
     let (cluster, operator) = service_at_version_1(test).await;
-    let first = status_of(&cluster).await.revision.unwrap_or_else(|| panic!("a revision"));
+    let first = revision_at(&cluster, "1").await;
     set_traffic(&cluster, json!([{ "revision": first, "percent": 100 }])).await;
     operator.gcp.add_version(PROJECT, test, &payload("v2"));
     let services: Api<SecureApiService> = cluster.api();
