@@ -28,6 +28,9 @@ pub struct Desired {
     pub snapshots: Vec<Secret>,
     /// `None` while the revision is held after a rollback (the live one stays).
     pub deployment: Option<Deployment>,
+    /// The latest revision's Deployment as built, held or not: what `spec.traffic` builds the
+    /// others on.
+    pub built: Deployment,
     pub service: Service,
     pub autoscaler: Option<HorizontalPodAutoscaler>,
     pub disruption_budget: Option<PodDisruptionBudget>,
@@ -143,7 +146,8 @@ pub fn build(
         record,
         failed_revision: held.then(|| revision.clone()),
         snapshots,
-        deployment: (!held).then_some(deployment),
+        deployment: (!held).then(|| deployment.clone()),
+        built: deployment,
         service: workload::service::service(inputs),
         autoscaler: workload::service::horizontal_pod_autoscaler(inputs),
         disruption_budget: workload::service::pod_disruption_budget(inputs),

@@ -172,25 +172,25 @@ fn share(index: usize, target: &TrafficTarget, desired: &Desired, found: &Found<
         None if target.latest_revision => format!("spec.traffic[{index}].latestRevision"),
         None => format!("spec.traffic[{index}].revision"),
     };
-    // The latest's Deployment as built: the base of every other one.
-    let Some(built) = &desired.deployment else {
-        return Err(InvalidField::new(
-            field,
-            format!(
-                "the latest revision {} stalled and was rolled back: no revision runs again until the spec or a secret version changes",
-                desired.latest
-            ),
-        ));
-    };
     let Some(revision) = named else {
-        return Ok(share(desired.record.clone(), target.latest_revision, built.clone(), desired.snapshots.clone()));
+        let Some(deployment) = desired.deployment.clone() else {
+            return Err(InvalidField::new(
+                field,
+                format!(
+                    "the latest revision {} stalled and was rolled back: it does not run again until the spec or a secret version changes",
+                    desired.latest
+                ),
+            ));
+        };
+        return Ok(share(desired.record.clone(), target.latest_revision, deployment, desired.snapshots.clone()));
     };
     let Some(record) = found.history.iter().find(|record| record.revision == revision) else {
         return Err(InvalidField::new(field, format!("{revision} is not a revision of status.history")));
     };
     let running =
         [found.stable, found.canary].into_iter().flatten().find(|d| revision_of(d).as_deref() == Some(revision));
-    if let Some(deployment) = running.and_then(|live| as_it_runs(built, live, revision, found)) {
+    // The latest's Deployment as built is the base: its metadata, today's replicas.
+    if let Some(deployment) = running.and_then(|live| as_it_runs(&desired.built, live, revision, found)) {
         return Ok(share(record.clone(), false, deployment, vec![]));
     }
     if let Some((deployment, snapshots)) = rebuild(found, record) {
@@ -343,6 +343,37 @@ mod tests {
         assert_eq!(served.len(), 1);
         assert_eq!((served[0].revision.as_str(), served[0].percent), (old.as_str(), 100));
         assert!(desired.snapshots.iter().all(|s| desired.record.snapshots.contains(&s.name_any())));
+    }
+
+    #[test]
+    fn a_pin_to_an_older_revision_runs_while_the_latest_is_held_after_a_stall() {
+        let probe = with_traffic(json!([{ "latestRevision": true, "percent": 100 }]));
+        let old = build(&probe, "7");
+        let service = with_traffic(json!([{ "revision": old.record.revision, "percent": 100 }]));
+        let latest = build(&service, "8").record.revision;
+        let held = SecureApiServiceStatus { failed_revision: Some(latest), ..SecureApiServiceStatus::default() };
+        let secrets = secrets_at("8");
+        let inputs = Inputs::new(&service, &secrets).unwrap_or_else(|e| panic!("{e}"));
+        let mut desired = desired::build(&inputs, None, &held, &test_key());
+        assert!(desired.deployment.is_none(), "the stalled latest is held");
+        let (history, key) = ([old.record.clone()], test_key());
+        let split = TrafficSplit::ReplicaRatio;
+        let found = Found {
+            service: &service,
+            history: &history,
+            stable: None,
+            canary: None,
+            snapshots: &old.snapshots,
+            key: &key,
+            split,
+        };
+        assert!(follow(&mut desired, &found).is_ok());
+        assert_eq!(versions(desired.deployment.as_ref()).as_deref(), Some("config=1,db=7,keys=3"));
+        // The latest itself is refused while held.
+        let service = with_traffic(json!([{ "latestRevision": true, "percent": 100 }]));
+        let mut desired = desired::build(&inputs, None, &held, &test_key());
+        let found = Found { service: &service, ..found };
+        assert!(follow(&mut desired, &found).is_err_and(|e| e.field == "spec.traffic[0].latestRevision"));
     }
 
     #[test]
