@@ -321,6 +321,16 @@ mod tests {
         (desired, served, old.record.revision)
     }
 
+    /// What a reconcile finds with nothing running and `snapshots` read, split by replica ratio.
+    fn replica_ratio<'a>(
+        service: &'a SecureApiService,
+        history: &'a [RevisionRecord],
+        snapshots: &'a [Secret],
+        key: &'a HashKey,
+    ) -> Found<'a> {
+        Found { service, history, stable: None, canary: None, snapshots, key, split: TrafficSplit::ReplicaRatio }
+    }
+
     fn versions(deployment: Option<&Deployment>) -> Option<String> {
         let template = deployment?.spec.as_ref()?.template.metadata.as_ref()?;
         template.annotations.as_ref()?.get(crate::api::SECRET_VERSIONS_ANNOTATION).cloned()
@@ -357,16 +367,7 @@ mod tests {
         let mut desired = desired::build(&inputs, None, &held, &test_key());
         assert!(desired.deployment.is_none(), "the stalled latest is held");
         let (history, key) = ([old.record.clone()], test_key());
-        let split = TrafficSplit::ReplicaRatio;
-        let found = Found {
-            service: &service,
-            history: &history,
-            stable: None,
-            canary: None,
-            snapshots: &old.snapshots,
-            key: &key,
-            split,
-        };
+        let found = replica_ratio(&service, &history, &old.snapshots, &key);
         assert!(follow(&mut desired, &found).is_ok());
         assert_eq!(versions(desired.deployment.as_ref()).as_deref(), Some("config=1,db=7,keys=3"));
         // The latest itself is refused while held.
@@ -424,19 +425,9 @@ mod tests {
         let old = build(&probe, "7");
         let mut service = with_traffic(json!([{ "revision": old.record.revision, "percent": 100 }]));
         service.spec.image = "example.com/secure-api:2.0".into();
-        let history = [old.record.clone()];
+        let (history, key) = ([old.record.clone()], test_key());
         let mut desired = build(&service, "8");
-        let key = test_key();
-        let split = TrafficSplit::ReplicaRatio;
-        let found = Found {
-            service: &service,
-            history: &history,
-            stable: None,
-            canary: None,
-            snapshots: &old.snapshots,
-            key: &key,
-            split,
-        };
+        let found = replica_ratio(&service, &history, &old.snapshots, &key);
         assert!(follow(&mut desired, &found).is_err_and(|e| e.problem.contains("cannot run as it ran")));
     }
 }
