@@ -2,7 +2,9 @@
 //! that serves it in, a JSON answer out. No answer carries a secret value: `/health` says whether
 //! the simulated database takes the credential (without it), `/config` shows an allowlist of
 //! settings, `/database/status` the host and port only, and `/api/data` checks the key without
-//! echoing it.
+//! echoing it. `/api/data` is the one endpoint that queries the database: a credential the
+//! database lets log in but not query ([`database::query`]) makes it answer 500 while `/health`
+//! answers 200.
 
 use super::database;
 use super::process::Process;
@@ -113,6 +115,9 @@ fn data(headers: &HeaderMap, process: &Process) -> Answer {
     let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     if !token.is_some_and(|token| same(token.as_bytes(), key)) {
         return Answer::error(StatusCode::UNAUTHORIZED, "a valid Bearer token is required");
+    }
+    if let Err(why) = database::query(process) {
+        return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, why);
     }
     let items = json!([{"id": 1, "name": "alpha"}, {"id": 2, "name": "beta"}]);
     Answer::new(StatusCode::OK, json!({"data": items, "revision": process.revision}))

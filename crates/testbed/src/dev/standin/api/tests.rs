@@ -72,6 +72,28 @@ fn health_is_unhealthy_when_the_database_refuses_the_password() {
 }
 
 #[test]
+fn a_credential_without_grants_is_healthy_but_its_data_requests_fail() {
+    const NO_GRANTS: &str = "nogrants-pw-sentinel";
+    let mut ungranted = process();
+    ungranted.env.insert("DB_PASSWORD".into(), NO_GRANTS.into());
+    let call = |path: &str, authorization: Option<&str>| {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        answer(&Method::GET, path, &headers, Ok(&ungranted))
+    };
+    assert_eq!(call("/health", None).status, StatusCode::OK, "the login works: its pods are Ready");
+    let data = call("/api/data", Some("Bearer key-sentinel"));
+    let body = json!({"error": "the database refused the query: DB_PASSWORD's role has no grants on the API's tables"});
+    assert_eq!(data, Answer::new(StatusCode::INTERNAL_SERVER_ERROR, body));
+    assert!(!data.body.to_string().contains(NO_GRANTS), "{}", data.body);
+    assert_eq!(call("/api/data", None).status, StatusCode::UNAUTHORIZED, "the key is checked first");
+    assert_eq!(call("/config", None).status, StatusCode::OK, "no query");
+    assert_eq!(call("/database/status", None).status, StatusCode::OK, "no query");
+}
+
+#[test]
 fn api_data_wants_the_external_api_key_as_bearer_token() {
     for refused in [None, Some("Bearer wrong"), Some(KEY), Some("Basic key-sentinel"), Some("Bearer ")] {
         let answer = get("/api/data", refused);
