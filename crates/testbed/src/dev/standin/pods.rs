@@ -4,13 +4,15 @@
 //! once from its pod template and snapshot Secrets, which never change for a revision) and what
 //! its readiness probe answers: the stand-in's `/health` with that process. Requests are split
 //! between the Ready pods' revisions ([`Split`]); the emulator's Deployment controller asks
-//! [`Pods::ready`] whether a Deployment's pods are Ready.
+//! [`Pods::ready`] whether a Deployment's pods are Ready. It also counts the requests each
+//! revision answered by status class ([`Requests`]), from the moment the revision is read.
 //!
 //! One task follows the Deployments: it reads only the revisions they name, one at a time and
 //! with a deadline, and keeps the answers in maps. The readiness hook only reads a map: the
 //! emulator asks it under its store's lock.
 
 use super::api::{self, Answer};
+use super::metrics::Requests;
 use super::process::{self, Process};
 use super::split::Split;
 use crate::emulator::kube::KubeEmulator;
@@ -56,6 +58,8 @@ struct State {
     split: Split,
     /// Requests each revision answered.
     served: BTreeMap<String, u64>,
+    /// The same by status class, for the metrics endpoint; revisions stay after they leave.
+    requests: Requests,
     /// Why no pod serves (the 503's message).
     why: String,
 }
@@ -81,6 +85,7 @@ impl Pods {
             endpoints: BTreeMap::new(),
             split: Split::default(),
             served: BTreeMap::new(),
+            requests: Requests::default(),
             why: format!("Deployment {service} does not exist"),
         };
         Self {
@@ -127,6 +132,16 @@ impl Pods {
         lock(&self.state).served.clone()
     }
 
+    /// Counts a request `revision` answered with `status`.
+    pub fn record(&self, revision: &str, status: StatusCode) {
+        lock(&self.state).requests.record(revision, status);
+    }
+
+    /// Requests by revision and status class so far.
+    pub fn requests(&self) -> Requests {
+        lock(&self.state).requests.clone()
+    }
+
     /// What the readiness probe of a revision the Deployments run answers.
     pub fn probe(&self, revision: &str) -> Option<Answer> {
         lock(&self.state).revisions.get(revision).map(|r| r.probe.clone())
@@ -158,6 +173,9 @@ impl Pods {
             let probe =
                 api::answer(&Method::GET, "/health", &HeaderMap::new(), process.as_ref().map_err(String::as_str));
             tracing::debug!(%revision, status = probe.status.as_u16(), "stand-in: readiness probe");
+            if process.is_ok() {
+                state.requests.register(&revision);
+            }
             state.revisions.insert(revision, Revision { process: process.map(Arc::new), probe });
         }
         let mut endpoints = BTreeMap::new();
