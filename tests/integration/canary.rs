@@ -9,7 +9,7 @@ use crate::support::conditions::{Conditioned, ready, wait_condition};
 use crate::support::events;
 use crate::support::gateway_api::{httproutes, install_gateway_api};
 use crate::support::operator::{Operator, OperatorOptions, emulator_with_operator};
-use crate::support::prometheus::{MetricsEndpoint, PrometheusServer};
+use crate::support::prometheus::{MetricsEndpoint, start_prometheus};
 use crate::support::wait::{DEADLINE, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -246,7 +246,7 @@ async fn a_prometheus_query_above_its_max_aborts_the_canary_with_emulator_hooks(
     let endpoint = MetricsEndpoint::start().await;
     endpoint.set("canary_errors{revision=\"none\"} 0\n");
     let test = "canary-prometheus";
-    let Some(prometheus) = PrometheusServer::start(test, endpoint.addr).await else { return };
+    let Some(prometheus) = start_prometheus(test, endpoint.addr).await else { return };
     let cluster = TestCluster::start(test).await;
     let Some(kube) = cluster.hooks().cloned() else { return };
     cluster.install_crds().await;

@@ -4,6 +4,7 @@
 //! - [`emulator`]: an in-process Kubernetes API (our envtest) and Google Cloud's Secret Manager,
 //!   Pub/Sub, API Gateway, API Keys, Service Usage, STS and IAM Credentials, over HTTP on loopback.
 //! - [`dev`]: the playground (`dev`, `dev --demo`) and the example's stand-in service.
+//! - [`prometheus`]: a real Prometheus server, for the canary gate's queries.
 //! - [`cli`]: the `testbed` command line (the root package's example of that name).
 //!
 //! It depends on the operator's library; the operator never depends on it.
@@ -12,4 +13,5 @@ pub mod cli;
 pub mod dev;
 pub mod emulator;
 pub mod listener;
+pub mod prometheus;
 pub mod telemetry;
