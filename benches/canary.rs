@@ -85,6 +85,7 @@ async fn run() -> Result<(), BoxError> {
         dir,
         gcp_project: PROJECT.into(),
         notifications: true,
+        prometheus_allowed_url_prefixes: Vec::new(),
     };
     let playground = Playground::start(&options).await?;
     // Pods of a version in `bad` are never Ready.

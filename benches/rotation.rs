@@ -75,6 +75,7 @@ async fn measure(refs: usize, rotations: usize, notifications: bool) -> Result<F
         dir,
         gcp_project: PROJECT.into(),
         notifications,
+        prometheus_allowed_url_prefixes: Vec::new(),
     };
     let playground = Playground::start(&options).await?;
     let client = playground.client();

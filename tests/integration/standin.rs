@@ -80,6 +80,7 @@ async fn start() -> (tempfile::TempDir, Playground) {
         dir: dir.path().to_path_buf(),
         gcp_project: PROJECT.into(),
         notifications: true,
+        prometheus_allowed_url_prefixes: Vec::new(),
     };
     let playground = Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"));
     (dir, playground)

@@ -146,6 +146,7 @@ pub async fn in_process(dir: &Path, notifications: bool) -> Playground {
         dir: dir.to_path_buf(),
         gcp_project: super::PROJECT.into(),
         notifications,
+        prometheus_allowed_url_prefixes: Vec::new(),
     };
     Playground::start(&options).await.unwrap_or_else(|e| panic!("the playground did not start: {e}"))
 }

@@ -31,6 +31,7 @@ pub async fn run(args: DevArgs, log_format: LogFormat, log_filter: &str) -> Resu
         dir,
         gcp_project: args.gcp_project.clone(),
         notifications: true,
+        prometheus_allowed_url_prefixes: Vec::new(),
     };
     let playground = Playground::start(&options).await?;
     let mut stdout = std::io::stdout();

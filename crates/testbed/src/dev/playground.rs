@@ -41,6 +41,9 @@ pub struct PlaygroundOptions {
     /// Whether the operator follows Secret Manager's notifications (`dev` always does; the
     /// rotation benchmark compares with polling).
     pub notifications: bool,
+    /// The Prometheus servers a canary's gate may query (the operator's
+    /// `--prometheus-allowed-url-prefixes`); none in `dev`, where no Prometheus runs.
+    pub prometheus_allowed_url_prefixes: Vec<String>,
 }
 
 /// Running emulators and operator. Dropping it without [`Playground::stop`] leaves the listeners
@@ -95,6 +98,7 @@ impl Playground {
         if !options.notifications {
             args.pubsub_subscription.clear();
         }
+        args.prometheus_allowed_url_prefixes.clone_from(&options.prometheus_allowed_url_prefixes);
         let standin = StandIn::start(&kube, SEED_NAMESPACE, SEED_SERVICE).await?;
         let operator = operator::start(args).await.map_err(|e| format!("the operator did not start: {e}"))?;
         let router = Router::start(kube.client(), gcp.clone(), SEED_NAMESPACE, SEED_SERVICE, standin.addr());
