@@ -302,3 +302,55 @@ async fn the_standin_serves_each_ready_revision_from_its_own_secrets_in_proporti
     assert_eq!(served.get("secure-api-2"), None, "the refused revision answered nothing: {served:?}");
     standin.stop().await;
 }
+
+/// `GET /metrics` at the stand-in's metrics listener: status and text.
+async fn metrics(addr: SocketAddr) -> (StatusCode, String) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap_or_else(|e| panic!("{e}"));
+    let response = client.get(format!("http://{addr}/metrics")).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or_else(|e| panic!("{e}"));
+    (status, response.text().await.unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A credential the database lets log in but not query: the revision's pods are Ready and take
+/// requests, its data requests answer 500, and the metrics endpoint counts them by revision and
+/// status class for a Prometheus to scrape.
+#[tokio::test]
+async fn a_credential_without_grants_is_ready_but_its_data_requests_fail_as_its_metrics_show() {
+    let kube = KubeEmulator::new();
+    kube.set_deployment_simulation(DeploymentSimulation::Complete);
+    let client = kube.client();
+    let standin = StandIn::start(&kube, SEED_NAMESPACE, SEED_SERVICE).await.unwrap_or_else(|e| panic!("{e}"));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SEED_NAMESPACE);
+    for made in [
+        secret("db-1", json!({"host": "db1.example.com", "password": "nogrants-pw-1"})),
+        secret("keys-1", json!({"external_api_key": "k"})),
+    ] {
+        secrets.create(&PostParams::default(), &made).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), SEED_NAMESPACE);
+    let made = deployment(SEED_SERVICE, "secure-api-1", 2, "db-1");
+    let params = PatchParams::apply("test").force();
+    deployments.patch(SEED_SERVICE, &params, &Patch::Apply(made)).await.unwrap_or_else(|e| panic!("{e}"));
+    let wanted = BTreeMap::from([("secure-api-1".to_owned(), 2)]);
+    wait_for("its pods Ready and serving", SLOW, || async { (standin.endpoints() == wanted).then_some(()) }).await;
+
+    let addr = standin.addr();
+    let (status, body, revision) = served(addr, "/health").await;
+    assert_eq!((status, revision.as_deref()), (StatusCode::OK, Some("secure-api-1")), "{body}");
+    for _ in 0..3 {
+        let (status, body) = get(addr, "standin", "/api/data", Some("k")).await.unwrap_or_else(|| panic!("no answer"));
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert!(!body.to_string().contains("nogrants-pw-1"), "{body}");
+    }
+    let (status, text) = metrics(standin.metrics_addr()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    for line in [
+        "# TYPE secureapi_standin_requests_total counter",
+        "secureapi_standin_requests_total{revision=\"secure-api-1\",code=\"2xx\"} 1",
+        "secureapi_standin_requests_total{revision=\"secure-api-1\",code=\"4xx\"} 0",
+        "secureapi_standin_requests_total{revision=\"secure-api-1\",code=\"5xx\"} 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    standin.stop().await;
+}

@@ -80,6 +80,7 @@ fn instructions(playground: &Playground) -> String {
     let number = crate::emulator::gcp::GcpEmulator::project_number(project);
     let topic = playground.topic();
     let port = playground.gcp_addr().port();
+    let metrics = playground.standin().metrics_addr();
     let pool = format!(
         "principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/{project}.svc.id.goog"
     );
@@ -123,7 +124,10 @@ Drive it from another terminal:
   gcloud api-gateway gateways describe default-secure-api --location us-central1
 
   # the stand-in's database refuses a password that starts with "wrong": a revision with one never
-  # gets a Ready pod; with spec.rollout.strategy Canary its canary is aborted (docs/rollouts.md)
+  # gets a Ready pod; with spec.rollout.strategy Canary its canary is aborted (docs/rollouts.md).
+  # One that starts with "nogrants" logs in (its pods are Ready and take traffic) but may not query:
+  # that revision's GET /api/data answers 500. Requests by revision and status class, for a
+  # Prometheus to scrape: curl -sS http://{metrics}/metrics (secureapi_standin_requests_total)
 
 Stop with Ctrl-C.
 "#
