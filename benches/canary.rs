@@ -9,8 +9,22 @@
 //! - `Canary`, bad version (pods never Ready; a 1 s gate): `RolloutAborted` in status.
 //!
 //! Prints, in ms: when the SecretRef synced the version (p50), when the case ended (p50, p99,
-//! max) and how long after the sync (p50); asserts nothing. `cargo bench --bench canary`. Knobs:
-//! `BENCH_ROTATIONS` (R, default 20), `BENCH_TIMEOUT_SECS` (default 600).
+//! max) and how long after the sync (p50).
+//!
+//! Then the worse failure, a version whose pods are Ready but whose requests fail (a database
+//! credential without grants: `/health` 200, `/api/data` 500), on the example's service of nine
+//! replicas behind the API Gateway emulator ([`gateway`]), G rotations per case, under
+//! `RollingUpdate` and under `Canary` (10% then 50%, 5 s each, gated every second on the canary
+//! revision's 5xx ratio from a real Prometheus that scrapes the stand-in), while a load generator
+//! calls `/api/data` through the gateway every I ms from `versions add` for W s. Prints per case:
+//! requests sent, failed (any status but 2xx, or no answer), failed %, how the new revision's
+//! answers ended (2xx, failed), and from `versions add` to the end (rolled out, or
+//! `RolloutAborted`: p50 and max, in ms). Without Prometheus (`prometheus` on the `PATH`) these
+//! cases print that they are skipped.
+//!
+//! Asserts nothing. `cargo bench --bench canary`. Knobs: `BENCH_ROTATIONS` (R, default 20),
+//! `BENCH_GATEWAY_ROTATIONS` (G, default 3), `BENCH_LOAD_INTERVAL_MS` (I, default 20),
+//! `BENCH_WINDOW_SECS` (W, default 15), `BENCH_TIMEOUT_SECS` (default 600).
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -21,6 +35,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+// The bench's own modules, beside it (a file directly in benches/ would be a bench of its own).
+#[path = "canary/gateway.rs"]
+mod gateway;
+#[path = "canary/load.rs"]
+mod load;
 mod support;
 
 use support::{BoxError, env_usize, percentile, wait_until};
@@ -77,6 +96,11 @@ impl Case {
 
 async fn run() -> Result<(), BoxError> {
     let rotations = env_usize("BENCH_ROTATIONS", 20)?.max(1);
+    let knobs = gateway::Knobs {
+        rotations: env_usize("BENCH_GATEWAY_ROTATIONS", 3)?.max(1),
+        every: Duration::from_millis(env_usize("BENCH_LOAD_INTERVAL_MS", 20)?.max(1) as u64),
+        window: Duration::from_secs(env_usize("BENCH_WINDOW_SECS", 15)?.max(1) as u64),
+    };
     println!("safe rotation: one service of 9 replicas, {rotations} rotations per case\n");
     let dir = std::env::temp_dir().join(format!("secure-api-operator-bench-canary-{}", std::process::id()));
     let options = PlaygroundOptions {
@@ -159,7 +183,7 @@ async fn run() -> Result<(), BoxError> {
         }
     }
     playground.stop().await;
-    Ok(())
+    gateway::run(&knobs).await
 }
 
 /// The secret, readable by one ServiceAccount, its SecretRef, and the service.
