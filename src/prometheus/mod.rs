@@ -117,18 +117,19 @@ struct Sample {
 struct Point(#[allow(dead_code)] f64, String);
 
 /// The value of a query answer (pure): `Some(None)` for an empty vector, `None` for anything
-/// that is not a successful instant query of numbers.
+/// that is not a successful instant query of numbers. A `NaN` sample is no evidence, as an empty
+/// result: a ratio over no requests yet (`0/0`) must not fail a canary that served nothing.
 fn value_of(body: &[u8]) -> Option<Option<f64>> {
     let answer: Answer = serde_json::from_slice(body).ok()?;
     if answer.status != "success" {
         return None;
     }
-    let number = |point: &Point| point.1.parse::<f64>().ok().filter(|v| !v.is_nan());
+    let number = |point: &Point| point.1.parse::<f64>().ok().map(|v| (!v.is_nan()).then_some(v));
     match answer.data {
-        Data::Scalar(point) => Some(Some(number(&point)?)),
+        Data::Scalar(point) => number(&point),
         Data::Vector(samples) => {
-            let values: Option<Vec<f64>> = samples.iter().map(|s| number(&s.value)).collect();
-            Some(values?.into_iter().reduce(f64::max))
+            let values: Option<Vec<Option<f64>>> = samples.iter().map(|s| number(&s.value)).collect();
+            Some(values?.into_iter().flatten().reduce(f64::max))
         }
         Data::Other => None,
     }
@@ -148,6 +149,12 @@ mod tests {
         assert_eq!(value_of(empty), Some(None));
         let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"7"]}}"#;
         assert_eq!(value_of(scalar), Some(Some(7.0)));
+        // A ratio over no requests: no evidence either way.
+        let nan = br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{},"value":[1700000000.1,"NaN"]}]}}"#;
+        assert_eq!(value_of(nan), Some(None));
+        let nan_scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"NaN"]}}"#;
+        assert_eq!(value_of(nan_scalar), Some(None));
     }
 
     #[test]
@@ -155,7 +162,7 @@ mod tests {
         for body in [
             &br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#[..],
             br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
-            br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#,
+            br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"many"]}]}}"#,
             b"<html>not prometheus</html>",
         ] {
             assert_eq!(value_of(body), None, "{}", String::from_utf8_lossy(body));
