@@ -179,6 +179,10 @@ pub struct GatewayAuth {
 /// One API key of the gateway.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.rotationPeriod) || duration(self.overlap) < duration(self.rotationPeriod)",
+    "message": "overlap must be shorter than rotationPeriod: a key is deleted before the next one is replaced",
+}]))]
 pub struct GatewayApiKey {
     /// Name of the key within this GatewayConfig (part of the key id in Google Cloud).
     #[schemars(length(min = 1, max = 20), pattern(r"^[a-z]([a-z0-9-]*[a-z0-9])?$"))]
@@ -202,6 +206,18 @@ pub struct GatewayApiKey {
     #[serde(default = "default_key_overlap")]
     #[schemars(length(max = 32), pattern(DURATION_PATTERN), extend("default" = "24h"))]
     pub overlap: Duration,
+    /// Rotates the key on its own every period, e.g. `720h`, counted from the GatewayConfig's
+    /// creation; at least `10s`, and longer than `overlap`. None when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 32),
+        pattern(DURATION_PATTERN),
+        extend("x-kubernetes-validations" = [{
+            "rule": "duration(self) >= duration('10s')",
+            "message": "rotationPeriod must be at least 10s",
+        }])
+    )]
+    pub rotation_period: Option<Duration>,
 }
 
 fn default_secret_key() -> String {
@@ -425,6 +441,10 @@ pub struct ApiKeyStatus {
     pub key_id: String,
     /// The Secret holding its string.
     pub secret_name: String,
+    /// With `rotationPeriod`: when the key is next replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
+    pub next_rotation_time: Option<Time>,
 }
 
 /// A key that no longer is any Secret's current one.

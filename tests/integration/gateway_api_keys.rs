@@ -137,6 +137,39 @@ async fn a_rotation_makes_one_new_key_and_deletes_the_old_one_after_the_overlap(
 }
 
 #[tokio::test]
+async fn a_key_with_a_rotation_period_rotates_on_its_own_with_the_overlap() {
+    let (cluster, operator) = cluster_with_operator("gw-keys-period").await;
+    let api: Api<GatewayConfig> = cluster.api();
+    backend_service(&cluster).await;
+    let key = json!({ "name": "client", "secretName": SECRET, "overlap": "8s", "rotationPeriod": "10s" });
+    create_gateway(&cluster, "secure-api", json!({ "apiKeys": [key] })).await;
+    let ready = wait_condition(&api, "secure-api", condition(types::API_KEYS_READY).is("True", "ApiKeysReady")).await;
+    let first = key_id(&ready);
+    let next = ready.status.as_ref().and_then(|s| s.api_keys.first()?.next_rotation_time.clone());
+    let created = ready.metadata.creation_timestamp.clone().unwrap_or_else(|| panic!("a creation time"));
+    let next = next.unwrap_or_else(|| panic!("the next rotation time in status"));
+    assert!(next.0 > created.0, "{next:?} after {created:?}");
+    let old_string = secret_string(&cluster, &first).await;
+
+    // Nobody touches the spec: the period makes the next key.
+    let second = wait_for("the key rotated on its period", DEADLINE, || async {
+        let id = key_id(&api.get("secure-api").await.ok()?);
+        (id != first).then_some(id)
+    })
+    .await;
+    let new_string = secret_string(&cluster, &second).await;
+    let service = operator.gcp.api_keys(PROJECT).first().map(|k| k.api_targets[0].service.clone()).unwrap_or_default();
+    assert_eq!(operator.gcp.validate_key(&new_string, &service, "getConfig"), Ok(()));
+    assert_eq!(operator.gcp.validate_key(&old_string, &service, "getConfig"), Ok(()), "the overlap");
+    wait_for("the old key deleted after the overlap", DEADLINE, || async {
+        operator.gcp.api_keys(PROJECT).iter().any(|k| k.id == first && k.deleted).then_some(())
+    })
+    .await;
+    assert!(operator.gcp.validate_key(&old_string, &service, "getConfig").is_err());
+    assert_eq!(operator.gcp.validate_key(&new_string, &service, "getConfig"), Ok(()));
+}
+
+#[tokio::test]
 async fn a_crash_between_creating_a_key_and_writing_its_secret_still_leaves_exactly_one_key_with_emulator_hooks() {
     let Some((cluster, kube, operator)) = emulator_with_operator("gw-keys-crash").await else { return };
     let gateways: Api<GatewayConfig> = cluster.api();

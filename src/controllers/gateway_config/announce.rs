@@ -60,7 +60,12 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn key(id: &str) -> ApiKeyStatus {
-        ApiKeyStatus { name: "client".into(), key_id: id.into(), secret_name: "api-key".into() }
+        ApiKeyStatus {
+            name: "client".into(),
+            key_id: id.into(),
+            secret_name: "api-key".into(),
+            next_rotation_time: None,
+        }
     }
 
     fn serving(config: &str, keys: &[&str]) -> GatewayConfigStatus {

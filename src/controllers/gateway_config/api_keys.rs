@@ -31,10 +31,11 @@ pub enum KeysStep {
         reason: &'static str,
         message: String,
     },
-    /// Every key is in its Secret; `next_deletion` says when a retired key is due.
+    /// Every key is in its Secret; `next_change` says when a retired key is due or a key
+    /// rotates on its period.
     Ready {
         message: String,
-        next_deletion: Option<Duration>,
+        next_change: Option<Duration>,
     },
 }
 
@@ -57,7 +58,7 @@ pub async fn advance(
     if let Some(waiting) = poll(keys.client, status).await? {
         return Ok(waiting);
     }
-    let desired = keys::desired(gateway, keys.gateway_id)?;
+    let desired = keys::desired(gateway, keys.gateway_id, now)?;
     keys::retire_removed(status, gateway, now);
     if !desired.is_empty()
         && status.api_keys_service.as_deref() != Some(keys.managed_service)
@@ -80,7 +81,7 @@ pub async fn advance(
         0 => "no API keys; retired keys wait for deletion".to_owned(),
         _ => format!("API keys {} are in their Secrets", ids.join(", ")),
     };
-    Ok(KeysStep::Ready { message, next_deletion: keys::next_deletion(status, now) })
+    Ok(KeysStep::Ready { message, next_change: keys::next_change(status, &desired, now) })
 }
 
 /// Polls the key operation in status: `Some(waiting)` while it runs.

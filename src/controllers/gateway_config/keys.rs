@@ -40,10 +40,25 @@ pub struct Desired<'a> {
     pub key_id: String,
     pub display_name: String,
     pub overlap: Duration,
+    /// With `rotationPeriod`: when the id changes next.
+    pub next_rotation: Option<Time>,
 }
 
-/// The keys of the spec; a negative overlap is an invalid spec.
-pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<Desired<'a>>, InvalidField> {
+/// Which period of `rotationPeriod` `now` is in, counted from the GatewayConfig's creation, and
+/// when the next one starts. Part of the key id: a new period is a new key, made once whatever
+/// crashes, as a `rotation` bump is.
+fn period_of(gateway: &GatewayConfig, period: Duration, now: &Time) -> (u64, Time) {
+    let anchor = gateway.metadata.creation_timestamp.as_ref().map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0);
+    let period_secs = period.as_secs().max(1);
+    let elapsed = u64::try_from(now.0.as_second().saturating_sub(anchor.as_second())).unwrap_or(0);
+    let index = elapsed / period_secs;
+    let next_secs = i64::try_from((index + 1).saturating_mul(period_secs)).unwrap_or(i64::MAX);
+    let next = anchor.checked_add(jiff::SignedDuration::from_secs(next_secs)).unwrap_or(jiff::Timestamp::MAX);
+    (index, Time(next))
+}
+
+/// The keys of the spec at `now`; a negative overlap is an invalid spec.
+pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str, now: &Time) -> Result<Vec<Desired<'a>>, InvalidField> {
     let annotation = gateway.annotations().get(ROTATE_API_KEYS_ANNOTATION).map(String::as_str).unwrap_or_default();
     let namespace = gateway.namespace().unwrap_or_default();
     gateway
@@ -57,6 +72,10 @@ pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<D
             }
             let overlap = Duration::from(spec.overlap);
             let display = format!("{namespace}/{}/{}", gateway.name_any(), spec.name);
+            let period = spec.rotation_period.filter(|p| !p.is_negative()).map(|p| period_of(gateway, p.into(), now));
+            // Keys without a period keep the ids they had before periods existed.
+            let epoch = period.as_ref().map(|(index, _)| format!("{annotation}\nperiod {index}"));
+            let annotation = epoch.as_deref().unwrap_or(annotation);
             let id = |hash_len| key_id(gateway_id, &namespace, &gateway.name_any(), spec, annotation, hash_len);
             let legacy = id(LEGACY_HASH_LEN);
             let recorded = gateway.status.iter().flat_map(|s| &s.api_keys);
@@ -64,7 +83,8 @@ pub fn desired<'a>(gateway: &'a GatewayConfig, gateway_id: &str) -> Result<Vec<D
                 true => legacy,
                 false => id(HASH_LEN),
             };
-            Ok(Desired { spec, key_id, display_name: display.chars().take(63).collect(), overlap })
+            let next_rotation = period.map(|(_, next)| next);
+            Ok(Desired { spec, key_id, display_name: display.chars().take(63).collect(), overlap, next_rotation })
         })
         .collect()
 }
@@ -162,6 +182,7 @@ pub fn record(status: &mut GatewayConfigStatus, desired: &Desired<'_>, now: &Tim
         name: desired.spec.name.clone(),
         key_id: desired.key_id.clone(),
         secret_name: desired.spec.secret_name.clone(),
+        next_rotation_time: desired.next_rotation.clone(),
     };
     match status.api_keys.iter_mut().find(|k| k.name == entry.name) {
         Some(current) if current.key_id == entry.key_id => *current = entry,
@@ -196,9 +217,11 @@ pub fn due<'s>(status: &'s GatewayConfigStatus, now: &Time) -> Vec<&'s RetiredAp
     status.retired_api_keys.iter().filter(|k| k.delete_after.0 <= now.0).collect()
 }
 
-/// How long until the next retired key is due, if any.
-pub fn next_deletion(status: &GatewayConfigStatus, now: &Time) -> Option<Duration> {
-    let next = status.retired_api_keys.iter().map(|k| k.delete_after.0).min()?;
+/// How long until the next retired key is due or the next key rotates on its period, if any.
+pub fn next_change(status: &GatewayConfigStatus, desired: &[Desired<'_>], now: &Time) -> Option<Duration> {
+    let deletions = status.retired_api_keys.iter().map(|k| k.delete_after.0);
+    let rotations = desired.iter().filter_map(|d| d.next_rotation.as_ref().map(|t| t.0));
+    let next = deletions.chain(rotations).min()?;
     Some(Duration::try_from(next.duration_since(now.0)).unwrap_or_default())
 }
 
@@ -226,24 +249,41 @@ mod tests {
     #[test]
     fn key_ids_are_stable_valid_and_change_with_what_asks_for_a_new_key() {
         let first = gateway(serde_json::json!([{"name": "client", "secretName": "client-key"}]));
-        let all = desired(&first, "secure-api").unwrap_or_default();
+        let all = desired(&first, "secure-api", &at(0)).unwrap_or_default();
         let [one] = &all[..] else { panic!("one key") };
-        assert_eq!(one.key_id, desired(&first, "secure-api").unwrap_or_default()[0].key_id);
+        assert_eq!(one.key_id, desired(&first, "secure-api", &at(0)).unwrap_or_default()[0].key_id);
         assert!(one.key_id.starts_with("secure-api-client-") && one.key_id.len() <= 63, "{}", one.key_id);
         let rotated = gateway(serde_json::json!([{"name": "client", "secretName": "client-key", "rotation": "2"}]));
-        assert_ne!(desired(&rotated, "secure-api").unwrap_or_default()[0].key_id, one.key_id);
+        assert_ne!(desired(&rotated, "secure-api", &at(0)).unwrap_or_default()[0].key_id, one.key_id);
         let mut annotated = first.clone();
         annotated.annotations_mut().insert(ROTATE_API_KEYS_ANNOTATION.into(), "now".into());
-        assert_ne!(desired(&annotated, "secure-api").unwrap_or_default()[0].key_id, one.key_id);
-        let long = desired(&first, &"g".repeat(50)).unwrap_or_default()[0].key_id.clone();
+        assert_ne!(desired(&annotated, "secure-api", &at(0)).unwrap_or_default()[0].key_id, one.key_id);
+        let long = desired(&first, &"g".repeat(50), &at(0)).unwrap_or_default()[0].key_id.clone();
         assert!(long.len() <= 63 && long.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
         assert_eq!(one.overlap, Duration::from_secs(86_400));
     }
 
     #[test]
+    fn a_rotation_period_changes_the_id_once_a_period_from_the_objects_creation() {
+        let keys = serde_json::json!([{"name": "client", "secretName": "client-key", "rotationPeriod": "10s", "overlap": "5s"}]);
+        let mut periodic = gateway(keys);
+        periodic.metadata.creation_timestamp = Some(at(0));
+        let id_at = |seconds| desired(&periodic, "secure-api", &at(seconds)).unwrap_or_default()[0].clone();
+        assert_eq!(id_at(0).key_id, id_at(9).key_id, "one key for the whole period");
+        assert_ne!(id_at(9).key_id, id_at(10).key_id, "a new key when the next period starts");
+        assert_eq!(id_at(10).key_id, id_at(19).key_id);
+        assert_eq!(id_at(3).next_rotation, Some(at(10)));
+        assert_eq!(id_at(10).next_rotation, Some(at(20)));
+        assert_eq!(next_change(&GatewayConfigStatus::default(), &[id_at(3)], &at(3)), Some(Duration::from_secs(7)));
+        // Without a period the id stays what it was before periods existed.
+        let plain = gateway(serde_json::json!([{"name": "client", "secretName": "client-key"}]));
+        assert_eq!(desired(&plain, "secure-api", &at(0)).unwrap_or_default()[0].next_rotation, None);
+    }
+
+    #[test]
     fn key_ids_carry_128_bits_and_a_recorded_shorter_id_is_kept_until_it_rotates() {
         let spec = gateway(serde_json::json!([{"name": "client", "secretName": "client-key"}]));
-        let id = desired(&spec, "secure-api").unwrap_or_default()[0].key_id.clone();
+        let id = desired(&spec, "secure-api", &at(0)).unwrap_or_default()[0].key_id.clone();
         let hash = id.rsplit('-').next().unwrap_or_default();
         assert_eq!(hash.len(), 32, "{id}");
         let legacy = format!("secure-api-client-{}", &hash[..LEGACY_HASH_LEN]);
@@ -253,15 +293,20 @@ mod tests {
                 name: "client".into(),
                 key_id: legacy.clone(),
                 secret_name: "client-key".into(),
+                next_rotation_time: None,
             }],
             ..GatewayConfigStatus::default()
         });
-        assert_eq!(desired(&before, "secure-api").unwrap_or_default()[0].key_id, legacy);
+        assert_eq!(desired(&before, "secure-api", &at(0)).unwrap_or_default()[0].key_id, legacy);
         let mut other = before.clone();
         if let Some(status) = other.status.as_mut() {
             status.api_keys[0].key_id = "secure-api-client-0000000000".into();
         }
-        assert_eq!(desired(&other, "secure-api").unwrap_or_default()[0].key_id, id, "only our own legacy id is kept");
+        assert_eq!(
+            desired(&other, "secure-api", &at(0)).unwrap_or_default()[0].key_id,
+            id,
+            "only our own legacy id is kept"
+        );
     }
 
     #[test]
@@ -291,7 +336,7 @@ mod tests {
     #[test]
     fn a_negative_overlap_is_an_invalid_spec_that_names_the_key() {
         let bad = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "-1h"}]));
-        let refused = desired(&bad, "g").err().map(|e| e.to_string());
+        let refused = desired(&bad, "g", &at(0)).err().map(|e| e.to_string());
         assert_eq!(refused.as_deref(), Some("invalid spec: spec.apiKeys[c].overlap: -3600s is negative"));
     }
 
@@ -299,7 +344,7 @@ mod tests {
     fn a_replaced_key_is_retired_for_the_overlap_and_a_removed_one_with_its_secret() {
         let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s", "overlap": "1h"}]));
         let mut status = GatewayConfigStatus::default();
-        let first = desired(&spec, "g").unwrap_or_default()[0].clone();
+        let first = desired(&spec, "g", &at(0)).unwrap_or_default()[0].clone();
         record(&mut status, &first, &at(0));
         record(&mut status, &first, &at(5));
         assert!(status.retired_api_keys.is_empty(), "recording the same key twice retires nothing");
@@ -310,7 +355,7 @@ mod tests {
         assert_eq!(status.retired_api_keys[0].delete_after, at(3610));
         assert!(due(&status, &at(3609)).is_empty());
         assert_eq!(due(&status, &at(3610)).len(), 1);
-        assert_eq!(next_deletion(&status, &at(10)), Some(Duration::from_secs(3600)));
+        assert_eq!(next_change(&status, &[], &at(10)), Some(Duration::from_secs(3600)));
         retire_removed(&mut status, &gateway(serde_json::json!([])), &at(20));
         assert!(status.api_keys.is_empty());
         assert_eq!(status.retired_api_keys[1].secret_name.as_deref(), Some("s"));
@@ -319,7 +364,7 @@ mod tests {
     #[test]
     fn the_secret_is_owned_labelled_and_names_the_key() {
         let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s"}]));
-        let key = desired(&spec, "g").unwrap_or_default()[0].clone();
+        let key = desired(&spec, "g", &at(0)).unwrap_or_default()[0].clone();
         let secret = secret(&spec, &key, &SecretString::from("k-1"));
         assert!(holds(&secret, &key.key_id));
         assert!(!holds(&secret, "other"));
@@ -335,7 +380,7 @@ mod tests {
     fn the_order_of_methods_does_not_make_a_new_key_and_another_method_does() {
         let key = |methods: serde_json::Value| {
             let spec = gateway(serde_json::json!([{"name": "c", "secretName": "s", "methods": methods}]));
-            desired(&spec, "g").unwrap_or_default()[0].key_id.clone()
+            desired(&spec, "g", &at(0)).unwrap_or_default()[0].key_id.clone()
         };
         assert_eq!(key(serde_json::json!(["getData", "listItems"])), key(serde_json::json!(["listItems", "getData"])));
         assert_ne!(key(serde_json::json!(["getData"])), key(serde_json::json!(["getData", "listItems"])));
@@ -344,7 +389,7 @@ mod tests {
     #[test]
     fn nothing_retired_means_no_deletion_is_due() {
         let status = GatewayConfigStatus::default();
-        assert_eq!(next_deletion(&status, &at(0)), None);
+        assert_eq!(next_change(&status, &[], &at(0)), None);
         assert!(due(&status, &at(0)).is_empty());
         assert!(!recorded(&status, "g-c-1"));
     }

@@ -166,7 +166,7 @@ impl Reconciler for GatewayConfig {
         write(ctx, self, &current, &next).await?;
         Ok(Recheck::After(match keys_step {
             api_keys::KeysStep::Waiting { .. } => POLL,
-            api_keys::KeysStep::Ready { next_deletion: Some(due), .. } => due.clamp(POLL, RECHECK),
+            api_keys::KeysStep::Ready { next_change: Some(due), .. } => due.clamp(POLL, RECHECK),
             _ => RECHECK,
         }))
     }

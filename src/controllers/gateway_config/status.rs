@@ -326,7 +326,7 @@ mod tests {
         let status = with_keys(&object, serving.clone(), &waiting, &at(11));
         assert_eq!(condition_of(&status, types::READY).1, reasons::API_KEY_CREATING);
         assert_eq!(condition_of(&status, types::API_KEYS_READY).0, ConditionStatus::False);
-        let ready = KeysStep::Ready { message: "API keys k are in their Secrets".into(), next_deletion: None };
+        let ready = KeysStep::Ready { message: "API keys k are in their Secrets".into(), next_change: None };
         let status = with_keys(&object, serving.clone(), &ready, &at(12));
         assert_eq!(condition_of(&status, types::READY).0, ConditionStatus::True);
         assert_eq!(condition_of(&status, types::API_KEYS_READY).0, ConditionStatus::True);

@@ -629,6 +629,10 @@ fn gateway_rows() -> Vec<Row> {
         row("spec.apiKeys[].methods", json!([""]), Schema("spec.apiKeys[0].methods[0]")),
         row("spec.apiKeys[].rotation", json!(long(64)), Schema("spec.apiKeys[0].rotation")),
         row("spec.apiKeys[].overlap", json!("soon"), Schema("spec.apiKeys[0].overlap")),
+        row("spec.apiKeys[].rotationPeriod", json!("monthly"), Schema("spec.apiKeys[0].rotationPeriod")),
+        row("spec.apiKeys[].rotationPeriod", json!("5s"), Rule("rotationPeriod must be at least 10s")),
+        // The default overlap is 24h.
+        row("spec.apiKeys[].rotationPeriod", json!("1h"), Rule("overlap must be shorter than rotationPeriod")),
         row("spec.deletionPolicy", json!("Never"), Schema("spec.deletionPolicy")),
     ]
 }
