@@ -1,5 +1,6 @@
 //! The real `gcloud` CLI against the Secret Manager emulator: create, add a version from stdin,
-//! access `latest` (gcloud checks the CRC32C), list, disable, describe, and the failures of
+//! access `latest` (gcloud checks the CRC32C), list, disable, describe, version aliases and a
+//! rotation schedule (`secrets update`), and the failures of
 //! accessing a disabled `latest` and of a payload whose checksum does not match. Everything talks
 //! to 127.0.0.1 and every command is killed after 60 s. `GCLOUD` may name the binary.
 
@@ -111,6 +112,54 @@ async fn gcloud_reports_missing_secrets_and_injected_errors_by_their_status() ->
     let denied = gcloud.run(&["secrets", "versions", "access", "1", "--secret=db"]).await?;
     assert!(!denied.status.success());
     assert!(denied.stderr.contains("PERMISSION_DENIED"), "{}", denied.stderr);
+    listener.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gcloud_moves_version_aliases_and_sets_a_rotation_schedule() -> Result<(), String> {
+    use k8s_openapi::jiff::{Timestamp, ToSpan};
+    let (emulator, listener, gcloud) = start().await?;
+    let secret = "api-key-hmac";
+    for value in [&b"first"[..], b"second"] {
+        let args = ["secrets", "versions", "add", secret, "--data-file=-", "--format=json"];
+        if emulator.count("secretmanager.secrets.create") == 0 {
+            gcloud.run(&["secrets", "create", secret, "--format=json"]).await?.success()?;
+        }
+        gcloud.run_with_input(&args, Some(value)).await?.success()?;
+    }
+    // A rotation's staging: `current` on the version in use, `pending` on the new one.
+    let args = ["secrets", "update", secret, "--update-version-aliases=current=1,pending=2", "--format=json"];
+    let updated = gcloud.run(&args).await?.success()?.json()?;
+    assert_eq!(updated["versionAliases"], serde_json::json!({ "current": "1", "pending": "2" }), "{updated}");
+    let current = gcloud.run(&["secrets", "versions", "access", "current", &format!("--secret={secret}")]).await?;
+    assert_eq!(current.success()?.stdout, "first");
+    // gcloud sends only the pairs it is given, and the API replaces the whole map with them: this
+    // moves `current` and drops `pending` in one patch.
+    gcloud.run(&["secrets", "update", secret, "--update-version-aliases=current=2"]).await?.success()?;
+    let current = gcloud.run(&["secrets", "versions", "access", "current", &format!("--secret={secret}")]).await?;
+    assert_eq!(current.success()?.stdout, "second");
+    let described = gcloud.run(&["secrets", "describe", secret, "--format=json"]).await?.success()?.json()?;
+    assert_eq!(described["versionAliases"], serde_json::json!({ "current": "2" }), "{described}");
+
+    // Secret Manager's own rotation schedule needs a topic to tell, and a time at least 5 minutes ahead.
+    let topic = format!("projects/{PROJECT}/topics/rotations");
+    let next = Timestamp::now().checked_add(1.hour()).map_err(|e| e.to_string())?.to_string();
+    let schedule = [
+        "secrets",
+        "update",
+        secret,
+        &format!("--add-topics={topic}"),
+        &format!("--next-rotation-time={next}"),
+        "--rotation-period=86400s",
+        "--format=json",
+    ];
+    let scheduled = gcloud.run(&schedule).await?.success()?.json()?;
+    assert_eq!(scheduled["rotation"]["rotationPeriod"], "86400s", "{scheduled}");
+    assert!(scheduled["rotation"]["nextRotationTime"].as_str().is_some(), "{scheduled}");
+    let soon = Timestamp::now().checked_add(1.minute()).map_err(|e| e.to_string())?.to_string();
+    let refused = gcloud.run(&["secrets", "update", secret, &format!("--next-rotation-time={soon}")]).await?;
+    assert!(!refused.status.success(), "a rotation time a minute ahead was taken");
     listener.shutdown().await;
     Ok(())
 }
