@@ -17,6 +17,17 @@ pub fn check(service: &SecureApiService) -> Result<(), String> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err("the name must start with a lowercase letter: it names the service's Service (RFC 1035)".into());
     }
+    // A second revision (a canary, blue/green's green, traffic's smaller share) gets a Service
+    // of its own, `<name>-canary`: a DNS label too.
+    let second = super::canary::canary_name(&name);
+    let has_second = service.spec.rollout.is_progressive() || !service.spec.traffic.is_empty();
+    if has_second && second.len() > MAX_LABEL_VALUE {
+        return Err(format!(
+            "the name is {} characters; a second revision's Service {second} would be longer than {MAX_LABEL_VALUE}: a service with a canary, blue/green or spec.traffic allows at most {}",
+            name.len(),
+            MAX_LABEL_VALUE - (second.len() - name.len())
+        ));
+    }
     if let Some(tag) = service
         .spec
         .traffic
@@ -56,6 +67,17 @@ mod tests {
         assert_eq!(check(&service(&format!("a{}", "b".repeat(62)), json!([]))), Ok(()));
         assert!(check(&service(&"a".repeat(64), json!([]))).is_err_and(|e| e.contains("64 characters")));
         assert!(check(&service("1api", json!([]))).is_err_and(|e| e.contains("lowercase letter")));
+    }
+
+    #[test]
+    fn a_name_whose_canary_service_would_be_too_long_is_refused_only_with_a_second_revision() {
+        let mut canary = service(&"a".repeat(57), json!([]));
+        assert_eq!(check(&canary), Ok(()), "no second revision: 57 characters are fine");
+        canary.spec.rollout.strategy = crate::api::secure_api_service::RolloutStrategy::Canary;
+        let refused = check(&canary);
+        assert!(refused.as_ref().is_err_and(|e| e.contains("at most 56")), "{refused:?}");
+        canary.metadata.name = Some("a".repeat(56));
+        assert_eq!(check(&canary), Ok(()));
     }
 
     #[test]
