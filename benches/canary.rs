@@ -9,7 +9,9 @@
 //! - `Canary`, bad version (pods never Ready; a 1 s gate): `RolloutAborted` in status.
 //!
 //! Prints, in ms: when the SecretRef synced the version (p50), when the case ended (p50, p99,
-//! max) and how long after the sync (p50).
+//! max) and how long after the sync (p50). Each rotation comes at least S ms after the previous
+//! one was synced: the operator reads a SecretRef again for a notification at most every 2 s
+//! (notifications are hints), so rotations closer than that would time that pacing.
 //!
 //! Then the worse failure, a version whose pods are Ready but whose requests fail (a database
 //! credential without grants: `/health` 200, `/api/data` 500), on the example's service of nine
@@ -24,7 +26,8 @@
 //!
 //! Asserts nothing. `cargo bench --bench canary`. Knobs: `BENCH_ROTATIONS` (R, default 20),
 //! `BENCH_GATEWAY_ROTATIONS` (G, default 3), `BENCH_LOAD_INTERVAL_MS` (I, default 20),
-//! `BENCH_WINDOW_SECS` (W, default 15), `BENCH_TIMEOUT_SECS` (default 600).
+//! `BENCH_WINDOW_SECS` (W, default 15), `BENCH_SPACING_MS` (S, default 2100),
+//! `BENCH_TIMEOUT_SECS` (default 600).
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -96,6 +99,7 @@ impl Case {
 
 async fn run() -> Result<(), BoxError> {
     let rotations = env_usize("BENCH_ROTATIONS", 20)?.max(1);
+    let spacing = Duration::from_millis(env_usize("BENCH_SPACING_MS", 2100)? as u64);
     let knobs = gateway::Knobs {
         rotations: env_usize("BENCH_GATEWAY_ROTATIONS", 3)?.max(1),
         every: Duration::from_millis(env_usize("BENCH_LOAD_INTERVAL_MS", 20)?.max(1) as u64),
@@ -137,6 +141,9 @@ async fn run() -> Result<(), BoxError> {
     );
     let secret_refs: Api<SecretRef> = Api::namespaced(client.clone(), NAMESPACE);
     let mut version = 1;
+    // When the last version was synced (the first one just was): the operator's last read for a
+    // notification.
+    let mut last_rotation = Some(Instant::now());
     for case in [Case::RollingUpdate, Case::CanaryPromoted, Case::CanaryAborted] {
         let patch = json!({ "spec": { "rollout": case.rollout() } });
         services.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&patch)).await?;
@@ -145,6 +152,10 @@ async fn run() -> Result<(), BoxError> {
             version += 1;
             if let Case::CanaryAborted = case {
                 bad.lock().unwrap_or_else(PoisonError::into_inner).insert(version);
+            }
+            // Pacing, not synchronisation: each rotation comes after a quiet spell, as real ones do.
+            if let Some(last) = last_rotation {
+                tokio::time::sleep_until((last + spacing).into()).await;
             }
             let started = Instant::now();
             let added = playground.gcp.add_version(PROJECT, SECRET, format!("{{\"password\":\"p-{i}\"}}").as_bytes());
@@ -155,6 +166,7 @@ async fn run() -> Result<(), BoxError> {
             })
             .await?;
             synced.push(started.elapsed().as_secs_f64() * 1000.0);
+            last_rotation = Some(Instant::now());
             wait_until(Duration::from_secs(60), || async {
                 match case {
                     Case::CanaryAborted => aborted(&services, added).await,
