@@ -179,7 +179,11 @@ async fn one_leader_reconciles_and_hands_over_on_sigterm_by_releasing_the_lease(
     .await;
 
     setup.create_secret_ref("first").await;
-    assert!(leader.reconciles().await.unwrap_or(0) > 0, "the leader reconciled");
+    // The reconcile counts once it returns, just after the status write the sync shows in.
+    wait_for("the leader to count its reconcile", DEADLINE, || async {
+        (leader.reconciles().await? > 0).then_some(())
+    })
+    .await;
     assert_eq!(standby.reconciles().await, Some(0), "the standby must not reconcile");
     assert_eq!(metrics_leader(&standby).await, Some(0));
     let before = setup.lease().await.unwrap_or_default();
@@ -199,7 +203,10 @@ async fn one_leader_reconciles_and_hands_over_on_sigterm_by_releasing_the_lease(
     assert_eq!(after.holder_identity.as_deref(), Some(standby.identity.as_str()));
     assert_eq!(after.lease_transitions, before.lease_transitions.map(|t| t + 1));
     setup.create_secret_ref("second").await;
-    assert!(standby.reconciles().await.unwrap_or(0) > 0, "the new leader reconciles");
+    wait_for("the new leader to count its reconciles", DEADLINE, || async {
+        (standby.reconciles().await? > 0).then_some(())
+    })
+    .await;
     eprintln!("hand-over after SIGTERM took {hand_over:?}");
 }
 
